@@ -1,0 +1,76 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_oxnix_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_oxnix_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_oxnix_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_oxnix_using_subcommand
+    set -l cmd (__fish_oxnix_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c oxnix -n "__fish_oxnix_needs_command" -s h -l help -d 'Print help'
+complete -c oxnix -n "__fish_oxnix_needs_command" -s V -l version -d 'Print version'
+complete -c oxnix -n "__fish_oxnix_needs_command" -f -a "nix-hash" -d 'Compute the cryptographic hash of a path, or convert a hash between encodings'
+complete -c oxnix -n "__fish_oxnix_needs_command" -f -a "nix-store" -d 'Manipulate or query the Nix store (oxnix: NAR dump and restore so far)'
+complete -c oxnix -n "__fish_oxnix_needs_command" -f -a "gen-docs" -d 'Generate shell completions and man pages for the oxnix commands'
+complete -c oxnix -n "__fish_oxnix_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l type -d 'Hash algorithm: md5 (default), sha1, sha256 or sha512' -r -f -a "md5\t''
+sha1\t''
+sha256\t''
+sha512\t''"
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l flat -d 'Hash the contents of a regular file instead of its NAR serialisation'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l truncate -d 'Fold the hash to 160 bits by XOR (as store path hashes)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l base16 -d 'Print the hash in base-16 (the default)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l base32 -d 'Print the hash in Nix\'s base-32'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l base64 -d 'Print the hash in base-64'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l sri -d 'Print the hash in SRI form (algo-base64)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l to-base16 -d 'Convert the given hashes to base-16'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l to-base32 -d 'Convert the given hashes to Nix\'s base-32'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l to-base64 -d 'Convert the given hashes to base-64'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l to-sri -d 'Convert the given hashes to SRI form'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -s h -l help -d 'Print help'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -s V -l version -d 'Print version'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l dump -d 'Write the NAR serialisation of PATH to standard output'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l restore -d 'Create PATH from a NAR read on standard input'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s r -l realise -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l add -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l add-fixed -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l delete -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s q -l query -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s l -l read-log -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l dump-db -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l load-db -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l print-env -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l gc -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l export -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l import -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l init -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l verify -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l verify-path -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l repair-path -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l optimise -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l serve -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l generate-binary-cache-key -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s h -l help -d 'Print help'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s V -l version -d 'Print version'
+complete -c oxnix -n "__fish_oxnix_using_subcommand gen-docs" -s h -l help -d 'Print help'
+complete -c oxnix -n "__fish_oxnix_using_subcommand help; and not __fish_seen_subcommand_from nix-hash nix-store gen-docs help" -f -a "nix-hash" -d 'Compute the cryptographic hash of a path, or convert a hash between encodings'
+complete -c oxnix -n "__fish_oxnix_using_subcommand help; and not __fish_seen_subcommand_from nix-hash nix-store gen-docs help" -f -a "nix-store" -d 'Manipulate or query the Nix store (oxnix: NAR dump and restore so far)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand help; and not __fish_seen_subcommand_from nix-hash nix-store gen-docs help" -f -a "gen-docs" -d 'Generate shell completions and man pages for the oxnix commands'
+complete -c oxnix -n "__fish_oxnix_using_subcommand help; and not __fish_seen_subcommand_from nix-hash nix-store gen-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,159 @@
+//! Command-line front ends. Each command has a module with its clap
+//! definition and a `run` function; this module dispatches on the name the
+//! program was started as and reports errors the way C++ Nix does
+//! (`error: …` on stderr, exit code 1).
+
+pub mod gen_docs;
+pub mod nix_hash;
+pub mod nix_store;
+
+use std::ffi::OsString;
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+/// The commands this build provides, by the name they are invoked as.
+pub const COMMANDS: &[&str] = &["nix-hash", "nix-store"];
+
+/// How a command failed.
+#[derive(Debug)]
+pub enum CliError {
+    /// Wrong use of the command line: also prints the `--help` hint.
+    Usage(String),
+    /// Anything else.
+    Failed(String),
+}
+
+impl CliError {
+    pub fn failed(e: impl Display) -> CliError {
+        CliError::Failed(e.to_string())
+    }
+}
+
+/// Prints `msg` as C++ Nix prints errors: `error:` in bold red on a terminal.
+pub fn print_error(msg: &str) {
+    let stderr = std::io::stderr();
+    let prefix = if stderr.is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        "\x1b[31;1merror:\x1b[0m"
+    } else {
+        "error:"
+    };
+    let _ = writeln!(stderr.lock(), "{prefix} {msg}");
+}
+
+fn report(command: &str, result: Result<(), CliError>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(CliError::Usage(msg)) => {
+            print_error(&msg);
+            eprintln!("Try '{command} --help' for more information.");
+            1
+        }
+        Err(CliError::Failed(msg)) => {
+            print_error(&msg);
+            1
+        }
+    }
+}
+
+/// Turns a clap parse failure into C++ Nix's wording, or prints help/version.
+pub fn clap_failure(err: clap::Error) -> Result<(), CliError> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    match err.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = err.print();
+            return Ok(());
+        }
+        _ => {}
+    }
+    let arg = match err.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(s)) => s.split_whitespace().next().unwrap_or("").to_owned(),
+        _ => String::new(),
+    };
+    let msg = match err.kind() {
+        ErrorKind::UnknownArgument => format!("unrecognised flag '{arg}'"),
+        ErrorKind::InvalidValue | ErrorKind::NoEquals if !arg.is_empty() => {
+            format!("'{arg}' requires an argument")
+        }
+        _ => {
+            let rendered = err.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            first.trim_start_matches("error: ").to_owned()
+        }
+    };
+    Err(CliError::Usage(msg))
+}
+
+/// Restores the default SIGPIPE action so that `oxnix … | head` ends quietly,
+/// as other Unix tools do.
+fn default_sigpipe() {
+    // SAFETY: setting a signal disposition to SIG_DFL has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// Runs command `name` with `args` (without the program name); returns the
+/// process exit code.
+pub fn run_command(name: &str, args: Vec<OsString>) -> i32 {
+    default_sigpipe();
+    let result = match name {
+        "nix-hash" => nix_hash::run(args),
+        "nix-store" => nix_store::run(args),
+        "gen-docs" => gen_docs::run(args),
+        _ => Err(CliError::Usage(format!("unknown command '{name}'"))),
+    };
+    report(name, result)
+}
+
+/// Entry point of the multicall binary: dispatches on the name it was started
+/// as, or on its first argument (`oxnix nix-hash …`).
+pub fn main_multicall(mut argv: Vec<OsString>) -> i32 {
+    let invoked = argv
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("oxnix")
+        .to_owned();
+    if COMMANDS.contains(&invoked.as_str()) {
+        argv.remove(0);
+        return run_command(&invoked, argv);
+    }
+    let sub = argv.get(1).and_then(|a| a.to_str()).map(str::to_owned);
+    match sub.as_deref() {
+        Some(cmd) if COMMANDS.contains(&cmd) || cmd == "gen-docs" => {
+            run_command(cmd, argv.split_off(2))
+        }
+        Some("--version") | Some("-V") => {
+            println!("oxnix {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Some("--help") | Some("-h") | None => {
+            print!("{}", multicall_help());
+            if sub.is_none() {
+                1
+            } else {
+                0
+            }
+        }
+        Some(other) => report(
+            "oxnix",
+            Err(CliError::Usage(format!("unknown command '{other}'"))),
+        ),
+    }
+}
+
+/// The clap definition of the multicall front end (for help and docs).
+pub fn multicall_command() -> clap::Command {
+    clap::Command::new("oxnix")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("A Nix-compatible command suite; also runs as nix-hash and nix-store")
+        .subcommand_required(true)
+        .subcommand(nix_hash::command())
+        .subcommand(nix_store::command())
+        .subcommand(gen_docs::command())
+}
+
+fn multicall_help() -> String {
+    multicall_command().render_help().to_string()
+}

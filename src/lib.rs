@@ -1,0 +1,11 @@
+//! oxnix: a Nix-compatible command suite. This library holds the Nix formats
+//! (nix32, hashes, store paths, NAR, derivations) and the command front ends;
+//! see `ARCHITECTURE.md` for the layers.
+
+pub mod cli;
+pub mod derivation;
+pub mod hash;
+pub mod nar;
+pub mod nixbase32;
+pub mod os_error;
+pub mod store_path;

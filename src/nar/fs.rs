@@ -1,0 +1,285 @@
+//! NARs and the real file system: [`dump_path`] serialises a path as C++
+//! Nix's `dumpPath` does, [`restore`] materialises a NAR as a new path.
+//! Restoring is all-or-nothing: the tree is built in a hidden temporary
+//! directory beside the target and renamed into place only once the whole
+//! archive has been read and checked.
+
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use super::reader::{parse, NarVisitor};
+use super::{NarError, NarWriter};
+use crate::os_error;
+
+/// Why a path could not be dumped.
+#[derive(Debug, Error)]
+pub enum DumpError {
+    #[error("getting status of '{path}': {}", os_error::message(.source))]
+    Stat { path: PathBuf, source: io::Error },
+    #[error("opening directory '{path}': {}", os_error::message(.source))]
+    ReadDir { path: PathBuf, source: io::Error },
+    #[error("reading file '{path}': {}", os_error::message(.source))]
+    ReadFile { path: PathBuf, source: io::Error },
+    #[error("reading symbolic link '{path}': {}", os_error::message(.source))]
+    ReadLink { path: PathBuf, source: io::Error },
+    #[error("file '{0}' has an unsupported type")]
+    UnsupportedType(PathBuf),
+    #[error("writing NAR: {}", os_error::message(.0))]
+    Write(io::Error),
+}
+
+/// Metadata of the root, checked before anything is written so that a
+/// missing path produces no output at all.
+pub fn check_dumpable(path: &Path) -> Result<fs::Metadata, DumpError> {
+    fs::symlink_metadata(path).map_err(|source| DumpError::Stat {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// A file being dumped; remembers whether an error came from reading it
+/// (rather than from writing the NAR).
+struct FileSource {
+    file: File,
+    failed: bool,
+}
+
+impl Read for FileSource {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.file.read(buf).inspect_err(|_| self.failed = true)
+    }
+}
+
+struct Frame {
+    dir: PathBuf,
+    names: Vec<Vec<u8>>,
+    next: usize,
+}
+
+/// Writes the NAR of `path` (not following a symlink at `path` itself) to
+/// `out`. Directory depth is handled with an explicit stack.
+pub fn dump_path<W: Write>(path: &Path, out: W) -> Result<W, DumpError> {
+    let meta = check_dumpable(path)?;
+    let mut w = NarWriter::new(out).map_err(DumpError::Write)?;
+    let mut stack: Vec<Frame> = Vec::new();
+    dump_node(&mut w, path, &meta, &mut stack)?;
+    while let Some(frame) = stack.last_mut() {
+        if frame.next == frame.names.len() {
+            stack.pop();
+            w.end_directory().map_err(DumpError::Write)?;
+            continue;
+        }
+        let name = std::mem::take(&mut frame.names[frame.next]);
+        frame.next += 1;
+        let child = frame.dir.join(OsStr::from_bytes(&name));
+        let meta = check_dumpable(&child)?;
+        w.entry(&name).map_err(DumpError::Write)?;
+        dump_node(&mut w, &child, &meta, &mut stack)?;
+    }
+    w.finish().map_err(DumpError::Write)
+}
+
+fn dump_node<W: Write>(
+    w: &mut NarWriter<W>,
+    path: &Path,
+    meta: &fs::Metadata,
+    stack: &mut Vec<Frame>,
+) -> Result<(), DumpError> {
+    let ft = meta.file_type();
+    if ft.is_file() {
+        let read_err = |source| DumpError::ReadFile {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = FileSource {
+            file: File::open(path).map_err(read_err)?,
+            failed: false,
+        };
+        let executable = meta.mode() & 0o100 != 0;
+        let result = w.regular(executable, meta.len(), &mut file);
+        result.map_err(|e| {
+            if file.failed || e.kind() == io::ErrorKind::UnexpectedEof {
+                read_err(e)
+            } else {
+                DumpError::Write(e)
+            }
+        })
+    } else if ft.is_symlink() {
+        let target = fs::read_link(path).map_err(|source| DumpError::ReadLink {
+            path: path.to_owned(),
+            source,
+        })?;
+        w.symlink(target.as_os_str().as_bytes())
+            .map_err(DumpError::Write)
+    } else if ft.is_dir() {
+        let read_err = |source| DumpError::ReadDir {
+            path: path.to_owned(),
+            source,
+        };
+        let mut names = Vec::new();
+        for entry in fs::read_dir(path).map_err(read_err)? {
+            names.push(entry.map_err(read_err)?.file_name().as_bytes().to_vec());
+        }
+        names.sort_unstable();
+        w.start_directory().map_err(DumpError::Write)?;
+        stack.push(Frame {
+            dir: path.to_owned(),
+            names,
+            next: 0,
+        });
+        Ok(())
+    } else {
+        Err(DumpError::UnsupportedType(path.to_owned()))
+    }
+}
+
+/// Why a NAR could not be restored.
+#[derive(Debug, Error)]
+pub enum RestoreError {
+    #[error("creating '{0}': File exists")]
+    Exists(PathBuf),
+    #[error("creating a temporary directory beside '{path}': {}", os_error::message(.source))]
+    TempDir { path: PathBuf, source: io::Error },
+    #[error("bad archive: {0}")]
+    Nar(#[from] NarError),
+    #[error("moving the restored tree to '{path}': {}", os_error::message(.source))]
+    Rename { path: PathBuf, source: io::Error },
+}
+
+/// Restores the NAR read from `input` as the new path `target`, which must
+/// not exist. Nothing is left at `target` unless the whole archive was valid.
+pub fn restore<R: Read>(input: R, target: &Path) -> Result<(), RestoreError> {
+    if fs::symlink_metadata(target).is_ok() {
+        return Err(RestoreError::Exists(target.to_owned()));
+    }
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".oxnix-restore-")
+        .tempdir_in(parent)
+        .map_err(|source| RestoreError::TempDir {
+            path: target.to_owned(),
+            source,
+        })?;
+    let root = tmp.path().join("root");
+    parse(input, &mut Restorer { root: root.clone() })?;
+    rename_no_replace(&root, target).map_err(|source| {
+        if source.kind() == io::ErrorKind::AlreadyExists {
+            RestoreError::Exists(target.to_owned())
+        } else {
+            RestoreError::Rename {
+                path: target.to_owned(),
+                source,
+            }
+        }
+    })
+    // `tmp` (now empty) is removed when dropped, also on every error path.
+}
+
+/// `rename(2)` that refuses to replace an existing `to`.
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
+    };
+    let (f, t) = (c(from)?, c(to)?);
+    // SAFETY: both pointers are valid NUL-terminated strings for the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        // File systems without RENAME_NOREPLACE: check, then rename.
+        Some(libc::EINVAL) | Some(libc::ENOSYS) => {
+            if fs::symlink_metadata(to).is_ok() {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            }
+            fs::rename(from, to)
+        }
+        _ => Err(err),
+    }
+}
+
+struct Restorer {
+    root: PathBuf,
+}
+
+impl Restorer {
+    fn path(&self, components: &[Vec<u8>]) -> PathBuf {
+        let mut p = self.root.clone();
+        for c in components {
+            p.push(OsStr::from_bytes(c));
+        }
+        p
+    }
+}
+
+fn with_path(e: io::Error, what: &str, p: &Path) -> io::Error {
+    io::Error::new(
+        e.kind(),
+        format!("{what} '{}': {}", p.display(), os_error::message(&e)),
+    )
+}
+
+impl NarVisitor for Restorer {
+    fn enter_directory(&mut self, path: &[Vec<u8>]) -> io::Result<()> {
+        let p = self.path(path);
+        fs::DirBuilder::new()
+            .mode(0o777)
+            .create(&p)
+            .map_err(|e| with_path(e, "creating directory", &p))
+    }
+
+    fn leave_directory(&mut self, _: &[Vec<u8>]) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn symlink(&mut self, path: &[Vec<u8>], target: &[u8]) -> io::Result<()> {
+        let p = self.path(path);
+        std::os::unix::fs::symlink(OsStr::from_bytes(target), &p)
+            .map_err(|e| with_path(e, "creating symlink", &p))
+    }
+
+    fn regular(
+        &mut self,
+        path: &[Vec<u8>],
+        executable: bool,
+        _size: u64,
+        contents: &mut dyn Read,
+    ) -> io::Result<()> {
+        let p = self.path(path);
+        // create_new: O_EXCL, so an existing name (or a symlink) is never
+        // written through.
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o666)
+            .open(&p)
+            .map_err(|e| with_path(e, "creating file", &p))?;
+        io::copy(contents, &mut f)?;
+        if executable {
+            // As C++ Nix: add the execute bits to whatever the umask left.
+            let mode = f.metadata()?.permissions().mode() | 0o111;
+            f.set_permissions(fs::Permissions::from_mode(mode))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,284 @@
+//! A streaming NAR parser and validator. It walks the archive with an
+//! explicit stack (no recursion, so deep trees cannot overflow the Rust
+//! stack), hands each node to a [`NarVisitor`], streams file contents
+//! without buffering them, and rejects every malformed archive: bad magic,
+//! unknown tokens, invalid, unsorted or duplicate entry names, non-zero
+//! padding, over-long strings and truncation.
+
+use std::io::{self, BufRead, BufReader, Read};
+
+use bstr::BString;
+
+use super::{is_valid_entry_name, NarError, MAGIC, MAX_TOKEN_LEN};
+
+/// Receives the nodes of a NAR in order. `path` holds the entry names from
+/// the root (empty for the root node itself).
+pub trait NarVisitor {
+    fn enter_directory(&mut self, path: &[Vec<u8>]) -> io::Result<()>;
+    fn leave_directory(&mut self, path: &[Vec<u8>]) -> io::Result<()>;
+    fn symlink(&mut self, path: &[Vec<u8>], target: &[u8]) -> io::Result<()>;
+    /// `contents` yields exactly `size` bytes; whatever the visitor leaves
+    /// unread is skipped.
+    fn regular(
+        &mut self,
+        path: &[Vec<u8>],
+        executable: bool,
+        size: u64,
+        contents: &mut dyn Read,
+    ) -> io::Result<()>;
+}
+
+/// A visitor that does nothing: `parse(r, &mut Validate)` only validates.
+pub struct Validate;
+
+impl NarVisitor for Validate {
+    fn enter_directory(&mut self, _: &[Vec<u8>]) -> io::Result<()> {
+        Ok(())
+    }
+    fn leave_directory(&mut self, _: &[Vec<u8>]) -> io::Result<()> {
+        Ok(())
+    }
+    fn symlink(&mut self, _: &[Vec<u8>], _: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+    fn regular(&mut self, _: &[Vec<u8>], _: bool, _: u64, _: &mut dyn Read) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+struct Input<R: Read> {
+    inner: BufReader<R>,
+    offset: u64,
+}
+
+fn eof_to_truncated(e: io::Error) -> NarError {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        NarError::Truncated
+    } else {
+        NarError::Io(e)
+    }
+}
+
+impl<R: Read> Input<R> {
+    fn exact(&mut self, buf: &mut [u8]) -> Result<(), NarError> {
+        self.inner.read_exact(buf).map_err(eof_to_truncated)?;
+        self.offset += buf.len() as u64;
+        Ok(())
+    }
+
+    fn u64(&mut self) -> Result<u64, NarError> {
+        let mut b = [0u8; 8];
+        self.exact(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn padding(&mut self, len: u64) -> Result<(), NarError> {
+        let rem = (len % 8) as usize;
+        if rem != 0 {
+            let at = self.offset;
+            let mut pad = [0u8; 8];
+            self.exact(&mut pad[..8 - rem])?;
+            if pad.iter().any(|&b| b != 0) {
+                return Err(NarError::BadPadding { offset: at });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a length-prefixed string of at most [`MAX_TOKEN_LEN`] bytes.
+    fn token(&mut self) -> Result<Vec<u8>, NarError> {
+        let at = self.offset;
+        let len = self.u64()?;
+        if len > MAX_TOKEN_LEN {
+            return Err(NarError::TooLong { len, offset: at });
+        }
+        let mut s = vec![0u8; len as usize];
+        self.exact(&mut s)?;
+        self.padding(len)?;
+        Ok(s)
+    }
+
+    fn expect(&mut self, want: &'static str) -> Result<(), NarError> {
+        let at = self.offset;
+        let got = self.token()?;
+        if got != want.as_bytes() {
+            return Err(NarError::Unexpected {
+                expected: want,
+                found: BString::from(got),
+                offset: at,
+            });
+        }
+        Ok(())
+    }
+
+    /// Skips `n` bytes of file contents.
+    fn skip(&mut self, mut n: u64) -> Result<(), NarError> {
+        while n > 0 {
+            let buf = self.inner.fill_buf()?;
+            if buf.is_empty() {
+                return Err(NarError::Truncated);
+            }
+            let k = (buf.len() as u64).min(n) as usize;
+            self.inner.consume(k);
+            self.offset += k as u64;
+            n -= k as u64;
+        }
+        Ok(())
+    }
+}
+
+/// File contents handed to [`NarVisitor::regular`]: reads at most the
+/// file's size, and fails on truncation instead of returning a short file.
+struct Contents<'a, R: Read> {
+    input: &'a mut Input<R>,
+    left: u64,
+}
+
+impl<R: Read> Read for Contents<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = (buf.len() as u64).min(self.left) as usize;
+        let n = self.input.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "unexpected end-of-file",
+            ));
+        }
+        self.input.offset += n as u64;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Parses one NAR from `reader`, calling `visitor` for every node. Data after
+/// the archive is not examined (as C++ Nix), though it may be read ahead.
+pub fn parse<R: Read>(reader: R, visitor: &mut dyn NarVisitor) -> Result<(), NarError> {
+    let mut input = Input {
+        inner: BufReader::with_capacity(256 * 1024, reader),
+        offset: 0,
+    };
+    match input.token() {
+        Ok(m) if m == MAGIC => {}
+        Ok(_) | Err(NarError::Truncated) | Err(NarError::TooLong { .. }) => {
+            return Err(NarError::NotANar)
+        }
+        Err(e) => return Err(e),
+    }
+
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    // One entry per open directory: the last entry name seen in it.
+    let mut dirs: Vec<Option<Vec<u8>>> = Vec::new();
+    loop {
+        // A node starts here.
+        input.expect("(")?;
+        input.expect("type")?;
+        let at = input.offset;
+        let kind = input.token()?;
+        let opened_directory = match kind.as_slice() {
+            b"regular" => {
+                let at = input.offset;
+                let mut tag = input.token()?;
+                let executable = tag == b"executable";
+                if executable {
+                    let at = input.offset;
+                    if !input.token()?.is_empty() {
+                        return Err(NarError::BadExecutableMarker { offset: at });
+                    }
+                    tag = input.token()?;
+                }
+                if tag != b"contents" {
+                    return Err(NarError::Unexpected {
+                        expected: "'contents' or 'executable'",
+                        found: tag.into(),
+                        offset: at,
+                    });
+                }
+                let size = input.u64()?;
+                let mut contents = Contents {
+                    input: &mut input,
+                    left: size,
+                };
+                visitor
+                    .regular(&path, executable, size, &mut contents)
+                    .map_err(eof_to_truncated)?;
+                let left = contents.left;
+                input.skip(left)?;
+                input.padding(size)?;
+                input.expect(")")?;
+                false
+            }
+            b"symlink" => {
+                input.expect("target")?;
+                let target = input.token()?;
+                input.expect(")")?;
+                visitor.symlink(&path, &target)?;
+                false
+            }
+            b"directory" => {
+                visitor.enter_directory(&path)?;
+                dirs.push(None);
+                true
+            }
+            _ => {
+                return Err(NarError::UnknownType {
+                    found: kind.into(),
+                    offset: at,
+                })
+            }
+        };
+
+        // Close finished entries and directories until the next entry starts.
+        let mut entry_done = !opened_directory;
+        loop {
+            if dirs.is_empty() {
+                return Ok(());
+            }
+            if entry_done {
+                input.expect(")")?;
+                path.pop();
+            }
+            let at = input.offset;
+            let tag = input.token()?;
+            if tag == b")" {
+                dirs.pop();
+                visitor.leave_directory(&path)?;
+                entry_done = true;
+                continue;
+            }
+            if tag != b"entry" {
+                return Err(NarError::Unexpected {
+                    expected: "'entry' or ')'",
+                    found: tag.into(),
+                    offset: at,
+                });
+            }
+            input.expect("(")?;
+            input.expect("name")?;
+            let at = input.offset;
+            let name = input.token()?;
+            if !is_valid_entry_name(&name) {
+                return Err(NarError::InvalidName {
+                    name: name.into(),
+                    offset: at,
+                });
+            }
+            let last = dirs.last_mut().expect("a directory is open");
+            if let Some(prev) = last.as_ref() {
+                if prev.as_slice() >= name.as_slice() {
+                    return Err(NarError::Unsorted {
+                        previous: prev.clone().into(),
+                        name: name.into(),
+                        offset: at,
+                    });
+                }
+            }
+            *last = Some(name.clone());
+            input.expect("node")?;
+            path.push(name);
+            break;
+        }
+    }
+}
