@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod derivation;
 pub mod hash;
+pub mod hash_pipeline;
 pub mod nar;
 pub mod nixbase32;
 pub mod os_error;

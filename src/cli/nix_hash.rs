@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use super::{clap_failure, CliError};
-use crate::hash::{Hash, HashAlgo, HashFormat, Hasher};
+use crate::hash::{Hash, HashAlgo, HashFormat};
+use crate::hash_pipeline::PipelinedHasher;
 use crate::nar::fs::dump_path;
 use crate::os_error;
 
@@ -182,8 +183,8 @@ fn last_format(m: &ArgMatches) -> (HashFormat, bool) {
 
 /// The hash of the NAR serialisation of `path`.
 pub fn hash_nar(path: &Path, algo: HashAlgo) -> Result<Hash, CliError> {
-    let hasher = dump_path(path, Hasher::new(algo)).map_err(CliError::failed)?;
-    Ok(hasher.finish())
+    let hasher = dump_path(path, PipelinedHasher::new(algo)).map_err(CliError::failed)?;
+    hasher.finish().map_err(CliError::failed)
 }
 
 /// The hash of the contents of the regular file `path`.

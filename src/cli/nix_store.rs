@@ -134,7 +134,7 @@ fn dump(operands: &[PathBuf]) -> Result<(), CliError> {
     // Fail before writing anything when the path is missing.
     check_dumpable(path).map_err(CliError::failed)?;
     let stdout = io::stdout();
-    let out = BufWriter::with_capacity(1 << 20, stdout.lock());
+    let out = BufWriter::with_capacity(32 * 1024, stdout.lock());
     let mut out = dump_path(path, out).map_err(CliError::failed)?;
     out.flush().map_err(CliError::failed)
 }

@@ -9,7 +9,9 @@ use std::io::{self, Read, Write};
 use super::{is_valid_entry_name, MAGIC};
 
 const PADDING: [u8; 8] = [0; 8];
-const COPY_BUFFER: usize = 256 * 1024;
+/// File contents are copied in pieces this size: measured fastest here (a
+/// piece stays in the L2 cache between the read and the write).
+const COPY_BUFFER: usize = 64 * 1024;
 
 struct DirFrame {
     last_name: Option<Vec<u8>>,
