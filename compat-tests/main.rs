@@ -377,3 +377,81 @@ fn store_paths_of_add_and_add_fixed() {
     }
     eprintln!("compat: store paths of --add/--add-fixed: {n} cases identical");
 }
+
+/// With `NIX_STORE_DIR` pointing elsewhere, C++ Nix's `--add`, `--add-fixed`
+/// and `builtins.toFile` with references give the paths our `StoreDir`
+/// computes for that directory.
+#[test]
+fn custom_store_dir_and_text_paths() {
+    let Some(nix_store) = oracle("nix-store") else {
+        return;
+    };
+    let Some(nix_instantiate) = oracle("nix-instantiate") else {
+        return;
+    };
+    let state = tempfile::tempdir().unwrap();
+    let dir = format!("{}/store", state.path().display());
+    let env = |c: &mut Command| {
+        c.env("NIX_STORE_DIR", &dir)
+            .env("NIX_STATE_DIR", state.path().join("state"))
+            .env("NIX_LOG_DIR", state.path().join("log"));
+    };
+    let store = StoreDir::new(&dir).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let f = work.path().join("f");
+    std::fs::write(&f, b"hello\n").unwrap();
+
+    let mut add = Command::new(&nix_store);
+    env(&mut add);
+    let out = add.arg("--add").arg(&f).output().unwrap();
+    let nar = oxnix::nar::fs::dump_path(&f, Vec::new()).unwrap();
+    let f_path = store
+        .fixed_output_path(
+            "f",
+            IngestionMethod::Recursive,
+            &Hash::of_bytes(HashAlgo::Sha256, &nar),
+            &BTreeSet::new(),
+            false,
+        )
+        .unwrap();
+    assert_eq!(first_line(&out.stdout), store.print(&f_path));
+
+    let mut add_fixed = Command::new(&nix_store);
+    env(&mut add_fixed);
+    let out = add_fixed
+        .args(["--add-fixed", "sha1"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    let flat = store
+        .fixed_output_path(
+            "f",
+            IngestionMethod::Flat,
+            &Hash::of_bytes(HashAlgo::Sha1, b"hello\n"),
+            &BTreeSet::new(),
+            false,
+        )
+        .unwrap();
+    assert_eq!(first_line(&out.stdout), store.print(&flat));
+
+    // A text file referring to another text file and to an imported path.
+    let mut eval = Command::new(&nix_instantiate);
+    env(&mut eval);
+    let expr = r#"builtins.toFile "x" "${builtins.toFile "y" "a"} and ${./f}""#;
+    let out = eval
+        .args(["--eval", "-E", expr])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let y = store.text_path("y", b"a", &BTreeSet::new()).unwrap();
+    let contents = format!("{} and {}", store.print(&y), store.print(&f_path));
+    let refs: BTreeSet<_> = [y, f_path].into_iter().collect();
+    let x = store.text_path("x", contents.as_bytes(), &refs).unwrap();
+    assert_eq!(first_line(&out.stdout), format!("\"{}\"", store.print(&x)));
+    eprintln!("compat: custom store dir and text paths: 3 cases identical");
+}

@@ -255,3 +255,58 @@ fn failed_restore_leaves_nothing_behind() {
     assert!(restore(Cursor::new(&nar), &target).is_err());
     assert_eq!(std::fs::read(target.join("file")).unwrap(), vec![1; 1000]);
 }
+
+#[test]
+fn restore_never_writes_through_a_symlink() {
+    // Entry "a" is a symlink to a directory outside the target; a second
+    // entry "a" (a directory with a file) would write through it. The
+    // duplicate is rejected and nothing appears outside.
+    let outside = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("out");
+    let outside_str = outside.path().to_str().unwrap().as_bytes().to_vec();
+    let tokens: Vec<&[u8]> = vec![
+        b"nix-archive-1",
+        b"(",
+        b"type",
+        b"directory",
+        b"entry",
+        b"(",
+        b"name",
+        b"a",
+        b"node",
+        b"(",
+        b"type",
+        b"symlink",
+        b"target",
+        &outside_str,
+        b")",
+        b")",
+        b"entry",
+        b"(",
+        b"name",
+        b"a",
+        b"node",
+        b"(",
+        b"type",
+        b"directory",
+        b"entry",
+        b"(",
+        b"name",
+        b"pwned",
+        b"node",
+        b"(",
+        b"type",
+        b"regular",
+        b"contents",
+        b"x",
+        b")",
+        b")",
+        b")",
+        b")",
+        b")",
+    ];
+    assert!(restore(Cursor::new(nar_of(&tokens)), &target).is_err());
+    assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}

@@ -71,7 +71,7 @@ const FORMAT_FLAGS: &[(&str, HashFormat, bool, &str)] = &[
 /// The clap definition of `nix-hash`.
 pub fn command() -> Command {
     let mut cmd = Command::new("nix-hash")
-        .version(env!("CARGO_PKG_VERSION"))
+        .version(concat!("(oxnix) ", env!("CARGO_PKG_VERSION")))
         .about("Compute the cryptographic hash of a path, or convert a hash between encodings")
         .arg(
             Arg::new("flat")

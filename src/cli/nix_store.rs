@@ -52,7 +52,7 @@ const NOT_YET: &[(&str, Option<char>)] = &[
 /// The clap definition of `nix-store`.
 pub fn command() -> Command {
     let mut cmd = Command::new("nix-store")
-        .version(env!("CARGO_PKG_VERSION"))
+        .version(concat!("(oxnix) ", env!("CARGO_PKG_VERSION")))
         .about("Manipulate or query the Nix store (oxnix: NAR dump and restore so far)");
     for (name, short, help) in SUPPORTED {
         let mut a = Arg::new(*name)
