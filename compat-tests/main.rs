@@ -455,3 +455,89 @@ fn custom_store_dir_and_text_paths() {
     assert_eq!(first_line(&out.stdout), format!("\"{}\"", store.print(&x)));
     eprintln!("compat: custom store dir and text paths: 3 cases identical");
 }
+
+/// An unreadable file (and directory): the same exit code and message. As
+/// root, both commands run as `nobody` through `setpriv`.
+#[test]
+fn unreadable_paths() {
+    let Some(nix_hash) = oracle("nix-hash") else {
+        return;
+    };
+    let Some(nix_store) = oracle("nix-store") else {
+        return;
+    };
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = t.path().join("secret");
+    std::fs::write(&secret, b"x").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let closed = t.path().join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::write(closed.join("inside"), b"y").unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o000)).unwrap();
+
+    // SAFETY: geteuid has no preconditions.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let prefix: Vec<&str> = if as_root {
+        if Command::new("setpriv").arg("--version").output().is_err() {
+            eprintln!("SKIPPING unreadable_paths: running as root without setpriv");
+            return;
+        }
+        vec![
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ]
+    } else {
+        vec![]
+    };
+    let run_as = |bin: &Path, args: &[&OsStr]| -> Output {
+        let mut argv: Vec<&OsStr> = prefix.iter().map(|s| os(s)).collect();
+        argv.push(bin.as_os_str());
+        argv.extend_from_slice(args);
+        Command::new(argv[0])
+            .args(&argv[1..])
+            .current_dir(t.path())
+            .env("HOME", t.path())
+            .output()
+            .unwrap()
+    };
+    let mut n = 0;
+    for (ours, theirs, args) in [
+        (
+            OURS_HASH,
+            &nix_hash,
+            vec![os("--type"), os("sha256"), secret.as_os_str()],
+        ),
+        (
+            OURS_HASH,
+            &nix_hash,
+            vec![os("--type"), os("sha256"), os("--flat"), secret.as_os_str()],
+        ),
+        (
+            OURS_HASH,
+            &nix_hash,
+            vec![os("--type"), os("sha256"), closed.as_os_str()],
+        ),
+        (
+            OURS_STORE,
+            &nix_store,
+            vec![os("--dump"), secret.as_os_str()],
+        ),
+        (
+            OURS_STORE,
+            &nix_store,
+            vec![os("--dump"), closed.as_os_str()],
+        ),
+    ] {
+        let a = run_as(Path::new(ours), &args);
+        let b = run_as(theirs, &args);
+        assert_eq!(a.status.code(), b.status.code(), "{args:?}");
+        assert_eq!(first_line(&a.stderr), first_line(&b.stderr), "{args:?}");
+        n += 1;
+    }
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o755)).unwrap();
+    eprintln!("compat: unreadable paths: {n} cases identical");
+}

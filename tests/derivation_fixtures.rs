@@ -20,6 +20,12 @@ fn fixtures_dir() -> Option<PathBuf> {
     if dir.join("ok").is_dir() {
         Some(dir)
     } else {
+        if std::env::var_os("OXNIX_REQUIRE_FIXTURES").is_some() {
+            panic!(
+                "derivation fixtures are required but missing at {}",
+                dir.display()
+            );
+        }
         eprintln!(
             "skipping: derivation fixtures not found at {} (set NIX_DERIVATION_FIXTURES)",
             dir.display()

@@ -123,19 +123,19 @@ fn rejects_bad_names_order_and_duplicates() {
     }
 }
 
+fn validate(nar: Vec<u8>) -> Result<(), NarError> {
+    parse(Cursor::new(nar), &mut Validate)
+}
+
 #[test]
 fn rejects_malformed_tokens() {
-    let not_nar = nar_of(&[b"nix-archive-2"]);
-    assert!(matches!(
-        parse(Cursor::new(not_nar), &mut Validate),
-        Err(NarError::NotANar)
-    ));
-    let unknown = nar_of(&[b"nix-archive-1", b"(", b"type", b"fifo", b")"]);
-    assert!(matches!(
-        parse(Cursor::new(unknown), &mut Validate),
-        Err(NarError::UnknownType { .. })
-    ));
-    let marker = nar_of(&[
+    let err = validate(nar_of(&[b"nix-archive-2"]));
+    assert!(matches!(err, Err(NarError::NotANar)), "{err:?}");
+
+    let err = validate(nar_of(&[b"nix-archive-1", b"(", b"type", b"fifo", b")"]));
+    assert!(matches!(err, Err(NarError::UnknownType { .. })), "{err:?}");
+
+    let marker: &[&[u8]] = &[
         b"nix-archive-1",
         b"(",
         b"type",
@@ -145,13 +145,15 @@ fn rejects_malformed_tokens() {
         b"contents",
         b"",
         b")",
-    ]);
-    assert!(matches!(
-        parse(Cursor::new(marker), &mut Validate),
-        Err(NarError::BadExecutableMarker { .. })
-    ));
+    ];
+    let err = validate(nar_of(marker));
+    assert!(
+        matches!(err, Err(NarError::BadExecutableMarker { .. })),
+        "{err:?}"
+    );
+
     // Non-zero padding after the symlink target.
-    let mut padded = nar_of(&[
+    let link: &[&[u8]] = &[
         b"nix-archive-1",
         b"(",
         b"type",
@@ -159,22 +161,21 @@ fn rejects_malformed_tokens() {
         b"target",
         b"abc",
         b")",
-    ]);
+    ];
+    let mut padded = nar_of(link);
     let pos = padded.windows(3).position(|w| w == b"abc").unwrap() + 3;
     padded[pos] = 1;
-    assert!(matches!(
-        parse(Cursor::new(padded), &mut Validate),
-        Err(NarError::BadPadding { .. })
-    ));
+    let err = validate(padded);
+    assert!(matches!(err, Err(NarError::BadPadding { .. })), "{err:?}");
+
     // A huge length must not be allocated.
     let mut huge = nar_of(&[b"nix-archive-1", b"("]);
     huge.extend_from_slice(&u64::MAX.to_le_bytes());
-    assert!(matches!(
-        parse(Cursor::new(huge), &mut Validate),
-        Err(NarError::TooLong { .. })
-    ));
-    // Executable flag on a symlink is not part of the grammar.
-    let exec_link = nar_of(&[
+    let err = validate(huge);
+    assert!(matches!(err, Err(NarError::TooLong { .. })), "{err:?}");
+
+    // An executable flag on a symlink is not part of the grammar.
+    let exec_link: &[&[u8]] = &[
         b"nix-archive-1",
         b"(",
         b"type",
@@ -182,8 +183,8 @@ fn rejects_malformed_tokens() {
         b"executable",
         b"",
         b")",
-    ]);
-    assert!(parse(Cursor::new(exec_link), &mut Validate).is_err());
+    ];
+    assert!(validate(nar_of(exec_link)).is_err());
 }
 
 #[test]

@@ -24,6 +24,8 @@ pub enum DumpError {
     Stat { path: PathBuf, source: io::Error },
     #[error("opening directory '{path}': {}", os_error::message(.source))]
     ReadDir { path: PathBuf, source: io::Error },
+    #[error("opening file '{path}': {}", os_error::message(.source))]
+    OpenFile { path: PathBuf, source: io::Error },
     #[error("reading file '{path}': {}", os_error::message(.source))]
     ReadFile { path: PathBuf, source: io::Error },
     #[error("reading symbolic link '{path}': {}", os_error::message(.source))]
@@ -98,7 +100,10 @@ fn dump_node<W: Write>(
             source,
         };
         let mut file = FileSource {
-            file: File::open(path).map_err(read_err)?,
+            file: File::open(path).map_err(|source| DumpError::OpenFile {
+                path: path.to_owned(),
+                source,
+            })?,
             failed: false,
         };
         let executable = meta.mode() & 0o100 != 0;
