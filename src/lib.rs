@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod derivation;
+pub mod eval;
 pub mod hash;
 pub mod hash_pipeline;
 pub mod nar;

@@ -32,6 +32,7 @@ pub fn generate() -> io::Result<Vec<(PathBuf, Vec<u8>)>> {
     let commands = [
         super::nix_hash::command(),
         super::nix_store::command(),
+        super::nix_instantiate::command(),
         super::multicall_command(),
     ];
     let mut files = Vec::new();

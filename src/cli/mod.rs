@@ -5,6 +5,7 @@
 
 pub mod gen_docs;
 pub mod nix_hash;
+pub mod nix_instantiate;
 pub mod nix_store;
 
 use std::ffi::OsString;
@@ -13,7 +14,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 /// The commands this build provides, by the name they are invoked as.
-pub const COMMANDS: &[&str] = &["nix-hash", "nix-store"];
+pub const COMMANDS: &[&str] = &["nix-hash", "nix-instantiate", "nix-store"];
 
 /// How a command failed.
 #[derive(Debug)]
@@ -100,6 +101,7 @@ pub fn run_command(name: &str, args: Vec<OsString>) -> i32 {
     let result = match name {
         "nix-hash" => nix_hash::run(args),
         "nix-store" => nix_store::run(args),
+        "nix-instantiate" => nix_instantiate::run(args),
         "gen-docs" => gen_docs::run(args),
         _ => Err(CliError::Usage(format!("unknown command '{name}'"))),
     };
@@ -147,10 +149,13 @@ pub fn main_multicall(mut argv: Vec<OsString>) -> i32 {
 pub fn multicall_command() -> clap::Command {
     clap::Command::new("oxnix")
         .version(env!("CARGO_PKG_VERSION"))
-        .about("A Nix-compatible command suite; also runs as nix-hash and nix-store")
+        .about(
+            "A Nix-compatible command suite; also runs as nix-hash, nix-store and nix-instantiate",
+        )
         .subcommand_required(true)
         .subcommand(nix_hash::command())
         .subcommand(nix_store::command())
+        .subcommand(nix_instantiate::command())
         .subcommand(gen_docs::command())
 }
 

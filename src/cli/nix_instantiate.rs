@@ -1,0 +1,338 @@
+//! `nix-instantiate`: so far `--eval` (evaluate and print), `--find-file`,
+//! and `--parse` as a syntax check. Writing `.drv` files (plain
+//! `nix-instantiate`), `--json`, `--xml` and printing the parsed expression
+//! answer "not yet supported".
+
+use std::ffi::OsString;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Arg, ArgAction, Command};
+
+use super::{clap_failure, CliError};
+use crate::eval::error::EvalError;
+use crate::eval::value::{NixString, Value};
+use crate::eval::{print, EvalConfig, Evaluator};
+
+/// The clap definition of `nix-instantiate`.
+pub fn command() -> Command {
+    let flag = |name: &'static str, help: &'static str| {
+        Arg::new(name)
+            .long(name)
+            .action(ArgAction::SetTrue)
+            .help(help)
+    };
+    Command::new("nix-instantiate")
+        .version(concat!("(oxnix) ", env!("CARGO_PKG_VERSION")))
+        .about("Evaluate Nix expressions (oxnix: --eval so far)")
+        .arg(flag(
+            "eval",
+            "Evaluate and print the result instead of instantiating",
+        ))
+        .arg(flag("eval-only", "Old name of --eval").hide(true))
+        .arg(flag("parse", "Parse the input only"))
+        .arg(flag(
+            "strict",
+            "Evaluate the result completely (with --eval)",
+        ))
+        .arg(flag("json", "Print the result as JSON (not yet supported)"))
+        .arg(flag("xml", "Print the result as XML (not yet supported)"))
+        .arg(flag("no-location", "Omit locations in XML output"))
+        .arg(flag(
+            "find-file",
+            "Look the arguments up in the search path",
+        ))
+        .arg(flag("show-trace", "Show the evaluation trace on errors"))
+        .arg(flag(
+            "read-write-mode",
+            "Allow writing to the store during evaluation",
+        ))
+        .arg(
+            Arg::new("expr")
+                .short('E')
+                .long("expr")
+                .action(ArgAction::SetTrue)
+                .help("Treat the arguments as Nix expressions"),
+        )
+        .arg(
+            Arg::new("attr")
+                .short('A')
+                .long("attr")
+                .action(ArgAction::Append)
+                .value_name("ATTRPATH")
+                .help("Select an attribute of the result (a.b.0.c)"),
+        )
+        .arg(
+            Arg::new("arg")
+                .long("arg")
+                .num_args(2)
+                .action(ArgAction::Append)
+                .value_names(["NAME", "EXPR"])
+                .help("Pass NAME = EXPR to a function result"),
+        )
+        .arg(
+            Arg::new("argstr")
+                .long("argstr")
+                .num_args(2)
+                .action(ArgAction::Append)
+                .value_names(["NAME", "STRING"])
+                .help("Pass NAME = STRING to a function result"),
+        )
+        .arg(
+            Arg::new("include")
+                .short('I')
+                .action(ArgAction::Append)
+                .value_name("PATH")
+                .help("Add a search path entry (name=path or path)"),
+        )
+        .arg(
+            Arg::new("files")
+                .value_name("FILE")
+                .num_args(0..)
+                .value_hint(clap::ValueHint::AnyPath)
+                .help("Files (or with -E, expressions); '-' reads standard input"),
+        )
+}
+
+/// Runs `nix-instantiate` with `args` (without the program name).
+pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
+    let m = match command()
+        .try_get_matches_from(std::iter::once(OsString::from("nix-instantiate")).chain(args))
+    {
+        Ok(m) => m,
+        Err(e) => return clap_failure(e),
+    };
+    let cwd = std::env::current_dir().map_err(CliError::failed)?;
+    let mut search_path: Vec<String> = m
+        .get_many::<String>("include")
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
+    if let Ok(np) = std::env::var("NIX_PATH") {
+        search_path.extend(np.split(':').filter(|s| !s.is_empty()).map(str::to_owned));
+    }
+    let search_path = search_path
+        .into_iter()
+        .map(|e| absolute_entry(&e, &cwd))
+        .collect();
+    let config = EvalConfig {
+        search_path,
+        home: std::env::var_os("HOME").map(PathBuf::from),
+        system: format!("{}-linux", std::env::consts::ARCH),
+    };
+    let files: Vec<String> = m
+        .get_many::<String>("files")
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
+    let opts = Options {
+        eval: m.get_flag("eval") || m.get_flag("eval-only"),
+        parse: m.get_flag("parse"),
+        strict: m.get_flag("strict"),
+        expr: m.get_flag("expr"),
+        attrs: m
+            .get_many::<String>("attr")
+            .map(|v| v.cloned().collect())
+            .unwrap_or_default(),
+        args: pairs(&m, "arg"),
+        argstrs: pairs(&m, "argstr"),
+    };
+    if m.get_flag("json") {
+        return Err(CliError::Failed(
+            "not yet supported by oxnix: nix-instantiate --json".into(),
+        ));
+    }
+    if m.get_flag("xml") {
+        return Err(CliError::Failed(
+            "not yet supported by oxnix: nix-instantiate --xml".into(),
+        ));
+    }
+    // Evaluation recurses while printing and compiling: give it room.
+    let find_file = m.get_flag("find-file");
+    let handle = std::thread::Builder::new()
+        .stack_size(1 << 30)
+        .spawn(move || {
+            let ev = Evaluator::new(config);
+            if find_file {
+                return find_files(&ev, &files);
+            }
+            main_eval(&ev, &opts, &files, &cwd)
+        })
+        .map_err(CliError::failed)?;
+    handle.join().unwrap_or_else(|_| {
+        Err(CliError::Failed(
+            "internal error: the evaluator thread panicked".into(),
+        ))
+    })
+}
+
+fn pairs(m: &clap::ArgMatches, name: &str) -> Vec<(String, String)> {
+    let v: Vec<String> = m
+        .get_many::<String>(name)
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
+    v.chunks(2)
+        .filter(|c| c.len() == 2)
+        .map(|c| (c[0].clone(), c[1].clone()))
+        .collect()
+}
+
+/// Makes a search path entry's path absolute against `cwd`.
+fn absolute_entry(entry: &str, cwd: &Path) -> String {
+    let (prefix, path) = match entry.split_once('=') {
+        Some((p, rest)) => (Some(p), rest),
+        None => (None, entry),
+    };
+    let abs = if path.starts_with('/') || path.contains("://") {
+        path.to_owned()
+    } else {
+        cwd.join(path).display().to_string()
+    };
+    match prefix {
+        Some(p) => format!("{p}={abs}"),
+        None => abs,
+    }
+}
+
+struct Options {
+    eval: bool,
+    parse: bool,
+    strict: bool,
+    expr: bool,
+    attrs: Vec<String>,
+    args: Vec<(String, String)>,
+    argstrs: Vec<(String, String)>,
+}
+
+fn eval_error(e: EvalError) -> CliError {
+    CliError::Failed(e.render())
+}
+
+fn find_files(ev: &Evaluator, names: &[String]) -> Result<(), CliError> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for n in names {
+        let expr = format!("__findFile __nixPath {}", string_literal(n));
+        let v = ev
+            .eval_source("«string»", Path::new("/"), expr)
+            .map_err(eval_error)?;
+        writeln!(out, "{}", print::print(&v)).map_err(CliError::failed)?;
+    }
+    Ok(())
+}
+
+fn string_literal(s: &str) -> String {
+    let mut out = Vec::new();
+    print::escape_string(s.as_bytes(), &mut out);
+    String::from_utf8_lossy(&out).replace("${", "\\${")
+}
+
+fn main_eval(ev: &Evaluator, o: &Options, files: &[String], cwd: &Path) -> Result<(), CliError> {
+    let inputs: Vec<String> = if files.is_empty() && !o.expr {
+        vec!["./default.nix".into()]
+    } else {
+        files.to_vec()
+    };
+    if !o.eval && !o.parse {
+        return Err(CliError::Failed(
+            "not yet supported by oxnix: instantiating derivations (nix-instantiate without --eval)".into(),
+        ));
+    }
+    let stdout = std::io::stdout();
+    for input in inputs {
+        let (name, dir, text) = if o.expr {
+            ("«string»".to_owned(), cwd.to_owned(), input.clone())
+        } else if input == "-" {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(CliError::failed)?;
+            ("«stdin»".to_owned(), cwd.to_owned(), text)
+        } else {
+            let mut path = cwd.join(&input);
+            if path.is_dir() {
+                path.push("default.nix");
+            }
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                CliError::Failed(format!(
+                    "getting status of '{}': {}",
+                    path.display(),
+                    crate::os_error::message(&e)
+                ))
+            })?;
+            let dir = path.parent().unwrap_or(Path::new("/")).to_owned();
+            (path.display().to_string(), dir, text)
+        };
+        if o.parse {
+            ev.compile(&name, &dir, text).map_err(eval_error)?;
+            return Err(CliError::Failed(
+                "not yet supported by oxnix: printing the parsed expression (--parse); the input parsed without errors".into(),
+            ));
+        }
+        let mut v = ev.eval_source(&name, &dir, text).map_err(eval_error)?;
+        v = auto_call(ev, v, o)?;
+        for path in &o.attrs {
+            v = select_path(ev, v, path)?;
+            v = auto_call(ev, v, o)?;
+        }
+        if o.strict {
+            ev.deep_force(v.clone()).map_err(eval_error)?;
+        }
+        let mut out = stdout.lock();
+        out.write_all(&print::print_bytes(&v))
+            .map_err(CliError::failed)?;
+        out.write_all(b"\n").map_err(CliError::failed)?;
+    }
+    Ok(())
+}
+
+/// Calls a function result with `--arg`/`--argstr` values, as C++ Nix's
+/// auto-calling does for functions taking a set of named arguments.
+fn auto_call(ev: &Evaluator, v: Value, o: &Options) -> Result<Value, CliError> {
+    let v = ev.force(v).map_err(eval_error)?;
+    let takes_set = match &v {
+        Value::Closure(c) => matches!(c.lambda.params, crate::eval::code::Params::Formals { .. }),
+        _ => false,
+    };
+    if !takes_set {
+        return Ok(v);
+    }
+    let mut attrs = crate::eval::value::Attrs::new();
+    for (name, expr) in &o.args {
+        let arg = ev
+            .eval_source("«string»", Path::new("/"), expr.clone())
+            .map_err(eval_error)?;
+        attrs.insert(NixString::from(name.as_str()), arg);
+    }
+    for (name, s) in &o.argstrs {
+        attrs.insert(NixString::from(name.as_str()), Value::string(s.as_str()));
+    }
+    ev.call(v, Value::attrs(attrs)).map_err(eval_error)
+}
+
+/// `-A a.b.0.c`: attribute names and list indices.
+fn select_path(ev: &Evaluator, mut v: Value, path: &str) -> Result<Value, CliError> {
+    if path.is_empty() {
+        return Ok(v);
+    }
+    for part in path.split('.') {
+        v = ev.force(v).map_err(eval_error)?;
+        v = match (&v, part.parse::<usize>()) {
+            (Value::List(l), Ok(i)) => l.get(i).cloned().ok_or_else(|| {
+                CliError::Failed(format!(
+                    "list index {i} in selection path '{path}' is out of range"
+                ))
+            })?,
+            (Value::Attrs(a), _) => a.get(&NixString::from(part)).cloned().ok_or_else(|| {
+                CliError::Failed(format!(
+                    "attribute '{part}' in selection path '{path}' not found"
+                ))
+            })?,
+            (other, _) => {
+                return Err(CliError::Failed(format!(
+                "the expression selected by the selection path '{path}' should be a set but is {}",
+                other.type_name()
+            )))
+            }
+        };
+    }
+    Ok(v)
+}

@@ -1,0 +1,579 @@
+//! The core builtins: types, arithmetic, control, lists, sets and strings.
+
+use std::rc::Rc;
+
+use super::{BuiltinFn, Spec};
+use crate::eval::error::ErrorKind;
+use crate::eval::ops::{self, coerce_to_string, Coercion};
+use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
+use crate::eval::vm::{call, force, Co, GenFuture, Request, Response};
+
+macro_rules! builtins {
+    ($( $(#[$global:ident])? $name:literal / $arity:literal => $f:ident ),* $(,)?) => {
+        pub fn specs() -> Vec<Spec> {
+            vec![$( Spec { name: $name, arity: $arity, func: $f as BuiltinFn, global: builtins!(@g $($global)?) } ),*]
+        }
+    };
+    (@g global) => { true };
+    (@g) => { false };
+}
+
+builtins! {
+    "isNull"/1 => is_null, "isInt"/1 => is_int, "isFloat"/1 => is_float,
+    "isBool"/1 => is_bool, "isString"/1 => is_string, "isList"/1 => is_list,
+    "isAttrs"/1 => is_attrs, "isFunction"/1 => is_function, "isPath"/1 => is_path,
+    "typeOf"/1 => type_of,
+    "add"/2 => add, "sub"/2 => sub, "mul"/2 => mul, "div"/2 => div,
+    "lessThan"/2 => less_than,
+    "bitAnd"/2 => bit_and, "bitOr"/2 => bit_or, "bitXor"/2 => bit_xor,
+    #[global] "throw"/1 => throw, #[global] "abort"/1 => abort,
+    "seq"/2 => seq, "deepSeq"/2 => deep_seq, "tryEval"/1 => try_eval,
+    "trace"/2 => trace,
+    "addErrorContext"/2 => add_error_context,
+    "length"/1 => length, "head"/1 => head, "tail"/1 => tail, "elemAt"/2 => elem_at,
+    #[global] "map"/2 => map, "filter"/2 => filter, "foldl'"/3 => foldl,
+    "elem"/2 => elem, "concatLists"/1 => concat_lists, "genList"/2 => gen_list,
+    "any"/2 => any, "all"/2 => all,
+    "attrNames"/1 => attr_names, "attrValues"/1 => attr_values,
+    "getAttr"/2 => get_attr, "hasAttr"/2 => has_attr,
+    #[global] "removeAttrs"/2 => remove_attrs, "listToAttrs"/1 => list_to_attrs,
+    "mapAttrs"/2 => map_attrs,
+    #[global] "toString"/1 => to_string, "stringLength"/1 => string_length,
+    "substring"/3 => substring, "concatStringsSep"/2 => concat_strings_sep,
+    #[global] "import"/1 => import, "findFile"/2 => find_file,
+}
+
+fn sync(f: impl std::future::Future<Output = Result<Value, ErrorKind>> + 'static) -> GenFuture {
+    Box::pin(f)
+}
+
+fn arg(args: &[Value], i: usize) -> Value {
+    args.get(i).cloned().unwrap_or(Value::Null)
+}
+
+macro_rules! type_pred {
+    ($name:ident, $pat:pat) => {
+        fn $name(co: Co, args: Vec<Value>) -> GenFuture {
+            sync(async move {
+                Ok(Value::Bool(matches!(
+                    force(&co, arg(&args, 0)).await?,
+                    $pat
+                )))
+            })
+        }
+    };
+}
+
+type_pred!(is_null, Value::Null);
+type_pred!(is_int, Value::Int(_));
+type_pred!(is_float, Value::Float(_));
+type_pred!(is_bool, Value::Bool(_));
+type_pred!(is_string, Value::String(_));
+type_pred!(is_list, Value::List(_));
+type_pred!(is_attrs, Value::Attrs(_));
+type_pred!(is_function, Value::Closure(_) | Value::Builtin(_));
+type_pred!(is_path, Value::Path(_));
+
+fn type_of(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move { Ok(Value::string(force(&co, arg(&args, 0)).await?.type_name())) })
+}
+
+async fn int_arg(co: &Co, v: Value) -> Result<i64, ErrorKind> {
+    match force(co, v).await? {
+        Value::Int(i) => Ok(i),
+        other => Err(ErrorKind::type_error("an integer", &other)),
+    }
+}
+
+async fn string_arg(co: &Co, v: Value) -> Result<NixString, ErrorKind> {
+    match force(co, v).await? {
+        Value::String(s) => Ok(s),
+        other => Err(ErrorKind::type_error("a string", &other)),
+    }
+}
+
+async fn list_arg(co: &Co, v: Value) -> Result<Rc<List>, ErrorKind> {
+    match force(co, v).await? {
+        Value::List(l) => Ok(l),
+        other => Err(ErrorKind::type_error("a list", &other)),
+    }
+}
+
+async fn attrs_arg(co: &Co, v: Value) -> Result<Rc<Attrs>, ErrorKind> {
+    match force(co, v).await? {
+        Value::Attrs(a) => Ok(a),
+        other => Err(ErrorKind::type_error("a set", &other)),
+    }
+}
+
+async fn bool_of(co: &Co, v: Value) -> Result<bool, ErrorKind> {
+    match force(co, v).await? {
+        Value::Bool(b) => Ok(b),
+        other => Err(ErrorKind::type_error("a Boolean", &other)),
+    }
+}
+
+macro_rules! arith {
+    ($name:ident, $op:expr) => {
+        fn $name(co: Co, args: Vec<Value>) -> GenFuture {
+            sync(async move {
+                let a = force(&co, arg(&args, 0)).await?;
+                let b = force(&co, arg(&args, 1)).await?;
+                match ops::binop_simple($op, &a, &b)? {
+                    Some(v) => Ok(v),
+                    None => ops::binop_deep(co, $op, a, b).await,
+                }
+            })
+        }
+    };
+}
+
+arith!(add, crate::eval::code::BinOp::Add);
+arith!(sub, crate::eval::code::BinOp::Sub);
+arith!(mul, crate::eval::code::BinOp::Mul);
+arith!(div, crate::eval::code::BinOp::Div);
+arith!(less_than, crate::eval::code::BinOp::Less);
+
+macro_rules! bit {
+    ($name:ident, $op:tt) => {
+        fn $name(co: Co, args: Vec<Value>) -> GenFuture {
+            sync(async move {
+                let a = int_arg(&co, arg(&args, 0)).await?;
+                let b = int_arg(&co, arg(&args, 1)).await?;
+                Ok(Value::Int(a $op b))
+            })
+        }
+    };
+}
+
+bit!(bit_and, &);
+bit!(bit_or, |);
+bit!(bit_xor, ^);
+
+fn throw(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let msg = coerce_to_string(&co, arg(&args, 0), Coercion::Interpolation).await?;
+        Err(ErrorKind::Throw(String::from_utf8_lossy(&msg).into_owned()))
+    })
+}
+
+fn abort(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let msg = coerce_to_string(&co, arg(&args, 0), Coercion::Interpolation).await?;
+        Err(ErrorKind::Abort(String::from_utf8_lossy(&msg).into_owned()))
+    })
+}
+
+fn seq(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        force(&co, arg(&args, 0)).await?;
+        Ok(arg(&args, 1))
+    })
+}
+
+/// Forces `v` and everything inside it (iteratively; shared values once).
+pub async fn deep_force(co: &Co, v: Value) -> Result<(), ErrorKind> {
+    let mut seen = std::collections::HashSet::new();
+    let mut work = vec![v];
+    while let Some(v) = work.pop() {
+        match force(co, v).await? {
+            Value::Attrs(a) if seen.insert(Rc::as_ptr(&a) as usize) => {
+                work.extend(a.values().rev().cloned());
+            }
+            Value::List(l) if seen.insert(Rc::as_ptr(&l) as usize) => {
+                work.extend(l.iter().rev().cloned());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn deep_seq(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        deep_force(&co, arg(&args, 0)).await?;
+        Ok(arg(&args, 1))
+    })
+}
+
+fn try_eval(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let v = arg(&args, 0);
+        let r = if v.is_evaluated() {
+            Response::Value(v.resolved())
+        } else {
+            co.yield_(Request::TryForce(v)).await
+        };
+        Ok(match r {
+            Response::Value(v) => super::attrs_from([("success", Value::Bool(true)), ("value", v)]),
+            Response::Error(_) => super::attrs_from([
+                ("success", Value::Bool(false)),
+                ("value", Value::Bool(false)),
+            ]),
+        })
+    })
+}
+
+fn trace(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let v = force(&co, arg(&args, 0)).await?;
+        deep_force(&co, v.clone()).await?;
+        eprintln!("trace: {}", crate::eval::print::print(&v));
+        Ok(arg(&args, 1))
+    })
+}
+
+fn add_error_context(_co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move { Ok(arg(&args, 1)) })
+}
+
+fn length(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move { Ok(Value::Int(list_arg(&co, arg(&args, 0)).await?.len() as i64)) })
+}
+
+fn head(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let l = list_arg(&co, arg(&args, 0)).await?;
+        l.front()
+            .cloned()
+            .ok_or_else(|| ErrorKind::Other("'builtins.head' called on an empty list".into()))
+    })
+}
+
+fn tail(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let l = list_arg(&co, arg(&args, 0)).await?;
+        if l.is_empty() {
+            return Err(ErrorKind::Other(
+                "'builtins.tail' called on an empty list".into(),
+            ));
+        }
+        Ok(Value::list(l.skip(1)))
+    })
+}
+
+fn elem_at(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let l = list_arg(&co, arg(&args, 0)).await?;
+        let i = int_arg(&co, arg(&args, 1)).await?;
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| l.get(i).cloned())
+            .ok_or_else(|| {
+                ErrorKind::Other(format!(
+                    "'builtins.elemAt' called with index {i} on a list of size {}",
+                    l.len()
+                ))
+            })
+    })
+}
+
+fn map(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let f = arg(&args, 0);
+        let l = list_arg(&co, arg(&args, 1)).await?;
+        Ok(Value::list(
+            l.iter()
+                .map(|x| Value::Thunk(Thunk::apply(f.clone(), x.clone())))
+                .collect(),
+        ))
+    })
+}
+
+fn filter(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let f = arg(&args, 0);
+        let l = list_arg(&co, arg(&args, 1)).await?;
+        let mut out = List::new();
+        for x in l.iter() {
+            let keep = call(&co, f.clone(), x.clone()).await?;
+            if bool_of(&co, keep).await? {
+                out.push_back(x.clone());
+            }
+        }
+        Ok(Value::list(out))
+    })
+}
+
+fn foldl(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let f = arg(&args, 0);
+        let mut acc = arg(&args, 1);
+        let l = list_arg(&co, arg(&args, 2)).await?;
+        for x in l.iter() {
+            let g = call(&co, f.clone(), acc).await?;
+            acc = force(&co, call(&co, g, x.clone()).await?).await?;
+        }
+        Ok(acc)
+    })
+}
+
+fn elem(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let x = arg(&args, 0);
+        let l = list_arg(&co, arg(&args, 1)).await?;
+        for y in l.iter() {
+            if ops::equal(&co, x.clone(), y.clone()).await? {
+                return Ok(Value::Bool(true));
+            }
+        }
+        Ok(Value::Bool(false))
+    })
+}
+
+fn concat_lists(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let l = list_arg(&co, arg(&args, 0)).await?;
+        let mut out = List::new();
+        for x in l.iter() {
+            out.append(list_arg(&co, x.clone()).await?.as_ref().clone());
+        }
+        Ok(Value::list(out))
+    })
+}
+
+fn gen_list(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let f = arg(&args, 0);
+        let n = int_arg(&co, arg(&args, 1)).await?;
+        if n < 0 {
+            return Err(ErrorKind::Other(format!("cannot create list of size {n}")));
+        }
+        Ok(Value::list(
+            (0..n)
+                .map(|i| Value::Thunk(Thunk::apply(f.clone(), Value::Int(i))))
+                .collect(),
+        ))
+    })
+}
+
+async fn any_all(co: Co, args: Vec<Value>, want: bool) -> Result<Value, ErrorKind> {
+    let f = arg(&args, 0);
+    let l = list_arg(&co, arg(&args, 1)).await?;
+    for x in l.iter() {
+        let r = call(&co, f.clone(), x.clone()).await?;
+        if bool_of(&co, r).await? == want {
+            return Ok(Value::Bool(want));
+        }
+    }
+    Ok(Value::Bool(!want))
+}
+
+fn any(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(any_all(co, args, true))
+}
+
+fn all(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(any_all(co, args, false))
+}
+
+fn attr_names(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let a = attrs_arg(&co, arg(&args, 0)).await?;
+        Ok(Value::list(
+            a.keys().map(|k| Value::String(k.clone())).collect(),
+        ))
+    })
+}
+
+fn attr_values(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let a = attrs_arg(&co, arg(&args, 0)).await?;
+        Ok(Value::list(a.values().cloned().collect()))
+    })
+}
+
+fn get_attr(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let k = string_arg(&co, arg(&args, 0)).await?;
+        let a = attrs_arg(&co, arg(&args, 1)).await?;
+        a.get(&k)
+            .cloned()
+            .ok_or_else(|| ErrorKind::AttributeMissing {
+                name: k.to_string(),
+            })
+    })
+}
+
+fn has_attr(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let k = string_arg(&co, arg(&args, 0)).await?;
+        let a = attrs_arg(&co, arg(&args, 1)).await?;
+        Ok(Value::Bool(a.contains_key(&k)))
+    })
+}
+
+fn remove_attrs(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let a = attrs_arg(&co, arg(&args, 0)).await?;
+        let names = list_arg(&co, arg(&args, 1)).await?;
+        let mut out = a.as_ref().clone();
+        for n in names.iter() {
+            out.remove(&string_arg(&co, n.clone()).await?);
+        }
+        Ok(Value::attrs(out))
+    })
+}
+
+fn list_to_attrs(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let l = list_arg(&co, arg(&args, 0)).await?;
+        let mut out = Attrs::new();
+        let (name_key, value_key) = (NixString::from("name"), NixString::from("value"));
+        for item in l.iter() {
+            let a = attrs_arg(&co, item.clone()).await?;
+            let name = a
+                .get(&name_key)
+                .cloned()
+                .ok_or(ErrorKind::AttributeMissing {
+                    name: "name".into(),
+                })?;
+            let name = string_arg(&co, name).await?;
+            let value = a
+                .get(&value_key)
+                .cloned()
+                .ok_or(ErrorKind::AttributeMissing {
+                    name: "value".into(),
+                })?;
+            // The first occurrence of a name wins.
+            out.entry(name).or_insert(value);
+        }
+        Ok(Value::attrs(out))
+    })
+}
+
+fn map_attrs(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let f = arg(&args, 0);
+        let a = attrs_arg(&co, arg(&args, 1)).await?;
+        let out: Attrs = a
+            .iter()
+            .map(|(k, v)| {
+                let partial = Value::Thunk(Thunk::apply(f.clone(), Value::String(k.clone())));
+                (k.clone(), Value::Thunk(Thunk::apply(partial, v.clone())))
+            })
+            .collect();
+        Ok(Value::attrs(out))
+    })
+}
+
+fn to_string(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        Ok(Value::string(
+            coerce_to_string(&co, arg(&args, 0), Coercion::ToString).await?,
+        ))
+    })
+}
+
+fn string_length(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let s = coerce_to_string(&co, arg(&args, 0), Coercion::Interpolation).await?;
+        Ok(Value::Int(s.len() as i64))
+    })
+}
+
+fn substring(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let start = int_arg(&co, arg(&args, 0)).await?;
+        let len = int_arg(&co, arg(&args, 1)).await?;
+        let s = coerce_to_string(&co, arg(&args, 2), Coercion::Interpolation).await?;
+        if start < 0 {
+            return Err(ErrorKind::Other(
+                "negative start position in 'substring'".into(),
+            ));
+        }
+        let start = (start as usize).min(s.len());
+        let end = if len < 0 {
+            s.len()
+        } else {
+            start.saturating_add(len as usize).min(s.len())
+        };
+        Ok(Value::string(s[start..end].to_vec()))
+    })
+}
+
+fn concat_strings_sep(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let sep = string_arg(&co, arg(&args, 0)).await?;
+        let l = list_arg(&co, arg(&args, 1)).await?;
+        let mut out = Vec::new();
+        for (i, x) in l.iter().enumerate() {
+            if i > 0 {
+                out.extend_from_slice(sep.as_bytes());
+            }
+            out.extend(coerce_to_string(&co, x.clone(), Coercion::Interpolation).await?);
+        }
+        Ok(Value::string(out))
+    })
+}
+
+/// The path a value stands for (a path, or an absolute path string).
+async fn path_arg(co: &Co, v: Value) -> Result<std::path::PathBuf, ErrorKind> {
+    match force(co, v).await? {
+        Value::Path(p) => Ok(p.as_ref().clone()),
+        Value::String(s) if s.as_bytes().starts_with(b"/") => {
+            Ok(std::path::PathBuf::from(&*s.to_str_lossy()))
+        }
+        Value::String(s) => Err(ErrorKind::Other(format!(
+            "string '{s}' doesn't represent an absolute path"
+        ))),
+        other => Err(ErrorKind::CannotCoerce(other.type_desc())),
+    }
+}
+
+fn import(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let path = path_arg(&co, arg(&args, 0)).await?;
+        match co.yield_(Request::Import(path)).await {
+            Response::Value(v) => Ok(v),
+            Response::Error(e) => Err(e),
+        }
+    })
+}
+
+/// `builtins.findFile searchPath "a/b"`: the first entry whose prefix
+/// matches and under which the rest exists (`<a/b>` lookups).
+fn find_file(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let entries = list_arg(&co, arg(&args, 0)).await?;
+        let wanted = string_arg(&co, arg(&args, 1)).await?.to_string();
+        for e in entries.iter() {
+            let e = attrs_arg(&co, e.clone()).await?;
+            let get = |k: &str| e.get(&NixString::from(k)).cloned();
+            let prefix = match get("prefix") {
+                Some(p) => string_arg(&co, p).await?.to_string(),
+                None => String::new(),
+            };
+            let path = match get("path") {
+                Some(p) => coerce_to_string(&co, p, Coercion::ToString).await?,
+                None => {
+                    return Err(ErrorKind::AttributeMissing {
+                        name: "path".into(),
+                    })
+                }
+            };
+            let path = String::from_utf8_lossy(&path).into_owned();
+            let rest = if prefix.is_empty() {
+                Some(wanted.as_str())
+            } else if wanted == prefix {
+                Some("")
+            } else {
+                wanted.strip_prefix(&format!("{prefix}/"))
+            };
+            let Some(rest) = rest else { continue };
+            let candidate = if rest.is_empty() {
+                std::path::PathBuf::from(&path)
+            } else {
+                std::path::Path::new(&path).join(rest)
+            };
+            if candidate.exists() {
+                return Ok(Value::Path(Rc::new(crate::eval::compiler::canonicalise(
+                    &candidate,
+                ))));
+            }
+        }
+        Err(ErrorKind::Other(format!(
+            "file '{wanted}' was not found in the Nix search path (add it using $NIX_PATH or -I)"
+        )))
+    })
+}

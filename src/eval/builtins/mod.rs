@@ -1,0 +1,76 @@
+//! Builtin functions. Each is an async function of a [`Co`] and its
+//! arguments, run by the VM as a generator so it can force values and call
+//! functions without recursing in Rust. [`Builtin`] values carry their
+//! arguments until all are supplied.
+
+mod core;
+
+pub use self::core::deep_force;
+
+use std::rc::Rc;
+
+use super::error::ErrorKind;
+use super::value::{Attrs, NixString, Value};
+use super::vm::{generator, Co, Gen, GenFuture};
+
+/// The signature of every builtin.
+pub type BuiltinFn = fn(Co, Vec<Value>) -> GenFuture;
+
+/// A builtin, possibly partially applied.
+pub struct Builtin {
+    pub name: &'static str,
+    pub arity: usize,
+    pub func: BuiltinFn,
+    pub args: Vec<Value>,
+}
+
+impl Builtin {
+    /// Adds an argument: a generator computing the result once all are
+    /// there, or the partially applied builtin.
+    pub fn apply(&self, arg: Value) -> Result<Result<Gen, Value>, ErrorKind> {
+        let mut args = self.args.clone();
+        args.push(arg);
+        if args.len() < self.arity {
+            return Ok(Err(Value::Builtin(Rc::new(Builtin {
+                name: self.name,
+                arity: self.arity,
+                func: self.func,
+                args,
+            }))));
+        }
+        let f = self.func;
+        Ok(Ok(generator(move |co| f(co, args))))
+    }
+}
+
+/// One entry of the builtins table.
+pub struct Spec {
+    pub name: &'static str,
+    pub arity: usize,
+    pub func: BuiltinFn,
+    /// Also visible without `builtins.` (like `map`, `toString`).
+    pub global: bool,
+}
+
+/// Every builtin function.
+pub fn specs() -> Vec<Spec> {
+    core::specs()
+}
+
+pub fn value_of(spec: &Spec) -> Value {
+    Value::Builtin(Rc::new(Builtin {
+        name: spec.name,
+        arity: spec.arity,
+        func: spec.func,
+        args: Vec::new(),
+    }))
+}
+
+/// Helpers shared by the builtin modules.
+pub(crate) fn attrs_from(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
+    let mut a = Attrs::new();
+    for (k, v) in pairs {
+        a.insert(NixString::from(k), v);
+    }
+    Value::attrs(a)
+}

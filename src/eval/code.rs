@@ -1,0 +1,192 @@
+//! Compiled code: the instructions the VM runs, with a source position for
+//! each, and the static description of lambdas (parameters, formals).
+
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use super::value::{NixString, Value};
+
+/// A source file (or expression text) and where its lines start, so byte
+/// offsets can be reported as `file:line:column`.
+pub struct Source {
+    /// Shown in messages: the file path, or `«string»` for `-E` text.
+    pub name: String,
+    /// The directory relative paths in this source resolve against.
+    pub dir: PathBuf,
+    pub text: String,
+    line_starts: Vec<usize>,
+}
+
+impl Source {
+    pub fn new(name: String, dir: PathBuf, text: String) -> Rc<Source> {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Rc::new(Source {
+            name,
+            dir,
+            text,
+            line_starts,
+        })
+    }
+
+    /// 1-based line and column of byte `offset`.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let line = self.line_starts.partition_point(|&s| s <= offset);
+        let start = self.line_starts[line.saturating_sub(1)];
+        let col = self.text[start..offset.min(self.text.len())]
+            .chars()
+            .count()
+            + 1;
+        (line, col)
+    }
+
+    /// The text of line `line` (1-based).
+    pub fn line_text(&self, line: usize) -> &str {
+        let start = self
+            .line_starts
+            .get(line.wrapping_sub(1))
+            .copied()
+            .unwrap_or(0);
+        let end = self
+            .line_starts
+            .get(line)
+            .map(|e| e - 1)
+            .unwrap_or(self.text.len());
+        &self.text[start..end.max(start)]
+    }
+}
+
+/// A position in a source: the unit of error locations.
+#[derive(Clone)]
+pub struct Span {
+    pub source: Rc<Source>,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn describe(&self) -> String {
+        let (l, c) = self.source.line_col(self.start as usize);
+        format!("{}:{}:{}", self.source.name, l, c)
+    }
+}
+
+/// Binary operators that evaluate both operands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Less,
+    LessEq,
+    More,
+    MoreEq,
+    Eq,
+    NotEq,
+    Update,
+    Concat,
+}
+
+/// One VM instruction. Operands index the [`Code`]'s tables.
+#[derive(Clone, Copy, Debug)]
+pub enum Op {
+    /// Push `constants[i]`.
+    Constant(u32),
+    /// Push the variable at `depth` scopes up, slot `slot`.
+    Var {
+        depth: u32,
+        slot: u32,
+    },
+    /// Push the attribute named `constants[name]` from the innermost `with`
+    /// scope that has it (lexical variables were resolved at compile time).
+    WithVar {
+        name: u32,
+    },
+    /// Push a thunk of `codes[i]` in the current scope.
+    Thunk(u32),
+    /// Push a closure of `lambdas[i]` in the current scope.
+    Closure(u32),
+    /// Enter a new scope of `n` slots.
+    PushScope(u32),
+    /// Leave the current scope.
+    PopScope,
+    /// Pop a value into slot `i` of the current scope.
+    SetSlot(u32),
+    /// Pop an attribute set (expression) and enter a `with` scope for it.
+    PushWith,
+    /// Pop `n` (name, value) pairs and push the attribute set.
+    MakeAttrs(u32),
+    /// Pop `n` values and push the list.
+    MakeList(u32),
+    /// Pop name and set; push the attribute, or fail.
+    Select,
+    /// Pop name and set; push the attribute, or jump (popping both).
+    SelectOr(u32),
+    /// Pop name and value; push whether the value is a set with that name.
+    HasAttr,
+    /// Pop name and value; if the value is a set with that name push the
+    /// attribute, else push `false` and jump.
+    HasAttrStep(u32),
+    /// Force the value on top of the stack.
+    Force,
+    Jump(u32),
+    /// Pop a Boolean; jump when it is false.
+    JumpIfFalse(u32),
+    /// Check the top of the stack is a Boolean (for `&&`, `||`, `->`).
+    AssertBool,
+    /// Pop argument and function; push the result of the call.
+    Call,
+    BinOp(BinOp),
+    Not,
+    Negate,
+    /// Pop `n` values, coerce each to a string, push their concatenation.
+    Interpolate(u32),
+    /// Pop `n` path/string parts; push the path (first part resolved
+    /// against the source directory).
+    MakePath(u32),
+    /// Pop a Boolean; fail with "assertion failed" when false.
+    Assert,
+    /// Push `__curPos`-style position attrs for `constants[i]`.
+    Return,
+}
+
+/// A unit of compiled code: a thunk body, a lambda body, or a file.
+pub struct Code {
+    pub ops: Vec<Op>,
+    pub spans: Vec<Span>,
+    pub constants: Vec<Value>,
+    pub codes: Vec<Rc<Code>>,
+    pub lambdas: Vec<Rc<LambdaInfo>>,
+}
+
+/// One formal argument of a lambda `{ a, b ? e, ... }`.
+pub struct Formal {
+    pub name: NixString,
+    pub slot: u32,
+    /// The default's code (runs in the lambda's scope).
+    pub default: Option<Rc<Code>>,
+}
+
+/// How a lambda takes its argument.
+pub enum Params {
+    /// `x: …`: the argument goes in slot 0.
+    Ident,
+    /// `{ … } @ x: …`.
+    Formals {
+        formals: Vec<Formal>,
+        ellipsis: bool,
+        /// The slot of the `@` name, if any.
+        at_slot: Option<u32>,
+    },
+}
+
+/// A compiled lambda.
+pub struct LambdaInfo {
+    pub name: Option<NixString>,
+    pub params: Params,
+    /// Slots of the scope a call creates.
+    pub scope_size: u32,
+    pub body: Rc<Code>,
+    pub span: Span,
+}

@@ -1,0 +1,1179 @@
+//! The compiler: turns an rnix syntax tree into [`Code`]. Variables are
+//! resolved here to (scope depth, slot); names only a `with` can provide
+//! become dynamic lookups; unknown names are reported before evaluation, as
+//! C++ Nix does. Nested attribute paths (`a.b = 1; a.c = 2;`) are merged at
+//! compile time.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
+
+use rnix::ast::{self, AstToken, HasEntry, InterpolPart};
+use rowan::ast::AstNode;
+
+use super::code::{BinOp, Code, Formal, LambdaInfo, Op, Params, Source, Span};
+use super::error::{ErrorKind, EvalError};
+use super::value::{NixString, Value};
+
+/// Names visible everywhere (`builtins`, `map`, `true`, …).
+pub type Globals = HashMap<String, Value>;
+
+enum ScopeKind {
+    Names(HashMap<String, u32>),
+    With,
+}
+
+struct Scope {
+    kind: ScopeKind,
+    /// False while a `let`/`rec` scope is being filled: its slots may not be
+    /// read eagerly yet.
+    initialized: bool,
+}
+
+#[derive(Default)]
+struct Builder {
+    ops: Vec<Op>,
+    spans: Vec<Span>,
+    constants: Vec<Value>,
+    codes: Vec<Rc<Code>>,
+    lambdas: Vec<Rc<LambdaInfo>>,
+}
+
+impl Builder {
+    fn finish(self) -> Rc<Code> {
+        Rc::new(Code {
+            ops: self.ops,
+            spans: self.spans,
+            constants: self.constants,
+            codes: self.codes,
+            lambdas: self.lambdas,
+        })
+    }
+}
+
+/// Where a name was found.
+enum Resolved {
+    Local {
+        depth: u32,
+        slot: u32,
+        initialized: bool,
+    },
+    With,
+    Global(Value),
+    Unknown,
+}
+
+/// Compiles a parsed expression of `source`.
+pub struct Compiler<'g> {
+    source: Rc<Source>,
+    globals: &'g Globals,
+    home: Option<PathBuf>,
+    scopes: Vec<Scope>,
+    builders: Vec<Builder>,
+}
+
+type R<T> = Result<T, EvalError>;
+
+/// One entry of an attribute set or `let` being compiled.
+enum Entry {
+    Value {
+        expr: ast::Expr,
+        span: Span,
+    },
+    Nested {
+        tree: AttrTree,
+        span: Span,
+    },
+    /// `inherit x;` (from the enclosing scope) or `inherit (e) x;`; the
+    /// name is the entry's key.
+    Inherit {
+        from: Option<ast::Expr>,
+        span: Span,
+    },
+}
+
+#[derive(Default)]
+struct AttrTree {
+    order: Vec<String>,
+    statics: HashMap<String, Entry>,
+    dynamics: Vec<(ast::Attr, Vec<ast::Attr>, ast::Expr, Span)>,
+}
+
+impl<'g> Compiler<'g> {
+    pub fn new(source: Rc<Source>, globals: &'g Globals, home: Option<PathBuf>) -> Self {
+        Compiler {
+            source,
+            globals,
+            home,
+            scopes: Vec::new(),
+            builders: vec![Builder::default()],
+        }
+    }
+
+    /// Parses and compiles `source.text`; the result is code that leaves the
+    /// forced value of the whole expression.
+    pub fn compile_source(
+        source: Rc<Source>,
+        globals: &Globals,
+        home: Option<PathBuf>,
+    ) -> R<Rc<Code>> {
+        let parse = rnix::Root::parse(&source.text);
+        if let Some(err) = parse.errors().first() {
+            return Err(parse_error(&source, err));
+        }
+        let root = parse.tree();
+        let expr = root.expr().ok_or_else(|| {
+            EvalError::new(
+                ErrorKind::Parse("syntax error, unexpected end of file".into()),
+                None,
+            )
+        })?;
+        let mut c = Compiler::new(source, globals, home);
+        c.expr(&expr)?;
+        c.emit(Op::Force, &expr);
+        c.emit(Op::Return, &expr);
+        Ok(c.builders.pop().expect("the root builder").finish())
+    }
+
+    fn span_of(&self, node: &rowan::SyntaxNode<rnix::NixLanguage>) -> Span {
+        let r = node.text_range();
+        Span {
+            source: self.source.clone(),
+            start: r.start().into(),
+            end: r.end().into(),
+        }
+    }
+
+    fn span(&self, node: &impl AstNode<Language = rnix::NixLanguage>) -> Span {
+        self.span_of(node.syntax())
+    }
+
+    fn err<T>(&self, kind: ErrorKind, node: &impl AstNode<Language = rnix::NixLanguage>) -> R<T> {
+        Err(EvalError::new(kind, Some(self.span(node))))
+    }
+
+    fn b(&mut self) -> &mut Builder {
+        self.builders.last_mut().expect("a builder is active")
+    }
+
+    fn emit(&mut self, op: Op, at: &impl AstNode<Language = rnix::NixLanguage>) -> usize {
+        let span = self.span(at);
+        self.emit_span(op, span)
+    }
+
+    fn emit_span(&mut self, op: Op, span: Span) -> usize {
+        let b = self.b();
+        b.ops.push(op);
+        b.spans.push(span);
+        b.ops.len() - 1
+    }
+
+    fn constant(&mut self, v: Value) -> u32 {
+        let b = self.b();
+        b.constants.push(v);
+        (b.constants.len() - 1) as u32
+    }
+
+    fn emit_constant(&mut self, v: Value, span: Span) {
+        let i = self.constant(v);
+        self.emit_span(Op::Constant(i), span);
+    }
+
+    /// Patches the jump at `at` to land at the next instruction.
+    fn patch(&mut self, at: usize) {
+        let target = self.b().ops.len() as u32;
+        match &mut self.b().ops[at] {
+            Op::Jump(t) | Op::JumpIfFalse(t) | Op::SelectOr(t) | Op::HasAttrStep(t) => *t = target,
+            _ => unreachable!("patching a jump"),
+        }
+    }
+
+    fn resolve(&self, name: &str, skip: usize) -> Resolved {
+        let mut saw_with = false;
+        for (depth, scope) in self.scopes.iter().rev().skip(skip).enumerate() {
+            let depth = depth as u32;
+            match &scope.kind {
+                ScopeKind::Names(names) => {
+                    if let Some(&slot) = names.get(name) {
+                        return Resolved::Local {
+                            depth,
+                            slot,
+                            initialized: scope.initialized,
+                        };
+                    }
+                }
+                ScopeKind::With => saw_with = true,
+            }
+        }
+        if let Some(v) = self.globals.get(name) {
+            return Resolved::Global(v.clone());
+        }
+        if saw_with {
+            Resolved::With
+        } else {
+            Resolved::Unknown
+        }
+    }
+
+    /// Emits code that pushes variable `name`, looked up from `skip` scopes
+    /// out (1 for `inherit` inside `let`/`rec`).
+    fn variable(&mut self, name: &str, skip: usize, at: Span) -> R<()> {
+        match self.resolve(name, skip) {
+            Resolved::Local { depth, slot, .. } => {
+                self.emit_span(
+                    Op::Var {
+                        depth: depth + skip as u32,
+                        slot,
+                    },
+                    at,
+                );
+            }
+            Resolved::With => {
+                let i = self.constant(Value::string(name));
+                self.emit_span(Op::WithVar { name: i }, at);
+            }
+            Resolved::Global(v) => self.emit_constant(v, at),
+            Resolved::Unknown => {
+                return Err(EvalError::new(
+                    ErrorKind::UndefinedVariable(name.to_owned()),
+                    Some(at),
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Compiles `expr` in a new code unit and returns its index in the
+    /// current builder's code table.
+    fn sub_code(&mut self, expr: &ast::Expr) -> R<u32> {
+        self.builders.push(Builder::default());
+        let result = self.expr(expr);
+        let mut b = self.builders.pop().expect("pushed above");
+        result?;
+        let span = self.span(expr);
+        b.ops.push(Op::Force);
+        b.spans.push(span.clone());
+        b.ops.push(Op::Return);
+        b.spans.push(span);
+        let code = b.finish();
+        let cur = self.b();
+        cur.codes.push(code);
+        Ok((cur.codes.len() - 1) as u32)
+    }
+
+    /// Pushes `expr` without evaluating it: cheap expressions directly,
+    /// everything else as a thunk.
+    fn lazy(&mut self, expr: &ast::Expr) -> R<()> {
+        match expr {
+            ast::Expr::Literal(_) | ast::Expr::Lambda(_) => return self.expr(expr),
+            ast::Expr::Str(s)
+                if s.normalized_parts()
+                    .iter()
+                    .all(|p| matches!(p, InterpolPart::Literal(_))) =>
+            {
+                return self.expr(expr)
+            }
+            ast::Expr::Ident(id) => {
+                let name = ident_text(id);
+                if let Resolved::Local {
+                    initialized: true, ..
+                }
+                | Resolved::Global(_) = self.resolve(&name, 0)
+                {
+                    return self.expr(expr);
+                }
+            }
+            ast::Expr::Paren(p) => {
+                if let Some(inner) = p.expr() {
+                    return self.lazy(&inner);
+                }
+            }
+            _ => {}
+        }
+        let i = self.sub_code(expr)?;
+        self.emit(Op::Thunk(i), expr);
+        Ok(())
+    }
+
+    /// Emits code that pushes the value of `expr` (possibly unforced).
+    fn expr(&mut self, expr: &ast::Expr) -> R<()> {
+        match expr {
+            ast::Expr::Literal(l) => self.literal(l),
+            ast::Expr::Ident(id) => {
+                let name = ident_text(id);
+                self.variable(&name, 0, self.span(id))
+            }
+            ast::Expr::Str(s) => self.string(s),
+            ast::Expr::PathAbs(_)
+            | ast::Expr::PathRel(_)
+            | ast::Expr::PathHome(_)
+            | ast::Expr::PathSearch(_) => {
+                let p = ast::Path::cast(expr.syntax().clone()).expect("a path node");
+                self.path(&p)
+            }
+            ast::Expr::Paren(p) => match p.expr() {
+                Some(e) => self.expr(&e),
+                None => self.err(ErrorKind::Parse("empty parentheses".into()), p),
+            },
+            ast::Expr::Root(r) => match r.expr() {
+                Some(e) => self.expr(&e),
+                None => self.err(ErrorKind::Parse("empty expression".into()), r),
+            },
+            ast::Expr::List(l) => {
+                let mut n = 0;
+                for item in l.items() {
+                    self.lazy(&item)?;
+                    n += 1;
+                }
+                self.emit(Op::MakeList(n), l);
+                Ok(())
+            }
+            ast::Expr::AttrSet(set) => {
+                if set.rec_token().is_some() {
+                    self.rec_attrs(set)
+                } else {
+                    let tree = self.attr_tree(set.entries(), false)?;
+                    self.plain_attrs(tree, &self.span(set))
+                }
+            }
+            ast::Expr::LetIn(l) => {
+                let body = l.body().ok_or_else(|| self.missing(l))?;
+                self.let_in(l.entries(), &self.span(l), |c| c.expr(&body))
+            }
+            ast::Expr::LegacyLet(l) => {
+                // `let { a = …; body = …; }` is `(rec { … }).body`.
+                let span = self.span(l);
+                let tree = self.attr_tree(l.entries(), true)?;
+                self.rec_attrs_tree(tree, &span)?;
+                self.emit_constant(Value::string("body"), span.clone());
+                self.emit_span(Op::Select, span);
+                Ok(())
+            }
+            ast::Expr::With(w) => {
+                let ns = w.namespace().ok_or_else(|| self.missing(w))?;
+                let body = w.body().ok_or_else(|| self.missing(w))?;
+                self.lazy(&ns)?;
+                self.emit(Op::PushWith, w);
+                self.scopes.push(Scope {
+                    kind: ScopeKind::With,
+                    initialized: true,
+                });
+                let r = self.expr(&body);
+                self.scopes.pop();
+                r?;
+                self.emit(Op::PopScope, w);
+                Ok(())
+            }
+            ast::Expr::Select(s) => self.select(s),
+            ast::Expr::HasAttr(h) => self.has_attr(h),
+            ast::Expr::IfElse(i) => {
+                let cond = i.condition().ok_or_else(|| self.missing(i))?;
+                let then = i.body().ok_or_else(|| self.missing(i))?;
+                let els = i.else_body().ok_or_else(|| self.missing(i))?;
+                self.expr(&cond)?;
+                let j = self.emit(Op::JumpIfFalse(0), &cond);
+                self.expr(&then)?;
+                let end = self.emit(Op::Jump(0), i);
+                self.patch(j);
+                self.expr(&els)?;
+                self.patch(end);
+                Ok(())
+            }
+            ast::Expr::Assert(a) => {
+                let cond = a.condition().ok_or_else(|| self.missing(a))?;
+                let body = a.body().ok_or_else(|| self.missing(a))?;
+                self.expr(&cond)?;
+                let text = self.constant(Value::string(cond.syntax().text().to_string()));
+                self.emit(Op::Constant(text), &cond);
+                self.emit(Op::Assert, a);
+                self.expr(&body)
+            }
+            ast::Expr::Lambda(l) => self.lambda(l, None),
+            ast::Expr::Apply(a) => {
+                let f = a.lambda().ok_or_else(|| self.missing(a))?;
+                let arg = a.argument().ok_or_else(|| self.missing(a))?;
+                self.expr(&f)?;
+                self.lazy(&arg)?;
+                self.emit(Op::Call, a);
+                Ok(())
+            }
+            ast::Expr::BinOp(b) => self.binop(b),
+            ast::Expr::UnaryOp(u) => {
+                let e = u.expr().ok_or_else(|| self.missing(u))?;
+                self.expr(&e)?;
+                match u.operator() {
+                    Some(ast::UnaryOpKind::Invert) => self.emit(Op::Not, u),
+                    Some(ast::UnaryOpKind::Negate) => self.emit(Op::Negate, u),
+                    None => return self.err(ErrorKind::Parse("unknown operator".into()), u),
+                };
+                Ok(())
+            }
+            ast::Expr::CurPos(p) => {
+                let span = self.span(p);
+                let v = position_attrs(&span);
+                self.emit_constant(v, span);
+                Ok(())
+            }
+            ast::Expr::Error(e) => self.err(ErrorKind::Parse("syntax error".into()), e),
+        }
+    }
+
+    fn missing(&self, node: &impl AstNode<Language = rnix::NixLanguage>) -> EvalError {
+        EvalError::new(
+            ErrorKind::Parse("syntax error: incomplete expression".into()),
+            Some(self.span(node)),
+        )
+    }
+
+    fn literal(&mut self, l: &ast::Literal) -> R<()> {
+        let span = self.span(l);
+        let v = match l.kind() {
+            ast::LiteralKind::Integer(i) => match i.value() {
+                Ok(n) => Value::Int(n),
+                Err(_) => {
+                    return self.err(
+                        ErrorKind::Parse(format!("invalid integer '{}'", i.syntax().text())),
+                        l,
+                    )
+                }
+            },
+            ast::LiteralKind::Float(f) => match f.value() {
+                Ok(x) => Value::Float(x),
+                Err(_) => {
+                    return self.err(
+                        ErrorKind::Parse(format!("invalid float '{}'", f.syntax().text())),
+                        l,
+                    )
+                }
+            },
+            ast::LiteralKind::Uri(u) => Value::string(u.syntax().text()),
+        };
+        self.emit_constant(v, span);
+        Ok(())
+    }
+
+    fn string(&mut self, s: &ast::Str) -> R<()> {
+        let parts = s.normalized_parts();
+        let span = self.span(s);
+        if parts.iter().all(|p| matches!(p, InterpolPart::Literal(_))) {
+            let text: String = parts
+                .into_iter()
+                .map(|p| match p {
+                    InterpolPart::Literal(t) => t,
+                    InterpolPart::Interpolation(_) => String::new(),
+                })
+                .collect();
+            self.emit_constant(Value::string(text), span);
+            return Ok(());
+        }
+        let n = parts.len() as u32;
+        for p in parts {
+            match p {
+                InterpolPart::Literal(t) => self.emit_constant(Value::string(t), span.clone()),
+                InterpolPart::Interpolation(i) => {
+                    let e = i.expr().ok_or_else(|| self.missing(&i))?;
+                    self.expr(&e)?;
+                }
+            }
+        }
+        self.emit_span(Op::Interpolate(n), span);
+        Ok(())
+    }
+
+    fn path(&mut self, p: &ast::Path) -> R<()> {
+        let span = self.span(p);
+        if let ast::Path::PathSearch(s) = p {
+            // `<x>` is `__findFile __nixPath "x"`.
+            let text = s.syntax().text().to_string();
+            let name = text
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned();
+            self.variable("__findFile", 0, span.clone())?;
+            self.variable("__nixPath", 0, span.clone())?;
+            self.emit_span(Op::Call, span.clone());
+            self.emit_constant(Value::string(name), span.clone());
+            self.emit_span(Op::Call, span);
+            return Ok(());
+        }
+        let parts = p.parts();
+        let mut n = 0u32;
+        for (i, part) in parts.into_iter().enumerate() {
+            match part {
+                InterpolPart::Literal(lit) => {
+                    let mut text = lit.text().to_owned();
+                    if i == 0 {
+                        text = self.anchor_path(&text, &span)?;
+                    }
+                    self.emit_constant(Value::string(text), span.clone());
+                }
+                InterpolPart::Interpolation(interp) => {
+                    if i == 0 {
+                        return self.err(
+                            ErrorKind::Parse("a path cannot start with an interpolation".into()),
+                            &interp,
+                        );
+                    }
+                    let e = interp.expr().ok_or_else(|| self.missing(&interp))?;
+                    self.expr(&e)?;
+                }
+            }
+            n += 1;
+        }
+        if n == 1 {
+            // A plain literal path: fold it now.
+            let b = self.b();
+            if let Some(Op::Constant(i)) = b.ops.last().copied() {
+                if let Value::String(s) = &b.constants[i as usize] {
+                    let p = canonicalise(Path::new(&*s.to_str_lossy()));
+                    b.constants[i as usize] = Value::Path(Rc::new(p));
+                    return Ok(());
+                }
+            }
+        }
+        self.emit_span(Op::MakePath(n), span);
+        Ok(())
+    }
+
+    /// Makes the first literal part of a path absolute.
+    fn anchor_path(&self, text: &str, span: &Span) -> R<String> {
+        if let Some(rest) = text.strip_prefix("~/") {
+            let home = self.home.clone().ok_or_else(|| {
+                EvalError::new(
+                    ErrorKind::Other("the environment variable HOME is not set".into()),
+                    Some(span.clone()),
+                )
+            })?;
+            return Ok(format!("{}/{rest}", home.display()));
+        }
+        if text.starts_with('/') {
+            return Ok(text.to_owned());
+        }
+        Ok(format!("{}/{text}", self.source.dir.display()))
+    }
+
+    fn binop(&mut self, b: &ast::BinOp) -> R<()> {
+        let lhs = b.lhs().ok_or_else(|| self.missing(b))?;
+        let rhs = b.rhs().ok_or_else(|| self.missing(b))?;
+        let kind = b.operator().ok_or_else(|| {
+            EvalError::new(
+                ErrorKind::Parse("unknown operator".into()),
+                Some(self.span(b)),
+            )
+        })?;
+        use ast::BinOpKind as K;
+        let simple = match kind {
+            K::Add => BinOp::Add,
+            K::Sub => BinOp::Sub,
+            K::Mul => BinOp::Mul,
+            K::Div => BinOp::Div,
+            K::Less => BinOp::Less,
+            K::LessOrEq => BinOp::LessEq,
+            K::More => BinOp::More,
+            K::MoreOrEq => BinOp::MoreEq,
+            K::Equal => BinOp::Eq,
+            K::NotEqual => BinOp::NotEq,
+            K::Update => BinOp::Update,
+            K::Concat => BinOp::Concat,
+            K::And | K::Or | K::Implication => {
+                // Short-circuit: `a && b`, `a || b`, `a -> b`.
+                self.expr(&lhs)?;
+                let short_value = !matches!(kind, K::And);
+                if kind == K::Or {
+                    self.emit(Op::Not, &lhs);
+                }
+                let j = self.emit(Op::JumpIfFalse(0), &lhs);
+                self.expr(&rhs)?;
+                self.emit(Op::AssertBool, &rhs);
+                let end = self.emit(Op::Jump(0), b);
+                self.patch(j);
+                self.emit_constant(Value::Bool(short_value), self.span(b));
+                self.patch(end);
+                return Ok(());
+            }
+            K::PipeLeft | K::PipeRight => {
+                return self.err(
+                    ErrorKind::Other("experimental Nix feature 'pipe-operators' is disabled; add '--extra-experimental-features pipe-operators' to enable it".into()),
+                    b,
+                )
+            }
+        };
+        self.expr(&lhs)?;
+        self.expr(&rhs)?;
+        self.emit(Op::BinOp(simple), b);
+        Ok(())
+    }
+
+    /// Pushes the name of attribute `attr` (a constant for static names).
+    fn attr_name(&mut self, attr: &ast::Attr) -> R<()> {
+        if let Some(name) = self.static_name(attr) {
+            let span = self.span(attr);
+            self.emit_constant(Value::string(name), span);
+            return Ok(());
+        }
+        match attr {
+            ast::Attr::Dynamic(d) => {
+                let e = d.expr().ok_or_else(|| self.missing(d))?;
+                self.expr(&e)
+            }
+            ast::Attr::Str(s) => self.string(s),
+            ast::Attr::Ident(_) => unreachable!("identifiers are static names"),
+        }
+    }
+
+    /// The name of `attr` when it is known at compile time.
+    fn static_name(&self, attr: &ast::Attr) -> Option<String> {
+        match attr {
+            ast::Attr::Ident(id) => Some(ident_text(id)),
+            ast::Attr::Str(s) => literal_string(s),
+            ast::Attr::Dynamic(d) => match d.expr()? {
+                ast::Expr::Str(s) => literal_string(&s),
+                _ => None,
+            },
+        }
+    }
+
+    fn select(&mut self, s: &ast::Select) -> R<()> {
+        let e = s.expr().ok_or_else(|| self.missing(s))?;
+        let path = s.attrpath().ok_or_else(|| self.missing(s))?;
+        self.expr(&e)?;
+        let default = s.default_expr();
+        let mut fails = Vec::new();
+        for attr in path.attrs() {
+            self.attr_name(&attr)?;
+            if default.is_some() {
+                fails.push(self.emit(Op::SelectOr(0), &attr));
+            } else {
+                self.emit(Op::Select, &attr);
+            }
+        }
+        if let Some(d) = default {
+            let end = self.emit(Op::Jump(0), s);
+            for f in fails {
+                self.patch(f);
+            }
+            self.expr(&d)?;
+            self.patch(end);
+        }
+        Ok(())
+    }
+
+    fn has_attr(&mut self, h: &ast::HasAttr) -> R<()> {
+        let e = h.expr().ok_or_else(|| self.missing(h))?;
+        let path = h.attrpath().ok_or_else(|| self.missing(h))?;
+        self.expr(&e)?;
+        let attrs: Vec<_> = path.attrs().collect();
+        let mut steps = Vec::new();
+        for (i, attr) in attrs.iter().enumerate() {
+            self.attr_name(attr)?;
+            if i + 1 == attrs.len() {
+                self.emit(Op::HasAttr, attr);
+            } else {
+                steps.push(self.emit(Op::HasAttrStep(0), attr));
+            }
+        }
+        for s in steps {
+            self.patch(s);
+        }
+        Ok(())
+    }
+
+    fn lambda(&mut self, l: &ast::Lambda, name: Option<&str>) -> R<()> {
+        let param = l.param().ok_or_else(|| self.missing(l))?;
+        let body = l.body().ok_or_else(|| self.missing(l))?;
+        let span = self.span(l);
+        let mut names = HashMap::new();
+        let mut formals_info = None;
+        match &param {
+            ast::Param::IdentParam(p) => {
+                let id = p.ident().ok_or_else(|| self.missing(p))?;
+                names.insert(ident_text(&id), 0);
+            }
+            ast::Param::Pattern(pat) => {
+                let mut list = Vec::new();
+                for entry in pat.pat_entries() {
+                    let id = entry.ident().ok_or_else(|| self.missing(&entry))?;
+                    let n = ident_text(&id);
+                    if names.contains_key(&n) {
+                        return self.err(
+                            ErrorKind::Parse(format!("duplicate formal function argument '{n}'")),
+                            &entry,
+                        );
+                    }
+                    let slot = names.len() as u32;
+                    names.insert(n.clone(), slot);
+                    list.push((n, slot, entry.default()));
+                }
+                let at_slot = match pat.pat_bind().and_then(|b| b.ident()) {
+                    Some(id) => {
+                        let n = ident_text(&id);
+                        if names.contains_key(&n) {
+                            return self.err(
+                                ErrorKind::Parse(format!(
+                                    "duplicate formal function argument '{n}'"
+                                )),
+                                pat,
+                            );
+                        }
+                        let slot = names.len() as u32;
+                        names.insert(n, slot);
+                        Some(slot)
+                    }
+                    None => None,
+                };
+                formals_info = Some((list, pat.ellipsis_token().is_some(), at_slot));
+            }
+        }
+        let scope_size = names.len() as u32;
+        self.scopes.push(Scope {
+            kind: ScopeKind::Names(names),
+            initialized: true,
+        });
+        let result = (|| -> R<LambdaInfo> {
+            let params = match formals_info {
+                None => Params::Ident,
+                Some((list, ellipsis, at_slot)) => {
+                    let mut formals = Vec::new();
+                    for (n, slot, default) in list {
+                        let default = match default {
+                            Some(d) => {
+                                let i = self.sub_code(&d)?;
+                                let code = self.b().codes.remove(i as usize);
+                                Some(code)
+                            }
+                            None => None,
+                        };
+                        formals.push(Formal {
+                            name: NixString::from(n.as_str()),
+                            slot,
+                            default,
+                        });
+                    }
+                    Params::Formals {
+                        formals,
+                        ellipsis,
+                        at_slot,
+                    }
+                }
+            };
+            let i = self.sub_code(&body)?;
+            let code = self.b().codes.remove(i as usize);
+            Ok(LambdaInfo {
+                name: name.map(NixString::from),
+                params,
+                scope_size,
+                body: code,
+                span: span.clone(),
+            })
+        })();
+        self.scopes.pop();
+        let info = result?;
+        let b = self.b();
+        b.lambdas.push(Rc::new(info));
+        let i = (b.lambdas.len() - 1) as u32;
+        self.emit_span(Op::Closure(i), span);
+        Ok(())
+    }
+
+    /// Gathers `entries` into a tree, merging nested attribute paths.
+    fn attr_tree(&self, entries: impl Iterator<Item = ast::Entry>, in_let: bool) -> R<AttrTree> {
+        let mut tree = AttrTree::default();
+        for entry in entries {
+            match entry {
+                ast::Entry::Inherit(inh) => {
+                    let from = match inh.from() {
+                        Some(f) => Some(f.expr().ok_or_else(|| self.missing(&f))?),
+                        None => None,
+                    };
+                    for attr in inh.attrs() {
+                        let name = self.static_name(&attr).ok_or_else(|| {
+                            EvalError::new(
+                                ErrorKind::Parse(
+                                    "dynamic attributes not allowed in inherit".into(),
+                                ),
+                                Some(self.span(&attr)),
+                            )
+                        })?;
+                        let span = self.span(&attr);
+                        self.insert_static(
+                            &mut tree,
+                            name,
+                            Entry::Inherit {
+                                from: from.clone(),
+                                span,
+                            },
+                            &attr,
+                        )?;
+                    }
+                }
+                ast::Entry::AttrpathValue(av) => {
+                    let path = av.attrpath().ok_or_else(|| self.missing(&av))?;
+                    let value = av.value().ok_or_else(|| self.missing(&av))?;
+                    let attrs: Vec<ast::Attr> = path.attrs().collect();
+                    self.insert_path(&mut tree, &attrs, value, in_let, &path)?;
+                }
+            }
+        }
+        Ok(tree)
+    }
+
+    fn insert_static(
+        &self,
+        tree: &mut AttrTree,
+        name: String,
+        entry: Entry,
+        at: &ast::Attr,
+    ) -> R<()> {
+        if let Some(old) = tree.statics.get(&name) {
+            let old_span = match old {
+                Entry::Value { span, .. }
+                | Entry::Nested { span, .. }
+                | Entry::Inherit { span, .. } => span,
+            };
+            return self.err(
+                ErrorKind::DuplicateAttr {
+                    name,
+                    at: old_span.describe(),
+                },
+                at,
+            );
+        }
+        tree.order.push(name.clone());
+        tree.statics.insert(name, entry);
+        Ok(())
+    }
+
+    fn insert_path(
+        &self,
+        tree: &mut AttrTree,
+        attrs: &[ast::Attr],
+        value: ast::Expr,
+        in_let: bool,
+        path: &ast::Attrpath,
+    ) -> R<()> {
+        let Some((first, rest)) = attrs.split_first() else {
+            return Err(self.missing(path));
+        };
+        let Some(name) = self.static_name(first) else {
+            if in_let {
+                return self.err(
+                    ErrorKind::Parse("dynamic attributes not allowed in let".into()),
+                    first,
+                );
+            }
+            tree.dynamics
+                .push((first.clone(), rest.to_vec(), value, self.span(path)));
+            return Ok(());
+        };
+        if rest.is_empty() {
+            // `a = { … }` may merge with `a.b = …` written elsewhere.
+            if let Some(Entry::Nested { tree: sub, .. }) = tree.statics.get_mut(&name) {
+                if let ast::Expr::AttrSet(set) = &value {
+                    if set.rec_token().is_none() {
+                        let extra = self.attr_tree(set.entries(), false)?;
+                        return self.merge(sub, extra, first);
+                    }
+                }
+            }
+            return self.insert_static(
+                tree,
+                name,
+                Entry::Value {
+                    expr: value,
+                    span: self.span(first),
+                },
+                first,
+            );
+        }
+        match tree.statics.get_mut(&name) {
+            Some(Entry::Nested { tree: sub, .. }) => {
+                self.insert_path(sub, rest, value, false, path)
+            }
+            Some(Entry::Value {
+                expr: ast::Expr::AttrSet(set),
+                span,
+            }) if set.rec_token().is_none() => {
+                let set = set.clone();
+                let span = span.clone();
+                let mut sub = self.attr_tree(set.entries(), false)?;
+                self.insert_path(&mut sub, rest, value, false, path)?;
+                tree.statics.insert(name, Entry::Nested { tree: sub, span });
+                Ok(())
+            }
+            Some(_) => {
+                let old = tree.statics.get(&name).map(|e| match e {
+                    Entry::Value { span, .. }
+                    | Entry::Nested { span, .. }
+                    | Entry::Inherit { span, .. } => span.describe(),
+                });
+                self.err(
+                    ErrorKind::DuplicateAttr {
+                        name,
+                        at: old.unwrap_or_default(),
+                    },
+                    first,
+                )
+            }
+            None => {
+                let mut sub = AttrTree::default();
+                self.insert_path(&mut sub, rest, value, false, path)?;
+                tree.order.push(name.clone());
+                tree.statics.insert(
+                    name,
+                    Entry::Nested {
+                        tree: sub,
+                        span: self.span(first),
+                    },
+                );
+                Ok(())
+            }
+        }
+    }
+
+    fn merge(&self, into: &mut AttrTree, from: AttrTree, at: &ast::Attr) -> R<()> {
+        let AttrTree {
+            order,
+            mut statics,
+            dynamics,
+        } = from;
+        for name in order {
+            if let Some(entry) = statics.remove(&name) {
+                match (into.statics.get_mut(&name), entry) {
+                    (Some(Entry::Nested { tree: sub, .. }), Entry::Nested { tree: more, .. }) => {
+                        self.merge(sub, more, at)?
+                    }
+                    (None, entry) => {
+                        into.order.push(name.clone());
+                        into.statics.insert(name, entry);
+                    }
+                    (Some(_), _) => {
+                        return self.err(
+                            ErrorKind::DuplicateAttr {
+                                name,
+                                at: self.span(at).describe(),
+                            },
+                            at,
+                        )
+                    }
+                }
+            }
+        }
+        into.dynamics.extend(dynamics);
+        Ok(())
+    }
+
+    /// Pushes the value of one tree entry (lazily).
+    fn entry_value(&mut self, name: &str, entry: Entry, inherit_skip: usize) -> R<()> {
+        match entry {
+            Entry::Value { expr, .. } => {
+                if let ast::Expr::Lambda(l) = &expr {
+                    return self.lambda(l, Some(name));
+                }
+                self.lazy(&expr)
+            }
+            // Nested paths always build a plain (non-recursive) set.
+            Entry::Nested { tree, span } => self.plain_attrs(tree, &span),
+            Entry::Inherit { from: None, span } => self.variable(name, inherit_skip, span),
+            Entry::Inherit {
+                from: Some(e),
+                span,
+            } => {
+                // `inherit (e) x;` is `x = e.x;`, evaluated lazily.
+                self.builders.push(Builder::default());
+                let r = (|| {
+                    self.expr(&e)?;
+                    self.emit_constant(Value::string(name), span.clone());
+                    self.emit_span(Op::Select, span.clone());
+                    self.emit_span(Op::Force, span.clone());
+                    self.emit_span(Op::Return, span.clone());
+                    Ok(())
+                })();
+                let b = self.builders.pop().expect("pushed above");
+                r?;
+                let cur = self.b();
+                cur.codes.push(b.finish());
+                let i = (cur.codes.len() - 1) as u32;
+                self.emit_span(Op::Thunk(i), span.clone());
+                Ok(())
+            }
+        }
+    }
+
+    fn dynamic_entries(
+        &mut self,
+        dynamics: Vec<(ast::Attr, Vec<ast::Attr>, ast::Expr, Span)>,
+    ) -> R<u32> {
+        let mut n = 0;
+        for (key, rest, value, span) in dynamics {
+            self.attr_name(&key)?;
+            if rest.is_empty() {
+                self.lazy(&value)?;
+            } else {
+                let mut sub = AttrTree::default();
+                let path = ast::Attrpath::cast(key.syntax().parent().expect("attr has a path"))
+                    .expect("an attrpath");
+                self.insert_path(&mut sub, &rest, value, false, &path)?;
+                self.plain_attrs(sub, &span)?;
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn plain_attrs(&mut self, mut tree: AttrTree, span: &Span) -> R<()> {
+        let mut n = 0;
+        for name in std::mem::take(&mut tree.order) {
+            let entry = tree.statics.remove(&name).expect("ordered names exist");
+            self.emit_constant(Value::string(name.as_str()), span.clone());
+            self.entry_value(&name, entry, 0)?;
+            n += 1;
+        }
+        n += self.dynamic_entries(std::mem::take(&mut tree.dynamics))?;
+        self.emit_span(Op::MakeAttrs(n), span.clone());
+        Ok(())
+    }
+
+    /// Opens a scope holding the static names of `tree`, fills it, runs
+    /// `inside`, and closes it.
+    fn recursive_scope(
+        &mut self,
+        tree: &mut AttrTree,
+        span: &Span,
+        inside: impl FnOnce(&mut Self, &[String]) -> R<()>,
+    ) -> R<()> {
+        let names: Vec<String> = tree.order.clone();
+        let map: HashMap<String, u32> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i as u32))
+            .collect();
+        self.emit_span(Op::PushScope(names.len() as u32), span.clone());
+        self.scopes.push(Scope {
+            kind: ScopeKind::Names(map),
+            initialized: false,
+        });
+        let r = (|| {
+            for (slot, name) in names.iter().enumerate() {
+                let entry = tree.statics.remove(name).expect("ordered names exist");
+                self.entry_value(name, entry, 1)?;
+                self.emit_span(Op::SetSlot(slot as u32), span.clone());
+            }
+            if let Some(s) = self.scopes.last_mut() {
+                s.initialized = true;
+            }
+            inside(self, &names)
+        })();
+        self.scopes.pop();
+        r?;
+        self.emit_span(Op::PopScope, span.clone());
+        Ok(())
+    }
+
+    fn let_in(
+        &mut self,
+        entries: impl Iterator<Item = ast::Entry>,
+        span: &Span,
+        body: impl FnOnce(&mut Self) -> R<()>,
+    ) -> R<()> {
+        let mut tree = self.attr_tree(entries, true)?;
+        self.recursive_scope(&mut tree, span, |c, _| body(c))
+    }
+
+    fn rec_attrs(&mut self, set: &ast::AttrSet) -> R<()> {
+        let span = self.span(set);
+        let tree = self.attr_tree(set.entries(), false)?;
+        self.rec_attrs_tree(tree, &span)
+    }
+
+    fn rec_attrs_tree(&mut self, mut tree: AttrTree, span: &Span) -> R<()> {
+        let dynamics = std::mem::take(&mut tree.dynamics);
+        self.recursive_scope(&mut tree, span, |c, names| {
+            for (slot, name) in names.iter().enumerate() {
+                c.emit_constant(Value::string(name.as_str()), span.clone());
+                c.emit_span(
+                    Op::Var {
+                        depth: 0,
+                        slot: slot as u32,
+                    },
+                    span.clone(),
+                );
+            }
+            let n = names.len() as u32 + c.dynamic_entries(dynamics)?;
+            c.emit_span(Op::MakeAttrs(n), span.clone());
+            Ok(())
+        })
+    }
+}
+
+fn ident_text(id: &ast::Ident) -> String {
+    id.ident_token()
+        .map(|t| t.text().to_owned())
+        .unwrap_or_else(|| id.syntax().text().to_string())
+}
+
+/// The text of a string without interpolations.
+fn literal_string(s: &ast::Str) -> Option<String> {
+    let mut out = String::new();
+    for p in s.normalized_parts() {
+        match p {
+            InterpolPart::Literal(t) => out.push_str(&t),
+            InterpolPart::Interpolation(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+fn parse_error(source: &Rc<Source>, err: &rnix::ParseError) -> EvalError {
+    use rnix::ParseError as P;
+    let range = match err {
+        P::Unexpected(r)
+        | P::UnexpectedExtra(r)
+        | P::UnexpectedDoubleBind(r)
+        | P::DuplicatedArgs(r, _) => Some(*r),
+        P::UnexpectedWanted(_, r, _) => Some(*r),
+        P::UnexpectedEOFWanted(_) | P::UnexpectedEOF | P::RecursionLimitExceeded => None,
+        _ => None,
+    };
+    let span = range.map(|r| Span {
+        source: source.clone(),
+        start: r.start().into(),
+        end: r.end().into(),
+    });
+    let span = span.or_else(|| {
+        Some(Span {
+            source: source.clone(),
+            start: source.text.len() as u32,
+            end: source.text.len() as u32,
+        })
+    });
+    EvalError::new(ErrorKind::Parse(format!("syntax error, {err}")), span)
+}
+
+/// `{ file, line, column }` for `__curPos` and `unsafeGetAttrPos`.
+pub fn position_attrs(span: &Span) -> Value {
+    let (line, col) = span.source.line_col(span.start as usize);
+    let mut a = super::value::Attrs::new();
+    a.insert(
+        NixString::from("file"),
+        Value::string(span.source.name.as_str()),
+    );
+    a.insert(NixString::from("line"), Value::Int(line as i64));
+    a.insert(NixString::from("column"), Value::Int(col as i64));
+    Value::attrs(a)
+}
+
+/// Removes `.`, `..` and repeated slashes, without touching the file system
+/// (C++ Nix's `canonPath`).
+pub fn canonicalise(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}

@@ -1,0 +1,202 @@
+//! The Nix language evaluator: [`compiler`] turns source into [`code`],
+//! the [`vm`] runs it lazily, [`builtins`] are the primitive functions and
+//! [`print`] shows results as `nix-instantiate --eval` does.
+
+pub mod builtins;
+pub mod code;
+pub mod compiler;
+pub mod error;
+pub mod ops;
+pub mod print;
+pub mod value;
+pub mod vm;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use code::{Source, Span};
+use compiler::{Compiler, Globals};
+use error::{ErrorKind, EvalError};
+use value::{Attrs, Env, NixString, Thunk, ThunkState, Value};
+use vm::Vm;
+
+/// Settings of an evaluation.
+#[derive(Clone, Debug, Default)]
+pub struct EvalConfig {
+    /// Search path entries (`-I` first, then `NIX_PATH`): `prefix=path` or
+    /// plain paths.
+    pub search_path: Vec<String>,
+    /// `$HOME`, for `~/` paths.
+    pub home: Option<PathBuf>,
+    /// `builtins.currentSystem`.
+    pub system: String,
+}
+
+/// An evaluator: globals, the import cache, and settings.
+pub struct Evaluator {
+    pub globals: Globals,
+    pub config: EvalConfig,
+    imports: RefCell<HashMap<PathBuf, Value>>,
+    internal: Rc<Source>,
+}
+
+impl Evaluator {
+    pub fn new(config: EvalConfig) -> Evaluator {
+        let internal = Source::new("«nix-internal»".into(), PathBuf::from("/"), String::new());
+        let mut ev = Evaluator {
+            globals: Globals::new(),
+            config,
+            imports: RefCell::new(HashMap::new()),
+            internal,
+        };
+        ev.globals = ev.make_globals();
+        ev
+    }
+
+    fn make_globals(&self) -> Globals {
+        let mut builtins = Attrs::new();
+        let mut globals = Globals::new();
+        for spec in builtins::specs() {
+            let v = builtins::value_of(&spec);
+            builtins.insert(NixString::from(spec.name), v.clone());
+            globals.insert(format!("__{}", spec.name), v.clone());
+            if spec.global {
+                globals.insert(spec.name.to_owned(), v);
+            }
+        }
+        let constants = [
+            ("true", Value::Bool(true)),
+            ("false", Value::Bool(false)),
+            ("null", Value::Null),
+            ("currentSystem", Value::string(self.config.system.as_str())),
+            ("nixVersion", Value::string("2.8.0")),
+            ("langVersion", Value::Int(6)),
+            (
+                "storeDir",
+                Value::string(crate::store_path::DEFAULT_STORE_DIR),
+            ),
+            ("nixPath", self.nix_path_value()),
+        ];
+        // `<x>` is `__findFile __nixPath "x"`.
+        globals.insert("__nixPath".into(), self.nix_path_value());
+        for (name, v) in constants {
+            builtins.insert(NixString::from(name), v.clone());
+            globals.insert(format!("__{name}"), v.clone());
+            if matches!(name, "true" | "false" | "null") {
+                globals.insert(name.to_owned(), v);
+            }
+        }
+        // `builtins.builtins` is the set itself.
+        let this = Thunk(Rc::new(RefCell::new(ThunkState::Blackhole)));
+        builtins.insert(NixString::from("builtins"), Value::Thunk(this.clone()));
+        let set = Value::attrs(builtins);
+        this.finish(set.clone());
+        globals.insert("builtins".into(), set);
+        globals
+    }
+
+    /// `builtins.nixPath`: `[ { prefix; path; } ]` from the search path.
+    fn nix_path_value(&self) -> Value {
+        let items = self.config.search_path.iter().map(|e| {
+            let (prefix, path) = match e.split_once('=') {
+                Some((p, rest)) => (p, rest),
+                None => ("", e.as_str()),
+            };
+            builtins::attrs_from([
+                ("prefix", Value::string(prefix)),
+                ("path", Value::string(path)),
+            ])
+        });
+        Value::list(items.collect())
+    }
+
+    pub(crate) fn internal_span(&self) -> Span {
+        Span {
+            source: self.internal.clone(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    pub(crate) fn span_text(&self, span: &Span) -> String {
+        span.describe()
+    }
+
+    /// Compiles `text` (from `name`, resolving relative paths in `dir`).
+    pub fn compile(
+        &self,
+        name: &str,
+        dir: &Path,
+        text: String,
+    ) -> Result<Rc<code::Code>, EvalError> {
+        let source = Source::new(name.to_owned(), dir.to_owned(), text);
+        Compiler::compile_source(source, &self.globals, self.config.home.clone())
+    }
+
+    /// Evaluates `text` to weak head normal form.
+    pub fn eval_source(&self, name: &str, dir: &Path, text: String) -> Result<Value, EvalError> {
+        let code = self.compile(name, dir, text)?;
+        Vm::new(self).run(code, Env::new(0, None))
+    }
+
+    /// The value of the file at `path` (a directory means its
+    /// `default.nix`), evaluated lazily and cached per path.
+    pub fn import_value(&self, path: &Path) -> Result<Value, ErrorKind> {
+        let mut file = path.to_owned();
+        if file.is_dir() {
+            file.push("default.nix");
+        }
+        if let Some(v) = self.imports.borrow().get(&file) {
+            return Ok(v.clone());
+        }
+        let bytes = std::fs::read(&file).map_err(|e| {
+            ErrorKind::Other(format!(
+                "opening file '{}': {}",
+                file.display(),
+                crate::os_error::message(&e)
+            ))
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            ErrorKind::NotYetSupported(format!(
+                "source file '{}' that is not UTF-8",
+                file.display()
+            ))
+        })?;
+        let dir = file.parent().unwrap_or(Path::new("/")).to_owned();
+        let code = self
+            .compile(&file.display().to_string(), &dir, text)
+            .map_err(|e| ErrorKind::Other(e.render()))?;
+        let v = Value::Thunk(Thunk::suspended(code, Env::new(0, None)));
+        self.imports.borrow_mut().insert(file, v.clone());
+        Ok(v)
+    }
+
+    /// Forces everything inside `v` (for `--strict` and printing).
+    pub fn deep_force(&self, v: Value) -> Result<(), EvalError> {
+        let gen = vm::generator(move |co| async move {
+            builtins::deep_force(&co, v).await?;
+            Ok(Value::Null)
+        });
+        Vm::new(self).run_gen(gen).map(|_| ())
+    }
+
+    /// Applies `f` to `arg` and forces the result.
+    pub fn call(&self, f: Value, arg: Value) -> Result<Value, EvalError> {
+        let gen = vm::generator(move |co| async move {
+            let r = vm::call(&co, f, arg).await?;
+            vm::force(&co, r).await
+        });
+        Vm::new(self).run_gen(gen)
+    }
+
+    /// Forces `v` to weak head normal form.
+    pub fn force(&self, v: Value) -> Result<Value, EvalError> {
+        if v.is_evaluated() {
+            return Ok(v.resolved());
+        }
+        let gen = vm::generator(move |co| async move { vm::force(&co, v).await });
+        Vm::new(self).run_gen(gen)
+    }
+}

@@ -1,0 +1,393 @@
+//! Operators and coercions: arithmetic with C++ Nix's overflow errors,
+//! comparison, structural equality (iterative, so deep structures cannot
+//! overflow the stack), and coercion of values to strings.
+
+use std::path::Path;
+use std::rc::Rc;
+
+use super::code::BinOp;
+use super::compiler::canonicalise;
+use super::error::ErrorKind;
+use super::value::{NixString, Value};
+use super::vm::{call, force, Co};
+
+fn overflow(op: &'static str, sym: &'static str, a: i64, b: i64) -> ErrorKind {
+    ErrorKind::Overflow { op, a, sym, b }
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    }
+}
+
+/// Operators on evaluated operands that need nothing more; `None` when the
+/// operation needs to force nested values (equality and ordering of lists
+/// and sets).
+pub fn binop_simple(op: BinOp, a: &Value, b: &Value) -> Result<Option<Value>, ErrorKind> {
+    use Value::*;
+    let v = match op {
+        BinOp::Add => match (a, b) {
+            (Int(x), Int(y)) => Int(x
+                .checked_add(*y)
+                .ok_or_else(|| overflow("adding", "+", *x, *y))?),
+            (Float(_), Int(_) | Float(_)) | (Int(_), Float(_)) => {
+                Float(as_f64(a).unwrap_or_default() + as_f64(b).unwrap_or_default())
+            }
+            (String(x), String(y)) => {
+                let mut s = x.as_bytes().to_vec();
+                s.extend_from_slice(y.as_bytes());
+                Value::string(s)
+            }
+            (Path(p), String(s)) => {
+                let joined = format!("{}{}", p.display(), s.to_str_lossy());
+                Path(Rc::new(canonicalise(std::path::Path::new(&joined))))
+            }
+            (Path(p), Path(q)) => {
+                let joined = format!("{}{}", p.display(), q.display());
+                Path(Rc::new(canonicalise(std::path::Path::new(&joined))))
+            }
+            (String(_), Path(_)) => {
+                return Err(ErrorKind::NotYetSupported(
+                    "appending a path to a string (copying paths to the store)".into(),
+                ))
+            }
+            (Path(_) | String(_), _) => return Err(ErrorKind::CannotCoerce(b.type_desc())),
+            (Int(_) | Float(_), _) => return Err(ErrorKind::type_error("an integer", b)),
+            _ => return Err(ErrorKind::CannotCoerce(a.type_desc())),
+        },
+        BinOp::Sub | BinOp::Mul | BinOp::Div => match (a, b) {
+            (Int(x), Int(y)) => Int(match op {
+                BinOp::Sub => x
+                    .checked_sub(*y)
+                    .ok_or_else(|| overflow("subtracting", "-", *x, *y))?,
+                BinOp::Mul => x
+                    .checked_mul(*y)
+                    .ok_or_else(|| overflow("multiplying", "*", *x, *y))?,
+                _ => {
+                    if *y == 0 {
+                        return Err(ErrorKind::DivisionByZero);
+                    }
+                    x.checked_div(*y)
+                        .ok_or_else(|| overflow("dividing", "/", *x, *y))?
+                }
+            }),
+            (Int(_) | Float(_), Int(_) | Float(_)) => {
+                let (x, y) = (as_f64(a).unwrap_or_default(), as_f64(b).unwrap_or_default());
+                Float(match op {
+                    BinOp::Sub => x - y,
+                    BinOp::Mul => x * y,
+                    _ => {
+                        if y == 0.0 {
+                            return Err(ErrorKind::DivisionByZero);
+                        }
+                        x / y
+                    }
+                })
+            }
+            (Int(_) | Float(_), _) => return Err(ErrorKind::type_error("an integer", b)),
+            _ => return Err(ErrorKind::type_error("an integer", a)),
+        },
+        BinOp::Less | BinOp::LessEq | BinOp::More | BinOp::MoreEq => {
+            let ord = match compare_scalars(a, b)? {
+                Some(o) => o,
+                None => return Ok(None),
+            };
+            Bool(ordering_holds(op, ord))
+        }
+        BinOp::Eq | BinOp::NotEq => match scalar_eq(a, b) {
+            Some(e) => Bool(e == (op == BinOp::Eq)),
+            None => return Ok(None),
+        },
+        BinOp::Update => match (a, b) {
+            (Attrs(x), Attrs(y)) => {
+                if x.is_empty() {
+                    Attrs(y.clone())
+                } else if y.is_empty() {
+                    Attrs(x.clone())
+                } else {
+                    Value::attrs(y.as_ref().clone().union(x.as_ref().clone()))
+                }
+            }
+            (Attrs(_), _) => return Err(ErrorKind::type_error("a set", b)),
+            _ => return Err(ErrorKind::type_error("a set", a)),
+        },
+        BinOp::Concat => match (a, b) {
+            (List(x), List(y)) => {
+                let mut l = x.as_ref().clone();
+                l.append(y.as_ref().clone());
+                Value::list(l)
+            }
+            (List(_), _) => return Err(ErrorKind::type_error("a list", b)),
+            _ => return Err(ErrorKind::type_error("a list", a)),
+        },
+    };
+    Ok(Some(v))
+}
+
+fn ordering_holds(op: BinOp, o: std::cmp::Ordering) -> bool {
+    use std::cmp::Ordering::*;
+    match op {
+        BinOp::Less => o == Less,
+        BinOp::LessEq => o != Greater,
+        BinOp::More => o == Greater,
+        _ => o != Less,
+    }
+}
+
+/// Order of two non-list values; `None` for two lists.
+fn compare_scalars(a: &Value, b: &Value) -> Result<Option<std::cmp::Ordering>, ErrorKind> {
+    use Value::*;
+    Ok(Some(match (a, b) {
+        (Int(x), Int(y)) => x.cmp(y),
+        (Int(_) | Float(_), Int(_) | Float(_)) => {
+            let (x, y) = (as_f64(a).unwrap_or_default(), as_f64(b).unwrap_or_default());
+            x.partial_cmp(&y).unwrap_or(std::cmp::Ordering::Equal)
+        }
+        (String(x), String(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (Path(x), Path(y)) => x.as_os_str().cmp(y.as_os_str()),
+        (List(_), List(_)) => return Ok(None),
+        _ => return Err(ErrorKind::Incomparable(a.type_desc(), b.type_desc())),
+    }))
+}
+
+/// Equality when it needs no forcing; `None` for two lists or two sets.
+fn scalar_eq(a: &Value, b: &Value) -> Option<bool> {
+    use Value::*;
+    Some(match (a, b) {
+        (Null, Null) => true,
+        (Bool(x), Bool(y)) => x == y,
+        (Int(x), Int(y)) => x == y,
+        (Int(_) | Float(_), Int(_) | Float(_)) => as_f64(a) == as_f64(b),
+        (String(x), String(y)) => x == y,
+        (Path(x), Path(y)) => x == y,
+        (Attrs(x), Attrs(y)) if Rc::ptr_eq(x, y) => true,
+        (List(x), List(y)) if Rc::ptr_eq(x, y) => true,
+        (List(x), List(y)) if x.len() != y.len() => false,
+        (Attrs(_), Attrs(_)) | (List(_), List(_)) => return None,
+        _ => false,
+    })
+}
+
+/// The operators that need forcing: deep equality and list ordering.
+pub async fn binop_deep(co: Co, op: BinOp, a: Value, b: Value) -> Result<Value, ErrorKind> {
+    match op {
+        BinOp::Eq => Ok(Value::Bool(equal(&co, a, b).await?)),
+        BinOp::NotEq => Ok(Value::Bool(!equal(&co, a, b).await?)),
+        _ => {
+            let o = compare(&co, a, b).await?;
+            Ok(Value::Bool(ordering_holds(op, o)))
+        }
+    }
+}
+
+/// Nix's `==`: structural, forcing as it goes; two derivations compare by
+/// `outPath`; functions are never equal.
+pub async fn equal(co: &Co, a: Value, b: Value) -> Result<bool, ErrorKind> {
+    let mut work = vec![(a, b)];
+    while let Some((a, b)) = work.pop() {
+        let a = force(co, a).await?;
+        let b = force(co, b).await?;
+        if let Some(e) = scalar_eq(&a, &b) {
+            if !e {
+                return Ok(false);
+            }
+            continue;
+        }
+        match (&a, &b) {
+            (Value::List(x), Value::List(y)) => {
+                work.extend(x.iter().cloned().zip(y.iter().cloned()).rev());
+            }
+            (Value::Attrs(x), Value::Attrs(y)) => {
+                let is_drv = |s: &super::value::Attrs| matches!(s.get(&NixString::from("type")).map(|v| v.resolved()), Some(Value::String(t)) if t.as_bytes() == b"derivation");
+                let out = NixString::from("outPath");
+                if is_drv(x) && is_drv(y) {
+                    if let (Some(p), Some(q)) = (x.get(&out), y.get(&out)) {
+                        work.push((p.clone(), q.clone()));
+                        continue;
+                    }
+                }
+                if x.len() != y.len() || x.keys().zip(y.keys()).any(|(k, l)| k != l) {
+                    return Ok(false);
+                }
+                work.extend(x.values().cloned().zip(y.values().cloned()).rev());
+            }
+            _ => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+/// Ordering for `<` and friends, lists compared element by element.
+pub async fn compare(co: &Co, a: Value, b: Value) -> Result<std::cmp::Ordering, ErrorKind> {
+    let a = force(co, a).await?;
+    let b = force(co, b).await?;
+    if let Some(o) = compare_scalars(&a, &b)? {
+        return Ok(o);
+    }
+    let (Value::List(x), Value::List(y)) = (&a, &b) else {
+        return Err(ErrorKind::Incomparable(a.type_desc(), b.type_desc()));
+    };
+    for (p, q) in x.iter().zip(y.iter()) {
+        // Elements are compared one level at a time; nested lists recurse
+        // through boxed futures, bounded by the data's nesting.
+        let o = Box::pin(compare(co, p.clone(), q.clone())).await?;
+        if o != std::cmp::Ordering::Equal {
+            return Ok(o);
+        }
+    }
+    Ok(x.len().cmp(&y.len()))
+}
+
+/// How a value is turned into a string.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Coercion {
+    /// `"${x}"` and `+`: strings, paths, sets with `__toString`/`outPath`.
+    Interpolation,
+    /// `toString`: also numbers, Booleans, null and lists.
+    ToString,
+}
+
+/// Formats a float as C++ Nix prints it (`%g` with six digits).
+pub fn format_float(x: f64) -> String {
+    if x.is_nan() {
+        return if x.is_sign_negative() {
+            "-nan".into()
+        } else {
+            "nan".into()
+        };
+    }
+    if x.is_infinite() {
+        return if x < 0.0 { "-inf".into() } else { "inf".into() };
+    }
+    if x == 0.0 {
+        return if x.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let exp = x.abs().log10().floor() as i32;
+    // %g: scientific when the exponent is < -4 or >= the precision (6).
+    let s = if !(-4..6).contains(&exp) {
+        let s = format!("{:.5e}", x);
+        let (mant, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let mant = trim_zeros(mant);
+        let e: i32 = e.parse().unwrap_or(0);
+        format!("{mant}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+    } else {
+        let decimals = (5 - exp).max(0) as usize;
+        trim_zeros(&format!("{:.*}", decimals, x)).to_owned()
+    };
+    s
+}
+
+fn trim_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+/// Coerces `v` to a string (bytes), calling `__toString` and following
+/// `outPath` as C++ Nix does.
+pub async fn coerce_to_string(co: &Co, v: Value, mode: Coercion) -> Result<Vec<u8>, ErrorKind> {
+    let mut out = Vec::new();
+    // A work list so that nested lists need no recursion.
+    let mut work = vec![(v, false)];
+    while let Some((v, in_list)) = work.pop() {
+        let v = force(co, v).await?;
+        match &v {
+            Value::String(s) => out.extend_from_slice(s.as_bytes()),
+            Value::Path(p) => {
+                if mode == Coercion::Interpolation {
+                    return Err(ErrorKind::NotYetSupported(format!(
+                        "copying the path '{}' to the store (interpolating a path into a string)",
+                        p.display()
+                    )));
+                }
+                out.extend_from_slice(p.as_os_str().as_encoded_bytes());
+            }
+            Value::Attrs(a) => {
+                if let Some(f) = a.get(&NixString::from("__toString")) {
+                    let r = call(co, f.clone(), v.clone()).await?;
+                    work.push((r, in_list));
+                } else if let Some(p) = a.get(&NixString::from("outPath")) {
+                    work.push((p.clone(), in_list));
+                } else {
+                    return Err(ErrorKind::CannotCoerce("a set"));
+                }
+            }
+            Value::Int(i) if mode == Coercion::ToString => {
+                out.extend_from_slice(i.to_string().as_bytes())
+            }
+            Value::Float(f) if mode == Coercion::ToString => {
+                out.extend_from_slice(format!("{f:.6}").as_bytes())
+            }
+            Value::Bool(true) if mode == Coercion::ToString => out.push(b'1'),
+            Value::Bool(false) | Value::Null if mode == Coercion::ToString => {}
+            Value::List(l) if mode == Coercion::ToString => {
+                // Elements are separated by spaces; pushed in reverse.
+                let n = l.len();
+                for (i, item) in l.iter().enumerate().rev() {
+                    work.push((item.clone(), true));
+                    if i > 0 && i < n {
+                        work.push((Value::string(" "), true));
+                    }
+                }
+            }
+            other => return Err(ErrorKind::CannotCoerce(other.type_desc())),
+        }
+    }
+    Ok(out)
+}
+
+/// `"a${b}c"` and interpolated paths: coerce every part and join.
+pub async fn interpolate(co: Co, parts: Vec<Value>, is_path: bool) -> Result<Value, ErrorKind> {
+    let mut out = Vec::new();
+    for (i, p) in parts.into_iter().enumerate() {
+        let p = force(&co, p).await?;
+        // The path's own parts are plain strings; interpolated parts of a
+        // path may themselves be paths.
+        let mode = if is_path && i > 0 {
+            Coercion::ToString
+        } else {
+            Coercion::Interpolation
+        };
+        if is_path && i > 0 && !matches!(p, Value::String(_) | Value::Path(_)) {
+            return Err(ErrorKind::type_error("a string", &p));
+        }
+        out.extend(coerce_to_string(&co, p, mode).await?);
+    }
+    if is_path {
+        let s = String::from_utf8_lossy(&out).into_owned();
+        return Ok(Value::Path(Rc::new(canonicalise(Path::new(&s)))));
+    }
+    Ok(Value::string(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_float;
+
+    #[test]
+    fn floats_print_like_printf_g() {
+        for (x, s) in [
+            (1.5, "1.5"),
+            (3.4, "3.4"),
+            (100000.0, "100000"),
+            (1000000.0, "1e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.0 / 3.0, "0.333333"),
+            (123456789.0, "1.23457e+08"),
+            (-2.5, "-2.5"),
+            (0.1 + 0.2, "0.3"),
+        ] {
+            assert_eq!(format_float(x), s);
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Prints values as `nix-instantiate --eval` does: sets and lists with
+//! spaces, strings escaped, `<LAMBDA>`/`<PRIMOP>`/`<PRIMOP-APP>` for
+//! functions, `<CODE>` for values not yet evaluated, and `«repeated»` for a
+//! set or list already printed.
+
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use super::ops::format_float;
+use super::value::{NixString, Value};
+
+/// The printed form of `v`.
+pub fn print(v: &Value) -> String {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    print_into(v, &mut out, &mut seen);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The printed form as bytes (strings may hold any bytes).
+pub fn print_bytes(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    print_into(v, &mut out, &mut seen);
+    out
+}
+
+/// Appends `s` as a Nix string literal.
+pub fn escape_string(s: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'$' if s.get(i + 1) == Some(&b'{') => {
+                out.extend_from_slice(b"\\${");
+                i += 1;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out.push(b'"');
+}
+
+const KEYWORDS: &[&str] = &[
+    "if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or",
+];
+
+/// Appends an attribute name: bare when it is an identifier, else quoted.
+pub fn attr_name(name: &NixString, out: &mut Vec<u8>) {
+    let b = name.as_bytes();
+    let is_ident = !b.is_empty()
+        && (b[0].is_ascii_alphabetic() || b[0] == b'_')
+        && b.iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'\'' || c == b'-')
+        && !KEYWORDS.contains(&&*name.to_str_lossy());
+    if is_ident {
+        out.extend_from_slice(b);
+    } else {
+        escape_string(b, out);
+    }
+}
+
+fn print_into(v: &Value, out: &mut Vec<u8>, seen: &mut HashSet<usize>) {
+    let v = v.resolved();
+    match &v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Float(f) => out.extend_from_slice(format_float(*f).as_bytes()),
+        Value::String(s) => escape_string(s.as_bytes(), out),
+        Value::Path(p) => out.extend_from_slice(p.as_os_str().as_encoded_bytes()),
+        Value::Attrs(a) => {
+            if !a.is_empty() && !seen.insert(Rc::as_ptr(a) as usize) {
+                out.extend_from_slice("«repeated»".as_bytes());
+                return;
+            }
+            out.extend_from_slice(b"{ ");
+            for (k, v) in a.iter() {
+                attr_name(k, out);
+                out.extend_from_slice(b" = ");
+                print_into(v, out, seen);
+                out.extend_from_slice(b"; ");
+            }
+            out.push(b'}');
+        }
+        Value::List(l) => {
+            if !l.is_empty() && !seen.insert(Rc::as_ptr(l) as usize) {
+                out.extend_from_slice("«repeated»".as_bytes());
+                return;
+            }
+            out.extend_from_slice(b"[ ");
+            for item in l.iter() {
+                print_into(item, out, seen);
+                out.push(b' ');
+            }
+            out.push(b']');
+        }
+        Value::Closure(_) => out.extend_from_slice(b"<LAMBDA>"),
+        Value::Builtin(b) => out.extend_from_slice(if b.args.is_empty() {
+            b"<PRIMOP>"
+        } else {
+            b"<PRIMOP-APP>"
+        }),
+        Value::Thunk(_) => out.extend_from_slice(b"<CODE>"),
+    }
+}

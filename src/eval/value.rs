@@ -1,0 +1,263 @@
+//! Runtime values of the Nix language: strings are byte strings, attribute
+//! sets and lists are persistent (`imbl`) so updates share structure, and
+//! laziness lives in [`Thunk`]s that are evaluated at most once.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use bstr::ByteSlice;
+
+use super::builtins::Builtin;
+use super::code::{Code, LambdaInfo};
+
+/// A Nix string: immutable bytes (not necessarily UTF-8).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NixString(Rc<[u8]>);
+
+impl NixString {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    pub fn to_str_lossy(&self) -> std::borrow::Cow<'_, str> {
+        self.0.to_str_lossy()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<&[u8]> for NixString {
+    fn from(b: &[u8]) -> Self {
+        NixString(Rc::from(b))
+    }
+}
+impl From<Vec<u8>> for NixString {
+    fn from(b: Vec<u8>) -> Self {
+        NixString(Rc::from(b))
+    }
+}
+impl From<&str> for NixString {
+    fn from(s: &str) -> Self {
+        NixString(Rc::from(s.as_bytes()))
+    }
+}
+impl From<String> for NixString {
+    fn from(s: String) -> Self {
+        NixString::from(s.into_bytes())
+    }
+}
+
+impl fmt::Debug for NixString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0.as_bstr())
+    }
+}
+
+impl fmt::Display for NixString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.as_bstr())
+    }
+}
+
+/// Attribute sets: sorted by name, as Nix prints and iterates them.
+pub type Attrs = imbl::OrdMap<NixString, Value>;
+
+/// Lists.
+pub type List = imbl::Vector<Value>;
+
+/// A variable scope at run time. Variables are resolved at compile time to
+/// (depth, slot); a `with` scope holds its attribute set in slot 0.
+pub struct Env {
+    pub slots: RefCell<Vec<Value>>,
+    pub parent: Option<Rc<Env>>,
+    pub is_with: bool,
+}
+
+impl Env {
+    pub fn new(size: usize, parent: Option<Rc<Env>>) -> Rc<Env> {
+        Rc::new(Env {
+            slots: RefCell::new(vec![Value::Null; size]),
+            parent,
+            is_with: false,
+        })
+    }
+
+    pub fn with_scope(attrs: Value, parent: Option<Rc<Env>>) -> Rc<Env> {
+        Rc::new(Env {
+            slots: RefCell::new(vec![attrs]),
+            parent,
+            is_with: true,
+        })
+    }
+
+    /// The environment `depth` levels up.
+    pub fn up(self: &Rc<Env>, depth: usize) -> &Rc<Env> {
+        let mut e = self;
+        for _ in 0..depth {
+            e = e
+                .parent
+                .as_ref()
+                .expect("compiler resolved a scope depth that exists");
+        }
+        e
+    }
+
+    pub fn get(&self, slot: usize) -> Value {
+        self.slots.borrow()[slot].clone()
+    }
+
+    pub fn set(&self, slot: usize, v: Value) {
+        self.slots.borrow_mut()[slot] = v;
+    }
+}
+
+/// A function value: compiled code plus the scope it closes over.
+pub struct Closure {
+    pub lambda: Rc<LambdaInfo>,
+    pub env: Rc<Env>,
+}
+
+/// What a thunk holds over its life.
+#[derive(Clone)]
+pub enum ThunkState {
+    /// Code to run in a scope.
+    Suspended { code: Rc<Code>, env: Rc<Env> },
+    /// A delayed function application (`map`, `genList`, …).
+    Apply(Value, Value),
+    /// Being evaluated: meeting it again means infinite recursion.
+    Blackhole,
+    /// Evaluated to weak head normal form.
+    Done(Value),
+}
+
+/// A lazily evaluated value, shared by everything that refers to it.
+#[derive(Clone)]
+pub struct Thunk(pub Rc<RefCell<ThunkState>>);
+
+impl Thunk {
+    pub fn suspended(code: Rc<Code>, env: Rc<Env>) -> Thunk {
+        Thunk(Rc::new(RefCell::new(ThunkState::Suspended { code, env })))
+    }
+
+    pub fn apply(f: Value, arg: Value) -> Thunk {
+        Thunk(Rc::new(RefCell::new(ThunkState::Apply(f, arg))))
+    }
+
+    /// The value, if evaluated.
+    pub fn value(&self) -> Option<Value> {
+        match &*self.0.borrow() {
+            ThunkState::Done(v) => Some(v.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn is_blackhole(&self) -> bool {
+        matches!(&*self.0.borrow(), ThunkState::Blackhole)
+    }
+
+    /// Takes the pending work out, leaving a blackhole.
+    pub fn start(&self) -> ThunkState {
+        std::mem::replace(&mut *self.0.borrow_mut(), ThunkState::Blackhole)
+    }
+
+    pub fn finish(&self, v: Value) {
+        *self.0.borrow_mut() = ThunkState::Done(v);
+    }
+
+    /// Puts back work taken by [`Thunk::start`] (when its evaluation failed,
+    /// so that forcing it again fails again instead of reporting recursion).
+    pub fn restore(&self, state: ThunkState) {
+        *self.0.borrow_mut() = state;
+    }
+
+    pub fn ptr_eq(&self, other: &Thunk) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// A Nix value. `Thunk` is the only variant that may be unevaluated.
+#[derive(Clone)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(NixString),
+    Path(Rc<PathBuf>),
+    Attrs(Rc<Attrs>),
+    List(Rc<List>),
+    Closure(Rc<Closure>),
+    Builtin(Rc<Builtin>),
+    Thunk(Thunk),
+}
+
+impl Value {
+    pub fn string(s: impl Into<NixString>) -> Value {
+        Value::String(s.into())
+    }
+
+    pub fn attrs(a: Attrs) -> Value {
+        Value::Attrs(Rc::new(a))
+    }
+
+    pub fn list(l: List) -> Value {
+        Value::List(Rc::new(l))
+    }
+
+    /// Follows evaluated thunks; an unevaluated thunk is returned as is.
+    pub fn resolved(&self) -> Value {
+        match self {
+            Value::Thunk(t) => match t.value() {
+                Some(v) => v,
+                None => self.clone(),
+            },
+            v => v.clone(),
+        }
+    }
+
+    /// True unless this is a thunk not yet evaluated.
+    pub fn is_evaluated(&self) -> bool {
+        match self {
+            Value::Thunk(t) => t.value().is_some(),
+            _ => true,
+        }
+    }
+
+    /// The type name Nix uses in messages and `builtins.typeOf`.
+    pub fn type_name(&self) -> &'static str {
+        match self.resolved() {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::String(_) => "string",
+            Value::Path(_) => "path",
+            Value::Attrs(_) => "set",
+            Value::List(_) => "list",
+            Value::Closure(_) | Value::Builtin(_) => "lambda",
+            Value::Thunk(_) => "thunk",
+        }
+    }
+
+    /// C++ Nix's wording in type errors ("a set", "an integer", …).
+    pub fn type_desc(&self) -> &'static str {
+        match self.resolved() {
+            Value::Null => "null",
+            Value::Bool(_) => "a Boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a float",
+            Value::String(_) => "a string",
+            Value::Path(_) => "a path",
+            Value::Attrs(_) => "a set",
+            Value::List(_) => "a list",
+            Value::Closure(_) => "a function",
+            Value::Builtin(_) => "a built-in function",
+            Value::Thunk(_) => "a thunk",
+        }
+    }
+}

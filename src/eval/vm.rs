@@ -1,0 +1,820 @@
+//! The virtual machine. Frames live on a heap stack, so deep Nix recursion
+//! never recurses in Rust. An instruction that needs an operand that is
+//! still a thunk pushes the thunk's frame and runs again when it returns.
+//! Builtins and other operations that must force or call values from the
+//! inside run as generators: they yield a [`Request`] and the VM answers.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use genawaiter::GeneratorState;
+
+use super::code::{Code, Op, Params, Span};
+use super::error::{ErrorKind, EvalError};
+use super::value::{Attrs, Closure, Env, List, NixString, Thunk, ThunkState, Value};
+use super::{ops, Evaluator};
+
+/// What a generator asks the VM for.
+pub enum Request {
+    /// Evaluate to weak head normal form.
+    Force(Value),
+    /// Like `Force`, but a catchable error is answered instead of unwinding
+    /// (for `builtins.tryEval`).
+    TryForce(Value),
+    /// Apply a function to an argument.
+    Call(Value, Value),
+    /// The (lazy, cached) value of a Nix file.
+    Import(std::path::PathBuf),
+}
+
+/// The VM's answer to a [`Request`].
+pub enum Response {
+    Value(Value),
+    Error(ErrorKind),
+}
+
+pub type Co = genawaiter::rc::Co<Request, Response>;
+pub type GenFuture = Pin<Box<dyn Future<Output = Result<Value, ErrorKind>>>>;
+pub type Gen = genawaiter::rc::Gen<Request, Response, GenFuture>;
+
+/// Starts a generator from an async function of a [`Co`].
+pub fn generator<F>(f: impl FnOnce(Co) -> F + 'static) -> Gen
+where
+    F: Future<Output = Result<Value, ErrorKind>> + 'static,
+{
+    Gen::new(move |co| Box::pin(f(co)) as GenFuture)
+}
+
+/// Forces `v` from inside a generator.
+pub async fn force(co: &Co, v: Value) -> Result<Value, ErrorKind> {
+    if v.is_evaluated() {
+        return Ok(v.resolved());
+    }
+    match co.yield_(Request::Force(v)).await {
+        Response::Value(v) => Ok(v),
+        Response::Error(e) => Err(e),
+    }
+}
+
+/// Calls `f` with `arg` from inside a generator (the result may be lazy).
+pub async fn call(co: &Co, f: Value, arg: Value) -> Result<Value, ErrorKind> {
+    match co.yield_(Request::Call(f, arg)).await {
+        Response::Value(v) => Ok(v),
+        Response::Error(e) => Err(e),
+    }
+}
+
+/// Where a finished frame's value goes.
+enum Done {
+    /// Onto the value stack (the frame below is code that called).
+    Push,
+    /// Into a thunk; the frame below runs its instruction again.
+    Thunk(Thunk, ThunkState),
+    /// Back into the generator below.
+    Resume,
+    /// The whole evaluation's result.
+    Top,
+}
+
+struct CodeFrame {
+    code: Rc<Code>,
+    ip: usize,
+    env: Rc<Env>,
+    base: usize,
+    done: Done,
+}
+
+struct GenFrame {
+    gen: Gen,
+    done: Done,
+    span: Option<Span>,
+    /// The answer to give on the next resume.
+    reply: Option<Response>,
+    /// Whether the pending request was a `TryForce`.
+    catching: bool,
+}
+
+enum Frame {
+    Code(CodeFrame),
+    Gen(GenFrame),
+}
+
+/// More frames than this is reported as C++ Nix reports a stack overflow.
+const MAX_FRAMES: usize = 4_000_000;
+
+/// How an instruction continues.
+enum Flow {
+    Next,
+    Jump(usize),
+    /// Evaluate this thunk, then run the same instruction again.
+    Force(Thunk),
+    /// Push this frame; its value is pushed and the next instruction runs.
+    Call(Frame),
+    Return(Value),
+}
+
+pub struct Vm<'e> {
+    pub ev: &'e Evaluator,
+    stack: Vec<Value>,
+    frames: Vec<Frame>,
+    result: Option<Value>,
+    /// The code that forces the value on top of the stack (to finish a
+    /// thunk whose builtin returned a lazy value).
+    force_code: Rc<Code>,
+}
+
+fn frame_done(f: &mut Frame) -> &mut Done {
+    match f {
+        Frame::Code(c) => &mut c.done,
+        Frame::Gen(g) => &mut g.done,
+    }
+}
+
+impl<'e> Vm<'e> {
+    pub fn new(ev: &'e Evaluator) -> Self {
+        let span = ev.internal_span();
+        Vm {
+            ev,
+            stack: Vec::new(),
+            frames: Vec::new(),
+            result: None,
+            force_code: Rc::new(Code {
+                ops: vec![Op::Force, Op::Return],
+                spans: vec![span.clone(), span],
+                constants: vec![],
+                codes: vec![],
+                lambdas: vec![],
+            }),
+        }
+    }
+
+    /// Runs `code` in `env` to a value in weak head normal form.
+    pub fn run(&mut self, code: Rc<Code>, env: Rc<Env>) -> Result<Value, EvalError> {
+        self.frames.push(Frame::Code(CodeFrame {
+            code,
+            ip: 0,
+            env,
+            base: self.stack.len(),
+            done: Done::Top,
+        }));
+        self.drive()
+    }
+
+    /// Runs a generator to completion (e.g. deep forcing for printing).
+    pub fn run_gen(&mut self, gen: Gen) -> Result<Value, EvalError> {
+        self.frames.push(Frame::Gen(GenFrame {
+            gen,
+            done: Done::Top,
+            span: None,
+            reply: Some(Response::Value(Value::Null)),
+            catching: false,
+        }));
+        self.drive()
+    }
+
+    fn drive(&mut self) -> Result<Value, EvalError> {
+        let bottom = self.frames.len() - 1;
+        loop {
+            if self.frames.len() > MAX_FRAMES {
+                let e = EvalError::new(
+                    ErrorKind::Other("stack overflow (possible infinite recursion)".into()),
+                    None,
+                );
+                self.unwind_all(bottom);
+                return Err(e);
+            }
+            if self.frames.len() == bottom {
+                return self.result.take().ok_or_else(|| {
+                    EvalError::new(
+                        ErrorKind::Other("evaluation produced no value".into()),
+                        None,
+                    )
+                });
+            }
+            let step = match self.frames.pop() {
+                Some(Frame::Code(f)) => self.run_code(f),
+                Some(Frame::Gen(g)) => self.run_gen_frame(g),
+                None => unreachable!("checked above"),
+            };
+            if let Err(e) = step {
+                self.unwind(e, bottom)?;
+            }
+        }
+    }
+
+    /// Pops frames after an error until a generator that catches it; the
+    /// error is returned when nothing does.
+    fn unwind(&mut self, e: EvalError, bottom: usize) -> Result<(), EvalError> {
+        while self.frames.len() > bottom {
+            let top = self.frames.last_mut().expect("non-empty");
+            if let Frame::Gen(g) = top {
+                if g.catching && e.kind.is_catchable() && g.reply.is_none() {
+                    g.reply = Some(Response::Error(e.kind.clone()));
+                    g.catching = false;
+                    return Ok(());
+                }
+            }
+            match self.frames.pop() {
+                Some(Frame::Code(f)) => {
+                    self.stack.truncate(f.base);
+                    if let Done::Thunk(t, saved) = f.done {
+                        t.restore(saved);
+                    }
+                }
+                Some(Frame::Gen(g)) => {
+                    if let Done::Thunk(t, saved) = g.done {
+                        t.restore(saved);
+                    }
+                }
+                None => {}
+            }
+        }
+        Err(e)
+    }
+
+    fn unwind_all(&mut self, bottom: usize) {
+        while self.frames.len() > bottom {
+            if let Some(mut f) = self.frames.pop() {
+                if let Done::Thunk(t, saved) = std::mem::replace(frame_done(&mut f), Done::Top) {
+                    t.restore(saved);
+                }
+                if let Frame::Code(c) = f {
+                    self.stack.truncate(c.base);
+                }
+            }
+        }
+    }
+
+    /// Delivers a finished frame's value.
+    fn complete(&mut self, v: Value, done: Done) -> Result<(), EvalError> {
+        match done {
+            Done::Push => self.stack.push(v),
+            Done::Top => self.result = Some(v),
+            Done::Resume => match self.frames.last_mut() {
+                Some(Frame::Gen(g)) => {
+                    g.reply = Some(Response::Value(v));
+                    g.catching = false;
+                }
+                _ => unreachable!("Resume is only used below a generator"),
+            },
+            Done::Thunk(t, saved) => {
+                if v.is_evaluated() {
+                    t.finish(v.resolved());
+                } else {
+                    // A builtin returned something lazy: force it first.
+                    self.stack.push(v);
+                    self.frames.push(Frame::Code(CodeFrame {
+                        code: self.force_code.clone(),
+                        ip: 0,
+                        env: Env::new(0, None),
+                        base: self.stack.len() - 1,
+                        done: Done::Thunk(t, saved),
+                    }));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts evaluating thunk `t`; its value goes to `done`.
+    fn start_thunk(&mut self, t: Thunk) -> Result<(), ErrorKind> {
+        let state = t.start();
+        let saved = state.clone();
+        let done = |t: Thunk| Done::Thunk(t, saved.clone());
+        match state {
+            ThunkState::Suspended { code, env } => {
+                let base = self.stack.len();
+                self.frames.push(Frame::Code(CodeFrame {
+                    code,
+                    ip: 0,
+                    env,
+                    base,
+                    done: done(t),
+                }));
+                Ok(())
+            }
+            ThunkState::Apply(f, arg) => {
+                let d = done(t.clone());
+                match self.call_frame(f, arg, d) {
+                    Ok(frame) => {
+                        self.frames.push(frame);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        t.restore(saved);
+                        Err(e)
+                    }
+                }
+            }
+            ThunkState::Blackhole => {
+                t.restore(ThunkState::Blackhole);
+                Err(ErrorKind::InfiniteRecursion)
+            }
+            ThunkState::Done(v) => {
+                t.finish(v);
+                Ok(())
+            }
+        }
+    }
+
+    fn run_gen_frame(&mut self, mut g: GenFrame) -> Result<(), EvalError> {
+        let reply = g.reply.take().unwrap_or(Response::Value(Value::Null));
+        match g.gen.resume_with(reply) {
+            GeneratorState::Complete(Ok(v)) => {
+                let done = std::mem::replace(&mut g.done, Done::Top);
+                self.complete(v, done)
+            }
+            GeneratorState::Complete(Err(kind)) => {
+                let span = g.span.clone();
+                self.frames.push(Frame::Gen(g));
+                Err(EvalError::new(kind, span))
+            }
+            GeneratorState::Yielded(req) => {
+                let span = g.span.clone();
+                let (v, catching) = match req {
+                    Request::Import(path) => {
+                        let v = self
+                            .ev
+                            .import_value(&path)
+                            .map_err(|k| EvalError::new(k, span))?;
+                        g.reply = Some(Response::Value(v));
+                        self.frames.push(Frame::Gen(g));
+                        return Ok(());
+                    }
+                    Request::Force(v) => (v, false),
+                    Request::TryForce(v) => (v, true),
+                    Request::Call(f, arg) => {
+                        self.frames.push(Frame::Gen(g));
+                        let frame = self
+                            .call_frame(f, arg, Done::Resume)
+                            .map_err(|k| EvalError::new(k, span))?;
+                        self.frames.push(frame);
+                        return Ok(());
+                    }
+                };
+                match v {
+                    Value::Thunk(t) if t.value().is_none() => {
+                        g.catching = catching;
+                        self.frames.push(Frame::Gen(g));
+                        self.force_for_gen(t);
+                    }
+                    v => {
+                        g.reply = Some(Response::Value(v.resolved()));
+                        self.frames.push(Frame::Gen(g));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Forces `t` for the generator on top of the frame stack: pushes a
+    /// frame that evaluates it, then a frame that hands the value over.
+    fn force_for_gen(&mut self, t: Thunk) {
+        self.stack.push(Value::Thunk(t));
+        self.frames.push(Frame::Code(CodeFrame {
+            code: self.force_code.clone(),
+            ip: 0,
+            env: Env::new(0, None),
+            base: self.stack.len() - 1,
+            done: Done::Resume,
+        }));
+    }
+
+    /// A frame that applies `f` to `arg`.
+    fn call_frame(&mut self, f: Value, arg: Value, done: Done) -> Result<Frame, ErrorKind> {
+        match f.resolved() {
+            Value::Closure(c) => self.closure_frame(&c, arg, done),
+            Value::Builtin(b) => {
+                let gen = b.apply(arg)?;
+                match gen {
+                    Ok(gen) => Ok(Frame::Gen(GenFrame {
+                        gen,
+                        done,
+                        span: None,
+                        reply: Some(Response::Value(Value::Null)),
+                        catching: false,
+                    })),
+                    // A partial application is a value right away.
+                    Err(partial) => Ok(self.value_frame(partial, done)),
+                }
+            }
+            Value::Attrs(a) => match a.get(&NixString::from("__functor")) {
+                Some(functor) => {
+                    let functor = functor.clone();
+                    let this = Value::Attrs(a.clone());
+                    let gen = generator(move |co| async move {
+                        let g = call(&co, functor, this).await?;
+                        call(&co, g, arg).await
+                    });
+                    Ok(Frame::Gen(GenFrame {
+                        gen,
+                        done,
+                        span: None,
+                        reply: Some(Response::Value(Value::Null)),
+                        catching: false,
+                    }))
+                }
+                None => Err(ErrorKind::Other(format!(
+                    "attempt to call something which is not a function but {}",
+                    f.type_desc()
+                ))),
+            },
+            Value::Thunk(t) => {
+                // Force the function first, then call it.
+                let f = Value::Thunk(t);
+                let gen = generator(move |co| async move {
+                    let f = force(&co, f).await?;
+                    call(&co, f, arg).await
+                });
+                Ok(Frame::Gen(GenFrame {
+                    gen,
+                    done,
+                    span: None,
+                    reply: Some(Response::Value(Value::Null)),
+                    catching: false,
+                }))
+            }
+            other => Err(ErrorKind::Other(format!(
+                "attempt to call something which is not a function but {}",
+                other.type_desc()
+            ))),
+        }
+    }
+
+    /// A frame that just delivers `v`.
+    fn value_frame(&self, v: Value, done: Done) -> Frame {
+        Frame::Gen(GenFrame {
+            gen: generator(move |_| async move { Ok(v) }),
+            done,
+            span: None,
+            reply: Some(Response::Value(Value::Null)),
+            catching: false,
+        })
+    }
+
+    fn closure_frame(
+        &mut self,
+        c: &Rc<Closure>,
+        arg: Value,
+        done: Done,
+    ) -> Result<Frame, ErrorKind> {
+        let lambda = &c.lambda;
+        let env = Env::new(lambda.scope_size as usize, Some(c.env.clone()));
+        match &lambda.params {
+            Params::Ident => env.set(0, arg),
+            Params::Formals {
+                formals,
+                ellipsis,
+                at_slot,
+            } => {
+                if !arg.is_evaluated() {
+                    // Formals need the set: force it, then call again.
+                    let f = Value::Closure(c.clone());
+                    let gen = generator(move |co| async move {
+                        let arg = force(&co, arg).await?;
+                        call(&co, f, arg).await
+                    });
+                    return Ok(Frame::Gen(GenFrame {
+                        gen,
+                        done,
+                        span: None,
+                        reply: Some(Response::Value(Value::Null)),
+                        catching: false,
+                    }));
+                }
+                let Value::Attrs(attrs) = arg.resolved() else {
+                    return Err(ErrorKind::type_error("a set", &arg));
+                };
+                let fname = || {
+                    lambda
+                        .name
+                        .as_ref()
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "anonymous lambda".into())
+                };
+                for formal in formals {
+                    let v = match attrs.get(&formal.name) {
+                        Some(v) => v.clone(),
+                        None => match &formal.default {
+                            Some(code) => Value::Thunk(Thunk::suspended(code.clone(), env.clone())),
+                            None => {
+                                return Err(ErrorKind::MissingArgument {
+                                    function: fname(),
+                                    name: formal.name.to_string(),
+                                })
+                            }
+                        },
+                    };
+                    env.set(formal.slot as usize, v);
+                }
+                if !ellipsis {
+                    for k in attrs.keys() {
+                        if !formals.iter().any(|f| &f.name == k) {
+                            return Err(ErrorKind::UnexpectedArgument {
+                                function: fname(),
+                                name: k.to_string(),
+                            });
+                        }
+                    }
+                }
+                if let Some(slot) = at_slot {
+                    env.set(*slot as usize, Value::Attrs(attrs));
+                }
+            }
+        }
+        Ok(Frame::Code(CodeFrame {
+            code: lambda.body.clone(),
+            ip: 0,
+            env,
+            base: self.stack.len(),
+            done,
+        }))
+    }
+
+    fn run_code(&mut self, mut f: CodeFrame) -> Result<(), EvalError> {
+        loop {
+            let op = f.code.ops[f.ip];
+            match self.exec(&mut f, op) {
+                Ok(Flow::Next) => f.ip += 1,
+                Ok(Flow::Jump(t)) => f.ip = t,
+                Ok(Flow::Force(t)) => {
+                    let span = f.code.spans[f.ip].clone();
+                    self.frames.push(Frame::Code(f));
+                    return self
+                        .start_thunk(t)
+                        .map_err(|k| EvalError::new(k, Some(span)));
+                }
+                Ok(Flow::Call(mut frame)) => {
+                    let span = f.code.spans[f.ip].clone();
+                    if let Frame::Gen(g) = &mut frame {
+                        g.span.get_or_insert(span);
+                    }
+                    f.ip += 1;
+                    self.frames.push(Frame::Code(f));
+                    self.frames.push(frame);
+                    return Ok(());
+                }
+                Ok(Flow::Return(v)) => {
+                    self.stack.truncate(f.base);
+                    return self.complete(v, f.done);
+                }
+                Err(kind) => {
+                    let span = f.code.spans[f.ip].clone();
+                    self.frames.push(Frame::Code(f));
+                    return Err(EvalError::new(kind, Some(span)));
+                }
+            }
+        }
+    }
+
+    /// The value `n` places below the top of the stack, or the thunk to
+    /// evaluate first.
+    fn peek(&self, n: usize) -> Result<Value, Thunk> {
+        let v = &self.stack[self.stack.len() - 1 - n];
+        match v {
+            Value::Thunk(t) => t.value().ok_or_else(|| t.clone()),
+            v => Ok(v.clone()),
+        }
+    }
+
+    fn pop(&mut self) -> Value {
+        self.stack.pop().expect("the compiler balances the stack")
+    }
+
+    fn exec(&mut self, f: &mut CodeFrame, op: Op) -> Result<Flow, ErrorKind> {
+        macro_rules! forced {
+            ($n:expr) => {
+                match self.peek($n) {
+                    Ok(v) => v,
+                    Err(t) => return Ok(Flow::Force(t)),
+                }
+            };
+        }
+        match op {
+            Op::Constant(i) => self.stack.push(f.code.constants[i as usize].clone()),
+            Op::Var { depth, slot } => {
+                let v = f.env.up(depth as usize).get(slot as usize);
+                self.stack.push(v);
+            }
+            Op::WithVar { name } => {
+                let Value::String(key) = &f.code.constants[name as usize] else {
+                    unreachable!("names are strings")
+                };
+                let mut env = Some(&f.env);
+                while let Some(e) = env {
+                    if e.is_with {
+                        let v = e.get(0);
+                        let attrs = match &v {
+                            Value::Thunk(t) => match t.value() {
+                                Some(v) => v,
+                                None => return Ok(Flow::Force(t.clone())),
+                            },
+                            v => v.clone(),
+                        };
+                        let Value::Attrs(a) = attrs else {
+                            return Err(ErrorKind::type_error("a set", &attrs));
+                        };
+                        if let Some(v) = a.get(key) {
+                            self.stack.push(v.clone());
+                            return Ok(Flow::Next);
+                        }
+                    }
+                    env = e.parent.as_ref();
+                }
+                return Err(ErrorKind::UndefinedVariable(key.to_string()));
+            }
+            Op::Thunk(i) => {
+                let t = Thunk::suspended(f.code.codes[i as usize].clone(), f.env.clone());
+                self.stack.push(Value::Thunk(t));
+            }
+            Op::Closure(i) => {
+                let c = Closure {
+                    lambda: f.code.lambdas[i as usize].clone(),
+                    env: f.env.clone(),
+                };
+                self.stack.push(Value::Closure(Rc::new(c)));
+            }
+            Op::PushScope(n) => f.env = Env::new(n as usize, Some(f.env.clone())),
+            Op::PopScope => {
+                f.env = f.env.parent.clone().expect("the compiler pairs scopes");
+            }
+            Op::SetSlot(i) => {
+                let v = self.pop();
+                f.env.set(i as usize, v);
+            }
+            Op::PushWith => {
+                let v = self.pop();
+                f.env = Env::with_scope(v, Some(f.env.clone()));
+            }
+            Op::MakeAttrs(n) => {
+                let n = n as usize;
+                // Dynamic names must be evaluated first.
+                for i in 0..n {
+                    forced!(2 * (n - 1 - i) + 1);
+                }
+                let items = self.stack.split_off(self.stack.len() - 2 * n);
+                let mut attrs = Attrs::new();
+                let mut it = items.into_iter();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    let k = k.resolved();
+                    let name = match k {
+                        Value::String(s) => s,
+                        Value::Null => continue,
+                        other => return Err(ErrorKind::type_error("a string", &other)),
+                    };
+                    if attrs.contains_key(&name) {
+                        return Err(ErrorKind::DuplicateDynamicAttr {
+                            name: name.to_string(),
+                            at: self.ev.span_text(&f.code.spans[f.ip]),
+                        });
+                    }
+                    attrs.insert(name, v);
+                }
+                self.stack.push(Value::attrs(attrs));
+            }
+            Op::MakeList(n) => {
+                let items = self.stack.split_off(self.stack.len() - n as usize);
+                self.stack.push(Value::list(List::from(items)));
+            }
+            Op::Select | Op::SelectOr(_) | Op::HasAttr | Op::HasAttrStep(_) => {
+                let key = forced!(0);
+                let Value::String(key) = key else {
+                    return Err(ErrorKind::type_error("a string", &key));
+                };
+                let target = forced!(1);
+                let found = match &target {
+                    Value::Attrs(a) => a.get(&key).cloned(),
+                    _ => None,
+                };
+                self.pop();
+                self.pop();
+                match (op, found) {
+                    (Op::Select, Some(v))
+                    | (Op::SelectOr(_), Some(v))
+                    | (Op::HasAttrStep(_), Some(v)) => self.stack.push(v),
+                    (Op::Select, None) => {
+                        if let Value::Attrs(_) = target {
+                            return Err(ErrorKind::AttributeMissing {
+                                name: key.to_string(),
+                            });
+                        }
+                        return Err(ErrorKind::type_error("a set", &target));
+                    }
+                    (Op::SelectOr(t), None) => return Ok(Flow::Jump(t as usize)),
+                    (Op::HasAttr, found) => self.stack.push(Value::Bool(found.is_some())),
+                    (Op::HasAttrStep(t), None) => {
+                        self.stack.push(Value::Bool(false));
+                        return Ok(Flow::Jump(t as usize));
+                    }
+                    _ => unreachable!("matched above"),
+                }
+            }
+            Op::Force => {
+                let v = forced!(0);
+                *self.stack.last_mut().expect("an operand") = v;
+            }
+            Op::Jump(t) => return Ok(Flow::Jump(t as usize)),
+            Op::JumpIfFalse(t) => {
+                let v = forced!(0);
+                let Value::Bool(b) = v else {
+                    return Err(ErrorKind::type_error("a Boolean", &v));
+                };
+                self.pop();
+                if !b {
+                    return Ok(Flow::Jump(t as usize));
+                }
+            }
+            Op::AssertBool => {
+                let v = forced!(0);
+                if !matches!(v, Value::Bool(_)) {
+                    return Err(ErrorKind::type_error("a Boolean", &v));
+                }
+                *self.stack.last_mut().expect("an operand") = v;
+            }
+            Op::Not => {
+                let v = forced!(0);
+                let Value::Bool(b) = v else {
+                    return Err(ErrorKind::type_error("a Boolean", &v));
+                };
+                *self.stack.last_mut().expect("an operand") = Value::Bool(!b);
+            }
+            Op::Negate => {
+                let v = forced!(0);
+                let r = match v {
+                    Value::Int(i) => Value::Int(i.checked_neg().ok_or(ErrorKind::Overflow {
+                        op: "subtracting",
+                        a: 0,
+                        sym: "-",
+                        b: i,
+                    })?),
+                    Value::Float(x) => Value::Float(-x),
+                    other => return Err(ErrorKind::type_error("an integer", &other)),
+                };
+                *self.stack.last_mut().expect("an operand") = r;
+            }
+            Op::Call => {
+                let func = forced!(1);
+                let arg = self.pop();
+                self.pop();
+                let frame = self.call_frame(func, arg, Done::Push)?;
+                return Ok(Flow::Call(frame));
+            }
+            Op::BinOp(bop) => {
+                let rhs = forced!(0);
+                let lhs = forced!(1);
+                match ops::binop_simple(bop, &lhs, &rhs)? {
+                    Some(v) => {
+                        self.pop();
+                        self.pop();
+                        self.stack.push(v);
+                    }
+                    None => {
+                        // Needs deeper evaluation (==, < on lists, …).
+                        self.pop();
+                        self.pop();
+                        let gen = generator(move |co| ops::binop_deep(co, bop, lhs, rhs));
+                        return Ok(Flow::Call(self.gen_frame(gen)));
+                    }
+                }
+            }
+            Op::Interpolate(n) | Op::MakePath(n) => {
+                let n = n as usize;
+                let parts = self.stack.split_off(self.stack.len() - n);
+                let is_path = matches!(op, Op::MakePath(_));
+                let gen = generator(move |co| ops::interpolate(co, parts, is_path));
+                return Ok(Flow::Call(self.gen_frame(gen)));
+            }
+            Op::Assert => {
+                let cond = forced!(1);
+                let Value::Bool(b) = cond else {
+                    return Err(ErrorKind::type_error("a Boolean", &cond));
+                };
+                let text = self.pop();
+                self.pop();
+                if !b {
+                    let Value::String(t) = text else {
+                        unreachable!("assert text")
+                    };
+                    return Err(ErrorKind::AssertionFailed(t.to_string()));
+                }
+            }
+            Op::Return => {
+                let v = self.pop();
+                return Ok(Flow::Return(v));
+            }
+        }
+        Ok(Flow::Next)
+    }
+
+    fn gen_frame(&self, gen: Gen) -> Frame {
+        Frame::Gen(GenFrame {
+            gen,
+            done: Done::Push,
+            span: None,
+            reply: Some(Response::Value(Value::Null)),
+            catching: false,
+        })
+    }
+}
