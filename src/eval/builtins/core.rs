@@ -2,21 +2,10 @@
 
 use std::rc::Rc;
 
-use super::{BuiltinFn, Spec};
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::{self, coerce_to_string, Coercion};
 use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
 use crate::eval::vm::{call, force, Co, GenFuture, Request, Response};
-
-macro_rules! builtins {
-    ($( $(#[$global:ident])? $name:literal / $arity:literal => $f:ident ),* $(,)?) => {
-        pub fn specs() -> Vec<Spec> {
-            vec![$( Spec { name: $name, arity: $arity, func: $f as BuiltinFn, global: builtins!(@g $($global)?) } ),*]
-        }
-    };
-    (@g global) => { true };
-    (@g) => { false };
-}
 
 builtins! {
     "isNull"/1 => is_null, "isInt"/1 => is_int, "isFloat"/1 => is_float,
@@ -43,11 +32,13 @@ builtins! {
     #[global] "import"/1 => import, "findFile"/2 => find_file,
 }
 
-fn sync(f: impl std::future::Future<Output = Result<Value, ErrorKind>> + 'static) -> GenFuture {
+pub(super) fn sync(
+    f: impl std::future::Future<Output = Result<Value, ErrorKind>> + 'static,
+) -> GenFuture {
     Box::pin(f)
 }
 
-fn arg(args: &[Value], i: usize) -> Value {
+pub(super) fn arg(args: &[Value], i: usize) -> Value {
     args.get(i).cloned().unwrap_or(Value::Null)
 }
 
@@ -78,35 +69,35 @@ fn type_of(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move { Ok(Value::string(force(&co, arg(&args, 0)).await?.type_name())) })
 }
 
-async fn int_arg(co: &Co, v: Value) -> Result<i64, ErrorKind> {
+pub(super) async fn int_arg(co: &Co, v: Value) -> Result<i64, ErrorKind> {
     match force(co, v).await? {
         Value::Int(i) => Ok(i),
         other => Err(ErrorKind::type_error("an integer", &other)),
     }
 }
 
-async fn string_arg(co: &Co, v: Value) -> Result<NixString, ErrorKind> {
+pub(super) async fn string_arg(co: &Co, v: Value) -> Result<NixString, ErrorKind> {
     match force(co, v).await? {
         Value::String(s) => Ok(s),
         other => Err(ErrorKind::type_error("a string", &other)),
     }
 }
 
-async fn list_arg(co: &Co, v: Value) -> Result<Rc<List>, ErrorKind> {
+pub(super) async fn list_arg(co: &Co, v: Value) -> Result<Rc<List>, ErrorKind> {
     match force(co, v).await? {
         Value::List(l) => Ok(l),
         other => Err(ErrorKind::type_error("a list", &other)),
     }
 }
 
-async fn attrs_arg(co: &Co, v: Value) -> Result<Rc<Attrs>, ErrorKind> {
+pub(super) async fn attrs_arg(co: &Co, v: Value) -> Result<Rc<Attrs>, ErrorKind> {
     match force(co, v).await? {
         Value::Attrs(a) => Ok(a),
         other => Err(ErrorKind::type_error("a set", &other)),
     }
 }
 
-async fn bool_of(co: &Co, v: Value) -> Result<bool, ErrorKind> {
+pub(super) async fn bool_of(co: &Co, v: Value) -> Result<bool, ErrorKind> {
     match force(co, v).await? {
         Value::Bool(b) => Ok(b),
         other => Err(ErrorKind::type_error("a Boolean", &other)),
@@ -508,7 +499,7 @@ fn concat_strings_sep(co: Co, args: Vec<Value>) -> GenFuture {
 }
 
 /// The path a value stands for (a path, or an absolute path string).
-async fn path_arg(co: &Co, v: Value) -> Result<std::path::PathBuf, ErrorKind> {
+pub(super) async fn path_arg(co: &Co, v: Value) -> Result<std::path::PathBuf, ErrorKind> {
     match force(co, v).await? {
         Value::Path(p) => Ok(p.as_ref().clone()),
         Value::String(s) if s.as_bytes().starts_with(b"/") => {

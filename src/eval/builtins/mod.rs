@@ -3,6 +3,19 @@
 //! functions without recursing in Rust. [`Builtin`] values carry their
 //! arguments until all are supplied.
 
+/// Declares a module's builtins: `"name"/arity => function`, with
+/// `#[global]` for those also visible without `builtins.`; defines the
+/// module's `specs()`.
+macro_rules! builtins {
+    ($( $(#[$global:ident])? $name:literal / $arity:literal => $f:ident ),* $(,)?) => {
+        pub fn specs() -> Vec<$crate::eval::builtins::Spec> {
+            vec![$( $crate::eval::builtins::Spec { name: $name, arity: $arity, func: $f as $crate::eval::builtins::BuiltinFn, global: builtins!(@g $($global)?) } ),*]
+        }
+    };
+    (@g global) => { true };
+    (@g) => { false };
+}
+
 mod core;
 
 pub use self::core::deep_force;
