@@ -17,6 +17,9 @@ macro_rules! builtins {
 }
 
 mod core;
+mod io;
+mod lists;
+mod strings;
 
 pub use self::core::deep_force;
 
@@ -67,7 +70,11 @@ pub struct Spec {
 
 /// Every builtin function.
 pub fn specs() -> Vec<Spec> {
-    core::specs()
+    let mut v = core::specs();
+    v.extend(strings::specs());
+    v.extend(lists::specs());
+    v.extend(io::specs());
+    v
 }
 
 pub fn value_of(spec: &Spec) -> Value {
