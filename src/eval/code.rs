@@ -147,6 +147,12 @@ pub enum Op {
     MakePath(u32),
     /// Pop a Boolean; fail with "assertion failed" when false.
     Assert,
+    /// `rec { __overrides = …; }`: force slot `slot` (a set) and copy its
+    /// attributes into the slots named by the list `constants[names]`.
+    RecOverrides {
+        slot: u32,
+        names: u32,
+    },
     /// Push `__curPos`-style position attrs for `constants[i]`.
     Return,
 }

@@ -455,6 +455,19 @@ impl<'g> Compiler<'g> {
     fn string(&mut self, s: &ast::Str) -> R<()> {
         let parts = s.normalized_parts();
         let span = self.span(s);
+        for p in &parts {
+            if let InterpolPart::Literal(t) = p {
+                if t.contains('\0') {
+                    return Err(EvalError::new(
+                        ErrorKind::Other(format!(
+                            "input string '{}' cannot be represented as Nix string because it contains null bytes",
+                            t.replace('\0', "\u{2400}")
+                        )),
+                        Some(span),
+                    ));
+                }
+            }
+        }
         if parts.iter().all(|p| matches!(p, InterpolPart::Literal(_))) {
             let text: String = parts
                 .into_iter()
@@ -1088,6 +1101,16 @@ impl<'g> Compiler<'g> {
     fn rec_attrs_tree(&mut self, mut tree: AttrTree, span: &Span) -> R<()> {
         let dynamics = std::mem::take(&mut tree.dynamics);
         self.recursive_scope(&mut tree, span, |c, names| {
+            // `__overrides` replaces attributes, also for recursive uses.
+            let overrides = names
+                .iter()
+                .position(|n| n == "__overrides")
+                .map(|i| i as u32);
+            if let Some(slot) = overrides {
+                let list = Value::list(names.iter().map(|n| Value::string(n.as_str())).collect());
+                let names = c.constant(list);
+                c.emit_span(Op::RecOverrides { slot, names }, span.clone());
+            }
             for (slot, name) in names.iter().enumerate() {
                 c.emit_constant(Value::string(name.as_str()), span.clone());
                 c.emit_span(
@@ -1100,6 +1123,10 @@ impl<'g> Compiler<'g> {
             }
             let n = names.len() as u32 + c.dynamic_entries(dynamics)?;
             c.emit_span(Op::MakeAttrs(n), span.clone());
+            if let Some(slot) = overrides {
+                c.emit_span(Op::Var { depth: 0, slot }, span.clone());
+                c.emit_span(Op::BinOp(BinOp::Update), span.clone());
+            }
             Ok(())
         })
     }

@@ -800,6 +800,29 @@ impl<'e> Vm<'e> {
                     return Err(ErrorKind::AssertionFailed(t.to_string()));
                 }
             }
+            Op::RecOverrides { slot, names } => {
+                let v = f.env.get(slot as usize);
+                let over = match &v {
+                    Value::Thunk(t) => match t.value() {
+                        Some(v) => v,
+                        None => return Ok(Flow::Force(t.clone())),
+                    },
+                    v => v.clone(),
+                };
+                let Value::Attrs(over) = over else {
+                    return Err(ErrorKind::type_error("a set", &over));
+                };
+                let Value::List(names) = &f.code.constants[names as usize] else {
+                    unreachable!("the compiler stores the names as a list")
+                };
+                for (i, name) in names.iter().enumerate() {
+                    if let Value::String(n) = name {
+                        if let Some(v) = over.get(n) {
+                            f.env.set(i, v.clone());
+                        }
+                    }
+                }
+            }
             Op::Return => {
                 let v = self.pop();
                 return Ok(Flow::Return(v));
