@@ -8,7 +8,7 @@
 //! Rules: `eval-okay-X.nix` must print `X.exp` under `--eval --strict`
 //! (plus `X.flags`); `X.exp.xml` means `--eval --strict --xml
 //! --no-location`; `eval-fail-X` must fail; `parse-okay`/`parse-fail` run
-//! `--parse -`. Cases run from the suite's parent directory with
+//! `--parse -` (a `parse-okay` case with an `.exp` must also print it). Cases run from the suite's parent directory with
 //! `NIX_PATH=<dir>/dir3:<dir>/dir4 HOME=/fake-home TEST_VAR=foo`, and the
 //! parent's path is replaced by `/pwd` in the output.
 
@@ -86,7 +86,12 @@ fn case_passes(dir: &Path, name: &str) -> bool {
         let input = std::fs::read(&file).expect("read case");
         let o = run(&["--parse".into(), "-".into()], parent, &base, Some(input));
         return if name.starts_with("parse-okay") {
-            o.code == Some(0)
+            // Stricter than upstream: the printed form must match too.
+            let shown_ok = match std::fs::read_to_string(with(".exp")) {
+                Ok(exp) => o.stdout.trim() == exp.trim(),
+                Err(_) => true,
+            };
+            o.code == Some(0) && shown_ok
         } else {
             matches!(o.code, Some(c) if c != 0)
         };

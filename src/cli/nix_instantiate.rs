@@ -1,7 +1,7 @@
 //! `nix-instantiate`: so far `--eval` (evaluate and print), `--find-file`,
-//! and `--parse` as a syntax check. Writing `.drv` files (plain
-//! `nix-instantiate`), `--json`, `--xml` and printing the parsed expression
-//! answer "not yet supported".
+//! and `--parse` (print the expression in C++ Nix's normal form). Writing
+//! `.drv` files (plain `nix-instantiate`), `--json` and `--xml` answer "not
+//! yet supported".
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -262,10 +262,10 @@ fn main_eval(ev: &Evaluator, o: &Options, files: &[String], cwd: &Path) -> Resul
             (path.display().to_string(), dir, text)
         };
         if o.parse {
-            ev.compile(&name, &dir, text).map_err(eval_error)?;
-            return Err(CliError::Failed(
-                "not yet supported by oxnix: printing the parsed expression (--parse); the input parsed without errors".into(),
-            ));
+            let shown = ev.parse_and_show(&name, &dir, text).map_err(eval_error)?;
+            let mut out = stdout.lock();
+            writeln!(out, "{shown}").map_err(CliError::failed)?;
+            continue;
         }
         let mut v = ev.eval_source(&name, &dir, text).map_err(eval_error)?;
         v = auto_call(ev, v, o)?;

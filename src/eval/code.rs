@@ -18,7 +18,14 @@ pub struct Source {
 }
 
 impl Source {
+    /// A source; CR and CR LF line ends become LF, as C++ Nix's lexer
+    /// reads them (an escaped `\r` in a string stays).
     pub fn new(name: String, dir: PathBuf, text: String) -> Rc<Source> {
+        let text = if text.contains('\r') {
+            text.replace("\r\n", "\n").replace('\r', "\n")
+        } else {
+            text
+        };
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         Rc::new(Source {

@@ -8,6 +8,7 @@ pub mod compiler;
 pub mod error;
 pub mod ops;
 pub mod print;
+pub mod show;
 pub mod value;
 pub mod vm;
 
@@ -133,6 +134,26 @@ impl Evaluator {
     ) -> Result<Rc<code::Code>, EvalError> {
         let source = Source::new(name.to_owned(), dir.to_owned(), text);
         Compiler::compile_source(source, &self.globals, self.config.home.clone())
+    }
+
+    /// `nix-instantiate --parse`: checks `text` (syntax and variables) and
+    /// prints it in C++ Nix's normal form.
+    pub fn parse_and_show(
+        &self,
+        name: &str,
+        dir: &Path,
+        text: String,
+    ) -> Result<String, EvalError> {
+        let code_source = Source::new(name.to_owned(), dir.to_owned(), text);
+        Compiler::compile_source(code_source.clone(), &self.globals, self.config.home.clone())?;
+        let parse = rnix::Root::parse(&code_source.text);
+        let Some(expr) = parse.tree().expr() else {
+            return Err(EvalError::new(
+                ErrorKind::Parse("empty expression".into()),
+                None,
+            ));
+        };
+        show::show(&expr, dir, self.config.home.as_deref())
     }
 
     /// Evaluates `text` to weak head normal form.
