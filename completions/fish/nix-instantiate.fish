@@ -1,3 +1,10 @@
+complete -c nix-instantiate -l extra-experimental-features -d 'Accepted for compatibility; no experimental features are implemented' -r
+complete -c nix-instantiate -l lint-short-path-literals -d 'Report relative path literals without ./ (warn or fatal)' -r -f -a "warn\t''
+fatal\t''"
+complete -c nix-instantiate -l lint-absolute-path-literals -d 'Report absolute and ~/ path literals (warn or fatal)' -r -f -a "warn\t''
+fatal\t''"
+complete -c nix-instantiate -l lint-url-literals -d 'Report URL literals (warn or fatal)' -r -f -a "warn\t''
+fatal\t''"
 complete -c nix-instantiate -s A -l attr -d 'Select an attribute of the result (a.b.0.c)' -r
 complete -c nix-instantiate -l arg -d 'Pass NAME = EXPR to a function result' -r
 complete -c nix-instantiate -l argstr -d 'Pass NAME = STRING to a function result' -r
@@ -7,11 +14,12 @@ complete -c nix-instantiate -l eval-only -d 'Old name of --eval'
 complete -c nix-instantiate -l parse -d 'Parse the input only'
 complete -c nix-instantiate -l strict -d 'Evaluate the result completely (with --eval)'
 complete -c nix-instantiate -l json -d 'Print the result as JSON (not yet supported)'
-complete -c nix-instantiate -l xml -d 'Print the result as XML (not yet supported)'
+complete -c nix-instantiate -l xml -d 'Print the result as XML (needs --no-location so far)'
 complete -c nix-instantiate -l no-location -d 'Omit locations in XML output'
 complete -c nix-instantiate -l find-file -d 'Look the arguments up in the search path'
 complete -c nix-instantiate -l show-trace -d 'Show the evaluation trace on errors'
 complete -c nix-instantiate -l read-write-mode -d 'Allow writing to the store during evaluation'
+complete -c nix-instantiate -l impure -d 'Accepted for compatibility (evaluation is not sandboxed)'
 complete -c nix-instantiate -s E -l expr -d 'Treat the arguments as Nix expressions'
 complete -c nix-instantiate -s h -l help -d 'Print help'
 complete -c nix-instantiate -s V -l version -d 'Print version'

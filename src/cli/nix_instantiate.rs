@@ -12,7 +12,15 @@ use clap::{Arg, ArgAction, Command};
 use super::{clap_failure, CliError};
 use crate::eval::error::EvalError;
 use crate::eval::value::{NixString, Value};
-use crate::eval::{print, EvalConfig, Evaluator};
+use crate::eval::{print, EvalConfig, Evaluator, LintLevel, Lints};
+
+fn lint(name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name)
+        .long(name)
+        .value_name("LEVEL")
+        .value_parser(["warn", "fatal"])
+        .help(help)
+}
 
 /// The clap definition of `nix-instantiate`.
 pub fn command() -> Command {
@@ -36,7 +44,7 @@ pub fn command() -> Command {
             "Evaluate the result completely (with --eval)",
         ))
         .arg(flag("json", "Print the result as JSON (not yet supported)"))
-        .arg(flag("xml", "Print the result as XML (not yet supported)"))
+        .arg(flag("xml", "Print the result as XML (needs --no-location so far)"))
         .arg(flag("no-location", "Omit locations in XML output"))
         .arg(flag(
             "find-file",
@@ -47,6 +55,17 @@ pub fn command() -> Command {
             "read-write-mode",
             "Allow writing to the store during evaluation",
         ))
+        .arg(flag("impure", "Accepted for compatibility (evaluation is not sandboxed)"))
+        .arg(
+            Arg::new("extra-experimental-features")
+                .long("extra-experimental-features")
+                .action(ArgAction::Append)
+                .value_name("FEATURES")
+                .help("Accepted for compatibility; no experimental features are implemented"),
+        )
+        .arg(lint("lint-short-path-literals", "Report relative path literals without ./ (warn or fatal)"))
+        .arg(lint("lint-absolute-path-literals", "Report absolute and ~/ path literals (warn or fatal)"))
+        .arg(lint("lint-url-literals", "Report URL literals (warn or fatal)"))
         .arg(
             Arg::new("expr")
                 .short('E')
@@ -114,10 +133,20 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         .into_iter()
         .map(|e| absolute_entry(&e, &cwd))
         .collect();
+    let level = |name: &str| match m.get_one::<String>(name).map(String::as_str) {
+        Some("warn") => LintLevel::Warn,
+        Some("fatal") => LintLevel::Fatal,
+        _ => LintLevel::Off,
+    };
     let config = EvalConfig {
         search_path,
         home: std::env::var_os("HOME").map(PathBuf::from),
         system: format!("{}-linux", std::env::consts::ARCH),
+        lints: Lints {
+            short_path: level("lint-short-path-literals"),
+            absolute_path: level("lint-absolute-path-literals"),
+            url: level("lint-url-literals"),
+        },
     };
     let files: Vec<String> = m
         .get_many::<String>("files")
@@ -134,15 +163,16 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
             .unwrap_or_default(),
         args: pairs(&m, "arg"),
         argstrs: pairs(&m, "argstr"),
+        xml: m.get_flag("xml"),
     };
     if m.get_flag("json") {
         return Err(CliError::Failed(
             "not yet supported by oxnix: nix-instantiate --json".into(),
         ));
     }
-    if m.get_flag("xml") {
+    if m.get_flag("xml") && !m.get_flag("no-location") {
         return Err(CliError::Failed(
-            "not yet supported by oxnix: nix-instantiate --xml".into(),
+            "not yet supported by oxnix: nix-instantiate --xml with source locations (add --no-location)".into(),
         ));
     }
     // Evaluation recurses while printing and compiling: give it room.
@@ -200,6 +230,7 @@ struct Options {
     attrs: Vec<String>,
     args: Vec<(String, String)>,
     argstrs: Vec<(String, String)>,
+    xml: bool,
 }
 
 fn eval_error(e: EvalError) -> CliError {
@@ -275,6 +306,11 @@ fn main_eval(ev: &Evaluator, o: &Options, files: &[String], cwd: &Path) -> Resul
         }
         if o.strict {
             ev.deep_force(v.clone()).map_err(eval_error)?;
+        }
+        if o.xml {
+            let xml = ev.to_xml(v, o.strict).map_err(eval_error)?;
+            stdout.lock().write_all(&xml).map_err(CliError::failed)?;
+            continue;
         }
         let mut out = stdout.lock();
         out.write_all(&print::print_bytes(&v))

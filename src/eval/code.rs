@@ -197,6 +197,8 @@ pub enum Params {
 /// A compiled lambda.
 pub struct LambdaInfo {
     pub name: Option<NixString>,
+    /// The parameter's name: `x` in `x: …`, `args` in `{ … } @ args: …`.
+    pub param_name: Option<NixString>,
     pub params: Params,
     /// Slots of the scope a call creates.
     pub scope_size: u32,

@@ -14,6 +14,7 @@ use rowan::ast::AstNode;
 use super::code::{BinOp, Code, Formal, LambdaInfo, Op, Params, Source, Span};
 use super::error::{ErrorKind, EvalError};
 use super::value::{NixString, Value};
+use super::{LintLevel, Lints};
 
 /// Names visible everywhere (`builtins`, `map`, `true`, …).
 pub type Globals = HashMap<String, Value>;
@@ -68,6 +69,7 @@ pub struct Compiler<'g> {
     source: Rc<Source>,
     globals: &'g Globals,
     home: Option<PathBuf>,
+    lints: Lints,
     scopes: Vec<Scope>,
     builders: Vec<Builder>,
 }
@@ -100,11 +102,12 @@ struct AttrTree {
 }
 
 impl<'g> Compiler<'g> {
-    pub fn new(source: Rc<Source>, globals: &'g Globals, home: Option<PathBuf>) -> Self {
+    pub fn new(source: Rc<Source>, globals: &'g Globals, home: Option<PathBuf>, lints: Lints) -> Self {
         Compiler {
             source,
             globals,
             home,
+            lints,
             scopes: Vec::new(),
             builders: vec![Builder::default()],
         }
@@ -116,6 +119,7 @@ impl<'g> Compiler<'g> {
         source: Rc<Source>,
         globals: &Globals,
         home: Option<PathBuf>,
+        lints: Lints,
     ) -> R<Rc<Code>> {
         let parse = rnix::Root::parse(&source.text);
         if let Some(err) = parse.errors().first() {
@@ -128,7 +132,7 @@ impl<'g> Compiler<'g> {
                 None,
             )
         })?;
-        let mut c = Compiler::new(source, globals, home);
+        let mut c = Compiler::new(source, globals, home, lints);
         c.expr(&expr)?;
         c.emit(Op::Force, &expr);
         c.emit(Op::Return, &expr);
@@ -418,6 +422,19 @@ impl<'g> Compiler<'g> {
         }
     }
 
+    /// Reports a lint at `span`: a warning on stderr, or an error.
+    fn lint(&self, level: LintLevel, warn: String, fatal: String, span: &Span) -> R<()> {
+        match level {
+            LintLevel::Off => Ok(()),
+            LintLevel::Warn => {
+                let e = EvalError::new(ErrorKind::Other(warn), Some(span.clone()));
+                eprintln!("warning: {}", e.render());
+                Ok(())
+            }
+            LintLevel::Fatal => Err(EvalError::new(ErrorKind::Other(fatal), Some(span.clone()))),
+        }
+    }
+
     fn missing(&self, node: &impl AstNode<Language = rnix::NixLanguage>) -> EvalError {
         EvalError::new(
             ErrorKind::Parse("syntax error: incomplete expression".into()),
@@ -446,7 +463,16 @@ impl<'g> Compiler<'g> {
                     )
                 }
             },
-            ast::LiteralKind::Uri(u) => Value::string(u.syntax().text()),
+            ast::LiteralKind::Uri(u) => {
+                let text = u.syntax().text().to_owned();
+                self.lint(
+                    self.lints.url,
+                    format!("URL literals are discouraged. Consider using a string literal \"{text}\" instead (lint-url-literals)"),
+                    format!("URL literals are disallowed. Consider using a string literal \"{text}\" instead (lint-url-literals)"),
+                    &span,
+                )?;
+                Value::string(text)
+            }
         };
         self.emit_constant(v, span);
         Ok(())
@@ -516,6 +542,7 @@ impl<'g> Compiler<'g> {
                 InterpolPart::Literal(lit) => {
                     let mut text = lit.text().to_owned();
                     if i == 0 {
+                        self.lint_path(&p.syntax().text().to_string(), &text, &span)?;
                         text = self.anchor_path(&text, &span)?;
                     }
                     self.emit_constant(Value::string(text), span.clone());
@@ -546,6 +573,24 @@ impl<'g> Compiler<'g> {
         }
         self.emit_span(Op::MakePath(n), span);
         Ok(())
+    }
+
+    fn lint_path(&self, literal: &str, first: &str, span: &Span) -> R<()> {
+        let portable = |kind: &str| {
+            format!("{kind} path literals are not portable. Consider replacing path literal '{literal}' by a string, relative path, or parameter (lint-absolute-path-literals)")
+        };
+        if first.starts_with('/') {
+            let m = portable("absolute");
+            self.lint(self.lints.absolute_path, m.clone(), m, span)
+        } else if first.starts_with("~/") {
+            let m = portable("home");
+            self.lint(self.lints.absolute_path, m.clone(), m, span)
+        } else if !first.starts_with("./") && !first.starts_with("../") {
+            let m = format!("relative path literal '{literal}' should be prefixed with '.' for clarity: './{literal}' (lint-short-path-literals)");
+            self.lint(self.lints.short_path, m.clone(), m, span)
+        } else {
+            Ok(())
+        }
     }
 
     /// Makes the first literal part of a path absolute.
@@ -657,7 +702,7 @@ impl<'g> Compiler<'g> {
             if default.is_some() {
                 fails.push(self.emit(Op::SelectOr(0), &attr));
             } else {
-                self.emit(Op::Select, &attr);
+                self.emit(Op::Select, s);
             }
         }
         if let Some(d) = default {
@@ -697,9 +742,11 @@ impl<'g> Compiler<'g> {
         let span = self.span(l);
         let mut names = HashMap::new();
         let mut formals_info = None;
+        let mut param_name = None;
         match &param {
             ast::Param::IdentParam(p) => {
                 let id = p.ident().ok_or_else(|| self.missing(p))?;
+                param_name = Some(NixString::from(ident_text(&id)));
                 names.insert(ident_text(&id), 0);
             }
             ast::Param::Pattern(pat) => {
@@ -720,6 +767,7 @@ impl<'g> Compiler<'g> {
                 let at_slot = match pat.pat_bind().and_then(|b| b.ident()) {
                     Some(id) => {
                         let n = ident_text(&id);
+                        param_name = Some(NixString::from(n.as_str()));
                         if names.contains_key(&n) {
                             return self.err(
                                 ErrorKind::Parse(format!(
@@ -773,6 +821,7 @@ impl<'g> Compiler<'g> {
             let code = self.b().codes.remove(i as usize);
             Ok(LambdaInfo {
                 name: name.map(NixString::from),
+                param_name: param_name.clone(),
                 params,
                 scope_size,
                 body: code,

@@ -87,22 +87,34 @@ impl EvalError {
     }
 
     /// The message as `nix-instantiate` prints it after `error: `: the
-    /// message, then the position and the source line.
+    /// message, the position, and the source lines around it (C++ Nix 2.8's
+    /// layout: the line before, the line with a caret under the column, the
+    /// line after).
     pub fn render(&self) -> String {
         let mut s = self.kind.to_string();
         if let Some(span) = &self.span {
             let (line, col) = span.source.line_col(span.start as usize);
-            s.push_str(&format!(
-                "\n\n       at {}:{}:{}:\n\n",
-                span.source.name, line, col
-            ));
-            let text = span.source.line_text(line);
-            s.push_str(&format!("{:>6}| {}\n", line, text));
-            s.push_str(&format!(
-                "{:>6}| {}^",
-                "",
-                " ".repeat(col.saturating_sub(1))
-            ));
+            s.push_str(&format!("\n\n       at {}:{}:{}:\n", span.source.name, line, col));
+            if !span.source.text.is_empty() {
+                s.push('\n');
+                let last = span.source.text.lines().count().max(1);
+                let shown = |s: &mut String, n: usize| {
+                    let text = span.source.line_text(n);
+                    let sep = if text.is_empty() { "" } else { " " };
+                    s.push_str(&format!("{n:>13}|{sep}{text}\n"));
+                };
+                if line > 1 {
+                    shown(&mut s, line - 1);
+                }
+                shown(&mut s, line);
+                s.push_str(&format!("{:>13}| {}^", "", " ".repeat(col.saturating_sub(1))));
+                if line < last {
+                    s.push('\n');
+                    let text = span.source.line_text(line + 1);
+                    let sep = if text.is_empty() { "" } else { " " };
+                    s.push_str(&format!("{:>13}|{sep}{text}", line + 1));
+                }
+            }
         }
         s
     }

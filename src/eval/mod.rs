@@ -11,6 +11,7 @@ pub mod print;
 pub mod show;
 pub mod value;
 pub mod vm;
+pub mod xml;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -33,6 +34,26 @@ pub struct EvalConfig {
     pub home: Option<PathBuf>,
     /// `builtins.currentSystem`.
     pub system: String,
+    /// `--lint-*` settings of newer Nix.
+    pub lints: Lints,
+}
+
+/// How a lint reports: not at all, as a warning, or as an error.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LintLevel {
+    #[default]
+    Off,
+    Warn,
+    Fatal,
+}
+
+/// The path and URL literal lints (`--lint-short-path-literals`,
+/// `--lint-absolute-path-literals`, `--lint-url-literals`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Lints {
+    pub short_path: LintLevel,
+    pub absolute_path: LintLevel,
+    pub url: LintLevel,
 }
 
 /// An evaluator: globals, the import cache, and settings.
@@ -79,6 +100,7 @@ impl Evaluator {
                 Value::string(crate::store_path::DEFAULT_STORE_DIR),
             ),
             ("nixPath", self.nix_path_value()),
+            ("currentTime", builtins::current_time()),
         ];
         // `<x>` is `__findFile __nixPath "x"`.
         globals.insert("__nixPath".into(), self.nix_path_value());
@@ -133,7 +155,7 @@ impl Evaluator {
         text: String,
     ) -> Result<Rc<code::Code>, EvalError> {
         let source = Source::new(name.to_owned(), dir.to_owned(), text);
-        Compiler::compile_source(source, &self.globals, self.config.home.clone())
+        Compiler::compile_source(source, &self.globals, self.config.home.clone(), self.config.lints)
     }
 
     /// `nix-instantiate --parse`: checks `text` (syntax and variables) and
@@ -145,7 +167,7 @@ impl Evaluator {
         text: String,
     ) -> Result<String, EvalError> {
         let code_source = Source::new(name.to_owned(), dir.to_owned(), text);
-        Compiler::compile_source(code_source.clone(), &self.globals, self.config.home.clone())?;
+        Compiler::compile_source(code_source.clone(), &self.globals, self.config.home.clone(), self.config.lints)?;
         let parse = rnix::Root::parse(&code_source.text);
         let Some(expr) = parse.tree().expr() else {
             return Err(EvalError::new(
@@ -192,6 +214,18 @@ impl Evaluator {
         let v = Value::Thunk(Thunk::suspended(code, Env::new(0, None)));
         self.imports.borrow_mut().insert(file, v.clone());
         Ok(v)
+    }
+
+    /// The XML form of `v` (`--xml`); `strict` forces as it goes.
+    pub fn to_xml(&self, v: Value, strict: bool) -> Result<Vec<u8>, EvalError> {
+        let gen = vm::generator(move |co| async move {
+            let xml = xml::to_xml(&co, v, strict).await?;
+            Ok(Value::string(xml))
+        });
+        match Vm::new(self).run_gen(gen)? {
+            Value::String(s) => Ok(s.as_bytes().to_vec()),
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// Forces everything inside `v` (for `--strict` and printing).

@@ -91,11 +91,14 @@ pub fn binop_simple(op: BinOp, a: &Value, b: &Value) -> Result<Option<Value>, Er
             _ => return Err(ErrorKind::type_error("an integer", a)),
         },
         BinOp::Less | BinOp::LessEq | BinOp::More | BinOp::MoreEq => {
-            let ord = match compare_scalars(a, b)? {
+            // C++ Nix reads `a > b` as `b < a`, `a <= b` as `!(b < a)` and
+            // `a >= b` as `!(a < b)` (so errors name the operands that way).
+            let (x, y, negate) = less_than_operands(op, a, b);
+            let ord = match compare_scalars(x, y)? {
                 Some(o) => o,
                 None => return Ok(None),
             };
-            Bool(ordering_holds(op, ord))
+            Bool((ord == std::cmp::Ordering::Less) != negate)
         }
         BinOp::Eq | BinOp::NotEq => match scalar_eq(a, b) {
             Some(e) => Bool(e == (op == BinOp::Eq)),
@@ -127,13 +130,14 @@ pub fn binop_simple(op: BinOp, a: &Value, b: &Value) -> Result<Option<Value>, Er
     Ok(Some(v))
 }
 
-fn ordering_holds(op: BinOp, o: std::cmp::Ordering) -> bool {
-    use std::cmp::Ordering::*;
+/// The operands of the `<` an ordering operator stands for, and whether
+/// its result is negated.
+fn less_than_operands<'v>(op: BinOp, a: &'v Value, b: &'v Value) -> (&'v Value, &'v Value, bool) {
     match op {
-        BinOp::Less => o == Less,
-        BinOp::LessEq => o != Greater,
-        BinOp::More => o == Greater,
-        _ => o != Less,
+        BinOp::Less => (a, b, false),
+        BinOp::More => (b, a, false),
+        BinOp::LessEq => (b, a, true),
+        _ => (a, b, true),
     }
 }
 
@@ -177,8 +181,9 @@ pub async fn binop_deep(co: Co, op: BinOp, a: Value, b: Value) -> Result<Value, 
         BinOp::Eq => Ok(Value::Bool(equal(&co, a, b).await?)),
         BinOp::NotEq => Ok(Value::Bool(!equal(&co, a, b).await?)),
         _ => {
-            let o = compare(&co, a, b).await?;
-            Ok(Value::Bool(ordering_holds(op, o)))
+            let (x, y, negate) = less_than_operands(op, &a, &b);
+            let o = compare(&co, x.clone(), y.clone()).await?;
+            Ok(Value::Bool((o == std::cmp::Ordering::Less) != negate))
         }
     }
 }
@@ -187,7 +192,14 @@ pub async fn binop_deep(co: Co, op: BinOp, a: Value, b: Value) -> Result<Value, 
 /// `outPath`; functions are never equal.
 pub async fn equal(co: &Co, a: Value, b: Value) -> Result<bool, ErrorKind> {
     let mut work = vec![(a, b)];
+    let mut nested = false;
     while let Some((a, b)) = work.pop() {
+        // Inside sets and lists, the very same value is equal to itself,
+        // even a function (C++ Nix's value identity shortcut).
+        if nested && identical(&a, &b) {
+            continue;
+        }
+        nested = true;
         let a = force(co, a).await?;
         let b = force(co, b).await?;
         if let Some(e) = scalar_eq(&a, &b) {
@@ -220,6 +232,18 @@ pub async fn equal(co: &Co, a: Value, b: Value) -> Result<bool, ErrorKind> {
     Ok(true)
 }
 
+/// The same thunk, function, set or list object.
+fn identical(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Thunk(x), Value::Thunk(y)) => x.ptr_eq(y),
+        (Value::Closure(x), Value::Closure(y)) => Rc::ptr_eq(x, y),
+        (Value::Builtin(x), Value::Builtin(y)) => Rc::ptr_eq(x, y),
+        (Value::Attrs(x), Value::Attrs(y)) => Rc::ptr_eq(x, y),
+        (Value::List(x), Value::List(y)) => Rc::ptr_eq(x, y),
+        _ => false,
+    }
+}
+
 /// Ordering for `<` and friends, lists compared element by element.
 pub async fn compare(co: &Co, a: Value, b: Value) -> Result<std::cmp::Ordering, ErrorKind> {
     let a = force(co, a).await?;
@@ -231,12 +255,13 @@ pub async fn compare(co: &Co, a: Value, b: Value) -> Result<std::cmp::Ordering, 
         return Err(ErrorKind::Incomparable(a.type_desc(), b.type_desc()));
     };
     for (p, q) in x.iter().zip(y.iter()) {
-        // Elements are compared one level at a time; nested lists recurse
-        // through boxed futures, bounded by the data's nesting.
-        let o = Box::pin(compare(co, p.clone(), q.clone())).await?;
-        if o != std::cmp::Ordering::Equal {
-            return Ok(o);
+        // Equal elements are skipped (so `[ {} ] < [ {} ]` is false); the
+        // first unequal pair decides. Nested lists recurse through boxed
+        // futures, bounded by the data's nesting.
+        if equal(co, p.clone(), q.clone()).await? {
+            continue;
         }
+        return Box::pin(compare(co, p.clone(), q.clone())).await;
     }
     Ok(x.len().cmp(&y.len()))
 }

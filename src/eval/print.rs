@@ -67,6 +67,13 @@ pub fn attr_name(name: &NixString, out: &mut Vec<u8>) {
 }
 
 fn print_into(v: &Value, out: &mut Vec<u8>, seen: &mut HashSet<usize>) {
+    // Sets are recognised by their bindings, lists by the value slot that
+    // holds them (as C++ Nix does), so a list containing itself prints
+    // once more before «repeated».
+    let slot = match v {
+        Value::Thunk(t) => Some(Rc::as_ptr(&t.0) as usize),
+        _ => None,
+    };
     let v = v.resolved();
     match &v {
         Value::Null => out.extend_from_slice(b"null"),
@@ -90,7 +97,7 @@ fn print_into(v: &Value, out: &mut Vec<u8>, seen: &mut HashSet<usize>) {
             out.push(b'}');
         }
         Value::List(l) => {
-            if !l.is_empty() && !seen.insert(Rc::as_ptr(l) as usize) {
+            if !l.is_empty() && slot.is_some_and(|id| !seen.insert(id)) {
                 out.extend_from_slice("«repeated»".as_bytes());
                 return;
             }

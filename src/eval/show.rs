@@ -95,7 +95,7 @@ impl Printer<'_> {
     fn expr(&mut self, e: &ast::Expr) -> R<()> {
         match e {
             ast::Expr::Literal(l) => match l.kind() {
-                ast::LiteralKind::Integer(i) => self.s(&i.syntax().text().to_string()),
+                ast::LiteralKind::Integer(i) => self.s(i.syntax().text()),
                 ast::LiteralKind::Float(f) => {
                     let v = f.value().or_else(|_| fail("invalid float"))?;
                     self.s(&format_float(v))

@@ -149,6 +149,7 @@ impl Thunk {
     }
 
     /// The value, if evaluated.
+    #[inline]
     pub fn value(&self) -> Option<Value> {
         match &*self.0.borrow() {
             ThunkState::Done(v) => Some(v.clone()),
@@ -210,6 +211,7 @@ impl Value {
     }
 
     /// Follows evaluated thunks; an unevaluated thunk is returned as is.
+    #[inline]
     pub fn resolved(&self) -> Value {
         match self {
             Value::Thunk(t) => match t.value() {
@@ -221,6 +223,7 @@ impl Value {
     }
 
     /// True unless this is a thunk not yet evaluated.
+    #[inline]
     pub fn is_evaluated(&self) -> bool {
         match self {
             Value::Thunk(t) => t.value().is_some(),

@@ -571,6 +571,7 @@ impl<'e> Vm<'e> {
 
     /// The value `n` places below the top of the stack, or the thunk to
     /// evaluate first.
+    #[inline]
     fn peek(&self, n: usize) -> Result<Value, Thunk> {
         let v = &self.stack[self.stack.len() - 1 - n];
         match v {
@@ -579,6 +580,7 @@ impl<'e> Vm<'e> {
         }
     }
 
+    #[inline]
     fn pop(&mut self) -> Value {
         self.stack.pop().expect("the compiler balances the stack")
     }
@@ -841,3 +843,4 @@ impl<'e> Vm<'e> {
         })
     }
 }
+

@@ -30,6 +30,7 @@ builtins! {
     #[global] "toString"/1 => to_string, "stringLength"/1 => string_length,
     "substring"/3 => substring, "concatStringsSep"/2 => concat_strings_sep,
     #[global] "import"/1 => import, "findFile"/2 => find_file,
+    "toXML"/1 => to_xml,
 }
 
 pub(super) fn sync(
@@ -209,7 +210,11 @@ fn trace(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let v = force(&co, arg(&args, 0)).await?;
         deep_force(&co, v.clone()).await?;
-        eprintln!("trace: {}", crate::eval::print::print(&v));
+        // Strings are shown as they are, other values printed.
+        match &v {
+            Value::String(s) => eprintln!("trace: {s}"),
+            _ => eprintln!("trace: {}", crate::eval::print::print(&v)),
+        }
         Ok(arg(&args, 1))
     })
 }
@@ -563,8 +568,13 @@ fn find_file(co: Co, args: Vec<Value>) -> GenFuture {
                 ))));
             }
         }
-        Err(ErrorKind::Other(format!(
+        // Catchable by `tryEval`, as in newer Nix.
+        Err(ErrorKind::Throw(format!(
             "file '{wanted}' was not found in the Nix search path (add it using $NIX_PATH or -I)"
         )))
     })
+}
+
+fn to_xml(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move { Ok(Value::string(crate::eval::xml::to_xml(&co, arg(&args, 0), true).await?)) })
 }

@@ -1,6 +1,191 @@
-//! Builtins that read the environment and the file system.
+//! Builtins that read the environment and the file system: `getEnv`,
+//! `pathExists`, `readFile`, `readDir`, `readFileType`, `toPath`, and the
+//! `currentTime` constant, with C++ Nix 2.8's behaviour and messages.
 
-#[allow(unused_imports)]
-use super::core::{arg, sync};
+use std::ffi::OsStr;
+use std::fs::FileType;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
-builtins! {}
+use super::core::{arg, string_arg, sync};
+use crate::eval::compiler::canonicalise;
+use crate::eval::error::ErrorKind;
+use crate::eval::value::{Attrs, NixString, Value};
+use crate::eval::vm::{call, force, Co, GenFuture};
+use crate::os_error;
+
+builtins! {
+    "getEnv"/1 => get_env, "pathExists"/1 => path_exists, "readFile"/1 => read_file,
+    "readDir"/1 => read_dir, "readFileType"/1 => read_file_type, "toPath"/1 => to_path,
+}
+
+/// `builtins.currentTime`: seconds since the epoch, taken once (a
+/// constant of the builtins set, not a function).
+pub(crate) fn current_time() -> Value {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    Value::Int(secs)
+}
+
+/// `builtins.getEnv name`: the variable's value, or `""` when it is unset.
+fn get_env(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let name = string_arg(&co, arg(&args, 0)).await?;
+        let name = name.as_bytes();
+        // Names the C library could never find (and the Rust standard
+        // library rejects) are simply unset.
+        if name.is_empty() || name.contains(&b'=') || name.contains(&0) {
+            return Ok(Value::string(""));
+        }
+        let value = std::env::var_os(OsStr::from_bytes(name));
+        Ok(Value::string(
+            value.map(|v| v.as_bytes().to_vec()).unwrap_or_default(),
+        ))
+    })
+}
+
+/// The file-system path a value stands for, as C++ Nix's `coerceToPath`:
+/// a path, a string, or a set with `__toString` or `outPath` (followed
+/// iteratively); the result must be absolute. Strings are not normalised.
+async fn path_arg(co: &Co, v: Value) -> Result<PathBuf, ErrorKind> {
+    let mut v = v;
+    let bytes = loop {
+        let forced = force(co, v).await?;
+        match &forced {
+            Value::String(s) => break s.as_bytes().to_vec(),
+            Value::Path(p) => break p.as_os_str().as_bytes().to_vec(),
+            Value::Attrs(a) => {
+                if let Some(f) = a.get(&NixString::from("__toString")) {
+                    v = call(co, f.clone(), forced.clone()).await?;
+                } else if let Some(p) = a.get(&NixString::from("outPath")) {
+                    v = p.clone();
+                } else {
+                    return Err(ErrorKind::CannotCoerce("a set"));
+                }
+            }
+            other => return Err(ErrorKind::CannotCoerce(other.type_desc())),
+        }
+    };
+    if !bytes.starts_with(b"/") {
+        return Err(ErrorKind::Other(format!(
+            "string '{}' doesn't represent an absolute path",
+            String::from_utf8_lossy(&bytes)
+        )));
+    }
+    Ok(PathBuf::from(OsStr::from_bytes(&bytes)))
+}
+
+/// The name Nix gives a file type in `readDir` and `readFileType`.
+fn type_name(t: FileType) -> &'static str {
+    if t.is_file() {
+        "regular"
+    } else if t.is_dir() {
+        "directory"
+    } else if t.is_symlink() {
+        "symlink"
+    } else {
+        "unknown"
+    }
+}
+
+/// `builtins.pathExists p`: whether anything (even a dangling symlink)
+/// is at `p`; `false` on any error looking.
+fn path_exists(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let path = path_arg(&co, arg(&args, 0)).await?;
+        Ok(Value::Bool(std::fs::symlink_metadata(&path).is_ok()))
+    })
+}
+
+/// `builtins.readFile p`: the file's bytes (following symlinks). Like C++
+/// Nix 2.8, contents with a NUL byte are refused.
+fn read_file(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let path = path_arg(&co, arg(&args, 0)).await?;
+        let mut file = std::fs::File::open(&path).map_err(|e| {
+            ErrorKind::Other(format!(
+                "opening file '{}': {}",
+                path.display(),
+                os_error::message(&e)
+            ))
+        })?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(|e| {
+            ErrorKind::Other(format!("reading from file: {}", os_error::message(&e)))
+        })?;
+        if bytes.contains(&0) {
+            return Err(ErrorKind::Other(format!(
+                "the contents of the file '{}' cannot be represented as a Nix string",
+                path.display()
+            )));
+        }
+        Ok(Value::string(bytes))
+    })
+}
+
+/// `builtins.readDir p`: a set from each entry's name to its type,
+/// `"regular"`, `"directory"`, `"symlink"` or `"unknown"` (symlinks are
+/// not followed).
+fn read_dir(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let path = path_arg(&co, arg(&args, 0)).await?;
+        let entries = std::fs::read_dir(&path).map_err(|e| {
+            ErrorKind::Other(format!(
+                "opening directory '{}': {}",
+                path.display(),
+                os_error::message(&e)
+            ))
+        })?;
+        let mut out = Attrs::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| {
+                ErrorKind::Other(format!(
+                    "reading directory '{}': {}",
+                    path.display(),
+                    os_error::message(&e)
+                ))
+            })?;
+            let kind = entry.file_type().map_err(|e| {
+                ErrorKind::Other(format!(
+                    "getting status of '{}': {}",
+                    entry.path().display(),
+                    os_error::message(&e)
+                ))
+            })?;
+            out.insert(
+                NixString::from(entry.file_name().as_bytes()),
+                Value::string(type_name(kind)),
+            );
+        }
+        Ok(Value::attrs(out))
+    })
+}
+
+/// `builtins.readFileType p`: the type of `p` itself, as `readDir` names
+/// it (a later Nix addition; C++ Nix 2.8 lacks it).
+fn read_file_type(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let path = path_arg(&co, arg(&args, 0)).await?;
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| {
+            ErrorKind::Other(format!(
+                "getting status of '{}': {}",
+                path.display(),
+                os_error::message(&e)
+            ))
+        })?;
+        Ok(Value::string(type_name(meta.file_type())))
+    })
+}
+
+/// `builtins.toPath s` (deprecated): the absolute path `s` stands for,
+/// normalised (`.`, `..` and repeated slashes removed), as a string.
+fn to_path(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let path = path_arg(&co, arg(&args, 0)).await?;
+        let canon = canonicalise(&path);
+        Ok(Value::string(canon.as_os_str().as_bytes().to_vec()))
+    })
+}

@@ -1,6 +1,434 @@
-//! List and attribute-set builtins beyond the core ones.
+//! List and attribute-set builtins beyond the core ones: sorting,
+//! partitioning and grouping lists, `genericClosure`, and the set
+//! operations `catAttrs`, `intersectAttrs`, `zipAttrsWith` and
+//! `functionArgs`, with C++ Nix 2.8's behaviour and messages.
 
-#[allow(unused_imports)]
-use super::core::{arg, sync};
+use std::collections::{BTreeMap, VecDeque};
 
-builtins! {}
+use super::core::{arg, attrs_arg, bool_of, list_arg, string_arg, sync};
+use crate::eval::code::Params;
+use crate::eval::error::ErrorKind;
+use crate::eval::ops;
+use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
+use crate::eval::vm::{call, force, Co, GenFuture};
+
+builtins! {
+    "sort"/2 => sort, "partition"/2 => partition, "groupBy"/2 => group_by,
+    "concatMap"/2 => concat_map, "zipAttrsWith"/2 => zip_attrs_with,
+    "genericClosure"/1 => generic_closure, "catAttrs"/2 => cat_attrs,
+    "intersectAttrs"/2 => intersect_attrs, "functionArgs"/1 => function_args,
+}
+
+/// Forces `v` and checks it can be called: a lambda, a builtin, or a set
+/// with `__functor` (C++ Nix's `forceFunction`).
+async fn function_arg(co: &Co, v: Value) -> Result<Value, ErrorKind> {
+    let f = force(co, v).await?;
+    match &f {
+        Value::Closure(_) | Value::Builtin(_) => Ok(f),
+        Value::Attrs(a) if a.contains_key(&NixString::from("__functor")) => Ok(f),
+        _ => Err(ErrorKind::type_error("a function", &f)),
+    }
+}
+
+/// Applies the two-argument function `f` to `a` and `b`.
+async fn call2(co: &Co, f: &Value, a: Value, b: Value) -> Result<Value, ErrorKind> {
+    let g = call(co, f.clone(), a).await?;
+    call(co, g, b).await
+}
+
+/// `a < b` as C++ Nix 2.8's `CompareValues` decides it (used by
+/// `lessThan` in `sort`'s fast path and for `genericClosure`'s keys):
+/// numbers (mixing integers and floats), strings and paths are ordered;
+/// lists lexicographically, skipping elements that are equal (`==`), so
+/// `[ { } ] < [ { } ]` is false rather than an error; anything else is
+/// "cannot compare". Nested lists are followed in a loop, not recursion.
+pub(crate) async fn less_than(co: &Co, a: Value, b: Value) -> Result<bool, ErrorKind> {
+    let (mut a, mut b) = (a, b);
+    loop {
+        let x = force(co, a).await?;
+        let y = force(co, b).await?;
+        return Ok(match (&x, &y) {
+            (Value::Int(p), Value::Int(q)) => p < q,
+            (Value::Float(p), Value::Float(q)) => p < q,
+            (Value::Float(p), Value::Int(q)) => *p < *q as f64,
+            (Value::Int(p), Value::Float(q)) => (*p as f64) < *q,
+            (Value::String(p), Value::String(q)) => p.as_bytes() < q.as_bytes(),
+            (Value::Path(p), Value::Path(q)) => {
+                p.as_os_str().as_encoded_bytes() < q.as_os_str().as_encoded_bytes()
+            }
+            (Value::List(p), Value::List(q)) => {
+                let mut differing = None;
+                for (e, f) in p.iter().zip(q.iter()) {
+                    if !ops::equal(co, e.clone(), f.clone()).await? {
+                        differing = Some((e.clone(), f.clone()));
+                        break;
+                    }
+                }
+                match differing {
+                    // The first elements that differ decide.
+                    Some((e, f)) => {
+                        (a, b) = (e, f);
+                        continue;
+                    }
+                    None => p.len() < q.len(),
+                }
+            }
+            _ => return Err(ErrorKind::Incomparable(x.type_desc(), y.type_desc())),
+        });
+    }
+}
+
+/// The comparison `sort` uses: the user's function (whose result must be
+/// a Boolean), or [`less_than`] directly for `builtins.lessThan` as C++
+/// Nix does.
+struct Comparator<'a> {
+    co: &'a Co,
+    f: Value,
+    builtin_less_than: bool,
+}
+
+impl Comparator<'_> {
+    /// Whether `a` sorts before `b`.
+    async fn less(&self, a: &Value, b: &Value) -> Result<bool, ErrorKind> {
+        if self.builtin_less_than {
+            return less_than(self.co, a.clone(), b.clone()).await;
+        }
+        let r = call2(self.co, &self.f, a.clone(), b.clone()).await?;
+        bool_of(self.co, r).await
+    }
+
+    /// Insertion sort of a short run. A new element goes to the front when
+    /// it is less than the first, else moves left while less than its
+    /// neighbour (stopping at the front even if the comparator is not a
+    /// strict order).
+    async fn insertion_sort(&self, v: &mut [Value]) -> Result<(), ErrorKind> {
+        for i in 1..v.len() {
+            if self.less(&v[i], &v[0]).await? {
+                v[..=i].rotate_right(1);
+                continue;
+            }
+            let val = v[i].clone();
+            let mut j = i;
+            while j > 0 && self.less(&val, &v[j - 1]).await? {
+                v[j] = v[j - 1].clone();
+                j -= 1;
+            }
+            v[j] = val;
+        }
+        Ok(())
+    }
+
+    /// Merges two sorted runs onto `out`, taking from `a` unless the head
+    /// of `b` is strictly less (so equal elements keep their order).
+    async fn merge(&self, a: &[Value], b: &[Value], out: &mut Vec<Value>) -> Result<(), ErrorKind> {
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            if self.less(&b[j], &a[i]).await? {
+                out.push(b[j].clone());
+                j += 1;
+            } else {
+                out.push(a[i].clone());
+                i += 1;
+            }
+        }
+        out.extend_from_slice(&a[i..]);
+        out.extend_from_slice(&b[j..]);
+        Ok(())
+    }
+
+    /// One pass merging adjacent runs of length `step` from `src`.
+    async fn merge_pass(&self, src: &[Value], step: usize) -> Result<Vec<Value>, ErrorKind> {
+        let mut out = Vec::with_capacity(src.len());
+        let mut rest = src;
+        while rest.len() >= 2 * step {
+            let (a, tail) = rest.split_at(step);
+            let (b, tail) = tail.split_at(step);
+            self.merge(a, b, &mut out).await?;
+            rest = tail;
+        }
+        let (a, b) = rest.split_at(step.min(rest.len()));
+        self.merge(a, b, &mut out).await?;
+        Ok(out)
+    }
+
+    /// Bottom-up merge sort: insertion-sorted runs of 7, then passes of
+    /// doubling width, two at a time.
+    async fn merge_sort(&self, v: &mut Vec<Value>) -> Result<(), ErrorKind> {
+        const CHUNK: usize = 7;
+        for chunk in v.chunks_mut(CHUNK) {
+            self.insertion_sort(chunk).await?;
+        }
+        let mut step = CHUNK;
+        while step < v.len() {
+            let buf = self.merge_pass(v, step).await?;
+            step *= 2;
+            *v = self.merge_pass(&buf, step).await?;
+            step *= 2;
+        }
+        Ok(())
+    }
+
+    /// Stable sort with the same sequence of comparisons as the libstdc++
+    /// `std::stable_sort` C++ Nix uses (so results agree even for
+    /// comparators that are not strict orders, like `a: b: a <= b`): each
+    /// half is merge-sorted, then the halves are merged, from the back when
+    /// the first half is the longer.
+    async fn stable_sort(&self, v: Vec<Value>) -> Result<Vec<Value>, ErrorKind> {
+        let mid = v.len().div_ceil(2);
+        let mut first = v;
+        let mut second = first.split_off(mid);
+        self.merge_sort(&mut first).await?;
+        self.merge_sort(&mut second).await?;
+        if first.len() <= second.len() {
+            let mut out = Vec::with_capacity(first.len() + second.len());
+            self.merge(&first, &second, &mut out).await?;
+            return Ok(out);
+        }
+        // Backward merge: take the larger tail, the first half's when the
+        // second's is less.
+        let total = first.len() + second.len();
+        let mut out: Vec<Value> = Vec::with_capacity(total);
+        let mut rev = Vec::with_capacity(total);
+        let (mut i, mut j) = (first.len(), second.len());
+        while i > 0 && j > 0 {
+            if self.less(&second[j - 1], &first[i - 1]).await? {
+                rev.push(first[i - 1].clone());
+                i -= 1;
+            } else {
+                rev.push(second[j - 1].clone());
+                j -= 1;
+            }
+        }
+        out.extend_from_slice(&first[..i]);
+        out.extend_from_slice(&second[..j]);
+        out.extend(rev.into_iter().rev());
+        Ok(out)
+    }
+}
+
+/// `builtins.sort f list`: a stable sort by the "less than" function `f`;
+/// every element is forced first.
+fn sort(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let f = function_arg(&co, arg(&args, 0)).await?;
+        let l = list_arg(&co, arg(&args, 1)).await?;
+        if l.is_empty() {
+            return Ok(Value::List(l));
+        }
+        let mut items = Vec::with_capacity(l.len());
+        for x in l.iter() {
+            items.push(force(&co, x.clone()).await?);
+        }
+        let builtin_less_than =
+            matches!(&f, Value::Builtin(b) if b.name == "lessThan" && b.args.is_empty());
+        let cmp = Comparator {
+            co: &co,
+            f,
+            builtin_less_than,
+        };
+        let sorted = cmp.stable_sort(items).await?;
+        Ok(Value::list(sorted.into_iter().collect()))
+    })
+}
+
+/// `builtins.partition pred list`: `{ right; wrong; }`, the elements for
+/// which `pred` is true and false, in order.
+fn partition(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let f = function_arg(&co, arg(&args, 0)).await?;
+        let l = list_arg(&co, arg(&args, 1)).await?;
+        let (mut right, mut wrong) = (List::new(), List::new());
+        for x in l.iter() {
+            let x = force(&co, x.clone()).await?;
+            let r = call(&co, f.clone(), x.clone()).await?;
+            if bool_of(&co, r).await? {
+                right.push_back(x);
+            } else {
+                wrong.push_back(x);
+            }
+        }
+        Ok(super::attrs_from([
+            ("right", Value::list(right)),
+            ("wrong", Value::list(wrong)),
+        ]))
+    })
+}
+
+/// `builtins.groupBy f list`: a set from each name `f` returns to the
+/// elements it returned that name for, in order (elements stay lazy).
+fn group_by(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let f = function_arg(&co, arg(&args, 0)).await?;
+        let l = list_arg(&co, arg(&args, 1)).await?;
+        let mut groups: BTreeMap<NixString, List> = BTreeMap::new();
+        for x in l.iter() {
+            let name = call(&co, f.clone(), x.clone()).await?;
+            let name = string_arg(&co, name).await?;
+            groups.entry(name).or_default().push_back(x.clone());
+        }
+        Ok(Value::attrs(
+            groups
+                .into_iter()
+                .map(|(k, v)| (k, Value::list(v)))
+                .collect(),
+        ))
+    })
+}
+
+/// `builtins.concatMap f list`: the concatenation of the lists `f` returns
+/// for each element.
+fn concat_map(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let f = function_arg(&co, arg(&args, 0)).await?;
+        let l = list_arg(&co, arg(&args, 1)).await?;
+        let mut out = List::new();
+        for x in l.iter() {
+            let r = call(&co, f.clone(), x.clone()).await?;
+            out.append(list_arg(&co, r).await?.as_ref().clone());
+        }
+        Ok(Value::list(out))
+    })
+}
+
+/// `builtins.zipAttrsWith f sets`: for each name in any of the sets,
+/// `f name [ values of that name, in list order ]`, applied lazily.
+fn zip_attrs_with(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let f = function_arg(&co, arg(&args, 0)).await?;
+        let l = list_arg(&co, arg(&args, 1)).await?;
+        let mut seen: BTreeMap<NixString, List> = BTreeMap::new();
+        for x in l.iter() {
+            let a = attrs_arg(&co, x.clone()).await?;
+            for (k, v) in a.iter() {
+                seen.entry(k.clone()).or_default().push_back(v.clone());
+            }
+        }
+        let out: Attrs = seen
+            .into_iter()
+            .map(|(k, vs)| {
+                let partial = Value::Thunk(Thunk::apply(f.clone(), Value::String(k.clone())));
+                (k, Value::Thunk(Thunk::apply(partial, Value::list(vs))))
+            })
+            .collect();
+        Ok(Value::attrs(out))
+    })
+}
+
+/// The attribute `name` of the set argument of `genericClosure`.
+fn closure_attr(a: &Attrs, name: &str) -> Result<Value, ErrorKind> {
+    a.get(&NixString::from(name)).cloned().ok_or_else(|| {
+        ErrorKind::Other(format!(
+            "attribute '{name}' missing for call to 'genericClosure'"
+        ))
+    })
+}
+
+/// `builtins.genericClosure { startSet; operator; }`: starting from
+/// `startSet`, every set reachable through `operator` whose `key` was not
+/// seen before, in the order found. Keys are kept sorted by
+/// [`less_than`] (two keys are the same when neither is less), as C++ Nix
+/// keeps them in a `std::set`.
+fn generic_closure(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let a = attrs_arg(&co, arg(&args, 0)).await?;
+        let start = list_arg(&co, closure_attr(&a, "startSet")?).await?;
+        let op = force(&co, closure_attr(&a, "operator")?).await?;
+        let key_name = NixString::from("key");
+        let mut work: VecDeque<Value> = start.iter().cloned().collect();
+        let mut done_keys: List = List::new();
+        let mut result = List::new();
+        while let Some(e) = work.pop_front() {
+            let e_attrs = attrs_arg(&co, e.clone()).await?;
+            let key = e_attrs
+                .get(&key_name)
+                .cloned()
+                .ok_or_else(|| ErrorKind::Other("attribute 'key' required".into()))?;
+            let key = force(&co, key).await?;
+            // Upper bound: the first key greater than `key`; `key` is
+            // already there if the one before it is not less than it.
+            let (mut lo, mut hi) = (0, done_keys.len());
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                let Some(k) = done_keys.get(mid).cloned() else {
+                    break;
+                };
+                if less_than(&co, key.clone(), k).await? {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            if let Some(prev) = lo.checked_sub(1).and_then(|i| done_keys.get(i).cloned()) {
+                if !less_than(&co, prev, key.clone()).await? {
+                    continue;
+                }
+            }
+            done_keys.insert(lo, key);
+            result.push_back(Value::Attrs(e_attrs));
+            let next = call(&co, op.clone(), e).await?;
+            for x in list_arg(&co, next).await?.iter() {
+                work.push_back(force(&co, x.clone()).await?);
+            }
+        }
+        Ok(Value::list(result))
+    })
+}
+
+/// `builtins.catAttrs name sets`: the values of attribute `name` in those
+/// sets that have it, in order.
+fn cat_attrs(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let name = string_arg(&co, arg(&args, 0)).await?;
+        let l = list_arg(&co, arg(&args, 1)).await?;
+        let mut out = List::new();
+        for x in l.iter() {
+            if let Some(v) = attrs_arg(&co, x.clone()).await?.get(&name) {
+                out.push_back(v.clone());
+            }
+        }
+        Ok(Value::list(out))
+    })
+}
+
+/// `builtins.intersectAttrs e1 e2`: the attributes of `e2` whose names are
+/// also in `e1`.
+fn intersect_attrs(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let names = attrs_arg(&co, arg(&args, 0)).await?;
+        let values = attrs_arg(&co, arg(&args, 1)).await?;
+        let out: Attrs = if names.len() < values.len() {
+            names
+                .keys()
+                .filter_map(|k| values.get(k).map(|v| (k.clone(), v.clone())))
+                .collect()
+        } else {
+            values
+                .iter()
+                .filter(|(k, _)| names.contains_key(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        Ok(Value::attrs(out))
+    })
+}
+
+/// `builtins.functionArgs f`: for a lambda with formals `{ a, b ? e }`,
+/// `{ a = false; b = true; }` (whether each has a default); `{ }` for
+/// `x: …` lambdas and builtins.
+fn function_args(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        match force(&co, arg(&args, 0)).await? {
+            Value::Builtin(_) => Ok(Value::attrs(Attrs::new())),
+            Value::Closure(c) => Ok(Value::attrs(match &c.lambda.params {
+                Params::Ident => Attrs::new(),
+                Params::Formals { formals, .. } => formals
+                    .iter()
+                    .map(|f| (f.name.clone(), Value::Bool(f.default.is_some())))
+                    .collect(),
+            })),
+            _ => Err(ErrorKind::Other(
+                "'functionArgs' requires a function".into(),
+            )),
+        }
+    })
+}

@@ -22,6 +22,7 @@ mod lists;
 mod strings;
 
 pub use self::core::deep_force;
+pub(crate) use self::io::current_time;
 
 use std::rc::Rc;
 
