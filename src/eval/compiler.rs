@@ -82,27 +82,37 @@ enum Entry {
         expr: ast::Expr,
         span: Span,
     },
+    /// An attribute set built from attribute paths and/or set literals
+    /// bound to the same name; `rec` when the first literal was `rec`.
     Nested {
         tree: AttrTree,
         span: Span,
+        rec: bool,
     },
-    /// `inherit x;` (from the enclosing scope) or `inherit (e) x;`; the
-    /// name is the entry's key.
+    /// `inherit x;` (from the enclosing scope) or `inherit (e) x;` (`from`
+    /// indexes the tree's `froms`); the name is the entry's key.
     Inherit {
-        from: Option<ast::Expr>,
+        from: Option<usize>,
         span: Span,
     },
 }
 
 #[derive(Default)]
 struct AttrTree {
+    /// The `e` of each `inherit (e) …`, evaluated once per set.
+    froms: Vec<ast::Expr>,
     order: Vec<String>,
     statics: HashMap<String, Entry>,
     dynamics: Vec<(ast::Attr, Vec<ast::Attr>, ast::Expr, Span)>,
 }
 
 impl<'g> Compiler<'g> {
-    pub fn new(source: Rc<Source>, globals: &'g Globals, home: Option<PathBuf>, lints: Lints) -> Self {
+    pub fn new(
+        source: Rc<Source>,
+        globals: &'g Globals,
+        home: Option<PathBuf>,
+        lints: Lints,
+    ) -> Self {
         Compiler {
             source,
             globals,
@@ -844,7 +854,10 @@ impl<'g> Compiler<'g> {
             match entry {
                 ast::Entry::Inherit(inh) => {
                     let from = match inh.from() {
-                        Some(f) => Some(f.expr().ok_or_else(|| self.missing(&f))?),
+                        Some(f) => {
+                            tree.froms.push(f.expr().ok_or_else(|| self.missing(&f))?);
+                            Some(tree.froms.len() - 1)
+                        }
                         None => None,
                     };
                     for attr in inh.attrs() {
@@ -857,15 +870,7 @@ impl<'g> Compiler<'g> {
                             )
                         })?;
                         let span = self.span(&attr);
-                        self.insert_static(
-                            &mut tree,
-                            name,
-                            Entry::Inherit {
-                                from: from.clone(),
-                                span,
-                            },
-                            &attr,
-                        )?;
+                        self.insert_static(&mut tree, name, Entry::Inherit { from, span }, &attr)?;
                     }
                 }
                 ast::Entry::AttrpathValue(av) => {
@@ -928,11 +933,12 @@ impl<'g> Compiler<'g> {
             return Ok(());
         };
         if rest.is_empty() {
-            // `a = { … }` may merge with `a.b = …` written elsewhere.
-            if let Some(Entry::Nested { tree: sub, .. }) = tree.statics.get_mut(&name) {
-                if let ast::Expr::AttrSet(set) = &value {
-                    if set.rec_token().is_none() {
-                        let extra = self.attr_tree(set.entries(), false)?;
+            // `a = { … }` merges with `a.b = …` or another `a = { … }`
+            // written elsewhere (as C++ Nix's parser does).
+            if let ast::Expr::AttrSet(set) = &value {
+                if self.make_nested(tree, &name)? {
+                    let extra = self.attr_tree(set.entries(), false)?;
+                    if let Some(Entry::Nested { tree: sub, .. }) = tree.statics.get_mut(&name) {
                         return self.merge(sub, extra, first);
                     }
                 }
@@ -947,20 +953,10 @@ impl<'g> Compiler<'g> {
                 first,
             );
         }
+        self.make_nested(tree, &name)?;
         match tree.statics.get_mut(&name) {
             Some(Entry::Nested { tree: sub, .. }) => {
                 self.insert_path(sub, rest, value, false, path)
-            }
-            Some(Entry::Value {
-                expr: ast::Expr::AttrSet(set),
-                span,
-            }) if set.rec_token().is_none() => {
-                let set = set.clone();
-                let span = span.clone();
-                let mut sub = self.attr_tree(set.entries(), false)?;
-                self.insert_path(&mut sub, rest, value, false, path)?;
-                tree.statics.insert(name, Entry::Nested { tree: sub, span });
-                Ok(())
             }
             Some(_) => {
                 let old = tree.statics.get(&name).map(|e| match e {
@@ -985,6 +981,7 @@ impl<'g> Compiler<'g> {
                     Entry::Nested {
                         tree: sub,
                         span: self.span(first),
+                        rec: false,
                     },
                 );
                 Ok(())
@@ -992,18 +989,48 @@ impl<'g> Compiler<'g> {
         }
     }
 
+    /// Turns an entry bound to a set literal into a tree that more
+    /// bindings can be merged into. True when `name` is (now) such a tree.
+    fn make_nested(&self, tree: &mut AttrTree, name: &str) -> R<bool> {
+        match tree.statics.get(name) {
+            Some(Entry::Nested { .. }) => Ok(true),
+            Some(Entry::Value {
+                expr: ast::Expr::AttrSet(set),
+                span,
+            }) => {
+                let rec = set.rec_token().is_some();
+                let sub = self.attr_tree(set.entries(), false)?;
+                let span = span.clone();
+                tree.statics.insert(
+                    name.to_owned(),
+                    Entry::Nested {
+                        tree: sub,
+                        span,
+                        rec,
+                    },
+                );
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     fn merge(&self, into: &mut AttrTree, from: AttrTree, at: &ast::Attr) -> R<()> {
         let AttrTree {
+            froms,
             order,
             mut statics,
             dynamics,
         } = from;
+        let offset = into.froms.len();
+        into.froms.extend(froms);
         for name in order {
-            if let Some(entry) = statics.remove(&name) {
+            if let Some(mut entry) = statics.remove(&name) {
+                if let Entry::Inherit { from: Some(i), .. } = &mut entry {
+                    *i += offset;
+                }
+                // Two literals never define the same name (C++ Nix).
                 match (into.statics.get_mut(&name), entry) {
-                    (Some(Entry::Nested { tree: sub, .. }), Entry::Nested { tree: more, .. }) => {
-                        self.merge(sub, more, at)?
-                    }
                     (None, entry) => {
                         into.order.push(name.clone());
                         into.statics.insert(name, entry);
@@ -1033,17 +1060,26 @@ impl<'g> Compiler<'g> {
                 }
                 self.lazy(&expr)
             }
-            // Nested paths always build a plain (non-recursive) set.
-            Entry::Nested { tree, span } => self.plain_attrs(tree, &span),
+            Entry::Nested {
+                tree,
+                span,
+                rec: false,
+            } => self.plain_attrs(tree, &span),
+            Entry::Nested {
+                tree,
+                span,
+                rec: true,
+            } => self.rec_attrs_tree(tree, &span),
             Entry::Inherit { from: None, span } => self.variable(name, inherit_skip, span),
             Entry::Inherit {
-                from: Some(e),
+                from: Some(i),
                 span,
             } => {
-                // `inherit (e) x;` is `x = e.x;`, evaluated lazily.
+                // `inherit (e) x;` is `x = e.x;`, evaluated lazily; `e`
+                // itself sits in a hidden slot, evaluated once.
                 self.builders.push(Builder::default());
                 let r = (|| {
-                    self.expr(&e)?;
+                    self.variable(&hidden_from(i), 0, span.clone())?;
                     self.emit_constant(Value::string(name), span.clone());
                     self.emit_span(Op::Select, span.clone());
                     self.emit_span(Op::Force, span.clone());
@@ -1083,6 +1119,35 @@ impl<'g> Compiler<'g> {
     }
 
     fn plain_attrs(&mut self, mut tree: AttrTree, span: &Span) -> R<()> {
+        let froms = std::mem::take(&mut tree.froms);
+        if froms.is_empty() {
+            return self.plain_attrs_entries(tree, span);
+        }
+        // A hidden scope holding the `inherit (e)` sources.
+        for e in &froms {
+            self.lazy(e)?;
+        }
+        let k = froms.len() as u32;
+        self.emit_span(Op::PushScope(k), span.clone());
+        for slot in (0..k).rev() {
+            self.emit_span(Op::SetSlot(slot), span.clone());
+        }
+        self.scopes.push(Scope {
+            kind: ScopeKind::Names(
+                (0..froms.len())
+                    .map(|i| (hidden_from(i), i as u32))
+                    .collect(),
+            ),
+            initialized: true,
+        });
+        let r = self.plain_attrs_entries(tree, span);
+        self.scopes.pop();
+        r?;
+        self.emit_span(Op::PopScope, span.clone());
+        Ok(())
+    }
+
+    fn plain_attrs_entries(&mut self, mut tree: AttrTree, span: &Span) -> R<()> {
         let mut n = 0;
         for name in std::mem::take(&mut tree.order) {
             let entry = tree.statics.remove(&name).expect("ordered names exist");
@@ -1104,17 +1169,28 @@ impl<'g> Compiler<'g> {
         inside: impl FnOnce(&mut Self, &[String]) -> R<()>,
     ) -> R<()> {
         let names: Vec<String> = tree.order.clone();
+        let froms = std::mem::take(&mut tree.froms);
+        // The `inherit (e)` sources get hidden slots after the names.
         let map: HashMap<String, u32> = names
             .iter()
+            .cloned()
+            .chain((0..froms.len()).map(hidden_from))
             .enumerate()
-            .map(|(i, n)| (n.clone(), i as u32))
+            .map(|(i, n)| (n, i as u32))
             .collect();
-        self.emit_span(Op::PushScope(names.len() as u32), span.clone());
+        self.emit_span(
+            Op::PushScope((names.len() + froms.len()) as u32),
+            span.clone(),
+        );
         self.scopes.push(Scope {
             kind: ScopeKind::Names(map),
             initialized: false,
         });
         let r = (|| {
+            for (i, e) in froms.iter().enumerate() {
+                self.lazy(e)?;
+                self.emit_span(Op::SetSlot((names.len() + i) as u32), span.clone());
+            }
             for (slot, name) in names.iter().enumerate() {
                 let entry = tree.statics.remove(name).expect("ordered names exist");
                 self.entry_value(name, entry, 1)?;
@@ -1179,6 +1255,12 @@ impl<'g> Compiler<'g> {
             Ok(())
         })
     }
+}
+
+/// The hidden variable holding the source of the `i`th `inherit (e)` of a
+/// set (a name no Nix identifier can have).
+fn hidden_from(i: usize) -> String {
+    format!("\0inherit-from-{i}")
 }
 
 fn ident_text(id: &ast::Ident) -> String {
