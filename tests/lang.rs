@@ -195,8 +195,15 @@ fn our_language_cases() {
     let dir = repo().join("nix_tests/lang");
     // Every case of ours must have its expected output (no silent skips).
     for entry in std::fs::read_dir(&dir).expect("read nix_tests/lang") {
-        let name = entry.expect("entry").file_name().to_string_lossy().into_owned();
-        if let Some(stem) = name.strip_prefix("eval-okay-").and_then(|n| n.strip_suffix(".nix")) {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if let Some(stem) = name
+            .strip_prefix("eval-okay-")
+            .and_then(|n| n.strip_suffix(".nix"))
+        {
             assert!(
                 dir.join(format!("eval-okay-{stem}.exp")).exists(),
                 "nix_tests/lang/{name} has no eval-okay-{stem}.exp"

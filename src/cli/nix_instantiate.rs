@@ -44,7 +44,10 @@ pub fn command() -> Command {
             "Evaluate the result completely (with --eval)",
         ))
         .arg(flag("json", "Print the result as JSON (not yet supported)"))
-        .arg(flag("xml", "Print the result as XML (needs --no-location so far)"))
+        .arg(flag(
+            "xml",
+            "Print the result as XML (needs --no-location so far)",
+        ))
         .arg(flag("no-location", "Omit locations in XML output"))
         .arg(flag(
             "find-file",
@@ -55,7 +58,10 @@ pub fn command() -> Command {
             "read-write-mode",
             "Allow writing to the store during evaluation",
         ))
-        .arg(flag("impure", "Accepted for compatibility (evaluation is not sandboxed)"))
+        .arg(flag(
+            "impure",
+            "Accepted for compatibility (evaluation is not sandboxed)",
+        ))
         .arg(
             Arg::new("extra-experimental-features")
                 .long("extra-experimental-features")
@@ -63,9 +69,18 @@ pub fn command() -> Command {
                 .value_name("FEATURES")
                 .help("Accepted for compatibility; no experimental features are implemented"),
         )
-        .arg(lint("lint-short-path-literals", "Report relative path literals without ./ (warn or fatal)"))
-        .arg(lint("lint-absolute-path-literals", "Report absolute and ~/ path literals (warn or fatal)"))
-        .arg(lint("lint-url-literals", "Report URL literals (warn or fatal)"))
+        .arg(lint(
+            "lint-short-path-literals",
+            "Report relative path literals without ./ (warn or fatal)",
+        ))
+        .arg(lint(
+            "lint-absolute-path-literals",
+            "Report absolute and ~/ path literals (warn or fatal)",
+        ))
+        .arg(lint(
+            "lint-url-literals",
+            "Report URL literals (warn or fatal)",
+        ))
         .arg(
             Arg::new("expr")
                 .short('E')
@@ -299,10 +314,10 @@ fn main_eval(ev: &Evaluator, o: &Options, files: &[String], cwd: &Path) -> Resul
             continue;
         }
         let mut v = ev.eval_source(&name, &dir, text).map_err(eval_error)?;
-        v = auto_call(ev, v, o)?;
+        v = auto_call(ev, v, o, cwd)?;
         for path in &o.attrs {
             v = select_path(ev, v, path)?;
-            v = auto_call(ev, v, o)?;
+            v = auto_call(ev, v, o, cwd)?;
         }
         if o.strict {
             ev.deep_force(v.clone()).map_err(eval_error)?;
@@ -322,7 +337,7 @@ fn main_eval(ev: &Evaluator, o: &Options, files: &[String], cwd: &Path) -> Resul
 
 /// Calls a function result with `--arg`/`--argstr` values, as C++ Nix's
 /// auto-calling does for functions taking a set of named arguments.
-fn auto_call(ev: &Evaluator, v: Value, o: &Options) -> Result<Value, CliError> {
+fn auto_call(ev: &Evaluator, v: Value, o: &Options, cwd: &Path) -> Result<Value, CliError> {
     let v = ev.force(v).map_err(eval_error)?;
     let takes_set = match &v {
         Value::Closure(c) => matches!(c.lambda.params, crate::eval::code::Params::Formals { .. }),
@@ -334,7 +349,7 @@ fn auto_call(ev: &Evaluator, v: Value, o: &Options) -> Result<Value, CliError> {
     let mut attrs = crate::eval::value::Attrs::new();
     for (name, expr) in &o.args {
         let arg = ev
-            .eval_source("«string»", Path::new("/"), expr.clone())
+            .eval_source("«string»", cwd, expr.clone())
             .map_err(eval_error)?;
         attrs.insert(NixString::from(name.as_str()), arg);
     }

@@ -130,6 +130,7 @@ impl<'g> Compiler<'g> {
         globals: &Globals,
         home: Option<PathBuf>,
         lints: Lints,
+        base: &[String],
     ) -> R<Rc<Code>> {
         let parse = rnix::Root::parse(&source.text);
         if let Some(err) = parse.errors().first() {
@@ -143,6 +144,19 @@ impl<'g> Compiler<'g> {
             )
         })?;
         let mut c = Compiler::new(source, globals, home, lints);
+        if !base.is_empty() {
+            // `scopedImport`: the given names are variables of the file's
+            // outermost scope, shadowing the builtins.
+            c.scopes.push(Scope {
+                kind: ScopeKind::Names(
+                    base.iter()
+                        .enumerate()
+                        .map(|(i, n)| (n.clone(), i as u32))
+                        .collect(),
+                ),
+                initialized: true,
+            });
+        }
         c.expr(&expr)?;
         c.emit(Op::Force, &expr);
         c.emit(Op::Return, &expr);

@@ -94,7 +94,10 @@ impl EvalError {
         let mut s = self.kind.to_string();
         if let Some(span) = &self.span {
             let (line, col) = span.source.line_col(span.start as usize);
-            s.push_str(&format!("\n\n       at {}:{}:{}:\n", span.source.name, line, col));
+            s.push_str(&format!(
+                "\n\n       at {}:{}:{}:\n",
+                span.source.name, line, col
+            ));
             if !span.source.text.is_empty() {
                 s.push('\n');
                 let last = span.source.text.lines().count().max(1);
@@ -107,7 +110,11 @@ impl EvalError {
                     shown(&mut s, line - 1);
                 }
                 shown(&mut s, line);
-                s.push_str(&format!("{:>13}| {}^", "", " ".repeat(col.saturating_sub(1))));
+                s.push_str(&format!(
+                    "{:>13}| {}^",
+                    "",
+                    " ".repeat(col.saturating_sub(1))
+                ));
                 if line < last {
                     s.push('\n');
                     let text = span.source.line_text(line + 1);

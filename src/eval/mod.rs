@@ -155,7 +155,13 @@ impl Evaluator {
         text: String,
     ) -> Result<Rc<code::Code>, EvalError> {
         let source = Source::new(name.to_owned(), dir.to_owned(), text);
-        Compiler::compile_source(source, &self.globals, self.config.home.clone(), self.config.lints)
+        Compiler::compile_source(
+            source,
+            &self.globals,
+            self.config.home.clone(),
+            self.config.lints,
+            &[],
+        )
     }
 
     /// `nix-instantiate --parse`: checks `text` (syntax and variables) and
@@ -167,7 +173,13 @@ impl Evaluator {
         text: String,
     ) -> Result<String, EvalError> {
         let code_source = Source::new(name.to_owned(), dir.to_owned(), text);
-        Compiler::compile_source(code_source.clone(), &self.globals, self.config.home.clone(), self.config.lints)?;
+        Compiler::compile_source(
+            code_source.clone(),
+            &self.globals,
+            self.config.home.clone(),
+            self.config.lints,
+            &[],
+        )?;
         let parse = rnix::Root::parse(&code_source.text);
         let Some(expr) = parse.tree().expr() else {
             return Err(EvalError::new(
@@ -194,19 +206,7 @@ impl Evaluator {
         if let Some(v) = self.imports.borrow().get(&file) {
             return Ok(v.clone());
         }
-        let bytes = std::fs::read(&file).map_err(|e| {
-            ErrorKind::Other(format!(
-                "opening file '{}': {}",
-                file.display(),
-                crate::os_error::message(&e)
-            ))
-        })?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            ErrorKind::NotYetSupported(format!(
-                "source file '{}' that is not UTF-8",
-                file.display()
-            ))
-        })?;
+        let (file, text) = read_nix_file(&file)?;
         let dir = file.parent().unwrap_or(Path::new("/")).to_owned();
         let code = self
             .compile(&file.display().to_string(), &dir, text)
@@ -226,6 +226,28 @@ impl Evaluator {
             Value::String(s) => Ok(s.as_bytes().to_vec()),
             _ => Ok(Vec::new()),
         }
+    }
+
+    /// `scopedImport attrs path`: the file evaluated with the attributes of
+    /// `attrs` as variables of its outermost scope (not cached).
+    pub fn scoped_import(&self, attrs: &value::Attrs, path: &Path) -> Result<Value, ErrorKind> {
+        let (file, text) = read_nix_file(path)?;
+        let dir = file.parent().unwrap_or(Path::new("/")).to_owned();
+        let names: Vec<String> = attrs.keys().map(|k| k.to_string()).collect();
+        let source = Source::new(file.display().to_string(), dir, text);
+        let code = Compiler::compile_source(
+            source,
+            &self.globals,
+            self.config.home.clone(),
+            self.config.lints,
+            &names,
+        )
+        .map_err(|e| ErrorKind::Other(e.render()))?;
+        let env = Env::new(names.len(), None);
+        for (i, v) in attrs.values().enumerate() {
+            env.set(i, v.clone());
+        }
+        Ok(Value::Thunk(Thunk::suspended(code, env)))
     }
 
     /// Forces everything inside `v` (for `--strict` and printing).
@@ -254,4 +276,26 @@ impl Evaluator {
         let gen = vm::generator(move |co| async move { vm::force(&co, v).await });
         Vm::new(self).run_gen(gen)
     }
+}
+
+/// Reads a Nix file (a directory means its `default.nix`).
+fn read_nix_file(path: &Path) -> Result<(PathBuf, String), ErrorKind> {
+    let mut file = path.to_owned();
+    if file.is_dir() {
+        file.push("default.nix");
+    }
+    let bytes = std::fs::read(&file).map_err(|e| {
+        ErrorKind::Other(format!(
+            "opening file '{}': {}",
+            file.display(),
+            crate::os_error::message(&e)
+        ))
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        ErrorKind::NotYetSupported(format!(
+            "source file '{}' that is not UTF-8",
+            file.display()
+        ))
+    })?;
+    Ok((file, text))
 }

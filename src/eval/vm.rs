@@ -26,6 +26,8 @@ pub enum Request {
     Call(Value, Value),
     /// The (lazy, cached) value of a Nix file.
     Import(std::path::PathBuf),
+    /// `scopedImport`: a file evaluated with extra variables.
+    ScopedImport(Rc<super::value::Attrs>, std::path::PathBuf),
 }
 
 /// The VM's answer to a [`Request`].
@@ -337,6 +339,15 @@ impl<'e> Vm<'e> {
                         let v = self
                             .ev
                             .import_value(&path)
+                            .map_err(|k| EvalError::new(k, span))?;
+                        g.reply = Some(Response::Value(v));
+                        self.frames.push(Frame::Gen(g));
+                        return Ok(());
+                    }
+                    Request::ScopedImport(attrs, path) => {
+                        let v = self
+                            .ev
+                            .scoped_import(&attrs, &path)
                             .map_err(|k| EvalError::new(k, span))?;
                         g.reply = Some(Response::Value(v));
                         self.frames.push(Frame::Gen(g));
@@ -843,4 +854,3 @@ impl<'e> Vm<'e> {
         })
     }
 }
-

@@ -46,7 +46,8 @@ impl Writer {
             escape(&mut self.out, v);
             self.out.push(b'"');
         }
-        self.out.extend_from_slice(if empty { b" />\n" } else { b">\n" });
+        self.out
+            .extend_from_slice(if empty { b" />\n" } else { b">\n" });
         if !empty {
             self.depth += 1;
         }
@@ -91,10 +92,21 @@ pub async fn to_xml(co: &Co, v: Value, strict: bool) -> Result<Vec<u8>, ErrorKin
             }
             Item::Val(v) => v,
         };
-        let v = if strict { force(co, v).await? } else { v.resolved() };
+        let v = if strict {
+            force(co, v).await?
+        } else {
+            v.resolved()
+        };
         match v {
             Value::Null => w.scalar("null", None),
-            Value::Bool(b) => w.scalar("bool", Some(if b { b"true".to_vec() } else { b"false".to_vec() })),
+            Value::Bool(b) => w.scalar(
+                "bool",
+                Some(if b {
+                    b"true".to_vec()
+                } else {
+                    b"false".to_vec()
+                }),
+            ),
             Value::Int(i) => w.scalar("int", Some(i.to_string().into_bytes())),
             Value::Float(f) => w.scalar("float", Some(format_float(f).into_bytes())),
             Value::String(s) => w.scalar("string", Some(s.as_bytes().to_vec())),
@@ -113,7 +125,11 @@ pub async fn to_xml(co: &Co, v: Value, strict: bool) -> Result<Vec<u8>, ErrorKin
                     let mut drv_path = None;
                     for (key, name) in [("drvPath", "drvPath"), ("outPath", "outPath")] {
                         if let Some(x) = get(key) {
-                            let x = if strict { force(co, x).await? } else { x.resolved() };
+                            let x = if strict {
+                                force(co, x).await?
+                            } else {
+                                x.resolved()
+                            };
                             if let Value::String(s) = x {
                                 if key == "drvPath" {
                                     drv_path = Some(s.as_bytes().to_vec());
@@ -146,7 +162,9 @@ pub async fn to_xml(co: &Co, v: Value, strict: bool) -> Result<Vec<u8>, ErrorKin
                 w.element("function", &BTreeMap::new(), false);
                 let lambda = &c.lambda;
                 match &lambda.params {
-                    Params::Formals { formals, ellipsis, .. } => {
+                    Params::Formals {
+                        formals, ellipsis, ..
+                    } => {
                         let mut attrs = BTreeMap::new();
                         if *ellipsis {
                             attrs.insert("ellipsis", b"1".to_vec());

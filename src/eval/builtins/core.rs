@@ -30,7 +30,7 @@ builtins! {
     #[global] "toString"/1 => to_string, "stringLength"/1 => string_length,
     "substring"/3 => substring, "concatStringsSep"/2 => concat_strings_sep,
     #[global] "import"/1 => import, "findFile"/2 => find_file,
-    "toXML"/1 => to_xml,
+    "toXML"/1 => to_xml, #[global] "scopedImport"/2 => scoped_import,
 }
 
 pub(super) fn sync(
@@ -576,5 +576,20 @@ fn find_file(co: Co, args: Vec<Value>) -> GenFuture {
 }
 
 fn to_xml(co: Co, args: Vec<Value>) -> GenFuture {
-    sync(async move { Ok(Value::string(crate::eval::xml::to_xml(&co, arg(&args, 0), true).await?)) })
+    sync(async move {
+        Ok(Value::string(
+            crate::eval::xml::to_xml(&co, arg(&args, 0), true).await?,
+        ))
+    })
+}
+
+fn scoped_import(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let attrs = attrs_arg(&co, arg(&args, 0)).await?;
+        let path = path_arg(&co, arg(&args, 1)).await?;
+        match co.yield_(Request::ScopedImport(attrs, path)).await {
+            Response::Value(v) => Ok(v),
+            Response::Error(e) => Err(e),
+        }
+    })
 }

@@ -1,0 +1,1 @@
+builtins.parseDrvName { name = "a-1"; }
