@@ -90,3 +90,31 @@ pub fn hash_parse(data: &[u8]) {
     let _ = oxnix::nixbase32::decode(data);
     let _ = StoreDir::default().parse_path(s);
 }
+
+/// Parsing and evaluating arbitrary text (bounded) never panics or
+/// overflows the stack; every failure is an error value.
+pub fn eval(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let text = text.to_owned();
+    // As the command does: evaluation runs on a thread with a large stack.
+    let worker = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || {
+            let config = oxnix::eval::EvalConfig {
+                max_steps: Some(20_000),
+                ..Default::default()
+            };
+            let ev = oxnix::eval::Evaluator::new(config);
+            let dir = std::path::Path::new("/nonexistent-fuzz-dir");
+            let _ = ev.parse_and_show("«fuzz»", dir, text.clone());
+            if let Ok(v) = ev.eval_source("«fuzz»", dir, text) {
+                if ev.deep_force(v.clone()).is_ok() {
+                    let _ = oxnix::eval::print::print(&v);
+                }
+            }
+        })
+        .expect("spawn the evaluator thread");
+    worker.join().expect("evaluation must not panic");
+}

@@ -36,3 +36,8 @@ fn aterm_regressions() {
 fn hash_parse_regressions() {
     replay("hash_parse", checks::hash_parse);
 }
+
+#[test]
+fn eval_regressions() {
+    replay("eval", checks::eval);
+}

@@ -13,7 +13,7 @@ complete -c nix-instantiate -l eval -d 'Evaluate and print the result instead of
 complete -c nix-instantiate -l eval-only -d 'Old name of --eval'
 complete -c nix-instantiate -l parse -d 'Parse the input only'
 complete -c nix-instantiate -l strict -d 'Evaluate the result completely (with --eval)'
-complete -c nix-instantiate -l json -d 'Print the result as JSON (not yet supported)'
+complete -c nix-instantiate -l json -d 'Print the result as JSON'
 complete -c nix-instantiate -l xml -d 'Print the result as XML (needs --no-location so far)'
 complete -c nix-instantiate -l no-location -d 'Omit locations in XML output'
 complete -c nix-instantiate -l find-file -d 'Look the arguments up in the search path'

@@ -1,7 +1,7 @@
 //! `nix-instantiate`: so far `--eval` (evaluate and print), `--find-file`,
 //! and `--parse` (print the expression in C++ Nix's normal form). Writing
-//! `.drv` files (plain `nix-instantiate`), `--json` and `--xml` answer "not
-//! yet supported".
+//! `.drv` files (plain `nix-instantiate`) and `--xml` with locations
+//! answer "not yet supported".
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -43,7 +43,7 @@ pub fn command() -> Command {
             "strict",
             "Evaluate the result completely (with --eval)",
         ))
-        .arg(flag("json", "Print the result as JSON (not yet supported)"))
+        .arg(flag("json", "Print the result as JSON"))
         .arg(flag(
             "xml",
             "Print the result as XML (needs --no-location so far)",
@@ -162,6 +162,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
             absolute_path: level("lint-absolute-path-literals"),
             url: level("lint-url-literals"),
         },
+        max_steps: None,
     };
     let files: Vec<String> = m
         .get_many::<String>("files")
@@ -179,12 +180,8 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         args: pairs(&m, "arg"),
         argstrs: pairs(&m, "argstr"),
         xml: m.get_flag("xml"),
+        json: m.get_flag("json"),
     };
-    if m.get_flag("json") {
-        return Err(CliError::Failed(
-            "not yet supported by oxnix: nix-instantiate --json".into(),
-        ));
-    }
     if m.get_flag("xml") && !m.get_flag("no-location") {
         return Err(CliError::Failed(
             "not yet supported by oxnix: nix-instantiate --xml with source locations (add --no-location)".into(),
@@ -246,6 +243,7 @@ struct Options {
     args: Vec<(String, String)>,
     argstrs: Vec<(String, String)>,
     xml: bool,
+    json: bool,
 }
 
 fn eval_error(e: EvalError) -> CliError {
@@ -321,6 +319,12 @@ fn main_eval(ev: &Evaluator, o: &Options, files: &[String], cwd: &Path) -> Resul
         }
         if o.strict {
             ev.deep_force(v.clone()).map_err(eval_error)?;
+        }
+        if o.json {
+            // C++ Nix 2.8 writes no newline after the JSON.
+            let json = ev.to_json(v).map_err(eval_error)?;
+            stdout.lock().write_all(&json).map_err(CliError::failed)?;
+            continue;
         }
         if o.xml {
             let xml = ev.to_xml(v, o.strict).map_err(eval_error)?;

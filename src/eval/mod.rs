@@ -36,6 +36,9 @@ pub struct EvalConfig {
     pub system: String,
     /// `--lint-*` settings of newer Nix.
     pub lints: Lints,
+    /// Stop with an error after this many frame activations (for fuzzing
+    /// and other bounded runs); `None` for no limit.
+    pub max_steps: Option<u64>,
 }
 
 /// How a lint reports: not at all, as a warning, or as an error.
@@ -214,6 +217,18 @@ impl Evaluator {
         let v = Value::Thunk(Thunk::suspended(code, Env::new(0, None)));
         self.imports.borrow_mut().insert(file, v.clone());
         Ok(v)
+    }
+
+    /// The JSON form of `v` (`--json`), forcing what it needs.
+    pub fn to_json(&self, v: Value) -> Result<Vec<u8>, EvalError> {
+        let gen = vm::generator(move |co| async move {
+            let json = builtins::to_json_bytes(&co, v).await?;
+            Ok(Value::string(json))
+        });
+        match Vm::new(self).run_gen(gen)? {
+            Value::String(s) => Ok(s.as_bytes().to_vec()),
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// The XML form of `v` (`--xml`); `strict` forces as it goes.

@@ -12,9 +12,10 @@ use bstr::ByteSlice;
 use super::builtins::Builtin;
 use super::code::{Code, LambdaInfo};
 
-/// A Nix string: immutable bytes (not necessarily UTF-8).
+/// A Nix string: immutable bytes (not necessarily UTF-8). A thin pointer,
+/// so that a [`Value`] stays two words.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NixString(Rc<[u8]>);
+pub struct NixString(Rc<Box<[u8]>>);
 
 impl NixString {
     pub fn as_bytes(&self) -> &[u8] {
@@ -33,17 +34,17 @@ impl NixString {
 
 impl From<&[u8]> for NixString {
     fn from(b: &[u8]) -> Self {
-        NixString(Rc::from(b))
+        NixString(Rc::new(Box::from(b)))
     }
 }
 impl From<Vec<u8>> for NixString {
     fn from(b: Vec<u8>) -> Self {
-        NixString(Rc::from(b))
+        NixString(Rc::new(b.into_boxed_slice()))
     }
 }
 impl From<&str> for NixString {
     fn from(s: &str) -> Self {
-        NixString(Rc::from(s.as_bytes()))
+        NixString::from(s.as_bytes())
     }
 }
 impl From<String> for NixString {
@@ -155,6 +156,12 @@ impl Thunk {
             ThunkState::Done(v) => Some(v.clone()),
             _ => None,
         }
+    }
+
+    /// Whether the thunk has been evaluated.
+    #[inline]
+    pub fn is_done(&self) -> bool {
+        matches!(&*self.0.borrow(), ThunkState::Done(_))
     }
 
     pub fn is_blackhole(&self) -> bool {

@@ -103,7 +103,7 @@ enum Frame {
 }
 
 /// More frames than this is reported as C++ Nix reports a stack overflow.
-const MAX_FRAMES: usize = 4_000_000;
+const MAX_FRAMES: usize = 1_000_000;
 
 /// How an instruction continues.
 enum Flow {
@@ -177,7 +177,18 @@ impl<'e> Vm<'e> {
 
     fn drive(&mut self) -> Result<Value, EvalError> {
         let bottom = self.frames.len() - 1;
+        let mut steps: u64 = 0;
+        let max_steps = self.ev.config.max_steps.unwrap_or(u64::MAX);
         loop {
+            steps += 1;
+            if steps > max_steps {
+                let e = EvalError::new(
+                    ErrorKind::Other("evaluation step limit reached".into()),
+                    None,
+                );
+                self.unwind_all(bottom);
+                return Err(e);
+            }
             if self.frames.len() > MAX_FRAMES {
                 let e = EvalError::new(
                     ErrorKind::Other("stack overflow (possible infinite recursion)".into()),
@@ -591,12 +602,38 @@ impl<'e> Vm<'e> {
         }
     }
 
+    /// The thunk to evaluate first if the value `n` places below the top is
+    /// not evaluated yet (no reference counting on the fast path).
+    #[inline]
+    fn unevaluated(&self, n: usize) -> Option<Thunk> {
+        match &self.stack[self.stack.len() - 1 - n] {
+            Value::Thunk(t) if !t.is_done() => Some(t.clone()),
+            _ => None,
+        }
+    }
+
+    /// Pops the top value, following an evaluated thunk.
+    #[inline]
+    fn take(&mut self) -> Value {
+        match self.pop() {
+            Value::Thunk(t) => t.value().unwrap_or(Value::Thunk(t)),
+            v => v,
+        }
+    }
+
     #[inline]
     fn pop(&mut self) -> Value {
         self.stack.pop().expect("the compiler balances the stack")
     }
 
     fn exec(&mut self, f: &mut CodeFrame, op: Op) -> Result<Flow, ErrorKind> {
+        macro_rules! need {
+            ($($n:expr),+) => {
+                $(if let Some(t) = self.unevaluated($n) {
+                    return Ok(Flow::Force(t));
+                })+
+            };
+        }
         macro_rules! forced {
             ($n:expr) => {
                 match self.peek($n) {
@@ -725,16 +762,17 @@ impl<'e> Vm<'e> {
                 }
             }
             Op::Force => {
-                let v = forced!(0);
-                *self.stack.last_mut().expect("an operand") = v;
+                need!(0);
+                let v = self.take();
+                self.stack.push(v);
             }
             Op::Jump(t) => return Ok(Flow::Jump(t as usize)),
             Op::JumpIfFalse(t) => {
-                let v = forced!(0);
+                need!(0);
+                let v = self.take();
                 let Value::Bool(b) = v else {
                     return Err(ErrorKind::type_error("a Boolean", &v));
                 };
-                self.pop();
                 if !b {
                     return Ok(Flow::Jump(t as usize));
                 }
@@ -768,25 +806,20 @@ impl<'e> Vm<'e> {
                 *self.stack.last_mut().expect("an operand") = r;
             }
             Op::Call => {
-                let func = forced!(1);
+                need!(1);
                 let arg = self.pop();
-                self.pop();
+                let func = self.take();
                 let frame = self.call_frame(func, arg, Done::Push)?;
                 return Ok(Flow::Call(frame));
             }
             Op::BinOp(bop) => {
-                let rhs = forced!(0);
-                let lhs = forced!(1);
+                need!(0, 1);
+                let rhs = self.take();
+                let lhs = self.take();
                 match ops::binop_simple(bop, &lhs, &rhs)? {
-                    Some(v) => {
-                        self.pop();
-                        self.pop();
-                        self.stack.push(v);
-                    }
+                    Some(v) => self.stack.push(v),
                     None => {
                         // Needs deeper evaluation (==, < on lists, …).
-                        self.pop();
-                        self.pop();
                         let gen = generator(move |co| ops::binop_deep(co, bop, lhs, rhs));
                         return Ok(Flow::Call(self.gen_frame(gen)));
                     }

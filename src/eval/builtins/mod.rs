@@ -23,6 +23,7 @@ mod strings;
 
 pub use self::core::deep_force;
 pub(crate) use self::io::current_time;
+pub(crate) use self::strings::to_json_bytes;
 
 use std::rc::Rc;
 

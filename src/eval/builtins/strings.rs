@@ -893,7 +893,7 @@ enum JsonWork {
 }
 
 /// The JSON text of `v`, forcing it deeply (in order, without recursion).
-async fn to_json_bytes(co: &Co, v: Value) -> Result<Vec<u8>, ErrorKind> {
+pub(crate) async fn to_json_bytes(co: &Co, v: Value) -> Result<Vec<u8>, ErrorKind> {
     let mut out = Vec::new();
     let mut work = vec![JsonWork::Value(v, 0)];
     while let Some(item) = work.pop() {
