@@ -4,6 +4,7 @@
 //! it is absent the tests skip with a message, unless `OXNIX_REQUIRE_ORACLE`
 //! is set (as `.ci/run` does), which makes absence a failure.
 
+mod eval;
 mod tree;
 
 use std::collections::BTreeSet;

@@ -341,24 +341,39 @@ fn main_eval(ev: &Evaluator, o: &Options, files: &[String], cwd: &Path) -> Resul
 
 /// Calls a function result with `--arg`/`--argstr` values, as C++ Nix's
 /// auto-calling does for functions taking a set of named arguments.
+/// Only with `--arg`/`--argstr`; a function without `...` gets just the
+/// arguments it declares.
 fn auto_call(ev: &Evaluator, v: Value, o: &Options, cwd: &Path) -> Result<Value, CliError> {
-    let v = ev.force(v).map_err(eval_error)?;
-    let takes_set = match &v {
-        Value::Closure(c) => matches!(c.lambda.params, crate::eval::code::Params::Formals { .. }),
-        _ => false,
-    };
-    if !takes_set {
+    if o.args.is_empty() && o.argstrs.is_empty() {
         return Ok(v);
     }
+    let v = ev.force(v).map_err(eval_error)?;
+    let (formals, ellipsis) = match &v {
+        Value::Closure(c) => match &c.lambda.params {
+            crate::eval::code::Params::Formals {
+                formals, ellipsis, ..
+            } => (
+                formals.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
+                *ellipsis,
+            ),
+            crate::eval::code::Params::Ident => return Ok(v),
+        },
+        _ => return Ok(v),
+    };
+    let wanted = |name: &str| ellipsis || formals.iter().any(|f| f.as_bytes() == name.as_bytes());
     let mut attrs = crate::eval::value::Attrs::new();
     for (name, expr) in &o.args {
-        let arg = ev
-            .eval_source("«string»", cwd, expr.clone())
-            .map_err(eval_error)?;
-        attrs.insert(NixString::from(name.as_str()), arg);
+        if wanted(name) {
+            let arg = ev
+                .eval_source("«string»", cwd, expr.clone())
+                .map_err(eval_error)?;
+            attrs.insert(NixString::from(name.as_str()), arg);
+        }
     }
     for (name, s) in &o.argstrs {
-        attrs.insert(NixString::from(name.as_str()), Value::string(s.as_str()));
+        if wanted(name) {
+            attrs.insert(NixString::from(name.as_str()), Value::string(s.as_str()));
+        }
     }
     ev.call(v, Value::attrs(attrs)).map_err(eval_error)
 }

@@ -40,10 +40,8 @@ impl Source {
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let line = self.line_starts.partition_point(|&s| s <= offset);
         let start = self.line_starts[line.saturating_sub(1)];
-        let col = self.text[start..offset.min(self.text.len())]
-            .chars()
-            .count()
-            + 1;
+        // Columns count bytes, as C++ Nix counts them.
+        let col = offset.min(self.text.len()).saturating_sub(start) + 1;
         (line, col)
     }
 

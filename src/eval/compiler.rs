@@ -293,7 +293,14 @@ impl<'g> Compiler<'g> {
     /// everything else as a thunk.
     fn lazy(&mut self, expr: &ast::Expr) -> R<()> {
         match expr {
-            ast::Expr::Literal(_) | ast::Expr::Lambda(_) => return self.expr(expr),
+            // Constants are pushed as they are (like C++ Nix, which makes
+            // thunks of everything else, lambdas included).
+            ast::Expr::Literal(_) => return self.expr(expr),
+            ast::Expr::PathAbs(_) | ast::Expr::PathRel(_) | ast::Expr::PathHome(_)
+                if expr.syntax().children().next().is_none() =>
+            {
+                return self.expr(expr)
+            }
             ast::Expr::Str(s)
                 if s.normalized_parts()
                     .iter()
@@ -411,7 +418,10 @@ impl<'g> Compiler<'g> {
                 let cond = a.condition().ok_or_else(|| self.missing(a))?;
                 let body = a.body().ok_or_else(|| self.missing(a))?;
                 self.expr(&cond)?;
-                let text = self.constant(Value::string(cond.syntax().text().to_string()));
+                // The message shows the condition in C++ Nix's normal form.
+                let shown = super::show::show(&cond, &self.source.dir, self.home.as_deref())
+                    .unwrap_or_else(|_| cond.syntax().text().to_string());
+                let text = self.constant(Value::string(shown));
                 self.emit(Op::Constant(text), &cond);
                 self.emit(Op::Assert, a);
                 self.expr(&body)
@@ -1068,9 +1078,11 @@ impl<'g> Compiler<'g> {
     /// Pushes the value of one tree entry (lazily).
     fn entry_value(&mut self, name: &str, entry: Entry, inherit_skip: usize) -> R<()> {
         match entry {
-            Entry::Value { expr, .. } => {
+            Entry::Value { expr, span } => {
                 if let ast::Expr::Lambda(l) = &expr {
-                    return self.lambda(l, Some(name));
+                    // A thunk of the closure (as C++ Nix), named after the
+                    // attribute for error messages.
+                    return self.delayed(&span, |c| c.lambda(l, Some(name)));
                 }
                 self.lazy(&expr)
             }
@@ -1078,13 +1090,20 @@ impl<'g> Compiler<'g> {
                 tree,
                 span,
                 rec: false,
-            } => self.plain_attrs(tree, &span),
+            } => self.delayed(&span, |c| c.plain_attrs(tree, &span)),
             Entry::Nested {
                 tree,
                 span,
                 rec: true,
             } => self.rec_attrs_tree(tree, &span),
-            Entry::Inherit { from: None, span } => self.variable(name, inherit_skip, span),
+            Entry::Inherit { from: None, span } => {
+                // Inheriting what only a `with` provides stays lazy.
+                if let Resolved::With = self.resolve(name, inherit_skip) {
+                    let at = span.clone();
+                    return self.delayed(&at, |c| c.variable(name, inherit_skip, span));
+                }
+                self.variable(name, inherit_skip, span)
+            }
             Entry::Inherit {
                 from: Some(i),
                 span,
@@ -1109,6 +1128,22 @@ impl<'g> Compiler<'g> {
                 Ok(())
             }
         }
+    }
+
+    /// Emits a thunk whose code is what `body` compiles (in the current
+    /// scopes), as C++ Nix delays nested sets and lambdas.
+    fn delayed(&mut self, span: &Span, body: impl FnOnce(&mut Self) -> R<()>) -> R<()> {
+        self.builders.push(Builder::default());
+        let r = body(self);
+        let mut b = self.builders.pop().expect("pushed above");
+        r?;
+        b.ops.extend([Op::Force, Op::Return]);
+        b.spans.extend([span.clone(), span.clone()]);
+        let cur = self.b();
+        cur.codes.push(b.finish());
+        let i = (cur.codes.len() - 1) as u32;
+        self.emit_span(Op::Thunk(i), span.clone());
+        Ok(())
     }
 
     fn dynamic_entries(

@@ -49,6 +49,10 @@ pub fn binop_simple(op: BinOp, a: &Value, b: &Value) -> Result<Option<Value>, Er
                 let joined = format!("{}{}", p.display(), q.display());
                 Path(Rc::new(canonicalise(std::path::Path::new(&joined))))
             }
+            // Sets are coerced (`outPath`, `__toString`).
+            (String(_) | Path(_), Attrs(_)) | (Attrs(_), String(_) | Path(_) | Attrs(_)) => {
+                return Ok(None)
+            }
             (String(_), Path(_)) => {
                 return Err(ErrorKind::NotYetSupported(
                     "appending a path to a string (copying paths to the store)".into(),
@@ -178,6 +182,18 @@ fn scalar_eq(a: &Value, b: &Value) -> Option<bool> {
 /// The operators that need forcing: deep equality and list ordering.
 pub async fn binop_deep(co: Co, op: BinOp, a: Value, b: Value) -> Result<Value, ErrorKind> {
     match op {
+        BinOp::Add => {
+            let coerce = |v: Value| async {
+                Ok::<Value, ErrorKind>(match v {
+                    Value::Attrs(_) => {
+                        Value::string(coerce_to_string(&co, v, Coercion::Interpolation).await?)
+                    }
+                    v => v,
+                })
+            };
+            let (a, b) = (coerce(a).await?, coerce(b).await?);
+            binop_simple(op, &a, &b)?.ok_or(ErrorKind::CannotCoerce("a set"))
+        }
         BinOp::Eq => Ok(Value::Bool(equal(&co, a, b).await?)),
         BinOp::NotEq => Ok(Value::Bool(!equal(&co, a, b).await?)),
         _ => {
@@ -320,10 +336,23 @@ fn trim_zeros(s: &str) -> &str {
 /// Coerces `v` to a string (bytes), calling `__toString` and following
 /// `outPath` as C++ Nix does.
 pub async fn coerce_to_string(co: &Co, v: Value, mode: Coercion) -> Result<Vec<u8>, ErrorKind> {
+    // A work list so that nested lists need no recursion: each item says
+    // whether a space follows it (list elements but the last, and not after
+    // an empty list: C++ Nix's rule).
+    enum Work {
+        Item(Value, bool),
+        Space,
+    }
     let mut out = Vec::new();
-    // A work list so that nested lists need no recursion.
-    let mut work = vec![(v, false)];
-    while let Some((v, in_list)) = work.pop() {
+    let mut work = vec![Work::Item(v, false)];
+    while let Some(item) = work.pop() {
+        let (v, space_after) = match item {
+            Work::Space => {
+                out.push(b' ');
+                continue;
+            }
+            Work::Item(v, s) => (v, s),
+        };
         let v = force(co, v).await?;
         match &v {
             Value::String(s) => out.extend_from_slice(s.as_bytes()),
@@ -339,9 +368,11 @@ pub async fn coerce_to_string(co: &Co, v: Value, mode: Coercion) -> Result<Vec<u
             Value::Attrs(a) => {
                 if let Some(f) = a.get(&NixString::from("__toString")) {
                     let r = call(co, f.clone(), v.clone()).await?;
-                    work.push((r, in_list));
+                    work.push(Work::Item(r, space_after));
+                    continue;
                 } else if let Some(p) = a.get(&NixString::from("outPath")) {
-                    work.push((p.clone(), in_list));
+                    work.push(Work::Item(p.clone(), space_after));
+                    continue;
                 } else {
                     return Err(ErrorKind::CannotCoerce("a set"));
                 }
@@ -355,16 +386,23 @@ pub async fn coerce_to_string(co: &Co, v: Value, mode: Coercion) -> Result<Vec<u
             Value::Bool(true) if mode == Coercion::ToString => out.push(b'1'),
             Value::Bool(false) | Value::Null if mode == Coercion::ToString => {}
             Value::List(l) if mode == Coercion::ToString => {
-                // Elements are separated by spaces; pushed in reverse.
+                if l.is_empty() {
+                    // No space after an empty list.
+                    continue;
+                }
+                if space_after {
+                    work.push(Work::Space);
+                }
                 let n = l.len();
                 for (i, item) in l.iter().enumerate().rev() {
-                    work.push((item.clone(), true));
-                    if i > 0 && i < n {
-                        work.push((Value::string(" "), true));
-                    }
+                    work.push(Work::Item(item.clone(), i + 1 < n));
                 }
+                continue;
             }
             other => return Err(ErrorKind::CannotCoerce(other.type_desc())),
+        }
+        if space_after {
+            out.push(b' ');
         }
     }
     Ok(out)

@@ -47,9 +47,8 @@ pub fn escape_string(s: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-const KEYWORDS: &[&str] = &[
-    "if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or",
-];
+/// C++ Nix 2.8 quotes only this keyword when printing attribute names.
+const KEYWORDS: &[&str] = &["if"];
 
 /// Appends an attribute name: bare when it is an identifier, else quoted.
 pub fn attr_name(name: &NixString, out: &mut Vec<u8>) {

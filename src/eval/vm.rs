@@ -800,7 +800,8 @@ impl<'e> Vm<'e> {
                         sym: "-",
                         b: i,
                     })?),
-                    Value::Float(x) => Value::Float(-x),
+                    // C++ Nix computes `0 - x` (so `-0.0` is `0`).
+                    Value::Float(x) => Value::Float(0.0 - x),
                     other => return Err(ErrorKind::type_error("an integer", &other)),
                 };
                 *self.stack.last_mut().expect("an operand") = r;
@@ -825,10 +826,35 @@ impl<'e> Vm<'e> {
                     }
                 }
             }
-            Op::Interpolate(n) | Op::MakePath(n) => {
+            Op::Interpolate(n) => {
+                // Fast path: force the parts here; when they are all strings,
+                // join them without a generator.
+                let n = n as usize;
+                for i in 0..n {
+                    need!(i);
+                }
+                let base = self.stack.len() - n;
+                let all_strings = self.stack[base..]
+                    .iter()
+                    .all(|v| matches!(v.resolved(), Value::String(_)));
+                if all_strings {
+                    let mut out = Vec::new();
+                    for v in self.stack.drain(base..) {
+                        if let Value::String(s) = v.resolved() {
+                            out.extend_from_slice(s.as_bytes());
+                        }
+                    }
+                    self.stack.push(Value::string(out));
+                    return Ok(Flow::Next);
+                }
+                let parts = self.stack.split_off(base);
+                let gen = generator(move |co| ops::interpolate(co, parts, false));
+                return Ok(Flow::Call(self.gen_frame(gen)));
+            }
+            Op::MakePath(n) => {
                 let n = n as usize;
                 let parts = self.stack.split_off(self.stack.len() - n);
-                let is_path = matches!(op, Op::MakePath(_));
+                let is_path = true;
                 let gen = generator(move |co| ops::interpolate(co, parts, is_path));
                 return Ok(Flow::Call(self.gen_frame(gen)));
             }

@@ -111,6 +111,14 @@ macro_rules! arith {
             sync(async move {
                 let a = force(&co, arg(&args, 0)).await?;
                 let b = force(&co, arg(&args, 1)).await?;
+                // `builtins.add` & co. take numbers only (unlike `+`).
+                if $op != crate::eval::code::BinOp::Less {
+                    for v in [&a, &b] {
+                        if !matches!(v, Value::Int(_) | Value::Float(_)) {
+                            return Err(ErrorKind::type_error("an integer", v));
+                        }
+                    }
+                }
                 match ops::binop_simple($op, &a, &b)? {
                     Some(v) => Ok(v),
                     None => ops::binop_deep(co, $op, a, b).await,
