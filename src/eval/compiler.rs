@@ -1312,14 +1312,15 @@ fn hidden_from(i: usize) -> String {
     format!("\0inherit-from-{i}")
 }
 
-fn ident_text(id: &ast::Ident) -> String {
+/// The name an identifier node spells.
+pub(super) fn ident_text(id: &ast::Ident) -> String {
     id.ident_token()
         .map(|t| t.text().to_owned())
         .unwrap_or_else(|| id.syntax().text().to_string())
 }
 
 /// The text of a string without interpolations.
-fn literal_string(s: &ast::Str) -> Option<String> {
+pub(super) fn literal_string(s: &ast::Str) -> Option<String> {
     let mut out = String::new();
     for p in s.normalized_parts() {
         match p {

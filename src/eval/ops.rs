@@ -408,6 +408,30 @@ pub async fn coerce_to_string(co: &Co, v: Value, mode: Coercion) -> Result<Vec<u
     Ok(out)
 }
 
+/// C++ Nix's `coerceToString` with neither `coerceMore` nor
+/// `copyToStore`: strings, paths (as their own text), and sets through
+/// `__toString` or `outPath`, followed in a loop.
+pub async fn coerce_no_copy(co: &Co, v: Value) -> Result<Vec<u8>, ErrorKind> {
+    let mut v = v;
+    loop {
+        let forced = force(co, v).await?;
+        match &forced {
+            Value::String(s) => return Ok(s.as_bytes().to_vec()),
+            Value::Path(p) => return Ok(p.as_os_str().as_encoded_bytes().to_vec()),
+            Value::Attrs(a) => {
+                if let Some(f) = a.get(&NixString::from("__toString")) {
+                    v = call(co, f.clone(), forced.clone()).await?;
+                } else if let Some(p) = a.get(&NixString::from("outPath")) {
+                    v = p.clone();
+                } else {
+                    return Err(ErrorKind::CannotCoerce("a set"));
+                }
+            }
+            other => return Err(ErrorKind::CannotCoerce(other.type_desc())),
+        }
+    }
+}
+
 /// `"a${b}c"` and interpolated paths: coerce every part and join.
 pub async fn interpolate(co: Co, parts: Vec<Value>, is_path: bool) -> Result<Value, ErrorKind> {
     let mut out = Vec::new();

@@ -9,7 +9,7 @@ use std::path::Path;
 use rnix::ast::{self, AstToken, HasEntry, InterpolPart};
 use rowan::ast::AstNode;
 
-use super::compiler::canonicalise;
+use super::compiler::{canonicalise, ident_text as ident, literal_string};
 use super::error::{ErrorKind, EvalError};
 use super::ops::format_float;
 use super::print::escape_string;
@@ -51,23 +51,6 @@ struct Bindings {
     dynamic: Vec<(ast::Attr, ast::Expr)>,
     /// `inherit (e) …` sources, in order.
     froms: Vec<ast::Expr>,
-}
-
-fn ident(id: &ast::Ident) -> String {
-    id.ident_token()
-        .map(|t| t.text().to_owned())
-        .unwrap_or_else(|| id.syntax().text().to_string())
-}
-
-fn literal_string(s: &ast::Str) -> Option<String> {
-    let mut out = String::new();
-    for p in s.normalized_parts() {
-        match p {
-            InterpolPart::Literal(t) => out.push_str(&t),
-            InterpolPart::Interpolation(_) => return None,
-        }
-    }
-    Some(out)
 }
 
 fn static_name(attr: &ast::Attr) -> Option<String> {

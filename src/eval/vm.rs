@@ -102,6 +102,17 @@ enum Frame {
     Gen(GenFrame),
 }
 
+/// A frame for a generator that has not started yet.
+fn gen_frame(gen: Gen, done: Done) -> Frame {
+    Frame::Gen(GenFrame {
+        gen,
+        done,
+        span: None,
+        reply: Some(Response::Value(Value::Null)),
+        catching: false,
+    })
+}
+
 /// More frames than this is reported as C++ Nix reports a stack overflow.
 const MAX_FRAMES: usize = 1_000_000;
 
@@ -411,13 +422,7 @@ impl<'e> Vm<'e> {
             Value::Builtin(b) => {
                 let gen = b.apply(arg)?;
                 match gen {
-                    Ok(gen) => Ok(Frame::Gen(GenFrame {
-                        gen,
-                        done,
-                        span: None,
-                        reply: Some(Response::Value(Value::Null)),
-                        catching: false,
-                    })),
+                    Ok(gen) => Ok(gen_frame(gen, done)),
                     // A partial application is a value right away.
                     Err(partial) => Ok(self.value_frame(partial, done)),
                 }
@@ -430,13 +435,7 @@ impl<'e> Vm<'e> {
                         let g = call(&co, functor, this).await?;
                         call(&co, g, arg).await
                     });
-                    Ok(Frame::Gen(GenFrame {
-                        gen,
-                        done,
-                        span: None,
-                        reply: Some(Response::Value(Value::Null)),
-                        catching: false,
-                    }))
+                    Ok(gen_frame(gen, done))
                 }
                 None => Err(ErrorKind::Other(format!(
                     "attempt to call something which is not a function but {}",
@@ -450,13 +449,7 @@ impl<'e> Vm<'e> {
                     let f = force(&co, f).await?;
                     call(&co, f, arg).await
                 });
-                Ok(Frame::Gen(GenFrame {
-                    gen,
-                    done,
-                    span: None,
-                    reply: Some(Response::Value(Value::Null)),
-                    catching: false,
-                }))
+                Ok(gen_frame(gen, done))
             }
             other => Err(ErrorKind::Other(format!(
                 "attempt to call something which is not a function but {}",
@@ -467,13 +460,7 @@ impl<'e> Vm<'e> {
 
     /// A frame that just delivers `v`.
     fn value_frame(&self, v: Value, done: Done) -> Frame {
-        Frame::Gen(GenFrame {
-            gen: generator(move |_| async move { Ok(v) }),
-            done,
-            span: None,
-            reply: Some(Response::Value(Value::Null)),
-            catching: false,
-        })
+        gen_frame(generator(move |_| async move { Ok(v) }), done)
     }
 
     fn closure_frame(
@@ -498,13 +485,7 @@ impl<'e> Vm<'e> {
                         let arg = force(&co, arg).await?;
                         call(&co, f, arg).await
                     });
-                    return Ok(Frame::Gen(GenFrame {
-                        gen,
-                        done,
-                        span: None,
-                        reply: Some(Response::Value(Value::Null)),
-                        catching: false,
-                    }));
+                    return Ok(gen_frame(gen, done));
                 }
                 let Value::Attrs(attrs) = arg.resolved() else {
                     return Err(ErrorKind::type_error("a set", &arg));
@@ -904,12 +885,6 @@ impl<'e> Vm<'e> {
     }
 
     fn gen_frame(&self, gen: Gen) -> Frame {
-        Frame::Gen(GenFrame {
-            gen,
-            done: Done::Push,
-            span: None,
-            reply: Some(Response::Value(Value::Null)),
-            catching: false,
-        })
+        gen_frame(gen, Done::Push)
     }
 }

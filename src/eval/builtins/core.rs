@@ -2,6 +2,7 @@
 
 use std::rc::Rc;
 
+use super::io::path_arg;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::{self, coerce_to_string, Coercion};
 use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
@@ -509,20 +510,6 @@ fn concat_strings_sep(co: Co, args: Vec<Value>) -> GenFuture {
         }
         Ok(Value::string(out))
     })
-}
-
-/// The path a value stands for (a path, or an absolute path string).
-pub(super) async fn path_arg(co: &Co, v: Value) -> Result<std::path::PathBuf, ErrorKind> {
-    match force(co, v).await? {
-        Value::Path(p) => Ok(p.as_ref().clone()),
-        Value::String(s) if s.as_bytes().starts_with(b"/") => {
-            Ok(std::path::PathBuf::from(&*s.to_str_lossy()))
-        }
-        Value::String(s) => Err(ErrorKind::Other(format!(
-            "string '{s}' doesn't represent an absolute path"
-        ))),
-        other => Err(ErrorKind::CannotCoerce(other.type_desc())),
-    }
 }
 
 fn import(co: Co, args: Vec<Value>) -> GenFuture {

@@ -12,7 +12,7 @@ use super::core::{arg, string_arg, sync};
 use crate::eval::compiler::canonicalise;
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{Attrs, NixString, Value};
-use crate::eval::vm::{call, force, Co, GenFuture};
+use crate::eval::vm::{Co, GenFuture};
 use crate::os_error;
 
 builtins! {
@@ -50,25 +50,8 @@ fn get_env(co: Co, args: Vec<Value>) -> GenFuture {
 /// The file-system path a value stands for, as C++ Nix's `coerceToPath`:
 /// a path, a string, or a set with `__toString` or `outPath` (followed
 /// iteratively); the result must be absolute. Strings are not normalised.
-async fn path_arg(co: &Co, v: Value) -> Result<PathBuf, ErrorKind> {
-    let mut v = v;
-    let bytes = loop {
-        let forced = force(co, v).await?;
-        match &forced {
-            Value::String(s) => break s.as_bytes().to_vec(),
-            Value::Path(p) => break p.as_os_str().as_bytes().to_vec(),
-            Value::Attrs(a) => {
-                if let Some(f) = a.get(&NixString::from("__toString")) {
-                    v = call(co, f.clone(), forced.clone()).await?;
-                } else if let Some(p) = a.get(&NixString::from("outPath")) {
-                    v = p.clone();
-                } else {
-                    return Err(ErrorKind::CannotCoerce("a set"));
-                }
-            }
-            other => return Err(ErrorKind::CannotCoerce(other.type_desc())),
-        }
-    };
+pub(super) async fn path_arg(co: &Co, v: Value) -> Result<PathBuf, ErrorKind> {
+    let bytes = crate::eval::ops::coerce_no_copy(co, v).await?;
     if !bytes.starts_with(b"/") {
         return Err(ErrorKind::Other(format!(
             "string '{}' doesn't represent an absolute path",
