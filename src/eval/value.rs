@@ -127,10 +127,21 @@ pub struct Closure {
 #[derive(Clone)]
 pub enum ThunkState {
     /// Code to run in a scope.
-    Suspended { code: Rc<Code>, env: Rc<Env> },
+    Suspended {
+        code: Rc<Code>,
+        env: Rc<Env>,
+    },
     /// A delayed function application (`map`, `genList`, …).
     Apply(Value, Value),
-    /// Being evaluated: meeting it again means infinite recursion.
+    /// Being evaluated: meeting it again means infinite recursion. The work
+    /// stays here, to be put back if the evaluation fails (so that forcing
+    /// it again fails again instead of reporting recursion).
+    EvaluatingCode {
+        code: Rc<Code>,
+        env: Rc<Env>,
+    },
+    EvaluatingApply(Value, Value),
+    /// Being evaluated, with nothing to put back.
     Blackhole,
     /// Evaluated to weak head normal form.
     Done(Value),
@@ -170,17 +181,32 @@ impl Thunk {
 
     /// Takes the pending work out, leaving a blackhole.
     pub fn start(&self) -> ThunkState {
-        std::mem::replace(&mut *self.0.borrow_mut(), ThunkState::Blackhole)
+        let mut state = self.0.borrow_mut();
+        let evaluating = match &*state {
+            ThunkState::Suspended { code, env } => ThunkState::EvaluatingCode {
+                code: code.clone(),
+                env: env.clone(),
+            },
+            ThunkState::Apply(f, x) => ThunkState::EvaluatingApply(f.clone(), x.clone()),
+            ThunkState::Done(v) => return ThunkState::Done(v.clone()),
+            _ => return ThunkState::Blackhole,
+        };
+        std::mem::replace(&mut *state, evaluating)
     }
 
     pub fn finish(&self, v: Value) {
         *self.0.borrow_mut() = ThunkState::Done(v);
     }
 
-    /// Puts back work taken by [`Thunk::start`] (when its evaluation failed,
-    /// so that forcing it again fails again instead of reporting recursion).
-    pub fn restore(&self, state: ThunkState) {
-        *self.0.borrow_mut() = state;
+    /// Puts back the work [`Thunk::start`] began, when its evaluation failed.
+    pub fn restore(&self) {
+        let mut state = self.0.borrow_mut();
+        let back = match std::mem::replace(&mut *state, ThunkState::Blackhole) {
+            ThunkState::EvaluatingCode { code, env } => ThunkState::Suspended { code, env },
+            ThunkState::EvaluatingApply(f, x) => ThunkState::Apply(f, x),
+            other => other,
+        };
+        *state = back;
     }
 
     pub fn ptr_eq(&self, other: &Thunk) -> bool {

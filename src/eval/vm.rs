@@ -72,7 +72,7 @@ enum Done {
     /// Onto the value stack (the frame below is code that called).
     Push,
     /// Into a thunk; the frame below runs its instruction again.
-    Thunk(Thunk, ThunkState),
+    Thunk(Thunk),
     /// Back into the generator below.
     Resume,
     /// The whole evaluation's result.
@@ -176,13 +176,7 @@ impl<'e> Vm<'e> {
 
     /// Runs a generator to completion (e.g. deep forcing for printing).
     pub fn run_gen(&mut self, gen: Gen) -> Result<Value, EvalError> {
-        self.frames.push(Frame::Gen(GenFrame {
-            gen,
-            done: Done::Top,
-            span: None,
-            reply: Some(Response::Value(Value::Null)),
-            catching: false,
-        }));
+        self.frames.push(gen_frame(gen, Done::Top));
         self.drive()
     }
 
@@ -242,13 +236,13 @@ impl<'e> Vm<'e> {
             match self.frames.pop() {
                 Some(Frame::Code(f)) => {
                     self.stack.truncate(f.base);
-                    if let Done::Thunk(t, saved) = f.done {
-                        t.restore(saved);
+                    if let Done::Thunk(t) = f.done {
+                        t.restore();
                     }
                 }
                 Some(Frame::Gen(g)) => {
-                    if let Done::Thunk(t, saved) = g.done {
-                        t.restore(saved);
+                    if let Done::Thunk(t) = g.done {
+                        t.restore();
                     }
                 }
                 None => {}
@@ -260,8 +254,8 @@ impl<'e> Vm<'e> {
     fn unwind_all(&mut self, bottom: usize) {
         while self.frames.len() > bottom {
             if let Some(mut f) = self.frames.pop() {
-                if let Done::Thunk(t, saved) = std::mem::replace(frame_done(&mut f), Done::Top) {
-                    t.restore(saved);
+                if let Done::Thunk(t) = std::mem::replace(frame_done(&mut f), Done::Top) {
+                    t.restore();
                 }
                 if let Frame::Code(c) = f {
                     self.stack.truncate(c.base);
@@ -282,7 +276,7 @@ impl<'e> Vm<'e> {
                 }
                 _ => unreachable!("Resume is only used below a generator"),
             },
-            Done::Thunk(t, saved) => {
+            Done::Thunk(t) => {
                 if v.is_evaluated() {
                     t.finish(v.resolved());
                 } else {
@@ -293,7 +287,7 @@ impl<'e> Vm<'e> {
                         ip: 0,
                         env: Env::new(0, None),
                         base: self.stack.len() - 1,
-                        done: Done::Thunk(t, saved),
+                        done: Done::Thunk(t),
                     }));
                 }
             }
@@ -303,10 +297,7 @@ impl<'e> Vm<'e> {
 
     /// Starts evaluating thunk `t`; its value goes to `done`.
     fn start_thunk(&mut self, t: Thunk) -> Result<(), ErrorKind> {
-        let state = t.start();
-        let saved = state.clone();
-        let done = |t: Thunk| Done::Thunk(t, saved.clone());
-        match state {
+        match t.start() {
             ThunkState::Suspended { code, env } => {
                 let base = self.stack.len();
                 self.frames.push(Frame::Code(CodeFrame {
@@ -314,31 +305,23 @@ impl<'e> Vm<'e> {
                     ip: 0,
                     env,
                     base,
-                    done: done(t),
+                    done: Done::Thunk(t),
                 }));
                 Ok(())
             }
-            ThunkState::Apply(f, arg) => {
-                let d = done(t.clone());
-                match self.call_frame(f, arg, d) {
-                    Ok(frame) => {
-                        self.frames.push(frame);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        t.restore(saved);
-                        Err(e)
-                    }
+            ThunkState::Apply(f, arg) => match self.call_frame(f, arg, Done::Thunk(t.clone())) {
+                Ok(frame) => {
+                    self.frames.push(frame);
+                    Ok(())
                 }
-            }
-            ThunkState::Blackhole => {
-                t.restore(ThunkState::Blackhole);
-                Err(ErrorKind::InfiniteRecursion)
-            }
-            ThunkState::Done(v) => {
-                t.finish(v);
-                Ok(())
-            }
+                Err(e) => {
+                    t.restore();
+                    Err(e)
+                }
+            },
+            ThunkState::Done(_) => Ok(()),
+            // Already being evaluated.
+            _ => Err(ErrorKind::InfiniteRecursion),
         }
     }
 
