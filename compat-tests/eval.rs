@@ -32,7 +32,7 @@ use std::process::Output;
 
 use super::{first_line, oracle, os, run};
 
-const OURS: &str = env!("CARGO_BIN_EXE_nix-instantiate");
+use super::OURS_INSTANTIATE as OURS;
 
 /// The four ways of printing a result.
 const MODES: [&[&str]; 4] = [

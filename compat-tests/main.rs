@@ -17,6 +17,7 @@ use oxnix::store_path::{IngestionMethod, StoreDir};
 
 const OURS_HASH: &str = env!("CARGO_BIN_EXE_nix-hash");
 const OURS_STORE: &str = env!("CARGO_BIN_EXE_nix-store");
+const OURS_INSTANTIATE: &str = env!("CARGO_BIN_EXE_nix-instantiate");
 
 /// Path of the oracle's `tool`, or `None` (after saying so) to skip.
 fn oracle(tool: &str) -> Option<PathBuf> {
@@ -541,4 +542,25 @@ fn unreadable_paths() {
     }
     std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o755)).unwrap();
     eprintln!("compat: unreadable paths: {n} cases identical");
+}
+
+/// `--find-file` resolves names in the search path as C++ Nix does; names
+/// are taken literally (`${` is no interpolation).
+#[test]
+fn find_file_in_search_path() {
+    let Some(nix_instantiate) = oracle("nix-instantiate") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("p")).unwrap();
+    for f in ["a.nix", "x${y}"] {
+        std::fs::write(dir.path().join("p").join(f), b"1").unwrap();
+    }
+    let mut n = 0;
+    for name in ["a.nix", "x${y}", "missing.nix"] {
+        let args = [os("-I"), os("p"), os("--find-file"), os(name)];
+        same(OURS_INSTANTIATE, &nix_instantiate, &args, dir.path(), true);
+        n += 1;
+    }
+    eprintln!("compat: nix-instantiate --find-file: {n} cases identical");
 }

@@ -213,15 +213,6 @@ impl Hash {
         Self::parse_digest(s, algo, false)
     }
 
-    /// Parses an SRI string `algo-base64`.
-    pub fn parse_sri(s: &str) -> Result<Hash, HashError> {
-        let (prefix, rest) = s.split_once('-').ok_or_else(|| HashError::InvalidDigits {
-            hash: s.to_owned(),
-            encoding: "SRI",
-        })?;
-        Self::parse_digest(rest, HashAlgo::from_name(prefix)?, true)
-    }
-
     fn parse_digest(rest: &str, algo: HashAlgo, is_sri: bool) -> Result<Hash, HashError> {
         let len = algo.digest_len();
         let bad = |encoding| HashError::InvalidDigits {

@@ -104,11 +104,6 @@ fn decode_into(input: &[u8], out: &mut [u8]) -> Result<(), DecodeError> {
     Ok(())
 }
 
-/// True when `c` is a nix32 digit.
-pub fn is_valid_char(c: u8) -> bool {
-    DECODE[c as usize] != INVALID
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

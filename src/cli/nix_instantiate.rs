@@ -253,20 +253,18 @@ fn eval_error(e: EvalError) -> CliError {
 fn find_files(ev: &Evaluator, names: &[String]) -> Result<(), CliError> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    // `__findFile __nixPath name`, called directly (no source text).
+    let global = |name: &str| ev.globals.get(name).cloned().unwrap_or(Value::Null);
     for n in names {
-        let expr = format!("__findFile __nixPath {}", string_literal(n));
+        let lookup = ev
+            .call(global("__findFile"), global("__nixPath"))
+            .map_err(eval_error)?;
         let v = ev
-            .eval_source("«string»", Path::new("/"), expr)
+            .call(lookup, Value::string(n.as_str()))
             .map_err(eval_error)?;
         writeln!(out, "{}", print::print(&v)).map_err(CliError::failed)?;
     }
     Ok(())
-}
-
-fn string_literal(s: &str) -> String {
-    let mut out = Vec::new();
-    print::escape_string(s.as_bytes(), &mut out);
-    String::from_utf8_lossy(&out).replace("${", "\\${")
 }
 
 fn main_eval(ev: &Evaluator, o: &Options, files: &[String], cwd: &Path) -> Result<(), CliError> {

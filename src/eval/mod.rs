@@ -146,10 +146,6 @@ impl Evaluator {
         }
     }
 
-    pub(crate) fn span_text(&self, span: &Span) -> String {
-        span.describe()
-    }
-
     /// Compiles `text` (from `name`, resolving relative paths in `dir`).
     pub fn compile(
         &self,

@@ -175,10 +175,6 @@ impl Thunk {
         matches!(&*self.0.borrow(), ThunkState::Done(_))
     }
 
-    pub fn is_blackhole(&self) -> bool {
-        matches!(&*self.0.borrow(), ThunkState::Blackhole)
-    }
-
     /// Takes the pending work out, leaving a blackhole.
     pub fn start(&self) -> ThunkState {
         let mut state = self.0.borrow_mut();

@@ -681,7 +681,7 @@ impl<'e> Vm<'e> {
                     if attrs.contains_key(&name) {
                         return Err(ErrorKind::DuplicateDynamicAttr {
                             name: name.to_string(),
-                            at: self.ev.span_text(&f.code.spans[f.ip]),
+                            at: f.code.spans[f.ip].describe(),
                         });
                     }
                     attrs.insert(name, v);
@@ -798,16 +798,16 @@ impl<'e> Vm<'e> {
                     need!(i);
                 }
                 let base = self.stack.len() - n;
-                let all_strings = self.stack[base..]
-                    .iter()
-                    .all(|v| matches!(v.resolved(), Value::String(_)));
-                if all_strings {
-                    let mut out = Vec::new();
-                    for v in self.stack.drain(base..) {
-                        if let Value::String(s) = v.resolved() {
-                            out.extend_from_slice(s.as_bytes());
-                        }
+                let mut out = Vec::new();
+                let all_strings = self.stack[base..].iter().all(|v| match v.resolved() {
+                    Value::String(s) => {
+                        out.extend_from_slice(s.as_bytes());
+                        true
                     }
+                    _ => false,
+                });
+                if all_strings {
+                    self.stack.truncate(base);
                     self.stack.push(Value::string(out));
                     return Ok(Flow::Next);
                 }

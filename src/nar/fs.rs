@@ -175,7 +175,11 @@ pub fn restore<R: Read>(input: R, target: &Path) -> Result<(), RestoreError> {
             source,
         })?;
     let root = tmp.path().join("root");
-    parse(input, &mut Restorer { root: root.clone() })?;
+    let mut restorer = Restorer {
+        root: root.clone(),
+        buffer: Vec::new(),
+    };
+    parse(input, &mut restorer)?;
     rename_no_replace(&root, target).map_err(|source| {
         if source.kind() == io::ErrorKind::AlreadyExists {
             RestoreError::Exists(target.to_owned())
@@ -225,6 +229,8 @@ fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
 
 struct Restorer {
     root: PathBuf,
+    /// Reused for every file: large writes instead of `io::copy`'s 8 KiB.
+    buffer: Vec<u8>,
 }
 
 impl Restorer {
@@ -279,7 +285,18 @@ impl NarVisitor for Restorer {
             .mode(0o666)
             .open(&p)
             .map_err(|e| with_path(e, "creating file", &p))?;
-        io::copy(contents, &mut f)?;
+        if self.buffer.is_empty() {
+            self.buffer = vec![0; 256 * 1024];
+        }
+        loop {
+            let n = match contents.read(&mut self.buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            f.write_all(&self.buffer[..n])?;
+        }
         if executable {
             // As C++ Nix: add the execute bits to whatever the umask left.
             let mode = f.metadata()?.permissions().mode() | 0o111;
