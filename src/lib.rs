@@ -12,7 +12,9 @@ pub mod nixbase32;
 pub mod os_error;
 pub mod store_path;
 
+mod allocator;
+
 /// The evaluator allocates and frees many small objects (thunks, scopes,
 /// frames); mimalloc serves them markedly faster than glibc's malloc.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::MiMalloc = allocator::MiMalloc;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 use bstr::ByteSlice;
+use smallvec::SmallVec;
 
 use super::builtins::Builtin;
 use super::code::{Code, LambdaInfo};
@@ -74,7 +75,8 @@ pub type List = imbl::Vector<Value>;
 /// A variable scope at run time. Variables are resolved at compile time to
 /// (depth, slot); a `with` scope holds its attribute set in slot 0.
 pub struct Env {
-    pub slots: RefCell<Vec<Value>>,
+    /// Small scopes (most lambdas) keep their slots inline: one allocation.
+    pub slots: RefCell<SmallVec<[Value; 3]>>,
     pub parent: Option<Rc<Env>>,
     pub is_with: bool,
 }
@@ -82,7 +84,7 @@ pub struct Env {
 impl Env {
     pub fn new(size: usize, parent: Option<Rc<Env>>) -> Rc<Env> {
         Rc::new(Env {
-            slots: RefCell::new(vec![Value::Null; size]),
+            slots: RefCell::new(smallvec::smallvec![Value::Null; size]),
             parent,
             is_with: false,
         })
@@ -90,7 +92,7 @@ impl Env {
 
     pub fn with_scope(attrs: Value, parent: Option<Rc<Env>>) -> Rc<Env> {
         Rc::new(Env {
-            slots: RefCell::new(vec![attrs]),
+            slots: RefCell::new(smallvec::smallvec![attrs]),
             parent,
             is_with: true,
         })

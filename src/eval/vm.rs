@@ -590,6 +590,7 @@ impl<'e> Vm<'e> {
         self.stack.pop().expect("the compiler balances the stack")
     }
 
+    #[inline(always)]
     fn exec(&mut self, f: &mut CodeFrame, op: Op) -> Result<Flow, ErrorKind> {
         macro_rules! need {
             ($($n:expr),+) => {
