@@ -336,6 +336,23 @@ fn trim_zeros(s: &str) -> &str {
 /// Coerces `v` to a string (bytes), calling `__toString` and following
 /// `outPath` as C++ Nix does.
 pub async fn coerce_to_string(co: &Co, v: Value, mode: Coercion) -> Result<Vec<u8>, ErrorKind> {
+    let mut out = Vec::new();
+    coerce_into(co, v, mode, &mut out).await?;
+    Ok(out)
+}
+
+/// [`coerce_to_string`], appending to `out`.
+pub async fn coerce_into(
+    co: &Co,
+    v: Value,
+    mode: Coercion,
+    out: &mut Vec<u8>,
+) -> Result<(), ErrorKind> {
+    // Fast path: a string already evaluated needs no work list.
+    if let Value::String(s) = v.resolved() {
+        out.extend_from_slice(s.as_bytes());
+        return Ok(());
+    }
     // A work list so that nested lists need no recursion: each item says
     // whether a space follows it (list elements but the last, and not after
     // an empty list: C++ Nix's rule).
@@ -343,7 +360,6 @@ pub async fn coerce_to_string(co: &Co, v: Value, mode: Coercion) -> Result<Vec<u
         Item(Value, bool),
         Space,
     }
-    let mut out = Vec::new();
     let mut work = vec![Work::Item(v, false)];
     while let Some(item) = work.pop() {
         let (v, space_after) = match item {
@@ -405,7 +421,7 @@ pub async fn coerce_to_string(co: &Co, v: Value, mode: Coercion) -> Result<Vec<u
             out.push(b' ');
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// C++ Nix's `coerceToString` with neither `coerceMore` nor

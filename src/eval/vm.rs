@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use genawaiter::GeneratorState;
 
+use super::builtins::Applied;
 use super::code::{Code, Op, Params, Span};
 use super::error::{ErrorKind, EvalError};
 use super::value::{Attrs, Closure, Env, List, NixString, Thunk, ThunkState, Value};
@@ -111,6 +112,13 @@ fn gen_frame(gen: Gen, done: Done) -> Frame {
         reply: Some(Response::Value(Value::Null)),
         catching: false,
     })
+}
+
+/// What applying a function gives: a frame to run, or (a builtin that
+/// needed no evaluation, a partial application) the value right away.
+enum Callee {
+    Frame(Frame),
+    Value(Value),
 }
 
 /// More frames than this is reported as C++ Nix reports a stack overflow.
@@ -310,8 +318,13 @@ impl<'e> Vm<'e> {
                 Ok(())
             }
             ThunkState::Apply(f, arg) => match self.call_frame(f, arg, Done::Thunk(t.clone())) {
-                Ok(frame) => {
+                Ok(Callee::Frame(frame)) => {
                     self.frames.push(frame);
+                    Ok(())
+                }
+                Ok(Callee::Value(v)) => {
+                    // Cannot fail: delivering into a thunk.
+                    let _ = self.complete(v, Done::Thunk(t));
                     Ok(())
                 }
                 Err(e) => {
@@ -361,11 +374,20 @@ impl<'e> Vm<'e> {
                     Request::Force(v) => (v, false),
                     Request::TryForce(v) => (v, true),
                     Request::Call(f, arg) => {
-                        self.frames.push(Frame::Gen(g));
-                        let frame = self
-                            .call_frame(f, arg, Done::Resume)
-                            .map_err(|k| EvalError::new(k, span))?;
-                        self.frames.push(frame);
+                        match self.call_frame(f, arg, Done::Resume) {
+                            Ok(Callee::Frame(frame)) => {
+                                self.frames.push(Frame::Gen(g));
+                                self.frames.push(frame);
+                            }
+                            Ok(Callee::Value(v)) => {
+                                g.reply = Some(Response::Value(v));
+                                self.frames.push(Frame::Gen(g));
+                            }
+                            Err(k) => {
+                                self.frames.push(Frame::Gen(g));
+                                return Err(EvalError::new(k, span));
+                            }
+                        }
                         return Ok(());
                     }
                 };
@@ -399,17 +421,13 @@ impl<'e> Vm<'e> {
     }
 
     /// A frame that applies `f` to `arg`.
-    fn call_frame(&mut self, f: Value, arg: Value, done: Done) -> Result<Frame, ErrorKind> {
+    fn call_frame(&mut self, f: Value, arg: Value, done: Done) -> Result<Callee, ErrorKind> {
         match f.resolved() {
-            Value::Closure(c) => self.closure_frame(&c, arg, done),
-            Value::Builtin(b) => {
-                let gen = b.apply(arg)?;
-                match gen {
-                    Ok(gen) => Ok(gen_frame(gen, done)),
-                    // A partial application is a value right away.
-                    Err(partial) => Ok(self.value_frame(partial, done)),
-                }
-            }
+            Value::Closure(c) => self.closure_frame(&c, arg, done).map(Callee::Frame),
+            Value::Builtin(b) => match b.apply(arg)? {
+                Applied::Run(gen) => Ok(Callee::Frame(gen_frame(gen, done))),
+                Applied::Value(v) => Ok(Callee::Value(v)),
+            },
             Value::Attrs(a) => match a.get(&NixString::from("__functor")) {
                 Some(functor) => {
                     let functor = functor.clone();
@@ -418,7 +436,7 @@ impl<'e> Vm<'e> {
                         let g = call(&co, functor, this).await?;
                         call(&co, g, arg).await
                     });
-                    Ok(gen_frame(gen, done))
+                    Ok(Callee::Frame(gen_frame(gen, done)))
                 }
                 None => Err(ErrorKind::Other(format!(
                     "attempt to call something which is not a function but {}",
@@ -432,18 +450,13 @@ impl<'e> Vm<'e> {
                     let f = force(&co, f).await?;
                     call(&co, f, arg).await
                 });
-                Ok(gen_frame(gen, done))
+                Ok(Callee::Frame(gen_frame(gen, done)))
             }
             other => Err(ErrorKind::Other(format!(
                 "attempt to call something which is not a function but {}",
                 other.type_desc()
             ))),
         }
-    }
-
-    /// A frame that just delivers `v`.
-    fn value_frame(&self, v: Value, done: Done) -> Frame {
-        gen_frame(generator(move |_| async move { Ok(v) }), done)
     }
 
     fn closure_frame(
@@ -775,8 +788,10 @@ impl<'e> Vm<'e> {
                 need!(1);
                 let arg = self.pop();
                 let func = self.take();
-                let frame = self.call_frame(func, arg, Done::Push)?;
-                return Ok(Flow::Call(frame));
+                match self.call_frame(func, arg, Done::Push)? {
+                    Callee::Frame(frame) => return Ok(Flow::Call(frame)),
+                    Callee::Value(v) => self.stack.push(v),
+                }
             }
             Op::BinOp(bop) => {
                 need!(0, 1);

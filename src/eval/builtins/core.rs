@@ -4,7 +4,7 @@ use std::rc::Rc;
 
 use super::io::path_arg;
 use crate::eval::error::ErrorKind;
-use crate::eval::ops::{self, coerce_to_string, Coercion};
+use crate::eval::ops::{self, coerce_into, coerce_to_string, Coercion};
 use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
 use crate::eval::vm::{call, force, Co, GenFuture, Request, Response};
 
@@ -464,6 +464,11 @@ fn map_attrs(co: Co, args: Vec<Value>) -> GenFuture {
 
 fn to_string(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
+        match arg(&args, 0).resolved() {
+            s @ Value::String(_) => return Ok(s),
+            Value::Int(i) => return Ok(Value::string(i.to_string())),
+            _ => {}
+        }
         Ok(Value::string(
             coerce_to_string(&co, arg(&args, 0), Coercion::ToString).await?,
         ))
@@ -472,6 +477,9 @@ fn to_string(co: Co, args: Vec<Value>) -> GenFuture {
 
 fn string_length(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
+        if let Value::String(s) = arg(&args, 0).resolved() {
+            return Ok(Value::Int(s.len() as i64));
+        }
         let s = coerce_to_string(&co, arg(&args, 0), Coercion::Interpolation).await?;
         Ok(Value::Int(s.len() as i64))
     })
@@ -506,7 +514,7 @@ fn concat_strings_sep(co: Co, args: Vec<Value>) -> GenFuture {
             if i > 0 {
                 out.extend_from_slice(sep.as_bytes());
             }
-            out.extend(coerce_to_string(&co, x.clone(), Coercion::Interpolation).await?);
+            coerce_into(&co, x.clone(), Coercion::Interpolation, &mut out).await?;
         }
         Ok(Value::string(out))
     })

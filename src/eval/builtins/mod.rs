@@ -17,6 +17,7 @@ macro_rules! builtins {
 }
 
 mod core;
+mod fast;
 mod io;
 mod lists;
 mod strings;
@@ -34,30 +35,52 @@ use super::vm::{generator, Co, Gen, GenFuture};
 /// The signature of every builtin.
 pub type BuiltinFn = fn(Co, Vec<Value>) -> GenFuture;
 
+/// A builtin's synchronous fast path: the result when the arguments it
+/// needs are already evaluated and nothing can fail, `None` to run the
+/// generator instead (which then also produces any error).
+pub type FastFn = fn(&[Value]) -> Option<Value>;
+
 /// A builtin, possibly partially applied.
 pub struct Builtin {
     pub name: &'static str,
     pub arity: usize,
     pub func: BuiltinFn,
+    pub fast: Option<FastFn>,
     pub args: Vec<Value>,
+}
+
+/// The outcome of giving a builtin an argument.
+pub enum Applied {
+    /// All arguments are there: run this generator.
+    Run(Gen),
+    /// A partial application, or the fast path's result.
+    Value(Value),
 }
 
 impl Builtin {
     /// Adds an argument: a generator computing the result once all are
-    /// there, or the partially applied builtin.
-    pub fn apply(&self, arg: Value) -> Result<Result<Gen, Value>, ErrorKind> {
-        let mut args = self.args.clone();
+    /// there, or a value (the partially applied builtin, or the result
+    /// of the fast path).
+    pub fn apply(&self, arg: Value) -> Result<Applied, ErrorKind> {
+        let mut args = Vec::with_capacity(self.arity);
+        args.extend(self.args.iter().cloned());
         args.push(arg);
         if args.len() < self.arity {
-            return Ok(Err(Value::Builtin(Rc::new(Builtin {
+            return Ok(Applied::Value(Value::Builtin(Rc::new(Builtin {
                 name: self.name,
                 arity: self.arity,
                 func: self.func,
+                fast: self.fast,
                 args,
             }))));
         }
+        if let Some(fast) = self.fast {
+            if let Some(v) = fast(&args) {
+                return Ok(Applied::Value(v));
+            }
+        }
         let f = self.func;
-        Ok(Ok(generator(move |co| f(co, args))))
+        Ok(Applied::Run(generator(move |co| f(co, args))))
     }
 }
 
@@ -84,6 +107,7 @@ pub fn value_of(spec: &Spec) -> Value {
         name: spec.name,
         arity: spec.arity,
         func: spec.func,
+        fast: fast::for_builtin(spec.name),
         args: Vec::new(),
     }))
 }
