@@ -143,6 +143,9 @@ pub struct Vm<'e> {
     /// The code that forces the value on top of the stack (to finish a
     /// thunk whose builtin returned a lazy value).
     force_code: Rc<Code>,
+    /// Frame activations so far, and the limit (`max_steps`).
+    steps: u64,
+    max_steps: u64,
 }
 
 fn frame_done(f: &mut Frame) -> &mut Done {
@@ -160,6 +163,8 @@ impl<'e> Vm<'e> {
             stack: Vec::new(),
             frames: Vec::new(),
             result: None,
+            steps: 0,
+            max_steps: ev.config.max_steps.unwrap_or(u64::MAX),
             force_code: Rc::new(Code {
                 ops: vec![Op::Force, Op::Return],
                 spans: vec![span.clone(), span],
@@ -190,11 +195,9 @@ impl<'e> Vm<'e> {
 
     fn drive(&mut self) -> Result<Value, EvalError> {
         let bottom = self.frames.len() - 1;
-        let mut steps: u64 = 0;
-        let max_steps = self.ev.config.max_steps.unwrap_or(u64::MAX);
         loop {
-            steps += 1;
-            if steps > max_steps {
+            self.steps += 1;
+            if self.steps > self.max_steps {
                 let e = EvalError::new(
                     ErrorKind::Other("evaluation step limit reached".into()),
                     None,
@@ -219,7 +222,7 @@ impl<'e> Vm<'e> {
                 });
             }
             let step = match self.frames.pop() {
-                Some(Frame::Code(f)) => self.run_code(f),
+                Some(Frame::Code(f)) => self.run_code(f, bottom),
                 Some(Frame::Gen(g)) => self.run_gen_frame(g),
                 None => unreachable!("checked above"),
             };
@@ -532,32 +535,42 @@ impl<'e> Vm<'e> {
         }))
     }
 
-    fn run_code(&mut self, mut f: CodeFrame) -> Result<(), EvalError> {
+    /// Runs code frame `f`. When it calls, forces or returns, the next
+    /// frame to run is taken in this same loop if it is code (a generator
+    /// frame, a limit or the end of this drive goes back to [`Vm::drive`]).
+    fn run_code(&mut self, mut f: CodeFrame, bottom: usize) -> Result<(), EvalError> {
         loop {
             let op = f.code.ops[f.ip];
             match self.exec(&mut f, op) {
-                Ok(Flow::Next) => f.ip += 1,
-                Ok(Flow::Jump(t)) => f.ip = t,
+                Ok(Flow::Next) => {
+                    f.ip += 1;
+                    continue;
+                }
+                Ok(Flow::Jump(t)) => {
+                    f.ip = t;
+                    continue;
+                }
                 Ok(Flow::Force(t)) => {
-                    let span = f.code.spans[f.ip].clone();
                     self.frames.push(Frame::Code(f));
-                    return self
-                        .start_thunk(t)
-                        .map_err(|k| EvalError::new(k, Some(span)));
+                    if let Err(k) = self.start_thunk(t) {
+                        let span = match self.frames.last() {
+                            Some(Frame::Code(c)) => Some(c.code.spans[c.ip].clone()),
+                            _ => None,
+                        };
+                        return Err(EvalError::new(k, span));
+                    }
                 }
                 Ok(Flow::Call(mut frame)) => {
-                    let span = f.code.spans[f.ip].clone();
                     if let Frame::Gen(g) = &mut frame {
-                        g.span.get_or_insert(span);
+                        g.span.get_or_insert_with(|| f.code.spans[f.ip].clone());
                     }
                     f.ip += 1;
                     self.frames.push(Frame::Code(f));
                     self.frames.push(frame);
-                    return Ok(());
                 }
                 Ok(Flow::Return(v)) => {
                     self.stack.truncate(f.base);
-                    return self.complete(v, f.done);
+                    self.complete(v, f.done)?;
                 }
                 Err(kind) => {
                     let span = f.code.spans[f.ip].clone();
@@ -565,6 +578,18 @@ impl<'e> Vm<'e> {
                     return Err(EvalError::new(kind, Some(span)));
                 }
             }
+            self.steps += 1;
+            if self.frames.len() <= bottom
+                || self.frames.len() > MAX_FRAMES
+                || self.steps > self.max_steps
+                || !matches!(self.frames.last(), Some(Frame::Code(_)))
+            {
+                return Ok(());
+            }
+            let Some(Frame::Code(next)) = self.frames.pop() else {
+                unreachable!("checked above")
+            };
+            f = next;
         }
     }
 
