@@ -17,6 +17,7 @@ macro_rules! builtins {
 }
 
 mod core;
+mod flake;
 mod hashing;
 mod io;
 mod lists;
@@ -82,6 +83,7 @@ pub fn specs() -> Vec<Spec> {
     v.extend(hashing::specs());
     v.extend(misc::specs());
     v.extend(toml::specs());
+    v.extend(flake::specs());
     v
 }
 
