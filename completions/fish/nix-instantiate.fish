@@ -1,4 +1,4 @@
-complete -c nix-instantiate -l extra-experimental-features -d 'Accepted for compatibility; no experimental features are implemented' -r
+complete -c nix-instantiate -l extra-experimental-features -d 'Enable experimental features (so far: parse-toml-timestamps)' -r
 complete -c nix-instantiate -l lint-short-path-literals -d 'Report relative path literals without ./ (warn or fatal)' -r -f -a "warn\t''
 fatal\t''"
 complete -c nix-instantiate -l lint-absolute-path-literals -d 'Report absolute and ~/ path literals (warn or fatal)' -r -f -a "warn\t''
@@ -20,6 +20,7 @@ complete -c nix-instantiate -l find-file -d 'Look the arguments up in the search
 complete -c nix-instantiate -l show-trace -d 'Show the evaluation trace on errors'
 complete -c nix-instantiate -l read-write-mode -d 'Allow writing to the store during evaluation'
 complete -c nix-instantiate -l impure -d 'Accepted for compatibility (evaluation is not sandboxed)'
+complete -c nix-instantiate -l trace-verbose -d 'Make builtins.traceVerbose print its message'
 complete -c nix-instantiate -s E -l expr -d 'Treat the arguments as Nix expressions'
 complete -c nix-instantiate -s h -l help -d 'Print help'
 complete -c nix-instantiate -s V -l version -d 'Print version'

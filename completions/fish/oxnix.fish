@@ -70,7 +70,7 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l serve -d 'Not 
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l generate-binary-cache-key -d 'Not supported yet by oxnix'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s h -l help -d 'Print help'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s V -l version -d 'Print version'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l extra-experimental-features -d 'Accepted for compatibility; no experimental features are implemented' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l extra-experimental-features -d 'Enable experimental features (so far: parse-toml-timestamps)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l lint-short-path-literals -d 'Report relative path literals without ./ (warn or fatal)' -r -f -a "warn\t''
 fatal\t''"
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l lint-absolute-path-literals -d 'Report absolute and ~/ path literals (warn or fatal)' -r -f -a "warn\t''
@@ -92,6 +92,7 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l find-fil
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l show-trace -d 'Show the evaluation trace on errors'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l read-write-mode -d 'Allow writing to the store during evaluation'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l impure -d 'Accepted for compatibility (evaluation is not sandboxed)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l trace-verbose -d 'Make builtins.traceVerbose print its message'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s E -l expr -d 'Treat the arguments as Nix expressions'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s h -l help -d 'Print help'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s V -l version -d 'Print version'

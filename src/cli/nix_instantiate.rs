@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use clap::{Arg, ArgAction, Command};
 
 use super::{clap_failure, CliError};
-use crate::eval::error::EvalError;
+use crate::eval::error::{ErrorKind, EvalError};
 use crate::eval::value::{NixString, Value};
 use crate::eval::{print, EvalConfig, Evaluator, LintLevel, Lints};
 
@@ -67,8 +67,12 @@ pub fn command() -> Command {
                 .long("extra-experimental-features")
                 .action(ArgAction::Append)
                 .value_name("FEATURES")
-                .help("Accepted for compatibility; no experimental features are implemented"),
+                .help("Enable experimental features (so far: parse-toml-timestamps)"),
         )
+        .arg(flag(
+            "trace-verbose",
+            "Make builtins.traceVerbose print its message",
+        ))
         .arg(lint(
             "lint-short-path-literals",
             "Report relative path literals without ./ (warn or fatal)",
@@ -163,6 +167,15 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
             url: level("lint-url-literals"),
         },
         max_steps: None,
+        store_dir: store_dir_from_env()?,
+        experimental_features: m
+            .get_many::<String>("extra-experimental-features")
+            .map(|v| {
+                v.flat_map(|f| f.split_whitespace().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        trace_verbose: m.get_flag("trace-verbose"),
     };
     let files: Vec<String> = m
         .get_many::<String>("files")
@@ -206,6 +219,24 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
     })
 }
 
+/// The store directory as C++ Nix takes it from the environment:
+/// `$NIX_STORE_DIR`, else `$NIX_STORE`, normalised; it must be absolute.
+fn store_dir_from_env() -> Result<Option<String>, CliError> {
+    let Some(dir) = std::env::var_os("NIX_STORE_DIR").or_else(|| std::env::var_os("NIX_STORE"))
+    else {
+        return Ok(None);
+    };
+    let dir = PathBuf::from(dir);
+    if !dir.is_absolute() {
+        return Err(CliError::Failed(format!(
+            "not an absolute path: '{}'",
+            dir.display()
+        )));
+    }
+    let canon = crate::eval::compiler::canonicalise(&dir);
+    Ok(Some(canon.display().to_string()))
+}
+
 fn pairs(m: &clap::ArgMatches, name: &str) -> Vec<(String, String)> {
     let v: Vec<String> = m
         .get_many::<String>(name)
@@ -247,7 +278,10 @@ struct Options {
 }
 
 fn eval_error(e: EvalError) -> CliError {
-    CliError::Failed(e.render())
+    match e.kind {
+        ErrorKind::Usage(msg) => CliError::Usage(msg),
+        _ => CliError::Failed(e.render()),
+    }
 }
 
 fn find_files(ev: &Evaluator, names: &[String]) -> Result<(), CliError> {

@@ -52,6 +52,14 @@ pub enum ErrorKind {
     Other(String),
     #[error("not yet supported by oxnix: {0}")]
     NotYetSupported(String),
+    /// A wrong setting or name (an unknown hash algorithm): C++ Nix's
+    /// `UsageError`, shown without a position and with the `--help` hint.
+    #[error("{0}")]
+    Usage(String),
+    /// An error C++ Nix shows without a position: a failed system call
+    /// (`SysError`), a missing experimental feature.
+    #[error("{0}")]
+    Unlocated(String),
 }
 
 impl ErrorKind {
@@ -92,7 +100,11 @@ impl EvalError {
     /// line after).
     pub fn render(&self) -> String {
         let mut s = self.kind.to_string();
-        if let Some(span) = &self.span {
+        let span = match self.kind {
+            ErrorKind::Usage(_) | ErrorKind::Unlocated(_) => None,
+            _ => self.span.as_ref(),
+        };
+        if let Some(span) = span {
             let (line, col) = span.source.line_col(span.start as usize);
             s.push_str(&format!(
                 "\n\n       at {}:{}:{}:\n",

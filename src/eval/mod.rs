@@ -24,6 +24,11 @@ use error::{ErrorKind, EvalError};
 use value::{Attrs, Env, NixString, Thunk, ThunkState, Value};
 use vm::Vm;
 
+/// Where C++ Nix 2.8 finds `<nix/…>` files the search path lacks
+/// (`findFile`); of those, `fetchurl.nix` is built in.
+pub(crate) const COREPKGS: &str = "/__corepkgs__";
+const COREPKGS_FETCHURL: &str = "/__corepkgs__/fetchurl.nix";
+
 /// Settings of an evaluation.
 #[derive(Clone, Debug, Default)]
 pub struct EvalConfig {
@@ -39,6 +44,19 @@ pub struct EvalConfig {
     /// Stop with an error after this many frame activations (for fuzzing
     /// and other bounded runs); `None` for no limit.
     pub max_steps: Option<u64>,
+    /// `builtins.storeDir` (`$NIX_STORE_DIR`); `None` for `/nix/store`.
+    pub store_dir: Option<String>,
+    /// Enabled experimental features (`--extra-experimental-features`).
+    pub experimental_features: Vec<String>,
+    /// `--trace-verbose`: `builtins.traceVerbose` traces.
+    pub trace_verbose: bool,
+}
+
+impl EvalConfig {
+    /// Whether the experimental feature `name` is enabled.
+    pub fn has_feature(&self, name: &str) -> bool {
+        self.experimental_features.iter().any(|f| f == name)
+    }
 }
 
 /// How a lint reports: not at all, as a warning, or as an error.
@@ -83,7 +101,7 @@ impl Evaluator {
     fn make_globals(&self) -> Globals {
         let mut builtins = Attrs::new();
         let mut globals = Globals::new();
-        for spec in builtins::specs() {
+        for spec in builtins::configured_specs(&self.config) {
             let v = builtins::value_of(&spec);
             builtins.insert(NixString::from(spec.name), v.clone());
             globals.insert(format!("__{}", spec.name), v.clone());
@@ -100,7 +118,12 @@ impl Evaluator {
             ("langVersion", Value::Int(6)),
             (
                 "storeDir",
-                Value::string(crate::store_path::DEFAULT_STORE_DIR),
+                Value::string(
+                    self.config
+                        .store_dir
+                        .as_deref()
+                        .unwrap_or(crate::store_path::DEFAULT_STORE_DIR),
+                ),
             ),
             ("nixPath", self.nix_path_value()),
             ("currentTime", builtins::current_time()),
@@ -198,6 +221,9 @@ impl Evaluator {
     /// The value of the file at `path` (a directory means its
     /// `default.nix`), evaluated lazily and cached per path.
     pub fn import_value(&self, path: &Path) -> Result<Value, ErrorKind> {
+        if path == Path::new(COREPKGS_FETCHURL) {
+            return self.import_corepkgs_fetchurl();
+        }
         let mut file = path.to_owned();
         if file.is_dir() {
             file.push("default.nix");
@@ -209,6 +235,22 @@ impl Evaluator {
         let dir = file.parent().unwrap_or(Path::new("/")).to_owned();
         let code = self
             .compile(&file.display().to_string(), &dir, text)
+            .map_err(|e| ErrorKind::Other(e.render()))?;
+        let v = Value::Thunk(Thunk::suspended(code, Env::new(0, None)));
+        self.imports.borrow_mut().insert(file, v.clone());
+        Ok(v)
+    }
+
+    /// `<nix/fetchurl.nix>`, which C++ Nix builds in: oxnix's stand-in
+    /// (same arguments, an error when called).
+    fn import_corepkgs_fetchurl(&self) -> Result<Value, ErrorKind> {
+        let file = PathBuf::from(COREPKGS_FETCHURL);
+        if let Some(v) = self.imports.borrow().get(&file) {
+            return Ok(v.clone());
+        }
+        let text = include_str!("corepkgs/fetchurl.nix").to_owned();
+        let code = self
+            .compile(COREPKGS_FETCHURL, Path::new(COREPKGS), text)
             .map_err(|e| ErrorKind::Other(e.render()))?;
         let v = Value::Thunk(Thunk::suspended(code, Env::new(0, None)));
         self.imports.borrow_mut().insert(file, v.clone());

@@ -571,6 +571,11 @@ fn find_file(co: Co, args: Vec<Value>) -> GenFuture {
                 ))));
             }
         }
+        // `<nix/x>` falls back to C++ Nix 2.8's built-in files.
+        if let Some(rest) = wanted.strip_prefix("nix/") {
+            let path = format!("{}/{rest}", crate::eval::COREPKGS);
+            return Ok(Value::Path(Rc::new(std::path::PathBuf::from(path))));
+        }
         // Catchable by `tryEval`, as in newer Nix.
         Err(ErrorKind::Throw(format!(
             "file '{wanted}' was not found in the Nix search path (add it using $NIX_PATH or -I)"

@@ -18,9 +18,13 @@ macro_rules! builtins {
 
 mod core;
 mod fast;
+mod flake;
+mod hashing;
 mod io;
 mod lists;
+mod misc;
 mod strings;
+mod toml;
 
 pub use self::core::deep_force;
 pub(crate) use self::io::current_time;
@@ -99,7 +103,29 @@ pub fn specs() -> Vec<Spec> {
     v.extend(strings::specs());
     v.extend(lists::specs());
     v.extend(io::specs());
+    v.extend(hashing::specs());
+    v.extend(misc::specs());
+    v.extend(toml::specs());
+    v.extend(flake::specs());
     v
+}
+
+/// Every builtin function, as an evaluation's settings choose them:
+/// `traceVerbose` traces with `--trace-verbose`, `fetchTree` needs the
+/// experimental feature `flakes`, and `fromTOML` reads dates and times
+/// with the experimental feature `parse-toml-timestamps`.
+pub fn configured_specs(config: &super::EvalConfig) -> Vec<Spec> {
+    specs()
+        .into_iter()
+        .map(|spec| match spec.name {
+            "traceVerbose" if config.trace_verbose => misc::trace_verbose_spec(),
+            "fetchTree" if !config.has_feature("flakes") => misc::fetch_tree_no_flakes_spec(),
+            "fromTOML" if config.has_feature("parse-toml-timestamps") => {
+                toml::from_toml_timestamps_spec()
+            }
+            _ => spec,
+        })
+        .collect()
 }
 
 pub fn value_of(spec: &Spec) -> Value {

@@ -1,0 +1,1 @@
+builtins.convertHash { hash = "abcd"; hashAlgo = "sha256"; toHashFormat = "base16"; }

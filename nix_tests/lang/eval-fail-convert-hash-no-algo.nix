@@ -1,0 +1,1 @@
+builtins.convertHash { hash = builtins.hashString "md5" ""; toHashFormat = "sri"; }

@@ -1,0 +1,1 @@
+fetchGit /nonexistent/oxnix-test-repo

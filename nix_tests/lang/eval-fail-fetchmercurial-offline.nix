@@ -1,0 +1,1 @@
+fetchMercurial { url = "/nonexistent/oxnix-test-repo"; }

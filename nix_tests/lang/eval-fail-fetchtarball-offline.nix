@@ -1,0 +1,1 @@
+fetchTarball { url = "file:///nonexistent/oxnix-test.tar.gz"; }

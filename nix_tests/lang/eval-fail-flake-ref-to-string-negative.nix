@@ -1,0 +1,1 @@
+builtins.flakeRefToString { type = "path"; path = "/p"; revCount = -1; }

@@ -1,0 +1,1 @@
+builtins.getFlake "path:/nonexistent/oxnix-test"

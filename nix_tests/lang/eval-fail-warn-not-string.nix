@@ -1,0 +1,2 @@
+# warn takes a string message only.
+builtins.warn { msg = "x"; } 1

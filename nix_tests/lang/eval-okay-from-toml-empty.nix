@@ -1,0 +1,1 @@
+map builtins.fromTOML [ "" "\n\n" "# only a comment\n" ]
