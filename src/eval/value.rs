@@ -13,34 +13,103 @@ use smallvec::SmallVec;
 use super::builtins::Builtin;
 use super::code::{Code, LambdaInfo};
 
-/// A Nix string: immutable bytes (not necessarily UTF-8). A thin pointer,
-/// so that a [`Value`] stays two words.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NixString(Rc<Box<[u8]>>);
+/// What a string refers to in the store, as C++ Nix's string context:
+/// each element is a plain store path (`/nix/store/…`), a derivation with
+/// all its outputs (`=/nix/store/….drv`) or one output of a derivation
+/// (`!out!/nix/store/….drv`). Ordered, so output is deterministic.
+pub type Context = std::collections::BTreeSet<Box<str>>;
+
+struct StrData {
+    bytes: Box<[u8]>,
+    /// `None` for the (common) strings without context.
+    context: Option<Box<Context>>,
+}
+
+/// A Nix string: immutable bytes (not necessarily UTF-8) and a string
+/// context. A thin pointer, so that a [`Value`] stays two words. Equality,
+/// order and hashing look at the bytes only, as Nix compares strings.
+#[derive(Clone)]
+pub struct NixString(Rc<StrData>);
+
+impl PartialEq for NixString {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+impl Eq for NixString {}
+impl PartialOrd for NixString {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for NixString {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+impl std::hash::Hash for NixString {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state)
+    }
+}
 
 impl NixString {
+    /// A string with a context (none when `context` is empty).
+    pub fn with_context(bytes: impl Into<Box<[u8]>>, context: Context) -> NixString {
+        NixString(Rc::new(StrData {
+            bytes: bytes.into(),
+            context: (!context.is_empty()).then(|| Box::new(context)),
+        }))
+    }
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        &self.0.bytes
+    }
+    /// The string's context, if it has one.
+    pub fn context(&self) -> Option<&Context> {
+        self.0.context.as_deref()
+    }
+    pub fn has_context(&self) -> bool {
+        self.0.context.is_some()
+    }
+    /// Adds this string's context to `ctx`.
+    pub fn add_context_to(&self, ctx: &mut Context) {
+        if let Some(c) = &self.0.context {
+            ctx.extend(c.iter().cloned());
+        }
+    }
+    /// The same bytes without context.
+    pub fn without_context(&self) -> NixString {
+        if self.has_context() {
+            NixString::from(self.as_bytes())
+        } else {
+            self.clone()
+        }
     }
     pub fn to_str_lossy(&self) -> std::borrow::Cow<'_, str> {
-        self.0.to_str_lossy()
+        self.0.bytes.to_str_lossy()
     }
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.bytes.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.bytes.is_empty()
     }
 }
 
 impl From<&[u8]> for NixString {
     fn from(b: &[u8]) -> Self {
-        NixString(Rc::new(Box::from(b)))
+        NixString(Rc::new(StrData {
+            bytes: Box::from(b),
+            context: None,
+        }))
     }
 }
 impl From<Vec<u8>> for NixString {
     fn from(b: Vec<u8>) -> Self {
-        NixString(Rc::new(b.into_boxed_slice()))
+        NixString(Rc::new(StrData {
+            bytes: b.into_boxed_slice(),
+            context: None,
+        }))
     }
 }
 impl From<&str> for NixString {
@@ -56,13 +125,13 @@ impl From<String> for NixString {
 
 impl fmt::Debug for NixString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0.as_bstr())
+        write!(f, "{:?}", self.0.bytes.as_bstr())
     }
 }
 
 impl fmt::Display for NixString {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.as_bstr())
+        write!(f, "{}", self.0.bytes.as_bstr())
     }
 }
 
