@@ -57,6 +57,9 @@ pub enum StoreError {
     },
     #[error("size mismatch importing path: specified: {expected}, got: {actual}")]
     NarSizeMismatch { expected: u64, actual: u64 },
+    /// As C++ Nix words it for a directory.
+    #[error("reading from file: Is a directory")]
+    FlatDirectory,
     #[error("flat content addressing needs a regular file")]
     FlatNotRegular,
     #[error("path '{0}' is not valid")]
@@ -239,6 +242,14 @@ impl Store {
         algo: HashAlgo,
     ) -> Result<StorePath, StoreError> {
         crate::store_path::validate_name(name, name)?;
+        if method == IngestionMethod::Flat {
+            // Checked first, so that nothing is ingested in vain.
+            match std::fs::symlink_metadata(path) {
+                Ok(m) if m.is_dir() => return Err(StoreError::FlatDirectory),
+                Ok(m) if !m.is_file() => return Err(StoreError::FlatNotRegular),
+                _ => {}
+            }
+        }
         let content = if method == IngestionMethod::Recursive && algo == HashAlgo::Sha256 {
             None
         } else {
