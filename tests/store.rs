@@ -491,7 +491,7 @@ fn store_add_query_closure_delete_export_import() {
                 &Store::memory(StoreDir::default()),
                 only_c.as_slice()
             ),
-            Err(StoreError::MissingReference { .. })
+            Err(StoreError::NotValid(_))
         ));
 
         // Deleting p alone is refused: b refers to it. p, b and c together go.

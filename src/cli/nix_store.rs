@@ -172,8 +172,6 @@ pub fn command() -> Command {
         Arg::new("args")
             .value_name("ARG")
             .num_args(0..)
-            .allow_hyphen_values(true)
-            .trailing_var_arg(true)
             .value_parser(clap::value_parser!(OsString))
             .value_hint(clap::ValueHint::AnyPath)
             .help("Arguments of the operation (paths; for --add-fixed the hash algorithm first)"),

@@ -150,10 +150,7 @@ pub fn import_paths(store: &Store, input: impl Read) -> Result<Vec<StorePath>, S
         }
         for reference in &references {
             if *reference != path && !store.is_valid(reference)? {
-                return Err(StoreError::MissingReference {
-                    path: store.print(&path),
-                    reference: store.print(reference),
-                });
+                return Err(StoreError::NotValid(store.print(reference)));
             }
         }
         if !store.is_valid(&path)? {

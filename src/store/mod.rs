@@ -76,8 +76,6 @@ pub enum StoreError {
     NotSupportedYet(String),
     #[error("input is not in the Nix export format: {0}")]
     BadExport(String),
-    #[error("cannot add path '{path}' because it lacks a valid reference '{reference}'")]
-    MissingReference { path: String, reference: String },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -293,10 +291,7 @@ impl Store {
     pub fn import_nar(&self, info: PathInfo, input: impl Read) -> Result<(), StoreError> {
         for r in &info.references {
             if *r != info.store_path && !self.is_valid(r)? {
-                return Err(StoreError::MissingReference {
-                    path: self.print(&info.store_path),
-                    reference: self.print(r),
-                });
+                return Err(StoreError::NotValid(self.print(r)));
             }
         }
         let ing = ingest_nar(
