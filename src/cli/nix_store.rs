@@ -388,13 +388,15 @@ impl Context<'_> {
     ) -> Result<(), CliError> {
         let store = self.open()?;
         for p in paths {
-            // C++ Nix: the name is the last component of the argument.
-            let name = absolute(p)
+            // C++ Nix: the name is the last component of the argument, and
+            // errors name the absolute path.
+            let p = absolute(p);
+            let name = p
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let sp = store
-                .add_path(p, &name, method, algo)
+                .add_path(&p, &name, method, algo)
                 .map_err(store_error)?;
             // Printed as each is added, as C++ Nix.
             let mut out = io::stdout().lock();
