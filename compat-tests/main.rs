@@ -5,6 +5,7 @@
 //! is set (as `.ci/run` does), which makes absence a failure.
 
 mod eval;
+mod store;
 mod tree;
 
 use std::collections::BTreeSet;

@@ -2,6 +2,7 @@
 //! (nix32, hashes, store paths, NAR, derivations) and the command front ends;
 //! see `ARCHITECTURE.md` for the layers.
 
+pub mod castore;
 pub mod cli;
 pub mod derivation;
 pub mod eval;
@@ -10,6 +11,7 @@ pub mod hash_pipeline;
 pub mod nar;
 pub mod nixbase32;
 pub mod os_error;
+pub mod store;
 pub mod store_path;
 
 mod allocator;

@@ -23,6 +23,8 @@ pub enum CliError {
     Usage(String),
     /// Anything else.
     Failed(String),
+    /// Exit with this code; the messages were printed already.
+    Exit(i32),
 }
 
 impl CliError {
@@ -54,6 +56,7 @@ fn report(command: &str, result: Result<(), CliError>) -> i32 {
             print_error(&msg);
             1
         }
+        Err(CliError::Exit(code)) => code,
     }
 }
 

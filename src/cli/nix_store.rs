@@ -1,88 +1,180 @@
-//! `nix-store`: for now the file-system operations `--dump` (write the NAR
-//! of any path to stdout) and `--restore` (create a path from a NAR on
-//! stdin). The other operations of C++ Nix's `nix-store` are recognised and
-//! answer "not supported yet" until the store exists.
+//! `nix-store`: `--dump`/`--restore` on any path, and the store operations
+//! on oxnix's own store (see [`crate::store`]): `--add`, `--add-fixed`,
+//! `--query` (`--hash`, `--size`, `--references`, `--referrers`,
+//! `--referrers-closure`, `--requisites`, `--tree`, `--graph`, `--deriver`),
+//! `--verify-path`, `--delete`, `--export` and `--import`, printing what C++
+//! Nix prints. The store is chosen by `--store ADDRESS`, else `$OXNIX_STORE`,
+//! else a sled store in `$OXNIX_STORE_DIR`, `$XDG_DATA_HOME/oxnix` or
+//! `~/.local/share/oxnix`. The other operations of C++ Nix's `nix-store` are
+//! recognised and answer "not supported yet".
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
 
-use clap::{Arg, ArgAction, Command};
+use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use super::{clap_failure, CliError};
+use crate::hash::{HashAlgo, HashFormat};
 use crate::nar::fs::{check_dumpable, dump_path, restore};
+use crate::store::{export, Store, StoreAddress, StoreError};
+use crate::store_path::{IngestionMethod, StoreDir, StorePath};
 
 /// Operations this build implements.
 const SUPPORTED: &[(&str, Option<char>, &str)] = &[
     (
         "dump",
         None,
-        "Write the NAR serialisation of PATH to standard output",
+        "Write the NAR serialisation of PATH to standard output (from the store for a valid store path)",
     ),
     (
         "restore",
         None,
         "Create PATH from a NAR read on standard input",
     ),
+    (
+        "add",
+        None,
+        "Add the PATHs to the store (recursive SHA-256) and print their store paths",
+    ),
+    (
+        "add-fixed",
+        None,
+        "Add the PATHs as fixed-output paths of hash ALGO (first argument); see --recursive",
+    ),
+    (
+        "query",
+        Some('q'),
+        "Query the store: with --hash, --size, --references, --referrers, --referrers-closure, --requisites, --tree, --graph or --deriver",
+    ),
+    (
+        "verify-path",
+        None,
+        "Check that the contents of the store PATHs still have their recorded NAR hash",
+    ),
+    (
+        "delete",
+        None,
+        "Delete the store PATHs, unless still referred to by other valid paths",
+    ),
+    (
+        "export",
+        None,
+        "Write the store PATHs to standard output in Nix's export format",
+    ),
+    (
+        "import",
+        None,
+        "Import paths in Nix's export format from standard input and print them",
+    ),
 ];
 
 /// Operations of C++ Nix's `nix-store` that are not implemented yet.
 const NOT_YET: &[(&str, Option<char>)] = &[
     ("realise", Some('r')),
-    ("add", None),
-    ("add-fixed", None),
-    ("delete", None),
-    ("query", Some('q')),
     ("read-log", Some('l')),
     ("dump-db", None),
     ("load-db", None),
     ("print-env", None),
     ("gc", None),
-    ("export", None),
-    ("import", None),
     ("init", None),
     ("verify", None),
-    ("verify-path", None),
     ("repair-path", None),
     ("optimise", None),
     ("serve", None),
     ("generate-binary-cache-key", None),
 ];
 
+/// Query types of `--query` (name, short flag, help).
+const QUERIES: &[(&str, Option<char>, &str)] = &[
+    (
+        "hash",
+        None,
+        "With --query: print the NAR hash (sha256, nix32)",
+    ),
+    ("size", None, "With --query: print the NAR size in bytes"),
+    (
+        "references",
+        None,
+        "With --query: print the paths the PATHs refer to",
+    ),
+    (
+        "referrers",
+        None,
+        "With --query: print the paths referring to the PATHs",
+    ),
+    (
+        "referrers-closure",
+        None,
+        "With --query: print the paths referring to the PATHs, transitively",
+    ),
+    (
+        "requisites",
+        Some('R'),
+        "With --query: print the closure of the PATHs",
+    ),
+    (
+        "tree",
+        None,
+        "With --query: print the references of the PATHs as a tree",
+    ),
+    (
+        "graph",
+        None,
+        "With --query: print the closure of the PATHs as a Graphviz graph",
+    ),
+    (
+        "deriver",
+        None,
+        "With --query: print the derivation that produced the PATHs",
+    ),
+];
+
+fn flag(name: &'static str, short: Option<char>, help: &'static str) -> Arg {
+    let mut a = Arg::new(name)
+        .long(name)
+        .action(ArgAction::SetTrue)
+        .help(help);
+    if let Some(c) = short {
+        a = a.short(c);
+    }
+    a
+}
+
 /// The clap definition of `nix-store`.
 pub fn command() -> Command {
     let mut cmd = Command::new("nix-store")
         .version(concat!("(oxnix) ", env!("CARGO_PKG_VERSION")))
-        .about("Manipulate or query the Nix store (oxnix: NAR dump and restore so far)");
+        .about("Manipulate or query the Nix store (oxnix: its own content-addressed store)");
     for (name, short, help) in SUPPORTED {
-        let mut a = Arg::new(*name)
-            .long(*name)
-            .action(ArgAction::SetTrue)
-            .help(*help);
-        if let Some(c) = short {
-            a = a.short(*c);
-        }
-        cmd = cmd.arg(a);
+        cmd = cmd.arg(flag(name, *short, help));
     }
     for (name, short) in NOT_YET {
-        let mut a = Arg::new(*name)
-            .long(*name)
-            .action(ArgAction::SetTrue)
-            .help("Not supported yet by oxnix");
-        if let Some(c) = short {
-            a = a.short(*c);
-        }
-        cmd = cmd.arg(a);
+        cmd = cmd.arg(flag(name, *short, "Not supported yet by oxnix"));
     }
-    cmd.arg(
+    for (name, short, help) in QUERIES {
+        cmd = cmd.arg(flag(name, *short, help));
+    }
+    cmd.arg(flag(
+        "recursive",
+        None,
+        "With --add-fixed: hash the NAR serialisation, not the file's contents",
+    ))
+    .arg(
+        Arg::new("store")
+            .long("store")
+            .value_name("ADDRESS")
+            .help("The store: memory://, sled:///ABSOLUTE/PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)"),
+    )
+    .arg(
         Arg::new("args")
             .value_name("ARG")
             .num_args(0..)
-            .allow_hyphen_values(true)
-            .trailing_var_arg(true)
             .value_parser(clap::value_parser!(OsString))
             .value_hint(clap::ValueHint::AnyPath)
-            .help("Arguments of the operation (a path for --dump and --restore)"),
+            .help("Arguments of the operation (paths; for --add-fixed the hash algorithm first)"),
     )
 }
 
@@ -113,11 +205,19 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         .get_many::<OsString>("args")
         .map(|v| v.map(PathBuf::from).collect())
         .unwrap_or_default();
+    let ctx = Context { m: &m };
     match op {
-        "dump" => dump(&operands),
+        "dump" => ctx.dump(&operands),
         "restore" => restore_op(&operands),
+        "add" => ctx.add(&operands),
+        "add-fixed" => ctx.add_fixed(&operands),
+        "query" => ctx.query(&operands),
+        "verify-path" => ctx.verify_path(&operands),
+        "delete" => ctx.delete(&operands),
+        "export" => ctx.export(&operands),
+        "import" => ctx.import(&operands),
         other => Err(CliError::Failed(format!(
-            "not supported yet: nix-store --{other} (oxnix implements --dump and --restore so far)"
+            "not supported yet: nix-store --{other} (oxnix implements --dump, --restore, --add, --add-fixed, --query, --verify-path, --delete, --export and --import so far)"
         ))),
     }
 }
@@ -129,17 +229,427 @@ fn single(operands: &[PathBuf]) -> Result<&PathBuf, CliError> {
     }
 }
 
-fn dump(operands: &[PathBuf]) -> Result<(), CliError> {
-    let path = single(operands)?;
-    // Fail before writing anything when the path is missing.
-    check_dumpable(path).map_err(CliError::failed)?;
+fn no_args(operands: &[PathBuf]) -> Result<(), CliError> {
+    if operands.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Usage("no arguments expected".into()))
+    }
+}
+
+fn store_error(e: StoreError) -> CliError {
+    CliError::Failed(e.to_string())
+}
+
+/// The store directory paths are printed in: `$NIX_STORE_DIR` or
+/// `/nix/store`, as C++ Nix.
+fn store_dir() -> Result<StoreDir, CliError> {
+    match std::env::var("NIX_STORE_DIR") {
+        Ok(d) if !d.is_empty() => StoreDir::new(&d).map_err(CliError::failed),
+        _ => Ok(StoreDir::default()),
+    }
+}
+
+/// `absPath` + `canonPath` as C++ Nix: absolute, `.` and `..` resolved
+/// lexically, no trailing slash.
+fn absolute(p: &Path) -> PathBuf {
+    let base = if p.is_absolute() {
+        PathBuf::from("/")
+    } else {
+        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
+    };
+    let mut out = PathBuf::from("/");
+    for c in base.components().chain(p.components()) {
+        match c {
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+        }
+    }
+    out
+}
+
+/// The store path `arg` denotes: itself, a path inside it, or a symlink
+/// (chain) outside the store leading into it, as C++ Nix's
+/// `followLinksToStorePath`.
+fn follow_links_to_store_path(dir: &StoreDir, arg: &Path) -> Result<StorePath, CliError> {
+    let in_store = |p: &Path| {
+        p.as_os_str()
+            .as_bytes()
+            .strip_prefix(dir.as_str().as_bytes())
+            .is_some_and(|rest| rest.starts_with(b"/") && rest.len() > 1)
+    };
+    let mut path = absolute(arg);
+    let mut hops = 0;
+    while !in_store(&path) {
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| {
+            CliError::Failed(format!(
+                "getting status of '{}': {}",
+                path.display(),
+                crate::os_error::message(&e)
+            ))
+        })?;
+        if !meta.file_type().is_symlink() || hops > 1024 {
+            break;
+        }
+        hops += 1;
+        let target = std::fs::read_link(&path).map_err(CliError::failed)?;
+        let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        path = absolute(&parent.join(target));
+    }
+    let s = path.to_string_lossy();
+    let not_in_store = || CliError::Failed(format!("path '{s}' is not in the Nix store"));
+    let rest = s
+        .strip_prefix(dir.as_str())
+        .and_then(|r| r.strip_prefix('/'))
+        .ok_or_else(not_in_store)?;
+    let base = rest.split('/').next().unwrap_or("");
+    dir.parse_path(&format!("{}/{base}", dir.as_str()))
+        .map_err(CliError::failed)
+}
+
+/// Writes to stdout through a buffer; ends quietly on a closed pipe.
+fn with_stdout(f: impl FnOnce(&mut dyn Write) -> Result<(), CliError>) -> Result<(), CliError> {
     let stdout = io::stdout();
-    let out = BufWriter::with_capacity(32 * 1024, stdout.lock());
-    let mut out = dump_path(path, out).map_err(CliError::failed)?;
+    let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    f(&mut out)?;
     out.flush().map_err(CliError::failed)
+}
+
+fn out_err(e: io::Error) -> CliError {
+    CliError::failed(e)
+}
+
+struct Context<'a> {
+    m: &'a ArgMatches,
+}
+
+impl Context<'_> {
+    fn address(&self) -> Result<StoreAddress, CliError> {
+        match self.m.get_one::<String>("store") {
+            Some(a) => StoreAddress::parse(a).map_err(store_error),
+            None => StoreAddress::from_env(&|k| std::env::var_os(k)).map_err(store_error),
+        }
+    }
+
+    fn open(&self) -> Result<Store, CliError> {
+        Store::open(&self.address()?, store_dir()?).map_err(store_error)
+    }
+
+    fn store_paths(&self, store: &Store, operands: &[PathBuf]) -> Result<Vec<StorePath>, CliError> {
+        operands
+            .iter()
+            .map(|p| follow_links_to_store_path(&store.store_dir, p))
+            .collect()
+    }
+
+    fn dump(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        let path = single(operands)?;
+        // A valid path of our store is rendered from the store; anything
+        // else (including paths inside store paths) is dumped from disk.
+        let dir = store_dir()?;
+        if let Ok(sp) = dir.parse_path(&absolute(path).to_string_lossy()) {
+            let store = self.open()?;
+            if store.is_valid(&sp).map_err(store_error)? {
+                return with_stdout(|out| store.nar(&sp, out).map(|_| ()).map_err(store_error));
+            }
+        }
+        // Fail before writing anything when the path is missing.
+        check_dumpable(path).map_err(CliError::failed)?;
+        with_stdout(|out| dump_path(path, out).map(|_| ()).map_err(CliError::failed))
+    }
+
+    fn add(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        self.add_paths(operands, IngestionMethod::Recursive, HashAlgo::Sha256)
+    }
+
+    fn add_fixed(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        let method = if self.m.get_flag("recursive") {
+            IngestionMethod::Recursive
+        } else {
+            IngestionMethod::Flat
+        };
+        let Some((algo, paths)) = operands.split_first() else {
+            return Err(CliError::Usage(
+                "first argument must be hash algorithm".into(),
+            ));
+        };
+        let algo = HashAlgo::from_name(&algo.to_string_lossy()).map_err(CliError::failed)?;
+        self.add_paths(paths, method, algo)
+    }
+
+    fn add_paths(
+        &self,
+        paths: &[PathBuf],
+        method: IngestionMethod,
+        algo: HashAlgo,
+    ) -> Result<(), CliError> {
+        let store = self.open()?;
+        for p in paths {
+            // C++ Nix: the name is the last component of the argument, and
+            // errors name the absolute path.
+            let p = absolute(p);
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let sp = store
+                .add_path(&p, &name, method, algo)
+                .map_err(store_error)?;
+            // Printed as each is added, as C++ Nix.
+            let mut out = io::stdout().lock();
+            writeln!(out, "{}", store.print(&sp)).map_err(out_err)?;
+            out.flush().map_err(out_err)?;
+        }
+        Ok(())
+    }
+
+    fn query(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        let kinds: Vec<&str> = QUERIES
+            .iter()
+            .map(|(n, ..)| *n)
+            .filter(|n| self.m.get_flag(n))
+            .collect();
+        let kind = match kinds.as_slice() {
+            [] => {
+                return Err(CliError::Failed(
+                    "not supported yet: nix-store --query without --hash, --size, --references, --referrers, --referrers-closure, --requisites, --tree, --graph or --deriver".into(),
+                ))
+            }
+            [k] => *k,
+            _ => return Err(CliError::Usage("query type already specified".into())),
+        };
+        let store = self.open()?;
+        match kind {
+            "hash" | "size" | "deriver" => with_stdout(|out| {
+                for p in operands {
+                    let sp = follow_links_to_store_path(&store.store_dir, p)?;
+                    let info = store.query(&sp).map_err(store_error)?;
+                    match kind {
+                        "hash" => {
+                            writeln!(out, "{}", info.nar_hash().to_string_with(HashFormat::Nix32))
+                        }
+                        "size" => writeln!(out, "{}", info.nar_size),
+                        _ => match &info.deriver {
+                            Some(d) => writeln!(out, "{}", store.print(d)),
+                            None => writeln!(out, "unknown-deriver"),
+                        },
+                    }
+                    .map_err(out_err)?;
+                }
+                Ok(())
+            }),
+            "references" | "referrers" | "referrers-closure" | "requisites" => {
+                let mut set = BTreeSet::new();
+                for sp in self.store_paths(&store, operands)? {
+                    match kind {
+                        "references" => {
+                            set.extend(store.query(&sp).map_err(store_error)?.references)
+                        }
+                        "referrers" => {
+                            store.query(&sp).map_err(store_error)?;
+                            set.extend(store.referrers(&sp).map_err(store_error)?)
+                        }
+                        _ => {
+                            store.query(&sp).map_err(store_error)?;
+                            let one = BTreeSet::from([sp]);
+                            set.extend(
+                                store
+                                    .closure(&one, kind == "referrers-closure")
+                                    .map_err(store_error)?,
+                            )
+                        }
+                    }
+                }
+                let sorted = store.sort_references_first(&set).map_err(store_error)?;
+                with_stdout(|out| {
+                    for p in sorted {
+                        writeln!(out, "{}", store.print(&p)).map_err(out_err)?;
+                    }
+                    Ok(())
+                })
+            }
+            "tree" => with_stdout(|out| {
+                let mut done = BTreeSet::new();
+                for p in operands {
+                    let sp = follow_links_to_store_path(&store.store_dir, p)?;
+                    print_tree(&store, out, sp, &mut done)?;
+                }
+                Ok(())
+            }),
+            _ => {
+                let roots: BTreeSet<StorePath> =
+                    self.store_paths(&store, operands)?.into_iter().collect();
+                with_stdout(|out| print_graph(&store, out, roots))
+            }
+        }
+    }
+
+    fn verify_path(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        let store = self.open()?;
+        let mut ok = true;
+        for sp in self.store_paths(&store, operands)? {
+            let (info, found) = store.verify(&sp).map_err(store_error)?;
+            if found != info.nar_hash() {
+                super::print_error(&format!(
+                    "path '{}' was modified! expected hash '{}', got '{}'",
+                    store.print(&sp),
+                    info.nar_hash().to_string_with(HashFormat::Nix32),
+                    found.to_string_with(HashFormat::Nix32)
+                ));
+                ok = false;
+            }
+        }
+        if ok {
+            Ok(())
+        } else {
+            Err(CliError::Exit(1))
+        }
+    }
+
+    fn delete(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        let store = self.open()?;
+        let mut set = BTreeSet::new();
+        for sp in self.store_paths(&store, operands)? {
+            // A path that is not valid is not there to delete.
+            if store.is_valid(&sp).map_err(store_error)? {
+                set.insert(sp);
+            }
+        }
+        eprintln!("finding garbage collector roots...");
+        let result = store.delete(&set);
+        let (n, bytes) = match &result {
+            Ok(infos) => (infos.len(), infos.iter().map(|i| i.nar_size).sum::<u64>()),
+            Err(_) => (0, 0),
+        };
+        if let Ok(infos) = &result {
+            for i in infos {
+                eprintln!("deleting '{}'", store.print(&i.store_path));
+            }
+        }
+        // Printed also on failure, as C++ Nix.
+        println!(
+            "{n} store paths deleted, {:.2} MiB freed",
+            bytes as f64 / (1024.0 * 1024.0)
+        );
+        result.map(|_| ()).map_err(|e| match e {
+            StoreError::StillAlive(p) => CliError::Failed(format!(
+                "Cannot delete path '{p}' since it is still alive. To find out why, use: nix-store --query --roots"
+            )),
+            e => store_error(e),
+        })
+    }
+
+    fn export(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        let store = self.open()?;
+        let paths: BTreeSet<StorePath> = self.store_paths(&store, operands)?.into_iter().collect();
+        for p in &paths {
+            store.query(p).map_err(store_error)?;
+        }
+        with_stdout(|out| {
+            export::export_paths(&store, &paths, out)
+                .map(|_| ())
+                .map_err(store_error)
+        })
+    }
+
+    fn import(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        no_args(operands)?;
+        let store = self.open()?;
+        let paths = export::import_paths(&store, io::stdin().lock()).map_err(store_error)?;
+        with_stdout(|out| {
+            for p in paths {
+                writeln!(out, "{}", store.print(&p)).map_err(out_err)?;
+            }
+            Ok(())
+        })
+    }
 }
 
 fn restore_op(operands: &[PathBuf]) -> Result<(), CliError> {
     let path = single(operands)?;
     restore(io::stdin().lock(), path).map_err(CliError::failed)
+}
+
+const TREE_CONN: &str = "├───";
+const TREE_LAST: &str = "└───";
+const TREE_LINE: &str = "│   ";
+const TREE_NULL: &str = "    ";
+
+/// C++ Nix's `printTree`: each path once; a path seen before is printed
+/// with ` [...]`; references sorted so that a reference of a sibling comes
+/// first. Iterative, so deep graphs cannot overflow the stack.
+fn print_tree(
+    store: &Store,
+    out: &mut dyn Write,
+    root: StorePath,
+    done: &mut BTreeSet<StorePath>,
+) -> Result<(), CliError> {
+    // (path, first pad, tail pad)
+    let mut todo: Vec<(StorePath, String, String)> = vec![(root, String::new(), String::new())];
+    while let Some((path, first, tail)) = todo.pop() {
+        if !done.insert(path.clone()) {
+            writeln!(out, "{first}{} [...]", store.print(&path)).map_err(out_err)?;
+            continue;
+        }
+        writeln!(out, "{first}{}", store.print(&path)).map_err(out_err)?;
+        let info = store.query(&path).map_err(store_error)?;
+        let sorted = store
+            .sort_references_first(&info.references)
+            .map_err(store_error)?;
+        let n = sorted.len();
+        // Pushed in reverse so they are printed in order.
+        for (i, r) in sorted.into_iter().enumerate().rev() {
+            let last = i + 1 == n;
+            todo.push((
+                r,
+                format!("{tail}{}", if last { TREE_LAST } else { TREE_CONN }),
+                format!("{tail}{}", if last { TREE_NULL } else { TREE_LINE }),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// C++ Nix's `printDotGraph`: the closure of `roots` as Graphviz, nodes in
+/// the order a sorted work list yields them, edge colours cycling.
+fn print_graph(
+    store: &Store,
+    out: &mut dyn Write,
+    roots: BTreeSet<StorePath>,
+) -> Result<(), CliError> {
+    const COLOURS: [&str; 6] = ["black", "red", "green", "blue", "magenta", "burlywood"];
+    let mut colour = 0usize;
+    let mut work = roots;
+    let mut done = BTreeSet::new();
+    writeln!(out, "digraph G {{").map_err(out_err)?;
+    while let Some(path) = work.pop_first() {
+        if !done.insert(path.clone()) {
+            continue;
+        }
+        writeln!(
+            out,
+            "\"{}\" [label = \"{}\", shape = box, style = filled, fillcolor = \"#ff0000\"];",
+            path.base_name(),
+            path.name()
+        )
+        .map_err(out_err)?;
+        for r in store.query(&path).map_err(store_error)?.references {
+            if r != path {
+                writeln!(
+                    out,
+                    "\"{}\" -> \"{}\" [color = \"{}\"];",
+                    r.base_name(),
+                    path.base_name(),
+                    COLOURS[colour % COLOURS.len()]
+                )
+                .map_err(out_err)?;
+                colour += 1;
+                work.insert(r);
+            }
+        }
+    }
+    writeln!(out, "}}").map_err(out_err)
 }

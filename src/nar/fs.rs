@@ -67,32 +67,91 @@ struct Frame {
 /// Writes the NAR of `path` (not following a symlink at `path` itself) to
 /// `out`. Directory depth is handled with an explicit stack.
 pub fn dump_path<W: Write>(path: &Path, out: W) -> Result<W, DumpError> {
+    let mut sink = WriteNar {
+        writer: NarWriter::new(out).map_err(DumpError::Write)?,
+    };
+    walk_path(path, &mut sink)?;
+    sink.writer.finish().map_err(DumpError::Write)
+}
+
+/// Forwards visitor calls to a [`NarWriter`].
+struct WriteNar<W: Write> {
+    writer: NarWriter<W>,
+}
+
+impl<W: Write> WriteNar<W> {
+    fn entry(&mut self, path: &[Vec<u8>]) -> io::Result<()> {
+        match path.last() {
+            Some(name) => self.writer.entry(name),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<W: Write> NarVisitor for WriteNar<W> {
+    fn enter_directory(&mut self, path: &[Vec<u8>]) -> io::Result<()> {
+        self.entry(path)?;
+        self.writer.start_directory()
+    }
+    fn leave_directory(&mut self, _: &[Vec<u8>]) -> io::Result<()> {
+        self.writer.end_directory()
+    }
+    fn symlink(&mut self, path: &[Vec<u8>], target: &[u8]) -> io::Result<()> {
+        self.entry(path)?;
+        self.writer.symlink(target)
+    }
+    fn regular(
+        &mut self,
+        path: &[Vec<u8>],
+        executable: bool,
+        size: u64,
+        contents: &mut dyn Read,
+    ) -> io::Result<()> {
+        self.entry(path)?;
+        self.writer.regular(executable, size, contents)
+    }
+}
+
+/// Walks the tree at `path` (not following a symlink at `path` itself) in
+/// NAR order, calling `visitor` for every node as [`super::parse`] would for
+/// its NAR; a regular file's contents are streamed from the file. Errors of
+/// the visitor are [`DumpError::Write`].
+pub fn walk_path(path: &Path, visitor: &mut dyn NarVisitor) -> Result<(), DumpError> {
     let meta = check_dumpable(path)?;
-    let mut w = NarWriter::new(out).map_err(DumpError::Write)?;
     let mut stack: Vec<Frame> = Vec::new();
-    dump_node(&mut w, path, &meta, &mut stack)?;
+    let mut components: Vec<Vec<u8>> = Vec::new();
+    visit_node(visitor, path, &meta, &components, &mut stack)?;
     while let Some(frame) = stack.last_mut() {
         if frame.next == frame.names.len() {
             stack.pop();
-            w.end_directory().map_err(DumpError::Write)?;
+            visitor
+                .leave_directory(&components)
+                .map_err(DumpError::Write)?;
+            components.pop();
             continue;
         }
         let name = std::mem::take(&mut frame.names[frame.next]);
         frame.next += 1;
         let child = frame.dir.join(OsStr::from_bytes(&name));
         let meta = check_dumpable(&child)?;
-        w.entry(&name).map_err(DumpError::Write)?;
-        dump_node(&mut w, &child, &meta, &mut stack)?;
+        components.push(name);
+        let opened = visit_node(visitor, &child, &meta, &components, &mut stack)?;
+        if !opened {
+            components.pop();
+        }
     }
-    w.finish().map_err(DumpError::Write)
+    Ok(())
 }
 
-fn dump_node<W: Write>(
-    w: &mut NarWriter<W>,
+/// Visits one node; returns true when it opened a directory (whose
+/// entries are then on `stack`).
+fn visit_node(
+    visitor: &mut dyn NarVisitor,
     path: &Path,
     meta: &fs::Metadata,
+    components: &[Vec<u8>],
     stack: &mut Vec<Frame>,
-) -> Result<(), DumpError> {
+) -> Result<bool, DumpError> {
     let ft = meta.file_type();
     if ft.is_file() {
         let read_err = |source| DumpError::ReadFile {
@@ -107,21 +166,24 @@ fn dump_node<W: Write>(
             failed: false,
         };
         let executable = meta.mode() & 0o100 != 0;
-        let result = w.regular(executable, meta.len(), &mut file);
+        let result = visitor.regular(components, executable, meta.len(), &mut file);
         result.map_err(|e| {
             if file.failed || e.kind() == io::ErrorKind::UnexpectedEof {
                 read_err(e)
             } else {
                 DumpError::Write(e)
             }
-        })
+        })?;
+        Ok(false)
     } else if ft.is_symlink() {
         let target = fs::read_link(path).map_err(|source| DumpError::ReadLink {
             path: path.to_owned(),
             source,
         })?;
-        w.symlink(target.as_os_str().as_bytes())
-            .map_err(DumpError::Write)
+        visitor
+            .symlink(components, target.as_os_str().as_bytes())
+            .map_err(DumpError::Write)?;
+        Ok(false)
     } else if ft.is_dir() {
         let read_err = |source| DumpError::ReadDir {
             path: path.to_owned(),
@@ -132,13 +194,15 @@ fn dump_node<W: Write>(
             names.push(entry.map_err(read_err)?.file_name().as_bytes().to_vec());
         }
         names.sort_unstable();
-        w.start_directory().map_err(DumpError::Write)?;
+        visitor
+            .enter_directory(components)
+            .map_err(DumpError::Write)?;
         stack.push(Frame {
             dir: path.to_owned(),
             names,
             next: 0,
         });
-        Ok(())
+        Ok(true)
     } else {
         Err(DumpError::UnsupportedType(path.to_owned()))
     }

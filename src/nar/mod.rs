@@ -12,7 +12,7 @@ pub mod writer;
 use bstr::BString;
 use thiserror::Error;
 
-pub use reader::{parse, NarVisitor};
+pub use reader::{parse, parse_buffered, NarVisitor};
 pub use writer::NarWriter;
 
 /// The first string of every NAR.

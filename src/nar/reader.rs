@@ -46,8 +46,8 @@ impl NarVisitor for Validate {
     }
 }
 
-struct Input<R: Read> {
-    inner: BufReader<R>,
+struct Input<R: BufRead> {
+    inner: R,
     offset: u64,
 }
 
@@ -59,7 +59,7 @@ fn eof_to_truncated(e: io::Error) -> NarError {
     }
 }
 
-impl<R: Read> Input<R> {
+impl<R: BufRead> Input<R> {
     fn exact(&mut self, buf: &mut [u8]) -> Result<(), NarError> {
         self.inner.read_exact(buf).map_err(eof_to_truncated)?;
         self.offset += buf.len() as u64;
@@ -129,12 +129,12 @@ impl<R: Read> Input<R> {
 
 /// File contents handed to [`NarVisitor::regular`]: reads at most the
 /// file's size, and fails on truncation instead of returning a short file.
-struct Contents<'a, R: Read> {
+struct Contents<'a, R: BufRead> {
     input: &'a mut Input<R>,
     left: u64,
 }
 
-impl<R: Read> Read for Contents<'_, R> {
+impl<R: BufRead> Read for Contents<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.left == 0 || buf.is_empty() {
             return Ok(0);
@@ -156,8 +156,18 @@ impl<R: Read> Read for Contents<'_, R> {
 /// Parses one NAR from `reader`, calling `visitor` for every node. Data after
 /// the archive is not examined (as C++ Nix), though it may be read ahead.
 pub fn parse<R: Read>(reader: R, visitor: &mut dyn NarVisitor) -> Result<(), NarError> {
+    parse_buffered(&mut BufReader::with_capacity(256 * 1024, reader), visitor)
+}
+
+/// Parses one NAR from a buffered reader and reads nothing past its end, so
+/// the caller can go on reading what follows (as in `nix-store --export`'s
+/// format).
+pub fn parse_buffered<R: BufRead>(
+    reader: &mut R,
+    visitor: &mut dyn NarVisitor,
+) -> Result<(), NarError> {
     let mut input = Input {
-        inner: BufReader::with_capacity(256 * 1024, reader),
+        inner: reader,
         offset: 0,
     };
     match input.token() {

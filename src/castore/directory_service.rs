@@ -1,0 +1,171 @@
+//! Directory storage: [`DirectoryService`] stores validated [`Directory`]
+//! messages by digest. A directory is accepted only when every directory it
+//! refers to is already stored (or comes earlier in the same closure) with
+//! the size it claims, so a stored directory never dangles.
+//! [`MemoryDirectoryService`] keeps them in a map,
+//! [`SledDirectoryService`] in a `sled` tree (a closure in one batch).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use super::blob::{read_lock, write_lock};
+use super::directory;
+use super::proto::Directory;
+use super::{B3Digest, CastoreError};
+
+/// Where directories live.
+pub trait DirectoryService: Send + Sync {
+    /// The directory with this digest, if stored.
+    fn get(&self, digest: &B3Digest) -> Result<Option<Directory>, CastoreError>;
+
+    /// Whether a directory is stored.
+    fn has(&self, digest: &B3Digest) -> Result<bool, CastoreError> {
+        Ok(self.get(digest)?.is_some())
+    }
+
+    /// Stores `dirs`, children before parents (the root last), all or
+    /// nothing; returns the root's digest. Each directory is validated and
+    /// each subdirectory it names must be earlier in `dirs` or already
+    /// stored, with the size its parent records.
+    fn put_closure(&self, dirs: Vec<Directory>) -> Result<B3Digest, CastoreError>;
+
+    /// Stores one directory whose subdirectories are all stored already.
+    fn put(&self, dir: Directory) -> Result<B3Digest, CastoreError> {
+        self.put_closure(vec![dir])
+    }
+}
+
+/// Validates a closure (children first) against `lookup` for directories
+/// stored before; returns each directory's digest and encoding.
+pub fn check_closure(
+    dirs: &[Directory],
+    lookup: &dyn Fn(&B3Digest) -> Result<Option<Directory>, CastoreError>,
+) -> Result<Vec<(B3Digest, Vec<u8>)>, CastoreError> {
+    if dirs.is_empty() {
+        return Err(CastoreError::EmptyClosure);
+    }
+    // Digest -> size of the directories of this closure.
+    let mut sizes: HashMap<B3Digest, u64> = HashMap::new();
+    let mut out = Vec::with_capacity(dirs.len());
+    for dir in dirs {
+        directory::validate(dir)?;
+        let bytes = directory::encode(dir);
+        let digest = B3Digest::of(&bytes);
+        for child in &dir.directories {
+            let child_digest = B3Digest::from_slice(&child.digest).ok_or_else(|| {
+                CastoreError::InvalidDirectory(directory::DirectoryError::BadDigest {
+                    name: child.name.clone().into(),
+                    len: child.digest.len(),
+                })
+            })?;
+            let actual = match sizes.get(&child_digest) {
+                Some(s) => *s,
+                None => match lookup(&child_digest)? {
+                    Some(d) => directory::size(&d)?,
+                    None => {
+                        return Err(CastoreError::MissingChild {
+                            parent: digest,
+                            child: child_digest,
+                        })
+                    }
+                },
+            };
+            if actual != child.size {
+                return Err(CastoreError::WrongSize {
+                    parent: digest,
+                    child: child_digest,
+                    claimed: child.size,
+                    actual,
+                });
+            }
+        }
+        sizes.insert(digest, directory::size(dir)?);
+        out.push((digest, bytes));
+    }
+    Ok(out)
+}
+
+/// Directories in memory.
+#[derive(Default, Clone)]
+pub struct MemoryDirectoryService {
+    dirs: Arc<RwLock<HashMap<B3Digest, Directory>>>,
+}
+
+impl MemoryDirectoryService {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl DirectoryService for MemoryDirectoryService {
+    fn get(&self, digest: &B3Digest) -> Result<Option<Directory>, CastoreError> {
+        Ok(read_lock(&self.dirs).get(digest).cloned())
+    }
+
+    fn put_closure(&self, dirs: Vec<Directory>) -> Result<B3Digest, CastoreError> {
+        let checked = check_closure(&dirs, &|d| self.get(d))?;
+        let root = checked
+            .last()
+            .map(|(d, _)| *d)
+            .ok_or(CastoreError::EmptyClosure)?;
+        let mut map = write_lock(&self.dirs);
+        for ((digest, _), dir) in checked.into_iter().zip(dirs) {
+            map.entry(digest).or_insert(dir);
+        }
+        Ok(root)
+    }
+}
+
+/// Directories in a `sled` tree, keyed by digest, valued by canonical
+/// encoding.
+#[derive(Clone)]
+pub struct SledDirectoryService {
+    tree: sled::Tree,
+}
+
+impl SledDirectoryService {
+    /// Uses the tree `directories` of `db`.
+    pub fn new(db: &sled::Db) -> Result<Self, CastoreError> {
+        Ok(SledDirectoryService {
+            tree: db.open_tree("directories")?,
+        })
+    }
+}
+
+impl DirectoryService for SledDirectoryService {
+    fn get(&self, digest: &B3Digest) -> Result<Option<Directory>, CastoreError> {
+        let Some(bytes) = self.tree.get(digest.as_bytes())? else {
+            return Ok(None);
+        };
+        // What is stored was validated on the way in; check again anyway, as
+        // the database could have been altered, and the digest must match.
+        let dir = directory::decode(&bytes)
+            .map_err(|e| CastoreError::CorruptDirectory(*digest, e.to_string()))?;
+        if B3Digest::of(&bytes) != *digest {
+            return Err(CastoreError::CorruptDirectory(
+                *digest,
+                "contents do not match the digest".into(),
+            ));
+        }
+        Ok(Some(dir))
+    }
+
+    fn has(&self, digest: &B3Digest) -> Result<bool, CastoreError> {
+        Ok(self.tree.contains_key(digest.as_bytes())?)
+    }
+
+    fn put_closure(&self, dirs: Vec<Directory>) -> Result<B3Digest, CastoreError> {
+        let checked = check_closure(&dirs, &|d| self.get(d))?;
+        let root = checked
+            .last()
+            .map(|(d, _)| *d)
+            .ok_or(CastoreError::EmptyClosure)?;
+        let mut batch = sled::Batch::default();
+        for (digest, bytes) in checked {
+            batch.insert(digest.as_bytes(), bytes);
+        }
+        self.tree.apply_batch(batch)?;
+        self.tree.flush()?;
+        Ok(root)
+    }
+}

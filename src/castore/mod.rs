@@ -1,0 +1,65 @@
+//! The content-addressed store ("castore"): file contents as blobs addressed
+//! by their BLAKE3 digest, directories as canonical protobuf messages
+//! addressed by the BLAKE3 digest of their encoding. [`BlobService`] and
+//! [`DirectoryService`] are the storage interfaces, each with an in-memory
+//! backend and a persistent one (blobs as files, directories in `sled`).
+//! Nothing here knows about Nix store paths; that is [`crate::store`].
+
+pub mod blob;
+pub mod digest;
+pub mod directory;
+pub mod directory_service;
+pub mod proto;
+
+use std::io;
+
+use thiserror::Error;
+
+pub use blob::{BlobService, BlobWriter, FsBlobService, MemoryBlobService};
+pub use digest::B3Digest;
+pub use directory::{DirectoryError, Entry, Node};
+pub use directory_service::{DirectoryService, MemoryDirectoryService, SledDirectoryService};
+pub use proto::Directory;
+
+/// Why a castore operation failed.
+#[derive(Debug, Error)]
+pub enum CastoreError {
+    #[error("invalid directory: {0}")]
+    InvalidDirectory(#[from] DirectoryError),
+    #[error("directory {parent} refers to directory {child}, which is not in the store")]
+    MissingChild { parent: B3Digest, child: B3Digest },
+    #[error(
+        "directory {parent} gives {child} the size {claimed}, but it has {actual} nodes below it"
+    )]
+    WrongSize {
+        parent: B3Digest,
+        child: B3Digest,
+        claimed: u64,
+        actual: u64,
+    },
+    #[error("stored directory {0} does not decode: {1}")]
+    CorruptDirectory(B3Digest, String),
+    #[error("blob {digest} is shorter than the {expected} bytes recorded")]
+    BlobTooShort { digest: B3Digest, expected: u64 },
+    #[error("blob {0} is not in the store")]
+    MissingBlob(B3Digest),
+    #[error("directory {0} is not in the store")]
+    MissingDirectory(B3Digest),
+    #[error("the closure to store is empty")]
+    EmptyClosure,
+    #[error("database: {0}")]
+    Database(#[from] sled::Error),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl CastoreError {
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(io::Error) -> CastoreError {
+        let context = context.into();
+        move |source| CastoreError::Io { context, source }
+    }
+}

@@ -1,0 +1,174 @@
+//! C++ Nix's export format (`nix-store --export`/`--import`): for each path
+//! the number 1, its NAR, the magic number `0x4558494e` ("NIXE"), the path,
+//! its references (count, then each), its deriver (or an empty string) and
+//! 0 (no legacy signature); the number 0 ends the stream. Numbers are 64-bit
+//! little-endian; strings are a length then the bytes, padded to 8 bytes.
+
+use std::collections::BTreeSet;
+use std::io::{BufReader, Read, Write};
+
+use super::{ingest, now, PathInfo, Store, StoreError};
+use crate::hash::HashAlgo;
+use crate::store_path::StorePath;
+
+/// "NIXE", after each path's NAR.
+pub const EXPORT_MAGIC: u64 = 0x4558_494e;
+
+/// The longest string (path, reference, deriver, signature) we read.
+const MAX_STRING: u64 = 64 * 1024;
+
+fn write_u64(out: &mut impl Write, n: u64) -> Result<(), StoreError> {
+    out.write_all(&n.to_le_bytes()).map_err(StoreError::Write)
+}
+
+fn write_str(out: &mut impl Write, s: &[u8]) -> Result<(), StoreError> {
+    write_u64(out, s.len() as u64)?;
+    out.write_all(s).map_err(StoreError::Write)?;
+    let pad = (8 - s.len() % 8) % 8;
+    out.write_all(&[0u8; 8][..pad]).map_err(StoreError::Write)
+}
+
+/// Writes `paths` (references first, as C++ Nix orders them) in the export
+/// format.
+pub fn export_paths<W: Write>(
+    store: &Store,
+    paths: &BTreeSet<StorePath>,
+    mut out: W,
+) -> Result<W, StoreError> {
+    for p in store.sort_references_first(paths)? {
+        let info = store.query(&p)?;
+        write_u64(&mut out, 1)?;
+        // Hash the NAR as it is written, and check it against the record.
+        let tee = HashTee {
+            out: &mut out,
+            hasher: crate::hash::Hasher::new(HashAlgo::Sha256),
+        };
+        let tee = super::render::write_nar(&*store.blobs, &*store.directories, &info.node, tee)?;
+        let got = tee.hasher.finish();
+        if got != info.nar_hash() {
+            return Err(StoreError::NarHashMismatch {
+                expected: Box::new(info.nar_hash()),
+                actual: Box::new(got),
+            });
+        }
+        write_u64(&mut out, EXPORT_MAGIC)?;
+        write_str(&mut out, store.print(&p).as_bytes())?;
+        write_u64(&mut out, info.references.len() as u64)?;
+        for r in &info.references {
+            write_str(&mut out, store.print(r).as_bytes())?;
+        }
+        let deriver = info
+            .deriver
+            .as_ref()
+            .map(|d| store.print(d))
+            .unwrap_or_default();
+        write_str(&mut out, deriver.as_bytes())?;
+        write_u64(&mut out, 0)?;
+    }
+    write_u64(&mut out, 0)?;
+    out.flush().map_err(StoreError::Write)?;
+    Ok(out)
+}
+
+struct HashTee<'a, W: Write> {
+    out: &'a mut W,
+    hasher: crate::hash::Hasher,
+}
+
+impl<W: Write> Write for HashTee<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> StoreError {
+    StoreError::BadExport(msg.into())
+}
+
+fn read_u64(r: &mut impl Read) -> Result<u64, StoreError> {
+    let mut b = [0u8; 8];
+    r.read_exact(&mut b)
+        .map_err(|_| bad("unexpected end-of-file"))?;
+    Ok(u64::from_le_bytes(b))
+}
+
+fn read_str(r: &mut impl Read) -> Result<String, StoreError> {
+    let len = read_u64(r)?;
+    if len > MAX_STRING {
+        return Err(bad(format!("string of {len} bytes is too long")));
+    }
+    let mut s = vec![0u8; len as usize];
+    r.read_exact(&mut s)
+        .map_err(|_| bad("unexpected end-of-file"))?;
+    let pad = ((8 - len % 8) % 8) as usize;
+    let mut p = [0u8; 8];
+    r.read_exact(&mut p[..pad])
+        .map_err(|_| bad("unexpected end-of-file"))?;
+    if p.iter().any(|&b| b != 0) {
+        return Err(bad("non-zero padding"));
+    }
+    String::from_utf8(s).map_err(|_| bad("a path is not UTF-8"))
+}
+
+/// Reads an export stream and registers every path in it; returns them in
+/// stream order. Each NAR streams into the castore; its path info is written
+/// only once the trailer (path, references, deriver) has been read and the
+/// references are valid.
+pub fn import_paths(store: &Store, input: impl Read) -> Result<Vec<StorePath>, StoreError> {
+    let mut r = BufReader::with_capacity(256 * 1024, input);
+    let mut imported = Vec::new();
+    loop {
+        match read_u64(&mut r)? {
+            0 => break,
+            1 => {}
+            n => return Err(bad(format!("unexpected item marker {n}"))),
+        }
+        let ing = ingest::ingest_nar_buffered(&*store.blobs, &*store.directories, &mut r)?;
+        if read_u64(&mut r)? != EXPORT_MAGIC {
+            return Err(bad("Nix archive cannot be imported; wrong format"));
+        }
+        let path = store.store_dir.parse_path(&read_str(&mut r)?)?;
+        let n = read_u64(&mut r)?;
+        let mut references = BTreeSet::new();
+        for _ in 0..n {
+            references.insert(store.store_dir.parse_path(&read_str(&mut r)?)?);
+        }
+        let deriver = read_str(&mut r)?;
+        let deriver = if deriver.is_empty() {
+            None
+        } else {
+            Some(store.store_dir.parse_path(&deriver)?)
+        };
+        // An optional legacy signature, ignored (as C++ Nix does).
+        if read_u64(&mut r)? == 1 {
+            read_str(&mut r)?;
+        }
+        for reference in &references {
+            if *reference != path && !store.is_valid(reference)? {
+                return Err(StoreError::NotValid(store.print(reference)));
+            }
+        }
+        if !store.is_valid(&path)? {
+            let mut nar_sha256 = [0u8; 32];
+            nar_sha256.copy_from_slice(ing.nar_hash.digest());
+            store.path_infos.put(PathInfo {
+                store_path: path.clone(),
+                node: ing.node,
+                references,
+                nar_sha256,
+                nar_size: ing.nar_size,
+                deriver,
+                signatures: Vec::new(),
+                ca: None,
+                registration_time: now(),
+            })?;
+        }
+        imported.push(path);
+    }
+    Ok(imported)
+}

@@ -1,0 +1,455 @@
+//! The Nix store on top of the castore: [`PathInfo`]s name castore trees as
+//! store paths, [`PathInfoService`] keeps them, [`ingest`] and [`render`]
+//! move trees between the file system, NARs and the castore, and [`Store`]
+//! ties the three services together behind one address string
+//! ([`StoreAddress`]: `memory://`, `sled:///abs/path`, later
+//! `grpc+http://…`/`grpc+unix://…`) with the operations `nix-store` needs.
+
+pub mod export;
+pub mod ingest;
+pub mod path_info;
+pub mod path_info_service;
+pub mod proto;
+pub mod render;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
+
+use crate::castore::{
+    BlobService, CastoreError, DirectoryService, FsBlobService, MemoryBlobService,
+    MemoryDirectoryService, SledDirectoryService,
+};
+use crate::hash::{Hash, HashAlgo, HashFormat};
+use crate::nar::fs::DumpError;
+use crate::nar::NarError;
+use crate::store_path::{IngestionMethod, StoreDir, StorePath, StorePathError};
+
+pub use ingest::{ingest_nar, ingest_path, Ingested};
+pub use path_info::{PathInfo, PathInfoError};
+pub use path_info_service::{MemoryPathInfoService, PathInfoService, SledPathInfoService};
+
+/// Why a store operation failed. Messages of the errors `nix-store` shows
+/// follow C++ Nix.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Castore(#[from] CastoreError),
+    #[error("{0}")]
+    StorePath(#[from] StorePathError),
+    #[error("{0}")]
+    Dump(#[from] DumpError),
+    #[error("bad archive: {0}")]
+    BadNar(NarError),
+    #[error("writing NAR: {0}")]
+    Nar(io::Error),
+    #[error("{0}")]
+    Write(io::Error),
+    #[error("hash mismatch importing path: specified: {}, got: {}", .expected.to_string_with(HashFormat::Nix32), .actual.to_string_with(HashFormat::Nix32))]
+    NarHashMismatch {
+        expected: Box<Hash>,
+        actual: Box<Hash>,
+    },
+    #[error("size mismatch importing path: specified: {expected}, got: {actual}")]
+    NarSizeMismatch { expected: u64, actual: u64 },
+    /// As C++ Nix words it for a directory.
+    #[error("reading from file: Is a directory")]
+    FlatDirectory,
+    #[error("flat content addressing needs a regular file")]
+    FlatNotRegular,
+    #[error("path '{0}' is not valid")]
+    NotValid(String),
+    #[error("cannot delete path '{0}' since it is still alive. To find out why, use: nix-store --query --roots")]
+    StillAlive(String),
+    #[error("stored path info of '{path}' is corrupt: {error}")]
+    CorruptPathInfo { path: String, error: PathInfoError },
+    #[error("database: {0}")]
+    Database(sled::Error),
+    #[error("invalid store address '{0}' (expected memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH)")]
+    BadAddress(String),
+    #[error("store address '{0}': not supported yet (the oxnix store daemon does not exist yet)")]
+    NotSupportedYet(String),
+    #[error("input is not in the Nix export format: {0}")]
+    BadExport(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Where a store lives, parsed from one address string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreAddress {
+    /// `memory://`: nothing outlives the process.
+    Memory,
+    /// `sled:///abs/path`: a sled database and a blob directory there.
+    Sled(PathBuf),
+    /// `grpc+http://host:port`: a remote daemon (not yet).
+    GrpcHttp(String),
+    /// `grpc+unix:///path`: a local daemon socket (not yet).
+    GrpcUnix(PathBuf),
+}
+
+impl StoreAddress {
+    pub fn parse(s: &str) -> Result<StoreAddress, StoreError> {
+        let bad = || StoreError::BadAddress(s.to_owned());
+        if s == "memory://" {
+            return Ok(StoreAddress::Memory);
+        }
+        if let Some(p) = s.strip_prefix("sled://") {
+            if !p.starts_with('/') {
+                return Err(bad());
+            }
+            return Ok(StoreAddress::Sled(PathBuf::from(p)));
+        }
+        if let Some(hp) = s.strip_prefix("grpc+http://") {
+            if hp.is_empty() || hp.contains('/') && !hp.ends_with('/') {
+                return Err(bad());
+            }
+            return Ok(StoreAddress::GrpcHttp(hp.trim_end_matches('/').to_owned()));
+        }
+        if let Some(p) = s.strip_prefix("grpc+unix://") {
+            if !p.starts_with('/') {
+                return Err(bad());
+            }
+            return Ok(StoreAddress::GrpcUnix(PathBuf::from(p)));
+        }
+        Err(bad())
+    }
+
+    /// The address used when none is given: `$OXNIX_STORE`, else a sled
+    /// store in `$OXNIX_STORE_DIR`, `$XDG_DATA_HOME/oxnix` or
+    /// `$HOME/.local/share/oxnix`. `env` looks up environment variables.
+    pub fn from_env(env: &dyn Fn(&str) -> Option<OsString>) -> Result<StoreAddress, StoreError> {
+        let non_empty = |k: &str| env(k).filter(|v| !v.is_empty());
+        if let Some(a) = non_empty("OXNIX_STORE") {
+            return Self::parse(&a.to_string_lossy());
+        }
+        let dir = if let Some(d) = non_empty("OXNIX_STORE_DIR") {
+            PathBuf::from(d)
+        } else if let Some(d) = non_empty("XDG_DATA_HOME") {
+            PathBuf::from(d).join("oxnix")
+        } else if let Some(h) = non_empty("HOME") {
+            PathBuf::from(h).join(".local/share/oxnix")
+        } else {
+            return Err(StoreError::BadAddress(
+                "(none: set OXNIX_STORE, OXNIX_STORE_DIR or HOME)".into(),
+            ));
+        };
+        Ok(StoreAddress::Sled(std::path::absolute(&dir).unwrap_or(dir)))
+    }
+}
+
+/// A store: the three services and the store directory its paths are in.
+#[derive(Clone)]
+pub struct Store {
+    pub store_dir: StoreDir,
+    pub blobs: Arc<dyn BlobService>,
+    pub directories: Arc<dyn DirectoryService>,
+    pub path_infos: Arc<dyn PathInfoService>,
+}
+
+/// How long to wait for another process holding a sled store.
+const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
+    let db_path = dir.join("db");
+    let start = std::time::Instant::now();
+    loop {
+        match sled::Config::new().path(&db_path).open() {
+            Ok(db) => return Ok(db),
+            // sled locks its database for one process: wait for the other.
+            Err(sled::Error::Io(e))
+                if e.kind() == io::ErrorKind::WouldBlock && start.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(StoreError::Database(e)),
+        }
+    }
+}
+
+impl Store {
+    /// A store in memory.
+    pub fn memory(store_dir: StoreDir) -> Store {
+        Store {
+            store_dir,
+            blobs: Arc::new(MemoryBlobService::new()),
+            directories: Arc::new(MemoryDirectoryService::new()),
+            path_infos: Arc::new(MemoryPathInfoService::new()),
+        }
+    }
+
+    /// Opens (creating if needed) the store at `address`.
+    pub fn open(address: &StoreAddress, store_dir: StoreDir) -> Result<Store, StoreError> {
+        match address {
+            StoreAddress::Memory => Ok(Store::memory(store_dir)),
+            StoreAddress::Sled(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+                    context: format!("creating '{}'", dir.display()),
+                    source,
+                })?;
+                let db = open_sled(dir)?;
+                Ok(Store {
+                    store_dir,
+                    blobs: Arc::new(FsBlobService::open(&dir.join("blobs"))?),
+                    directories: Arc::new(SledDirectoryService::new(&db)?),
+                    path_infos: Arc::new(SledPathInfoService::new(&db)?),
+                })
+            }
+            StoreAddress::GrpcHttp(a) => {
+                Err(StoreError::NotSupportedYet(format!("grpc+http://{a}")))
+            }
+            StoreAddress::GrpcUnix(p) => Err(StoreError::NotSupportedYet(format!(
+                "grpc+unix://{}",
+                p.display()
+            ))),
+        }
+    }
+
+    /// The absolute form of `path`.
+    pub fn print(&self, path: &StorePath) -> String {
+        self.store_dir.print(path)
+    }
+
+    /// The path info of a valid path, or [`StoreError::NotValid`].
+    pub fn query(&self, path: &StorePath) -> Result<PathInfo, StoreError> {
+        self.path_infos
+            .get(path)?
+            .ok_or_else(|| StoreError::NotValid(self.print(path)))
+    }
+
+    pub fn is_valid(&self, path: &StorePath) -> Result<bool, StoreError> {
+        Ok(self.path_infos.get(path)?.is_some())
+    }
+
+    /// Adds the tree at `path` as a content-addressed path named `name`, as
+    /// `nix-store --add` (recursive sha256) and `--add-fixed` do.
+    pub fn add_path(
+        &self,
+        path: &Path,
+        name: &str,
+        method: IngestionMethod,
+        algo: HashAlgo,
+    ) -> Result<StorePath, StoreError> {
+        crate::store_path::validate_name(name, name)?;
+        if method == IngestionMethod::Flat {
+            // Checked first, so that nothing is ingested in vain.
+            match std::fs::symlink_metadata(path) {
+                Ok(m) if m.is_dir() => return Err(StoreError::FlatDirectory),
+                Ok(m) if !m.is_file() => return Err(StoreError::FlatNotRegular),
+                _ => {}
+            }
+        }
+        let content = if method == IngestionMethod::Recursive && algo == HashAlgo::Sha256 {
+            None
+        } else {
+            Some((method, algo))
+        };
+        let ing = ingest_path(&*self.blobs, &*self.directories, path, content)?;
+        let hash = ing.content_hash.unwrap_or(ing.nar_hash);
+        let store_path =
+            self.store_dir
+                .fixed_output_path(name, method, &hash, &BTreeSet::new(), false)?;
+        if self.is_valid(&store_path)? {
+            return Ok(store_path);
+        }
+        let info = PathInfo {
+            store_path: store_path.clone(),
+            node: ing.node,
+            references: BTreeSet::new(),
+            nar_sha256: nar_digest(&ing.nar_hash),
+            nar_size: ing.nar_size,
+            deriver: None,
+            signatures: Vec::new(),
+            ca: Some(format!(
+                "fixed:{}{}",
+                method.prefix(),
+                hash.to_string_with(HashFormat::Nix32)
+            )),
+            registration_time: now(),
+        };
+        self.path_infos.put(info)?;
+        Ok(store_path)
+    }
+
+    /// Writes the NAR of a valid path to `out`.
+    pub fn nar<W: Write>(&self, path: &StorePath, out: W) -> Result<W, StoreError> {
+        let info = self.query(path)?;
+        render::write_nar(&*self.blobs, &*self.directories, &info.node, out)
+    }
+
+    /// Registers `info` for the NAR read from `input` (whose hash and size
+    /// must match `info`'s). References must be valid (or `info` itself).
+    pub fn import_nar(&self, info: PathInfo, input: impl Read) -> Result<(), StoreError> {
+        for r in &info.references {
+            if *r != info.store_path && !self.is_valid(r)? {
+                return Err(StoreError::NotValid(self.print(r)));
+            }
+        }
+        let ing = ingest_nar(
+            &*self.blobs,
+            &*self.directories,
+            input,
+            Some((info.nar_hash(), info.nar_size)),
+        )?;
+        self.path_infos.put(PathInfo {
+            node: ing.node,
+            ..info
+        })
+    }
+
+    /// C++ Nix's `computeFSClosure`: `paths` and everything they refer to
+    /// (or, with `referrers`, everything referring to them), transitively.
+    pub fn closure(
+        &self,
+        paths: &BTreeSet<StorePath>,
+        referrers: bool,
+    ) -> Result<BTreeSet<StorePath>, StoreError> {
+        let referrer_map = if referrers {
+            Some(self.referrer_map()?)
+        } else {
+            None
+        };
+        let mut done = BTreeSet::new();
+        let mut todo: Vec<StorePath> = paths.iter().cloned().collect();
+        while let Some(p) = todo.pop() {
+            if !done.insert(p.clone()) {
+                continue;
+            }
+            let next: Vec<StorePath> = match &referrer_map {
+                Some(m) => m
+                    .get(&p)
+                    .map(|s| s.iter().cloned().collect())
+                    .unwrap_or_default(),
+                None => self.query(&p)?.references.into_iter().collect(),
+            };
+            todo.extend(next.into_iter().filter(|n| !done.contains(n)));
+        }
+        Ok(done)
+    }
+
+    /// For every valid path, the valid paths that refer to it.
+    pub fn referrer_map(&self) -> Result<BTreeMap<StorePath, BTreeSet<StorePath>>, StoreError> {
+        let mut m: BTreeMap<StorePath, BTreeSet<StorePath>> = BTreeMap::new();
+        for info in self.path_infos.list()? {
+            for r in info.references {
+                m.entry(r).or_default().insert(info.store_path.clone());
+            }
+        }
+        Ok(m)
+    }
+
+    /// The valid paths referring to `path`.
+    pub fn referrers(&self, path: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
+        Ok(self.referrer_map()?.remove(path).unwrap_or_default())
+    }
+
+    /// C++ Nix's `topoSortPaths` reversed: every path after the paths of
+    /// `paths` it refers to; among unrelated paths, store path order.
+    pub fn sort_references_first(
+        &self,
+        paths: &BTreeSet<StorePath>,
+    ) -> Result<Vec<StorePath>, StoreError> {
+        let mut refs: BTreeMap<&StorePath, BTreeSet<StorePath>> = BTreeMap::new();
+        for p in paths {
+            refs.insert(p, self.query(p)?.references);
+        }
+        let mut out = Vec::with_capacity(paths.len());
+        let mut visited: BTreeSet<&StorePath> = BTreeSet::new();
+        // Depth-first, post-order, with an explicit stack of (path, children).
+        for start in paths {
+            if !visited.insert(start) {
+                continue;
+            }
+            let mut stack: Vec<(&StorePath, Vec<&StorePath>)> =
+                vec![(start, children(&refs, start, paths))];
+            while let Some((p, kids)) = stack.last_mut() {
+                match kids.pop() {
+                    Some(k) => {
+                        if visited.insert(k) {
+                            let c = children(&refs, k, paths);
+                            stack.push((k, c));
+                        }
+                    }
+                    None => {
+                        out.push((*p).clone());
+                        stack.pop();
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes `paths` (their path infos; the castore data stays until
+    /// garbage collection). A path still referred to by a valid path outside
+    /// `paths` is alive and is not deleted; nothing is deleted then.
+    pub fn delete(&self, paths: &BTreeSet<StorePath>) -> Result<Vec<PathInfo>, StoreError> {
+        let referrers = self.referrer_map()?;
+        let mut infos = Vec::new();
+        for p in paths {
+            let info = self.query(p)?;
+            if let Some(rs) = referrers.get(p) {
+                if rs.iter().any(|r| r != p && !paths.contains(r)) {
+                    return Err(StoreError::StillAlive(self.print(p)));
+                }
+            }
+            infos.push(info);
+        }
+        for info in &infos {
+            self.path_infos.delete(&info.store_path)?;
+        }
+        Ok(infos)
+    }
+
+    /// Renders the path and compares its NAR hash with the recorded one;
+    /// returns the hash found.
+    pub fn verify(&self, path: &StorePath) -> Result<(PathInfo, Hash), StoreError> {
+        let info = self.query(path)?;
+        let mut h = crate::hash::Hasher::new(HashAlgo::Sha256);
+        render::write_nar(&*self.blobs, &*self.directories, &info.node, &mut h)?;
+        Ok((info, h.finish()))
+    }
+}
+
+/// The references of `p` that are in `within`, other than `p`, in the order
+/// the depth-first walk takes them (popped from the end: ascending).
+fn children<'a>(
+    refs: &BTreeMap<&StorePath, BTreeSet<StorePath>>,
+    p: &StorePath,
+    within: &'a BTreeSet<StorePath>,
+) -> Vec<&'a StorePath> {
+    let mut v: Vec<&'a StorePath> = refs
+        .get(p)
+        .map(|rs| {
+            rs.iter()
+                .filter(|r| *r != p)
+                .filter_map(|r| within.get(r))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.reverse();
+    v
+}
+
+fn nar_digest(h: &Hash) -> [u8; 32] {
+    let mut d = [0u8; 32];
+    d.copy_from_slice(h.digest());
+    d
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,552 @@
+//! The castore and store services: one suite per service trait, run against
+//! every backend (memory and sled/files), and ingestion/rendering round
+//! trips that must give back the very bytes that went in.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::sync::Arc;
+
+use oxnix::castore::directory::{self, Entry};
+use oxnix::castore::proto;
+use oxnix::castore::{
+    B3Digest, BlobService, CastoreError, Directory, DirectoryService, FsBlobService,
+    MemoryBlobService, MemoryDirectoryService, Node, SledDirectoryService,
+};
+use oxnix::hash::{Hash, HashAlgo};
+use oxnix::nar::tree::Node as NarNode;
+use oxnix::store::{
+    ingest_nar, ingest_path, render, MemoryPathInfoService, PathInfo, PathInfoService,
+    SledPathInfoService, Store, StoreAddress, StoreError,
+};
+use oxnix::store_path::{IngestionMethod, StoreDir, StorePath};
+use proptest::prelude::*;
+
+/// A backend and what keeps it alive (its temporary directory).
+struct Backend<T: ?Sized> {
+    service: Arc<T>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn memory_blobs() -> Backend<dyn BlobService> {
+    Backend {
+        service: Arc::new(MemoryBlobService::new()),
+        _dir: None,
+    }
+}
+
+fn fs_blobs() -> Backend<dyn BlobService> {
+    let dir = tempfile::tempdir().unwrap();
+    Backend {
+        service: Arc::new(FsBlobService::open(&dir.path().join("blobs")).unwrap()),
+        _dir: Some(dir),
+    }
+}
+
+fn memory_dirs() -> Backend<dyn DirectoryService> {
+    Backend {
+        service: Arc::new(MemoryDirectoryService::new()),
+        _dir: None,
+    }
+}
+
+fn sled_dirs() -> Backend<dyn DirectoryService> {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path().join("db")).unwrap();
+    Backend {
+        service: Arc::new(SledDirectoryService::new(&db).unwrap()),
+        _dir: Some(dir),
+    }
+}
+
+fn memory_infos() -> Backend<dyn PathInfoService> {
+    Backend {
+        service: Arc::new(MemoryPathInfoService::new()),
+        _dir: None,
+    }
+}
+
+fn sled_infos() -> Backend<dyn PathInfoService> {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path().join("db")).unwrap();
+    Backend {
+        service: Arc::new(SledPathInfoService::new(&db).unwrap()),
+        _dir: Some(dir),
+    }
+}
+
+fn put_blob(s: &dyn BlobService, data: &[u8]) -> B3Digest {
+    let mut w = s.open_write().unwrap();
+    for piece in data.chunks(1000) {
+        w.write_all(piece).unwrap();
+    }
+    w.close().unwrap()
+}
+
+fn blob_suite(b: Backend<dyn BlobService>) {
+    let s = &*b.service;
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 + i / 300) as u8).collect();
+    let d = put_blob(s, &data);
+    assert_eq!(d, B3Digest::of(&data));
+    assert!(s.has(&d).unwrap());
+    let mut back = Vec::new();
+    s.open_read(&d)
+        .unwrap()
+        .unwrap()
+        .read_to_end(&mut back)
+        .unwrap();
+    assert_eq!(back, data);
+    // Writing the same blob again is fine and gives the same digest.
+    assert_eq!(put_blob(s, &data), d);
+    // The empty blob.
+    let e = put_blob(s, b"");
+    assert_eq!(e, B3Digest::of(b""));
+    // A dropped writer stores nothing.
+    let mut w = s.open_write().unwrap();
+    w.write_all(b"never closed").unwrap();
+    drop(w);
+    let missing = B3Digest::of(b"never closed");
+    assert!(!s.has(&missing).unwrap());
+    assert!(s.open_read(&missing).unwrap().is_none());
+    s.sync().unwrap();
+}
+
+fn file_entry(name: &[u8], data: &[u8]) -> Entry {
+    Entry {
+        name: name.to_vec(),
+        node: Node::File {
+            digest: B3Digest::of(data),
+            size: data.len() as u64,
+            executable: false,
+        },
+    }
+}
+
+fn directory_suite(b: Backend<dyn DirectoryService>) {
+    let s = &*b.service;
+    let leaf = directory::from_entries([file_entry(b"f", b"x")]);
+    let leaf_digest = directory::digest(&leaf);
+    let parent = directory::from_entries([
+        Entry {
+            name: b"sub".to_vec(),
+            node: Node::Directory {
+                digest: leaf_digest,
+                size: 1,
+            },
+        },
+        Entry {
+            name: b"link".to_vec(),
+            node: Node::Symlink {
+                target: b"sub/f".to_vec(),
+            },
+        },
+    ]);
+    // The parent alone is refused: its child is not stored.
+    assert!(matches!(
+        s.put(parent.clone()),
+        Err(CastoreError::MissingChild { .. })
+    ));
+    assert!(!s.has(&directory::digest(&parent)).unwrap());
+    // Children first, in one closure.
+    let root = s.put_closure(vec![leaf.clone(), parent.clone()]).unwrap();
+    assert_eq!(root, directory::digest(&parent));
+    assert_eq!(s.get(&root).unwrap(), Some(parent.clone()));
+    assert_eq!(s.get(&leaf_digest).unwrap(), Some(leaf.clone()));
+    assert!(s.has(&leaf_digest).unwrap());
+    // Now the parent alone is accepted, and putting again is harmless.
+    assert_eq!(s.put(parent.clone()).unwrap(), root);
+    // A wrong size is refused.
+    let lying = directory::from_entries([Entry {
+        name: b"sub".to_vec(),
+        node: Node::Directory {
+            digest: leaf_digest,
+            size: 7,
+        },
+    }]);
+    assert!(matches!(
+        s.put(lying),
+        Err(CastoreError::WrongSize {
+            claimed: 7,
+            actual: 1,
+            ..
+        })
+    ));
+    // Invalid directories are refused, and so is an empty closure.
+    let unsorted = Directory {
+        files: vec![
+            proto::FileNode {
+                name: b"b".to_vec(),
+                digest: vec![0; 32],
+                size: 0,
+                executable: false,
+            },
+            proto::FileNode {
+                name: b"a".to_vec(),
+                digest: vec![0; 32],
+                size: 0,
+                executable: false,
+            },
+        ],
+        ..Default::default()
+    };
+    assert!(matches!(
+        s.put(unsorted),
+        Err(CastoreError::InvalidDirectory(_))
+    ));
+    assert!(matches!(
+        s.put_closure(vec![]),
+        Err(CastoreError::EmptyClosure)
+    ));
+    // A failing closure stores nothing of it.
+    let lone = directory::from_entries([file_entry(b"g", b"y")]);
+    let bad_parent = directory::from_entries([Entry {
+        name: b"d".to_vec(),
+        node: Node::Directory {
+            digest: B3Digest::of(b"nothing"),
+            size: 0,
+        },
+    }]);
+    assert!(s.put_closure(vec![lone.clone(), bad_parent]).is_err());
+    assert!(!s.has(&directory::digest(&lone)).unwrap());
+    assert_eq!(s.get(&B3Digest::of(b"nothing")).unwrap(), None);
+}
+
+fn info(name: &str, refs: &[&StorePath]) -> PathInfo {
+    let p = StoreDir::default()
+        .text_path(name, name.as_bytes(), &BTreeSet::new())
+        .unwrap();
+    PathInfo {
+        store_path: p,
+        node: Node::Symlink {
+            target: b"x".to_vec(),
+        },
+        references: refs.iter().map(|r| (*r).clone()).collect(),
+        nar_sha256: [3; 32],
+        nar_size: 99,
+        deriver: None,
+        signatures: vec!["key:c2ln".into()],
+        ca: Some("text:sha256:0000".into()),
+        registration_time: 5,
+    }
+}
+
+fn path_info_suite(b: Backend<dyn PathInfoService>) {
+    let s = &*b.service;
+    let a = info("a", &[]);
+    let mut bb = info("b", &[&a.store_path]);
+    bb.deriver = Some(a.store_path.clone());
+    assert_eq!(s.get(&a.store_path).unwrap(), None);
+    s.put(a.clone()).unwrap();
+    s.put(bb.clone()).unwrap();
+    assert_eq!(s.get(&a.store_path).unwrap(), Some(a.clone()));
+    assert_eq!(s.get(&bb.store_path).unwrap(), Some(bb.clone()));
+    let mut all = vec![a.clone(), bb.clone()];
+    all.sort_by(|x, y| x.store_path.cmp(&y.store_path));
+    assert_eq!(s.list().unwrap(), all);
+    // Same hash part, other name: a different path.
+    let other = StorePath::parse_base_name(&format!("{}-other", a.store_path.hash_part())).unwrap();
+    assert_eq!(s.get(&other).unwrap(), None);
+    assert!(!s.delete(&other).unwrap());
+    assert!(s.delete(&a.store_path).unwrap());
+    assert!(!s.delete(&a.store_path).unwrap());
+    assert_eq!(s.get(&a.store_path).unwrap(), None);
+    assert_eq!(s.list().unwrap(), vec![bb]);
+}
+
+#[test]
+fn blob_service_memory() {
+    blob_suite(memory_blobs());
+}
+#[test]
+fn blob_service_files() {
+    blob_suite(fs_blobs());
+}
+#[test]
+fn directory_service_memory() {
+    directory_suite(memory_dirs());
+}
+#[test]
+fn directory_service_sled() {
+    directory_suite(sled_dirs());
+}
+#[test]
+fn path_info_service_memory() {
+    path_info_suite(memory_infos());
+}
+#[test]
+fn path_info_service_sled() {
+    path_info_suite(sled_infos());
+}
+
+/// Every store backend: memory, and sled in a fresh directory.
+fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sled = Store::open(
+        &StoreAddress::Sled(dir.path().join("store")),
+        StoreDir::default(),
+    )
+    .unwrap();
+    vec![
+        (Store::memory(StoreDir::default()), None),
+        (sled, Some(dir)),
+    ]
+}
+
+fn round_trip(store: &Store, nar: &[u8]) {
+    let ing = ingest_nar(&*store.blobs, &*store.directories, nar, None).unwrap();
+    assert_eq!(ing.nar_hash, Hash::of_bytes(HashAlgo::Sha256, nar));
+    assert_eq!(ing.nar_size, nar.len() as u64);
+    let out = render::write_nar(&*store.blobs, &*store.directories, &ing.node, Vec::new()).unwrap();
+    assert!(out == nar, "rendered NAR differs from the ingested one");
+}
+
+fn arb_tree() -> impl Strategy<Value = NarNode> {
+    let name = proptest::collection::vec(
+        prop_oneof![Just(b'a'), Just(b'b'), Just(b'.'), Just(0xc3u8), Just(b'-')],
+        1..4,
+    )
+    .prop_filter("valid entry name", |n| n != b"." && n != b"..");
+    let leaf = prop_oneof![
+        (any::<bool>(), proptest::collection::vec(any::<u8>(), 0..40)).prop_map(
+            |(executable, contents)| NarNode::Regular {
+                executable,
+                contents
+            }
+        ),
+        proptest::collection::vec(1u8..=255, 1..20).prop_map(|target| NarNode::Symlink { target }),
+    ];
+    leaf.prop_recursive(4, 40, 6, move |inner| {
+        proptest::collection::btree_map(name.clone(), inner, 0..6).prop_map(NarNode::Directory)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn ingest_render_round_trip(tree in arb_tree()) {
+        let nar = tree.to_nar();
+        for (store, _keep) in stores() {
+            round_trip(&store, &nar);
+        }
+    }
+}
+
+#[test]
+fn ingest_path_matches_dump_and_shares_blobs() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path().join("tree");
+    std::fs::create_dir_all(r.join("a/b")).unwrap();
+    std::fs::write(r.join("a/b/f"), b"same").unwrap();
+    std::fs::write(r.join("g"), b"same").unwrap();
+    std::fs::write(r.join("big"), vec![7u8; 3 << 20]).unwrap();
+    std::os::unix::fs::symlink("g", r.join("l")).unwrap();
+    std::fs::create_dir(r.join("empty")).unwrap();
+    let nar = oxnix::nar::fs::dump_path(&r, Vec::new()).unwrap();
+    for (store, _keep) in stores() {
+        let ing = ingest_path(&*store.blobs, &*store.directories, &r, None).unwrap();
+        assert_eq!(ing.nar_hash, Hash::of_bytes(HashAlgo::Sha256, &nar));
+        assert_eq!(ing.nar_size, nar.len() as u64);
+        // Root directory: a, big, empty, g, l and below a: b, b/f.
+        assert!(matches!(ing.node, Node::Directory { size: 7, .. }));
+        let out =
+            render::write_nar(&*store.blobs, &*store.directories, &ing.node, Vec::new()).unwrap();
+        assert!(out == nar);
+        // A flat content hash of a regular file, a recursive one of a tree.
+        let flat = ingest_path(
+            &*store.blobs,
+            &*store.directories,
+            &r.join("g"),
+            Some((IngestionMethod::Flat, HashAlgo::Sha1)),
+        )
+        .unwrap();
+        assert_eq!(
+            flat.content_hash,
+            Some(Hash::of_bytes(HashAlgo::Sha1, b"same"))
+        );
+        let rec = ingest_path(
+            &*store.blobs,
+            &*store.directories,
+            &r,
+            Some((IngestionMethod::Recursive, HashAlgo::Md5)),
+        )
+        .unwrap();
+        assert_eq!(rec.content_hash, Some(Hash::of_bytes(HashAlgo::Md5, &nar)));
+        assert!(matches!(
+            ingest_path(
+                &*store.blobs,
+                &*store.directories,
+                &r,
+                Some((IngestionMethod::Flat, HashAlgo::Sha1)),
+            ),
+            Err(StoreError::FlatNotRegular)
+        ));
+    }
+}
+
+#[test]
+fn ingest_nar_checks_expected_hash_and_size_and_rejects_bad_nars() {
+    let tree = NarNode::Directory(BTreeMap::from([(
+        b"f".to_vec(),
+        NarNode::Regular {
+            executable: true,
+            contents: b"hi".to_vec(),
+        },
+    )]));
+    let nar = tree.to_nar();
+    let good = Hash::of_bytes(HashAlgo::Sha256, &nar);
+    let wrong = Hash::of_bytes(HashAlgo::Sha256, b"other");
+    for (store, _keep) in stores() {
+        let (b, d) = (&*store.blobs, &*store.directories);
+        assert!(ingest_nar(b, d, nar.as_slice(), Some((good, nar.len() as u64))).is_ok());
+        assert!(matches!(
+            ingest_nar(b, d, nar.as_slice(), Some((wrong, nar.len() as u64))),
+            Err(StoreError::NarHashMismatch { .. })
+        ));
+        assert!(matches!(
+            ingest_nar(b, d, nar.as_slice(), Some((good, 1))),
+            Err(StoreError::NarSizeMismatch { .. })
+        ));
+        assert!(matches!(
+            ingest_nar(b, d, &nar[..nar.len() - 8], None),
+            Err(StoreError::BadNar(_))
+        ));
+        assert!(matches!(
+            ingest_nar(b, d, &b"garbage"[..], None),
+            Err(StoreError::BadNar(_))
+        ));
+    }
+}
+
+#[test]
+fn store_add_query_closure_delete_export_import() {
+    for (store, _keep) in stores() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("hello");
+        std::fs::write(&f, b"hello\n").unwrap();
+        let p = store
+            .add_path(&f, "hello", IngestionMethod::Recursive, HashAlgo::Sha256)
+            .unwrap();
+        // As C++ Nix 2.8's `nix-store --add` of this file.
+        assert_eq!(
+            store.print(&p),
+            "/nix/store/gwina1sjk7g95wq6fxc6b7s1hza53h74-hello"
+        );
+        let info = store.query(&p).unwrap();
+        let nar = oxnix::nar::fs::dump_path(&f, Vec::new()).unwrap();
+        assert_eq!(info.nar_size, nar.len() as u64);
+        assert_eq!(store.nar(&p, Vec::new()).unwrap(), nar);
+        let (_, h) = store.verify(&p).unwrap();
+        assert_eq!(h, info.nar_hash());
+
+        // Two more paths referring to it (registered directly).
+        let mut b = info.clone();
+        b.store_path = StorePath::parse_base_name("00000000000000000000000000000000-b").unwrap();
+        b.references = BTreeSet::from([p.clone()]);
+        store.path_infos.put(b.clone()).unwrap();
+        let mut c = b.clone();
+        c.store_path = StorePath::parse_base_name("11111111111111111111111111111111-c").unwrap();
+        c.references = BTreeSet::from([b.store_path.clone(), c.store_path.clone()]);
+        store.path_infos.put(c.clone()).unwrap();
+
+        let all = BTreeSet::from([p.clone(), b.store_path.clone(), c.store_path.clone()]);
+        assert_eq!(
+            store
+                .closure(&BTreeSet::from([c.store_path.clone()]), false)
+                .unwrap(),
+            all
+        );
+        assert_eq!(
+            store.closure(&BTreeSet::from([p.clone()]), true).unwrap(),
+            all
+        );
+        assert_eq!(
+            store.sort_references_first(&all).unwrap(),
+            vec![p.clone(), b.store_path.clone(), c.store_path.clone()]
+        );
+
+        // Export everything, import into a fresh store: same infos and NARs.
+        let exported = oxnix::store::export::export_paths(&store, &all, Vec::new()).unwrap();
+        let fresh = Store::memory(StoreDir::default());
+        let imported = oxnix::store::export::import_paths(&fresh, exported.as_slice()).unwrap();
+        assert_eq!(imported, store.sort_references_first(&all).unwrap());
+        for q in &all {
+            let (x, y) = (store.query(q).unwrap(), fresh.query(q).unwrap());
+            assert_eq!(
+                (x.references, x.nar_size, x.nar_sha256),
+                (y.references, y.nar_size, y.nar_sha256)
+            );
+            assert_eq!(
+                store.nar(q, Vec::new()).unwrap(),
+                fresh.nar(q, Vec::new()).unwrap()
+            );
+        }
+        // Importing c alone into an empty store fails: its references are missing.
+        let only_c = oxnix::store::export::export_paths(
+            &store,
+            &BTreeSet::from([c.store_path.clone()]),
+            Vec::new(),
+        )
+        .unwrap();
+        assert!(matches!(
+            oxnix::store::export::import_paths(
+                &Store::memory(StoreDir::default()),
+                only_c.as_slice()
+            ),
+            Err(StoreError::NotValid(_))
+        ));
+
+        // Deleting p alone is refused: b refers to it. p, b and c together go.
+        assert!(matches!(
+            store.delete(&BTreeSet::from([p.clone()])),
+            Err(StoreError::StillAlive(_))
+        ));
+        assert!(store.is_valid(&p).unwrap());
+        assert_eq!(store.delete(&all).unwrap().len(), 3);
+        assert!(!store.is_valid(&p).unwrap());
+        assert!(matches!(store.query(&p), Err(StoreError::NotValid(_))));
+    }
+}
+
+#[test]
+fn store_addresses() {
+    assert_eq!(
+        StoreAddress::parse("memory://").unwrap(),
+        StoreAddress::Memory
+    );
+    assert_eq!(
+        StoreAddress::parse("sled:///var/x").unwrap(),
+        StoreAddress::Sled("/var/x".into())
+    );
+    assert!(matches!(
+        StoreAddress::parse("grpc+http://localhost:8000").unwrap(),
+        StoreAddress::GrpcHttp(_)
+    ));
+    let unix = StoreAddress::parse("grpc+unix:///run/oxnix.sock").unwrap();
+    assert!(matches!(
+        Store::open(&unix, StoreDir::default()),
+        Err(StoreError::NotSupportedYet(_))
+    ));
+    for bad in [
+        "sled://relative",
+        "local",
+        "daemon",
+        "",
+        "memory",
+        "grpc+unix://x",
+    ] {
+        assert!(StoreAddress::parse(bad).is_err(), "{bad}");
+    }
+    let env = |k: &str| match k {
+        "HOME" => Some("/home/u".into()),
+        _ => None,
+    };
+    assert_eq!(
+        StoreAddress::from_env(&env).unwrap(),
+        StoreAddress::Sled("/home/u/.local/share/oxnix".into())
+    );
+    let env2 = |k: &str| match k {
+        "OXNIX_STORE" => Some("memory://".into()),
+        "HOME" => Some("/home/u".into()),
+        _ => None,
+    };
+    assert_eq!(StoreAddress::from_env(&env2).unwrap(), StoreAddress::Memory);
+}
