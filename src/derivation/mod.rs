@@ -101,6 +101,8 @@ pub enum DerivationError {
         drv: String,
         output: String,
     },
+    #[error("reading derivation '{path}': {message}")]
+    Unreadable { path: String, message: String },
     #[error("fixed output '{output}' has no store path")]
     MissingOutputPath { output: String },
     #[error("invalid hash of fixed output '{output}': {source}")]

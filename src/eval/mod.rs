@@ -6,6 +6,7 @@ pub mod builtins;
 pub mod code;
 pub mod compiler;
 pub mod error;
+pub mod instantiation;
 pub mod ops;
 pub mod print;
 pub mod show;
@@ -28,6 +29,7 @@ use vm::Vm;
 /// (`findFile`); of those, `fetchurl.nix` is built in.
 pub(crate) const COREPKGS: &str = "/__corepkgs__";
 const COREPKGS_FETCHURL: &str = "/__corepkgs__/fetchurl.nix";
+const COREPKGS_DERIVATION: &str = "/__corepkgs__/derivation.nix";
 
 /// Settings of an evaluation.
 #[derive(Clone, Debug, Default)]
@@ -81,6 +83,8 @@ pub struct Lints {
 pub struct Evaluator {
     pub globals: Globals,
     pub config: EvalConfig,
+    /// What evaluation adds to the store (computed, written by the caller).
+    pub instantiation: instantiation::Instantiation,
     imports: RefCell<HashMap<PathBuf, Value>>,
     internal: Rc<Source>,
 }
@@ -88,14 +92,42 @@ pub struct Evaluator {
 impl Evaluator {
     pub fn new(config: EvalConfig) -> Evaluator {
         let internal = Source::new("«nix-internal»".into(), PathBuf::from("/"), String::new());
+        let store_dir = crate::store_path::StoreDir::new(
+            config
+                .store_dir
+                .as_deref()
+                .unwrap_or(crate::store_path::DEFAULT_STORE_DIR),
+        )
+        .unwrap_or_else(|_| crate::store_path::StoreDir::default());
         let mut ev = Evaluator {
             globals: Globals::new(),
+            instantiation: instantiation::Instantiation::new(store_dir),
             config,
             imports: RefCell::new(HashMap::new()),
             internal,
         };
         ev.globals = ev.make_globals();
+        ev.define_derivation();
         ev
+    }
+
+    /// `derivation` is Nix code around `derivationStrict`, compiled once the
+    /// other globals exist; its thunk was put in the globals and in
+    /// `builtins` by [`Evaluator::make_globals`].
+    fn define_derivation(&self) {
+        let Some(Value::Thunk(t)) = self.globals.get("derivation").cloned() else {
+            return;
+        };
+        let text = include_str!("corepkgs/derivation.nix").to_owned();
+        match self.compile(COREPKGS_DERIVATION, Path::new(COREPKGS), text) {
+            Ok(code) => {
+                *t.0.borrow_mut() = ThunkState::Suspended {
+                    code,
+                    env: Env::new(0, None),
+                }
+            }
+            Err(e) => t.finish(Value::string(format!("internal error: {}", e.render()))),
+        }
     }
 
     fn make_globals(&self) -> Globals {
@@ -137,6 +169,11 @@ impl Evaluator {
                 globals.insert(name.to_owned(), v);
             }
         }
+        // `derivation`: filled in by `define_derivation`.
+        let derivation = Value::Thunk(Thunk(Rc::new(RefCell::new(ThunkState::Blackhole))));
+        builtins.insert(NixString::from("derivation"), derivation.clone());
+        globals.insert("__derivation".into(), derivation.clone());
+        globals.insert("derivation".into(), derivation);
         // `builtins.builtins` is the set itself.
         let this = Thunk(Rc::new(RefCell::new(ThunkState::Blackhole)));
         builtins.insert(NixString::from("builtins"), Value::Thunk(this.clone()));
@@ -218,6 +255,19 @@ impl Evaluator {
         Vm::new(self).run(code, Env::new(0, None))
     }
 
+    /// `"${path}"`: the store path `path` is copied to, as a string whose
+    /// context is that path.
+    pub fn copy_path_to_store(&self, path: &Path) -> Result<Value, ErrorKind> {
+        let p = self.instantiation.copy_source(path)?;
+        let printed = self.instantiation.store_dir.print(&p);
+        let mut ctx = value::Context::new();
+        ctx.insert(printed.clone().into_boxed_str());
+        Ok(Value::String(NixString::with_context(
+            printed.into_bytes(),
+            ctx,
+        )))
+    }
+
     /// The value of the file at `path` (a directory means its
     /// `default.nix`), evaluated lazily and cached per path.
     pub fn import_value(&self, path: &Path) -> Result<Value, ErrorKind> {
@@ -260,7 +310,7 @@ impl Evaluator {
     /// The JSON form of `v` (`--json`), forcing what it needs.
     pub fn to_json(&self, v: Value) -> Result<Vec<u8>, EvalError> {
         let gen = vm::generator(move |co| async move {
-            let json = builtins::to_json_bytes(&co, v).await?;
+            let json = builtins::to_json_bytes(&co, v, &mut value::Context::new()).await?;
             Ok(Value::string(json))
         });
         match Vm::new(self).run_gen(gen)? {

@@ -8,8 +8,8 @@ use std::rc::Rc;
 use super::code::BinOp;
 use super::compiler::canonicalise;
 use super::error::ErrorKind;
-use super::value::{NixString, Value};
-use super::vm::{call, force, Co};
+use super::value::{Context, NixString, Value};
+use super::vm::{call, force, Co, Request, Response};
 
 fn overflow(op: &'static str, sym: &'static str, a: i64, b: i64) -> ErrorKind {
     ErrorKind::Overflow { op, a, sym, b }
@@ -39,7 +39,19 @@ pub fn binop_simple(op: BinOp, a: &Value, b: &Value) -> Result<Option<Value>, Er
             (String(x), String(y)) => {
                 let mut s = x.as_bytes().to_vec();
                 s.extend_from_slice(y.as_bytes());
-                Value::string(s)
+                if x.has_context() || y.has_context() {
+                    let mut ctx = Context::new();
+                    x.add_context_to(&mut ctx);
+                    y.add_context_to(&mut ctx);
+                    Value::String(NixString::with_context(s, ctx))
+                } else {
+                    Value::string(s)
+                }
+            }
+            (Path(_), String(s)) if s.has_context() => {
+                return Err(ErrorKind::Other(
+                    "a string that refers to a store path cannot be appended to a path".into(),
+                ))
             }
             (Path(p), String(s)) => {
                 let joined = format!("{}{}", p.display(), s.to_str_lossy());
@@ -53,11 +65,8 @@ pub fn binop_simple(op: BinOp, a: &Value, b: &Value) -> Result<Option<Value>, Er
             (String(_) | Path(_), Attrs(_)) | (Attrs(_), String(_) | Path(_) | Attrs(_)) => {
                 return Ok(None)
             }
-            (String(_), Path(_)) => {
-                return Err(ErrorKind::NotYetSupported(
-                    "appending a path to a string (copying paths to the store)".into(),
-                ))
-            }
+            // The path is copied to the store first.
+            (String(_), Path(_)) => return Ok(None),
             (Path(_) | String(_), _) => return Err(ErrorKind::CannotCoerce(b.type_desc())),
             (Int(_) | Float(_), _) => return Err(ErrorKind::type_error("an integer", b)),
             _ => return Err(ErrorKind::CannotCoerce(a.type_desc())),
@@ -186,12 +195,19 @@ pub async fn binop_deep(co: Co, op: BinOp, a: Value, b: Value) -> Result<Value, 
             let coerce = |v: Value| async {
                 Ok::<Value, ErrorKind>(match v {
                     Value::Attrs(_) => {
-                        Value::string(coerce_to_string(&co, v, Coercion::Interpolation).await?)
+                        Value::String(coerce_to_string(&co, v, Coercion::Interpolation).await?)
                     }
                     v => v,
                 })
             };
-            let (a, b) = (coerce(a).await?, coerce(b).await?);
+            let a = coerce(a).await?;
+            // `"…" + ./p` copies the path to the store.
+            let b = match (&a, b) {
+                (Value::String(_), b @ Value::Path(_)) => {
+                    Value::String(coerce_to_string(&co, b, Coercion::Interpolation).await?)
+                }
+                (_, b) => coerce(b).await?,
+            };
             binop_simple(op, &a, &b)?.ok_or(ErrorKind::CannotCoerce("a set"))
         }
         BinOp::Eq => Ok(Value::Bool(equal(&co, a, b).await?)),
@@ -285,10 +301,26 @@ pub async fn compare(co: &Co, a: Value, b: Value) -> Result<std::cmp::Ordering, 
 /// How a value is turned into a string.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Coercion {
-    /// `"${x}"` and `+`: strings, paths, sets with `__toString`/`outPath`.
+    /// `"${x}"` and `+`: strings, paths (copied to the store), sets with
+    /// `__toString`/`outPath`.
     Interpolation,
-    /// `toString`: also numbers, Booleans, null and lists.
+    /// `toString`: also numbers, Booleans, null and lists; paths stay
+    /// their own text.
     ToString,
+    /// Derivation attributes: as `toString`, but paths are copied to the
+    /// store.
+    DrvAttr,
+}
+
+impl Coercion {
+    /// Numbers, Booleans, null and lists are accepted (C++'s `coerceMore`).
+    fn more(self) -> bool {
+        self != Coercion::Interpolation
+    }
+    /// Paths become store paths (C++'s `copyToStore`).
+    fn copies(self) -> bool {
+        self != Coercion::ToString
+    }
 }
 
 /// Formats a float as C++ Nix prints it (`%g` with six digits).
@@ -335,22 +367,29 @@ fn trim_zeros(s: &str) -> &str {
 
 /// Coerces `v` to a string (bytes), calling `__toString` and following
 /// `outPath` as C++ Nix does.
-pub async fn coerce_to_string(co: &Co, v: Value, mode: Coercion) -> Result<Vec<u8>, ErrorKind> {
+pub async fn coerce_to_string(co: &Co, v: Value, mode: Coercion) -> Result<NixString, ErrorKind> {
+    if let Value::String(s) = v.resolved() {
+        return Ok(s);
+    }
     let mut out = Vec::new();
-    coerce_into(co, v, mode, &mut out).await?;
-    Ok(out)
+    let mut ctx = Context::new();
+    coerce_into(co, v, mode, &mut out, &mut ctx).await?;
+    Ok(NixString::with_context(out, ctx))
 }
 
-/// [`coerce_to_string`], appending to `out`.
+/// [`coerce_to_string`], appending to `out` and adding the string
+/// context to `ctx`.
 pub async fn coerce_into(
     co: &Co,
     v: Value,
     mode: Coercion,
     out: &mut Vec<u8>,
+    ctx: &mut Context,
 ) -> Result<(), ErrorKind> {
     // Fast path: a string already evaluated needs no work list.
     if let Value::String(s) = v.resolved() {
         out.extend_from_slice(s.as_bytes());
+        s.add_context_to(ctx);
         return Ok(());
     }
     // A work list so that nested lists need no recursion: each item says
@@ -371,15 +410,18 @@ pub async fn coerce_into(
         };
         let v = force(co, v).await?;
         match &v {
-            Value::String(s) => out.extend_from_slice(s.as_bytes()),
+            Value::String(s) => {
+                out.extend_from_slice(s.as_bytes());
+                s.add_context_to(ctx);
+            }
             Value::Path(p) => {
-                if mode == Coercion::Interpolation {
-                    return Err(ErrorKind::NotYetSupported(format!(
-                        "copying the path '{}' to the store (interpolating a path into a string)",
-                        p.display()
-                    )));
+                if mode.copies() {
+                    let s = copy_to_store(co, p).await?;
+                    out.extend_from_slice(s.as_bytes());
+                    s.add_context_to(ctx);
+                } else {
+                    out.extend_from_slice(p.as_os_str().as_encoded_bytes());
                 }
-                out.extend_from_slice(p.as_os_str().as_encoded_bytes());
             }
             Value::Attrs(a) => {
                 if let Some(f) = a.get(&NixString::from("__toString")) {
@@ -393,15 +435,11 @@ pub async fn coerce_into(
                     return Err(ErrorKind::CannotCoerce("a set"));
                 }
             }
-            Value::Int(i) if mode == Coercion::ToString => {
-                out.extend_from_slice(i.to_string().as_bytes())
-            }
-            Value::Float(f) if mode == Coercion::ToString => {
-                out.extend_from_slice(format!("{f:.6}").as_bytes())
-            }
-            Value::Bool(true) if mode == Coercion::ToString => out.push(b'1'),
-            Value::Bool(false) | Value::Null if mode == Coercion::ToString => {}
-            Value::List(l) if mode == Coercion::ToString => {
+            Value::Int(i) if mode.more() => out.extend_from_slice(i.to_string().as_bytes()),
+            Value::Float(f) if mode.more() => out.extend_from_slice(format!("{f:.6}").as_bytes()),
+            Value::Bool(true) if mode.more() => out.push(b'1'),
+            Value::Bool(false) | Value::Null if mode.more() => {}
+            Value::List(l) if mode.more() => {
                 if l.is_empty() {
                     // No space after an empty list.
                     continue;
@@ -427,13 +465,13 @@ pub async fn coerce_into(
 /// C++ Nix's `coerceToString` with neither `coerceMore` nor
 /// `copyToStore`: strings, paths (as their own text), and sets through
 /// `__toString` or `outPath`, followed in a loop.
-pub async fn coerce_no_copy(co: &Co, v: Value) -> Result<Vec<u8>, ErrorKind> {
+pub async fn coerce_no_copy(co: &Co, v: Value) -> Result<NixString, ErrorKind> {
     let mut v = v;
     loop {
         let forced = force(co, v).await?;
         match &forced {
-            Value::String(s) => return Ok(s.as_bytes().to_vec()),
-            Value::Path(p) => return Ok(p.as_os_str().as_encoded_bytes().to_vec()),
+            Value::String(s) => return Ok(s.clone()),
+            Value::Path(p) => return Ok(NixString::from(p.as_os_str().as_encoded_bytes())),
             Value::Attrs(a) => {
                 if let Some(f) = a.get(&NixString::from("__toString")) {
                     v = call(co, f.clone(), forced.clone()).await?;
@@ -448,9 +486,20 @@ pub async fn coerce_no_copy(co: &Co, v: Value) -> Result<Vec<u8>, ErrorKind> {
     }
 }
 
+/// The store path a path is copied to (C++ Nix's `copyPathToStore`), as a
+/// string whose context is that store path.
+pub async fn copy_to_store(co: &Co, p: &Path) -> Result<NixString, ErrorKind> {
+    match co.yield_(Request::CopyToStore(p.to_path_buf())).await {
+        Response::Value(Value::String(s)) => Ok(s),
+        Response::Value(other) => Err(ErrorKind::type_error("a string", &other)),
+        Response::Error(e) => Err(e),
+    }
+}
+
 /// `"a${b}c"` and interpolated paths: coerce every part and join.
 pub async fn interpolate(co: Co, parts: Vec<Value>, is_path: bool) -> Result<Value, ErrorKind> {
     let mut out = Vec::new();
+    let mut ctx = Context::new();
     for (i, p) in parts.into_iter().enumerate() {
         let p = force(&co, p).await?;
         // The path's own parts are plain strings; interpolated parts of a
@@ -463,13 +512,22 @@ pub async fn interpolate(co: Co, parts: Vec<Value>, is_path: bool) -> Result<Val
         if is_path && i > 0 && !matches!(p, Value::String(_) | Value::Path(_)) {
             return Err(ErrorKind::type_error("a string", &p));
         }
-        out.extend(coerce_to_string(&co, p, mode).await?);
+        if is_path && i > 0 {
+            if let Value::String(s) = &p {
+                if s.has_context() {
+                    return Err(ErrorKind::Other(
+                        "a string that refers to a store path cannot be appended to a path".into(),
+                    ));
+                }
+            }
+        }
+        coerce_into(&co, p, mode, &mut out, &mut ctx).await?;
     }
     if is_path {
         let s = String::from_utf8_lossy(&out).into_owned();
         return Ok(Value::Path(Rc::new(canonicalise(Path::new(&s)))));
     }
-    Ok(Value::string(out))
+    Ok(Value::String(NixString::with_context(out, ctx)))
 }
 
 #[cfg(test)]

@@ -27,8 +27,23 @@ pub enum Request {
     Call(Value, Value),
     /// The (lazy, cached) value of a Nix file.
     Import(std::path::PathBuf),
+    /// The store path a path is copied to, as a string with context.
+    CopyToStore(std::path::PathBuf),
+    /// Work that needs the evaluator itself (its store state): run it.
+    WithEvaluator(EvaluatorTask),
     /// `scopedImport`: a file evaluated with extra variables.
     ScopedImport(Rc<super::value::Attrs>, std::path::PathBuf),
+}
+
+/// A computation run with the evaluator (see [`Request::WithEvaluator`]).
+pub type EvaluatorTask = Box<dyn FnOnce(&Evaluator) -> Result<Value, ErrorKind>>;
+
+/// Runs `task` with the evaluator, from inside a generator.
+pub async fn with_evaluator(co: &Co, task: EvaluatorTask) -> Result<Value, ErrorKind> {
+    match co.yield_(Request::WithEvaluator(task)).await {
+        Response::Value(v) => Ok(v),
+        Response::Error(e) => Err(e),
+    }
 }
 
 /// The VM's answer to a [`Request`].
@@ -360,6 +375,21 @@ impl<'e> Vm<'e> {
                         let v = self
                             .ev
                             .import_value(&path)
+                            .map_err(|k| EvalError::new(k, span))?;
+                        g.reply = Some(Response::Value(v));
+                        self.frames.push(Frame::Gen(g));
+                        return Ok(());
+                    }
+                    Request::WithEvaluator(task) => {
+                        let v = task(self.ev).map_err(|k| EvalError::new(k, span))?;
+                        g.reply = Some(Response::Value(v));
+                        self.frames.push(Frame::Gen(g));
+                        return Ok(());
+                    }
+                    Request::CopyToStore(path) => {
+                        let v = self
+                            .ev
+                            .copy_path_to_store(&path)
                             .map_err(|k| EvalError::new(k, span))?;
                         g.reply = Some(Response::Value(v));
                         self.frames.push(Frame::Gen(g));
@@ -840,16 +870,23 @@ impl<'e> Vm<'e> {
                 }
                 let base = self.stack.len() - n;
                 let mut out = Vec::new();
+                let mut ctx = None;
                 let all_strings = self.stack[base..].iter().all(|v| match v.resolved() {
                     Value::String(s) => {
                         out.extend_from_slice(s.as_bytes());
+                        if s.has_context() {
+                            s.add_context_to(ctx.get_or_insert_with(Default::default));
+                        }
                         true
                     }
                     _ => false,
                 });
                 if all_strings {
                     self.stack.truncate(base);
-                    self.stack.push(Value::string(out));
+                    self.stack.push(Value::String(NixString::with_context(
+                        out,
+                        ctx.unwrap_or_default(),
+                    )));
                     return Ok(Flow::Next);
                 }
                 let parts = self.stack.split_off(base);

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use super::io::path_arg;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::{self, coerce_into, coerce_to_string, Coercion};
-use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
+use crate::eval::value::{Attrs, Context, List, NixString, Thunk, Value};
 use crate::eval::vm::{call, force, Co, GenFuture, Request, Response};
 
 builtins! {
@@ -154,14 +154,14 @@ bit!(bit_xor, ^);
 fn throw(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let msg = coerce_to_string(&co, arg(&args, 0), Coercion::Interpolation).await?;
-        Err(ErrorKind::Throw(String::from_utf8_lossy(&msg).into_owned()))
+        Err(ErrorKind::Throw(msg.to_str_lossy().into_owned()))
     })
 }
 
 fn abort(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let msg = coerce_to_string(&co, arg(&args, 0), Coercion::Interpolation).await?;
-        Err(ErrorKind::Abort(String::from_utf8_lossy(&msg).into_owned()))
+        Err(ErrorKind::Abort(msg.to_str_lossy().into_owned()))
     })
 }
 
@@ -469,7 +469,7 @@ fn to_string(co: Co, args: Vec<Value>) -> GenFuture {
             Value::Int(i) => return Ok(Value::string(i.to_string())),
             _ => {}
         }
-        Ok(Value::string(
+        Ok(Value::String(
             coerce_to_string(&co, arg(&args, 0), Coercion::ToString).await?,
         ))
     })
@@ -501,7 +501,13 @@ fn substring(co: Co, args: Vec<Value>) -> GenFuture {
         } else {
             start.saturating_add(len as usize).min(s.len())
         };
-        Ok(Value::string(s[start..end].to_vec()))
+        // The context stays, as in C++ Nix (even for an empty result).
+        let mut ctx = Context::new();
+        s.add_context_to(&mut ctx);
+        Ok(Value::String(NixString::with_context(
+            &s.as_bytes()[start..end],
+            ctx,
+        )))
     })
 }
 
@@ -510,13 +516,15 @@ fn concat_strings_sep(co: Co, args: Vec<Value>) -> GenFuture {
         let sep = string_arg(&co, arg(&args, 0)).await?;
         let l = list_arg(&co, arg(&args, 1)).await?;
         let mut out = Vec::new();
+        let mut ctx = Context::new();
+        sep.add_context_to(&mut ctx);
         for (i, x) in l.iter().enumerate() {
             if i > 0 {
                 out.extend_from_slice(sep.as_bytes());
             }
-            coerce_into(&co, x.clone(), Coercion::Interpolation, &mut out).await?;
+            coerce_into(&co, x.clone(), Coercion::Interpolation, &mut out, &mut ctx).await?;
         }
-        Ok(Value::string(out))
+        Ok(Value::String(NixString::with_context(out, ctx)))
     })
 }
 
@@ -551,7 +559,7 @@ fn find_file(co: Co, args: Vec<Value>) -> GenFuture {
                     })
                 }
             };
-            let path = String::from_utf8_lossy(&path).into_owned();
+            let path = path.to_str_lossy().into_owned();
             let rest = if prefix.is_empty() {
                 Some(wanted.as_str())
             } else if wanted == prefix {

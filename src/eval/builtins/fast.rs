@@ -120,11 +120,17 @@ fn concat_strings_sep(args: &[Value]) -> Option<Value> {
     let (Value::String(sep), Value::List(l)) = (ready(args.first()?)?, ready(args.get(1)?)?) else {
         return None;
     };
+    if sep.has_context() {
+        return None;
+    }
     let mut out = Vec::new();
     for (i, x) in l.iter().enumerate() {
         let Value::String(s) = ready(x)? else {
             return None;
         };
+        if s.has_context() {
+            return None;
+        }
         if i > 0 {
             out.extend_from_slice(sep.as_bytes());
         }

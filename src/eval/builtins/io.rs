@@ -51,14 +51,15 @@ fn get_env(co: Co, args: Vec<Value>) -> GenFuture {
 /// a path, a string, or a set with `__toString` or `outPath` (followed
 /// iteratively); the result must be absolute. Strings are not normalised.
 pub(super) async fn path_arg(co: &Co, v: Value) -> Result<PathBuf, ErrorKind> {
-    let bytes = crate::eval::ops::coerce_no_copy(co, v).await?;
+    let s = crate::eval::ops::coerce_no_copy(co, v).await?;
+    let bytes = s.as_bytes();
     if !bytes.starts_with(b"/") {
         return Err(ErrorKind::Other(format!(
             "string '{}' doesn't represent an absolute path",
-            String::from_utf8_lossy(&bytes)
+            String::from_utf8_lossy(bytes)
         )));
     }
-    Ok(PathBuf::from(OsStr::from_bytes(&bytes)))
+    Ok(PathBuf::from(OsStr::from_bytes(bytes)))
 }
 
 /// The name Nix gives a file type in `readDir` and `readFileType`.

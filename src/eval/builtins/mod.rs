@@ -16,7 +16,9 @@ macro_rules! builtins {
     (@g) => { false };
 }
 
+mod context;
 mod core;
+mod derivation;
 mod fast;
 mod flake;
 mod hashing;
@@ -107,6 +109,8 @@ pub fn specs() -> Vec<Spec> {
     v.extend(misc::specs());
     v.extend(toml::specs());
     v.extend(flake::specs());
+    v.extend(context::specs());
+    v.extend(derivation::specs());
     v
 }
 

@@ -24,7 +24,7 @@ use regex_automata::{Anchored, Input, MatchKind};
 use super::core::{arg, list_arg, string_arg, sync};
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::format_float;
-use crate::eval::value::{Attrs, List, NixString, Value};
+use crate::eval::value::{Attrs, Context, List, NixString, Value};
 use crate::eval::vm::{call, force, Co, GenFuture};
 
 builtins! {
@@ -65,8 +65,11 @@ fn replace_strings(co: Co, args: Vec<Value>) -> GenFuture {
         for p in from.iter() {
             patterns.push(string_arg(&co, p.clone()).await?);
         }
-        let s = string_arg(&co, arg(&args, 2)).await?;
-        let s = s.as_bytes();
+        let subject = string_arg(&co, arg(&args, 2)).await?;
+        let s = subject.as_bytes();
+        // The subject's context and that of every replacement used.
+        let mut ctx = Context::new();
+        subject.add_context_to(&mut ctx);
         let mut replacements: Vec<Option<NixString>> = vec![None; to.len()];
         let mut out = Vec::with_capacity(s.len());
         let mut p = 0;
@@ -86,6 +89,7 @@ fn replace_strings(co: Co, args: Vec<Value>) -> GenFuture {
                         }
                     };
                     out.extend_from_slice(r.as_bytes());
+                    r.add_context_to(&mut ctx);
                     let len = patterns[i].len();
                     if len == 0 {
                         if let Some(&c) = s.get(p) {
@@ -104,7 +108,7 @@ fn replace_strings(co: Co, args: Vec<Value>) -> GenFuture {
                 }
             }
         }
-        Ok(Value::string(out))
+        Ok(Value::String(NixString::with_context(out, ctx)))
     })
 }
 
@@ -804,7 +808,12 @@ fn dir_name(path: &[u8]) -> &[u8] {
 fn base_name_of(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let s = coerce_no_copy(&co, arg(&args, 0)).await?;
-        Ok(Value::string(base_name(&s)))
+        let mut ctx = Context::new();
+        s.add_context_to(&mut ctx);
+        Ok(Value::String(NixString::with_context(
+            base_name(s.as_bytes()),
+            ctx,
+        )))
     })
 }
 
@@ -815,11 +824,13 @@ fn dir_of(co: Co, args: Vec<Value>) -> GenFuture {
         let v = force(&co, arg(&args, 0)).await?;
         let is_path = matches!(v, Value::Path(_));
         let s = coerce_no_copy(&co, v).await?;
-        let dir = dir_name(&s);
+        let dir = dir_name(s.as_bytes());
         Ok(if is_path {
             Value::Path(Rc::new(PathBuf::from(OsStr::from_bytes(dir))))
         } else {
-            Value::string(dir)
+            let mut ctx = Context::new();
+            s.add_context_to(&mut ctx);
+            Value::String(NixString::with_context(dir, ctx))
         })
     })
 }
@@ -870,8 +881,13 @@ enum JsonWork {
     Key(NixString),
 }
 
-/// The JSON text of `v`, forcing it deeply (in order, without recursion).
-pub(crate) async fn to_json_bytes(co: &Co, v: Value) -> Result<Vec<u8>, ErrorKind> {
+/// The JSON text of `v`, forcing it deeply (in order, without recursion);
+/// the contexts of its strings go to `ctx`.
+pub(crate) async fn to_json_bytes(
+    co: &Co,
+    v: Value,
+    ctx: &mut Context,
+) -> Result<Vec<u8>, ErrorKind> {
     let mut out = Vec::new();
     let mut work = vec![JsonWork::Value(v, 0)];
     while let Some(item) = work.pop() {
@@ -897,17 +913,21 @@ pub(crate) async fn to_json_bytes(co: &Co, v: Value) -> Result<Vec<u8>, ErrorKin
             Value::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
             Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
             Value::Float(f) => out.extend_from_slice(format_float(f).as_bytes()),
-            Value::String(s) => json_string(s.as_bytes(), &mut out)?,
-            Value::Path(_) => {
-                return Err(ErrorKind::NotYetSupported(
-                    "copying paths to the store (toJSON of a path)".into(),
-                ))
+            Value::String(s) => {
+                json_string(s.as_bytes(), &mut out)?;
+                s.add_context_to(ctx);
+            }
+            Value::Path(p) => {
+                let s = crate::eval::ops::copy_to_store(co, &p).await?;
+                json_string(s.as_bytes(), &mut out)?;
+                s.add_context_to(ctx);
             }
             Value::Attrs(a) => {
                 if let Some(f) = a.get(&NixString::from("__toString")) {
                     let r = call(co, f.clone(), Value::Attrs(a.clone())).await?;
                     let s = coerce_no_copy(co, r).await?;
-                    json_string(&s, &mut out)?;
+                    json_string(s.as_bytes(), &mut out)?;
+                    s.add_context_to(ctx);
                 } else if let Some(p) = a.get(&NixString::from("outPath")) {
                     work.push(JsonWork::Value(p.clone(), depth + 1));
                 } else {
@@ -959,7 +979,11 @@ pub(crate) async fn to_json_bytes(co: &Co, v: Value) -> Result<Vec<u8>, ErrorKin
 /// `builtins.toJSON x`: `x` as JSON text. Sets with `__toString` become
 /// strings, sets with `outPath` that value's JSON; functions are refused.
 fn to_json(co: Co, args: Vec<Value>) -> GenFuture {
-    sync(async move { Ok(Value::string(to_json_bytes(&co, arg(&args, 0)).await?)) })
+    sync(async move {
+        let mut ctx = Context::new();
+        let json = to_json_bytes(&co, arg(&args, 0), &mut ctx).await?;
+        Ok(Value::String(NixString::with_context(json, ctx)))
+    })
 }
 
 // ---------------------------------------------------------------------

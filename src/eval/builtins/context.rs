@@ -1,0 +1,164 @@
+//! String context builtins: `hasContext`, `getContext`, `appendContext`,
+//! `unsafeDiscardStringContext` and `unsafeDiscardOutputDependency`.
+
+use std::collections::BTreeMap;
+
+use super::core::{arg, string_arg, sync};
+use crate::eval::error::ErrorKind;
+use crate::eval::value::{Attrs, Context, List, NixString, Value};
+use crate::eval::vm::{force, Co, GenFuture};
+
+builtins! {
+    "hasContext"/1 => has_context,
+    "getContext"/1 => get_context,
+    "appendContext"/2 => append_context,
+    "unsafeDiscardStringContext"/1 => discard_context,
+    "unsafeDiscardOutputDependency"/1 => discard_output_dependency,
+}
+
+/// One context element, decoded.
+pub(crate) enum Element<'a> {
+    /// A plain store path.
+    Path(&'a str),
+    /// `=drv`: a derivation and all its outputs.
+    AllOutputs(&'a str),
+    /// `!out!drv`: one output of a derivation.
+    Output { drv: &'a str, output: &'a str },
+}
+
+pub(crate) fn decode(e: &str) -> Element<'_> {
+    if let Some(drv) = e.strip_prefix('=') {
+        return Element::AllOutputs(drv);
+    }
+    if let Some(rest) = e.strip_prefix('!') {
+        if let Some((output, drv)) = rest.split_once('!') {
+            return Element::Output { drv, output };
+        }
+    }
+    Element::Path(e)
+}
+
+fn has_context(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let s = string_arg(&co, arg(&args, 0)).await?;
+        Ok(Value::Bool(s.has_context()))
+    })
+}
+
+fn get_context(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let s = string_arg(&co, arg(&args, 0)).await?;
+        #[derive(Default)]
+        struct Info {
+            path: bool,
+            all: bool,
+            outputs: Vec<String>,
+        }
+        let mut by_path: BTreeMap<String, Info> = BTreeMap::new();
+        for e in s.context().into_iter().flatten() {
+            match decode(e) {
+                Element::Path(p) => by_path.entry(p.into()).or_default().path = true,
+                Element::AllOutputs(d) => by_path.entry(d.into()).or_default().all = true,
+                Element::Output { drv, output } => by_path
+                    .entry(drv.into())
+                    .or_default()
+                    .outputs
+                    .push(output.into()),
+            }
+        }
+        let mut out = Attrs::new();
+        for (path, info) in by_path {
+            let mut a = Attrs::new();
+            if info.path {
+                a.insert(NixString::from("path"), Value::Bool(true));
+            }
+            if info.all {
+                a.insert(NixString::from("allOutputs"), Value::Bool(true));
+            }
+            if !info.outputs.is_empty() {
+                let mut outputs = info.outputs;
+                outputs.sort();
+                a.insert(
+                    NixString::from("outputs"),
+                    Value::list(outputs.into_iter().map(Value::string).collect::<List>()),
+                );
+            }
+            out.insert(NixString::from(path), Value::attrs(a));
+        }
+        Ok(Value::attrs(out))
+    })
+}
+
+fn append_context(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let s = string_arg(&co, arg(&args, 0)).await?;
+        let Value::Attrs(spec) = force(&co, arg(&args, 1)).await? else {
+            return Err(ErrorKind::type_error("a set", &arg(&args, 1)));
+        };
+        let mut ctx = Context::new();
+        s.add_context_to(&mut ctx);
+        for (path, info) in spec.iter() {
+            let path_s = path.to_str_lossy().into_owned();
+            if !path_s.starts_with('/') {
+                return Err(ErrorKind::Other(format!(
+                    "context key '{path_s}' is not a store path"
+                )));
+            }
+            let Value::Attrs(info) = force(&co, info.clone()).await? else {
+                return Err(ErrorKind::type_error("a set", info));
+            };
+            let flag = |name: &str| info.get(&NixString::from(name)).cloned();
+            if let Some(v) = flag("path") {
+                if matches!(force(&co, v).await?, Value::Bool(true)) {
+                    ctx.insert(path_s.clone().into());
+                }
+            }
+            if let Some(v) = flag("allOutputs") {
+                if matches!(force(&co, v).await?, Value::Bool(true)) {
+                    if !path_s.ends_with(".drv") {
+                        return Err(ErrorKind::Other(format!(
+                            "tried to add all-outputs context of {path_s}, which is not a derivation, to a string"
+                        )));
+                    }
+                    ctx.insert(format!("={path_s}").into());
+                }
+            }
+            if let Some(v) = flag("outputs") {
+                let Value::List(outputs) = force(&co, v.clone()).await? else {
+                    return Err(ErrorKind::type_error("a list", &v));
+                };
+                if !outputs.is_empty() && !path_s.ends_with(".drv") {
+                    return Err(ErrorKind::Other(format!(
+                        "tried to add derivation output context of {path_s}, which is not a derivation, to a string"
+                    )));
+                }
+                for o in outputs.iter() {
+                    let o = string_arg(&co, o.clone()).await?;
+                    ctx.insert(format!("!{}!{path_s}", o.to_str_lossy()).into());
+                }
+            }
+        }
+        Ok(Value::String(NixString::with_context(s.as_bytes(), ctx)))
+    })
+}
+
+fn discard_context(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let s = string_arg(&co, arg(&args, 0)).await?;
+        Ok(Value::String(s.without_context()))
+    })
+}
+
+fn discard_output_dependency(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let s = string_arg(&co, arg(&args, 0)).await?;
+        let mut ctx = Context::new();
+        for e in s.context().into_iter().flatten() {
+            match decode(e) {
+                Element::AllOutputs(d) => ctx.insert(d.into()),
+                _ => ctx.insert(e.clone()),
+            };
+        }
+        Ok(Value::String(NixString::with_context(s.as_bytes(), ctx)))
+    })
+}

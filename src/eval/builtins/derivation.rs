@@ -1,0 +1,439 @@
+//! Builtins that create store objects: `derivationStrict` (the primitive
+//! behind `derivation`), `placeholder`, `toFile` and `storePath`. Store
+//! paths are computed as C++ Nix computes them; the objects are recorded in
+//! the evaluator's [`Instantiation`](crate::eval::instantiation) for the
+//! caller to write.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bstr::BString;
+
+use super::context::{decode, Element};
+use super::core::{arg, attrs_arg, string_arg, sync};
+use crate::derivation::{Derivation, Output};
+use crate::eval::error::ErrorKind;
+use crate::eval::ops::{coerce_to_string, Coercion};
+use crate::eval::value::{Attrs, Context, NixString, Value};
+use crate::eval::vm::{force, with_evaluator, Co, GenFuture};
+use crate::eval::Evaluator;
+use crate::hash::{Hash, HashAlgo, HashFormat};
+use crate::store_path::{StoreDir, StorePath};
+
+builtins! {
+    "derivationStrict"/1 => derivation_strict,
+    "placeholder"/1 => placeholder,
+    "toFile"/2 => to_file,
+    "storePath"/1 => store_path,
+}
+
+fn other(msg: impl Into<String>) -> ErrorKind {
+    ErrorKind::Other(msg.into())
+}
+
+/// A string without context, or C++ Nix's error for one with context.
+fn no_context(s: &NixString) -> Result<String, ErrorKind> {
+    if let Some(ctx) = s.context() {
+        let first = ctx.iter().next().map(|e| e.to_string()).unwrap_or_default();
+        return Err(other(format!(
+            "the string '{}' is not allowed to refer to a store path (such as '{first}')",
+            s.to_str_lossy()
+        )));
+    }
+    Ok(s.to_str_lossy().into_owned())
+}
+
+/// What `derivationStrict` collects before the store work.
+#[derive(Default)]
+struct Collected {
+    name: String,
+    builder: BString,
+    system: BString,
+    args: Vec<BString>,
+    env: BTreeMap<BString, BString>,
+    outputs: Vec<String>,
+    output_hash: Option<String>,
+    output_hash_algo: Option<String>,
+    recursive: bool,
+    context: Context,
+}
+
+fn set_outputs(c: &mut Collected, names: Vec<String>) -> Result<(), ErrorKind> {
+    let mut seen = BTreeSet::new();
+    for n in &names {
+        if !seen.insert(n.clone()) {
+            return Err(other(format!("duplicate derivation output '{n}'")));
+        }
+        // 2.8 refuses `drv`; newer Nix `drvPath`, which would clash with
+        // the result's `drvPath`.
+        if n == "drv" || n == "drvPath" {
+            return Err(other(format!("invalid derivation output name '{n}'")));
+        }
+    }
+    if names.is_empty() {
+        return Err(other("derivation cannot have an empty set of outputs"));
+    }
+    c.outputs = names;
+    Ok(())
+}
+
+fn hash_mode(c: &mut Collected, mode: &str) -> Result<(), ErrorKind> {
+    c.recursive = match mode {
+        "recursive" => true,
+        "flat" => false,
+        _ => {
+            return Err(other(format!(
+                "invalid value '{mode}' for 'outputHashMode' attribute"
+            )))
+        }
+    };
+    Ok(())
+}
+
+async fn bool_attr(co: &Co, v: Value) -> Result<bool, ErrorKind> {
+    match force(co, v).await? {
+        Value::Bool(b) => Ok(b),
+        other => Err(ErrorKind::type_error("a Boolean", &other)),
+    }
+}
+
+fn derivation_strict(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let attrs = attrs_arg(&co, arg(&args, 0)).await?;
+        let get = |k: &str| attrs.get(&NixString::from(k)).cloned();
+        let Some(name) = get("name") else {
+            return Err(other("required attribute 'name' missing"));
+        };
+        let mut c = Collected {
+            name: no_context(&string_arg(&co, name).await?)?,
+            outputs: vec!["out".into()],
+            ..Collected::default()
+        };
+        let ignore_nulls = match get("__ignoreNulls") {
+            Some(v) => bool_attr(&co, v).await?,
+            None => false,
+        };
+        let structured = match get("__structuredAttrs") {
+            Some(v) => bool_attr(&co, v).await?,
+            None => false,
+        };
+        let mut json: Vec<(NixString, Vec<u8>)> = Vec::new();
+        for (key, value) in attrs.iter() {
+            let k = key.to_str_lossy().into_owned();
+            if k == "__ignoreNulls" {
+                continue;
+            }
+            let value = force(&co, value.clone()).await?;
+            if ignore_nulls && matches!(value, Value::Null) {
+                continue;
+            }
+            match k.as_str() {
+                "__contentAddressed" => {
+                    return Err(other(
+                        "experimental Nix feature 'ca-derivations' is disabled; enable it with '--extra-experimental-features ca-derivations'",
+                    ))
+                }
+                "__impure" => {
+                    return Err(other(
+                        "experimental Nix feature 'impure-derivations' is disabled; enable it with '--extra-experimental-features impure-derivations'",
+                    ))
+                }
+                _ => {}
+            }
+            if k == "args" {
+                let Value::List(items) = value else {
+                    return Err(ErrorKind::type_error("a list", &value));
+                };
+                for item in items.iter() {
+                    let s = coerce_to_string(&co, item.clone(), Coercion::DrvAttr).await?;
+                    s.add_context_to(&mut c.context);
+                    c.args.push(s.as_bytes().into());
+                }
+                continue;
+            }
+            if structured {
+                if k == "__structuredAttrs" {
+                    continue;
+                }
+                let bytes =
+                    super::strings::to_json_bytes(&co, value.clone(), &mut c.context).await?;
+                json.push((key.clone(), bytes));
+                match k.as_str() {
+                    "builder" | "system" => {
+                        let s = string_arg(&co, value).await?;
+                        s.add_context_to(&mut c.context);
+                        if k == "builder" {
+                            c.builder = s.as_bytes().into();
+                        } else {
+                            c.system = s.as_bytes().into();
+                        }
+                    }
+                    "outputHash" => {
+                        c.output_hash = Some(no_context(&string_arg(&co, value).await?)?)
+                    }
+                    "outputHashAlgo" => {
+                        c.output_hash_algo = Some(no_context(&string_arg(&co, value).await?)?)
+                    }
+                    "outputHashMode" => {
+                        let m = no_context(&string_arg(&co, value).await?)?;
+                        hash_mode(&mut c, &m)?;
+                    }
+                    "outputs" => {
+                        let Value::List(items) = value else {
+                            return Err(ErrorKind::type_error("a list", &value));
+                        };
+                        let mut names = Vec::new();
+                        for i in items.iter() {
+                            names.push(no_context(&string_arg(&co, i.clone()).await?)?);
+                        }
+                        set_outputs(&mut c, names)?;
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            let s = coerce_to_string(&co, value, Coercion::DrvAttr).await?;
+            s.add_context_to(&mut c.context);
+            let text = s.to_str_lossy().into_owned();
+            match k.as_str() {
+                "builder" => c.builder = s.as_bytes().into(),
+                "system" => c.system = s.as_bytes().into(),
+                "outputHash" => c.output_hash = Some(no_context(&s)?),
+                "outputHashAlgo" => c.output_hash_algo = Some(no_context(&s)?),
+                "outputHashMode" => hash_mode(&mut c, &no_context(&s)?)?,
+                "outputs" => set_outputs(
+                    &mut c,
+                    text.split([' ', '\t', '\n', '\r'])
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                )?,
+                _ => {}
+            }
+            c.env.insert(key.as_bytes().into(), s.as_bytes().into());
+        }
+        if structured {
+            let mut obj = b"{".to_vec();
+            for (i, (k, v)) in json.iter().enumerate() {
+                if i > 0 {
+                    obj.push(b',');
+                }
+                let mut ignored = Context::new();
+                let key =
+                    super::strings::to_json_bytes(&co, Value::String(k.clone()), &mut ignored)
+                        .await?;
+                obj.extend_from_slice(&key);
+                obj.push(b':');
+                obj.extend_from_slice(v);
+            }
+            obj.push(b'}');
+            c.env.insert("__json".into(), obj.into());
+        }
+        with_evaluator(&co, Box::new(move |ev| instantiate(ev, c))).await
+    })
+}
+
+/// The store part of `derivationStrict`: inputs from the context, output
+/// paths, the `.drv` path; the result set `{ drvPath; <output> = path; }`.
+fn instantiate(ev: &Evaluator, c: Collected) -> Result<Value, ErrorKind> {
+    let inst = &ev.instantiation;
+    let store = &inst.store_dir;
+    let parse = |p: &str| {
+        store
+            .parse_path(p)
+            .map_err(|e| other(format!("path '{p}' is not in the Nix store: {e}")))
+    };
+    let mut drv = Derivation {
+        system: c.system.clone(),
+        builder: c.builder.clone(),
+        args: c.args.clone(),
+        env: c.env.clone(),
+        ..Derivation::default()
+    };
+    for e in &c.context {
+        match decode(e) {
+            Element::Path(p) => {
+                drv.input_srcs.insert(parse(p)?);
+            }
+            Element::Output { drv: d, output } => {
+                drv.input_drvs
+                    .entry(parse(d)?)
+                    .or_default()
+                    .insert(output.to_owned());
+            }
+            Element::AllOutputs(d) => {
+                // The derivation's whole closure: every .drv in it with all
+                // its outputs, and every source.
+                let mut todo = vec![parse(d)?];
+                let mut seen = BTreeSet::new();
+                while let Some(p) = todo.pop() {
+                    if !seen.insert(p.clone()) {
+                        continue;
+                    }
+                    let dep = inst.derivation(&p).map_err(|e| other(e.to_string()))?;
+                    drv.input_srcs.insert(p.clone());
+                    drv.input_drvs
+                        .entry(p.clone())
+                        .or_default()
+                        .extend(dep.outputs.keys().cloned());
+                    drv.input_srcs.extend(dep.input_srcs.iter().cloned());
+                    todo.extend(dep.input_drvs.keys().cloned());
+                }
+            }
+        }
+    }
+    if drv.builder.is_empty() {
+        return Err(other("required attribute 'builder' missing"));
+    }
+    if drv.system.is_empty() {
+        return Err(other("required attribute 'system' missing"));
+    }
+    if c.name.ends_with(".drv") {
+        return Err(other("derivation names are not allowed to end in '.drv'"));
+    }
+    crate::store_path::validate_name(&c.name, &c.name).map_err(|e| other(e.to_string()))?;
+    if let Some(hash) = &c.output_hash {
+        if c.outputs.len() != 1 || c.outputs[0] != "out" {
+            return Err(other(
+                "multiple outputs are not supported in fixed-output derivations",
+            ));
+        }
+        let algo = match c.output_hash_algo.as_deref() {
+            None | Some("") => None,
+            Some(a) => Some(HashAlgo::from_name(a).map_err(|e| other(e.to_string()))?),
+        };
+        let h = parse_output_hash(hash, algo)?;
+        let prefix = if c.recursive { "r:" } else { "" };
+        drv.outputs.insert(
+            "out".into(),
+            Output {
+                path: None,
+                hash_algo: format!("{prefix}{}", h.algo().name()).into(),
+                hash: h.encode(HashFormat::Base16).into(),
+            },
+        );
+    } else {
+        for o in &c.outputs {
+            drv.outputs.insert(o.clone(), Output::default());
+        }
+    }
+    let (drv_path, drv) = inst.add_derivation(drv, &c.name)?;
+    let drv_printed = store.print(&drv_path);
+    let mut result = Attrs::new();
+    let mut ctx = Context::new();
+    ctx.insert(format!("={drv_printed}").into());
+    result.insert(
+        NixString::from("drvPath"),
+        Value::String(NixString::with_context(
+            drv_printed.clone().into_bytes(),
+            ctx,
+        )),
+    );
+    for (name, output) in &drv.outputs {
+        let Some(p) = &output.path else { continue };
+        let mut ctx = Context::new();
+        ctx.insert(format!("!{name}!{drv_printed}").into());
+        result.insert(
+            NixString::from(name.as_str()),
+            Value::String(NixString::with_context(store.print(p).into_bytes(), ctx)),
+        );
+    }
+    Ok(Value::attrs(result))
+}
+
+/// C++ Nix's `newHashAllowEmpty`: an empty hash is all zeros (with a
+/// warning), otherwise any encoding, SRI or `algo:` prefixed form.
+fn parse_output_hash(s: &str, algo: Option<HashAlgo>) -> Result<Hash, ErrorKind> {
+    if s.is_empty() {
+        let Some(algo) = algo else {
+            return Err(other("empty hash requires explicit hash type"));
+        };
+        let h = Hash::from_digest(algo, &vec![0; algo.digest_len()])
+            .ok_or_else(|| other("empty hash"))?;
+        eprintln!(
+            "warning: found empty hash, assuming '{}'",
+            h.encode(HashFormat::Sri)
+        );
+        return Ok(h);
+    }
+    Hash::parse_any(s, algo).map_err(|e| other(e.to_string()))
+}
+
+fn placeholder(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let output = string_arg(&co, arg(&args, 0)).await?;
+        let h = Hash::of_bytes(
+            HashAlgo::Sha256,
+            format!("nix-output:{}", output.to_str_lossy()).as_bytes(),
+        );
+        Ok(Value::string(format!(
+            "/{}",
+            crate::nixbase32::encode(h.digest())
+        )))
+    })
+}
+
+fn to_file(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let name = no_context(&string_arg(&co, arg(&args, 0)).await?)?;
+        let contents = string_arg(&co, arg(&args, 1)).await?;
+        let ctx: Vec<Box<str>> = contents.context().into_iter().flatten().cloned().collect();
+        let bytes = contents.as_bytes().to_vec();
+        with_evaluator(
+            &co,
+            Box::new(move |ev| {
+                let store = &ev.instantiation.store_dir;
+                let mut refs = BTreeSet::new();
+                for e in &ctx {
+                    match decode(e) {
+                        Element::Path(p) => {
+                            refs.insert(store.parse_path(p).map_err(|e| other(e.to_string()))?);
+                        }
+                        _ => {
+                            return Err(other(format!(
+                                "in 'toFile': the file '{name}' cannot refer to derivation outputs"
+                            )))
+                        }
+                    }
+                }
+                let path = ev.instantiation.add_text(&name, &bytes, refs)?;
+                Ok(store_string(store, &path))
+            }),
+        )
+        .await
+    })
+}
+
+/// A store path as a string whose context is the path itself.
+fn store_string(store: &StoreDir, path: &StorePath) -> Value {
+    let printed = store.print(path);
+    let mut ctx = Context::new();
+    ctx.insert(printed.clone().into());
+    Value::String(NixString::with_context(printed.into_bytes(), ctx))
+}
+
+fn store_path(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let s = crate::eval::ops::coerce_no_copy(&co, arg(&args, 0)).await?;
+        let text = s.to_str_lossy().into_owned();
+        with_evaluator(
+            &co,
+            Box::new(move |ev| {
+                let store = &ev.instantiation.store_dir;
+                // The store path itself, without anything below it.
+                let rest = text
+                    .strip_prefix(store.as_str())
+                    .and_then(|r| r.strip_prefix('/'))
+                    .ok_or_else(|| other(format!("path '{text}' is not in the Nix store")))?;
+                let base = rest.split('/').next().unwrap_or_default();
+                let path = store
+                    .parse_path(&format!("{}/{base}", store.as_str()))
+                    .map_err(|_| other(format!("path '{text}' is not in the Nix store")))?;
+                if !std::path::Path::new(&store.print(&path)).exists() {
+                    return Err(other(format!("path '{}' is not valid", store.print(&path))));
+                }
+                Ok(store_string(store, &path))
+            }),
+        )
+        .await
+    })
+}
