@@ -1,7 +1,7 @@
-//! `nix-instantiate`: so far `--eval` (evaluate and print), `--find-file`,
-//! and `--parse` (print the expression in C++ Nix's normal form). Writing
-//! `.drv` files (plain `nix-instantiate`) and `--xml` with locations
-//! answer "not yet supported".
+//! `nix-instantiate`: instantiate derivations (evaluate, write the `.drv`
+//! files and sources into oxnix's store, print the `.drv` paths), `--eval`
+//! (evaluate and print), `--find-file`, and `--parse` (print the expression
+//! in C++ Nix's normal form).
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -49,6 +49,27 @@ pub fn command() -> Command {
             "Print the result as XML (needs --no-location so far)",
         ))
         .arg(flag("no-location", "Omit locations in XML output"))
+        .arg(
+            Arg::new("add-root")
+                .long("add-root")
+                .value_name("PATH")
+                .value_hint(clap::ValueHint::AnyPath)
+                .help("Make PATH a symlink to each .drv (PATH, PATH-2, …) and print it"),
+        )
+        .arg(flag(
+            "indirect",
+            "Accepted for compatibility (roots are symlinks)",
+        ))
+        .arg(flag(
+            "dry-run",
+            "Evaluate and print the .drv paths without writing to the store",
+        ))
+        .arg(
+            Arg::new("store")
+                .long("store")
+                .value_name("ADDRESS")
+                .help("The store to write to (default: $OXNIX_STORE, else the local sled store)"),
+        )
         .arg(flag(
             "find-file",
             "Look the arguments up in the search path",
@@ -183,6 +204,9 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         .unwrap_or_default();
     let opts = Options {
         eval: m.get_flag("eval") || m.get_flag("eval-only"),
+        dry_run: m.get_flag("dry-run"),
+        add_root: m.get_one::<String>("add-root").map(|r| cwd.join(r)),
+        store: m.get_one::<String>("store").cloned(),
         parse: m.get_flag("parse"),
         strict: m.get_flag("strict"),
         expr: m.get_flag("expr"),
@@ -267,6 +291,9 @@ fn absolute_entry(entry: &str, cwd: &Path) -> String {
 
 struct Options {
     eval: bool,
+    dry_run: bool,
+    add_root: Option<PathBuf>,
+    store: Option<String>,
     parse: bool,
     strict: bool,
     expr: bool,
@@ -307,12 +334,8 @@ fn main_eval(ev: &Evaluator, o: &Options, files: &[String], cwd: &Path) -> Resul
     } else {
         files.to_vec()
     };
-    if !o.eval && !o.parse {
-        return Err(CliError::Failed(
-            "not yet supported by oxnix: instantiating derivations (nix-instantiate without --eval)".into(),
-        ));
-    }
     let stdout = std::io::stdout();
+    let mut roots = 0;
     for input in inputs {
         let (name, dir, text) = if o.expr {
             ("«string»".to_owned(), cwd.to_owned(), input.clone())
@@ -349,6 +372,10 @@ fn main_eval(ev: &Evaluator, o: &Options, files: &[String], cwd: &Path) -> Resul
             v = select_path(ev, v, path)?;
             v = auto_call(ev, v, o, cwd)?;
         }
+        if !o.eval {
+            instantiate(ev, v, o, &mut roots)?;
+            continue;
+        }
         if o.strict {
             ev.deep_force(v.clone()).map_err(eval_error)?;
         }
@@ -369,6 +396,205 @@ fn main_eval(ev: &Evaluator, o: &Options, files: &[String], cwd: &Path) -> Resul
         out.write_all(b"\n").map_err(CliError::failed)?;
     }
     Ok(())
+}
+
+/// Plain `nix-instantiate`: the derivations `v` stands for (C++ Nix's
+/// `getDerivations`), their store objects written, their `.drv` paths
+/// printed (or the roots made for them).
+fn instantiate(ev: &Evaluator, v: Value, o: &Options, roots: &mut usize) -> Result<(), CliError> {
+    let mut found = Vec::new();
+    collect_derivations(ev, v, &mut found, true)?;
+    let mut printed = Vec::new();
+    for d in found {
+        let Value::Attrs(a) = &d else { continue };
+        let get = |k: &str| a.get(&NixString::from(k)).cloned();
+        let drv_path = match get("drvPath") {
+            Some(p) => ev.force(p).map_err(eval_error)?,
+            None => {
+                return Err(CliError::Failed(
+                    "derivation lacks a 'drvPath' attribute".into(),
+                ))
+            }
+        };
+        let Value::String(drv_path) = drv_path else {
+            return Err(eval_error(EvalError::new(
+                ErrorKind::type_error("a string", &drv_path),
+                None,
+            )));
+        };
+        let output = match get("outputName") {
+            Some(n) => match ev.force(n).map_err(eval_error)? {
+                Value::String(s) => s.to_str_lossy().into_owned(),
+                other => {
+                    return Err(eval_error(EvalError::new(
+                        ErrorKind::type_error("a string", &other),
+                        None,
+                    )))
+                }
+            },
+            None => String::new(),
+        };
+        printed.push((drv_path.to_str_lossy().into_owned(), output));
+    }
+    if !o.dry_run {
+        write_additions(ev, o)?;
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if o.add_root.is_none() {
+        eprintln!(
+            "warning: you did not specify '--add-root'; the result might be removed by the garbage collector"
+        );
+    }
+    for (path, output) in printed {
+        let shown = match &o.add_root {
+            Some(root) if !o.dry_run => {
+                *roots += 1;
+                let link = if *roots == 1 {
+                    root.clone()
+                } else {
+                    PathBuf::from(format!("{}-{}", root.display(), roots))
+                };
+                make_root(&link, Path::new(&path))?;
+                link.display().to_string()
+            }
+            _ => path,
+        };
+        let suffix = if output.is_empty() || output == "out" {
+            String::new()
+        } else {
+            format!("!{output}")
+        };
+        writeln!(out, "{shown}{suffix}").map_err(CliError::failed)?;
+    }
+    Ok(())
+}
+
+/// C++ Nix's `getDerivations`: a derivation; the derivations among a set's
+/// attributes (recursing into sets with `recurseForDerivations = true`);
+/// the derivations among a list's elements.
+fn collect_derivations(
+    ev: &Evaluator,
+    v: Value,
+    found: &mut Vec<Value>,
+    top: bool,
+) -> Result<(), CliError> {
+    let v = ev.force(v).map_err(eval_error)?;
+    if is_derivation(ev, &v)? {
+        found.push(v);
+        return Ok(());
+    }
+    match &v {
+        Value::Attrs(a) => {
+            for (_, item) in a.iter() {
+                let item = ev.force(item.clone()).map_err(eval_error)?;
+                if is_derivation(ev, &item)? {
+                    found.push(item);
+                } else if let Value::Attrs(inner) = &item {
+                    if let Some(r) = inner.get(&NixString::from("recurseForDerivations")) {
+                        if matches!(ev.force(r.clone()).map_err(eval_error)?, Value::Bool(true)) {
+                            collect_derivations(ev, item.clone(), found, false)?;
+                        }
+                    }
+                }
+            }
+            Ok(())
+        }
+        Value::List(l) => {
+            for item in l.iter() {
+                let item = ev.force(item.clone()).map_err(eval_error)?;
+                if is_derivation(ev, &item)? {
+                    found.push(item);
+                } else if matches!(item, Value::Attrs(_) | Value::List(_)) {
+                    collect_derivations(ev, item, found, false)?;
+                }
+            }
+            Ok(())
+        }
+        _ if top => Err(CliError::Failed(
+            "expression does not evaluate to a derivation (or a set or list of those)".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn is_derivation(ev: &Evaluator, v: &Value) -> Result<bool, CliError> {
+    let Value::Attrs(a) = v else { return Ok(false) };
+    match a.get(&NixString::from("type")) {
+        Some(t) => Ok(matches!(
+            ev.force(t.clone()).map_err(eval_error)?,
+            Value::String(s) if s.as_bytes() == b"derivation"
+        )),
+        None => Ok(false),
+    }
+}
+
+/// Writes what evaluation added (sources, `toFile` texts, `.drv` files)
+/// into the store, dependencies first.
+fn write_additions(ev: &Evaluator, o: &Options) -> Result<(), CliError> {
+    use crate::eval::instantiation::Addition;
+    use crate::store::{Store, StoreAddress};
+    let additions = ev.instantiation.additions();
+    if additions.is_empty() {
+        return Ok(());
+    }
+    let address = match &o.store {
+        Some(a) => StoreAddress::parse(a),
+        None => StoreAddress::from_env(&|k| std::env::var_os(k)),
+    }
+    .map_err(CliError::failed)?;
+    let store_dir = ev.instantiation.store_dir.clone();
+    let store = Store::open(&address, store_dir).map_err(CliError::failed)?;
+    for a in additions {
+        match a {
+            Addition::Source { from, path } => {
+                if store.is_valid(&path).map_err(CliError::failed)? {
+                    continue;
+                }
+                let added = store
+                    .add_path(
+                        &from,
+                        path.name(),
+                        crate::store_path::IngestionMethod::Recursive,
+                        crate::hash::HashAlgo::Sha256,
+                    )
+                    .map_err(CliError::failed)?;
+                if added != path {
+                    return Err(CliError::Failed(format!(
+                        "'{}' changed while it was being copied to the store",
+                        from.display()
+                    )));
+                }
+            }
+            Addition::Text {
+                path,
+                contents,
+                references,
+            } => {
+                store
+                    .add_text(&path, &contents, &references)
+                    .map_err(CliError::failed)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--add-root`: `link` becomes a symlink to `target` (replacing a
+/// symlink already there).
+fn make_root(link: &Path, target: &Path) -> Result<(), CliError> {
+    if let Ok(m) = std::fs::symlink_metadata(link) {
+        if m.file_type().is_symlink() {
+            std::fs::remove_file(link).map_err(CliError::failed)?;
+        }
+    }
+    std::os::unix::fs::symlink(target, link).map_err(|e| {
+        CliError::Failed(format!(
+            "creating symlink '{}': {}",
+            link.display(),
+            crate::os_error::message(&e)
+        ))
+    })
 }
 
 /// Calls a function result with `--arg`/`--argstr` values, as C++ Nix's

@@ -280,6 +280,47 @@ impl Store {
         Ok(store_path)
     }
 
+    /// Adds a text file (a `.drv`, `builtins.toFile`) at `path`, the text
+    /// path of `contents` with `references`, which must be valid.
+    pub fn add_text(
+        &self,
+        path: &StorePath,
+        contents: &[u8],
+        references: &BTreeSet<StorePath>,
+    ) -> Result<(), StoreError> {
+        if self.is_valid(path)? {
+            return Ok(());
+        }
+        let io_error = |source| StoreError::Io {
+            context: "writing a NAR".into(),
+            source,
+        };
+        let mut w = crate::nar::writer::NarWriter::new(Vec::with_capacity(contents.len() + 128))
+            .map_err(io_error)?;
+        w.regular_bytes(false, contents).map_err(io_error)?;
+        let nar = w.finish().map_err(io_error)?;
+        for r in references {
+            if r != path && !self.is_valid(r)? {
+                return Err(StoreError::NotValid(self.print(r)));
+            }
+        }
+        let ing = ingest_nar(&*self.blobs, &*self.directories, &nar[..], None)?;
+        self.path_infos.put(PathInfo {
+            store_path: path.clone(),
+            node: ing.node,
+            references: references.clone(),
+            nar_sha256: nar_digest(&ing.nar_hash),
+            nar_size: ing.nar_size,
+            deriver: None,
+            signatures: Vec::new(),
+            ca: Some(format!(
+                "text:sha256:{}",
+                Hash::of_bytes(HashAlgo::Sha256, contents).to_string_with(HashFormat::Nix32)
+            )),
+            registration_time: now(),
+        })
+    }
+
     /// Writes the NAR of a valid path to `out`.
     pub fn nar<W: Write>(&self, path: &StorePath, out: W) -> Result<W, StoreError> {
         let info = self.query(path)?;
