@@ -4,6 +4,7 @@
 //! it is absent the tests skip with a message, unless `OXNIX_REQUIRE_ORACLE`
 //! is set (as `.ci/run` does), which makes absence a failure.
 
+mod derivations;
 mod eval;
 mod store;
 mod tree;

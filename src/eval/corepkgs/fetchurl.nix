@@ -1,18 +1,41 @@
-# oxnix's <nix/fetchurl.nix>. C++ Nix's takes these arguments and builds a
-# fixed-output derivation with its built-in fetcher; fetching needs the
-# network and a store, which oxnix's evaluator does not have.
+# oxnix's <nix/fetchurl.nix>: a fixed-output derivation built by the
+# store's built-in fetcher (`builtin:fetchurl`). Evaluating it downloads
+# nothing; its attributes match C++ Nix's, so the .drv is the same.
 {
-  system ? "",
+  system ? "", # unused, kept for old callers
   url,
-  hash ? "",
+  hash ? "", # SRI
   md5 ? "",
   sha1 ? "",
   sha256 ? "",
   sha512 ? "",
-  outputHash ? "",
-  outputHashAlgo ? "",
+  outputHash ?
+    if hash != "" then hash
+    else if sha512 != "" then sha512
+    else if sha1 != "" then sha1
+    else if md5 != "" then md5
+    else sha256,
+  outputHashAlgo ?
+    if hash != "" then ""
+    else if sha512 != "" then "sha512"
+    else if sha1 != "" then "sha1"
+    else if md5 != "" then "md5"
+    else "sha256",
   executable ? false,
   unpack ? false,
   name ? baseNameOf (toString url),
+  impure ? false,
 }:
-abort "<nix/fetchurl.nix> is not supported offline by oxnix (fetching '${toString url}')"
+derivation (
+  {
+    builder = "builtin:fetchurl";
+    outputHashMode = if unpack || executable then "recursive" else "flat";
+    inherit name url executable unpack;
+    system = "builtin";
+    preferLocalBuild = true;
+    # Proxy settings are taken from the caller's environment.
+    impureEnvVars = [ "http_proxy" "https_proxy" "ftp_proxy" "all_proxy" "no_proxy" ];
+    urls = [ url ];
+  }
+  // (if impure then { __impure = true; } else { inherit outputHashAlgo outputHash; })
+)
