@@ -545,6 +545,8 @@ fn write_additions(ev: &Evaluator, o: &Options) -> Result<(), CliError> {
     .map_err(CliError::failed)?;
     let store_dir = ev.instantiation.store_dir.clone();
     let store = Store::open(&address, store_dir).map_err(CliError::failed)?;
+    // Sources first (they refer to nothing), then every text in one batch.
+    let mut texts = Vec::new();
     for a in additions {
         match a {
             Addition::Source { from, path } => {
@@ -570,13 +572,10 @@ fn write_additions(ev: &Evaluator, o: &Options) -> Result<(), CliError> {
                 path,
                 contents,
                 references,
-            } => {
-                store
-                    .add_text(&path, &contents, &references)
-                    .map_err(CliError::failed)?;
-            }
+            } => texts.push((path, contents, references)),
         }
     }
+    store.add_texts(&texts).map_err(CliError::failed)?;
     Ok(())
 }
 

@@ -280,45 +280,63 @@ impl Store {
         Ok(store_path)
     }
 
-    /// Adds a text file (a `.drv`, `builtins.toFile`) at `path`, the text
-    /// path of `contents` with `references`, which must be valid.
-    pub fn add_text(
+    /// Adds text files (`.drv` files, `builtins.toFile` results): each
+    /// `(path, contents, references)` is the text path of `contents` with
+    /// `references`, which must be valid or earlier in `texts`. The blobs
+    /// are made durable once, then every path info is registered at once.
+    pub fn add_texts(
         &self,
-        path: &StorePath,
-        contents: &[u8],
-        references: &BTreeSet<StorePath>,
+        texts: &[(StorePath, Vec<u8>, BTreeSet<StorePath>)],
     ) -> Result<(), StoreError> {
-        if self.is_valid(path)? {
+        let mut batch: BTreeSet<&StorePath> = BTreeSet::new();
+        let mut infos = Vec::new();
+        for (path, contents, references) in texts {
+            if batch.contains(path) || self.is_valid(path)? {
+                continue;
+            }
+            for r in references {
+                if r != path && !batch.contains(r) && !self.is_valid(r)? {
+                    return Err(StoreError::NotValid(self.print(r)));
+                }
+            }
+            let io_error = |source| StoreError::Io {
+                context: "writing a NAR".into(),
+                source,
+            };
+            let mut w =
+                crate::nar::writer::NarWriter::new(Vec::with_capacity(contents.len() + 128))
+                    .map_err(io_error)?;
+            w.regular_bytes(false, contents).map_err(io_error)?;
+            let nar = w.finish().map_err(io_error)?;
+            let mut blob = self.blobs.open_write()?;
+            blob.write_all(contents).map_err(io_error)?;
+            let digest = blob.close()?;
+            infos.push(PathInfo {
+                store_path: path.clone(),
+                node: crate::castore::Node::File {
+                    digest,
+                    size: contents.len() as u64,
+                    executable: false,
+                },
+                references: references.clone(),
+                nar_sha256: nar_digest(&Hash::of_bytes(HashAlgo::Sha256, &nar)),
+                nar_size: nar.len() as u64,
+                deriver: None,
+                signatures: Vec::new(),
+                ca: Some(format!(
+                    "text:sha256:{}",
+                    Hash::of_bytes(HashAlgo::Sha256, contents).to_string_with(HashFormat::Nix32)
+                )),
+                registration_time: now(),
+            });
+            batch.insert(path);
+        }
+        if infos.is_empty() {
             return Ok(());
         }
-        let io_error = |source| StoreError::Io {
-            context: "writing a NAR".into(),
-            source,
-        };
-        let mut w = crate::nar::writer::NarWriter::new(Vec::with_capacity(contents.len() + 128))
-            .map_err(io_error)?;
-        w.regular_bytes(false, contents).map_err(io_error)?;
-        let nar = w.finish().map_err(io_error)?;
-        for r in references {
-            if r != path && !self.is_valid(r)? {
-                return Err(StoreError::NotValid(self.print(r)));
-            }
-        }
-        let ing = ingest_nar(&*self.blobs, &*self.directories, &nar[..], None)?;
-        self.path_infos.put(PathInfo {
-            store_path: path.clone(),
-            node: ing.node,
-            references: references.clone(),
-            nar_sha256: nar_digest(&ing.nar_hash),
-            nar_size: ing.nar_size,
-            deriver: None,
-            signatures: Vec::new(),
-            ca: Some(format!(
-                "text:sha256:{}",
-                Hash::of_bytes(HashAlgo::Sha256, contents).to_string_with(HashFormat::Nix32)
-            )),
-            registration_time: now(),
-        })
+        // Blobs durable before the path infos naming them.
+        self.blobs.sync()?;
+        self.path_infos.put_many(infos)
     }
 
     /// Writes the NAR of a valid path to `out`.

@@ -13,6 +13,14 @@ pub trait PathInfoService: Send + Sync {
     fn get(&self, path: &StorePath) -> Result<Option<PathInfo>, StoreError>;
     /// Registers (or replaces) a path. Its tree must be stored already.
     fn put(&self, info: PathInfo) -> Result<(), StoreError>;
+    /// Registers several paths (made durable together where the backend
+    /// can: one flush instead of one per path).
+    fn put_many(&self, infos: Vec<PathInfo>) -> Result<(), StoreError> {
+        for info in infos {
+            self.put(info)?;
+        }
+        Ok(())
+    }
     /// Every valid path, ordered by store path.
     fn list(&self) -> Result<Vec<PathInfo>, StoreError>;
     /// Forgets a path; false if it was not there.
@@ -79,6 +87,16 @@ impl PathInfoService for SledPathInfoService {
         self.tree
             .insert(info.store_path.digest(), info.encode())
             .map_err(StoreError::Database)?;
+        self.tree.flush().map_err(StoreError::Database)?;
+        Ok(())
+    }
+
+    fn put_many(&self, infos: Vec<PathInfo>) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for info in &infos {
+            batch.insert(&info.store_path.digest()[..], info.encode());
+        }
+        self.tree.apply_batch(batch).map_err(StoreError::Database)?;
         self.tree.flush().map_err(StoreError::Database)?;
         Ok(())
     }
