@@ -110,6 +110,16 @@ fn corpus() -> Vec<String> {
         r#"t = let a = builtins.toFile "a" "A"; in builtins.toFile "b" "refers to ${a}";"#,
     ));
     v.push(d(r#"args = [ ./file.txt "${./src}" ];"#));
+    v.push(d(
+        r#"s = builtins.filterSource (p: t: builtins.baseNameOf p != "b.sh") ./src;"#,
+    ));
+    v.push(d(
+        r#"s = builtins.path { path = ./src; name = "renamed"; filter = p: t: t != "symlink"; };"#,
+    ));
+    v.push(d(
+        r#"s = builtins.path { path = ./file.txt; recursive = false; };"#,
+    ));
+    v.push(d(r#"s = "${builtins.path { path = ./src; }}/sub"; t = builtins.filterSource (p: t: t == "directory") ./src;"#));
     // Placeholders.
     v.push(d(r#"outputs = [ "out" "dev" ]; p = builtins.placeholder "dev"; q = "${builtins.placeholder "out"}/bin";"#));
     // <nix/fetchurl.nix>.

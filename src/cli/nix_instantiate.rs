@@ -573,6 +573,9 @@ fn write_additions(ev: &Evaluator, o: &Options) -> Result<(), CliError> {
                 contents,
                 references,
             } => texts.push((path, contents, references)),
+            Addition::Nar { path, nar, ca } => {
+                store.add_nar(&path, &nar, &ca).map_err(CliError::failed)?;
+            }
         }
     }
     store.add_texts(&texts).map_err(CliError::failed)?;

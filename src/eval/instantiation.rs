@@ -21,6 +21,13 @@ use super::error::ErrorKind;
 pub enum Addition {
     /// A file system path copied in (recursive, sha256).
     Source { from: PathBuf, path: StorePath },
+    /// A serialised tree (`builtins.path`, `filterSource`), content
+    /// addressed by `method` and `hash`.
+    Nar {
+        path: StorePath,
+        nar: Vec<u8>,
+        ca: String,
+    },
     /// A text file with references (`toFile`, a `.drv`).
     Text {
         path: StorePath,
@@ -85,6 +92,32 @@ impl Instantiation {
             path: store_path.clone(),
         });
         Ok(store_path)
+    }
+
+    /// Records a serialised tree under the content-addressed path of
+    /// `hash` (sha256; of the NAR when recursive, of the file when flat).
+    pub fn add_nar(
+        &self,
+        name: &str,
+        method: IngestionMethod,
+        hash: &Hash,
+        nar: Vec<u8>,
+    ) -> Result<StorePath, ErrorKind> {
+        let path = self
+            .store_dir
+            .fixed_output_path(name, method, hash, &BTreeSet::new(), false)
+            .map_err(|e| ErrorKind::Other(e.to_string()))?;
+        let ca = format!(
+            "fixed:{}{}",
+            method.prefix(),
+            hash.to_string_with(crate::hash::HashFormat::Nix32)
+        );
+        self.additions.borrow_mut().push(Addition::Nar {
+            path: path.clone(),
+            nar,
+            ca,
+        });
+        Ok(path)
     }
 
     /// Records a text file (`toFile`) and returns its store path.

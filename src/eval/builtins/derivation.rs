@@ -14,7 +14,7 @@ use crate::derivation::{Derivation, Output};
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::{coerce_to_string, Coercion};
 use crate::eval::value::{Attrs, Context, NixString, Value};
-use crate::eval::vm::{force, with_evaluator, Co, GenFuture};
+use crate::eval::vm::{call, force, with_evaluator, Co, GenFuture};
 use crate::eval::Evaluator;
 use crate::hash::{Hash, HashAlgo, HashFormat};
 use crate::store_path::{StoreDir, StorePath};
@@ -24,6 +24,7 @@ builtins! {
     "placeholder"/1 => placeholder,
     "toFile"/2 => to_file,
     "storePath"/1 => store_path,
+    "path"/1 => path, "filterSource"/2 => filter_source,
 }
 
 fn other(msg: impl Into<String>) -> ErrorKind {
@@ -435,5 +436,263 @@ fn store_path(co: Co, args: Vec<Value>) -> GenFuture {
             }),
         )
         .await
+    })
+}
+
+/// A node of a tree being copied into the store, as `builtins.path`'s
+/// filter sees it.
+fn file_type_name(t: &std::fs::FileType) -> &'static str {
+    if t.is_dir() {
+        "directory"
+    } else if t.is_symlink() {
+        "symlink"
+    } else if t.is_file() {
+        "regular"
+    } else {
+        "unknown"
+    }
+}
+
+/// The entries of directory `dir`, sorted by name as a NAR orders them.
+fn sorted_entries(
+    dir: &std::path::Path,
+) -> Result<std::vec::IntoIter<(Vec<u8>, std::path::PathBuf, std::fs::FileType)>, ErrorKind> {
+    use std::os::unix::ffi::OsStrExt;
+    let io = |e: std::io::Error| {
+        other(format!(
+            "opening directory '{}': {}",
+            dir.display(),
+            crate::os_error::message(&e)
+        ))
+    };
+    let mut v = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let t = entry.file_type().map_err(io)?;
+        v.push((entry.file_name().as_bytes().to_vec(), entry.path(), t));
+    }
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(v.into_iter())
+}
+
+fn read_file(p: &std::path::Path) -> Result<(Vec<u8>, bool), ErrorKind> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |e: std::io::Error| {
+        other(format!(
+            "opening file '{}': {}",
+            p.display(),
+            crate::os_error::message(&e)
+        ))
+    };
+    let meta = std::fs::metadata(p).map_err(io)?;
+    Ok((
+        std::fs::read(p).map_err(io)?,
+        meta.permissions().mode() & 0o100 != 0,
+    ))
+}
+
+fn read_link(p: &std::path::Path) -> Result<Vec<u8>, ErrorKind> {
+    use std::os::unix::ffi::OsStrExt;
+    std::fs::read_link(p)
+        .map(|t| t.as_os_str().as_bytes().to_vec())
+        .map_err(|e| {
+            other(format!(
+                "reading symbolic link '{}': {}",
+                p.display(),
+                crate::os_error::message(&e)
+            ))
+        })
+}
+
+/// The NAR of `root`, keeping only what `filter` accepts (called with the
+/// absolute path and the file type of every node below the root).
+async fn filtered_nar(
+    co: &Co,
+    root: &std::path::Path,
+    filter: Option<Value>,
+) -> Result<Vec<u8>, ErrorKind> {
+    use crate::nar::writer::NarWriter;
+    let nar_err = |e: std::io::Error| other(format!("writing NAR: {e}"));
+    let mut w = NarWriter::new(Vec::new()).map_err(nar_err)?;
+    // The root is followed when it is a symlink, as newer Nix does.
+    let meta = std::fs::metadata(root).map_err(|e| {
+        other(format!(
+            "getting status of '{}': {}",
+            root.display(),
+            crate::os_error::message(&e)
+        ))
+    })?;
+    let mut stack = Vec::new();
+    let t = meta.file_type();
+    if t.is_dir() {
+        w.start_directory().map_err(nar_err)?;
+        stack.push(sorted_entries(root)?);
+    } else if t.is_symlink() {
+        w.symlink(&read_link(root)?).map_err(nar_err)?;
+    } else if t.is_file() {
+        let (bytes, exec) = read_file(root)?;
+        w.regular_bytes(exec, &bytes).map_err(nar_err)?;
+    } else {
+        return Err(other(format!(
+            "file '{}' has an unsupported type",
+            root.display()
+        )));
+    }
+    while let Some(top) = stack.last_mut() {
+        let Some((name, full, t)) = top.next() else {
+            stack.pop();
+            w.end_directory().map_err(nar_err)?;
+            continue;
+        };
+        if let Some(f) = &filter {
+            let g = call(co, f.clone(), Value::string(full.display().to_string())).await?;
+            let keep = call(co, g, Value::string(file_type_name(&t))).await?;
+            match force(co, keep).await? {
+                Value::Bool(true) => {}
+                Value::Bool(false) => continue,
+                other => return Err(ErrorKind::type_error("a Boolean", &other)),
+            }
+        }
+        w.entry(&name).map_err(nar_err)?;
+        if t.is_dir() {
+            w.start_directory().map_err(nar_err)?;
+            stack.push(sorted_entries(&full)?);
+        } else if t.is_symlink() {
+            w.symlink(&read_link(&full)?).map_err(nar_err)?;
+        } else if t.is_file() {
+            let (bytes, exec) = read_file(&full)?;
+            w.regular_bytes(exec, &bytes).map_err(nar_err)?;
+        } else {
+            return Err(other(format!(
+                "file '{}' has an unsupported type",
+                full.display()
+            )));
+        }
+    }
+    w.finish().map_err(nar_err)
+}
+
+/// `builtins.path` and `filterSource`: copies `root` (filtered) into the
+/// store and returns its path as a string with context.
+async fn add_path(
+    co: &Co,
+    root: std::path::PathBuf,
+    name: Option<String>,
+    filter: Option<Value>,
+    recursive: bool,
+    expected: Option<String>,
+) -> Result<Value, ErrorKind> {
+    use crate::store_path::IngestionMethod;
+    let name = match name {
+        Some(n) => n,
+        None => root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let (nar, method, hash) = if recursive {
+        let nar = filtered_nar(co, &root, filter).await?;
+        let h = Hash::of_bytes(HashAlgo::Sha256, &nar);
+        (nar, IngestionMethod::Recursive, h)
+    } else {
+        let meta = std::fs::metadata(&root).map_err(|e| {
+            other(format!(
+                "getting status of '{}': {}",
+                root.display(),
+                crate::os_error::message(&e)
+            ))
+        })?;
+        if !meta.is_file() {
+            return Err(other(format!(
+                "reading from file '{}': Is a directory",
+                root.display()
+            )));
+        }
+        let nar = filtered_nar(co, &root, None).await?;
+        let (bytes, _) = read_file(&root)?;
+        (
+            nar,
+            IngestionMethod::Flat,
+            Hash::of_bytes(HashAlgo::Sha256, &bytes),
+        )
+    };
+    if let Some(e) = &expected {
+        let want = Hash::parse_any(e, Some(HashAlgo::Sha256)).map_err(|e| other(e.to_string()))?;
+        if want != hash {
+            return Err(other(format!(
+                "store path mismatch in (possibly filtered) path added from '{}'",
+                root.display()
+            )));
+        }
+    }
+    with_evaluator(
+        co,
+        Box::new(move |ev| {
+            let inst = &ev.instantiation;
+            let path = inst.add_nar(&name, method, &hash, nar)?;
+            Ok(store_string(&inst.store_dir, &path))
+        }),
+    )
+    .await
+}
+
+fn path(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let attrs = attrs_arg(&co, arg(&args, 0)).await?;
+        let get = |k: &str| attrs.get(&NixString::from(k)).cloned();
+        let Some(p) = get("path") else {
+            return Err(other(
+                "missing required 'path' attribute in the first argument to builtins.path",
+            ));
+        };
+        let root = super::io::path_arg(&co, p).await?;
+        let name = match get("name") {
+            Some(n) => Some(no_context(&string_arg(&co, n).await?)?),
+            None => None,
+        };
+        let filter = match get("filter") {
+            Some(f) => {
+                let f = force(&co, f).await?;
+                if !matches!(f, Value::Closure(_) | Value::Builtin(_) | Value::Attrs(_)) {
+                    return Err(ErrorKind::type_error("a function", &f));
+                }
+                Some(f)
+            }
+            None => None,
+        };
+        let recursive = match get("recursive") {
+            Some(r) => bool_attr(&co, r).await?,
+            None => true,
+        };
+        let expected = match get("sha256") {
+            Some(h) => Some(no_context(&string_arg(&co, h).await?)?),
+            None => None,
+        };
+        for (k, _) in attrs.iter() {
+            if !matches!(
+                k.as_bytes(),
+                b"path" | b"name" | b"filter" | b"recursive" | b"sha256"
+            ) {
+                return Err(other(format!(
+                    "unsupported argument '{}' to 'addPath'",
+                    k.to_str_lossy()
+                )));
+            }
+        }
+        add_path(&co, root, name, filter, recursive, expected).await
+    })
+}
+
+fn filter_source(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let filter = force(&co, arg(&args, 0)).await?;
+        if !matches!(
+            filter,
+            Value::Closure(_) | Value::Builtin(_) | Value::Attrs(_)
+        ) {
+            return Err(ErrorKind::type_error("a function", &filter));
+        }
+        let root = super::io::path_arg(&co, arg(&args, 1)).await?;
+        add_path(&co, root, None, Some(filter), true, None).await
     })
 }

@@ -24,7 +24,6 @@
   executable ? false,
   unpack ? false,
   name ? baseNameOf (toString url),
-  impure ? false,
 }:
 derivation (
   {
@@ -36,6 +35,6 @@ derivation (
     # Proxy settings are taken from the caller's environment.
     impureEnvVars = [ "http_proxy" "https_proxy" "ftp_proxy" "all_proxy" "no_proxy" ];
     urls = [ url ];
+    inherit outputHashAlgo outputHash;
   }
-  // (if impure then { __impure = true; } else { inherit outputHashAlgo outputHash; })
 )
