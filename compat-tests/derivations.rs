@@ -2,7 +2,8 @@
 //! `nix-instantiate`s write the derivation closure into a throwaway store
 //! (C++: a `local?root=` chroot store; ours: a sled store) and must print the
 //! same `.drv` path, evaluate the same `outPath`s, and write `.drv` files
-//! with identical bytes.
+//! with identical bytes; `nix-store -q --outputs` and `--print-env` on the
+//! `.drv` print the same.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -219,6 +220,24 @@ fn derivations_are_identical() {
             ".drv bytes differ for {expr}: {}",
             show_drv(&cpp_file)
         );
+        // Queries on the written .drv: outputs and environment.
+        for q in [&["--query", "--outputs"][..], &["--print-env"]] {
+            let c = stdout_of(
+                Command::new(theirs.with_file_name("nix-store"))
+                    .args(["--store", &cpp_store])
+                    .args(q)
+                    .arg(&drv),
+                "C++ nix-store query",
+            );
+            let o = stdout_of(
+                Command::new(OURS_STORE)
+                    .env("OXNIX_STORE", &our_store)
+                    .args(q)
+                    .arg(&drv),
+                "our nix-store query",
+            );
+            assert_eq!(o, c, "nix-store {q:?} of {expr}");
+        }
     }
     eprintln!(
         "compat: {} derivation expressions identical (drv path, outPaths, .drv bytes)",

@@ -1,3 +1,5 @@
+complete -c nix-instantiate -l add-root -d 'Make PATH a symlink to each .drv (PATH, PATH-2, …) and print it' -r -F
+complete -c nix-instantiate -l store -d 'The store to write to (default: $OXNIX_STORE, else the local sled store)' -r
 complete -c nix-instantiate -l extra-experimental-features -d 'Enable experimental features (so far: parse-toml-timestamps)' -r
 complete -c nix-instantiate -l lint-short-path-literals -d 'Report relative path literals without ./ (warn or fatal)' -r -f -a "warn\t''
 fatal\t''"
@@ -16,6 +18,8 @@ complete -c nix-instantiate -l strict -d 'Evaluate the result completely (with -
 complete -c nix-instantiate -l json -d 'Print the result as JSON'
 complete -c nix-instantiate -l xml -d 'Print the result as XML (needs --no-location so far)'
 complete -c nix-instantiate -l no-location -d 'Omit locations in XML output'
+complete -c nix-instantiate -l indirect -d 'Accepted for compatibility (roots are symlinks)'
+complete -c nix-instantiate -l dry-run -d 'Evaluate and print the .drv paths without writing to the store'
 complete -c nix-instantiate -l find-file -d 'Look the arguments up in the search path'
 complete -c nix-instantiate -l show-trace -d 'Show the evaluation trace on errors'
 complete -c nix-instantiate -l read-write-mode -d 'Allow writing to the store during evaluation'

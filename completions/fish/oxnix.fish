@@ -48,6 +48,7 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l to-sri -d 'Conv
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -s h -l help -d 'Print help'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -s V -l version -d 'Print version'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l store -d 'The store: memory://, sled:///ABSOLUTE/PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l print-env -d 'Print the environment of a derivation as shell variable assignments'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l dump -d 'Write the NAR serialisation of PATH to standard output (from the store for a valid store path)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l restore -d 'Create PATH from a NAR read on standard input'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l add -d 'Add the PATHs to the store (recursive SHA-256) and print their store paths'
@@ -61,7 +62,6 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s r -l realise -
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s l -l read-log -d 'Not supported yet by oxnix'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l dump-db -d 'Not supported yet by oxnix'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l load-db -d 'Not supported yet by oxnix'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l print-env -d 'Not supported yet by oxnix'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l gc -d 'Not supported yet by oxnix'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l init -d 'Not supported yet by oxnix'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l verify -d 'Not supported yet by oxnix'
@@ -78,9 +78,12 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s R -l requisite
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l tree -d 'With --query: print the references of the PATHs as a tree'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l graph -d 'With --query: print the closure of the PATHs as a Graphviz graph'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l deriver -d 'With --query: print the derivation that produced the PATHs'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l outputs -d 'With --query: print the output paths of derivations (other paths as they are)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l recursive -d 'With --add-fixed: hash the NAR serialisation, not the file\'s contents'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s h -l help -d 'Print help'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s V -l version -d 'Print version'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l add-root -d 'Make PATH a symlink to each .drv (PATH, PATH-2, …) and print it' -r -F
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l store -d 'The store to write to (default: $OXNIX_STORE, else the local sled store)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l extra-experimental-features -d 'Enable experimental features (so far: parse-toml-timestamps)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l lint-short-path-literals -d 'Report relative path literals without ./ (warn or fatal)' -r -f -a "warn\t''
 fatal\t''"
@@ -99,6 +102,8 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l strict -
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l json -d 'Print the result as JSON'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l xml -d 'Print the result as XML (needs --no-location so far)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l no-location -d 'Omit locations in XML output'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l indirect -d 'Accepted for compatibility (roots are symlinks)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l dry-run -d 'Evaluate and print the .drv paths without writing to the store'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l find-file -d 'Look the arguments up in the search path'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l show-trace -d 'Show the evaluation trace on errors'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l read-write-mode -d 'Allow writing to the store during evaluation'

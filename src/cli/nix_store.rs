@@ -25,6 +25,11 @@ use crate::store_path::{IngestionMethod, StoreDir, StorePath};
 /// Operations this build implements.
 const SUPPORTED: &[(&str, Option<char>, &str)] = &[
     (
+        "print-env",
+        None,
+        "Print the environment of a derivation as shell variable assignments",
+    ),
+    (
         "dump",
         None,
         "Write the NAR serialisation of PATH to standard output (from the store for a valid store path)",
@@ -77,7 +82,6 @@ const NOT_YET: &[(&str, Option<char>)] = &[
     ("read-log", Some('l')),
     ("dump-db", None),
     ("load-db", None),
-    ("print-env", None),
     ("gc", None),
     ("init", None),
     ("verify", None),
@@ -129,6 +133,11 @@ const QUERIES: &[(&str, Option<char>, &str)] = &[
         "deriver",
         None,
         "With --query: print the derivation that produced the PATHs",
+    ),
+    (
+        "outputs",
+        None,
+        "With --query: print the output paths of derivations (other paths as they are)",
     ),
 ];
 
@@ -216,6 +225,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         "delete" => ctx.delete(&operands),
         "export" => ctx.export(&operands),
         "import" => ctx.import(&operands),
+        "print-env" => ctx.print_env(&operands),
         other => Err(CliError::Failed(format!(
             "not supported yet: nix-store --{other} (oxnix implements --dump, --restore, --add, --add-fixed, --query, --verify-path, --delete, --export and --import so far)"
         ))),
@@ -406,6 +416,32 @@ impl Context<'_> {
         Ok(())
     }
 
+    /// `--print-env DRV`: the derivation's environment as `export`
+    /// lines, then its arguments as `_args`, as C++ Nix prints them.
+    fn print_env(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        let store = self.open()?;
+        let path = single(operands)?;
+        let sp = follow_links_to_store_path(&store.store_dir, path)?;
+        let drv = read_derivation(&store, &sp)?;
+        with_stdout(|out| {
+            for (k, v) in &drv.env {
+                out.write_all(b"export ").map_err(out_err)?;
+                out.write_all(k).map_err(out_err)?;
+                out.write_all(b"; ").map_err(out_err)?;
+                out.write_all(k).map_err(out_err)?;
+                out.write_all(b"=").map_err(out_err)?;
+                out.write_all(&shell_escape(v)).map_err(out_err)?;
+                out.write_all(b"\n").map_err(out_err)?;
+            }
+            let args: Vec<Vec<u8>> = drv.args.iter().map(|a| shell_escape(a)).collect();
+            // C++ Nix quotes the joined (already quoted) arguments once more
+            // without escaping them.
+            out.write_all(b"export _args; _args='").map_err(out_err)?;
+            out.write_all(&args.join(&b' ')).map_err(out_err)?;
+            out.write_all(b"'\n").map_err(out_err)
+        })
+    }
+
     fn query(&self, operands: &[PathBuf]) -> Result<(), CliError> {
         let kinds: Vec<&str> = QUERIES
             .iter()
@@ -423,6 +459,25 @@ impl Context<'_> {
         };
         let store = self.open()?;
         match kind {
+            "outputs" => with_stdout(|out| {
+                for sp in self.store_paths(&store, operands)? {
+                    if !sp.name().ends_with(".drv") {
+                        writeln!(out, "{}", store.print(&sp)).map_err(out_err)?;
+                        continue;
+                    }
+                    let drv = read_derivation(&store, &sp)?;
+                    // A set of store paths, as C++ Nix prints it: by path.
+                    let paths: BTreeSet<String> = drv
+                        .outputs
+                        .values()
+                        .filter_map(|o| o.path.as_ref().map(|p| store.print(p)))
+                        .collect();
+                    for p in paths {
+                        writeln!(out, "{p}").map_err(out_err)?;
+                    }
+                }
+                Ok(())
+            }),
             "hash" | "size" | "deriver" => with_stdout(|out| {
                 for p in operands {
                     let sp = follow_links_to_store_path(&store.store_dir, p)?;
@@ -652,4 +707,52 @@ fn print_graph(
         }
     }
     writeln!(out, "}}").map_err(out_err)
+}
+
+/// `'…'` with every `'` written as `'\''`, as C++ Nix's `shellEscape`.
+fn shell_escape(s: &[u8]) -> Vec<u8> {
+    let mut out = vec![b'\''];
+    for &c in s {
+        if c == b'\'' {
+            out.extend_from_slice(b"'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push(b'\'');
+    out
+}
+
+/// The derivation stored at `path` (a `.drv` text path of the store).
+fn read_derivation(
+    store: &Store,
+    path: &StorePath,
+) -> Result<crate::derivation::Derivation, CliError> {
+    struct FileContents(Vec<u8>);
+    impl crate::nar::reader::NarVisitor for FileContents {
+        fn enter_directory(&mut self, _: &[Vec<u8>]) -> io::Result<()> {
+            Err(io::Error::other("a derivation is a regular file"))
+        }
+        fn leave_directory(&mut self, _: &[Vec<u8>]) -> io::Result<()> {
+            Ok(())
+        }
+        fn symlink(&mut self, _: &[Vec<u8>], _: &[u8]) -> io::Result<()> {
+            Err(io::Error::other("a derivation is a regular file"))
+        }
+        fn regular(
+            &mut self,
+            _: &[Vec<u8>],
+            _: bool,
+            _: u64,
+            contents: &mut dyn io::Read,
+        ) -> io::Result<()> {
+            contents.read_to_end(&mut self.0).map(|_| ())
+        }
+    }
+    let nar = store.nar(path, Vec::new()).map_err(store_error)?;
+    let mut file = FileContents(Vec::new());
+    crate::nar::reader::parse(&nar[..], &mut file)
+        .map_err(|e| CliError::Failed(format!("reading '{}': {e}", store.print(path))))?;
+    crate::derivation::Derivation::from_aterm(&file.0, &store.store_dir)
+        .map_err(|e| CliError::Failed(format!("'{}': {e}", store.print(path))))
 }
