@@ -1,0 +1,1 @@
+builtins.toFile "t" "${derivation { name = "a"; system = "x"; builder = "/b"; }}"
