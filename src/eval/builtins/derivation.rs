@@ -391,7 +391,7 @@ fn to_file(co: Co, args: Vec<Value>) -> GenFuture {
                         }
                         _ => {
                             return Err(other(format!(
-                                "in 'toFile': the file '{name}' cannot refer to derivation outputs"
+                                "in 'toFile': the file named '{name}' must not contain a reference to a derivation but contains ({e})"
                             )))
                         }
                     }
