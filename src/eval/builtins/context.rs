@@ -14,6 +14,7 @@ builtins! {
     "appendContext"/2 => append_context,
     "unsafeDiscardStringContext"/1 => discard_context,
     "unsafeDiscardOutputDependency"/1 => discard_output_dependency,
+    "addDrvOutputDependencies"/1 => add_drv_output_dependencies,
 }
 
 /// One context element, decoded.
@@ -160,5 +161,39 @@ fn discard_output_dependency(co: Co, args: Vec<Value>) -> GenFuture {
             };
         }
         Ok(Value::String(NixString::with_context(s.as_bytes(), ctx)))
+    })
+}
+
+/// Newer Nix's `addDrvOutputDependencies`: a string whose one context
+/// element is a derivation path gets the derivation with all its outputs.
+fn add_drv_output_dependencies(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let s = string_arg(&co, arg(&args, 0)).await?;
+        let elements: Vec<&Box<str>> = s.context().into_iter().flatten().collect();
+        let [e] = elements[..] else {
+            return Err(ErrorKind::Other(format!(
+                "context of string '{}' must have exactly one element, but has {}",
+                s.to_str_lossy(),
+                elements.len()
+            )));
+        };
+        let new: Box<str> = match decode(e) {
+            Element::Path(p) if p.ends_with(".drv") => format!("={p}").into(),
+            Element::Path(p) => {
+                return Err(ErrorKind::Other(format!(
+                    "path '{p}' is not a derivation"
+                )))
+            }
+            Element::AllOutputs(_) => e.clone(),
+            Element::Output { drv, output } => {
+                return Err(ErrorKind::Other(format!(
+                    "`addDrvOutputDependencies` can only act on derivations, not on a derivation output such as '{output}' of '{drv}'"
+                )))
+            }
+        };
+        Ok(Value::String(NixString::with_context(
+            s.as_bytes(),
+            Context::from([new]),
+        )))
     })
 }
