@@ -8,7 +8,7 @@ use std::rc::Rc;
 use super::code::BinOp;
 use super::compiler::canonicalise;
 use super::error::ErrorKind;
-use super::value::{NixString, Value};
+use super::value::{AttrSet, NixString, Value};
 use super::vm::{call, force, Co};
 
 fn overflow(op: &'static str, sym: &'static str, a: i64, b: i64) -> ErrorKind {
@@ -115,7 +115,10 @@ pub fn binop_simple(op: BinOp, a: &Value, b: &Value) -> Result<Option<Value>, Er
                 } else if y.is_empty() {
                     Attrs(x.clone())
                 } else {
-                    Value::attrs(y.as_ref().clone().union(x.as_ref().clone()))
+                    Value::attrs_with_pos(
+                        y.map.clone().union(x.map.clone()),
+                        AttrSet::update_pos(x, y),
+                    )
                 }
             }
             (Attrs(_), _) => return Err(ErrorKind::type_error("a set", b)),

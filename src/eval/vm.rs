@@ -13,7 +13,7 @@ use genawaiter::GeneratorState;
 use super::builtins::Applied;
 use super::code::{Code, Op, Params, Span};
 use super::error::{ErrorKind, EvalError};
-use super::value::{Attrs, Closure, Env, List, NixString, Thunk, ThunkState, Value};
+use super::value::{AttrPos, Attrs, Closure, Env, List, NixString, Thunk, ThunkState, Value};
 use super::{ops, Evaluator};
 
 /// What a generator asks the VM for.
@@ -28,7 +28,7 @@ pub enum Request {
     /// The (lazy, cached) value of a Nix file.
     Import(std::path::PathBuf),
     /// `scopedImport`: a file evaluated with extra variables.
-    ScopedImport(Rc<super::value::Attrs>, std::path::PathBuf),
+    ScopedImport(Rc<super::value::AttrSet>, std::path::PathBuf),
 }
 
 /// The VM's answer to a [`Request`].
@@ -171,6 +171,7 @@ impl<'e> Vm<'e> {
                 constants: vec![],
                 codes: vec![],
                 lambdas: vec![],
+                attr_pos: vec![],
             }),
         }
     }
@@ -701,7 +702,7 @@ impl<'e> Vm<'e> {
                 let v = self.pop();
                 f.env = Env::with_scope(v, Some(f.env.clone()));
             }
-            Op::MakeAttrs(n) => {
+            Op::MakeAttrs { n, pos } => {
                 let n = n as usize;
                 // Dynamic names must be evaluated first.
                 for i in 0..n {
@@ -709,14 +710,22 @@ impl<'e> Vm<'e> {
                 }
                 let items = self.stack.split_off(self.stack.len() - 2 * n);
                 let mut attrs = Attrs::new();
+                let info = &f.code.attr_pos[pos as usize];
+                let first_dynamic = n - info.dynamic.len();
+                let mut dynamic_pos = Vec::new();
                 let mut it = items.into_iter();
+                let mut i = 0;
                 while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    i += 1;
                     let k = k.resolved();
                     let name = match k {
                         Value::String(s) => s,
                         Value::Null => continue,
                         other => return Err(ErrorKind::type_error("a string", &other)),
                     };
+                    if i > first_dynamic {
+                        dynamic_pos.push((name.clone(), info.dynamic[i - 1 - first_dynamic]));
+                    }
                     if attrs.contains_key(&name) {
                         return Err(ErrorKind::DuplicateDynamicAttr {
                             name: name.to_string(),
@@ -725,7 +734,12 @@ impl<'e> Vm<'e> {
                     }
                     attrs.insert(name, v);
                 }
-                self.stack.push(Value::attrs(attrs));
+                let pos = if dynamic_pos.is_empty() {
+                    info.statics.clone()
+                } else {
+                    AttrPos::with_more(&info.statics, dynamic_pos)
+                };
+                self.stack.push(Value::attrs_with_pos(attrs, Some(pos)));
             }
             Op::MakeList(n) => {
                 let items = self.stack.split_off(self.stack.len() - n as usize);

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use super::io::path_arg;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::{self, coerce_into, coerce_to_string, Coercion};
-use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
+use crate::eval::value::{AttrSet, Attrs, List, NixString, Thunk, Value};
 use crate::eval::vm::{call, force, Co, GenFuture, Request, Response};
 
 builtins! {
@@ -92,7 +92,7 @@ pub(super) async fn list_arg(co: &Co, v: Value) -> Result<Rc<List>, ErrorKind> {
     }
 }
 
-pub(super) async fn attrs_arg(co: &Co, v: Value) -> Result<Rc<Attrs>, ErrorKind> {
+pub(super) async fn attrs_arg(co: &Co, v: Value) -> Result<Rc<AttrSet>, ErrorKind> {
     match force(co, v).await? {
         Value::Attrs(a) => Ok(a),
         other => Err(ErrorKind::type_error("a set", &other)),
@@ -412,11 +412,12 @@ fn remove_attrs(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let a = attrs_arg(&co, arg(&args, 0)).await?;
         let names = list_arg(&co, arg(&args, 1)).await?;
-        let mut out = a.as_ref().clone();
+        let mut out = a.map.clone();
         for n in names.iter() {
             out.remove(&string_arg(&co, n.clone()).await?);
         }
-        Ok(Value::attrs(out))
+        // The positions of the attributes left stay.
+        Ok(Value::attrs_with_pos(out, a.pos.clone()))
     })
 }
 

@@ -9,7 +9,7 @@ use super::core::{arg, attrs_arg, bool_of, list_arg, string_arg, sync};
 use crate::eval::code::Params;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops;
-use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
+use crate::eval::value::{AttrPos, Attrs, List, NixString, Thunk, Value};
 use crate::eval::vm::{call, force, Co, GenFuture};
 
 builtins! {
@@ -419,13 +419,22 @@ fn function_args(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         match force(&co, arg(&args, 0)).await? {
             Value::Builtin(_) => Ok(Value::attrs(Attrs::new())),
-            Value::Closure(c) => Ok(Value::attrs(match &c.lambda.params {
-                Params::Ident => Attrs::new(),
-                Params::Formals { formals, .. } => formals
-                    .iter()
-                    .map(|f| (f.name.clone(), Value::Bool(f.default.is_some())))
-                    .collect(),
-            })),
+            Value::Closure(c) => Ok(match &c.lambda.params {
+                Params::Ident => Value::attrs(Attrs::new()),
+                Params::Formals { formals, .. } => {
+                    let pos = AttrPos::table(
+                        c.lambda.span.source.clone(),
+                        formals.iter().map(|f| (f.name.clone(), f.pos)).collect(),
+                    );
+                    Value::attrs_with_pos(
+                        formals
+                            .iter()
+                            .map(|f| (f.name.clone(), Value::Bool(f.default.is_some())))
+                            .collect(),
+                        Some(pos),
+                    )
+                }
+            }),
             _ => Err(ErrorKind::Other(
                 "'functionArgs' requires a function".into(),
             )),
