@@ -13,7 +13,10 @@
 //!   `--xml` output (it streams them); we write nothing, which is checked;
 //! - `--json` of strings that are not UTF-8: we fail as newer Nix does, 2.8
 //!   writes the bytes;
-//! - `--xml` without `--no-location`: we answer "not yet supported";
+//! - `--xml` with locations: sets made by `listToAttrs` have none (2.8
+//!   gives each attribute the position of its `value`); an inherited
+//!   attribute is at its name, as newer Nix has it (2.8 is one column
+//!   before);
 //! - features newer than 2.8 that we implement (e.g. `builtins.readFileType`);
 //! - builtins we don't have yet (`ceil`, `floor`, `hashString`, …: we answer
 //!   "undefined variable");
@@ -864,6 +867,61 @@ const SOME_MODES: &[(&str, u8)] = &[
     // gives [ "" ].
     ("builtins.match \"(a*)+\" \"aa\"", 0),
 ];
+
+/// `--xml` with locations (`path`, `line`, `column` on attributes and
+/// functions defined in source), on `-E` text (2.8 names the file by the
+/// text) and on files.
+const XML_LOCATION: &[&str] = &[
+    "{ a = 1; b = x: x; }",
+    "{ a.b.c = 1; a.d = 2; }",
+    "rec { a = 1; b = [ a ]; ${\"c\"} = 3; }",
+    "{ f = { p, q ? 2, ... }@args: p; g = args@{ x }: x; }",
+    "{ a = 1; b = 2; } // { b = 3; c = 4; }",
+    "removeAttrs { a = 1; b = 2; } [ \"a\" ]",
+    "builtins.mapAttrs (n: v: v) { a = 1; }",
+    "builtins.functionArgs ({ a, b ? 1 }: a)",
+    "[ { x = 1; }\n  { y = 2; } ]",
+    "x: x",
+    "{ a = builtins.map; b = [ (y: y) ]; }",
+    "let s = import ./t.nix; in s",
+    "(import ./t.nix).b",
+];
+
+const XML_FILE: &str = "{ a = 1;\n  b.c = x: x;\n  f = { p, q ? 2, ... }@args: p;\n  l = [ { z = 1; } ];\n  ${\"d\"} = 3;\n}\n";
+
+#[test]
+fn xml_with_locations() {
+    let Some(theirs) = oracle("nix-instantiate") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    std::fs::write(cwd.join("t.nix"), XML_FILE).unwrap();
+    let mut failures = Vec::new();
+    let mut n = 0;
+    for strict in [false, true] {
+        let mut cases: Vec<Vec<&str>> = XML_LOCATION.iter().map(|e| vec!["-E", e]).collect();
+        cases.push(vec!["t.nix"]);
+        for case in cases {
+            let mut args = vec!["--eval", "--xml"];
+            if strict {
+                args.push("--strict");
+            }
+            args.extend(case);
+            let (a, b) = run_both(&theirs, &args, cwd);
+            n += 1;
+            if a.status.code() != b.status.code() || a.stdout != b.stdout {
+                failures.push(format!(
+                    "{args:?}\n  ours:   {}\n  theirs: {}",
+                    describe(&a),
+                    describe(&b)
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!("compat: nix-instantiate --xml with locations: {n} cases identical");
+}
 
 /// Ours and C++ Nix on one command line, side by side.
 fn run_both(theirs: &Path, args: &[&str], cwd: &Path) -> (Output, Output) {

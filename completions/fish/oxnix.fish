@@ -86,7 +86,7 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l eval-onl
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l parse -d 'Parse the input only'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l strict -d 'Evaluate the result completely (with --eval)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l json -d 'Print the result as JSON'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l xml -d 'Print the result as XML (needs --no-location so far)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l xml -d 'Print the result as XML'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l no-location -d 'Omit locations in XML output'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l find-file -d 'Look the arguments up in the search path'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l show-trace -d 'Show the evaluation trace on errors'

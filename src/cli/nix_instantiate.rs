@@ -1,7 +1,6 @@
 //! `nix-instantiate`: so far `--eval` (evaluate and print), `--find-file`,
 //! and `--parse` (print the expression in C++ Nix's normal form). Writing
-//! `.drv` files (plain `nix-instantiate`) and `--xml` with locations
-//! answer "not yet supported".
+//! `.drv` files (plain `nix-instantiate`) answers "not yet supported".
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -44,10 +43,7 @@ pub fn command() -> Command {
             "Evaluate the result completely (with --eval)",
         ))
         .arg(flag("json", "Print the result as JSON"))
-        .arg(flag(
-            "xml",
-            "Print the result as XML (needs --no-location so far)",
-        ))
+        .arg(flag("xml", "Print the result as XML"))
         .arg(flag("no-location", "Omit locations in XML output"))
         .arg(flag(
             "find-file",
@@ -193,13 +189,9 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         args: pairs(&m, "arg"),
         argstrs: pairs(&m, "argstr"),
         xml: m.get_flag("xml"),
+        location: !m.get_flag("no-location"),
         json: m.get_flag("json"),
     };
-    if m.get_flag("xml") && !m.get_flag("no-location") {
-        return Err(CliError::Failed(
-            "not yet supported by oxnix: nix-instantiate --xml with source locations (add --no-location)".into(),
-        ));
-    }
     // Evaluation recurses while printing and compiling: give it room.
     let find_file = m.get_flag("find-file");
     let handle = std::thread::Builder::new()
@@ -274,6 +266,7 @@ struct Options {
     args: Vec<(String, String)>,
     argstrs: Vec<(String, String)>,
     xml: bool,
+    location: bool,
     json: bool,
 }
 
@@ -359,7 +352,7 @@ fn main_eval(ev: &Evaluator, o: &Options, files: &[String], cwd: &Path) -> Resul
             continue;
         }
         if o.xml {
-            let xml = ev.to_xml(v, o.strict).map_err(eval_error)?;
+            let xml = ev.to_xml(v, o.strict, o.location).map_err(eval_error)?;
             stdout.lock().write_all(&xml).map_err(CliError::failed)?;
             continue;
         }

@@ -587,7 +587,7 @@ fn find_file(co: Co, args: Vec<Value>) -> GenFuture {
 fn to_xml(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         Ok(Value::string(
-            crate::eval::xml::to_xml(&co, arg(&args, 0), true).await?,
+            crate::eval::xml::to_xml(&co, arg(&args, 0), true, false).await?,
         ))
     })
 }
