@@ -50,6 +50,13 @@ pub fn command() -> Command {
             "Look the arguments up in the search path",
         ))
         .arg(flag("show-trace", "Show the evaluation trace on errors"))
+        .arg(
+            flag(
+                "no-show-trace",
+                "Show errors without the trace (the default)",
+            )
+            .overrides_with("show-trace"),
+        )
         .arg(flag(
             "read-write-mode",
             "Allow writing to the store during evaluation",
@@ -136,6 +143,10 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         Ok(m) => m,
         Err(e) => return clap_failure(e),
     };
+    SHOW_TRACE.store(
+        m.get_flag("show-trace"),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let cwd = std::env::current_dir().map_err(CliError::failed)?;
     let mut search_path: Vec<String> = m
         .get_many::<String>("include")
@@ -270,9 +281,15 @@ struct Options {
     json: bool,
 }
 
+/// `--show-trace`: errors are reported with their trace.
+static SHOW_TRACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn eval_error(e: EvalError) -> CliError {
     match e.kind {
         ErrorKind::Usage(msg) => CliError::Usage(msg),
+        _ if SHOW_TRACE.load(std::sync::atomic::Ordering::Relaxed) => {
+            CliError::Failed(e.render_with_trace())
+        }
         _ => CliError::Failed(e.render()),
     }
 }

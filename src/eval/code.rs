@@ -45,6 +45,11 @@ impl Source {
         (line, col)
     }
 
+    /// The number of lines (a final newline starts an empty last line).
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
+    }
+
     /// The text of line `line` (1-based).
     pub fn line_text(&self, line: usize) -> &str {
         let start = self

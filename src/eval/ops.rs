@@ -58,9 +58,9 @@ pub fn binop_simple(op: BinOp, a: &Value, b: &Value) -> Result<Option<Value>, Er
                     "appending a path to a string (copying paths to the store)".into(),
                 ))
             }
-            (Path(_) | String(_), _) => return Err(ErrorKind::CannotCoerce(b.type_desc())),
+            (Path(_) | String(_), _) => return Err(ErrorKind::cannot_coerce(b)),
             (Int(_) | Float(_), _) => return Err(ErrorKind::type_error("an integer", b)),
-            _ => return Err(ErrorKind::CannotCoerce(a.type_desc())),
+            _ => return Err(ErrorKind::cannot_coerce(a)),
         },
         BinOp::Sub | BinOp::Mul | BinOp::Div => match (a, b) {
             (Int(x), Int(y)) => Int(match op {
@@ -195,7 +195,7 @@ pub async fn binop_deep(co: Co, op: BinOp, a: Value, b: Value) -> Result<Value, 
                 })
             };
             let (a, b) = (coerce(a).await?, coerce(b).await?);
-            binop_simple(op, &a, &b)?.ok_or(ErrorKind::CannotCoerce("a set"))
+            binop_simple(op, &a, &b)?.ok_or_else(|| ErrorKind::cannot_coerce(&b))
         }
         BinOp::Eq => Ok(Value::Bool(equal(&co, a, b).await?)),
         BinOp::NotEq => Ok(Value::Bool(!equal(&co, a, b).await?)),
@@ -393,7 +393,7 @@ pub async fn coerce_into(
                     work.push(Work::Item(p.clone(), space_after));
                     continue;
                 } else {
-                    return Err(ErrorKind::CannotCoerce("a set"));
+                    return Err(ErrorKind::cannot_coerce(&v));
                 }
             }
             Value::Int(i) if mode == Coercion::ToString => {
@@ -418,7 +418,7 @@ pub async fn coerce_into(
                 }
                 continue;
             }
-            other => return Err(ErrorKind::CannotCoerce(other.type_desc())),
+            other => return Err(ErrorKind::cannot_coerce(other)),
         }
         if space_after {
             out.push(b' ');
@@ -443,10 +443,10 @@ pub async fn coerce_no_copy(co: &Co, v: Value) -> Result<Vec<u8>, ErrorKind> {
                 } else if let Some(p) = a.get(&NixString::from("outPath")) {
                     v = p.clone();
                 } else {
-                    return Err(ErrorKind::CannotCoerce("a set"));
+                    return Err(ErrorKind::cannot_coerce(&forced));
                 }
             }
-            other => return Err(ErrorKind::CannotCoerce(other.type_desc())),
+            other => return Err(ErrorKind::cannot_coerce(other)),
         }
     }
 }

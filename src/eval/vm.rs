@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use genawaiter::GeneratorState;
 
-use super::builtins::Applied;
+use super::builtins::{Applied, Builtin};
 use super::code::{Code, Op, Params, Span};
 use super::error::{ErrorKind, EvalError};
 use super::value::{AttrPos, Attrs, Closure, Env, List, NixString, Thunk, ThunkState, Value};
@@ -96,6 +96,8 @@ struct GenFrame {
     reply: Option<Response>,
     /// Whether the pending request was a `TryForce`.
     catching: bool,
+    /// The builtin this frame runs and its last argument (for the trace).
+    builtin: Option<(Rc<Builtin>, Value)>,
 }
 
 enum Frame {
@@ -111,6 +113,7 @@ fn gen_frame(gen: Gen, done: Done) -> Frame {
         span: None,
         reply: Some(Response::Value(Value::Null)),
         catching: false,
+        builtin: None,
     })
 }
 
@@ -235,7 +238,8 @@ impl<'e> Vm<'e> {
 
     /// Pops frames after an error until a generator that catches it; the
     /// error is returned when nothing does.
-    fn unwind(&mut self, e: EvalError, bottom: usize) -> Result<(), EvalError> {
+    fn unwind(&mut self, mut e: EvalError, bottom: usize) -> Result<(), EvalError> {
+        let mut innermost = true;
         while self.frames.len() > bottom {
             let top = self.frames.last_mut().expect("non-empty");
             if let Frame::Gen(g) = top {
@@ -253,12 +257,25 @@ impl<'e> Vm<'e> {
                     }
                 }
                 Some(Frame::Gen(g)) => {
+                    if let Some((b, last)) = &g.builtin {
+                        if innermost {
+                            if let Some(ctx) = argument_context(b, last, &e.kind) {
+                                e.add_trace(ctx, None);
+                            }
+                            e.span_in_frame = true;
+                        }
+                        e.add_trace(
+                            format!("while calling the '{}' builtin", b.name),
+                            g.span.clone(),
+                        );
+                    }
                     if let Done::Thunk(t) = g.done {
                         t.restore();
                     }
                 }
                 None => {}
             }
+            innermost = false;
         }
         Err(e)
     }
@@ -428,8 +445,14 @@ impl<'e> Vm<'e> {
     fn call_frame(&mut self, f: Value, arg: Value, done: Done) -> Result<Callee, ErrorKind> {
         match f.resolved() {
             Value::Closure(c) => self.closure_frame(&c, arg, done).map(Callee::Frame),
-            Value::Builtin(b) => match b.apply(arg)? {
-                Applied::Run(gen) => Ok(Callee::Frame(gen_frame(gen, done))),
+            Value::Builtin(b) => match b.apply(arg.clone())? {
+                Applied::Run(gen) => {
+                    let mut frame = gen_frame(gen, done);
+                    if let Frame::Gen(g) = &mut frame {
+                        g.builtin = Some((b, arg));
+                    }
+                    Ok(Callee::Frame(frame))
+                }
                 Applied::Value(v) => Ok(Callee::Value(v)),
             },
             Value::Attrs(a) => match a.get(&NixString::from("__functor")) {
@@ -925,4 +948,43 @@ impl<'e> Vm<'e> {
     fn gen_frame(&self, gen: Gen) -> Frame {
         gen_frame(gen, Done::Push)
     }
+}
+
+/// "while evaluating the first argument passed to builtins.X" when a
+/// builtin failed on the type of one of its arguments (recognised by the
+/// value the message shows).
+fn argument_context(b: &Builtin, last: &Value, kind: &ErrorKind) -> Option<String> {
+    let shown = match kind {
+        ErrorKind::TypeError { value, .. } | ErrorKind::CannotCoerce(_, value) => value,
+        _ => return None,
+    };
+    let args = b.args.iter().chain(std::iter::once(last));
+    let i = args
+        .map(super::print::error_value)
+        .position(|a| &a == shown)?;
+    const ORDINALS: [&str; 3] = ["first", "second", "third"];
+    let nth = ORDINALS.get(i)?;
+    let name = b.name;
+    let passed = |what: &str| format!("while evaluating the {what} passed to builtins.{name}");
+    Some(match (name, i) {
+        ("attrNames" | "attrValues" | "listToAttrs" | "stringLength" | "derivationStrict", 0) => {
+            passed("argument")
+        }
+        ("head" | "tail" | "elemAt" | "storePath", _) => {
+            format!("while evaluating the {nth} argument passed to 'builtins.{name}'")
+        }
+        ("filterSource", 1) => "while evaluating the second argument (the path to filter) passed to 'builtins.filterSource'".into(),
+        ("foldl'", _) => format!("while evaluating the {nth} argument passed to builtins.foldlStrict"),
+        ("substring", _) => {
+            let what = ["(the start offset)", "(the substring length)", "(the string)"][i];
+            passed(&format!("{nth} argument {what}"))
+        }
+        ("concatStringsSep", 0) => passed("first argument (the separator string)"),
+        ("concatStringsSep", 1) => passed("second argument (the list of strings to concat)"),
+        ("add", _) => format!("while evaluating the {nth} argument of the addition"),
+        ("sub", _) => format!("while evaluating the {nth} argument of the subtraction"),
+        ("mul", _) => format!("while evaluating the {nth} argument of the multiplication"),
+        ("div", _) => format!("while evaluating the {nth} operand of the division"),
+        _ => passed(&format!("{nth} argument")),
+    })
 }
