@@ -317,11 +317,6 @@ fn main_eval(ev: &Evaluator, o: &Options, files: &[String], cwd: &Path) -> Resul
     } else {
         files.to_vec()
     };
-    if !o.eval && !o.parse {
-        return Err(CliError::Failed(
-            "not yet supported by oxnix: instantiating derivations (nix-instantiate without --eval)".into(),
-        ));
-    }
     let stdout = std::io::stdout();
     for input in inputs {
         let (name, dir, text) = if o.expr {
@@ -347,6 +342,13 @@ fn main_eval(ev: &Evaluator, o: &Options, files: &[String], cwd: &Path) -> Resul
             let dir = path.parent().unwrap_or(Path::new("/")).to_owned();
             (path.display().to_string(), dir, text)
         };
+        if !o.eval && !o.parse {
+            // Syntax errors and lints are reported first, as C++ Nix does.
+            ev.compile(&name, &dir, text).map_err(eval_error)?;
+            return Err(CliError::Failed(
+                "not yet supported by oxnix: instantiating derivations (nix-instantiate without --eval)".into(),
+            ));
+        }
         if o.parse {
             let shown = ev.parse_and_show(&name, &dir, text).map_err(eval_error)?;
             let mut out = stdout.lock();

@@ -689,16 +689,45 @@ impl<'g> Compiler<'g> {
                 return Ok(());
             }
             K::PipeLeft | K::PipeRight => {
-                return self.err(
+                return Err(EvalError::new(
                     ErrorKind::Other("experimental Nix feature 'pipe-operators' is disabled; add '--extra-experimental-features pipe-operators' to enable it".into()),
-                    b,
-                )
+                    Some(self.operator_span(b)),
+                ))
             }
         };
         self.expr(&lhs)?;
         self.expr(&rhs)?;
-        self.emit(Op::BinOp(simple), b);
+        // C++ Nix reports `+` (string concatenation and addition) at the
+        // operand that failed, which is the right one for an overflow;
+        // the other operators at the operator.
+        let at = if simple == BinOp::Add {
+            self.span(&rhs)
+        } else {
+            self.operator_span(b)
+        };
+        self.emit_span(Op::BinOp(simple), at);
         Ok(())
+    }
+
+    /// The position of a binary operator's token (where C++ Nix places
+    /// the operation), or of the whole expression.
+    fn operator_span(&self, b: &ast::BinOp) -> Span {
+        let token = b
+            .syntax()
+            .children_with_tokens()
+            .filter_map(|e| e.into_token())
+            .find(|t| ast::BinOpKind::from_kind(t.kind()).is_some());
+        match token {
+            Some(t) => {
+                let r = t.text_range();
+                Span {
+                    source: self.source.clone(),
+                    start: r.start().into(),
+                    end: r.end().into(),
+                }
+            }
+            None => self.span(b),
+        }
     }
 
     /// Pushes the name of attribute `attr` (a constant for static names).

@@ -30,9 +30,19 @@ pub enum ErrorKind {
     #[error("assertion '{0}' failed")]
     AssertionFailed(String),
     #[error("function '{function}' called without required argument '{name}'")]
-    MissingArgument { function: String, name: String },
+    MissingArgument {
+        function: String,
+        name: String,
+        /// The lambda (the error's position; the call site is a frame).
+        lambda: Option<Span>,
+    },
     #[error("function '{function}' called with unexpected argument '{name}'")]
-    UnexpectedArgument { function: String, name: String },
+    UnexpectedArgument {
+        function: String,
+        name: String,
+        /// The lambda, and "Did you mean …?" (or empty).
+        at: Box<(Option<Span>, String)>,
+    },
     #[error("attribute '{name}' already defined at {at}")]
     DuplicateAttr { name: String, at: String },
     #[error("dynamic attribute '{name}' already defined at {at}")]
@@ -48,8 +58,8 @@ pub enum ErrorKind {
     },
     #[error("cannot coerce {0} to a string: {1}")]
     CannotCoerce(&'static str, String),
-    #[error("cannot compare {0} with {1}")]
-    Incomparable(&'static str, &'static str),
+    #[error("cannot compare {0} with {1}; {2}")]
+    Incomparable(&'static str, &'static str, String),
     #[error("{0}")]
     Other(String),
     #[error("not yet supported by oxnix: {0}")]
@@ -76,6 +86,19 @@ impl ErrorKind {
             found: found.type_desc(),
             value: super::print::error_value(found),
         }
+    }
+
+    /// "cannot compare a set with a set; values of that type are
+    /// incomparable (values are { } and { })".
+    pub fn incomparable(a: &super::value::Value, b: &super::value::Value) -> ErrorKind {
+        use super::print::error_value;
+        let values = format!("values are {} and {}", error_value(a), error_value(b));
+        let detail = if a.type_desc() == b.type_desc() {
+            format!("values of that type are incomparable ({values})")
+        } else {
+            values
+        };
+        ErrorKind::Incomparable(a.type_desc(), b.type_desc(), detail)
     }
 
     pub fn cannot_coerce(v: &super::value::Value) -> ErrorKind {
@@ -150,6 +173,34 @@ impl EvalError {
         }
     }
 
+    /// An error that happened at `span`; a call's argument errors are at
+    /// the lambda, with the call site as a frame ("from call site").
+    pub fn located(kind: ErrorKind, span: Option<Span>) -> EvalError {
+        let lambda = match &kind {
+            ErrorKind::MissingArgument { lambda, .. } => lambda.clone(),
+            ErrorKind::UnexpectedArgument { at, .. } => at.0.clone(),
+            _ => None,
+        };
+        match lambda {
+            Some(at) => {
+                let mut e = EvalError::new(kind, Some(at));
+                e.add_trace("from call site".into(), span);
+                e
+            }
+            None => EvalError::new(kind, span),
+        }
+    }
+
+    fn push_hint(&self, s: &mut String) {
+        if let ErrorKind::UnexpectedArgument { at, .. } = &self.kind {
+            let hint = &at.1;
+            if !hint.is_empty() {
+                s.push_str("\n       ");
+                s.push_str(hint);
+            }
+        }
+    }
+
     /// Adds a frame outside those recorded so far.
     pub fn add_trace(&mut self, msg: String, span: Option<Span>) {
         self.trace.push(TraceFrame { msg, span });
@@ -169,6 +220,7 @@ impl EvalError {
         if let Some(span) = self.own_span() {
             push_position(&mut s, span, "       ");
         }
+        self.push_hint(&mut s);
         s
     }
 
@@ -195,6 +247,7 @@ impl EvalError {
                 push_position(&mut s, span, "       ");
             }
         }
+        self.push_hint(&mut s);
         s
     }
 }

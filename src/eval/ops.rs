@@ -160,7 +160,7 @@ fn compare_scalars(a: &Value, b: &Value) -> Result<Option<std::cmp::Ordering>, E
         (String(x), String(y)) => x.as_bytes().cmp(y.as_bytes()),
         (Path(x), Path(y)) => x.as_os_str().cmp(y.as_os_str()),
         (List(_), List(_)) => return Ok(None),
-        _ => return Err(ErrorKind::Incomparable(a.type_desc(), b.type_desc())),
+        _ => return Err(ErrorKind::incomparable(a, b)),
     }))
 }
 
@@ -271,7 +271,7 @@ pub async fn compare(co: &Co, a: Value, b: Value) -> Result<std::cmp::Ordering, 
         return Ok(o);
     }
     let (Value::List(x), Value::List(y)) = (&a, &b) else {
-        return Err(ErrorKind::Incomparable(a.type_desc(), b.type_desc()));
+        return Err(ErrorKind::incomparable(&a, &b));
     };
     for (p, q) in x.iter().zip(y.iter()) {
         // Equal elements are skipped (so `[ {} ] < [ {} ]` is false); the

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use genawaiter::GeneratorState;
 
 use super::builtins::{Applied, Builtin};
-use super::code::{Code, Op, Params, Span};
+use super::code::{BinOp, Code, Op, Params, Span};
 use super::error::{ErrorKind, EvalError};
 use super::value::{AttrPos, Attrs, Closure, Env, List, NixString, Thunk, ThunkState, Value};
 use super::{ops, Evaluator};
@@ -406,7 +406,7 @@ impl<'e> Vm<'e> {
                             }
                             Err(k) => {
                                 self.frames.push(Frame::Gen(g));
-                                return Err(EvalError::new(k, span));
+                                return Err(EvalError::located(k, span));
                             }
                         }
                         return Ok(());
@@ -529,6 +529,7 @@ impl<'e> Vm<'e> {
                                 return Err(ErrorKind::MissingArgument {
                                     function: fname(),
                                     name: formal.name.to_string(),
+                                    lambda: Some(lambda.span.clone()),
                                 })
                             }
                         },
@@ -538,9 +539,15 @@ impl<'e> Vm<'e> {
                 if !ellipsis {
                     for k in attrs.keys() {
                         if !formals.iter().any(|f| &f.name == k) {
+                            let names: Vec<String> =
+                                formals.iter().map(|f| f.name.to_string()).collect();
                             return Err(ErrorKind::UnexpectedArgument {
                                 function: fname(),
                                 name: k.to_string(),
+                                at: Box::new((
+                                    Some(lambda.span.clone()),
+                                    did_you_mean(&names, &k.to_string()),
+                                )),
                             });
                         }
                     }
@@ -598,8 +605,12 @@ impl<'e> Vm<'e> {
                 }
                 Err(kind) => {
                     let span = f.code.spans[f.ip].clone();
+                    let mut e = EvalError::located(kind, Some(span));
+                    if let Op::BinOp(bop) = op {
+                        operator_context(&mut e, bop);
+                    }
                     self.frames.push(Frame::Code(f));
-                    return Err(EvalError::new(kind, Some(span)));
+                    return Err(e);
                 }
             }
             self.steps += 1;
@@ -987,4 +998,68 @@ fn argument_context(b: &Builtin, last: &Value, kind: &ErrorKind) -> Option<Strin
         ("div", _) => format!("while evaluating the {nth} operand of the division"),
         _ => passed(&format!("{nth} argument")),
     })
+}
+
+/// Newer C++ Nix's suggestions: the names closest to `name` (edit distance
+/// at most 2), "Did you mean x?" or "Did you mean one of x or y?".
+pub(crate) fn did_you_mean(names: &[String], name: &str) -> String {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = if ca == *cb {
+                    prev
+                } else {
+                    1 + prev.min(cur).min(row[j])
+                };
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    }
+    let mut close: Vec<(usize, &String)> = names
+        .iter()
+        .map(|n| (distance(n, name), n))
+        .filter(|(d, _)| *d <= 2)
+        .collect();
+    close.sort();
+    close.truncate(5);
+    let shown: Vec<&str> = close.iter().map(|(_, n)| n.as_str()).collect();
+    match shown.as_slice() {
+        [] => String::new(),
+        [one] => format!("Did you mean {one}?"),
+        [init @ .., last] => format!("Did you mean one of {} or {last}?", init.join(", ")),
+    }
+}
+
+/// The trace C++ Nix gives an error of a binary operator it evaluates as a
+/// builtin call (`a - b` is `__sub a b`, `a < b` is `__lessThan a b`) or
+/// as list concatenation.
+fn operator_context(e: &mut EvalError, op: BinOp) {
+    let builtin = match op {
+        BinOp::Sub => "sub",
+        BinOp::Mul => "mul",
+        BinOp::Div => "div",
+        BinOp::Less | BinOp::LessEq | BinOp::More | BinOp::MoreEq => "lessThan",
+        BinOp::Concat => {
+            if matches!(e.kind, ErrorKind::TypeError { .. }) {
+                e.add_trace(
+                    "while evaluating one of the elements to concatenate".into(),
+                    e.span.clone(),
+                );
+                e.span_in_frame = true;
+            }
+            return;
+        }
+        _ => return,
+    };
+    e.add_trace(
+        format!("while calling the '{builtin}' builtin"),
+        e.span.clone(),
+    );
+    e.span_in_frame = true;
 }

@@ -73,7 +73,7 @@ pub(crate) async fn less_than(co: &Co, a: Value, b: Value) -> Result<bool, Error
                     None => p.len() < q.len(),
                 }
             }
-            _ => return Err(ErrorKind::Incomparable(x.type_desc(), y.type_desc())),
+            _ => return Err(ErrorKind::incomparable(&x, &y)),
         });
     }
 }
