@@ -180,6 +180,9 @@ pub struct Code {
     pub lambdas: Vec<Rc<LambdaInfo>>,
     /// Attribute positions of the sets `MakeAttrs` instructions make.
     pub attr_pos: Vec<AttrPosInfo>,
+    /// For a lambda's body: the lambda's name and position (for the trace
+    /// of an error: "while calling 'f'").
+    pub lambda: Option<(Option<NixString>, Span)>,
 }
 
 /// Where the attributes made by one `MakeAttrs` instruction are defined.

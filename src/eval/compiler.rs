@@ -50,6 +50,7 @@ impl Builder {
             codes: self.codes,
             lambdas: self.lambdas,
             attr_pos: self.attr_pos,
+            lambda: None,
         })
     }
 }
@@ -888,7 +889,10 @@ impl<'g> Compiler<'g> {
                 }
             };
             let i = self.sub_code(&body)?;
-            let code = self.b().codes.remove(i as usize);
+            let mut code = self.b().codes.remove(i as usize);
+            if let Some(c) = Rc::get_mut(&mut code) {
+                c.lambda = Some((name.map(NixString::from), span.clone()));
+            }
             Ok(LambdaInfo {
                 name: name.map(NixString::from),
                 param_name: param_name.clone(),

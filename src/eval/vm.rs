@@ -175,6 +175,7 @@ impl<'e> Vm<'e> {
                 codes: vec![],
                 lambdas: vec![],
                 attr_pos: vec![],
+                lambda: None,
             }),
         }
     }
@@ -252,6 +253,19 @@ impl<'e> Vm<'e> {
             match self.frames.pop() {
                 Some(Frame::Code(f)) => {
                     self.stack.truncate(f.base);
+                    if let Some((name, span)) = &f.code.lambda {
+                        let what = match name {
+                            Some(n) => format!("while calling '{n}'"),
+                            None => "while calling anonymous lambda".into(),
+                        };
+                        e.add_trace(what, Some(span.clone()));
+                        if let (Done::Push, Some(Frame::Code(caller))) =
+                            (&f.done, self.frames.last())
+                        {
+                            let site = caller.code.spans.get(caller.ip.wrapping_sub(1));
+                            e.add_trace("from call site".into(), site.cloned());
+                        }
+                    }
                     if let Done::Thunk(t) = f.done {
                         t.restore();
                     }
@@ -466,8 +480,9 @@ impl<'e> Vm<'e> {
                     Ok(Callee::Frame(gen_frame(gen, done)))
                 }
                 None => Err(ErrorKind::Other(format!(
-                    "attempt to call something which is not a function but {}",
-                    f.type_desc()
+                    "attempt to call something which is not a function but {}: {}",
+                    f.type_desc(),
+                    super::print::error_value(&f)
                 ))),
             },
             Value::Thunk(t) => {
@@ -480,8 +495,9 @@ impl<'e> Vm<'e> {
                 Ok(Callee::Frame(gen_frame(gen, done)))
             }
             other => Err(ErrorKind::Other(format!(
-                "attempt to call something which is not a function but {}",
-                other.type_desc()
+                "attempt to call something which is not a function but {}: {}",
+                other.type_desc(),
+                super::print::error_value(&other)
             ))),
         }
     }

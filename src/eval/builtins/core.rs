@@ -277,6 +277,9 @@ fn map(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let f = arg(&args, 0);
         let l = list_arg(&co, arg(&args, 1)).await?;
+        if !l.is_empty() {
+            super::lists::function_arg(&co, f.clone()).await?;
+        }
         Ok(Value::list(
             l.iter()
                 .map(|x| Value::Thunk(Thunk::apply(f.clone(), x.clone())))
@@ -289,6 +292,9 @@ fn filter(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let f = arg(&args, 0);
         let l = list_arg(&co, arg(&args, 1)).await?;
+        if !l.is_empty() {
+            super::lists::function_arg(&co, f.clone()).await?;
+        }
         let mut out = List::new();
         for x in l.iter() {
             let keep = call(&co, f.clone(), x.clone()).await?;
@@ -302,7 +308,7 @@ fn filter(co: Co, args: Vec<Value>) -> GenFuture {
 
 fn foldl(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
-        let f = arg(&args, 0);
+        let f = super::lists::function_arg(&co, arg(&args, 0)).await?;
         let mut acc = arg(&args, 1);
         let l = list_arg(&co, arg(&args, 2)).await?;
         for x in l.iter() {
@@ -344,6 +350,9 @@ fn gen_list(co: Co, args: Vec<Value>) -> GenFuture {
         if n < 0 {
             return Err(ErrorKind::Other(format!("cannot create list of size {n}")));
         }
+        if n > 0 {
+            super::lists::function_arg(&co, f.clone()).await?;
+        }
         Ok(Value::list(
             (0..n)
                 .map(|i| Value::Thunk(Thunk::apply(f.clone(), Value::Int(i))))
@@ -353,7 +362,7 @@ fn gen_list(co: Co, args: Vec<Value>) -> GenFuture {
 }
 
 async fn any_all(co: Co, args: Vec<Value>, want: bool) -> Result<Value, ErrorKind> {
-    let f = arg(&args, 0);
+    let f = super::lists::function_arg(&co, arg(&args, 0)).await?;
     let l = list_arg(&co, arg(&args, 1)).await?;
     for x in l.iter() {
         let r = call(&co, f.clone(), x.clone()).await?;

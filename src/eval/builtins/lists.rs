@@ -21,7 +21,7 @@ builtins! {
 
 /// Forces `v` and checks it can be called: a lambda, a builtin, or a set
 /// with `__functor` (C++ Nix's `forceFunction`).
-async fn function_arg(co: &Co, v: Value) -> Result<Value, ErrorKind> {
+pub(super) async fn function_arg(co: &Co, v: Value) -> Result<Value, ErrorKind> {
     let f = force(co, v).await?;
     match &f {
         Value::Closure(_) | Value::Builtin(_) => Ok(f),
@@ -210,8 +210,10 @@ impl Comparator<'_> {
 /// every element is forced first.
 fn sort(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
-        let f = function_arg(&co, arg(&args, 0)).await?;
+        // The list is checked first (newer Nix), the function even for an
+        // empty list (2.8).
         let l = list_arg(&co, arg(&args, 1)).await?;
+        let f = function_arg(&co, arg(&args, 0)).await?;
         if l.is_empty() {
             return Ok(Value::List(l));
         }
