@@ -100,21 +100,23 @@ struct GenFrame {
     builtin: Option<(Rc<Builtin>, Value)>,
 }
 
+/// Generator frames are boxed: code frames, the common case, stay small
+/// to move.
 enum Frame {
     Code(CodeFrame),
-    Gen(GenFrame),
+    Gen(Box<GenFrame>),
 }
 
 /// A frame for a generator that has not started yet.
 fn gen_frame(gen: Gen, done: Done) -> Frame {
-    Frame::Gen(GenFrame {
+    Frame::Gen(Box::new(GenFrame {
         gen,
         done,
         span: None,
         reply: Some(Response::Value(Value::Null)),
         catching: false,
         builtin: None,
-    })
+    }))
 }
 
 /// What applying a function gives: a frame to run, or (a builtin that
@@ -373,7 +375,7 @@ impl<'e> Vm<'e> {
         }
     }
 
-    fn run_gen_frame(&mut self, mut g: GenFrame) -> Result<(), EvalError> {
+    fn run_gen_frame(&mut self, mut g: Box<GenFrame>) -> Result<(), EvalError> {
         let reply = g.reply.take().unwrap_or(Response::Value(Value::Null));
         match g.gen.resume_with(reply) {
             GeneratorState::Complete(Ok(v)) => {
