@@ -987,10 +987,14 @@ fn argument_context(b: &Builtin, last: &Value, kind: &ErrorKind) -> Option<Strin
         ErrorKind::TypeError { value, .. } | ErrorKind::CannotCoerce(_, value) => value,
         _ => return None,
     };
-    let args = b.args.iter().chain(std::iter::once(last));
-    let i = args
-        .map(super::print::error_value)
-        .position(|a| &a == shown)?;
+    let args: Vec<&Value> = b.args.iter().chain(std::iter::once(last)).collect();
+    let Some(i) = args
+        .iter()
+        .map(|a| super::print::error_value(a))
+        .position(|a| &a == shown)
+    else {
+        return inner_context(b.name, &args, shown);
+    };
     const ORDINALS: [&str; 3] = ["first", "second", "third"];
     let nth = ORDINALS.get(i)?;
     let name = b.name;
@@ -1080,4 +1084,44 @@ fn operator_context(e: &mut EvalError, op: BinOp) {
         e.span.clone(),
     );
     e.span_in_frame = true;
+}
+
+/// The context of a builtin's error about a value inside its arguments: a
+/// list element, or what the function it was given returned.
+fn inner_context(name: &str, args: &[&Value], shown: &str) -> Option<String> {
+    let returned = |what: &str| {
+        Some(format!(
+            "while evaluating the return value of the {what} passed to builtins.{name}"
+        ))
+    };
+    let element = |i: usize, what: &str| {
+        let Value::List(l) = args.get(i)?.resolved() else {
+            return None;
+        };
+        l.iter()
+            .any(|x| super::print::error_value(x) == shown)
+            .then(|| format!("while evaluating {what}"))
+    };
+    match name {
+        "all" | "any" => returned("function"),
+        "filter" => returned("filtering function"),
+        "partition" => returned("partition function"),
+        "groupBy" => returned("grouping function"),
+        "sort" => returned("sorting function"),
+        "concatLists" => element(0, "a value of the list passed to builtins.concatLists"),
+        "catAttrs" => element(
+            1,
+            "an element in the list passed as second argument to builtins.catAttrs",
+        ),
+        "listToAttrs" => element(0, "an element of the list passed to builtins.listToAttrs"),
+        "concatStringsSep" => element(
+            1,
+            "one element of the list of strings to concat passed to builtins.concatStringsSep",
+        ),
+        "replaceStrings" => element(
+            0,
+            "one of the strings to replace passed to builtins.replaceStrings",
+        ),
+        _ => None,
+    }
 }
