@@ -41,7 +41,9 @@ pub fn print_error(msg: &str) {
     } else {
         "error:"
     };
-    let _ = writeln!(stderr.lock(), "{prefix} {msg}");
+    // A message with a trace starts on the next line.
+    let sep = if msg.starts_with('\n') { "" } else { " " };
+    let _ = writeln!(stderr.lock(), "{prefix}{sep}{msg}");
 }
 
 fn report(command: &str, result: Result<(), CliError>) -> i32 {

@@ -44,10 +44,7 @@ pub fn command() -> Command {
             "Evaluate the result completely (with --eval)",
         ))
         .arg(flag("json", "Print the result as JSON"))
-        .arg(flag(
-            "xml",
-            "Print the result as XML (needs --no-location so far)",
-        ))
+        .arg(flag("xml", "Print the result as XML"))
         .arg(flag("no-location", "Omit locations in XML output"))
         .arg(
             Arg::new("add-root")
@@ -75,6 +72,13 @@ pub fn command() -> Command {
             "Look the arguments up in the search path",
         ))
         .arg(flag("show-trace", "Show the evaluation trace on errors"))
+        .arg(
+            flag(
+                "no-show-trace",
+                "Show errors without the trace (the default)",
+            )
+            .overrides_with("show-trace"),
+        )
         .arg(flag(
             "read-write-mode",
             "Allow writing to the store during evaluation",
@@ -161,6 +165,10 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         Ok(m) => m,
         Err(e) => return clap_failure(e),
     };
+    SHOW_TRACE.store(
+        m.get_flag("show-trace"),
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let cwd = std::env::current_dir().map_err(CliError::failed)?;
     let mut search_path: Vec<String> = m
         .get_many::<String>("include")
@@ -217,13 +225,9 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         args: pairs(&m, "arg"),
         argstrs: pairs(&m, "argstr"),
         xml: m.get_flag("xml"),
+        location: !m.get_flag("no-location"),
         json: m.get_flag("json"),
     };
-    if m.get_flag("xml") && !m.get_flag("no-location") {
-        return Err(CliError::Failed(
-            "not yet supported by oxnix: nix-instantiate --xml with source locations (add --no-location)".into(),
-        ));
-    }
     // Evaluation recurses while printing and compiling: give it room.
     let find_file = m.get_flag("find-file");
     let handle = std::thread::Builder::new()
@@ -301,12 +305,19 @@ struct Options {
     args: Vec<(String, String)>,
     argstrs: Vec<(String, String)>,
     xml: bool,
+    location: bool,
     json: bool,
 }
+
+/// `--show-trace`: errors are reported with their trace.
+static SHOW_TRACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn eval_error(e: EvalError) -> CliError {
     match e.kind {
         ErrorKind::Usage(msg) => CliError::Usage(msg),
+        _ if SHOW_TRACE.load(std::sync::atomic::Ordering::Relaxed) => {
+            CliError::Failed(e.render_with_trace())
+        }
         _ => CliError::Failed(e.render()),
     }
 }
@@ -386,7 +397,7 @@ fn main_eval(ev: &Evaluator, o: &Options, files: &[String], cwd: &Path) -> Resul
             continue;
         }
         if o.xml {
-            let xml = ev.to_xml(v, o.strict).map_err(eval_error)?;
+            let xml = ev.to_xml(v, o.strict, o.location).map_err(eval_error)?;
             stdout.lock().write_all(&xml).map_err(CliError::failed)?;
             continue;
         }

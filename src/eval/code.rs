@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use super::value::{NixString, Value};
+use super::value::{AttrPos, NixString, Value};
 
 /// A source file (or expression text) and where its lines start, so byte
 /// offsets can be reported as `file:line:column`.
@@ -43,6 +43,11 @@ impl Source {
         // Columns count bytes, as C++ Nix counts them.
         let col = offset.min(self.text.len()).saturating_sub(start) + 1;
         (line, col)
+    }
+
+    /// The number of lines (a final newline starts an empty last line).
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
     }
 
     /// The text of line `line` (1-based).
@@ -120,8 +125,12 @@ pub enum Op {
     SetSlot(u32),
     /// Pop an attribute set (expression) and enter a `with` scope for it.
     PushWith,
-    /// Pop `n` (name, value) pairs and push the attribute set.
-    MakeAttrs(u32),
+    /// Pop `n` (name, value) pairs and push the attribute set; `pos`
+    /// indexes the code's `attr_pos` table.
+    MakeAttrs {
+        n: u32,
+        pos: u32,
+    },
     /// Pop `n` values and push the list.
     MakeList(u32),
     /// Pop name and set; push the attribute, or fail.
@@ -169,6 +178,19 @@ pub struct Code {
     pub constants: Vec<Value>,
     pub codes: Vec<Rc<Code>>,
     pub lambdas: Vec<Rc<LambdaInfo>>,
+    /// Attribute positions of the sets `MakeAttrs` instructions make.
+    pub attr_pos: Vec<AttrPosInfo>,
+    /// For a lambda's body: the lambda's name and position (for the trace
+    /// of an error: "while calling 'f'").
+    pub lambda: Option<(Option<NixString>, Span)>,
+}
+
+/// Where the attributes made by one `MakeAttrs` instruction are defined.
+pub struct AttrPosInfo {
+    /// The static names, shared by every set made.
+    pub statics: Rc<AttrPos>,
+    /// The positions of the dynamic entries (pushed after the static ones).
+    pub dynamic: Box<[u32]>,
 }
 
 /// One formal argument of a lambda `{ a, b ? e, ... }`.
@@ -177,6 +199,8 @@ pub struct Formal {
     pub slot: u32,
     /// The default's code (runs in the lambda's scope).
     pub default: Option<Rc<Code>>,
+    /// Where the name is (byte offset in the lambda's source).
+    pub pos: u32,
 }
 
 /// How a lambda takes its argument.

@@ -11,9 +11,9 @@ use std::rc::Rc;
 use rnix::ast::{self, AstToken, HasEntry, InterpolPart};
 use rowan::ast::AstNode;
 
-use super::code::{BinOp, Code, Formal, LambdaInfo, Op, Params, Source, Span};
+use super::code::{AttrPosInfo, BinOp, Code, Formal, LambdaInfo, Op, Params, Source, Span};
 use super::error::{ErrorKind, EvalError};
-use super::value::{NixString, Value};
+use super::value::{AttrPos, NixString, Value};
 use super::{LintLevel, Lints};
 
 /// Names visible everywhere (`builtins`, `map`, `true`, …).
@@ -38,6 +38,7 @@ struct Builder {
     constants: Vec<Value>,
     codes: Vec<Rc<Code>>,
     lambdas: Vec<Rc<LambdaInfo>>,
+    attr_pos: Vec<AttrPosInfo>,
 }
 
 impl Builder {
@@ -48,6 +49,8 @@ impl Builder {
             constants: self.constants,
             codes: self.codes,
             lambdas: self.lambdas,
+            attr_pos: self.attr_pos,
+            lambda: None,
         })
     }
 }
@@ -103,6 +106,9 @@ struct AttrTree {
     froms: Vec<ast::Expr>,
     order: Vec<String>,
     statics: HashMap<String, Entry>,
+    /// Where each static name was defined (byte offsets: the start of its
+    /// attribute path, or the name in an `inherit`).
+    positions: HashMap<String, u32>,
     dynamics: Vec<(ast::Attr, Vec<ast::Attr>, ast::Expr, Span)>,
 }
 
@@ -684,16 +690,45 @@ impl<'g> Compiler<'g> {
                 return Ok(());
             }
             K::PipeLeft | K::PipeRight => {
-                return self.err(
+                return Err(EvalError::new(
                     ErrorKind::Other("experimental Nix feature 'pipe-operators' is disabled; add '--extra-experimental-features pipe-operators' to enable it".into()),
-                    b,
-                )
+                    Some(self.operator_span(b)),
+                ))
             }
         };
         self.expr(&lhs)?;
         self.expr(&rhs)?;
-        self.emit(Op::BinOp(simple), b);
+        // C++ Nix reports `+` (string concatenation and addition) at the
+        // operand that failed, which is the right one for an overflow;
+        // the other operators at the operator.
+        let at = if simple == BinOp::Add {
+            self.span(&rhs)
+        } else {
+            self.operator_span(b)
+        };
+        self.emit_span(Op::BinOp(simple), at);
         Ok(())
+    }
+
+    /// The position of a binary operator's token (where C++ Nix places
+    /// the operation), or of the whole expression.
+    fn operator_span(&self, b: &ast::BinOp) -> Span {
+        let token = b
+            .syntax()
+            .children_with_tokens()
+            .filter_map(|e| e.into_token())
+            .find(|t| ast::BinOpKind::from_kind(t.kind()).is_some());
+        match token {
+            Some(t) => {
+                let r = t.text_range();
+                Span {
+                    source: self.source.clone(),
+                    start: r.start().into(),
+                    end: r.end().into(),
+                }
+            }
+            None => self.span(b),
+        }
     }
 
     /// Pushes the name of attribute `attr` (a constant for static names).
@@ -796,7 +831,8 @@ impl<'g> Compiler<'g> {
                     }
                     let slot = names.len() as u32;
                     names.insert(n.clone(), slot);
-                    list.push((n, slot, entry.default()));
+                    let pos = self.span(&id).start;
+                    list.push((n, slot, entry.default(), pos));
                 }
                 let at_slot = match pat.pat_bind().and_then(|b| b.ident()) {
                     Some(id) => {
@@ -829,7 +865,7 @@ impl<'g> Compiler<'g> {
                 None => Params::Ident,
                 Some((list, ellipsis, at_slot)) => {
                     let mut formals = Vec::new();
-                    for (n, slot, default) in list {
+                    for (n, slot, default, pos) in list {
                         let default = match default {
                             Some(d) => {
                                 let i = self.sub_code(&d)?;
@@ -842,6 +878,7 @@ impl<'g> Compiler<'g> {
                             name: NixString::from(n.as_str()),
                             slot,
                             default,
+                            pos,
                         });
                     }
                     Params::Formals {
@@ -852,7 +889,10 @@ impl<'g> Compiler<'g> {
                 }
             };
             let i = self.sub_code(&body)?;
-            let code = self.b().codes.remove(i as usize);
+            let mut code = self.b().codes.remove(i as usize);
+            if let Some(c) = Rc::get_mut(&mut code) {
+                c.lambda = Some((name.map(NixString::from), span.clone()));
+            }
             Ok(LambdaInfo {
                 name: name.map(NixString::from),
                 param_name: param_name.clone(),
@@ -894,7 +934,14 @@ impl<'g> Compiler<'g> {
                             )
                         })?;
                         let span = self.span(&attr);
-                        self.insert_static(&mut tree, name, Entry::Inherit { from, span }, &attr)?;
+                        let pos = span.start;
+                        self.insert_static(
+                            &mut tree,
+                            name,
+                            Entry::Inherit { from, span },
+                            &attr,
+                            pos,
+                        )?;
                     }
                 }
                 ast::Entry::AttrpathValue(av) => {
@@ -914,6 +961,7 @@ impl<'g> Compiler<'g> {
         name: String,
         entry: Entry,
         at: &ast::Attr,
+        pos: u32,
     ) -> R<()> {
         if let Some(old) = tree.statics.get(&name) {
             let old_span = match old {
@@ -930,6 +978,7 @@ impl<'g> Compiler<'g> {
             );
         }
         tree.order.push(name.clone());
+        tree.positions.insert(name.clone(), pos);
         tree.statics.insert(name, entry);
         Ok(())
     }
@@ -975,6 +1024,7 @@ impl<'g> Compiler<'g> {
                     span: self.span(first),
                 },
                 first,
+                self.span(path).start,
             );
         }
         self.make_nested(tree, &name)?;
@@ -1000,6 +1050,7 @@ impl<'g> Compiler<'g> {
                 let mut sub = AttrTree::default();
                 self.insert_path(&mut sub, rest, value, false, path)?;
                 tree.order.push(name.clone());
+                tree.positions.insert(name.clone(), self.span(path).start);
                 tree.statics.insert(
                     name,
                     Entry::Nested {
@@ -1044,6 +1095,7 @@ impl<'g> Compiler<'g> {
             froms,
             order,
             mut statics,
+            positions,
             dynamics,
         } = from;
         let offset = into.froms.len();
@@ -1056,6 +1108,9 @@ impl<'g> Compiler<'g> {
                 // Two literals never define the same name (C++ Nix).
                 match (into.statics.get_mut(&name), entry) {
                     (None, entry) => {
+                        if let Some(&p) = positions.get(&name) {
+                            into.positions.insert(name.clone(), p);
+                        }
                         into.order.push(name.clone());
                         into.statics.insert(name, entry);
                     }
@@ -1149,9 +1204,10 @@ impl<'g> Compiler<'g> {
     fn dynamic_entries(
         &mut self,
         dynamics: Vec<(ast::Attr, Vec<ast::Attr>, ast::Expr, Span)>,
-    ) -> R<u32> {
-        let mut n = 0;
+    ) -> R<Vec<u32>> {
+        let mut positions = Vec::new();
         for (key, rest, value, span) in dynamics {
+            positions.push(span.start);
             self.attr_name(&key)?;
             if rest.is_empty() {
                 self.lazy(&value)?;
@@ -1162,9 +1218,22 @@ impl<'g> Compiler<'g> {
                 self.insert_path(&mut sub, &rest, value, false, &path)?;
                 self.plain_attrs(sub, &span)?;
             }
-            n += 1;
         }
-        Ok(n)
+        Ok(positions)
+    }
+
+    /// Emits `MakeAttrs` for `statics` (name and position, in the order
+    /// pushed) followed by dynamic entries at `dynamic` positions.
+    fn make_attrs(&mut self, statics: Vec<(NixString, u32)>, dynamic: Vec<u32>, span: &Span) {
+        let n = (statics.len() + dynamic.len()) as u32;
+        let info = AttrPosInfo {
+            statics: AttrPos::table(self.source.clone(), statics),
+            dynamic: dynamic.into_boxed_slice(),
+        };
+        let b = self.b();
+        b.attr_pos.push(info);
+        let pos = (b.attr_pos.len() - 1) as u32;
+        self.emit_span(Op::MakeAttrs { n, pos }, span.clone());
     }
 
     fn plain_attrs(&mut self, mut tree: AttrTree, span: &Span) -> R<()> {
@@ -1197,15 +1266,16 @@ impl<'g> Compiler<'g> {
     }
 
     fn plain_attrs_entries(&mut self, mut tree: AttrTree, span: &Span) -> R<()> {
-        let mut n = 0;
+        let mut statics = Vec::new();
         for name in std::mem::take(&mut tree.order) {
             let entry = tree.statics.remove(&name).expect("ordered names exist");
             self.emit_constant(Value::string(name.as_str()), span.clone());
             self.entry_value(&name, entry, 0)?;
-            n += 1;
+            let pos = tree.positions.get(&name).copied().unwrap_or(span.start);
+            statics.push((NixString::from(name), pos));
         }
-        n += self.dynamic_entries(std::mem::take(&mut tree.dynamics))?;
-        self.emit_span(Op::MakeAttrs(n), span.clone());
+        let dynamic = self.dynamic_entries(std::mem::take(&mut tree.dynamics))?;
+        self.make_attrs(statics, dynamic, span);
         Ok(())
     }
 
@@ -1274,6 +1344,7 @@ impl<'g> Compiler<'g> {
 
     fn rec_attrs_tree(&mut self, mut tree: AttrTree, span: &Span) -> R<()> {
         let dynamics = std::mem::take(&mut tree.dynamics);
+        let positions = std::mem::take(&mut tree.positions);
         self.recursive_scope(&mut tree, span, |c, names| {
             // `__overrides` replaces attributes, also for recursive uses.
             let overrides = names
@@ -1295,8 +1366,15 @@ impl<'g> Compiler<'g> {
                     span.clone(),
                 );
             }
-            let n = names.len() as u32 + c.dynamic_entries(dynamics)?;
-            c.emit_span(Op::MakeAttrs(n), span.clone());
+            let statics = names
+                .iter()
+                .map(|n| {
+                    let pos = positions.get(n).copied().unwrap_or(span.start);
+                    (NixString::from(n.as_str()), pos)
+                })
+                .collect();
+            let dynamic = c.dynamic_entries(dynamics)?;
+            c.make_attrs(statics, dynamic, span);
             if let Some(slot) = overrides {
                 c.emit_span(Op::Var { depth: 0, slot }, span.clone());
                 c.emit_span(Op::BinOp(BinOp::Update), span.clone());
@@ -1359,12 +1437,14 @@ fn parse_error(source: &Rc<Source>, err: &rnix::ParseError) -> EvalError {
 
 /// `{ file, line, column }` for `__curPos` and `unsafeGetAttrPos`.
 pub fn position_attrs(span: &Span) -> Value {
-    let (line, col) = span.source.line_col(span.start as usize);
+    offset_attrs(&span.source, span.start)
+}
+
+/// `{ file, line, column }` of byte `offset` in `source`.
+pub fn offset_attrs(source: &Source, offset: u32) -> Value {
+    let (line, col) = source.line_col(offset as usize);
     let mut a = super::value::Attrs::new();
-    a.insert(
-        NixString::from("file"),
-        Value::string(span.source.name.as_str()),
-    );
+    a.insert(NixString::from("file"), Value::string(source.name.as_str()));
     a.insert(NixString::from("line"), Value::Int(line as i64));
     a.insert(NixString::from("column"), Value::Int(col as i64));
     Value::attrs(a)

@@ -14,10 +14,12 @@ pub enum ErrorKind {
     UndefinedVariable(String),
     #[error("attribute '{name}' missing")]
     AttributeMissing { name: String },
-    #[error("value is {found} while {expected} was expected")]
+    #[error("expected {expected} but found {found}: {value}")]
     TypeError {
         expected: &'static str,
         found: &'static str,
+        /// The value, as error messages show it.
+        value: String,
     },
     #[error("infinite recursion encountered")]
     InfiniteRecursion,
@@ -28,9 +30,19 @@ pub enum ErrorKind {
     #[error("assertion '{0}' failed")]
     AssertionFailed(String),
     #[error("function '{function}' called without required argument '{name}'")]
-    MissingArgument { function: String, name: String },
+    MissingArgument {
+        function: String,
+        name: String,
+        /// The lambda (the error's position; the call site is a frame).
+        lambda: Option<Span>,
+    },
     #[error("function '{function}' called with unexpected argument '{name}'")]
-    UnexpectedArgument { function: String, name: String },
+    UnexpectedArgument {
+        function: String,
+        name: String,
+        /// The lambda, and "Did you mean …?" (or empty).
+        at: Box<(Option<Span>, String)>,
+    },
     #[error("attribute '{name}' already defined at {at}")]
     DuplicateAttr { name: String, at: String },
     #[error("dynamic attribute '{name}' already defined at {at}")]
@@ -44,10 +56,10 @@ pub enum ErrorKind {
         sym: &'static str,
         b: i64,
     },
-    #[error("cannot coerce {0} to a string")]
-    CannotCoerce(&'static str),
-    #[error("cannot compare {0} with {1}")]
-    Incomparable(&'static str, &'static str),
+    #[error("cannot coerce {0} to a string: {1}")]
+    CannotCoerce(&'static str, String),
+    #[error("cannot compare {0} with {1}; {2}")]
+    Incomparable(&'static str, &'static str, String),
     #[error("{0}")]
     Other(String),
     #[error("not yet supported by oxnix: {0}")]
@@ -72,15 +84,45 @@ impl ErrorKind {
         ErrorKind::TypeError {
             expected,
             found: found.type_desc(),
+            value: super::print::error_value(found),
         }
+    }
+
+    /// "cannot compare a set with a set; values of that type are
+    /// incomparable (values are { } and { })".
+    pub fn incomparable(a: &super::value::Value, b: &super::value::Value) -> ErrorKind {
+        use super::print::error_value;
+        let values = format!("values are {} and {}", error_value(a), error_value(b));
+        let detail = if a.type_desc() == b.type_desc() {
+            format!("values of that type are incomparable ({values})")
+        } else {
+            values
+        };
+        ErrorKind::Incomparable(a.type_desc(), b.type_desc(), detail)
+    }
+
+    pub fn cannot_coerce(v: &super::value::Value) -> ErrorKind {
+        ErrorKind::CannotCoerce(v.type_desc(), super::print::error_value(v))
     }
 }
 
-/// An error with the place it happened.
+/// One step of an error's trace ("… while calling the 'map' builtin").
+#[derive(Debug, Clone)]
+pub struct TraceFrame {
+    pub msg: String,
+    pub span: Option<Span>,
+}
+
+/// An error with the place it happened and, innermost first, what the
+/// evaluation was doing (recorded only while the error unwinds).
 #[derive(Debug, Clone)]
 pub struct EvalError {
     pub kind: ErrorKind,
     pub span: Option<Span>,
+    pub trace: Vec<TraceFrame>,
+    /// The span is the innermost frame's (a builtin's call site): with a
+    /// trace shown, the error itself has no position.
+    pub span_in_frame: bool,
 }
 
 impl std::fmt::Debug for Span {
@@ -89,52 +131,123 @@ impl std::fmt::Debug for Span {
     }
 }
 
+/// Appends `at FILE:L:C:` and the source lines around the position (the
+/// line before, the line, a caret under the column, the line after), as
+/// newer C++ Nix shows them, each line starting with a newline.
+fn push_position(s: &mut String, span: &Span, indent: &str) {
+    let (line, col) = span.source.line_col(span.start as usize);
+    s.push_str(&format!(
+        "\n{indent}at {}:{}:{}:",
+        span.source.name, line, col
+    ));
+    if span.source.text.is_empty() {
+        return;
+    }
+    let last = span.source.line_count();
+    let shown = |s: &mut String, n: usize| {
+        let text = span.source.line_text(n);
+        let sep = if text.is_empty() { "" } else { " " };
+        s.push_str(&format!("\n{n:>13}|{sep}{text}"));
+    };
+    if line > 1 {
+        shown(s, line - 1);
+    }
+    shown(s, line);
+    s.push_str(&format!(
+        "\n{:>13}| {}^",
+        "",
+        " ".repeat(col.saturating_sub(1))
+    ));
+    if line < last {
+        shown(s, line + 1);
+    }
+}
+
 impl EvalError {
     pub fn new(kind: ErrorKind, span: Option<Span>) -> EvalError {
-        EvalError { kind, span }
+        EvalError {
+            kind,
+            span,
+            trace: Vec::new(),
+            span_in_frame: false,
+        }
+    }
+
+    /// An error that happened at `span`; a call's argument errors are at
+    /// the lambda, with the call site as a frame ("from call site").
+    pub fn located(kind: ErrorKind, span: Option<Span>) -> EvalError {
+        let lambda = match &kind {
+            ErrorKind::MissingArgument { lambda, .. } => lambda.clone(),
+            ErrorKind::UnexpectedArgument { at, .. } => at.0.clone(),
+            _ => None,
+        };
+        match lambda {
+            Some(at) => {
+                let mut e = EvalError::new(kind, Some(at));
+                e.add_trace("from call site".into(), span);
+                e
+            }
+            None => EvalError::new(kind, span),
+        }
+    }
+
+    fn push_hint(&self, s: &mut String) {
+        if let ErrorKind::UnexpectedArgument { at, .. } = &self.kind {
+            let hint = &at.1;
+            if !hint.is_empty() {
+                s.push_str("\n       ");
+                s.push_str(hint);
+            }
+        }
+    }
+
+    /// Adds a frame outside those recorded so far.
+    pub fn add_trace(&mut self, msg: String, span: Option<Span>) {
+        self.trace.push(TraceFrame { msg, span });
+    }
+
+    fn own_span(&self) -> Option<&Span> {
+        match self.kind {
+            ErrorKind::Usage(_) | ErrorKind::Unlocated(_) => None,
+            _ => self.span.as_ref(),
+        }
     }
 
     /// The message as `nix-instantiate` prints it after `error: `: the
-    /// message, the position, and the source lines around it (C++ Nix 2.8's
-    /// layout: the line before, the line with a caret under the column, the
-    /// line after).
+    /// message and its position with the source lines around it.
     pub fn render(&self) -> String {
         let mut s = self.kind.to_string();
-        let span = match self.kind {
-            ErrorKind::Usage(_) | ErrorKind::Unlocated(_) => None,
-            _ => self.span.as_ref(),
-        };
-        if let Some(span) = span {
-            let (line, col) = span.source.line_col(span.start as usize);
-            s.push_str(&format!(
-                "\n\n       at {}:{}:{}:\n",
-                span.source.name, line, col
-            ));
-            if !span.source.text.is_empty() {
-                s.push('\n');
-                let last = span.source.text.lines().count().max(1);
-                let shown = |s: &mut String, n: usize| {
-                    let text = span.source.line_text(n);
-                    let sep = if text.is_empty() { "" } else { " " };
-                    s.push_str(&format!("{n:>13}|{sep}{text}\n"));
-                };
-                if line > 1 {
-                    shown(&mut s, line - 1);
-                }
-                shown(&mut s, line);
-                s.push_str(&format!(
-                    "{:>13}| {}^",
-                    "",
-                    " ".repeat(col.saturating_sub(1))
-                ));
-                if line < last {
-                    s.push('\n');
-                    let text = span.source.line_text(line + 1);
-                    let sep = if text.is_empty() { "" } else { " " };
-                    s.push_str(&format!("{:>13}|{sep}{text}", line + 1));
-                }
+        if let Some(span) = self.own_span() {
+            push_position(&mut s, span, "       ");
+        }
+        self.push_hint(&mut s);
+        s
+    }
+
+    /// The message with the trace (`--show-trace`), as newer C++ Nix
+    /// prints it: it starts with a newline (after `error:`), then each
+    /// frame, outermost first, then `error: ` and the message.
+    pub fn render_with_trace(&self) -> String {
+        if self.trace.is_empty() {
+            return self.render();
+        }
+        let mut s = String::new();
+        for frame in self.trace.iter().rev() {
+            s.push_str("\n       … ");
+            s.push_str(&frame.msg);
+            if let Some(span) = &frame.span {
+                push_position(&mut s, span, "         ");
+            }
+            s.push('\n');
+        }
+        s.push_str("\n       error: ");
+        s.push_str(&self.kind.to_string());
+        if !self.span_in_frame {
+            if let Some(span) = self.own_span() {
+                push_position(&mut s, span, "       ");
             }
         }
+        self.push_hint(&mut s);
         s
     }
 }

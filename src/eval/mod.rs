@@ -319,10 +319,11 @@ impl Evaluator {
         }
     }
 
-    /// The XML form of `v` (`--xml`); `strict` forces as it goes.
-    pub fn to_xml(&self, v: Value, strict: bool) -> Result<Vec<u8>, EvalError> {
+    /// The XML form of `v` (`--xml`); `strict` forces as it goes, `location`
+    /// shows where attributes and functions are defined.
+    pub fn to_xml(&self, v: Value, strict: bool, location: bool) -> Result<Vec<u8>, EvalError> {
         let gen = vm::generator(move |co| async move {
-            let xml = xml::to_xml(&co, v, strict).await?;
+            let xml = xml::to_xml(&co, v, strict, location).await?;
             Ok(Value::string(xml))
         });
         match Vm::new(self).run_gen(gen)? {

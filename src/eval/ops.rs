@@ -8,7 +8,7 @@ use std::rc::Rc;
 use super::code::BinOp;
 use super::compiler::canonicalise;
 use super::error::ErrorKind;
-use super::value::{Context, NixString, Value};
+use super::value::{AttrSet, Context, NixString, Value};
 use super::vm::{call, force, Co, Request, Response};
 
 fn overflow(op: &'static str, sym: &'static str, a: i64, b: i64) -> ErrorKind {
@@ -67,9 +67,9 @@ pub fn binop_simple(op: BinOp, a: &Value, b: &Value) -> Result<Option<Value>, Er
             }
             // The path is copied to the store first.
             (String(_), Path(_)) => return Ok(None),
-            (Path(_) | String(_), _) => return Err(ErrorKind::CannotCoerce(b.type_desc())),
+            (Path(_) | String(_), _) => return Err(ErrorKind::cannot_coerce(b)),
             (Int(_) | Float(_), _) => return Err(ErrorKind::type_error("an integer", b)),
-            _ => return Err(ErrorKind::CannotCoerce(a.type_desc())),
+            _ => return Err(ErrorKind::cannot_coerce(a)),
         },
         BinOp::Sub | BinOp::Mul | BinOp::Div => match (a, b) {
             (Int(x), Int(y)) => Int(match op {
@@ -124,7 +124,10 @@ pub fn binop_simple(op: BinOp, a: &Value, b: &Value) -> Result<Option<Value>, Er
                 } else if y.is_empty() {
                     Attrs(x.clone())
                 } else {
-                    Value::attrs(y.as_ref().clone().union(x.as_ref().clone()))
+                    Value::attrs_with_pos(
+                        y.map.clone().union(x.map.clone()),
+                        AttrSet::update_pos(x, y),
+                    )
                 }
             }
             (Attrs(_), _) => return Err(ErrorKind::type_error("a set", b)),
@@ -166,7 +169,7 @@ fn compare_scalars(a: &Value, b: &Value) -> Result<Option<std::cmp::Ordering>, E
         (String(x), String(y)) => x.as_bytes().cmp(y.as_bytes()),
         (Path(x), Path(y)) => x.as_os_str().cmp(y.as_os_str()),
         (List(_), List(_)) => return Ok(None),
-        _ => return Err(ErrorKind::Incomparable(a.type_desc(), b.type_desc())),
+        _ => return Err(ErrorKind::incomparable(a, b)),
     }))
 }
 
@@ -208,7 +211,7 @@ pub async fn binop_deep(co: Co, op: BinOp, a: Value, b: Value) -> Result<Value, 
                 }
                 (_, b) => coerce(b).await?,
             };
-            binop_simple(op, &a, &b)?.ok_or(ErrorKind::CannotCoerce("a set"))
+            binop_simple(op, &a, &b)?.ok_or_else(|| ErrorKind::cannot_coerce(&b))
         }
         BinOp::Eq => Ok(Value::Bool(equal(&co, a, b).await?)),
         BinOp::NotEq => Ok(Value::Bool(!equal(&co, a, b).await?)),
@@ -284,7 +287,7 @@ pub async fn compare(co: &Co, a: Value, b: Value) -> Result<std::cmp::Ordering, 
         return Ok(o);
     }
     let (Value::List(x), Value::List(y)) = (&a, &b) else {
-        return Err(ErrorKind::Incomparable(a.type_desc(), b.type_desc()));
+        return Err(ErrorKind::incomparable(&a, &b));
     };
     for (p, q) in x.iter().zip(y.iter()) {
         // Equal elements are skipped (so `[ {} ] < [ {} ]` is false); the
@@ -432,7 +435,7 @@ pub async fn coerce_into(
                     work.push(Work::Item(p.clone(), space_after));
                     continue;
                 } else {
-                    return Err(ErrorKind::CannotCoerce("a set"));
+                    return Err(ErrorKind::cannot_coerce(&v));
                 }
             }
             Value::Int(i) if mode.more() => out.extend_from_slice(i.to_string().as_bytes()),
@@ -453,7 +456,7 @@ pub async fn coerce_into(
                 }
                 continue;
             }
-            other => return Err(ErrorKind::CannotCoerce(other.type_desc())),
+            other => return Err(ErrorKind::cannot_coerce(other)),
         }
         if space_after {
             out.push(b' ');
@@ -478,10 +481,10 @@ pub async fn coerce_no_copy(co: &Co, v: Value) -> Result<NixString, ErrorKind> {
                 } else if let Some(p) = a.get(&NixString::from("outPath")) {
                     v = p.clone();
                 } else {
-                    return Err(ErrorKind::CannotCoerce("a set"));
+                    return Err(ErrorKind::cannot_coerce(&forced));
                 }
             }
-            other => return Err(ErrorKind::CannotCoerce(other.type_desc())),
+            other => return Err(ErrorKind::cannot_coerce(other)),
         }
     }
 }

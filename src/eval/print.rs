@@ -116,3 +116,85 @@ fn print_into(v: &Value, out: &mut Vec<u8>, seen: &mut HashSet<usize>) {
         Value::Thunk(_) => out.extend_from_slice(b"<CODE>"),
     }
 }
+
+/// A value as newer C++ Nix shows it in error messages: nothing is forced
+/// (`«thunk»`), functions show where they are defined, and at most ten
+/// attributes and ten list items are printed in all (the rest elided).
+pub fn error_value(v: &Value) -> String {
+    let mut out = Vec::new();
+    let mut budget = ErrorBudget { attrs: 0, items: 0 };
+    error_value_into(v, &mut out, &mut budget, 0);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+struct ErrorBudget {
+    attrs: usize,
+    items: usize,
+}
+
+const ERROR_MAX_ITEMS: usize = 10;
+const ERROR_MAX_DEPTH: usize = 10;
+
+fn error_value_into(v: &Value, out: &mut Vec<u8>, budget: &mut ErrorBudget, depth: usize) {
+    let v = v.resolved();
+    match &v {
+        Value::Attrs(a) => {
+            if depth >= ERROR_MAX_DEPTH {
+                out.extend_from_slice(b"{ ... }");
+                return;
+            }
+            out.extend_from_slice(b"{ ");
+            for (i, (k, x)) in a.iter().enumerate() {
+                if budget.attrs >= ERROR_MAX_ITEMS {
+                    let n = a.len() - i;
+                    let noun = if n == 1 { "attribute" } else { "attributes" };
+                    out.extend_from_slice(format!("«{n} {noun} elided» ").as_bytes());
+                    break;
+                }
+                attr_name(k, out);
+                out.extend_from_slice(b" = ");
+                error_value_into(x, out, budget, depth + 1);
+                out.extend_from_slice(b"; ");
+                budget.attrs += 1;
+            }
+            out.push(b'}');
+        }
+        Value::List(l) => {
+            if depth >= ERROR_MAX_DEPTH {
+                out.extend_from_slice(b"[ ... ]");
+                return;
+            }
+            out.extend_from_slice(b"[ ");
+            for (i, x) in l.iter().enumerate() {
+                if budget.items >= ERROR_MAX_ITEMS {
+                    let n = l.len() - i;
+                    let noun = if n == 1 { "item" } else { "items" };
+                    out.extend_from_slice(format!("«{n} {noun} elided» ").as_bytes());
+                    break;
+                }
+                error_value_into(x, out, budget, depth + 1);
+                out.push(b' ');
+                budget.items += 1;
+            }
+            out.push(b']');
+        }
+        Value::Closure(c) => {
+            out.extend_from_slice("«lambda".as_bytes());
+            if let Some(n) = &c.lambda.name {
+                out.push(b' ');
+                out.extend_from_slice(n.as_bytes());
+            }
+            out.extend_from_slice(format!(" @ {}»", c.lambda.span.describe()).as_bytes());
+        }
+        Value::Builtin(b) => {
+            let s = if b.args.is_empty() {
+                format!("«primop {}»", b.name)
+            } else {
+                format!("«partially applied primop {}»", b.name)
+            };
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Thunk(_) => out.extend_from_slice("«thunk»".as_bytes()),
+        other => print_into(other, out, &mut HashSet::new()),
+    }
+}

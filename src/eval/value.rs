@@ -11,7 +11,7 @@ use bstr::ByteSlice;
 use smallvec::SmallVec;
 
 use super::builtins::Builtin;
-use super::code::{Code, LambdaInfo};
+use super::code::{Code, LambdaInfo, Source};
 
 /// What a string refers to in the store, as C++ Nix's string context:
 /// each element is a plain store path (`/nix/store/…`), a derivation with
@@ -135,8 +135,108 @@ impl fmt::Display for NixString {
     }
 }
 
-/// Attribute sets: sorted by name, as Nix prints and iterates them.
+/// Attribute maps: sorted by name, as Nix prints and iterates them.
 pub type Attrs = imbl::OrdMap<NixString, Value>;
+
+/// An attribute set value: the map, and where its attributes were defined
+/// (for sets built from source; `None` for sets made by builtins). The
+/// positions are a side table shared by every set one `MakeAttrs`
+/// instruction makes, so building a set costs one reference count.
+pub struct AttrSet {
+    pub map: Attrs,
+    pub pos: Option<Rc<AttrPos>>,
+}
+
+impl std::ops::Deref for AttrSet {
+    type Target = Attrs;
+    #[inline]
+    fn deref(&self) -> &Attrs {
+        &self.map
+    }
+}
+
+impl AttrSet {
+    /// The position of attribute `name` (source and byte offset), if known.
+    pub fn pos_of(&self, name: &NixString) -> Option<(Rc<Source>, u32)> {
+        let mut table = self.pos.clone()?;
+        loop {
+            let next = match &*table {
+                AttrPos::Table { source, names } => {
+                    let i = names.binary_search_by(|(n, _)| n.cmp(name)).ok()?;
+                    return Some((source.clone(), names[i].1));
+                }
+                AttrPos::Update { left, right } => {
+                    if right.map.contains_key(name) {
+                        right.pos.clone()?
+                    } else {
+                        left.clone()
+                    }
+                }
+            };
+            table = next;
+        }
+    }
+
+    /// The positions of `left // right` (`right` as the operand).
+    pub fn update_pos(left: &AttrSet, right: &Rc<AttrSet>) -> Option<Rc<AttrPos>> {
+        match (&left.pos, &right.pos) {
+            (None, None) => None,
+            (None, Some(r)) => Some(r.clone()),
+            (Some(l), _) => Some(Rc::new(AttrPos::Update {
+                left: l.clone(),
+                right: right.clone(),
+            })),
+        }
+    }
+}
+
+/// Where the attributes of a set were defined.
+pub enum AttrPos {
+    /// Byte offsets in `source`, sorted by name. Every name listed is an
+    /// attribute of the sets that share the table.
+    Table {
+        source: Rc<Source>,
+        names: Box<[(NixString, u32)]>,
+    },
+    /// `left // right`: a name of `right` has `right`'s position (or none),
+    /// the others `left`'s.
+    Update {
+        left: Rc<AttrPos>,
+        right: Rc<AttrSet>,
+    },
+}
+
+impl AttrPos {
+    /// A table of `(name, offset)` pairs (sorted here; on repeated names
+    /// the last wins).
+    pub fn table(source: Rc<Source>, mut names: Vec<(NixString, u32)>) -> Rc<AttrPos> {
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        names.dedup_by(|later, earlier| {
+            if later.0 == earlier.0 {
+                earlier.1 = later.1;
+                true
+            } else {
+                false
+            }
+        });
+        Rc::new(AttrPos::Table {
+            source,
+            names: names.into_boxed_slice(),
+        })
+    }
+
+    /// `table` (a `Table`) with more names.
+    pub fn with_more(table: &Rc<AttrPos>, more: Vec<(NixString, u32)>) -> Rc<AttrPos> {
+        match &**table {
+            AttrPos::Table { source, names } => {
+                let mut all = names.to_vec();
+                all.extend(more);
+                AttrPos::table(source.clone(), all)
+            }
+            AttrPos::Update { .. } => table.clone(),
+        }
+    }
+}
 
 /// Lists.
 pub type List = imbl::Vector<Value>;
@@ -290,7 +390,7 @@ pub enum Value {
     Float(f64),
     String(NixString),
     Path(Rc<PathBuf>),
-    Attrs(Rc<Attrs>),
+    Attrs(Rc<AttrSet>),
     List(Rc<List>),
     Closure(Rc<Closure>),
     Builtin(Rc<Builtin>),
@@ -303,7 +403,12 @@ impl Value {
     }
 
     pub fn attrs(a: Attrs) -> Value {
-        Value::Attrs(Rc::new(a))
+        Value::Attrs(Rc::new(AttrSet { map: a, pos: None }))
+    }
+
+    /// A set with attribute positions.
+    pub fn attrs_with_pos(a: Attrs, pos: Option<Rc<AttrPos>>) -> Value {
+        Value::Attrs(Rc::new(AttrSet { map: a, pos }))
     }
 
     pub fn list(l: List) -> Value {

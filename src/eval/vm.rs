@@ -10,10 +10,10 @@ use std::rc::Rc;
 
 use genawaiter::GeneratorState;
 
-use super::builtins::Applied;
-use super::code::{Code, Op, Params, Span};
+use super::builtins::{Applied, Builtin};
+use super::code::{BinOp, Code, Op, Params, Span};
 use super::error::{ErrorKind, EvalError};
-use super::value::{Attrs, Closure, Env, List, NixString, Thunk, ThunkState, Value};
+use super::value::{AttrPos, Attrs, Closure, Env, List, NixString, Thunk, ThunkState, Value};
 use super::{ops, Evaluator};
 
 /// What a generator asks the VM for.
@@ -32,7 +32,7 @@ pub enum Request {
     /// Work that needs the evaluator itself (its store state): run it.
     WithEvaluator(EvaluatorTask),
     /// `scopedImport`: a file evaluated with extra variables.
-    ScopedImport(Rc<super::value::Attrs>, std::path::PathBuf),
+    ScopedImport(Rc<super::value::AttrSet>, std::path::PathBuf),
 }
 
 /// A computation run with the evaluator (see [`Request::WithEvaluator`]).
@@ -111,22 +111,27 @@ struct GenFrame {
     reply: Option<Response>,
     /// Whether the pending request was a `TryForce`.
     catching: bool,
+    /// The builtin this frame runs and its last argument (for the trace).
+    builtin: Option<(Rc<Builtin>, Value)>,
 }
 
+/// Generator frames are boxed: code frames, the common case, stay small
+/// to move.
 enum Frame {
     Code(CodeFrame),
-    Gen(GenFrame),
+    Gen(Box<GenFrame>),
 }
 
 /// A frame for a generator that has not started yet.
 fn gen_frame(gen: Gen, done: Done) -> Frame {
-    Frame::Gen(GenFrame {
+    Frame::Gen(Box::new(GenFrame {
         gen,
         done,
         span: None,
         reply: Some(Response::Value(Value::Null)),
         catching: false,
-    })
+        builtin: None,
+    }))
 }
 
 /// What applying a function gives: a frame to run, or (a builtin that
@@ -186,6 +191,8 @@ impl<'e> Vm<'e> {
                 constants: vec![],
                 codes: vec![],
                 lambdas: vec![],
+                attr_pos: vec![],
+                lambda: None,
             }),
         }
     }
@@ -249,7 +256,8 @@ impl<'e> Vm<'e> {
 
     /// Pops frames after an error until a generator that catches it; the
     /// error is returned when nothing does.
-    fn unwind(&mut self, e: EvalError, bottom: usize) -> Result<(), EvalError> {
+    fn unwind(&mut self, mut e: EvalError, bottom: usize) -> Result<(), EvalError> {
+        let mut innermost = true;
         while self.frames.len() > bottom {
             let top = self.frames.last_mut().expect("non-empty");
             if let Frame::Gen(g) = top {
@@ -262,17 +270,43 @@ impl<'e> Vm<'e> {
             match self.frames.pop() {
                 Some(Frame::Code(f)) => {
                     self.stack.truncate(f.base);
+                    if let Some((name, span)) = &f.code.lambda {
+                        let what = match name {
+                            Some(n) => format!("while calling '{n}'"),
+                            None => "while calling anonymous lambda".into(),
+                        };
+                        e.add_trace(what, Some(span.clone()));
+                        if let (Done::Push, Some(Frame::Code(caller))) =
+                            (&f.done, self.frames.last())
+                        {
+                            let site = caller.code.spans.get(caller.ip.wrapping_sub(1));
+                            e.add_trace("from call site".into(), site.cloned());
+                        }
+                    }
                     if let Done::Thunk(t) = f.done {
                         t.restore();
                     }
                 }
                 Some(Frame::Gen(g)) => {
+                    if let Some((b, last)) = &g.builtin {
+                        if innermost {
+                            if let Some(ctx) = argument_context(b, last, &e.kind) {
+                                e.add_trace(ctx, None);
+                            }
+                            e.span_in_frame = true;
+                        }
+                        e.add_trace(
+                            format!("while calling the '{}' builtin", b.name),
+                            g.span.clone(),
+                        );
+                    }
                     if let Done::Thunk(t) = g.done {
                         t.restore();
                     }
                 }
                 None => {}
             }
+            innermost = false;
         }
         Err(e)
     }
@@ -356,7 +390,7 @@ impl<'e> Vm<'e> {
         }
     }
 
-    fn run_gen_frame(&mut self, mut g: GenFrame) -> Result<(), EvalError> {
+    fn run_gen_frame(&mut self, mut g: Box<GenFrame>) -> Result<(), EvalError> {
         let reply = g.reply.take().unwrap_or(Response::Value(Value::Null));
         match g.gen.resume_with(reply) {
             GeneratorState::Complete(Ok(v)) => {
@@ -418,7 +452,7 @@ impl<'e> Vm<'e> {
                             }
                             Err(k) => {
                                 self.frames.push(Frame::Gen(g));
-                                return Err(EvalError::new(k, span));
+                                return Err(EvalError::located(k, span));
                             }
                         }
                         return Ok(());
@@ -457,8 +491,14 @@ impl<'e> Vm<'e> {
     fn call_frame(&mut self, f: Value, arg: Value, done: Done) -> Result<Callee, ErrorKind> {
         match f.resolved() {
             Value::Closure(c) => self.closure_frame(&c, arg, done).map(Callee::Frame),
-            Value::Builtin(b) => match b.apply(arg)? {
-                Applied::Run(gen) => Ok(Callee::Frame(gen_frame(gen, done))),
+            Value::Builtin(b) => match b.apply(arg.clone())? {
+                Applied::Run(gen) => {
+                    let mut frame = gen_frame(gen, done);
+                    if let Frame::Gen(g) = &mut frame {
+                        g.builtin = Some((b, arg));
+                    }
+                    Ok(Callee::Frame(frame))
+                }
                 Applied::Value(v) => Ok(Callee::Value(v)),
             },
             Value::Attrs(a) => match a.get(&NixString::from("__functor")) {
@@ -472,8 +512,9 @@ impl<'e> Vm<'e> {
                     Ok(Callee::Frame(gen_frame(gen, done)))
                 }
                 None => Err(ErrorKind::Other(format!(
-                    "attempt to call something which is not a function but {}",
-                    f.type_desc()
+                    "attempt to call something which is not a function but {}: {}",
+                    f.type_desc(),
+                    super::print::error_value(&f)
                 ))),
             },
             Value::Thunk(t) => {
@@ -486,8 +527,9 @@ impl<'e> Vm<'e> {
                 Ok(Callee::Frame(gen_frame(gen, done)))
             }
             other => Err(ErrorKind::Other(format!(
-                "attempt to call something which is not a function but {}",
-                other.type_desc()
+                "attempt to call something which is not a function but {}: {}",
+                other.type_desc(),
+                super::print::error_value(&other)
             ))),
         }
     }
@@ -535,6 +577,7 @@ impl<'e> Vm<'e> {
                                 return Err(ErrorKind::MissingArgument {
                                     function: fname(),
                                     name: formal.name.to_string(),
+                                    lambda: Some(lambda.span.clone()),
                                 })
                             }
                         },
@@ -544,9 +587,15 @@ impl<'e> Vm<'e> {
                 if !ellipsis {
                     for k in attrs.keys() {
                         if !formals.iter().any(|f| &f.name == k) {
+                            let names: Vec<String> =
+                                formals.iter().map(|f| f.name.to_string()).collect();
                             return Err(ErrorKind::UnexpectedArgument {
                                 function: fname(),
                                 name: k.to_string(),
+                                at: Box::new((
+                                    Some(lambda.span.clone()),
+                                    did_you_mean(&names, &k.to_string()),
+                                )),
                             });
                         }
                     }
@@ -604,8 +653,12 @@ impl<'e> Vm<'e> {
                 }
                 Err(kind) => {
                     let span = f.code.spans[f.ip].clone();
+                    let mut e = EvalError::located(kind, Some(span));
+                    if let Op::BinOp(bop) = op {
+                        operator_context(&mut e, bop);
+                    }
                     self.frames.push(Frame::Code(f));
-                    return Err(EvalError::new(kind, Some(span)));
+                    return Err(e);
                 }
             }
             self.steps += 1;
@@ -731,7 +784,7 @@ impl<'e> Vm<'e> {
                 let v = self.pop();
                 f.env = Env::with_scope(v, Some(f.env.clone()));
             }
-            Op::MakeAttrs(n) => {
+            Op::MakeAttrs { n, pos } => {
                 let n = n as usize;
                 // Dynamic names must be evaluated first.
                 for i in 0..n {
@@ -739,14 +792,22 @@ impl<'e> Vm<'e> {
                 }
                 let items = self.stack.split_off(self.stack.len() - 2 * n);
                 let mut attrs = Attrs::new();
+                let info = &f.code.attr_pos[pos as usize];
+                let first_dynamic = n - info.dynamic.len();
+                let mut dynamic_pos = Vec::new();
                 let mut it = items.into_iter();
+                let mut i = 0;
                 while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    i += 1;
                     let k = k.resolved();
                     let name = match k {
                         Value::String(s) => s,
                         Value::Null => continue,
                         other => return Err(ErrorKind::type_error("a string", &other)),
                     };
+                    if i > first_dynamic {
+                        dynamic_pos.push((name.clone(), info.dynamic[i - 1 - first_dynamic]));
+                    }
                     if attrs.contains_key(&name) {
                         return Err(ErrorKind::DuplicateDynamicAttr {
                             name: name.to_string(),
@@ -755,7 +816,12 @@ impl<'e> Vm<'e> {
                     }
                     attrs.insert(name, v);
                 }
-                self.stack.push(Value::attrs(attrs));
+                let pos = if dynamic_pos.is_empty() {
+                    info.statics.clone()
+                } else {
+                    AttrPos::with_more(&info.statics, dynamic_pos)
+                };
+                self.stack.push(Value::attrs_with_pos(attrs, Some(pos)));
             }
             Op::MakeList(n) => {
                 let items = self.stack.split_off(self.stack.len() - n as usize);
@@ -947,5 +1013,152 @@ impl<'e> Vm<'e> {
 
     fn gen_frame(&self, gen: Gen) -> Frame {
         gen_frame(gen, Done::Push)
+    }
+}
+
+/// "while evaluating the first argument passed to builtins.X" when a
+/// builtin failed on the type of one of its arguments (recognised by the
+/// value the message shows).
+fn argument_context(b: &Builtin, last: &Value, kind: &ErrorKind) -> Option<String> {
+    let shown = match kind {
+        ErrorKind::TypeError { value, .. } | ErrorKind::CannotCoerce(_, value) => value,
+        _ => return None,
+    };
+    let args: Vec<&Value> = b.args.iter().chain(std::iter::once(last)).collect();
+    let Some(i) = args
+        .iter()
+        .map(|a| super::print::error_value(a))
+        .position(|a| &a == shown)
+    else {
+        return inner_context(b.name, &args, shown);
+    };
+    const ORDINALS: [&str; 3] = ["first", "second", "third"];
+    let nth = ORDINALS.get(i)?;
+    let name = b.name;
+    let passed = |what: &str| format!("while evaluating the {what} passed to builtins.{name}");
+    Some(match (name, i) {
+        ("attrNames" | "attrValues" | "listToAttrs" | "stringLength" | "derivationStrict", 0) => {
+            passed("argument")
+        }
+        ("head" | "tail" | "elemAt" | "storePath", _) => {
+            format!("while evaluating the {nth} argument passed to 'builtins.{name}'")
+        }
+        ("filterSource", 1) => "while evaluating the second argument (the path to filter) passed to 'builtins.filterSource'".into(),
+        ("foldl'", _) => format!("while evaluating the {nth} argument passed to builtins.foldlStrict"),
+        ("substring", _) => {
+            let what = ["(the start offset)", "(the substring length)", "(the string)"][i];
+            passed(&format!("{nth} argument {what}"))
+        }
+        ("concatStringsSep", 0) => passed("first argument (the separator string)"),
+        ("concatStringsSep", 1) => passed("second argument (the list of strings to concat)"),
+        ("add", _) => format!("while evaluating the {nth} argument of the addition"),
+        ("sub", _) => format!("while evaluating the {nth} argument of the subtraction"),
+        ("mul", _) => format!("while evaluating the {nth} argument of the multiplication"),
+        ("div", _) => format!("while evaluating the {nth} operand of the division"),
+        _ => passed(&format!("{nth} argument")),
+    })
+}
+
+/// Newer C++ Nix's suggestions: the names closest to `name` (edit distance
+/// at most 2), "Did you mean x?" or "Did you mean one of x or y?".
+pub(crate) fn did_you_mean(names: &[String], name: &str) -> String {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = if ca == *cb {
+                    prev
+                } else {
+                    1 + prev.min(cur).min(row[j])
+                };
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    }
+    let mut close: Vec<(usize, &String)> = names
+        .iter()
+        .map(|n| (distance(n, name), n))
+        .filter(|(d, _)| *d <= 2)
+        .collect();
+    close.sort();
+    close.truncate(5);
+    let shown: Vec<&str> = close.iter().map(|(_, n)| n.as_str()).collect();
+    match shown.as_slice() {
+        [] => String::new(),
+        [one] => format!("Did you mean {one}?"),
+        [init @ .., last] => format!("Did you mean one of {} or {last}?", init.join(", ")),
+    }
+}
+
+/// The trace C++ Nix gives an error of a binary operator it evaluates as a
+/// builtin call (`a - b` is `__sub a b`, `a < b` is `__lessThan a b`) or
+/// as list concatenation.
+fn operator_context(e: &mut EvalError, op: BinOp) {
+    let builtin = match op {
+        BinOp::Sub => "sub",
+        BinOp::Mul => "mul",
+        BinOp::Div => "div",
+        BinOp::Less | BinOp::LessEq | BinOp::More | BinOp::MoreEq => "lessThan",
+        BinOp::Concat => {
+            if matches!(e.kind, ErrorKind::TypeError { .. }) {
+                e.add_trace(
+                    "while evaluating one of the elements to concatenate".into(),
+                    e.span.clone(),
+                );
+                e.span_in_frame = true;
+            }
+            return;
+        }
+        _ => return,
+    };
+    e.add_trace(
+        format!("while calling the '{builtin}' builtin"),
+        e.span.clone(),
+    );
+    e.span_in_frame = true;
+}
+
+/// The context of a builtin's error about a value inside its arguments: a
+/// list element, or what the function it was given returned.
+fn inner_context(name: &str, args: &[&Value], shown: &str) -> Option<String> {
+    let returned = |what: &str| {
+        Some(format!(
+            "while evaluating the return value of the {what} passed to builtins.{name}"
+        ))
+    };
+    let element = |i: usize, what: &str| {
+        let Value::List(l) = args.get(i)?.resolved() else {
+            return None;
+        };
+        l.iter()
+            .any(|x| super::print::error_value(x) == shown)
+            .then(|| format!("while evaluating {what}"))
+    };
+    match name {
+        "all" | "any" => returned("function"),
+        "filter" => returned("filtering function"),
+        "partition" => returned("partition function"),
+        "groupBy" => returned("grouping function"),
+        "sort" => returned("sorting function"),
+        "concatLists" => element(0, "a value of the list passed to builtins.concatLists"),
+        "catAttrs" => element(
+            1,
+            "an element in the list passed as second argument to builtins.catAttrs",
+        ),
+        "listToAttrs" => element(0, "an element of the list passed to builtins.listToAttrs"),
+        "concatStringsSep" => element(
+            1,
+            "one element of the list of strings to concat passed to builtins.concatStringsSep",
+        ),
+        "replaceStrings" => element(
+            0,
+            "one of the strings to replace passed to builtins.replaceStrings",
+        ),
+        _ => None,
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use super::code::Params;
+use super::code::{Params, Source};
 use super::error::ErrorKind;
 use super::ops::format_float;
 use super::value::{NixString, Value};
@@ -27,6 +27,20 @@ fn escape(out: &mut Vec<u8>, s: &[u8]) {
             c => out.push(c),
         }
     }
+}
+
+/// C++ Nix 2.8's location attributes. For `-E` and standard input text
+/// it names the file by the text itself, as 2.8 does.
+fn add_location(attrs: &mut BTreeMap<&'static str, Vec<u8>>, source: &Source, offset: u32) {
+    let (line, col) = source.line_col(offset as usize);
+    let path = if source.name == "«string»" || source.name == "«stdin»" {
+        source.text.as_bytes()
+    } else {
+        source.name.as_bytes()
+    };
+    attrs.insert("path", path.to_vec());
+    attrs.insert("line", line.to_string().into_bytes());
+    attrs.insert("column", col.to_string().into_bytes());
 }
 
 struct Writer {
@@ -72,8 +86,10 @@ impl Writer {
 
 /// The XML document for `v`. With `strict`, values are forced as they are
 /// reached (as `toXML` does); otherwise unevaluated ones are shown as
-/// `<unevaluated />`.
-pub async fn to_xml(co: &Co, v: Value, strict: bool) -> Result<Vec<u8>, ErrorKind> {
+/// `<unevaluated />`. With `location`, attributes and functions defined in
+/// source carry `path`, `line` and `column` (`nix-instantiate --xml`
+/// without `--no-location`).
+pub async fn to_xml(co: &Co, v: Value, strict: bool, location: bool) -> Result<Vec<u8>, ErrorKind> {
     let mut w = Writer {
         out: b"<?xml version='1.0' encoding='utf-8'?>\n<expr>\n".to_vec(),
         depth: 1,
@@ -154,13 +170,22 @@ pub async fn to_xml(co: &Co, v: Value, strict: bool) -> Result<Vec<u8>, ErrorKin
                         work.push(Item::Val(x.clone()));
                         let mut attrs = BTreeMap::new();
                         attrs.insert("name", k.as_bytes().to_vec());
+                        if location {
+                            if let Some((source, offset)) = a.pos_of(k) {
+                                add_location(&mut attrs, &source, offset);
+                            }
+                        }
                         work.push(Item::Open("attr", attrs));
                     }
                 }
             }
             Value::Closure(c) => {
-                w.element("function", &BTreeMap::new(), false);
                 let lambda = &c.lambda;
+                let mut attrs = BTreeMap::new();
+                if location {
+                    add_location(&mut attrs, &lambda.span.source, lambda.span.start);
+                }
+                w.element("function", &attrs, false);
                 match &lambda.params {
                     Params::Formals {
                         formals, ellipsis, ..

@@ -5,7 +5,7 @@ use std::rc::Rc;
 use super::io::path_arg;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::{self, coerce_into, coerce_to_string, Coercion};
-use crate::eval::value::{Attrs, Context, List, NixString, Thunk, Value};
+use crate::eval::value::{AttrSet, Attrs, Context, List, NixString, Thunk, Value};
 use crate::eval::vm::{call, force, Co, GenFuture, Request, Response};
 
 builtins! {
@@ -92,7 +92,7 @@ pub(super) async fn list_arg(co: &Co, v: Value) -> Result<Rc<List>, ErrorKind> {
     }
 }
 
-pub(super) async fn attrs_arg(co: &Co, v: Value) -> Result<Rc<Attrs>, ErrorKind> {
+pub(super) async fn attrs_arg(co: &Co, v: Value) -> Result<Rc<AttrSet>, ErrorKind> {
     match force(co, v).await? {
         Value::Attrs(a) => Ok(a),
         other => Err(ErrorKind::type_error("a set", &other)),
@@ -277,6 +277,9 @@ fn map(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let f = arg(&args, 0);
         let l = list_arg(&co, arg(&args, 1)).await?;
+        if !l.is_empty() {
+            super::lists::function_arg(&co, f.clone()).await?;
+        }
         Ok(Value::list(
             l.iter()
                 .map(|x| Value::Thunk(Thunk::apply(f.clone(), x.clone())))
@@ -289,6 +292,9 @@ fn filter(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let f = arg(&args, 0);
         let l = list_arg(&co, arg(&args, 1)).await?;
+        if !l.is_empty() {
+            super::lists::function_arg(&co, f.clone()).await?;
+        }
         let mut out = List::new();
         for x in l.iter() {
             let keep = call(&co, f.clone(), x.clone()).await?;
@@ -302,7 +308,7 @@ fn filter(co: Co, args: Vec<Value>) -> GenFuture {
 
 fn foldl(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
-        let f = arg(&args, 0);
+        let f = super::lists::function_arg(&co, arg(&args, 0)).await?;
         let mut acc = arg(&args, 1);
         let l = list_arg(&co, arg(&args, 2)).await?;
         for x in l.iter() {
@@ -344,6 +350,9 @@ fn gen_list(co: Co, args: Vec<Value>) -> GenFuture {
         if n < 0 {
             return Err(ErrorKind::Other(format!("cannot create list of size {n}")));
         }
+        if n > 0 {
+            super::lists::function_arg(&co, f.clone()).await?;
+        }
         Ok(Value::list(
             (0..n)
                 .map(|i| Value::Thunk(Thunk::apply(f.clone(), Value::Int(i))))
@@ -353,7 +362,7 @@ fn gen_list(co: Co, args: Vec<Value>) -> GenFuture {
 }
 
 async fn any_all(co: Co, args: Vec<Value>, want: bool) -> Result<Value, ErrorKind> {
-    let f = arg(&args, 0);
+    let f = super::lists::function_arg(&co, arg(&args, 0)).await?;
     let l = list_arg(&co, arg(&args, 1)).await?;
     for x in l.iter() {
         let r = call(&co, f.clone(), x.clone()).await?;
@@ -412,11 +421,12 @@ fn remove_attrs(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let a = attrs_arg(&co, arg(&args, 0)).await?;
         let names = list_arg(&co, arg(&args, 1)).await?;
-        let mut out = a.as_ref().clone();
+        let mut out = a.map.clone();
         for n in names.iter() {
             out.remove(&string_arg(&co, n.clone()).await?);
         }
-        Ok(Value::attrs(out))
+        // The positions of the attributes left stay.
+        Ok(Value::attrs_with_pos(out, a.pos.clone()))
     })
 }
 
@@ -594,7 +604,7 @@ fn find_file(co: Co, args: Vec<Value>) -> GenFuture {
 fn to_xml(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         Ok(Value::string(
-            crate::eval::xml::to_xml(&co, arg(&args, 0), true).await?,
+            crate::eval::xml::to_xml(&co, arg(&args, 0), true, false).await?,
         ))
     })
 }

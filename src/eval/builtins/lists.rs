@@ -9,7 +9,7 @@ use super::core::{arg, attrs_arg, bool_of, list_arg, string_arg, sync};
 use crate::eval::code::Params;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops;
-use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
+use crate::eval::value::{AttrPos, Attrs, List, NixString, Thunk, Value};
 use crate::eval::vm::{call, force, Co, GenFuture};
 
 builtins! {
@@ -21,7 +21,7 @@ builtins! {
 
 /// Forces `v` and checks it can be called: a lambda, a builtin, or a set
 /// with `__functor` (C++ Nix's `forceFunction`).
-async fn function_arg(co: &Co, v: Value) -> Result<Value, ErrorKind> {
+pub(super) async fn function_arg(co: &Co, v: Value) -> Result<Value, ErrorKind> {
     let f = force(co, v).await?;
     match &f {
         Value::Closure(_) | Value::Builtin(_) => Ok(f),
@@ -73,7 +73,7 @@ pub(crate) async fn less_than(co: &Co, a: Value, b: Value) -> Result<bool, Error
                     None => p.len() < q.len(),
                 }
             }
-            _ => return Err(ErrorKind::Incomparable(x.type_desc(), y.type_desc())),
+            _ => return Err(ErrorKind::incomparable(&x, &y)),
         });
     }
 }
@@ -210,8 +210,10 @@ impl Comparator<'_> {
 /// every element is forced first.
 fn sort(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
-        let f = function_arg(&co, arg(&args, 0)).await?;
+        // The list is checked first (newer Nix), the function even for an
+        // empty list (2.8).
         let l = list_arg(&co, arg(&args, 1)).await?;
+        let f = function_arg(&co, arg(&args, 0)).await?;
         if l.is_empty() {
             return Ok(Value::List(l));
         }
@@ -419,13 +421,22 @@ fn function_args(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         match force(&co, arg(&args, 0)).await? {
             Value::Builtin(_) => Ok(Value::attrs(Attrs::new())),
-            Value::Closure(c) => Ok(Value::attrs(match &c.lambda.params {
-                Params::Ident => Attrs::new(),
-                Params::Formals { formals, .. } => formals
-                    .iter()
-                    .map(|f| (f.name.clone(), Value::Bool(f.default.is_some())))
-                    .collect(),
-            })),
+            Value::Closure(c) => Ok(match &c.lambda.params {
+                Params::Ident => Value::attrs(Attrs::new()),
+                Params::Formals { formals, .. } => {
+                    let pos = AttrPos::table(
+                        c.lambda.span.source.clone(),
+                        formals.iter().map(|f| (f.name.clone(), f.pos)).collect(),
+                    );
+                    Value::attrs_with_pos(
+                        formals
+                            .iter()
+                            .map(|f| (f.name.clone(), Value::Bool(f.default.is_some())))
+                            .collect(),
+                        Some(pos),
+                    )
+                }
+            }),
             _ => Err(ErrorKind::Other(
                 "'functionArgs' requires a function".into(),
             )),

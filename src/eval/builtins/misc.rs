@@ -13,6 +13,24 @@ builtins! {
     #[global] "fetchTarball"/1 => fetch_tarball, "fetchurl"/1 => fetchurl,
     #[global] "fetchGit"/1 => fetch_git, #[global] "fetchMercurial"/1 => fetch_mercurial,
     "fetchTree"/1 => fetch_tree, "getFlake"/1 => get_flake,
+    "unsafeGetAttrPos"/2 => unsafe_get_attr_pos,
+}
+
+/// `builtins.unsafeGetAttrPos name set`: `{ file; line; column; }` where
+/// the attribute was defined, or `null` (no such attribute, or a set made
+/// by a builtin).
+fn unsafe_get_attr_pos(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        let name = string_arg(&co, arg(&args, 0)).await?;
+        let set = super::core::attrs_arg(&co, arg(&args, 1)).await?;
+        if !set.contains_key(&name) {
+            return Ok(Value::Null);
+        }
+        Ok(match set.pos_of(&name) {
+            Some((source, offset)) => crate::eval::compiler::offset_attrs(&source, offset),
+            None => Value::Null,
+        })
+    })
 }
 
 /// A number as C++ Nix's `forceFloat` takes it (an integer is converted).
