@@ -166,7 +166,7 @@ pub fn command() -> Command {
         Arg::new("store")
             .long("store")
             .value_name("ADDRESS")
-            .help("The store: memory://, sled:///ABSOLUTE/PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)"),
+            .help("The store: memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)"),
     )
     .arg(
         Arg::new("args")
