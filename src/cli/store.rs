@@ -11,6 +11,7 @@ use clap::{Arg, ArgMatches, Command};
 
 use super::{clap_failure, CliError};
 use crate::store::daemon::{Daemon, Listen};
+use crate::store::fuse::Mount;
 use crate::store::{Store, StoreAddress};
 use crate::store_path::StoreDir;
 
@@ -93,8 +94,56 @@ fn daemon(m: &ArgMatches) -> Result<(), CliError> {
     daemon.stop().map_err(CliError::failed)
 }
 
-fn mount(_m: &ArgMatches) -> Result<(), CliError> {
-    Err(CliError::Failed(
-        "not supported yet: oxnix store mount".into(),
-    ))
+fn mount(m: &ArgMatches) -> Result<(), CliError> {
+    let Some(mountpoint) = m.get_one::<PathBuf>("mountpoint") else {
+        return Err(CliError::Usage("no mount point given".into()));
+    };
+    let store = open_store(m)?;
+    // Signals are caught from before the mount appears.
+    let signals = Signals::new()?;
+    let mut mount = Mount::start(store, mountpoint).map_err(CliError::failed)?;
+    eprintln!("oxnix store mounted on {}", mountpoint.display());
+    signals.wait_or(mount.take_ended());
+    mount.unmount().map_err(CliError::failed)
+}
+
+/// SIGINT and SIGTERM, caught.
+struct Signals {
+    rt: tokio::runtime::Runtime,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, CliError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(CliError::failed)?;
+        let _guard = rt.enter();
+        let term = signal(SignalKind::terminate()).map_err(CliError::failed)?;
+        let int = signal(SignalKind::interrupt()).map_err(CliError::failed)?;
+        drop(_guard);
+        Ok(Signals { rt, term, int })
+    }
+
+    /// Blocks until a signal arrives, or until `ended` gets a message.
+    fn wait_or(mut self, ended: Option<std::sync::mpsc::Receiver<()>>) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        if let Some(ended) = ended {
+            std::thread::spawn(move || {
+                if ended.recv().is_ok() {
+                    let _ = tx.send(());
+                }
+            });
+        }
+        self.rt.block_on(async {
+            tokio::select! {
+                _ = self.term.recv() => {}
+                _ = self.int.recv() => {}
+                Some(()) = rx.recv() => {}
+            }
+        })
+    }
 }

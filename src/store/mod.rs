@@ -8,6 +8,7 @@
 
 pub mod daemon;
 pub mod export;
+pub mod fuse;
 pub mod grpc;
 pub mod ingest;
 pub mod path_info;
@@ -80,6 +81,8 @@ pub enum StoreError {
     BadListen(String),
     #[error("store daemon: {0}")]
     Serve(String),
+    #[error("mount {0}")]
+    Mount(String),
     #[error("input is not in the Nix export format: {0}")]
     BadExport(String),
     #[error("{context}: {source}")]
