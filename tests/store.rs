@@ -840,3 +840,140 @@ fn daemon_command_serves_nix_store() {
         .is_valid(&StoreDir::default().parse_path(&path).unwrap())
         .unwrap());
 }
+
+/// Every path info's tree is complete: each directory below its root is
+/// stored, and each blob a file names.
+fn assert_store_consistent(store: &Store) -> usize {
+    let infos = store.path_infos.list().unwrap();
+    for info in &infos {
+        let mut todo = vec![info.node.clone()];
+        while let Some(node) = todo.pop() {
+            match node {
+                Node::File { digest, .. } => assert!(
+                    store.blobs.has(&digest).unwrap(),
+                    "{}: blob {digest} missing",
+                    info.store_path.base_name()
+                ),
+                Node::Directory { digest, .. } => {
+                    let dir = store.directories.get(&digest).unwrap().unwrap_or_else(|| {
+                        panic!(
+                            "{}: directory {digest} missing",
+                            info.store_path.base_name()
+                        )
+                    });
+                    todo.extend(directory::entries(&dir).into_iter().map(|e| e.node));
+                }
+                Node::Symlink { .. } => {}
+            }
+        }
+        // And it renders to its recorded hash.
+        let (_, h) = store.verify(&info.store_path).unwrap();
+        assert_eq!(h, info.nar_hash());
+    }
+    infos.len()
+}
+
+/// A `nix-store` killed with SIGKILL in the middle of an import or an add
+/// leaves each path whole or absent: no path info refers to a missing
+/// directory or blob.
+#[test]
+fn killed_imports_leave_whole_paths_or_nothing() {
+    use std::process::{Command, Stdio};
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    for d in 0..20 {
+        let sub = tree.join(format!("d{d}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        for f in 0..50 {
+            std::fs::write(sub.join(format!("f{f}")), format!("{d}/{f}").repeat(100)).unwrap();
+        }
+    }
+    std::fs::write(tree.join("big"), vec![5u8; 8 << 20]).unwrap();
+    let small = t.path().join("small");
+    std::fs::write(&small, b"small").unwrap();
+
+    // An export of two paths, built in a scratch store.
+    let scratch = Store::memory(StoreDir::default());
+    let a = scratch
+        .add_path(
+            &small,
+            "small",
+            IngestionMethod::Recursive,
+            HashAlgo::Sha256,
+        )
+        .unwrap();
+    let b = scratch
+        .add_path(&tree, "tree", IngestionMethod::Recursive, HashAlgo::Sha256)
+        .unwrap();
+    // The export writes unrelated paths in store path order: `a` is the one
+    // written first.
+    let order = scratch
+        .sort_references_first(&BTreeSet::from([a.clone(), b.clone()]))
+        .unwrap();
+    let (a, b) = (order[0].clone(), order[1].clone());
+    let first =
+        oxnix::store::export::export_paths(&scratch, &BTreeSet::from([a.clone()]), Vec::new())
+            .unwrap();
+    let both = oxnix::store::export::export_paths(
+        &scratch,
+        &BTreeSet::from([a.clone(), b.clone()]),
+        Vec::new(),
+    )
+    .unwrap();
+    // The export format ends with a 0 marker (8 bytes) after the last path.
+    let first_len = first.len() - 8;
+
+    let nix_store = env!("CARGO_BIN_EXE_nix-store");
+    // --import stalled part-way through the second path, then killed.
+    for (n, cut) in [
+        first_len / 2,
+        first_len + 8,
+        first_len + (both.len() - first_len) / 2,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = t.path().join(format!("import{n}"));
+        let address = format!("sled://{}", dir.display());
+        let mut child = Command::new(nix_store)
+            .args(["--store", &address, "--import"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(&both[..cut]).unwrap();
+        input.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        drop(input);
+        let store = Store::open(&StoreAddress::Sled(dir), StoreDir::default()).unwrap();
+        let valid = assert_store_consistent(&store);
+        assert!(!store.is_valid(&b).unwrap(), "cut at {cut}");
+        assert_eq!(store.is_valid(&a).unwrap(), cut > first_len, "cut at {cut}");
+        assert_eq!(valid, usize::from(cut > first_len));
+    }
+
+    // --add killed after various delays.
+    for (n, ms) in [5u64, 40, 120, 400].into_iter().enumerate() {
+        let dir = t.path().join(format!("add{n}"));
+        let address = format!("sled://{}", dir.display());
+        let mut child = Command::new(nix_store)
+            .args(["--store", &address, "--add"])
+            .arg(&tree)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        if !dir.join("db").exists() {
+            continue; // killed before the store was created
+        }
+        let store = Store::open(&StoreAddress::Sled(dir), StoreDir::default()).unwrap();
+        assert_store_consistent(&store);
+    }
+}
