@@ -7,6 +7,7 @@ pub mod gen_docs;
 pub mod nix_hash;
 pub mod nix_instantiate;
 pub mod nix_store;
+pub mod progress;
 pub mod store;
 
 use std::ffi::OsString;

@@ -35,7 +35,7 @@ use crate::nar::fs::DumpError;
 use crate::nar::NarError;
 use crate::store_path::{IngestionMethod, StoreDir, StorePath, StorePathError};
 
-pub use ingest::{ingest_nar, ingest_path, Ingested};
+pub use ingest::{ingest_nar, ingest_path, IngestProgress, Ingested};
 pub use path_info::{PathInfo, PathInfoError};
 pub use path_info_service::{MemoryPathInfoService, PathInfoService, SledPathInfoService};
 
@@ -174,6 +174,8 @@ pub struct Store {
     pub blobs: Arc<dyn BlobService>,
     pub directories: Arc<dyn DirectoryService>,
     pub path_infos: Arc<dyn PathInfoService>,
+    /// Told of the progress of `add_path` and imports (a progress bar).
+    pub progress: Option<Arc<dyn IngestProgress>>,
 }
 
 /// How long to wait for another process holding a sled store.
@@ -204,6 +206,7 @@ impl Store {
             blobs: Arc::new(MemoryBlobService::new()),
             directories: Arc::new(MemoryDirectoryService::new()),
             path_infos: Arc::new(MemoryPathInfoService::new()),
+            progress: None,
         }
     }
 
@@ -222,6 +225,7 @@ impl Store {
                     blobs: Arc::new(FsBlobService::open(&dir.join("blobs"))?),
                     directories: Arc::new(SledDirectoryService::new(&db)?),
                     path_infos: Arc::new(SledPathInfoService::new(&db)?),
+                    progress: None,
                 })
             }
             StoreAddress::GrpcHttp(a) => Self::remote(GrpcEndpoint::Tcp(a.clone()), store_dir),
@@ -237,6 +241,7 @@ impl Store {
             blobs: Arc::new(GrpcBlobService::new(&conn)),
             directories: Arc::new(GrpcDirectoryService::new(&conn)),
             path_infos: Arc::new(grpc::GrpcPathInfoService::new(&conn)),
+            progress: None,
         })
     }
 
@@ -279,7 +284,13 @@ impl Store {
         } else {
             Some((method, algo))
         };
-        let ing = ingest_path(&*self.blobs, &*self.directories, path, content)?;
+        let ing = ingest::ingest_path_with_progress(
+            &*self.blobs,
+            &*self.directories,
+            path,
+            content,
+            self.progress.as_deref(),
+        )?;
         let hash = ing.content_hash.unwrap_or(ing.nar_hash);
         let store_path =
             self.store_dir
