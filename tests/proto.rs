@@ -1,6 +1,7 @@
-//! The Rust code generated from `proto/*.proto` is committed (so building
+//! The Rust code generated from `proto/*.proto` (messages, and the tonic
+//! gRPC clients and servers of the services) is committed (so building
 //! oxnix needs neither `protoc` nor the protobuf compiler crates); this test
-//! regenerates it with `protox` + `prost-build` and fails when the committed
+//! regenerates it with `protox` + `tonic-prost-build` and fails when the committed
 //! files are stale. `OXNIX_UPDATE_PROTO=1 cargo test --test proto` rewrites
 //! them.
 
@@ -23,16 +24,16 @@ fn committed_protobuf_code_is_fresh() {
     // The castore messages on their own; the store messages refer to them
     // at their place in the crate.
     let out = tempfile::tempdir().unwrap();
-    prost_build::Config::new()
+    tonic_prost_build::configure()
         .out_dir(out.path())
         .compile_fds(fds.clone())
-        .expect("prost-build generates code");
+        .expect("tonic-prost-build generates code");
     let store_out = tempfile::tempdir().unwrap();
-    prost_build::Config::new()
+    tonic_prost_build::configure()
         .out_dir(store_out.path())
         .extern_path(".oxnix.castore.v1", "crate::castore::proto")
         .compile_fds(fds)
-        .expect("prost-build generates code");
+        .expect("tonic-prost-build generates code");
     let update = std::env::var_os("OXNIX_UPDATE_PROTO").is_some();
     let mut stale = Vec::new();
     for (i, (generated, committed)) in OUTPUTS.iter().enumerate() {

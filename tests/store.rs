@@ -14,6 +14,7 @@ use oxnix::castore::{
 };
 use oxnix::hash::{Hash, HashAlgo};
 use oxnix::nar::tree::Node as NarNode;
+use oxnix::store::daemon::{Daemon, Listen};
 use oxnix::store::{
     ingest_nar, ingest_path, render, MemoryPathInfoService, PathInfo, PathInfoService,
     SledPathInfoService, Store, StoreAddress, StoreError,
@@ -21,16 +22,88 @@ use oxnix::store::{
 use oxnix::store_path::{IngestionMethod, StoreDir, StorePath};
 use proptest::prelude::*;
 
-/// A backend and what keeps it alive (its temporary directory).
+/// A backend and what keeps it alive (the daemon serving it, its
+/// temporary directory), dropped in that order.
 struct Backend<T: ?Sized> {
     service: Arc<T>,
+    _dir: Keep,
+}
+
+/// What keeps a backend alive: fields drop in order, the daemon before its
+/// directory.
+#[derive(Default)]
+struct Keep {
+    _daemon: Option<Daemon>,
     _dir: Option<tempfile::TempDir>,
+}
+
+impl From<Option<tempfile::TempDir>> for Keep {
+    fn from(d: Option<tempfile::TempDir>) -> Keep {
+        Keep {
+            _daemon: None,
+            _dir: d,
+        }
+    }
+}
+
+/// How a test reaches a daemon.
+#[derive(Clone, Copy)]
+enum Via {
+    Tcp,
+    Unix,
+}
+
+/// A daemon serving a fresh sled store, and a client store connected to it.
+fn grpc_store(via: Via) -> (Store, Keep) {
+    let dir = tempfile::tempdir().unwrap();
+    let backing = Store::open(
+        &StoreAddress::Sled(dir.path().join("store")),
+        StoreDir::default(),
+    )
+    .unwrap();
+    let listen = match via {
+        Via::Tcp => Listen::Tcp("127.0.0.1:0".into()),
+        Via::Unix => Listen::Unix(dir.path().join("daemon.sock")),
+    };
+    let daemon = Daemon::start(&backing, &listen).unwrap();
+    let client = Store::open(daemon.address(), StoreDir::default()).unwrap();
+    (
+        client,
+        Keep {
+            _daemon: Some(daemon),
+            _dir: Some(dir),
+        },
+    )
+}
+
+fn grpc_blobs(via: Via) -> Backend<dyn BlobService> {
+    let (s, keep) = grpc_store(via);
+    Backend {
+        service: s.blobs,
+        _dir: keep,
+    }
+}
+
+fn grpc_dirs(via: Via) -> Backend<dyn DirectoryService> {
+    let (s, keep) = grpc_store(via);
+    Backend {
+        service: s.directories,
+        _dir: keep,
+    }
+}
+
+fn grpc_infos(via: Via) -> Backend<dyn PathInfoService> {
+    let (s, keep) = grpc_store(via);
+    Backend {
+        service: s.path_infos,
+        _dir: keep,
+    }
 }
 
 fn memory_blobs() -> Backend<dyn BlobService> {
     Backend {
         service: Arc::new(MemoryBlobService::new()),
-        _dir: None,
+        _dir: Keep::default(),
     }
 }
 
@@ -38,14 +111,14 @@ fn fs_blobs() -> Backend<dyn BlobService> {
     let dir = tempfile::tempdir().unwrap();
     Backend {
         service: Arc::new(FsBlobService::open(&dir.path().join("blobs")).unwrap()),
-        _dir: Some(dir),
+        _dir: Some(dir).into(),
     }
 }
 
 fn memory_dirs() -> Backend<dyn DirectoryService> {
     Backend {
         service: Arc::new(MemoryDirectoryService::new()),
-        _dir: None,
+        _dir: Keep::default(),
     }
 }
 
@@ -54,14 +127,14 @@ fn sled_dirs() -> Backend<dyn DirectoryService> {
     let db = sled::open(dir.path().join("db")).unwrap();
     Backend {
         service: Arc::new(SledDirectoryService::new(&db).unwrap()),
-        _dir: Some(dir),
+        _dir: Some(dir).into(),
     }
 }
 
 fn memory_infos() -> Backend<dyn PathInfoService> {
     Backend {
         service: Arc::new(MemoryPathInfoService::new()),
-        _dir: None,
+        _dir: Keep::default(),
     }
 }
 
@@ -70,7 +143,7 @@ fn sled_infos() -> Backend<dyn PathInfoService> {
     let db = sled::open(dir.path().join("db")).unwrap();
     Backend {
         service: Arc::new(SledPathInfoService::new(&db).unwrap()),
-        _dir: Some(dir),
+        _dir: Some(dir).into(),
     }
 }
 
@@ -276,9 +349,27 @@ fn path_info_service_memory() {
 fn path_info_service_sled() {
     path_info_suite(sled_infos());
 }
+#[test]
+fn blob_service_grpc() {
+    blob_suite(grpc_blobs(Via::Tcp));
+    blob_suite(grpc_blobs(Via::Unix));
+}
+#[test]
+fn directory_service_grpc() {
+    directory_suite(grpc_dirs(Via::Tcp));
+    directory_suite(grpc_dirs(Via::Unix));
+}
+#[test]
+fn path_info_service_grpc() {
+    // The daemon refuses a path info whose tree is not stored: store the
+    // trees of the suite's symlink-rooted infos need nothing.
+    path_info_suite(grpc_infos(Via::Tcp));
+    path_info_suite(grpc_infos(Via::Unix));
+}
 
-/// Every store backend: memory, and sled in a fresh directory.
-fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
+/// Every store backend: memory, sled in a fresh directory, and a daemon
+/// (serving a sled store) over TCP and over a unix socket.
+fn stores() -> Vec<(Store, Keep)> {
     let dir = tempfile::tempdir().unwrap();
     let sled = Store::open(
         &StoreAddress::Sled(dir.path().join("store")),
@@ -286,8 +377,10 @@ fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
     )
     .unwrap();
     vec![
-        (Store::memory(StoreDir::default()), None),
-        (sled, Some(dir)),
+        (Store::memory(StoreDir::default()), Keep::default()),
+        (sled, Some(dir).into()),
+        grpc_store(Via::Tcp),
+        grpc_store(Via::Unix),
     ]
 }
 
@@ -520,10 +613,11 @@ fn store_addresses() {
         StoreAddress::parse("grpc+http://localhost:8000").unwrap(),
         StoreAddress::GrpcHttp(_)
     ));
-    let unix = StoreAddress::parse("grpc+unix:///run/oxnix.sock").unwrap();
+    // Nobody listens there.
+    let unix = StoreAddress::parse("grpc+unix:///nonexistent/oxnix.sock").unwrap();
     assert!(matches!(
         Store::open(&unix, StoreDir::default()),
-        Err(StoreError::NotSupportedYet(_))
+        Err(StoreError::Castore(CastoreError::Connect { .. }))
     ));
     for bad in [
         "sled://relative",
@@ -549,4 +643,337 @@ fn store_addresses() {
         _ => None,
     };
     assert_eq!(StoreAddress::from_env(&env2).unwrap(), StoreAddress::Memory);
+}
+
+/// Malformed requests to the daemon are answered with errors (and the
+/// daemon goes on serving): digests of the wrong length, directories that
+/// do not validate, path infos that do not parse or whose tree is missing,
+/// a blob stream that ends before its last piece.
+#[test]
+fn daemon_answers_malformed_requests_with_errors() {
+    use oxnix::castore::proto::blob_service_client::BlobServiceClient;
+    use oxnix::castore::proto::directory_service_client::DirectoryServiceClient;
+    use oxnix::castore::proto::{
+        GetDirectoryRequest, PutBlobChunk, ReadBlobRequest, StatBlobRequest,
+    };
+    use oxnix::store::proto::path_info_service_client::PathInfoServiceClient;
+    use oxnix::store::proto::GetPathInfoRequest;
+    use tonic::Code;
+
+    let (store, keep) = grpc_store(Via::Tcp);
+    let addr = match &keep._daemon {
+        Some(d) => d.address().to_string().replace("grpc+http://", "http://"),
+        None => unreachable!(),
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut blobs = BlobServiceClient::connect(addr.clone()).await.unwrap();
+        let e = blobs
+            .stat(StatBlobRequest {
+                digest: vec![1; 31],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        let e = blobs
+            .read(ReadBlobRequest { digest: vec![] })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        let e = blobs
+            .read(ReadBlobRequest {
+                digest: vec![0; 32],
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::NotFound);
+        // A stream without its last piece stores nothing.
+        let pieces = vec![PutBlobChunk {
+            data: b"partial".to_vec(),
+            last: false,
+        }];
+        let e = blobs.put(tokio_stream::iter(pieces)).await.unwrap_err();
+        assert_eq!(e.code(), Code::Aborted);
+        // Data after the last piece is refused.
+        let pieces = vec![
+            PutBlobChunk {
+                data: b"a".to_vec(),
+                last: true,
+            },
+            PutBlobChunk {
+                data: b"b".to_vec(),
+                last: false,
+            },
+        ];
+        let e = blobs.put(tokio_stream::iter(pieces)).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+
+        let mut dirs = DirectoryServiceClient::connect(addr.clone()).await.unwrap();
+        let e = dirs
+            .get(GetDirectoryRequest {
+                digest: vec![7; 3],
+                recursive: true,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        let unsorted = Directory {
+            symlinks: vec![
+                proto::SymlinkNode {
+                    name: b"b".to_vec(),
+                    target: b"x".to_vec(),
+                },
+                proto::SymlinkNode {
+                    name: b"a".to_vec(),
+                    target: b"x".to_vec(),
+                },
+            ],
+            ..Default::default()
+        };
+        let e = dirs
+            .put(tokio_stream::iter(vec![unsorted]))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        let e = dirs.put(tokio_stream::iter(vec![])).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+
+        let mut infos = PathInfoServiceClient::connect(addr.clone()).await.unwrap();
+        let e = infos
+            .get(GetPathInfoRequest {
+                base_name: "not a store path".into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        let e = infos
+            .put(oxnix::store::proto::PathInfo::default())
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        // A path info whose root directory is not stored.
+        let mut i = info("dangling", &[]);
+        i.node = Node::Directory {
+            digest: B3Digest::of(b"nowhere"),
+            size: 0,
+        };
+        let e = infos.put(i.to_proto()).await.unwrap_err();
+        assert_eq!(e.code(), Code::FailedPrecondition);
+    });
+    // Still serving, and nothing of the above was stored.
+    assert!(!store.blobs.has(&B3Digest::of(b"partial")).unwrap());
+    assert!(!store.blobs.has(&B3Digest::of(b"a")).unwrap());
+    assert!(store.path_infos.list().unwrap().is_empty());
+}
+
+/// `oxnix store daemon` serves `nix-store` commands run against it, and
+/// ends on SIGTERM, removing its socket.
+#[test]
+fn daemon_command_serves_nix_store() {
+    use std::process::{Command, Stdio};
+    let t = tempfile::tempdir().unwrap();
+    let sock = t.path().join("d.sock");
+    let backing = format!("sled://{}", t.path().join("store").display());
+    let address = format!("grpc+unix://{}", sock.display());
+    /// Kills the daemon if the test fails half-way.
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut daemon = Child(
+        Command::new(env!("CARGO_BIN_EXE_oxnix"))
+            .args(["store", "daemon", "--listen", &address, "--store", &backing])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut waited = 0;
+    while !sock.exists() && waited < 200 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        waited += 1;
+    }
+    assert!(sock.exists(), "daemon did not create its socket");
+    let tree = t.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("f"), b"contents").unwrap();
+    let nix_store = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_nix-store"))
+            .arg("--store")
+            .arg(&address)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "nix-store {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o.stdout
+    };
+    let added = nix_store(&["--add", tree.to_str().unwrap()]);
+    let path = String::from_utf8(added).unwrap().trim().to_owned();
+    let nar = nix_store(&["--dump", &path]);
+    assert_eq!(nar, oxnix::nar::fs::dump_path(&tree, Vec::new()).unwrap());
+    let size = nix_store(&["-q", "--size", &path]);
+    assert_eq!(
+        String::from_utf8(size).unwrap().trim(),
+        nar.len().to_string()
+    );
+    nix_store(&["--verify-path", &path]);
+    // SIGTERM: a clean exit, socket gone.
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(daemon.0.id() as i32, libc::SIGTERM) };
+    let status = daemon.0.wait().unwrap();
+    assert!(status.success(), "daemon exit: {status:?}");
+    assert!(!sock.exists());
+    // The backing store kept the path.
+    let local = Store::open(
+        &StoreAddress::Sled(t.path().join("store")),
+        StoreDir::default(),
+    )
+    .unwrap();
+    assert!(local
+        .is_valid(&StoreDir::default().parse_path(&path).unwrap())
+        .unwrap());
+}
+
+/// Every path info's tree is complete: each directory below its root is
+/// stored, and each blob a file names.
+fn assert_store_consistent(store: &Store) -> usize {
+    let infos = store.path_infos.list().unwrap();
+    for info in &infos {
+        let mut todo = vec![info.node.clone()];
+        while let Some(node) = todo.pop() {
+            match node {
+                Node::File { digest, .. } => assert!(
+                    store.blobs.has(&digest).unwrap(),
+                    "{}: blob {digest} missing",
+                    info.store_path.base_name()
+                ),
+                Node::Directory { digest, .. } => {
+                    let dir = store.directories.get(&digest).unwrap().unwrap_or_else(|| {
+                        panic!(
+                            "{}: directory {digest} missing",
+                            info.store_path.base_name()
+                        )
+                    });
+                    todo.extend(directory::entries(&dir).into_iter().map(|e| e.node));
+                }
+                Node::Symlink { .. } => {}
+            }
+        }
+        // And it renders to its recorded hash.
+        let (_, h) = store.verify(&info.store_path).unwrap();
+        assert_eq!(h, info.nar_hash());
+    }
+    infos.len()
+}
+
+/// A `nix-store` killed with SIGKILL in the middle of an import or an add
+/// leaves each path whole or absent: no path info refers to a missing
+/// directory or blob.
+#[test]
+fn killed_imports_leave_whole_paths_or_nothing() {
+    use std::process::{Command, Stdio};
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    for d in 0..20 {
+        let sub = tree.join(format!("d{d}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        for f in 0..50 {
+            std::fs::write(sub.join(format!("f{f}")), format!("{d}/{f}").repeat(100)).unwrap();
+        }
+    }
+    std::fs::write(tree.join("big"), vec![5u8; 8 << 20]).unwrap();
+    let small = t.path().join("small");
+    std::fs::write(&small, b"small").unwrap();
+
+    // An export of two paths, built in a scratch store.
+    let scratch = Store::memory(StoreDir::default());
+    let a = scratch
+        .add_path(
+            &small,
+            "small",
+            IngestionMethod::Recursive,
+            HashAlgo::Sha256,
+        )
+        .unwrap();
+    let b = scratch
+        .add_path(&tree, "tree", IngestionMethod::Recursive, HashAlgo::Sha256)
+        .unwrap();
+    // The export writes unrelated paths in store path order: `a` is the one
+    // written first.
+    let order = scratch
+        .sort_references_first(&BTreeSet::from([a.clone(), b.clone()]))
+        .unwrap();
+    let (a, b) = (order[0].clone(), order[1].clone());
+    let first =
+        oxnix::store::export::export_paths(&scratch, &BTreeSet::from([a.clone()]), Vec::new())
+            .unwrap();
+    let both = oxnix::store::export::export_paths(
+        &scratch,
+        &BTreeSet::from([a.clone(), b.clone()]),
+        Vec::new(),
+    )
+    .unwrap();
+    // The export format ends with a 0 marker (8 bytes) after the last path.
+    let first_len = first.len() - 8;
+
+    let nix_store = env!("CARGO_BIN_EXE_nix-store");
+    // --import stalled part-way through the second path, then killed.
+    for (n, cut) in [
+        first_len / 2,
+        first_len + 8,
+        first_len + (both.len() - first_len) / 2,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = t.path().join(format!("import{n}"));
+        let address = format!("sled://{}", dir.display());
+        let mut child = Command::new(nix_store)
+            .args(["--store", &address, "--import"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(&both[..cut]).unwrap();
+        input.flush().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        drop(input);
+        let store = Store::open(&StoreAddress::Sled(dir), StoreDir::default()).unwrap();
+        let valid = assert_store_consistent(&store);
+        assert!(!store.is_valid(&b).unwrap(), "cut at {cut}");
+        assert_eq!(store.is_valid(&a).unwrap(), cut > first_len, "cut at {cut}");
+        assert_eq!(valid, usize::from(cut > first_len));
+    }
+
+    // --add killed after various delays.
+    for (n, ms) in [5u64, 40, 120, 400].into_iter().enumerate() {
+        let dir = t.path().join(format!("add{n}"));
+        let address = format!("sled://{}", dir.display());
+        let mut child = Command::new(nix_store)
+            .args(["--store", &address, "--add"])
+            .arg(&tree)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        if !dir.join("db").exists() {
+            continue; // killed before the store was created
+        }
+        let store = Store::open(&StoreAddress::Sled(dir), StoreDir::default()).unwrap();
+        assert_store_consistent(&store);
+    }
 }

@@ -1,4 +1,4 @@
-complete -c nix-store -l store -d 'The store: memory://, sled:///ABSOLUTE/PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)' -r
+complete -c nix-store -l store -d 'The store: memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)' -r
 complete -c nix-store -l print-env -d 'Print the environment of a derivation as shell variable assignments'
 complete -c nix-store -l dump -d 'Write the NAR serialisation of PATH to standard output (from the store for a valid store path)'
 complete -c nix-store -l restore -d 'Create PATH from a NAR read on standard input'

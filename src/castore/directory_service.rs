@@ -5,7 +5,7 @@
 //! [`MemoryDirectoryService`] keeps them in a map,
 //! [`SledDirectoryService`] in a `sled` tree (a closure in one batch).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use super::blob::{read_lock, write_lock};
@@ -33,6 +33,44 @@ pub trait DirectoryService: Send + Sync {
     fn put(&self, dir: Directory) -> Result<B3Digest, CastoreError> {
         self.put_closure(vec![dir])
     }
+
+    /// The directory `root` and every directory below it, each once: `root`
+    /// first, every other after a directory naming it (breadth first).
+    /// Empty when `root` is not stored. A remote service answers this in
+    /// one round trip.
+    fn get_recursive(&self, root: &B3Digest) -> Result<Vec<Directory>, CastoreError> {
+        get_recursive_by_one(self, root)
+    }
+}
+
+/// [`DirectoryService::get_recursive`] by one [`DirectoryService::get`]
+/// per directory.
+pub fn get_recursive_by_one<S: DirectoryService + ?Sized>(
+    service: &S,
+    root: &B3Digest,
+) -> Result<Vec<Directory>, CastoreError> {
+    let Some(first) = service.get(root)? else {
+        return Ok(Vec::new());
+    };
+    let mut seen = HashSet::from([*root]);
+    let mut out = vec![first];
+    let mut next = 0;
+    while let Some(dir) = out.get(next) {
+        next += 1;
+        let children: Vec<B3Digest> = dir
+            .directories
+            .iter()
+            .filter_map(|c| B3Digest::from_slice(&c.digest))
+            .filter(|d| seen.insert(*d))
+            .collect();
+        for child in children {
+            let d = service
+                .get(&child)?
+                .ok_or(CastoreError::MissingDirectory(child))?;
+            out.push(d);
+        }
+    }
+    Ok(out)
 }
 
 /// Validates a closure (children first) against `lookup` for directories

@@ -9,6 +9,7 @@ pub mod blob;
 pub mod digest;
 pub mod directory;
 pub mod directory_service;
+pub mod grpc;
 pub mod proto;
 
 use std::io;
@@ -49,6 +50,14 @@ pub enum CastoreError {
     EmptyClosure,
     #[error("database: {0}")]
     Database(#[from] sled::Error),
+    #[error("cannot connect to the store daemon at {address}: {message}")]
+    Connect { address: String, message: String },
+    /// The store daemon answered an error (or the connection broke).
+    #[error("store daemon: {0}")]
+    Remote(String),
+    /// The store daemon answered something malformed.
+    #[error("store daemon sent an invalid answer: {0}")]
+    BadAnswer(String),
     #[error("{context}: {source}")]
     Io {
         context: String,

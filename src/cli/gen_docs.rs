@@ -36,6 +36,24 @@ pub fn generate() -> io::Result<Vec<(PathBuf, Vec<u8>)>> {
         super::multicall_command(),
     ];
     let mut files = Vec::new();
+    // `oxnix store` is only a subcommand (its completions are oxnix's); it
+    // gets a man page of its own, with its subcommands.
+    for cmd in [super::store::command().name("oxnix-store")] {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(cmd.clone()).render(&mut buf)?;
+        files.push((PathBuf::from("man/oxnix-store.1"), buf));
+        for sub in cmd.get_subcommands() {
+            let name = match sub.get_name() {
+                "daemon" => "oxnix-store-daemon",
+                "mount" => "oxnix-store-mount",
+                _ => continue,
+            };
+            let sub = sub.clone().name(name);
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(sub.clone()).render(&mut buf)?;
+            files.push((PathBuf::from(format!("man/{}.1", sub.get_name())), buf));
+        }
+    }
     for cmd in commands {
         let name = cmd.get_name().to_owned();
         for (shell, file) in [

@@ -7,6 +7,8 @@ pub mod gen_docs;
 pub mod nix_hash;
 pub mod nix_instantiate;
 pub mod nix_store;
+pub mod progress;
+pub mod store;
 
 use std::ffi::OsString;
 use std::fmt::Display;
@@ -108,6 +110,7 @@ pub fn run_command(name: &str, args: Vec<OsString>) -> i32 {
         "nix-store" => nix_store::run(args),
         "nix-instantiate" => nix_instantiate::run(args),
         "gen-docs" => gen_docs::run(args),
+        "store" => store::run(args),
         _ => Err(CliError::Usage(format!("unknown command '{name}'"))),
     };
     report(name, result)
@@ -128,7 +131,7 @@ pub fn main_multicall(mut argv: Vec<OsString>) -> i32 {
     }
     let sub = argv.get(1).and_then(|a| a.to_str()).map(str::to_owned);
     match sub.as_deref() {
-        Some(cmd) if COMMANDS.contains(&cmd) || cmd == "gen-docs" => {
+        Some(cmd) if COMMANDS.contains(&cmd) || cmd == "gen-docs" || cmd == "store" => {
             run_command(cmd, argv.split_off(2))
         }
         Some("--version") | Some("-V") => {
@@ -161,6 +164,7 @@ pub fn multicall_command() -> clap::Command {
         .subcommand(nix_hash::command())
         .subcommand(nix_store::command())
         .subcommand(nix_instantiate::command())
+        .subcommand(store::command())
         .subcommand(gen_docs::command())
 }
 

@@ -13,6 +13,7 @@ use std::ffi::OsString;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
@@ -175,7 +176,7 @@ pub fn command() -> Command {
         Arg::new("store")
             .long("store")
             .value_name("ADDRESS")
-            .help("The store: memory://, sled:///ABSOLUTE/PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)"),
+            .help("The store: memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)"),
     )
     .arg(
         Arg::new("args")
@@ -396,7 +397,11 @@ impl Context<'_> {
         method: IngestionMethod,
         algo: HashAlgo,
     ) -> Result<(), CliError> {
-        let store = self.open()?;
+        let mut store = self.open()?;
+        let progress = super::progress::Progress::on_terminal("adding");
+        store.progress = progress
+            .clone()
+            .map(|p| p as Arc<dyn crate::store::IngestProgress>);
         for p in paths {
             // C++ Nix: the name is the last component of the argument, and
             // errors name the absolute path.
@@ -409,9 +414,18 @@ impl Context<'_> {
                 .add_path(&p, &name, method, algo)
                 .map_err(store_error)?;
             // Printed as each is added, as C++ Nix.
-            let mut out = io::stdout().lock();
-            writeln!(out, "{}", store.print(&sp)).map_err(out_err)?;
-            out.flush().map_err(out_err)?;
+            let print = || -> Result<(), CliError> {
+                let mut out = io::stdout().lock();
+                writeln!(out, "{}", store.print(&sp)).map_err(out_err)?;
+                out.flush().map_err(out_err)
+            };
+            match &progress {
+                Some(p) => p.suspend(print)?,
+                None => print()?,
+            }
+        }
+        if let Some(p) = &progress {
+            p.finish();
         }
         Ok(())
     }
@@ -612,8 +626,16 @@ impl Context<'_> {
 
     fn import(&self, operands: &[PathBuf]) -> Result<(), CliError> {
         no_args(operands)?;
-        let store = self.open()?;
-        let paths = export::import_paths(&store, io::stdin().lock()).map_err(store_error)?;
+        let mut store = self.open()?;
+        let progress = super::progress::Progress::on_terminal("importing");
+        store.progress = progress
+            .clone()
+            .map(|p| p as Arc<dyn crate::store::IngestProgress>);
+        let paths = export::import_paths(&store, io::stdin().lock());
+        if let Some(p) = &progress {
+            p.finish();
+        }
+        let paths = paths.map_err(store_error)?;
         with_stdout(|out| {
             for p in paths {
                 writeln!(out, "{}", store.print(&p)).map_err(out_err)?;

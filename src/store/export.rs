@@ -128,7 +128,12 @@ pub fn import_paths(store: &Store, input: impl Read) -> Result<Vec<StorePath>, S
             1 => {}
             n => return Err(bad(format!("unexpected item marker {n}"))),
         }
-        let ing = ingest::ingest_nar_buffered(&*store.blobs, &*store.directories, &mut r)?;
+        let ing = ingest::ingest_nar_buffered(
+            &*store.blobs,
+            &*store.directories,
+            &mut r,
+            store.progress.as_deref(),
+        )?;
         if read_u64(&mut r)? != EXPORT_MAGIC {
             return Err(bad("Nix archive cannot be imported; wrong format"));
         }

@@ -17,6 +17,15 @@ use crate::hash::{Hash, HashAlgo, Hasher};
 use crate::nar::{self, NarVisitor, NarWriter};
 use crate::store_path::IngestionMethod;
 
+/// Told of ingestion's progress (a progress display); called from the
+/// ingesting thread.
+pub trait IngestProgress: Send + Sync {
+    /// `n` more bytes of file contents were stored.
+    fn bytes(&self, n: u64);
+    /// One more file, symlink or directory was stored.
+    fn entry(&self);
+}
+
 /// What ingestion produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ingested {
@@ -55,6 +64,7 @@ struct Tee<'a> {
     inner: &'a mut dyn Read,
     blob: &'a mut dyn BlobWriter,
     flat: Option<&'a mut Hasher>,
+    progress: Option<&'a dyn IngestProgress>,
 }
 
 impl Read for Tee<'_> {
@@ -63,6 +73,9 @@ impl Read for Tee<'_> {
         self.blob.write_all(&buf[..n])?;
         if let Some(h) = &mut self.flat {
             h.update(&buf[..n]);
+        }
+        if let Some(p) = self.progress {
+            p.bytes(n as u64);
         }
         Ok(n)
     }
@@ -77,6 +90,7 @@ struct Ingester<'a> {
     closure: Vec<Directory>,
     root: Option<Node>,
     flat: Option<Hasher>,
+    progress: Option<&'a dyn IngestProgress>,
 }
 
 fn other(e: impl std::fmt::Display) -> io::Error {
@@ -92,6 +106,9 @@ impl Ingester<'_> {
     }
 
     fn place(&mut self, path: &[Vec<u8>], node: Node) -> io::Result<()> {
+        if let Some(p) = self.progress {
+            p.entry();
+        }
         match (path.last(), self.open.last_mut()) {
             (Some(name), Some(entries)) => {
                 entries.push(Entry {
@@ -159,6 +176,7 @@ impl NarVisitor for Ingester<'_> {
             inner: contents,
             blob: &mut *blob,
             flat,
+            progress: self.progress,
         };
         self.nar.regular(executable, size, &mut tee)?;
         let digest = blob.close().map_err(other)?;
@@ -173,10 +191,11 @@ impl NarVisitor for Ingester<'_> {
     }
 }
 
-fn new_ingester(
-    blobs: &dyn BlobService,
+fn new_ingester<'a>(
+    blobs: &'a dyn BlobService,
     content_hash: Option<(IngestionMethod, HashAlgo)>,
-) -> Result<Ingester<'_>, StoreError> {
+    progress: Option<&'a dyn IngestProgress>,
+) -> Result<Ingester<'a>, StoreError> {
     let (extra, flat) = match content_hash {
         Some((IngestionMethod::Recursive, algo)) => (Some(Hasher::new(algo)), None),
         Some((IngestionMethod::Flat, algo)) => (None, Some(Hasher::new(algo))),
@@ -194,6 +213,7 @@ fn new_ingester(
         closure: Vec::new(),
         root: None,
         flat,
+        progress,
     })
 }
 
@@ -237,7 +257,18 @@ pub fn ingest_path(
     path: &Path,
     content_hash: Option<(IngestionMethod, HashAlgo)>,
 ) -> Result<Ingested, StoreError> {
-    let mut ing = new_ingester(blobs, content_hash)?;
+    ingest_path_with_progress(blobs, directories, path, content_hash, None)
+}
+
+/// [`ingest_path`], telling `progress` as it goes.
+pub fn ingest_path_with_progress(
+    blobs: &dyn BlobService,
+    directories: &dyn DirectoryService,
+    path: &Path,
+    content_hash: Option<(IngestionMethod, HashAlgo)>,
+    progress: Option<&dyn IngestProgress>,
+) -> Result<Ingested, StoreError> {
+    let mut ing = new_ingester(blobs, content_hash, progress)?;
     nar::fs::walk_path(path, &mut ing)?;
     finish(ing, blobs, directories)
 }
@@ -251,7 +282,7 @@ pub fn ingest_nar(
     input: impl Read,
     expected: Option<(Hash, u64)>,
 ) -> Result<Ingested, StoreError> {
-    let mut ing = new_ingester(blobs, None)?;
+    let mut ing = new_ingester(blobs, None, None)?;
     nar::parse(input, &mut ing).map_err(StoreError::BadNar)?;
     let done = finish(ing, blobs, directories)?;
     if let Some((hash, size)) = expected {
@@ -277,8 +308,9 @@ pub fn ingest_nar_buffered<R: BufRead>(
     blobs: &dyn BlobService,
     directories: &dyn DirectoryService,
     input: &mut R,
+    progress: Option<&dyn IngestProgress>,
 ) -> Result<Ingested, StoreError> {
-    let mut ing = new_ingester(blobs, None)?;
+    let mut ing = new_ingester(blobs, None, progress)?;
     nar::parse_buffered(input, &mut ing).map_err(StoreError::BadNar)?;
     finish(ing, blobs, directories)
 }

@@ -2,10 +2,14 @@
 //! store paths, [`PathInfoService`] keeps them, [`ingest`] and [`render`]
 //! move trees between the file system, NARs and the castore, and [`Store`]
 //! ties the three services together behind one address string
-//! ([`StoreAddress`]: `memory://`, `sled:///abs/path`, later
-//! `grpc+http://…`/`grpc+unix://…`) with the operations `nix-store` needs.
+//! ([`StoreAddress`]: `memory://`, `sled:///abs/path`, or a daemon at
+//! `grpc+http://…`/`grpc+unix://…`, see [`grpc`] and [`daemon`]) with the
+//! operations `nix-store` needs.
 
+pub mod daemon;
 pub mod export;
+pub mod fuse;
+pub mod grpc;
 pub mod ingest;
 pub mod path_info;
 pub mod path_info_service;
@@ -21,6 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
+use crate::castore::grpc::{GrpcBlobService, GrpcConnection, GrpcDirectoryService, GrpcEndpoint};
 use crate::castore::{
     BlobService, CastoreError, DirectoryService, FsBlobService, MemoryBlobService,
     MemoryDirectoryService, SledDirectoryService,
@@ -30,7 +35,7 @@ use crate::nar::fs::DumpError;
 use crate::nar::NarError;
 use crate::store_path::{IngestionMethod, StoreDir, StorePath, StorePathError};
 
-pub use ingest::{ingest_nar, ingest_path, Ingested};
+pub use ingest::{ingest_nar, ingest_path, IngestProgress, Ingested};
 pub use path_info::{PathInfo, PathInfoError};
 pub use path_info_service::{MemoryPathInfoService, PathInfoService, SledPathInfoService};
 
@@ -72,8 +77,12 @@ pub enum StoreError {
     Database(sled::Error),
     #[error("invalid store address '{0}' (expected memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH)")]
     BadAddress(String),
-    #[error("store address '{0}': not supported yet (the oxnix store daemon does not exist yet)")]
-    NotSupportedYet(String),
+    #[error("invalid listen address '{0}' (expected HOST:PORT, grpc+http://HOST:PORT or grpc+unix:///PATH)")]
+    BadListen(String),
+    #[error("store daemon: {0}")]
+    Serve(String),
+    #[error("mount {0}")]
+    Mount(String),
     #[error("input is not in the Nix export format: {0}")]
     BadExport(String),
     #[error("{context}: {source}")]
@@ -91,10 +100,21 @@ pub enum StoreAddress {
     Memory,
     /// `sled:///abs/path`: a sled database and a blob directory there.
     Sled(PathBuf),
-    /// `grpc+http://host:port`: a remote daemon (not yet).
+    /// `grpc+http://host:port`: a daemon over TCP.
     GrpcHttp(String),
-    /// `grpc+unix:///path`: a local daemon socket (not yet).
+    /// `grpc+unix:///path`: a daemon's unix socket.
     GrpcUnix(PathBuf),
+}
+
+impl std::fmt::Display for StoreAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreAddress::Memory => write!(f, "memory://"),
+            StoreAddress::Sled(p) => write!(f, "sled://{}", p.display()),
+            StoreAddress::GrpcHttp(a) => write!(f, "grpc+http://{a}"),
+            StoreAddress::GrpcUnix(p) => write!(f, "grpc+unix://{}", p.display()),
+        }
+    }
 }
 
 impl StoreAddress {
@@ -154,6 +174,8 @@ pub struct Store {
     pub blobs: Arc<dyn BlobService>,
     pub directories: Arc<dyn DirectoryService>,
     pub path_infos: Arc<dyn PathInfoService>,
+    /// Told of the progress of `add_path` and imports (a progress bar).
+    pub progress: Option<Arc<dyn IngestProgress>>,
 }
 
 /// How long to wait for another process holding a sled store.
@@ -184,6 +206,7 @@ impl Store {
             blobs: Arc::new(MemoryBlobService::new()),
             directories: Arc::new(MemoryDirectoryService::new()),
             path_infos: Arc::new(MemoryPathInfoService::new()),
+            progress: None,
         }
     }
 
@@ -202,16 +225,24 @@ impl Store {
                     blobs: Arc::new(FsBlobService::open(&dir.join("blobs"))?),
                     directories: Arc::new(SledDirectoryService::new(&db)?),
                     path_infos: Arc::new(SledPathInfoService::new(&db)?),
+                    progress: None,
                 })
             }
-            StoreAddress::GrpcHttp(a) => {
-                Err(StoreError::NotSupportedYet(format!("grpc+http://{a}")))
-            }
-            StoreAddress::GrpcUnix(p) => Err(StoreError::NotSupportedYet(format!(
-                "grpc+unix://{}",
-                p.display()
-            ))),
+            StoreAddress::GrpcHttp(a) => Self::remote(GrpcEndpoint::Tcp(a.clone()), store_dir),
+            StoreAddress::GrpcUnix(p) => Self::remote(GrpcEndpoint::Unix(p.clone()), store_dir),
         }
+    }
+
+    /// A store served by a daemon.
+    fn remote(endpoint: GrpcEndpoint, store_dir: StoreDir) -> Result<Store, StoreError> {
+        let conn = GrpcConnection::connect(&endpoint)?;
+        Ok(Store {
+            store_dir,
+            blobs: Arc::new(GrpcBlobService::new(&conn)),
+            directories: Arc::new(GrpcDirectoryService::new(&conn)),
+            path_infos: Arc::new(grpc::GrpcPathInfoService::new(&conn)),
+            progress: None,
+        })
     }
 
     /// The absolute form of `path`.
@@ -253,7 +284,13 @@ impl Store {
         } else {
             Some((method, algo))
         };
-        let ing = ingest_path(&*self.blobs, &*self.directories, path, content)?;
+        let ing = ingest::ingest_path_with_progress(
+            &*self.blobs,
+            &*self.directories,
+            path,
+            content,
+            self.progress.as_deref(),
+        )?;
         let hash = ing.content_hash.unwrap_or(ing.nar_hash);
         let store_path =
             self.store_dir

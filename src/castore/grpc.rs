@@ -1,0 +1,693 @@
+//! The castore services over gRPC (tonic): [`GrpcConnection`] (a channel to
+//! a daemon over TCP or a unix socket, with the tokio runtime that drives
+//! it), the clients [`GrpcBlobService`] and [`GrpcDirectoryService`] that
+//! implement the synchronous service traits by blocking on that runtime,
+//! and the servers [`BlobServer`] and [`DirectoryServer`] that serve any
+//! synchronous backend from tokio's blocking thread pool.
+//!
+//! The clients must not be called from async code (they block on their own
+//! runtime); plain threads and `spawn_blocking` threads are fine.
+//!
+//! Everything received is validated as from an untrusted peer: digests must
+//! be 32 bytes, directories are re-validated and must have the digest they
+//! were asked for, a written blob must come back with the digest the client
+//! computed itself.
+
+use std::collections::HashSet;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status, Streaming};
+
+use super::directory_service::check_closure;
+use super::proto::blob_service_client::BlobServiceClient;
+use super::proto::blob_service_server;
+use super::proto::directory_service_client::DirectoryServiceClient;
+use super::proto::directory_service_server;
+use super::proto::{
+    BlobChunk, GetDirectoryRequest, PutBlobChunk, PutBlobResponse, PutDirectoryResponse,
+    ReadBlobRequest, StatBlobRequest, StatBlobResponse, SyncBlobsRequest, SyncBlobsResponse,
+};
+use super::DirectoryService;
+use super::{directory, B3Digest, BlobService, BlobWriter, CastoreError, Directory};
+
+/// Pieces of blobs on the wire.
+pub const CHUNK_SIZE: usize = 256 * 1024;
+
+/// The largest message either side accepts (a directory of many entries).
+pub const MAX_MESSAGE_SIZE: usize = 64 << 20;
+
+/// Where a daemon listens, as clients reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrpcEndpoint {
+    /// `host:port`.
+    Tcp(String),
+    /// A unix socket.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for GrpcEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GrpcEndpoint::Tcp(a) => write!(f, "grpc+http://{a}"),
+            GrpcEndpoint::Unix(p) => write!(f, "grpc+unix://{}", p.display()),
+        }
+    }
+}
+
+/// A connection to a store daemon: the channel and the runtime driving it.
+#[derive(Clone)]
+pub struct GrpcConnection {
+    rt: Arc<Runtime>,
+    channel: Channel,
+}
+
+impl GrpcConnection {
+    /// Connects (eagerly, so that an unreachable daemon is reported here).
+    pub fn connect(endpoint: &GrpcEndpoint) -> Result<GrpcConnection, CastoreError> {
+        let fail = |message: String| CastoreError::Connect {
+            address: endpoint.to_string(),
+            message,
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("oxnix-grpc-client")
+            .enable_all()
+            .build()
+            .map_err(|e| fail(e.to_string()))?;
+        let channel = match endpoint {
+            GrpcEndpoint::Tcp(hostport) => {
+                let ep = Endpoint::from_shared(format!("http://{hostport}"))
+                    .map_err(|e| fail(e.to_string()))?;
+                rt.block_on(ep.connect())
+                    .map_err(|e| fail(error_chain(&e)))?
+            }
+            GrpcEndpoint::Unix(path) => {
+                let path = path.clone();
+                // The URI is not used: the connector dials the socket.
+                let ep = Endpoint::from_static("http://localhost");
+                rt.block_on(ep.connect_with_connector(tower::service_fn(
+                    move |_: tonic::transport::Uri| {
+                        let path = path.clone();
+                        async move {
+                            let s = tokio::net::UnixStream::connect(path).await?;
+                            Ok::<_, io::Error>(hyper_util::rt::TokioIo::new(s))
+                        }
+                    },
+                )))
+                .map_err(|e| fail(error_chain(&e)))?
+            }
+        };
+        Ok(GrpcConnection {
+            rt: Arc::new(rt),
+            channel,
+        })
+    }
+
+    /// The runtime the clients block on.
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.rt
+    }
+
+    /// The channel, for the generated clients.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+}
+
+/// An error and its sources, as one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// A status from the daemon as an error.
+pub fn remote(s: Status) -> CastoreError {
+    let msg = s.message();
+    if msg.is_empty() {
+        CastoreError::Remote(format!("{:?}", s.code()))
+    } else {
+        CastoreError::Remote(msg.to_owned())
+    }
+}
+
+/// A castore error as the status a server answers.
+pub fn status(e: CastoreError) -> Status {
+    match e {
+        CastoreError::InvalidDirectory(_)
+        | CastoreError::WrongSize { .. }
+        | CastoreError::EmptyClosure => Status::invalid_argument(e.to_string()),
+        CastoreError::MissingChild { .. } => Status::failed_precondition(e.to_string()),
+        CastoreError::MissingBlob(_) | CastoreError::MissingDirectory(_) => {
+            Status::not_found(e.to_string())
+        }
+        e => Status::internal(e.to_string()),
+    }
+}
+
+fn digest_arg(bytes: &[u8]) -> Result<B3Digest, Status> {
+    B3Digest::from_slice(bytes).ok_or_else(|| {
+        Status::invalid_argument(format!("digest of {} bytes (32 expected)", bytes.len()))
+    })
+}
+
+fn join_error(e: tokio::task::JoinError) -> Status {
+    Status::internal(format!("server task failed: {e}"))
+}
+
+// ---------------------------------------------------------------------------
+// Clients.
+
+/// [`BlobService`] of a daemon.
+#[derive(Clone)]
+pub struct GrpcBlobService {
+    rt: Arc<Runtime>,
+    client: BlobServiceClient<Channel>,
+}
+
+impl GrpcBlobService {
+    pub fn new(conn: &GrpcConnection) -> Self {
+        GrpcBlobService {
+            rt: conn.rt.clone(),
+            client: BlobServiceClient::new(conn.channel())
+                .max_decoding_message_size(MAX_MESSAGE_SIZE)
+                .max_encoding_message_size(MAX_MESSAGE_SIZE),
+        }
+    }
+}
+
+impl BlobService for GrpcBlobService {
+    fn has(&self, digest: &B3Digest) -> Result<bool, CastoreError> {
+        let mut c = self.client.clone();
+        let req = StatBlobRequest {
+            digest: digest.as_bytes().to_vec(),
+        };
+        match self.rt.block_on(c.stat(req)) {
+            Ok(_) => Ok(true),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(false),
+            Err(s) => Err(remote(s)),
+        }
+    }
+
+    fn open_read(&self, digest: &B3Digest) -> Result<Option<Box<dyn Read + Send>>, CastoreError> {
+        let mut c = self.client.clone();
+        let req = ReadBlobRequest {
+            digest: digest.as_bytes().to_vec(),
+        };
+        match self.rt.block_on(c.read(req)) {
+            Ok(r) => Ok(Some(Box::new(GrpcBlobReader {
+                rt: self.rt.clone(),
+                stream: r.into_inner(),
+                buf: Vec::new(),
+                pos: 0,
+                done: false,
+            }))),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
+            Err(s) => Err(remote(s)),
+        }
+    }
+
+    fn open_write(&self) -> Result<Box<dyn BlobWriter>, CastoreError> {
+        let (tx, rx) = mpsc::channel::<PutBlobChunk>(4);
+        let mut c = self.client.clone();
+        let call = self
+            .rt
+            .spawn(async move { c.put(ReceiverStream::new(rx)).await });
+        Ok(Box::new(GrpcBlobWriter {
+            rt: self.rt.clone(),
+            tx: Some(tx),
+            call: Some(call),
+            buf: Vec::with_capacity(CHUNK_SIZE),
+            hasher: blake3::Hasher::new(),
+        }))
+    }
+
+    fn sync(&self) -> Result<(), CastoreError> {
+        let mut c = self.client.clone();
+        self.rt
+            .block_on(c.sync(SyncBlobsRequest {}))
+            .map(|_| ())
+            .map_err(remote)
+    }
+}
+
+struct GrpcBlobReader {
+    rt: Arc<Runtime>,
+    stream: Streaming<BlobChunk>,
+    buf: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+impl Read for GrpcBlobReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos == self.buf.len() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rt.block_on(self.stream.message()) {
+                Ok(Some(chunk)) => {
+                    self.buf = chunk.data;
+                    self.pos = 0;
+                }
+                Ok(None) => self.done = true,
+                Err(s) => return Err(io::Error::other(remote(s))),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+type PutCall = tokio::task::JoinHandle<Result<Response<PutBlobResponse>, Status>>;
+
+struct GrpcBlobWriter {
+    rt: Arc<Runtime>,
+    tx: Option<mpsc::Sender<PutBlobChunk>>,
+    call: Option<PutCall>,
+    buf: Vec<u8>,
+    hasher: blake3::Hasher,
+}
+
+impl GrpcBlobWriter {
+    /// The error that ended the call (after the stream broke).
+    fn call_error(&mut self) -> CastoreError {
+        self.tx = None;
+        match self.call.take() {
+            Some(call) => match self.rt.block_on(call) {
+                Ok(Err(s)) => remote(s),
+                Ok(Ok(_)) => CastoreError::BadAnswer("blob stored before its last piece".into()),
+                Err(e) => CastoreError::Remote(e.to_string()),
+            },
+            None => CastoreError::Remote("blob write already failed".into()),
+        }
+    }
+
+    fn send(&mut self, last: bool) -> Result<(), CastoreError> {
+        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK_SIZE));
+        let Some(tx) = &self.tx else {
+            return Err(self.call_error());
+        };
+        let sent = self.rt.block_on(tx.send(PutBlobChunk { data, last }));
+        if sent.is_err() {
+            return Err(self.call_error());
+        }
+        Ok(())
+    }
+}
+
+impl Write for GrpcBlobWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(CHUNK_SIZE - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        self.hasher.update(&data[..n]);
+        if self.buf.len() == CHUNK_SIZE {
+            self.send(false).map_err(io::Error::other)?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl BlobWriter for GrpcBlobWriter {
+    fn close(mut self: Box<Self>) -> Result<B3Digest, CastoreError> {
+        self.send(true)?;
+        self.tx = None;
+        let call = self
+            .call
+            .take()
+            .ok_or_else(|| CastoreError::Remote("blob write already failed".into()))?;
+        let answer = match self.rt.block_on(call) {
+            Ok(Ok(r)) => r.into_inner(),
+            Ok(Err(s)) => return Err(remote(s)),
+            Err(e) => return Err(CastoreError::Remote(e.to_string())),
+        };
+        let ours = B3Digest::from(self.hasher.finalize());
+        match B3Digest::from_slice(&answer.digest) {
+            Some(d) if d == ours => Ok(d),
+            _ => Err(CastoreError::BadAnswer(format!(
+                "blob stored as {:?}, but its digest is {ours}",
+                data_encoding::HEXLOWER.encode(&answer.digest)
+            ))),
+        }
+    }
+}
+
+impl Drop for GrpcBlobWriter {
+    fn drop(&mut self) {
+        // Ending the stream without a last piece stores nothing; the
+        // server's answer (an error) is not waited for.
+        self.tx = None;
+        if let Some(call) = self.call.take() {
+            call.abort();
+        }
+    }
+}
+
+/// [`DirectoryService`] of a daemon.
+#[derive(Clone)]
+pub struct GrpcDirectoryService {
+    rt: Arc<Runtime>,
+    client: DirectoryServiceClient<Channel>,
+}
+
+impl GrpcDirectoryService {
+    pub fn new(conn: &GrpcConnection) -> Self {
+        GrpcDirectoryService {
+            rt: conn.rt.clone(),
+            client: DirectoryServiceClient::new(conn.channel())
+                .max_decoding_message_size(MAX_MESSAGE_SIZE)
+                .max_encoding_message_size(MAX_MESSAGE_SIZE),
+        }
+    }
+
+    /// The directories the daemon answers for `root`, checked: each valid,
+    /// the first with digest `root`, every other named by one before it and
+    /// not sent twice.
+    fn fetch(&self, root: &B3Digest, recursive: bool) -> Result<Vec<Directory>, CastoreError> {
+        let mut c = self.client.clone();
+        let req = GetDirectoryRequest {
+            digest: root.as_bytes().to_vec(),
+            recursive,
+        };
+        let mut stream = match self.rt.block_on(c.get(req)) {
+            Ok(r) => r.into_inner(),
+            Err(s) if s.code() == tonic::Code::NotFound => return Ok(Vec::new()),
+            Err(s) => return Err(remote(s)),
+        };
+        let bad = |m: String| CastoreError::BadAnswer(m);
+        // Directories named so far and not yet received.
+        let mut expected = HashSet::from([*root]);
+        let mut received = HashSet::new();
+        let mut out = Vec::new();
+        while let Some(dir) = self.rt.block_on(stream.message()).map_err(remote)? {
+            directory::validate(&dir)?;
+            let d = directory::digest(&dir);
+            if !expected.remove(&d) {
+                return Err(bad(format!("directory {d} was not asked for")));
+            }
+            received.insert(d);
+            if !recursive && !out.is_empty() {
+                return Err(bad("more than one directory".into()));
+            }
+            if recursive {
+                for child in &dir.directories {
+                    let cd = B3Digest::from_slice(&child.digest)
+                        .ok_or_else(|| bad("child digest of wrong length".into()))?;
+                    if !received.contains(&cd) {
+                        expected.insert(cd);
+                    }
+                }
+            }
+            out.push(dir);
+        }
+        if out.is_empty() {
+            return Err(bad(format!("no directory for {root}")));
+        }
+        if recursive && !expected.is_empty() {
+            return Err(bad(format!(
+                "{} directories below {root} missing",
+                expected.len()
+            )));
+        }
+        Ok(out)
+    }
+}
+
+impl DirectoryService for GrpcDirectoryService {
+    fn get(&self, digest: &B3Digest) -> Result<Option<Directory>, CastoreError> {
+        Ok(self.fetch(digest, false)?.into_iter().next())
+    }
+
+    fn put_closure(&self, dirs: Vec<Directory>) -> Result<B3Digest, CastoreError> {
+        // Checked here first, so that a bad closure fails with the error a
+        // local service gives (the daemon checks again); only subdirectories
+        // outside the closure cost a round trip.
+        let checked = check_closure(&dirs, &|d| self.get(d))?;
+        let root = checked
+            .last()
+            .map(|(d, _)| *d)
+            .ok_or(CastoreError::EmptyClosure)?;
+        let mut c = self.client.clone();
+        let answer = self
+            .rt
+            .block_on(c.put(tokio_stream::iter(dirs)))
+            .map_err(remote)?
+            .into_inner();
+        match B3Digest::from_slice(&answer.root_digest) {
+            Some(d) if d == root => Ok(d),
+            _ => Err(CastoreError::BadAnswer(format!(
+                "closure stored under another root than {root}"
+            ))),
+        }
+    }
+
+    fn get_recursive(&self, root: &B3Digest) -> Result<Vec<Directory>, CastoreError> {
+        self.fetch(root, true)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Servers.
+
+/// Serves a [`BlobService`].
+pub struct BlobServer {
+    blobs: Arc<dyn BlobService>,
+}
+
+impl BlobServer {
+    pub fn new(blobs: Arc<dyn BlobService>) -> Self {
+        BlobServer { blobs }
+    }
+
+    /// The tonic service.
+    pub fn service(self) -> blob_service_server::BlobServiceServer<BlobServer> {
+        blob_service_server::BlobServiceServer::new(self)
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE)
+    }
+}
+
+/// Fills `buf` as far as the reader goes.
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[tonic::async_trait]
+impl blob_service_server::BlobService for BlobServer {
+    async fn stat(
+        &self,
+        req: Request<StatBlobRequest>,
+    ) -> Result<Response<StatBlobResponse>, Status> {
+        let d = digest_arg(&req.get_ref().digest)?;
+        let blobs = self.blobs.clone();
+        let has = tokio::task::spawn_blocking(move || blobs.has(&d))
+            .await
+            .map_err(join_error)?
+            .map_err(status)?;
+        if has {
+            Ok(Response::new(StatBlobResponse {}))
+        } else {
+            Err(Status::not_found(format!("blob {d} is not in the store")))
+        }
+    }
+
+    type ReadStream = ReceiverStream<Result<BlobChunk, Status>>;
+
+    async fn read(
+        &self,
+        req: Request<ReadBlobRequest>,
+    ) -> Result<Response<Self::ReadStream>, Status> {
+        let d = digest_arg(&req.get_ref().digest)?;
+        let blobs = self.blobs.clone();
+        let reader = tokio::task::spawn_blocking(move || blobs.open_read(&d))
+            .await
+            .map_err(join_error)?
+            .map_err(status)?;
+        let Some(mut reader) = reader else {
+            return Err(Status::not_found(format!("blob {d} is not in the store")));
+        };
+        let (tx, rx) = mpsc::channel(4);
+        tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; CHUNK_SIZE];
+            loop {
+                match read_full(&mut reader, &mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        let chunk = BlobChunk {
+                            data: buf[..n].to_vec(),
+                        };
+                        if tx.blocking_send(Ok(chunk)).is_err() {
+                            break; // the client went away
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx
+                            .blocking_send(Err(Status::internal(format!("reading blob {d}: {e}"))));
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn put(
+        &self,
+        req: Request<Streaming<PutBlobChunk>>,
+    ) -> Result<Response<PutBlobResponse>, Status> {
+        let mut stream = req.into_inner();
+        let blobs = self.blobs.clone();
+        let rt = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let mut w = blobs.open_write().map_err(status)?;
+            loop {
+                match rt.block_on(stream.message())? {
+                    Some(chunk) => {
+                        w.write_all(&chunk.data)
+                            .map_err(|e| Status::internal(format!("writing blob: {e}")))?;
+                        if chunk.last {
+                            if rt.block_on(stream.message())?.is_some() {
+                                return Err(Status::invalid_argument(
+                                    "blob data after the last piece",
+                                ));
+                            }
+                            break;
+                        }
+                    }
+                    None => {
+                        return Err(Status::aborted(
+                            "blob stream ended before its last piece; nothing stored",
+                        ))
+                    }
+                }
+            }
+            let d = w.close().map_err(status)?;
+            Ok(Response::new(PutBlobResponse {
+                digest: d.as_bytes().to_vec(),
+            }))
+        })
+        .await
+        .map_err(join_error)?
+    }
+
+    async fn sync(
+        &self,
+        _req: Request<SyncBlobsRequest>,
+    ) -> Result<Response<SyncBlobsResponse>, Status> {
+        let blobs = self.blobs.clone();
+        tokio::task::spawn_blocking(move || blobs.sync())
+            .await
+            .map_err(join_error)?
+            .map_err(status)?;
+        Ok(Response::new(SyncBlobsResponse {}))
+    }
+}
+
+/// Serves a [`DirectoryService`].
+pub struct DirectoryServer {
+    dirs: Arc<dyn DirectoryService>,
+}
+
+/// The most directories one `Put` may carry.
+pub const MAX_CLOSURE: usize = 4 << 20;
+
+impl DirectoryServer {
+    pub fn new(dirs: Arc<dyn DirectoryService>) -> Self {
+        DirectoryServer { dirs }
+    }
+
+    /// The tonic service.
+    pub fn service(self) -> directory_service_server::DirectoryServiceServer<DirectoryServer> {
+        directory_service_server::DirectoryServiceServer::new(self)
+            .max_decoding_message_size(MAX_MESSAGE_SIZE)
+            .max_encoding_message_size(MAX_MESSAGE_SIZE)
+    }
+}
+
+#[tonic::async_trait]
+impl directory_service_server::DirectoryService for DirectoryServer {
+    type GetStream = ReceiverStream<Result<Directory, Status>>;
+
+    async fn get(
+        &self,
+        req: Request<GetDirectoryRequest>,
+    ) -> Result<Response<Self::GetStream>, Status> {
+        let d = digest_arg(&req.get_ref().digest)?;
+        let recursive = req.get_ref().recursive;
+        let dirs = self.dirs.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            if recursive {
+                dirs.get_recursive(&d)
+            } else {
+                Ok(dirs.get(&d)?.into_iter().collect())
+            }
+        })
+        .await
+        .map_err(join_error)?
+        .map_err(status)?;
+        if found.is_empty() {
+            return Err(Status::not_found(format!(
+                "directory {d} is not in the store"
+            )));
+        }
+        let (tx, rx) = mpsc::channel(found.len());
+        for dir in found {
+            // The channel has room for all of them.
+            let _ = tx.try_send(Ok(dir));
+        }
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn put(
+        &self,
+        req: Request<Streaming<Directory>>,
+    ) -> Result<Response<PutDirectoryResponse>, Status> {
+        let mut stream = req.into_inner();
+        let mut closure = Vec::new();
+        while let Some(dir) = stream.message().await? {
+            if closure.len() >= MAX_CLOSURE {
+                return Err(Status::resource_exhausted(format!(
+                    "more than {MAX_CLOSURE} directories in one closure"
+                )));
+            }
+            closure.push(dir);
+        }
+        let dirs = self.dirs.clone();
+        let root = tokio::task::spawn_blocking(move || dirs.put_closure(closure))
+            .await
+            .map_err(join_error)?
+            .map_err(status)?;
+        Ok(Response::new(PutDirectoryResponse {
+            root_digest: root.as_bytes().to_vec(),
+        }))
+    }
+}

@@ -1,0 +1,149 @@
+//! `oxnix store`: commands that serve oxnix's store rather than query it.
+//! `oxnix store daemon --listen ADDR` serves the store (chosen as for
+//! `nix-store`: `--store`, `$OXNIX_STORE`, the default sled store) over
+//! gRPC until SIGINT/SIGTERM; `oxnix store mount MOUNTPOINT` shows it as a
+//! read-only FUSE file system until unmounted or interrupted.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Arg, ArgMatches, Command};
+
+use super::{clap_failure, CliError};
+use crate::store::daemon::{Daemon, Listen};
+use crate::store::fuse::Mount;
+use crate::store::{Store, StoreAddress};
+use crate::store_path::StoreDir;
+
+fn store_arg() -> Arg {
+    Arg::new("store")
+        .long("store")
+        .value_name("ADDRESS")
+        .help("The store: memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)")
+}
+
+/// The clap definition of `oxnix store`.
+pub fn command() -> Command {
+    Command::new("store")
+        .about("Serve oxnix's store: a gRPC daemon, or a FUSE mount")
+        .subcommand_required(true)
+        .subcommand(
+            Command::new("daemon")
+                .about("Serve the store over gRPC until SIGINT or SIGTERM")
+                .arg(
+                    Arg::new("listen")
+                        .long("listen")
+                        .value_name("ADDR")
+                        .required(true)
+                        .help("HOST:PORT, grpc+http://HOST:PORT or grpc+unix:///PATH (port 0: any free port, printed on stderr)"),
+                )
+                .arg(store_arg()),
+        )
+        .subcommand(
+            Command::new("mount")
+                .about("Mount the store read-only with FUSE: each valid store path as an entry of MOUNTPOINT; until unmounted, SIGINT or SIGTERM")
+                .arg(
+                    Arg::new("mountpoint")
+                        .value_name("MOUNTPOINT")
+                        .required(true)
+                        .value_parser(clap::value_parser!(PathBuf))
+                        .value_hint(clap::ValueHint::DirPath)
+                        .help("An existing directory"),
+                )
+                .arg(store_arg()),
+        )
+}
+
+fn open_store(m: &ArgMatches) -> Result<Store, CliError> {
+    let address = match m.get_one::<String>("store") {
+        Some(a) => StoreAddress::parse(a).map_err(CliError::failed)?,
+        None => StoreAddress::from_env(&|k| std::env::var_os(k)).map_err(CliError::failed)?,
+    };
+    let store_dir = match std::env::var("NIX_STORE_DIR") {
+        Ok(d) if !d.is_empty() => StoreDir::new(&d).map_err(CliError::failed)?,
+        _ => StoreDir::default(),
+    };
+    Store::open(&address, store_dir).map_err(CliError::failed)
+}
+
+/// Runs `oxnix store` with `args` (without the program name).
+pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
+    let m = match command()
+        .try_get_matches_from(std::iter::once(OsString::from("store")).chain(args))
+    {
+        Ok(m) => m,
+        Err(e) => return clap_failure(e),
+    };
+    match m.subcommand() {
+        Some(("daemon", m)) => daemon(m),
+        Some(("mount", m)) => mount(m),
+        _ => Err(CliError::Usage("no subcommand given".into())),
+    }
+}
+
+fn daemon(m: &ArgMatches) -> Result<(), CliError> {
+    let listen = m
+        .get_one::<String>("listen")
+        .map(String::as_str)
+        .unwrap_or_default();
+    let listen = Listen::parse(listen).map_err(CliError::failed)?;
+    let store = open_store(m)?;
+    let mut daemon = Daemon::start(&store, &listen).map_err(CliError::failed)?;
+    eprintln!("oxnix store daemon listening on {}", daemon.address());
+    daemon.wait_for_signal().map_err(CliError::failed)?;
+    daemon.stop().map_err(CliError::failed)
+}
+
+fn mount(m: &ArgMatches) -> Result<(), CliError> {
+    let Some(mountpoint) = m.get_one::<PathBuf>("mountpoint") else {
+        return Err(CliError::Usage("no mount point given".into()));
+    };
+    let store = open_store(m)?;
+    // Signals are caught from before the mount appears.
+    let signals = Signals::new()?;
+    let mut mount = Mount::start(store, mountpoint).map_err(CliError::failed)?;
+    eprintln!("oxnix store mounted on {}", mountpoint.display());
+    signals.wait_or(mount.take_ended());
+    mount.unmount().map_err(CliError::failed)
+}
+
+/// SIGINT and SIGTERM, caught.
+struct Signals {
+    rt: tokio::runtime::Runtime,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, CliError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(CliError::failed)?;
+        let _guard = rt.enter();
+        let term = signal(SignalKind::terminate()).map_err(CliError::failed)?;
+        let int = signal(SignalKind::interrupt()).map_err(CliError::failed)?;
+        drop(_guard);
+        Ok(Signals { rt, term, int })
+    }
+
+    /// Blocks until a signal arrives, or until `ended` gets a message.
+    fn wait_or(mut self, ended: Option<std::sync::mpsc::Receiver<()>>) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        if let Some(ended) = ended {
+            std::thread::spawn(move || {
+                if ended.recv().is_ok() {
+                    let _ = tx.send(());
+                }
+            });
+        }
+        self.rt.block_on(async {
+            tokio::select! {
+                _ = self.term.recv() => {}
+                _ = self.int.recv() => {}
+                Some(()) = rx.recv() => {}
+            }
+        })
+    }
+}
