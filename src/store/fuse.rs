@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::ffi::CStr;
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -62,7 +62,16 @@ pub struct StoreFs {
     dirs: RwLock<HashMap<B3Digest, Arc<Vec<Entry>>>>,
     handles: Mutex<HashMap<u64, Arc<Mutex<OpenBlob>>>>,
     next_handle: AtomicU64,
+    /// Whether the kernel opens files without asking us
+    /// (`ZERO_MESSAGE_OPEN`): reads then come without a handle, and the
+    /// readers are kept per inode instead, at most [`MAX_READERS`], each
+    /// dropped once read to its end.
+    no_open: AtomicBool,
+    readers: Mutex<HashMap<u64, Arc<Mutex<OpenBlob>>>>,
 }
+
+/// Blob readers kept for files read without an open handle.
+const MAX_READERS: usize = 256;
 
 fn eio(e: impl std::fmt::Display) -> io::Error {
     eprintln!("oxnix store mount: {e}");
@@ -85,6 +94,8 @@ impl StoreFs {
             dirs: RwLock::default(),
             handles: Mutex::default(),
             next_handle: AtomicU64::new(1),
+            no_open: AtomicBool::new(false),
+            readers: Mutex::default(),
         }
     }
 
@@ -209,7 +220,19 @@ impl FileSystem for StoreFs {
     type Handle = u64;
 
     fn init(&self, capable: FsOptions) -> io::Result<FsOptions> {
-        Ok(capable & (FsOptions::ASYNC_READ | FsOptions::PARALLEL_DIROPS | FsOptions::MAX_PAGES))
+        // Every file open and release would be a round trip, and every
+        // entry of a listing a lookup: let the kernel skip them.
+        let wanted = FsOptions::ASYNC_READ
+            | FsOptions::PARALLEL_DIROPS
+            | FsOptions::MAX_PAGES
+            | FsOptions::DO_READDIRPLUS
+            | FsOptions::ZERO_MESSAGE_OPEN;
+        let ours = capable & wanted;
+        self.no_open.store(
+            ours.contains(FsOptions::ZERO_MESSAGE_OPEN),
+            Ordering::Relaxed,
+        );
+        Ok(ours)
     }
 
     fn lookup(&self, _ctx: &Context, parent: u64, name: &CStr) -> io::Result<FuseEntry> {
@@ -268,6 +291,10 @@ impl FileSystem for StoreFs {
         if flags as i32 & libc::O_ACCMODE != libc::O_RDONLY {
             return Err(errno(libc::EROFS));
         }
+        if self.no_open.load(Ordering::Relaxed) {
+            // The kernel opens files by itself from now on.
+            return Err(errno(libc::ENOSYS));
+        }
         let h = self.next_handle.fetch_add(1, Ordering::Relaxed);
         lock(&self.handles).insert(
             h,
@@ -283,7 +310,7 @@ impl FileSystem for StoreFs {
     fn read(
         &self,
         _ctx: &Context,
-        _ino: u64,
+        ino: u64,
         handle: u64,
         w: &mut dyn ZeroCopyWriter,
         size: u32,
@@ -291,10 +318,34 @@ impl FileSystem for StoreFs {
         _lock_owner: Option<u64>,
         _flags: u32,
     ) -> io::Result<usize> {
-        let blob = lock(&self.handles)
-            .get(&handle)
-            .cloned()
-            .ok_or_else(|| errno(libc::EBADF))?;
+        let by_inode = self.no_open.load(Ordering::Relaxed);
+        let (blob, file_size) = if by_inode {
+            let Some(Node::File { digest, size, .. }) = self.node(ino)? else {
+                return Err(errno(libc::EISDIR));
+            };
+            let mut readers = lock(&self.readers);
+            if readers.len() >= MAX_READERS && !readers.contains_key(&ino) {
+                // Files left half-read; start them again if read again.
+                readers.clear();
+            }
+            let blob = readers
+                .entry(ino)
+                .or_insert_with(|| {
+                    Arc::new(Mutex::new(OpenBlob {
+                        digest,
+                        reader: None,
+                        pos: 0,
+                    }))
+                })
+                .clone();
+            (blob, size)
+        } else {
+            let blob = lock(&self.handles)
+                .get(&handle)
+                .cloned()
+                .ok_or_else(|| errno(libc::EBADF))?;
+            (blob, u64::MAX)
+        };
         let mut b = lock(&blob);
         // Not where the stream stands: start again (contents are
         // immutable) and skip forward.
@@ -331,6 +382,12 @@ impl FileSystem for StoreFs {
             }
         }
         b.pos += n as u64;
+        if by_inode && (b.pos >= file_size || n == 0) {
+            // Read to its end: close the reader.
+            b.reader = None;
+            b.pos = 0;
+            lock(&self.readers).remove(&ino);
+        }
         w.write_all(&buf[..n])?;
         Ok(n)
     }
@@ -386,6 +443,34 @@ impl FileSystem for StoreFs {
         Ok(())
     }
 
+    fn readdirplus(
+        &self,
+        _ctx: &Context,
+        ino: u64,
+        _handle: u64,
+        _size: u32,
+        offset: u64,
+        add_entry: &mut dyn FnMut(DirEntry, FuseEntry) -> io::Result<usize>,
+    ) -> io::Result<()> {
+        let (entries, ttl) = self.dir_entries(ino)?;
+        for (i, e) in entries.iter().enumerate().skip(offset as usize) {
+            let child = self.inode(ino, &e.name, &e.node);
+            let added = add_entry(
+                DirEntry {
+                    ino: child,
+                    offset: i as u64 + 1,
+                    type_: dirent_type(&e.node),
+                    name: &e.name,
+                },
+                self.entry(child, &e.node, ttl),
+            )?;
+            if added == 0 {
+                break; // the kernel's buffer is full
+            }
+        }
+        Ok(())
+    }
+
     fn statfs(&self, _ctx: &Context, _ino: u64) -> io::Result<statvfs64> {
         // SAFETY: statvfs64 is plain data; all zeroes is a valid value.
         let mut st: statvfs64 = unsafe { std::mem::zeroed() };
@@ -412,7 +497,7 @@ pub struct Mount {
 }
 
 /// Serving threads.
-const THREADS: usize = 4;
+const THREADS: usize = 2;
 
 impl Mount {
     /// Mounts `store` read-only on `mountpoint` (an existing directory)

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Store benchmark: import a large tree into a fresh sled store, render it
+back as a NAR, and read it through the FUSE mount, against native reads of
+the original tree.
+
+usage: benches/store.py [--bin DIR] [--runs N] [TREE]
+
+TREE defaults to the active Rust toolchain (1.3 GB, 52k files). The page
+cache is warmed first, so every figure is for cached data (what is measured
+is our code, not the disk). For each step the median of N runs is given:
+
+- import:      nix-store --add TREE                 (NAR bytes / s)
+- NAR render:  nix-store --dump STOREPATH >/dev/null (NAR bytes / s)
+- native dump: nix-store --dump TREE >/dev/null      (reference for render)
+- FUSE read:   tar cf - . | cat >/dev/null in the mounted path (file bytes / s),
+               each run on a fresh mount, so the kernel has cached nothing of it
+- native read: the same tar on TREE
+
+Needs /dev/fuse and fusermount3 for the FUSE rows (skipped otherwise).
+"""
+import argparse, os, shutil, statistics, subprocess, sys, tempfile, time
+
+
+def toolchain_dir():
+    out = subprocess.run(["rustc", "--print", "sysroot"], capture_output=True, text=True)
+    return out.stdout.strip() or "/usr"
+
+
+def timed(argv, **kw):
+    start = time.perf_counter()
+    p = subprocess.run(argv, **kw)
+    wall = time.perf_counter() - start
+    if p.returncode != 0:
+        sys.exit(f"{argv} failed: {p.stderr}")
+    return wall, p
+
+
+def tar_read(directory):
+    """Seconds to read every file under `directory` with tar into a pipe
+    (GNU tar does not read files when writing to /dev/null itself)."""
+    start = time.perf_counter()
+    tar = subprocess.Popen(["tar", "cf", "-", "-C", directory, "."], stdout=subprocess.PIPE)
+    with open(os.devnull, "wb") as null:
+        cat = subprocess.run(["cat"], stdin=tar.stdout, stdout=null)
+    tar.stdout.close()
+    if tar.wait() != 0 or cat.returncode != 0:
+        sys.exit(f"tar of {directory} failed")
+    return time.perf_counter() - start
+
+
+def file_bytes(tree):
+    total = 0
+    for root, _dirs, files in os.walk(tree):
+        for f in files:
+            p = os.path.join(root, f)
+            if not os.path.islink(p):
+                total += os.path.getsize(p)
+    return total
+
+
+def mount(oxnix, address, mnt):
+    proc = subprocess.Popen([oxnix, "store", "mount", "--store", address, mnt],
+                            stderr=subprocess.PIPE, text=True)
+    for _ in range(200):
+        if os.listdir(mnt):
+            return proc
+        if proc.poll() is not None:
+            print(f"FUSE mount failed: {proc.stderr.read().strip()}", file=sys.stderr)
+            return None
+        time.sleep(0.05)
+    proc.terminate()
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release"))
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("tree", nargs="?", default=toolchain_dir())
+    a = ap.parse_args()
+    nix_store = os.path.join(a.bin, "nix-store")
+    oxnix = os.path.join(a.bin, "oxnix")
+    tree = os.path.abspath(a.tree)
+    fbytes = file_bytes(tree)
+    print(f"warming the page cache on {tree} ...", file=sys.stderr)
+    tar_read(tree)
+
+    work = tempfile.mkdtemp(prefix="oxnix-bench-")
+    rows = []
+    try:
+        imports, path, address = [], None, None
+        for i in range(a.runs):
+            address = f"sled://{work}/store{i}"
+            wall, p = timed([nix_store, "--store", address, "--add", tree],
+                            capture_output=True, text=True)
+            imports.append(wall)
+            path = p.stdout.strip()
+            if i + 1 < a.runs:
+                shutil.rmtree(f"{work}/store{i}")
+        nar = int(subprocess.run([nix_store, "--store", address, "-q", "--size", path],
+                                 capture_output=True, text=True, check=True).stdout)
+        rows.append(("import (`nix-store --add`)", nar, statistics.median(imports)))
+        with open(os.devnull, "wb") as null:
+            renders = [timed([nix_store, "--store", address, "--dump", path], stdout=null)[0]
+                       for _ in range(a.runs)]
+            native = [timed([nix_store, "--dump", tree], stdout=null)[0] for _ in range(a.runs)]
+        rows.append(("NAR render (`--dump` of the store path)", nar, statistics.median(renders)))
+        rows.append(("native dump (`--dump` of the tree)", nar, statistics.median(native)))
+
+        mnt = os.path.join(work, "mnt")
+        os.mkdir(mnt)
+        fuse_runs = []
+        for _ in range(a.runs):
+            proc = mount(oxnix, address, mnt)
+            if proc is None:
+                break
+            fuse_runs.append(tar_read(os.path.join(mnt, os.path.basename(path))))
+            proc.terminate()
+            proc.wait()
+        native_reads = [tar_read(tree) for _ in range(a.runs)]
+        if fuse_runs:
+            rows.append(("FUSE read (`tar` of the mounted path)", fbytes, statistics.median(fuse_runs)))
+        rows.append(("native read (`tar` of the tree)", fbytes, statistics.median(native_reads)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"tree: {tree} ({nar / 1e9:.2f} GB as NAR, {fbytes / 1e9:.2f} GB of files), "
+          f"{a.runs} runs each, median, warm page cache")
+    print()
+    print("| step | time | throughput |")
+    print("|---|---|---|")
+    for name, size, wall in rows:
+        print(f"| {name} | {wall:.2f} s | {size / wall / 1e6:.0f} MB/s |")
+    if fuse_runs:
+        ratio = statistics.median(native_reads) / statistics.median(fuse_runs)
+        print()
+        print(f"FUSE read reaches {ratio:.0%} of the native read.")
+
+
+if __name__ == "__main__":
+    main()
