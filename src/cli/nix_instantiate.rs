@@ -545,7 +545,7 @@ fn is_derivation(ev: &Evaluator, v: &Value) -> Result<bool, CliError> {
 fn write_additions(ev: &Evaluator, o: &Options) -> Result<(), CliError> {
     use crate::eval::instantiation::Addition;
     use crate::store::{Store, StoreAddress};
-    let additions = ev.instantiation.additions();
+    let additions = ev.instantiation.take_additions();
     if additions.is_empty() {
         return Ok(());
     }

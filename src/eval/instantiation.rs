@@ -56,9 +56,10 @@ impl Instantiation {
         }
     }
 
-    /// Everything evaluation added, in order (dependencies first).
-    pub fn additions(&self) -> Vec<Addition> {
-        self.additions.borrow().clone()
+    /// Everything evaluation added since the last call, in order
+    /// (dependencies first); the records move to the caller, who writes them.
+    pub fn take_additions(&self) -> Vec<Addition> {
+        std::mem::take(&mut *self.additions.borrow_mut())
     }
 
     /// The store path `path` is copied to (name: its base name), computed
