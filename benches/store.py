@@ -5,9 +5,11 @@ the original tree.
 
 usage: benches/store.py [--bin DIR] [--runs N] [TREE]
 
-TREE defaults to the active Rust toolchain (1.3 GB, 52k files). The page
-cache is warmed first, so every figure is for cached data (what is measured
-is our code, not the disk). For each step the median of N runs is given:
+TREE defaults to the active Rust toolchain (1.3 GB, 52k files). Every figure
+is for cached data (what is measured is our code, not the disk): each timed
+read comes right after an untimed one of the same data, since the machine's
+memory reclaim (DAMON here) pages out cold page cache within seconds, and the
+FUSE and native reads alternate. For each step the median of N runs is given:
 
 - import:      nix-store --add TREE                 (NAR bytes / s)
 - NAR render:  nix-store --dump STOREPATH >/dev/null (NAR bytes / s)
@@ -75,7 +77,7 @@ def mount(oxnix, address, mnt):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release"))
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("tree", nargs="?", default=toolchain_dir())
     a = ap.parse_args()
     nix_store = os.path.join(a.bin, "nix-store")
@@ -100,24 +102,30 @@ def main():
         nar = int(subprocess.run([nix_store, "--store", address, "-q", "--size", path],
                                  capture_output=True, text=True, check=True).stdout)
         rows.append(("import (`nix-store --add`)", nar, statistics.median(imports)))
+        render = [nix_store, "--store", address, "--dump", path]
+        dump = [nix_store, "--dump", tree]
+        renders, native = [], []
         with open(os.devnull, "wb") as null:
-            renders = [timed([nix_store, "--store", address, "--dump", path], stdout=null)[0]
-                       for _ in range(a.runs)]
-            native = [timed([nix_store, "--dump", tree], stdout=null)[0] for _ in range(a.runs)]
+            for _ in range(a.runs):
+                for argv, times in ((render, renders), (dump, native)):
+                    timed(argv, stdout=null)  # warm
+                    times.append(timed(argv, stdout=null)[0])
         rows.append(("NAR render (`--dump` of the store path)", nar, statistics.median(renders)))
         rows.append(("native dump (`--dump` of the tree)", nar, statistics.median(native)))
 
         mnt = os.path.join(work, "mnt")
         os.mkdir(mnt)
-        fuse_runs = []
-        for _ in range(a.runs):
-            proc = mount(oxnix, address, mnt)
-            if proc is None:
-                break
-            fuse_runs.append(tar_read(os.path.join(mnt, os.path.basename(path))))
-            proc.terminate()
-            proc.wait()
-        native_reads = [tar_read(tree) for _ in range(a.runs)]
+        fuse_runs, native_reads = [], []
+        with open(os.devnull, "wb") as null:
+            for _ in range(a.runs):
+                timed(render, stdout=null)  # warm the blobs
+                proc = mount(oxnix, address, mnt)
+                if proc is not None:
+                    fuse_runs.append(tar_read(os.path.join(mnt, os.path.basename(path))))
+                    proc.terminate()
+                    proc.wait()
+                tar_read(tree)  # warm
+                native_reads.append(tar_read(tree))
         if fuse_runs:
             rows.append(("FUSE read (`tar` of the mounted path)", fbytes, statistics.median(fuse_runs)))
         rows.append(("native read (`tar` of the tree)", fbytes, statistics.median(native_reads)))

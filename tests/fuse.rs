@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use oxnix::hash::HashAlgo;
 use oxnix::store::daemon::{Daemon, Listen};
-use oxnix::store::fuse::Mount;
+use oxnix::store::fuse::{Mount, MountOptions, PrefetchStats};
 use oxnix::store::{Store, StoreAddress, StoreError};
 use oxnix::store_path::{IngestionMethod, StoreDir};
 
@@ -235,4 +235,97 @@ fn mount_command_unmounts_on_sigint() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert_eq!(fs::read_dir(&mnt).unwrap().count(), 0, "still mounted");
+}
+
+/// A directory of small files and one file larger than a push (1 MiB).
+fn make_flat_dir(root: &Path) {
+    fs::create_dir_all(root.join("d")).unwrap();
+    for i in 0..50u32 {
+        let body: Vec<u8> = (0..(i * 97 + 1)).map(|j| (j * 7 + i) as u8).collect();
+        fs::write(root.join(format!("d/f{i:02}")), body).unwrap();
+    }
+    let big: Vec<u8> = (0..3_000_001u32).map(|j| (j % 251) as u8).collect();
+    fs::write(root.join("d/zbig"), big).unwrap();
+}
+
+/// Mounts a store holding `make_flat_dir`'s tree; the mount, the store
+/// path's directory `d` inside it, and the original.
+fn mount_flat_dir(t: &Path, options: MountOptions) -> Option<(Mount, std::path::PathBuf)> {
+    let tree = t.join("tree");
+    make_flat_dir(&tree);
+    let store = Store::open(&StoreAddress::Sled(t.join("store")), StoreDir::default()).unwrap();
+    let path = store
+        .add_path(&tree, "tree", IngestionMethod::Recursive, HashAlgo::Sha256)
+        .unwrap();
+    let mnt = t.join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    match Mount::start_with(store, &mnt, options) {
+        Ok(m) => Some((m, mnt.join(path.base_name()).join("d"))),
+        Err(StoreError::Mount(e)) => {
+            eprintln!("skipping the FUSE test: cannot mount here: {e}");
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn reading_a_file_prefetches_its_siblings() {
+    if let Some(why) = fuse_unusable() {
+        eprintln!("skipping the FUSE test: {why}");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let Some((mount, d)) = mount_flat_dir(t.path(), MountOptions::default()) else {
+        return;
+    };
+    let original = t.path().join("tree/d");
+    // The kernel learns of the files, then the first one is read.
+    assert_eq!(fs::read_dir(&d).unwrap().count(), 51);
+    assert_eq!(
+        fs::read(d.join("f00")).unwrap(),
+        fs::read(original.join("f00")).unwrap()
+    );
+    assert!(
+        mount.wait_prefetched(Duration::from_secs(20)),
+        "prefetching never ended"
+    );
+    let before = mount.stats();
+    assert_eq!(before.prefetched.files, 50, "{before:?}");
+    let pushed: u64 = (1..50u64).map(|i| i * 97 + 1).sum::<u64>() + 3_000_001;
+    assert_eq!(before.prefetched.bytes, pushed);
+    // Every other file comes from the kernel's cache: no read request.
+    for i in 1..50 {
+        let name = format!("f{i:02}");
+        assert_eq!(
+            fs::read(d.join(&name)).unwrap(),
+            fs::read(original.join(&name)).unwrap(),
+            "{name}"
+        );
+    }
+    assert!(fs::read(d.join("zbig")).unwrap() == fs::read(original.join("zbig")).unwrap());
+    assert_eq!(
+        mount.stats().reads,
+        before.reads,
+        "files were read from the store again"
+    );
+    mount.unmount().unwrap();
+}
+
+#[test]
+fn without_prefetching_every_file_is_read_from_the_store() {
+    if let Some(why) = fuse_unusable() {
+        eprintln!("skipping the FUSE test: {why}");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let options = MountOptions { prefetch: false };
+    let Some((mount, d)) = mount_flat_dir(t.path(), options) else {
+        return;
+    };
+    assert_same_tree(&d, &t.path().join("tree/d"));
+    let stats = mount.stats();
+    assert_eq!(stats.prefetched, PrefetchStats::default());
+    assert!(stats.reads >= 51, "{stats:?}");
+    mount.unmount().unwrap();
 }

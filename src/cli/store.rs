@@ -11,7 +11,7 @@ use clap::{Arg, ArgMatches, Command};
 
 use super::{clap_failure, CliError};
 use crate::store::daemon::{Daemon, Listen};
-use crate::store::fuse::Mount;
+use crate::store::fuse::{Mount, MountOptions};
 use crate::store::{Store, StoreAddress};
 use crate::store_path::StoreDir;
 
@@ -49,6 +49,12 @@ pub fn command() -> Command {
                         .value_parser(clap::value_parser!(PathBuf))
                         .value_hint(clap::ValueHint::DirPath)
                         .help("An existing directory"),
+                )
+                .arg(
+                    Arg::new("no-prefetch")
+                        .long("no-prefetch")
+                        .action(clap::ArgAction::SetTrue)
+                        .help("Do not push a directory's small files into the kernel's cache when the first of them is read (each file then costs a round trip when first read)"),
                 )
                 .arg(store_arg()),
         )
@@ -101,10 +107,22 @@ fn mount(m: &ArgMatches) -> Result<(), CliError> {
     let store = open_store(m)?;
     // Signals are caught from before the mount appears.
     let signals = Signals::new()?;
-    let mut mount = Mount::start(store, mountpoint).map_err(CliError::failed)?;
+    let options = MountOptions {
+        prefetch: !m.get_flag("no-prefetch"),
+    };
+    let mut mount = Mount::start_with(store, mountpoint, options).map_err(CliError::failed)?;
     eprintln!("oxnix store mounted on {}", mountpoint.display());
     signals.wait_or(mount.take_ended());
-    mount.unmount().map_err(CliError::failed)
+    let stats = mount.stats();
+    mount.unmount().map_err(CliError::failed)?;
+    eprintln!(
+        "oxnix store unmounted from {}: {} reads answered, {} files ({} bytes) prefetched",
+        mountpoint.display(),
+        stats.reads,
+        stats.prefetched.files,
+        stats.prefetched.bytes
+    );
+    Ok(())
 }
 
 /// SIGINT and SIGTERM, caught.

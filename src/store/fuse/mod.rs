@@ -5,10 +5,16 @@
 //! looked up and cached (they never change: they are addressed by digest);
 //! file contents are streamed from the blob service as they are read, one
 //! open reader per open file, so sequential reads cost one blob stream.
+//! The first read of a file in a directory has its small siblings pushed
+//! into the kernel's page cache ([`prefetch`]), so reading a whole tree
+//! costs about one round trip per directory instead of one per file.
 //! Works over any [`Store`], a daemon's included.
 //!
 //! [`Mount::start`] mounts and serves on a few threads;
 //! [`Mount::unmount`] (or drop) unmounts and joins them.
+
+mod prefetch;
+mod readahead;
 
 use std::collections::HashMap;
 use std::ffi::CStr;
@@ -31,6 +37,8 @@ use crate::castore::blob::{read_lock, write_lock};
 use crate::castore::directory::{self, Entry};
 use crate::castore::{B3Digest, Node};
 use crate::store_path::StorePath;
+pub use prefetch::PrefetchStats;
+use prefetch::Prefetcher;
 
 /// The root directory's inode (FUSE's).
 const ROOT: u64 = 1;
@@ -47,10 +55,23 @@ struct OpenBlob {
     pos: u64,
 }
 
+/// What an inode stands for.
+struct InodeRec {
+    node: Node,
+    /// The directory it was found in, and its place among that
+    /// directory's entries (`usize::MAX` below the root, whose listing
+    /// changes).
+    parent: u64,
+    index: usize,
+    /// A file: its contents have gone to the kernel (read or pushed).
+    /// A directory: its files have been queued for prefetching.
+    delivered: AtomicBool,
+}
+
 #[derive(Default)]
 struct Inodes {
-    /// Inode `i + 2`'s node (the root is 1).
-    nodes: Vec<Node>,
+    /// Inode `i + 2`'s record (the root is 1).
+    nodes: Vec<Arc<InodeRec>>,
     /// (parent inode, name) -> inode.
     by_name: HashMap<(u64, Vec<u8>), u64>,
 }
@@ -68,6 +89,13 @@ pub struct StoreFs {
     /// dropped once read to its end.
     no_open: AtomicBool,
     readers: Mutex<HashMap<u64, Arc<Mutex<OpenBlob>>>>,
+    /// Pushes small files into the kernel's cache, once mounted.
+    prefetcher: Prefetcher,
+    /// READ requests served.
+    reads: AtomicU64,
+    /// The kernel has asked INIT; the readahead window has been raised.
+    inited: AtomicBool,
+    readahead_raised: AtomicBool,
 }
 
 /// Blob readers kept for files read without an open handle.
@@ -96,11 +124,15 @@ impl StoreFs {
             next_handle: AtomicU64::new(1),
             no_open: AtomicBool::new(false),
             readers: Mutex::default(),
+            prefetcher: Prefetcher::default(),
+            reads: AtomicU64::new(0),
+            inited: AtomicBool::new(false),
+            readahead_raised: AtomicBool::new(false),
         }
     }
 
-    /// The node of inode `ino` (`None` for the root).
-    fn node(&self, ino: u64) -> io::Result<Option<Node>> {
+    /// The record of inode `ino` (`None` for the root).
+    fn rec(&self, ino: u64) -> io::Result<Option<Arc<InodeRec>>> {
         if ino == ROOT {
             return Ok(None);
         }
@@ -113,8 +145,14 @@ impl StoreFs {
             .ok_or_else(|| errno(libc::ENOENT))
     }
 
-    /// The inode of `name` in `parent`, allocated on first sight.
-    fn inode(&self, parent: u64, name: &[u8], node: &Node) -> u64 {
+    /// The node of inode `ino` (`None` for the root).
+    fn node(&self, ino: u64) -> io::Result<Option<Node>> {
+        Ok(self.rec(ino)?.map(|r| r.node.clone()))
+    }
+
+    /// The inode of `name` in `parent`, allocated on first sight; `index`
+    /// is its place in the parent's entries.
+    fn inode(&self, parent: u64, index: usize, name: &[u8], node: &Node) -> u64 {
         let key = (parent, name.to_vec());
         if let Some(i) = read_lock(&self.inodes).by_name.get(&key) {
             return *i;
@@ -123,10 +161,23 @@ impl StoreFs {
         if let Some(i) = inodes.by_name.get(&key) {
             return *i;
         }
-        inodes.nodes.push(node.clone());
+        inodes.nodes.push(Arc::new(InodeRec {
+            node: node.clone(),
+            parent,
+            index,
+            delivered: AtomicBool::new(false),
+        }));
         let ino = inodes.nodes.len() as u64 + 1;
         inodes.by_name.insert(key, ino);
         ino
+    }
+
+    /// The inode of `name` in `parent` if the kernel has been told of it.
+    fn known_inode(&self, parent: u64, name: &[u8]) -> Option<(u64, Arc<InodeRec>)> {
+        let inodes = read_lock(&self.inodes);
+        let ino = *inodes.by_name.get(&(parent, name.to_vec()))?;
+        let rec = inodes.nodes.get(ino.checked_sub(2)? as usize)?.clone();
+        Some((ino, rec))
     }
 
     /// The entries of a stored directory, cached.
@@ -205,6 +256,112 @@ impl StoreFs {
             Some(_) => Err(errno(libc::ENOTDIR)),
         }
     }
+
+    /// A read from the start of a file has the prefetcher push the small
+    /// files after it in its directory.
+    fn prefetch_siblings(&self, rec: &InodeRec) {
+        if rec.index == usize::MAX {
+            return;
+        }
+        let Ok(Some(parent)) = self.rec(rec.parent) else {
+            return;
+        };
+        let Node::Directory { digest, .. } = &parent.node else {
+            return;
+        };
+        let new = !parent.delivered.swap(true, Ordering::Relaxed);
+        self.prefetcher
+            .prefetch(rec.parent, rec.index + 1, false, || {
+                new.then(|| self.entries(digest).ok()).flatten()
+            });
+    }
+
+    /// After the kernel has been answered a listing of `dir` from entry
+    /// `from`: a directory listed in a walk (files of its parent are being
+    /// read) is prefetched from there.
+    fn listed(&self, dir: u64, from: usize) {
+        let Ok(Some(rec)) = self.rec(dir) else {
+            return;
+        };
+        let Node::Directory { digest, .. } = &rec.node else {
+            return;
+        };
+        let walked = rec.delivered.load(Ordering::Relaxed)
+            || rec.index != usize::MAX
+                && matches!(self.rec(rec.parent), Ok(Some(p)) if p.delivered.load(Ordering::Relaxed));
+        if walked {
+            rec.delivered.store(true, Ordering::Relaxed);
+            self.prefetcher
+                .prefetch(dir, from, true, || self.entries(digest).ok());
+        }
+    }
+
+    /// What a serving thread does once it has answered a request.
+    fn answered(&self, mountpoint: &Path) {
+        if let Some((dir, from)) = LISTED.take() {
+            self.listed(dir, from);
+        }
+        // Once INIT is answered, before the first read.
+        if self.inited.load(Ordering::SeqCst) && !self.readahead_raised.swap(true, Ordering::SeqCst)
+        {
+            // Not permitted (not root): the kernel's window.
+            let _ = readahead::raise(mountpoint);
+        }
+    }
+}
+
+thread_local! {
+    /// The listing (directory, first entry) a serving thread is answering.
+    static LISTED: std::cell::Cell<Option<(u64, usize)>> = const { std::cell::Cell::new(None) };
+    /// Each serving thread's read buffer (reads are up to 1 MiB).
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Reads up to `size` bytes at `offset` of an open blob into `w`, moving
+/// its stream there first: forwards by skipping, backwards by opening it
+/// again (contents are immutable).
+fn read_blob(
+    store: &Store,
+    b: &mut OpenBlob,
+    offset: u64,
+    size: usize,
+    w: &mut dyn ZeroCopyWriter,
+) -> io::Result<usize> {
+    if b.reader.is_none() || offset < b.pos {
+        let r = store
+            .blobs
+            .open_read(&b.digest)
+            .map_err(eio)?
+            .ok_or_else(|| eio(format!("blob {} is missing", b.digest)))?;
+        b.reader = Some(r);
+        b.pos = 0;
+    }
+    let skip = offset - b.pos;
+    let Some(reader) = b.reader.as_mut() else {
+        return Err(errno(libc::EIO));
+    };
+    if skip > 0 {
+        let skipped = io::copy(&mut reader.take(skip), &mut io::sink())?;
+        b.pos += skipped;
+        if skipped < skip {
+            return Ok(0);
+        }
+    }
+    READ_BUF.with_borrow_mut(|buf| {
+        buf.resize(size, 0);
+        let mut n = 0;
+        while n < size {
+            match reader.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(eio(e)),
+            }
+        }
+        b.pos += n as u64;
+        w.write_all(&buf[..n])?;
+        Ok(n)
+    })
 }
 
 fn dirent_type(node: &Node) -> u32 {
@@ -232,6 +389,7 @@ impl FileSystem for StoreFs {
             ours.contains(FsOptions::ZERO_MESSAGE_OPEN),
             Ordering::Relaxed,
         );
+        self.inited.store(true, Ordering::SeqCst);
         Ok(ours)
     }
 
@@ -246,7 +404,7 @@ impl FileSystem for StoreFs {
                 .get(&path)
                 .map_err(eio)?
                 .ok_or_else(|| errno(libc::ENOENT))?;
-            let ino = self.inode(ROOT, name, &info.node);
+            let ino = self.inode(ROOT, usize::MAX, name, &info.node);
             return Ok(self.entry(ino, &info.node, ROOT_TTL));
         }
         let (entries, ttl) = self.dir_entries(parent)?;
@@ -254,7 +412,8 @@ impl FileSystem for StoreFs {
             .binary_search_by(|e| e.name.as_slice().cmp(name))
             .map_err(|_| errno(libc::ENOENT))?;
         let node = &entries[i].node;
-        let ino = self.inode(parent, name, node);
+        let index = if parent == ROOT { usize::MAX } else { i };
+        let ino = self.inode(parent, index, name, node);
         Ok(self.entry(ino, node, ttl))
     }
 
@@ -318,17 +477,27 @@ impl FileSystem for StoreFs {
         _lock_owner: Option<u64>,
         _flags: u32,
     ) -> io::Result<usize> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let rec = self.rec(ino)?.ok_or_else(|| errno(libc::EISDIR))?;
+        let Node::File {
+            digest,
+            size: file_size,
+            ..
+        } = rec.node
+        else {
+            return Err(errno(libc::EISDIR));
+        };
+        if offset == 0 {
+            rec.delivered.store(true, Ordering::Relaxed);
+        }
         let by_inode = self.no_open.load(Ordering::Relaxed);
-        let (blob, file_size) = if by_inode {
-            let Some(Node::File { digest, size, .. }) = self.node(ino)? else {
-                return Err(errno(libc::EISDIR));
-            };
+        let blob = if by_inode {
             let mut readers = lock(&self.readers);
             if readers.len() >= MAX_READERS && !readers.contains_key(&ino) {
                 // Files left half-read; start them again if read again.
                 readers.clear();
             }
-            let blob = readers
+            readers
                 .entry(ino)
                 .or_insert_with(|| {
                     Arc::new(Mutex::new(OpenBlob {
@@ -337,58 +506,24 @@ impl FileSystem for StoreFs {
                         pos: 0,
                     }))
                 })
-                .clone();
-            (blob, size)
+                .clone()
         } else {
-            let blob = lock(&self.handles)
+            lock(&self.handles)
                 .get(&handle)
                 .cloned()
-                .ok_or_else(|| errno(libc::EBADF))?;
-            (blob, u64::MAX)
+                .ok_or_else(|| errno(libc::EBADF))?
         };
-        let mut b = lock(&blob);
-        // Not where the stream stands: start again (contents are
-        // immutable) and skip forward.
-        if b.reader.is_none() || offset < b.pos {
-            let r = self
-                .store
-                .blobs
-                .open_read(&b.digest)
-                .map_err(eio)?
-                .ok_or_else(|| eio(format!("blob {} is missing", b.digest)))?;
-            b.reader = Some(r);
-            b.pos = 0;
-        }
-        let skip = offset - b.pos;
-        let b = &mut *b;
-        let Some(reader) = b.reader.as_mut() else {
-            return Err(errno(libc::EIO));
+        let n = {
+            let mut b = lock(&blob);
+            read_blob(&self.store, &mut b, offset, size as usize, w)?
         };
-        if skip > 0 {
-            let skipped = io::copy(&mut reader.take(skip), &mut io::sink())?;
-            b.pos += skipped;
-            if skipped < skip {
-                return Ok(0);
-            }
-        }
-        let mut buf = vec![0u8; size as usize];
-        let mut n = 0;
-        while n < buf.len() {
-            match reader.read(&mut buf[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(eio(e)),
-            }
-        }
-        b.pos += n as u64;
-        if by_inode && (b.pos >= file_size || n == 0) {
+        if by_inode && (offset + n as u64 >= file_size || n == 0) {
             // Read to its end: close the reader.
-            b.reader = None;
-            b.pos = 0;
             lock(&self.readers).remove(&ino);
         }
-        w.write_all(&buf[..n])?;
+        if offset == 0 {
+            self.prefetch_siblings(&rec);
+        }
         Ok(n)
     }
 
@@ -429,7 +564,8 @@ impl FileSystem for StoreFs {
     ) -> io::Result<()> {
         let (entries, _) = self.dir_entries(ino)?;
         for (i, e) in entries.iter().enumerate().skip(offset as usize) {
-            let child = self.inode(ino, &e.name, &e.node);
+            let index = if ino == ROOT { usize::MAX } else { i };
+            let child = self.inode(ino, index, &e.name, &e.node);
             let added = add_entry(DirEntry {
                 ino: child,
                 offset: i as u64 + 1,
@@ -453,8 +589,12 @@ impl FileSystem for StoreFs {
         add_entry: &mut dyn FnMut(DirEntry, FuseEntry) -> io::Result<usize>,
     ) -> io::Result<()> {
         let (entries, ttl) = self.dir_entries(ino)?;
+        if ino != ROOT && self.prefetcher.running() {
+            LISTED.set(Some((ino, offset as usize)));
+        }
         for (i, e) in entries.iter().enumerate().skip(offset as usize) {
-            let child = self.inode(ino, &e.name, &e.node);
+            let index = if ino == ROOT { usize::MAX } else { i };
+            let child = self.inode(ino, index, &e.name, &e.node);
             let added = add_entry(
                 DirEntry {
                     ino: child,
@@ -491,9 +631,33 @@ impl FileSystem for StoreFs {
 
 /// A mounted store.
 pub struct Mount {
+    fs: Arc<StoreFs>,
     session: Option<FuseSession>,
     threads: Vec<JoinHandle<()>>,
     ended: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+/// How a store is mounted.
+#[derive(Debug, Clone, Copy)]
+pub struct MountOptions {
+    /// Push small files into the kernel's cache when their directory is
+    /// first read from ([`prefetch`]).
+    pub prefetch: bool,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions { prefetch: true }
+    }
+}
+
+/// What a mount has served so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MountStats {
+    /// READ requests answered.
+    pub reads: u64,
+    /// Files pushed into the kernel's cache before being read.
+    pub prefetched: PrefetchStats,
 }
 
 /// Serving threads.
@@ -503,18 +667,57 @@ impl Mount {
     /// Mounts `store` read-only on `mountpoint` (an existing directory)
     /// and serves it in the background.
     pub fn start(store: Store, mountpoint: &Path) -> Result<Mount, StoreError> {
+        Self::start_with(store, mountpoint, MountOptions::default())
+    }
+
+    /// [`Mount::start`] with options.
+    pub fn start_with(
+        store: Store,
+        mountpoint: &Path,
+        options: MountOptions,
+    ) -> Result<Mount, StoreError> {
         let fail = |e: fuse_backend_rs::transport::Error| {
             StoreError::Mount(format!("'{}': {e}", mountpoint.display()))
         };
         let mut session = FuseSession::new(mountpoint, "oxnix", "oxnix", true).map_err(fail)?;
         session.set_allow_other(false);
         session.mount().map_err(fail)?;
-        let server = Arc::new(Server::new(StoreFs::new(store)));
+        // Everything that needs the session is made before any thread
+        // starts, so that a failure unmounts (dropping the session) before
+        // waiting for threads.
+        let channels = (0..THREADS)
+            .map(|_| session.new_channel())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(fail)?;
+        let dev = match options.prefetch {
+            true => Some(session.clone_fuse_file().map_err(fail)?),
+            false => None,
+        };
+        let fs = Arc::new(StoreFs::new(store));
         let (tx, rx) = std::sync::mpsc::channel();
-        let mut threads = Vec::new();
-        for i in 0..THREADS {
-            let mut ch = session.new_channel().map_err(fail)?;
+        let mut mount = Mount {
+            fs: fs.clone(),
+            session: Some(session),
+            threads: Vec::new(),
+            ended: Some(rx),
+        };
+        let thread_error = |e: io::Error| StoreError::Mount(format!("starting a thread: {e}"));
+        if let Some(dev) = dev {
+            mount
+                .threads
+                .push(prefetch::start(fs.clone(), dev).map_err(thread_error)?);
+        }
+        let server = Arc::new(Server::new(fs.clone()));
+        // As the kernel has it in mountinfo.
+        let mountpoint = mount
+            .session
+            .as_ref()
+            .map(|s| s.mountpoint().to_owned())
+            .unwrap_or_else(|| mountpoint.to_owned());
+        for (i, mut ch) in channels.into_iter().enumerate() {
             let server = server.clone();
+            let fs = fs.clone();
+            let mountpoint = mountpoint.clone();
             let tx = tx.clone();
             let t = std::thread::Builder::new()
                 .name(format!("oxnix-fuse-{i}"))
@@ -525,17 +728,35 @@ impl Mount {
                         {
                             break; // the kernel ended the session
                         }
+                        fs.answered(&mountpoint);
                     }
                     let _ = tx.send(());
                 })
-                .map_err(|e| StoreError::Mount(format!("starting a thread: {e}")))?;
-            threads.push(t);
+                .map_err(thread_error)?;
+            mount.threads.push(t);
         }
-        Ok(Mount {
-            session: Some(session),
-            threads,
-            ended: Some(rx),
-        })
+        Ok(mount)
+    }
+
+    /// What the mount has served so far.
+    pub fn stats(&self) -> MountStats {
+        MountStats {
+            reads: self.fs.reads.load(Ordering::Relaxed),
+            prefetched: self.fs.prefetcher.stats(),
+        }
+    }
+
+    /// Waits until nothing is queued for prefetching or `timeout` has
+    /// passed; whether it is idle.
+    pub fn wait_prefetched(&self, timeout: Duration) -> bool {
+        let until = std::time::Instant::now() + timeout;
+        while !self.fs.prefetcher.idle() {
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
     }
 
     /// Takes the receiver that gets a message when a serving thread ends
@@ -550,6 +771,7 @@ impl Mount {
     }
 
     fn stop(&mut self) -> Result<(), StoreError> {
+        self.fs.prefetcher.stop();
         let mut result = Ok(());
         if let Some(mut s) = self.session.take() {
             if let Err(e) = s.umount() {

@@ -1,0 +1,295 @@
+//! Pushing small files into the kernel's page cache before they are read.
+//!
+//! Reading a tree through FUSE costs a round trip per file (the reader
+//! sleeps, a serving thread wakes, answers, the reader wakes), and on a
+//! small machine that round trip, not the copying, is what makes a mounted
+//! tree slow to read. Readers of trees (tar, cp -r, a compiler reading its
+//! sources) read the files of a directory one after another, so the first
+//! read of a file in a directory queues the small files after it, and one
+//! thread of ours pushes their contents into the kernel's cache with
+//! `FUSE_NOTIFY_STORE`: when the reader gets to them they are already
+//! there and no request is sent. Contents never change, so a pushed page
+//! is never stale.
+//!
+//! A directory listed while files of its parent are being read is taken to
+//! be next in a walk of the tree, and is prefetched from its first entry as
+//! soon as the kernel has the listing.
+//!
+//! Only files the kernel knows (listed or looked up) can be pushed; each is
+//! pushed at most once, and a file a serving thread already answered a
+//! read for is left alone. Pushing may wait for the kernel's lock on a page
+//! that a pending read holds: it runs on its own thread, never on the
+//! serving threads, so that read is always answered.
+
+use std::fs::File;
+use std::io::{self, IoSlice, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use super::{lock, StoreFs};
+use crate::castore::directory::Entry;
+use crate::castore::{B3Digest, Node};
+
+/// Files larger than this are left to the kernel's own readahead.
+const MAX_FILE: u64 = 256 << 20;
+/// At most this much is pushed for one directory.
+const MAX_DIR_BYTES: u64 = 512 << 20;
+/// Files are read and pushed in pieces of at most this size.
+const CHUNK: u64 = 1 << 20;
+/// Directories being prefetched at most; the oldest is dropped for a new one.
+const MAX_DIRS: usize = 1024;
+/// `FUSE_NOTIFY_STORE`, the notification that fills the page cache.
+const NOTIFY_STORE: i32 = 4;
+
+/// What has been pushed so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrefetchStats {
+    /// Files whose contents were pushed.
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+/// Where prefetching a directory stands: its next entry and what may still
+/// be pushed of it.
+struct Cursor {
+    dir: u64,
+    entries: Arc<Vec<Entry>>,
+    next: usize,
+    budget: u64,
+}
+
+/// A file to push: entry `index` of directory `dir`.
+struct Push {
+    dir: u64,
+    entries: Arc<Vec<Entry>>,
+    index: usize,
+    digest: B3Digest,
+    size: u64,
+}
+
+#[derive(Default)]
+struct State {
+    running: bool,
+    /// Directories to prefetch, the one read from last on top: a reader
+    /// walking a tree depth first wants the directory it just entered
+    /// before the rest of the one it came from.
+    stack: Vec<Cursor>,
+    /// The thread is pushing a file.
+    busy: bool,
+}
+
+/// The prefetching thread's work (nothing until it is started and once it
+/// is stopped) and its counters.
+#[derive(Default)]
+pub(super) struct Prefetcher {
+    state: Mutex<State>,
+    wake: Condvar,
+    files: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Prefetcher {
+    pub(super) fn running(&self) -> bool {
+        lock(&self.state).running
+    }
+
+    /// Prefetches directory `dir` from entry `from` on, before anything
+    /// else. A directory already queued moves there: back to `from` when
+    /// `rewind` (entries the kernel has just been told of), else only
+    /// forwards (entries a reader has passed). A new one is queued when
+    /// `entries` gives its entries.
+    pub(super) fn prefetch(
+        &self,
+        dir: u64,
+        from: usize,
+        rewind: bool,
+        entries: impl FnOnce() -> Option<Arc<Vec<Entry>>>,
+    ) {
+        let mut st = lock(&self.state);
+        if !st.running {
+            return;
+        }
+        if let Some(at) = st.stack.iter().rposition(|c| c.dir == dir) {
+            let mut c = st.stack.remove(at);
+            c.next = if rewind {
+                c.next.min(from)
+            } else {
+                c.next.max(from)
+            };
+            st.stack.push(c);
+        } else {
+            let Some(entries) = entries() else { return };
+            if from >= entries.len() {
+                return;
+            }
+            if st.stack.len() >= MAX_DIRS {
+                st.stack.remove(0);
+            }
+            st.stack.push(Cursor {
+                dir,
+                entries,
+                next: from,
+                budget: MAX_DIR_BYTES,
+            });
+        }
+        drop(st);
+        self.wake.notify_one();
+    }
+
+    /// Whether nothing is waiting to be pushed or being pushed.
+    pub(super) fn idle(&self) -> bool {
+        let st = lock(&self.state);
+        st.stack.is_empty() && !st.busy
+    }
+
+    pub(super) fn stats(&self) -> PrefetchStats {
+        PrefetchStats {
+            files: self.files.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops taking work; the thread ends after the file it is pushing.
+    pub(super) fn stop(&self) {
+        let mut st = lock(&self.state);
+        st.running = false;
+        st.stack.clear();
+        drop(st);
+        self.wake.notify_all();
+    }
+
+    /// The next file to push; `None` once stopped.
+    fn next(&self) -> Option<Push> {
+        let mut st = lock(&self.state);
+        st.busy = false;
+        loop {
+            if !st.running {
+                return None;
+            }
+            let Some(c) = st.stack.last_mut() else {
+                st = wait(&self.wake, st);
+                continue;
+            };
+            let Some(e) = c.entries.get(c.next) else {
+                st.stack.pop();
+                continue;
+            };
+            c.next += 1;
+            let Node::File { digest, size, .. } = e.node else {
+                continue;
+            };
+            if size == 0 || size > MAX_FILE {
+                continue;
+            }
+            if size > c.budget {
+                st.stack.pop();
+                continue;
+            }
+            c.budget -= size;
+            let push = Push {
+                dir: c.dir,
+                entries: c.entries.clone(),
+                index: c.next - 1,
+                digest,
+                size,
+            };
+            st.busy = true;
+            return Some(push);
+        }
+    }
+}
+
+fn wait<'a>(cv: &Condvar, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+    cv.wait(guard).unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts the prefetching thread for `fs`, writing to the FUSE device `dev`.
+pub(super) fn start(fs: Arc<StoreFs>, dev: File) -> io::Result<JoinHandle<()>> {
+    lock(&fs.prefetcher.state).running = true;
+    let on_thread = fs.clone();
+    let thread = std::thread::Builder::new()
+        .name("oxnix-fuse-prefetch".into())
+        .spawn(move || {
+            let fs = on_thread;
+            let mut buf = Vec::new();
+            while let Some(push) = fs.prefetcher.next() {
+                if push_file(&fs, &dev, &push, &mut buf) {
+                    break;
+                }
+            }
+            fs.prefetcher.stop();
+        });
+    if thread.is_err() {
+        fs.prefetcher.stop();
+    }
+    thread
+}
+
+/// Pushes one file's contents unless the kernel does not know it or has had
+/// them already; true when the file system is gone.
+fn push_file(fs: &StoreFs, dev: &File, push: &Push, buf: &mut Vec<u8>) -> bool {
+    let size = push.size;
+    let Some((ino, rec)) = fs.known_inode(push.dir, &push.entries[push.index].name) else {
+        return false; // the kernel has not seen it: nothing to fill
+    };
+    if rec.delivered.swap(true, Ordering::Relaxed) {
+        return false;
+    }
+    let Ok(Some(mut reader)) = fs.store.blobs.open_read(&push.digest) else {
+        rec.delivered.store(false, Ordering::Relaxed);
+        return false; // a read will report it
+    };
+    // In pieces of at most CHUNK, each pushed as soon as it is read.
+    let mut offset = 0;
+    while offset < size {
+        let n = (size - offset).min(CHUNK);
+        buf.clear();
+        match (&mut reader).take(n).read_to_end(buf) {
+            Ok(k) if k as u64 == n => {}
+            _ => {
+                rec.delivered.store(false, Ordering::Relaxed);
+                return false; // a read will report it
+            }
+        }
+        match notify_store(dev, ino, offset, buf) {
+            Ok(()) => {}
+            // Unmounted, or the connection was aborted.
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return true,
+            // The kernel does not know the inode (yet, or any more): leave
+            // it to a read.
+            Err(_) => {
+                rec.delivered.store(false, Ordering::Relaxed);
+                return false;
+            }
+        }
+        offset += n;
+        fs.prefetcher.bytes.fetch_add(n, Ordering::Relaxed);
+        if !fs.prefetcher.running() {
+            return true;
+        }
+    }
+    fs.prefetcher.files.fetch_add(1, Ordering::Relaxed);
+    false
+}
+
+/// Writes `data` as the contents of inode `ino` into the kernel's cache.
+fn notify_store(mut dev: &File, ino: u64, offset: u64, data: &[u8]) -> io::Result<()> {
+    const HEADER: usize = 16 + 24;
+    let total = HEADER + data.len();
+    let len = u32::try_from(total).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    let mut h = [0u8; HEADER];
+    // struct fuse_out_header { u32 len; i32 error; u64 unique; }
+    h[0..4].copy_from_slice(&len.to_ne_bytes());
+    h[4..8].copy_from_slice(&NOTIFY_STORE.to_ne_bytes());
+    // struct fuse_notify_store_out { u64 nodeid; u64 offset; u32 size; u32 padding; }
+    h[16..24].copy_from_slice(&ino.to_ne_bytes());
+    h[24..32].copy_from_slice(&offset.to_ne_bytes());
+    h[32..36].copy_from_slice(&(data.len() as u32).to_ne_bytes());
+    let n = dev.write_vectored(&[IoSlice::new(&h), IoSlice::new(data)])?;
+    if n != total {
+        return Err(io::Error::from_raw_os_error(libc::EIO));
+    }
+    Ok(())
+}
