@@ -329,3 +329,58 @@ fn without_prefetching_every_file_is_read_from_the_store() {
     assert!(stats.reads >= 51, "{stats:?}");
     mount.unmount().unwrap();
 }
+
+#[test]
+fn a_killed_mount_command_leaves_no_mount_behind() {
+    if let Some(why) = fuse_unusable() {
+        eprintln!("skipping the FUSE test: {why}");
+        return;
+    }
+    if Command::new("fusermount3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping the auto-unmount test: no fusermount3");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let mnt = t.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let f = t.path().join("f");
+    fs::write(&f, b"x").unwrap();
+    let store = format!("sled://{}", t.path().join("store").display());
+    let added = Command::new(env!("CARGO_BIN_EXE_nix-store"))
+        .args(["--store", &store, "--add"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(added.status.success());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oxnix"))
+        .args(["store", "mount", "--store", &store])
+        .arg(&mnt)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut n = 0;
+    while fs::read_dir(&mnt).unwrap().count() == 0 && n < 100 {
+        if let Ok(Some(status)) = child.try_wait() {
+            eprintln!("skipping the auto-unmount test: the mount failed: {status}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        n += 1;
+    }
+    assert_eq!(fs::read_dir(&mnt).unwrap().count(), 1);
+    child.kill().unwrap(); // SIGKILL: no chance to unmount by itself
+    child.wait().unwrap();
+    // fusermount3 notices and unmounts.
+    let mut n = 0;
+    while fs::read_dir(&mnt).map(|d| d.count()).unwrap_or(1) != 0 && n < 100 {
+        std::thread::sleep(Duration::from_millis(50));
+        n += 1;
+    }
+    let entries = fs::read_dir(&mnt).map(|d| d.count());
+    assert!(matches!(entries, Ok(0)), "still mounted: {entries:?}");
+}

@@ -13,6 +13,7 @@
 //! [`Mount::start`] mounts and serves on a few threads;
 //! [`Mount::unmount`] (or drop) unmounts and joins them.
 
+mod mountinfo;
 mod prefetch;
 mod readahead;
 
@@ -66,6 +67,8 @@ struct InodeRec {
     /// A file: its contents have gone to the kernel (read or pushed).
     /// A directory: its files have been queued for prefetching.
     delivered: AtomicBool,
+    /// A file: how far READ requests have got in it.
+    read_to: AtomicU64,
 }
 
 #[derive(Default)]
@@ -166,6 +169,7 @@ impl StoreFs {
             parent,
             index,
             delivered: AtomicBool::new(false),
+            read_to: AtomicU64::new(0),
         }));
         let ino = inodes.nodes.len() as u64 + 1;
         inodes.by_name.insert(key, ino);
@@ -517,6 +521,7 @@ impl FileSystem for StoreFs {
             let mut b = lock(&blob);
             read_blob(&self.store, &mut b, offset, size as usize, w)?
         };
+        rec.read_to.fetch_max(offset + n as u64, Ordering::Relaxed);
         if by_inode && (offset + n as u64 >= file_size || n == 0) {
             // Read to its end: close the reader.
             lock(&self.readers).remove(&ino);
@@ -633,6 +638,8 @@ impl FileSystem for StoreFs {
 pub struct Mount {
     fs: Arc<StoreFs>,
     session: Option<FuseSession>,
+    /// Mounted through fusermount3 with auto_unmount.
+    auto_unmount: bool,
     threads: Vec<JoinHandle<()>>,
     ended: Option<std::sync::mpsc::Receiver<()>>,
 }
@@ -679,9 +686,18 @@ impl Mount {
         let fail = |e: fuse_backend_rs::transport::Error| {
             StoreError::Mount(format!("'{}': {e}", mountpoint.display()))
         };
-        let mut session = FuseSession::new(mountpoint, "oxnix", "oxnix", true).map_err(fail)?;
-        session.set_allow_other(false);
-        session.mount().map_err(fail)?;
+        // Through fusermount3's auto_unmount where it can be had, so that a
+        // killed mount process leaves no dead mount behind; else mounted
+        // directly (as root).
+        let session = |auto_unmount| -> Result<(FuseSession, bool), StoreError> {
+            let mut s =
+                FuseSession::new_with_autounmount(mountpoint, "oxnix", "oxnix", true, auto_unmount)
+                    .map_err(fail)?;
+            s.set_allow_other(false);
+            s.mount().map_err(fail)?;
+            Ok((s, auto_unmount))
+        };
+        let (session, auto_unmount) = session(true).or_else(|_| session(false))?;
         // Everything that needs the session is made before any thread
         // starts, so that a failure unmounts (dropping the session) before
         // waiting for threads.
@@ -698,6 +714,7 @@ impl Mount {
         let mut mount = Mount {
             fs: fs.clone(),
             session: Some(session),
+            auto_unmount,
             threads: Vec::new(),
             ended: Some(rx),
         };
@@ -773,16 +790,70 @@ impl Mount {
     fn stop(&mut self) -> Result<(), StoreError> {
         self.fs.prefetcher.stop();
         let mut result = Ok(());
+        let failed = |e: &dyn std::fmt::Display| Err(StoreError::Mount(format!("unmounting: {e}")));
         if let Some(mut s) = self.session.take() {
-            if let Err(e) = s.umount() {
-                result = Err(StoreError::Mount(format!("unmounting: {e}")));
+            if self.auto_unmount {
+                // fusermount3 unmounts once the session is gone and the
+                // file system answers no more: end the serving first.
+                let mountpoint = s.mountpoint().to_owned();
+                let _ = s.wake();
+                for t in self.threads.drain(..) {
+                    let _ = t.join();
+                }
+                if let Err(e) = s.umount() {
+                    result = failed(&e);
+                }
+                drop(s);
+                if let Err(e) = wait_unmounted(&mountpoint) {
+                    result = failed(&e);
+                }
+            } else {
+                if let Err(e) = s.umount() {
+                    result = failed(&e);
+                }
+                let _ = s.wake();
             }
-            let _ = s.wake();
         }
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
         result
+    }
+}
+
+/// Waits until nothing is mounted on `mountpoint` any more; after a few
+/// seconds, detaches it itself (directly as root, else through
+/// `fusermount3`).
+fn wait_unmounted(mountpoint: &Path) -> io::Result<()> {
+    for _ in 0..500 {
+        if mountinfo::device_of(mountpoint)?.is_none() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(mountpoint.as_os_str().as_bytes())
+        .map_err(|_| errno(libc::EINVAL))?;
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        // Unmounted meanwhile.
+        Some(libc::EINVAL) | Some(libc::ENOENT) => Ok(()),
+        Some(libc::EPERM) => {
+            let status = std::process::Command::new("fusermount3")
+                .args(["--unmount", "--quiet", "--lazy", "--"])
+                .arg(mountpoint)
+                .status()?;
+            if status.success() {
+                Ok(())
+            } else {
+                Err(io::Error::other(format!("fusermount3 --unmount: {status}")))
+            }
+        }
+        _ => Err(e),
     }
 }
 

@@ -138,6 +138,11 @@ impl Prefetcher {
         self.wake.notify_one();
     }
 
+    /// Whether a directory other than `dir` is now first.
+    fn moved_on(&self, dir: u64) -> bool {
+        lock(&self.state).stack.last().is_some_and(|c| c.dir != dir)
+    }
+
     /// Whether nothing is waiting to be pushed or being pushed.
     pub(super) fn idle(&self) -> bool {
         let st = lock(&self.state);
@@ -241,9 +246,16 @@ fn push_file(fs: &StoreFs, dev: &File, push: &Push, buf: &mut Vec<u8>) -> bool {
         rec.delivered.store(false, Ordering::Relaxed);
         return false; // a read will report it
     };
-    // In pieces of at most CHUNK, each pushed as soon as it is read.
+    // In pieces of at most CHUNK, each pushed as soon as it is read. A
+    // reader that has got ahead reads the rest itself, and one that has
+    // moved on to another directory is done with this one.
     let mut offset = 0;
     while offset < size {
+        if offset > 0
+            && (rec.read_to.load(Ordering::Relaxed) > offset || fs.prefetcher.moved_on(push.dir))
+        {
+            return false;
+        }
         let n = (size - offset).min(CHUNK);
         buf.clear();
         match (&mut reader).take(n).read_to_end(buf) {
