@@ -99,6 +99,9 @@ def main():
             path = p.stdout.strip()
             if i + 1 < a.runs:
                 shutil.rmtree(f"{work}/store{i}")
+        # Let the imports' writeback end before anything is timed.
+        os.sync()
+        time.sleep(5)
         nar = int(subprocess.run([nix_store, "--store", address, "-q", "--size", path],
                                  capture_output=True, text=True, check=True).stdout)
         rows.append(("import (`nix-store --add`)", nar, statistics.median(imports)))
