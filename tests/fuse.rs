@@ -187,18 +187,14 @@ fn mount_shows_store_paths_as_they_were_added() {
     drop(daemon);
 }
 
-#[test]
-fn mount_command_unmounts_on_sigint() {
-    if let Some(why) = fuse_unusable() {
-        eprintln!("skipping the FUSE test: {why}");
-        return;
-    }
-    let t = tempfile::tempdir().unwrap();
-    let mnt = t.path().join("mnt");
+/// A store holding one small file, and `oxnix store mount` serving it on
+/// `<t>/mnt` (stderr piped); `None` when the command could not mount here.
+fn spawn_mount_command(t: &Path) -> Option<(std::process::Child, std::path::PathBuf)> {
+    let mnt = t.join("mnt");
     fs::create_dir(&mnt).unwrap();
-    let f = t.path().join("f");
+    let f = t.join("f");
     fs::write(&f, b"x").unwrap();
-    let store = format!("sled://{}", t.path().join("store").display());
+    let store = format!("sled://{}", t.join("store").display());
     let added = Command::new(env!("CARGO_BIN_EXE_nix-store"))
         .args(["--store", &store, "--add"])
         .arg(&f)
@@ -224,12 +220,25 @@ fn mount_command_unmounts_on_sigint() {
                 .read_to_string(&mut err)
                 .unwrap();
             eprintln!("skipping the mount command test: {status}: {err}");
-            return;
+            return None;
         }
         std::thread::sleep(Duration::from_millis(50));
         n += 1;
     }
     assert_eq!(fs::read_dir(&mnt).unwrap().count(), 1);
+    Some((child, mnt))
+}
+
+#[test]
+fn mount_command_unmounts_on_sigint() {
+    if let Some(why) = fuse_unusable() {
+        eprintln!("skipping the FUSE test: {why}");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let Some((mut child, mnt)) = spawn_mount_command(t.path()) else {
+        return;
+    };
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
@@ -345,34 +354,9 @@ fn a_killed_mount_command_leaves_no_mount_behind() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
-    let mnt = t.path().join("mnt");
-    fs::create_dir(&mnt).unwrap();
-    let f = t.path().join("f");
-    fs::write(&f, b"x").unwrap();
-    let store = format!("sled://{}", t.path().join("store").display());
-    let added = Command::new(env!("CARGO_BIN_EXE_nix-store"))
-        .args(["--store", &store, "--add"])
-        .arg(&f)
-        .output()
-        .unwrap();
-    assert!(added.status.success());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oxnix"))
-        .args(["store", "mount", "--store", &store])
-        .arg(&mnt)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut n = 0;
-    while fs::read_dir(&mnt).unwrap().count() == 0 && n < 100 {
-        if let Ok(Some(status)) = child.try_wait() {
-            eprintln!("skipping the auto-unmount test: the mount failed: {status}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-        n += 1;
-    }
-    assert_eq!(fs::read_dir(&mnt).unwrap().count(), 1);
+    let Some((mut child, mnt)) = spawn_mount_command(t.path()) else {
+        return;
+    };
     child.kill().unwrap(); // SIGKILL: no chance to unmount by itself
     child.wait().unwrap();
     // fusermount3 notices and unmounts.

@@ -176,6 +176,13 @@ impl StoreFs {
         ino
     }
 
+    /// The inode of entry `i` of directory `dir`.
+    fn child_inode(&self, dir: u64, i: usize, e: &Entry) -> u64 {
+        // The root's listing changes: no place in it is kept.
+        let index = if dir == ROOT { usize::MAX } else { i };
+        self.inode(dir, index, &e.name, &e.node)
+    }
+
     /// The inode of `name` in `parent` if the kernel has been told of it.
     fn known_inode(&self, parent: u64, name: &[u8]) -> Option<(u64, Arc<InodeRec>)> {
         let inodes = read_lock(&self.inodes);
@@ -415,10 +422,8 @@ impl FileSystem for StoreFs {
         let i = entries
             .binary_search_by(|e| e.name.as_slice().cmp(name))
             .map_err(|_| errno(libc::ENOENT))?;
-        let node = &entries[i].node;
-        let index = if parent == ROOT { usize::MAX } else { i };
-        let ino = self.inode(parent, index, name, node);
-        Ok(self.entry(ino, node, ttl))
+        let ino = self.child_inode(parent, i, &entries[i]);
+        Ok(self.entry(ino, &entries[i].node, ttl))
     }
 
     fn getattr(
@@ -569,8 +574,7 @@ impl FileSystem for StoreFs {
     ) -> io::Result<()> {
         let (entries, _) = self.dir_entries(ino)?;
         for (i, e) in entries.iter().enumerate().skip(offset as usize) {
-            let index = if ino == ROOT { usize::MAX } else { i };
-            let child = self.inode(ino, index, &e.name, &e.node);
+            let child = self.child_inode(ino, i, e);
             let added = add_entry(DirEntry {
                 ino: child,
                 offset: i as u64 + 1,
@@ -598,8 +602,7 @@ impl FileSystem for StoreFs {
             LISTED.set(Some((ino, offset as usize)));
         }
         for (i, e) in entries.iter().enumerate().skip(offset as usize) {
-            let index = if ino == ROOT { usize::MAX } else { i };
-            let child = self.inode(ino, index, &e.name, &e.node);
+            let child = self.child_inode(ino, i, e);
             let added = add_entry(
                 DirEntry {
                     ino: child,
