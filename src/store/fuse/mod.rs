@@ -643,7 +643,9 @@ pub struct Mount {
     session: Option<FuseSession>,
     /// Mounted through fusermount3 with auto_unmount.
     auto_unmount: bool,
+    /// The serving threads, and the prefetching one.
     threads: Vec<JoinHandle<()>>,
+    prefetch_thread: Option<JoinHandle<()>>,
     ended: Option<std::sync::mpsc::Receiver<()>>,
 }
 
@@ -719,13 +721,12 @@ impl Mount {
             session: Some(session),
             auto_unmount,
             threads: Vec::new(),
+            prefetch_thread: None,
             ended: Some(rx),
         };
         let thread_error = |e: io::Error| StoreError::Mount(format!("starting a thread: {e}"));
         if let Some(dev) = dev {
-            mount
-                .threads
-                .push(prefetch::start(fs.clone(), dev).map_err(thread_error)?);
+            mount.prefetch_thread = Some(prefetch::start(fs.clone(), dev).map_err(thread_error)?);
         }
         let server = Arc::new(Server::new(fs.clone()));
         // As the kernel has it in mountinfo.
@@ -791,7 +792,13 @@ impl Mount {
     }
 
     fn stop(&mut self) -> Result<(), StoreError> {
+        // The prefetching thread first, while the file system is still
+        // served: a push may be waiting for a page that a pending read
+        // holds, and only a serving thread's answer frees it.
         self.fs.prefetcher.stop();
+        if let Some(t) = self.prefetch_thread.take() {
+            let _ = t.join();
+        }
         let mut result = Ok(());
         let failed = |e: &dyn std::fmt::Display| Err(StoreError::Mount(format!("unmounting: {e}")));
         if let Some(mut s) = self.session.take() {
@@ -824,11 +831,12 @@ impl Mount {
     }
 }
 
-/// Waits until nothing is mounted on `mountpoint` any more; after a few
-/// seconds, detaches it itself (directly as root, else through
+/// Waits until nothing is mounted on `mountpoint` any more; after a second
+/// (fusermount3 keeps a mount whose file system still answered when it
+/// looked), detaches it itself (directly as root, else through
 /// `fusermount3`).
 fn wait_unmounted(mountpoint: &Path) -> io::Result<()> {
-    for _ in 0..500 {
+    for _ in 0..100 {
         if mountinfo::device_of(mountpoint)?.is_none() {
             return Ok(());
         }
