@@ -5,9 +5,9 @@
 //! looked up and cached (they never change: they are addressed by digest);
 //! file contents are streamed from the blob service as they are read, one
 //! open reader per open file, so sequential reads cost one blob stream.
-//! The first read of a file in a directory has its small siblings pushed
+//! The first read of a file in a directory has the files after it pushed
 //! into the kernel's page cache ([`prefetch`]), so reading a whole tree
-//! costs about one round trip per directory instead of one per file.
+//! costs a few round trips per directory instead of one or more per file.
 //! Works over any [`Store`], a daemon's included.
 //!
 //! [`Mount::start`] mounts and serves on a few threads;

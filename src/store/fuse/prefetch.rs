@@ -1,14 +1,15 @@
-//! Pushing small files into the kernel's page cache before they are read.
+//! Pushing files into the kernel's page cache before they are read.
 //!
 //! Reading a tree through FUSE costs a round trip per file (the reader
 //! sleeps, a serving thread wakes, answers, the reader wakes), and on a
 //! small machine that round trip, not the copying, is what makes a mounted
 //! tree slow to read. Readers of trees (tar, cp -r, a compiler reading its
 //! sources) read the files of a directory one after another, so the first
-//! read of a file in a directory queues the small files after it, and one
-//! thread of ours pushes their contents into the kernel's cache with
-//! `FUSE_NOTIFY_STORE`: when the reader gets to them they are already
-//! there and no request is sent. Contents never change, so a pushed page
+//! read of a file in a directory queues the files after it, and one thread
+//! of ours pushes their contents (in 1 MiB pieces) into the kernel's cache
+//! with `FUSE_NOTIFY_STORE`: when the reader gets to them they are already
+//! there and no request is sent. A large file is given up once its reader
+//! has overtaken the pushes or gone on to another directory. Contents never change, so a pushed page
 //! is never stale.
 //!
 //! A directory listed while files of its parent are being read is taken to
