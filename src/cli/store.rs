@@ -54,7 +54,7 @@ pub fn command() -> Command {
                     Arg::new("no-prefetch")
                         .long("no-prefetch")
                         .action(clap::ArgAction::SetTrue)
-                        .help("Do not push a directory's small files into the kernel's cache when the first of them is read (each file then costs a round trip when first read)"),
+                        .help("Do not push a directory's files into the kernel's cache once one of them is read or the directory is listed in a walk of the tree (each file then costs read requests when first read)"),
                 )
                 .arg(store_arg()),
         )

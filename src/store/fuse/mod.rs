@@ -92,7 +92,7 @@ pub struct StoreFs {
     /// dropped once read to its end.
     no_open: AtomicBool,
     readers: Mutex<HashMap<u64, Arc<Mutex<OpenBlob>>>>,
-    /// Pushes small files into the kernel's cache, once mounted.
+    /// Pushes files into the kernel's cache, once mounted.
     prefetcher: Prefetcher,
     /// READ requests served.
     reads: AtomicU64,
@@ -652,7 +652,7 @@ pub struct Mount {
 /// How a store is mounted.
 #[derive(Debug, Clone, Copy)]
 pub struct MountOptions {
-    /// Push small files into the kernel's cache when their directory is
+    /// Push files into the kernel's cache when their directory is
     /// first read from ([`prefetch`]).
     pub prefetch: bool,
 }
