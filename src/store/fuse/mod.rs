@@ -268,8 +268,32 @@ impl StoreFs {
         }
     }
 
-    /// A read from the start of a file has the prefetcher push the small
-    /// files after it in its directory.
+    /// Hands the entries of directory `ino` from `offset` on to `add` (with
+    /// each one's node and cache time) until it takes no more.
+    fn list(
+        &self,
+        ino: u64,
+        offset: u64,
+        mut add: impl FnMut(DirEntry, &Node, Duration) -> io::Result<usize>,
+    ) -> io::Result<()> {
+        let (entries, ttl) = self.dir_entries(ino)?;
+        for (i, e) in entries.iter().enumerate().skip(offset as usize) {
+            let child = self.child_inode(ino, i, e);
+            let dirent = DirEntry {
+                ino: child,
+                offset: i as u64 + 1,
+                type_: dirent_type(&e.node),
+                name: &e.name,
+            };
+            if add(dirent, &e.node, ttl)? == 0 {
+                break; // the kernel's buffer is full
+            }
+        }
+        Ok(())
+    }
+
+    /// A read from the start of a file has the prefetcher push the files
+    /// after it in its directory.
     fn prefetch_siblings(&self, rec: &InodeRec) {
         if rec.index == usize::MAX {
             return;
@@ -572,20 +596,7 @@ impl FileSystem for StoreFs {
         offset: u64,
         add_entry: &mut dyn FnMut(DirEntry) -> io::Result<usize>,
     ) -> io::Result<()> {
-        let (entries, _) = self.dir_entries(ino)?;
-        for (i, e) in entries.iter().enumerate().skip(offset as usize) {
-            let child = self.child_inode(ino, i, e);
-            let added = add_entry(DirEntry {
-                ino: child,
-                offset: i as u64 + 1,
-                type_: dirent_type(&e.node),
-                name: &e.name,
-            })?;
-            if added == 0 {
-                break; // the kernel's buffer is full
-            }
-        }
-        Ok(())
+        self.list(ino, offset, |d, _, _| add_entry(d))
     }
 
     fn readdirplus(
@@ -597,26 +608,13 @@ impl FileSystem for StoreFs {
         offset: u64,
         add_entry: &mut dyn FnMut(DirEntry, FuseEntry) -> io::Result<usize>,
     ) -> io::Result<()> {
-        let (entries, ttl) = self.dir_entries(ino)?;
         if ino != ROOT && self.prefetcher.running() {
             LISTED.set(Some((ino, offset as usize)));
         }
-        for (i, e) in entries.iter().enumerate().skip(offset as usize) {
-            let child = self.child_inode(ino, i, e);
-            let added = add_entry(
-                DirEntry {
-                    ino: child,
-                    offset: i as u64 + 1,
-                    type_: dirent_type(&e.node),
-                    name: &e.name,
-                },
-                self.entry(child, &e.node, ttl),
-            )?;
-            if added == 0 {
-                break; // the kernel's buffer is full
-            }
-        }
-        Ok(())
+        self.list(ino, offset, |d, node, ttl| {
+            let entry = self.entry(d.ino, node, ttl);
+            add_entry(d, entry)
+        })
     }
 
     fn statfs(&self, _ctx: &Context, _ino: u64) -> io::Result<statvfs64> {
@@ -643,7 +641,7 @@ pub struct Mount {
     session: Option<FuseSession>,
     /// Mounted through fusermount3 with auto_unmount.
     auto_unmount: bool,
-    /// The serving threads, and the prefetching one.
+    /// The serving threads.
     threads: Vec<JoinHandle<()>>,
     prefetch_thread: Option<JoinHandle<()>>,
     ended: Option<std::sync::mpsc::Receiver<()>>,
@@ -703,6 +701,8 @@ impl Mount {
             Ok((s, auto_unmount))
         };
         let (session, auto_unmount) = session(true).or_else(|_| session(false))?;
+        // As the kernel has it in mountinfo.
+        let canonical = session.mountpoint().to_owned();
         // Everything that needs the session is made before any thread
         // starts, so that a failure unmounts (dropping the session) before
         // waiting for threads.
@@ -729,16 +729,10 @@ impl Mount {
             mount.prefetch_thread = Some(prefetch::start(fs.clone(), dev).map_err(thread_error)?);
         }
         let server = Arc::new(Server::new(fs.clone()));
-        // As the kernel has it in mountinfo.
-        let mountpoint = mount
-            .session
-            .as_ref()
-            .map(|s| s.mountpoint().to_owned())
-            .unwrap_or_else(|| mountpoint.to_owned());
         for (i, mut ch) in channels.into_iter().enumerate() {
             let server = server.clone();
             let fs = fs.clone();
-            let mountpoint = mountpoint.clone();
+            let mountpoint = canonical.clone();
             let tx = tx.clone();
             let t = std::thread::Builder::new()
                 .name(format!("oxnix-fuse-{i}"))

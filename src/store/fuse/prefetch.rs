@@ -46,9 +46,9 @@ const NOTIFY_STORE: i32 = 4;
 /// What has been pushed so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PrefetchStats {
-    /// Files whose contents were pushed.
+    /// Files whose contents were pushed whole.
     pub files: u64,
-    /// Their bytes.
+    /// Bytes pushed (with the pieces of files given up half way).
     pub bytes: u64,
 }
 
