@@ -6,6 +6,7 @@
 //! `/dev/fuse` cannot be used (no device, no permission to mount).
 
 use std::fs;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -257,11 +258,21 @@ fn make_flat_dir(root: &Path) {
     fs::write(root.join("d/zbig"), big).unwrap();
 }
 
-/// Mounts a store holding `make_flat_dir`'s tree; the mount, the store
-/// path's directory `d` inside it, and the original.
+/// Mounts a store holding `make_flat_dir`'s tree; the mount and the store
+/// path's directory `d` inside it.
 fn mount_flat_dir(t: &Path, options: MountOptions) -> Option<(Mount, std::path::PathBuf)> {
+    mount_tree(t, make_flat_dir, options)
+}
+
+/// Mounts a store holding the tree `make` writes under `t/tree`; the
+/// mount and the store path's directory `d` inside it.
+fn mount_tree(
+    t: &Path,
+    make: fn(&Path),
+    options: MountOptions,
+) -> Option<(Mount, std::path::PathBuf)> {
     let tree = t.join("tree");
-    make_flat_dir(&tree);
+    make(&tree);
     let store = Store::open(&StoreAddress::Sled(t.join("store")), StoreDir::default()).unwrap();
     let path = store
         .add_path(&tree, "tree", IngestionMethod::Recursive, HashAlgo::Sha256)
@@ -318,6 +329,51 @@ fn reading_a_file_prefetches_its_siblings() {
         before.reads,
         "files were read from the store again"
     );
+    mount.unmount().unwrap();
+}
+
+#[test]
+fn a_large_file_is_pushed_ahead_of_its_reader() {
+    if let Some(why) = fuse_unusable() {
+        eprintln!("skipping the FUSE test: {why}");
+        return;
+    }
+    const SIZE: u32 = 24 << 20;
+    fn make(root: &Path) {
+        fs::create_dir_all(root.join("d")).unwrap();
+        let body: Vec<u8> = (0..SIZE)
+            .map(|j| (j.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        fs::write(root.join("d/large"), body).unwrap();
+    }
+    let t = tempfile::tempdir().unwrap();
+    let Some((mount, d)) = mount_tree(t.path(), make, MountOptions::default()) else {
+        return;
+    };
+    let original = fs::read(t.path().join("tree/d/large")).unwrap();
+    let mut f = fs::File::open(d.join("large")).unwrap();
+    let mut got = vec![0u8; 64 << 10];
+    f.read_exact(&mut got).unwrap();
+    assert!(
+        mount.wait_prefetched(Duration::from_secs(20)),
+        "prefetching never ended"
+    );
+    let before = mount.stats();
+    assert!(before.reads >= 1, "{before:?}");
+    // At least 2 MiB after what READ answered has been pushed: reading on
+    // to 2 MiB asks nothing of the store.
+    assert!(before.prefetched.bytes >= 2 << 20, "{before:?}");
+    got.resize(2 << 20, 0);
+    f.read_exact(&mut got[64 << 10..]).unwrap();
+    assert_eq!(
+        mount.stats().reads,
+        before.reads,
+        "the pushed part was read again"
+    );
+    // The rest, pushed or read, is exact.
+    f.read_to_end(&mut got).unwrap();
+    assert!(got == original, "the large file differs");
+    drop(f);
     mount.unmount().unwrap();
 }
 

@@ -168,6 +168,16 @@ fn blob_suite(b: Backend<dyn BlobService>) {
         .read_to_end(&mut back)
         .unwrap();
     assert_eq!(back, data);
+    // Reading from an offset gives the rest; past the end, nothing.
+    for at in [0u64, 1, 65_537, 99_999, 100_000, 250_000] {
+        let mut tail = Vec::new();
+        s.open_read_at(&d, at)
+            .unwrap()
+            .unwrap()
+            .read_to_end(&mut tail)
+            .unwrap();
+        assert_eq!(tail, data[(at as usize).min(data.len())..], "from {at}");
+    }
     // Writing the same blob again is fine and gives the same digest.
     assert_eq!(put_blob(s, &data), d);
     // The empty blob.
@@ -180,6 +190,7 @@ fn blob_suite(b: Backend<dyn BlobService>) {
     let missing = B3Digest::of(b"never closed");
     assert!(!s.has(&missing).unwrap());
     assert!(s.open_read(&missing).unwrap().is_none());
+    assert!(s.open_read_at(&missing, 5).unwrap().is_none());
     s.sync().unwrap();
 }
 

@@ -31,6 +31,22 @@ pub trait BlobService: Send + Sync {
     fn has(&self, digest: &B3Digest) -> Result<bool, CastoreError>;
     /// A reader streaming the blob, or `None` when it is not stored.
     fn open_read(&self, digest: &B3Digest) -> Result<Option<Box<dyn Read + Send>>, CastoreError>;
+    /// A reader streaming the blob from byte `offset` on (nothing when
+    /// `offset` is past its end), or `None` when it is not stored. The
+    /// default reads up to `offset` and drops what it read; services that
+    /// can seek override it.
+    fn open_read_at(
+        &self,
+        digest: &B3Digest,
+        offset: u64,
+    ) -> Result<Option<Box<dyn Read + Send>>, CastoreError> {
+        let Some(mut r) = self.open_read(digest)? else {
+            return Ok(None);
+        };
+        io::copy(&mut (&mut r).take(offset), &mut io::sink())
+            .map_err(CastoreError::io(format!("reading blob {digest}")))?;
+        Ok(Some(r))
+    }
     /// Starts writing a new blob.
     fn open_write(&self) -> Result<Box<dyn BlobWriter>, CastoreError>;
     /// Makes every blob closed so far durable (before anything refers to
@@ -120,6 +136,9 @@ impl BlobWriter for MemoryBlobWriter {
 #[derive(Clone)]
 pub struct FsBlobService {
     root: PathBuf,
+    /// `root` itself, so that a blob is opened by its two-component
+    /// relative name instead of walking the whole path each time.
+    dir: Arc<File>,
 }
 
 impl FsBlobService {
@@ -128,9 +147,39 @@ impl FsBlobService {
         let tmp = root.join("tmp");
         fs::create_dir_all(&tmp)
             .map_err(CastoreError::io(format!("creating '{}'", tmp.display())))?;
+        let dir =
+            File::open(root).map_err(CastoreError::io(format!("opening '{}'", root.display())))?;
         Ok(FsBlobService {
             root: root.to_owned(),
+            dir: Arc::new(dir),
         })
+    }
+
+    /// Opens a blob relative to the root directory's descriptor.
+    fn open_file(&self, digest: &B3Digest) -> Result<Option<File>, CastoreError> {
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let hex = digest.to_hex();
+        let rel = std::ffi::CString::new(format!("{}/{hex}", &hex[..2]))
+            .map_err(|e| CastoreError::io(format!("naming blob {hex}"))(io::Error::other(e)))?;
+        // SAFETY: both the directory descriptor and the name are valid for
+        // the duration of the call; a descriptor returned is ours alone.
+        let fd = unsafe {
+            libc::openat(
+                self.dir.as_raw_fd(),
+                rel.as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::NotFound {
+                return Ok(None);
+            }
+            let p = self.path_of(digest);
+            return Err(CastoreError::io(format!("opening '{}'", p.display()))(e));
+        }
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        Ok(Some(unsafe { File::from_raw_fd(fd) }))
     }
 
     fn path_of(&self, digest: &B3Digest) -> PathBuf {
@@ -150,12 +199,26 @@ impl BlobService for FsBlobService {
     }
 
     fn open_read(&self, digest: &B3Digest) -> Result<Option<Box<dyn Read + Send>>, CastoreError> {
-        let p = self.path_of(digest);
-        match File::open(&p) {
-            Ok(f) => Ok(Some(Box::new(f))),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(CastoreError::io(format!("opening '{}'", p.display()))(e)),
-        }
+        Ok(self
+            .open_file(digest)?
+            .map(|f| Box::new(f) as Box<dyn Read + Send>))
+    }
+
+    fn open_read_at(
+        &self,
+        digest: &B3Digest,
+        offset: u64,
+    ) -> Result<Option<Box<dyn Read + Send>>, CastoreError> {
+        use std::io::{Seek, SeekFrom};
+        let Some(mut f) = self.open_file(digest)? else {
+            return Ok(None);
+        };
+        f.seek(SeekFrom::Start(offset))
+            .map_err(CastoreError::io(format!(
+                "seeking in '{}'",
+                self.path_of(digest).display()
+            )))?;
+        Ok(Some(Box::new(f)))
     }
 
     fn open_write(&self) -> Result<Box<dyn BlobWriter>, CastoreError> {

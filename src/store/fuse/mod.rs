@@ -353,8 +353,8 @@ thread_local! {
 }
 
 /// Reads up to `size` bytes at `offset` of an open blob into `w`, moving
-/// its stream there first: forwards by skipping, backwards by opening it
-/// again (contents are immutable).
+/// its stream there first: a short way forwards by skipping, otherwise by
+/// opening it again at `offset` (contents are immutable).
 fn read_blob(
     store: &Store,
     b: &mut OpenBlob,
@@ -362,14 +362,16 @@ fn read_blob(
     size: usize,
     w: &mut dyn ZeroCopyWriter,
 ) -> io::Result<usize> {
-    if b.reader.is_none() || offset < b.pos {
+    /// Gaps up to this are read through rather than reopened.
+    const SKIP: u64 = 256 << 10;
+    if b.reader.is_none() || offset < b.pos || offset - b.pos > SKIP {
         let r = store
             .blobs
-            .open_read(&b.digest)
+            .open_read_at(&b.digest, offset)
             .map_err(eio)?
             .ok_or_else(|| eio(format!("blob {} is missing", b.digest)))?;
         b.reader = Some(r);
-        b.pos = 0;
+        b.pos = offset;
     }
     let skip = offset - b.pos;
     let Some(reader) = b.reader.as_mut() else {
@@ -551,6 +553,10 @@ impl FileSystem for StoreFs {
             read_blob(&self.store, &mut b, offset, size as usize, w)?
         };
         rec.read_to.fetch_max(offset + n as u64, Ordering::Relaxed);
+        if n > 0 {
+            self.prefetcher
+                .read_ahead(ino, &rec, &digest, file_size, offset + n as u64);
+        }
         if by_inode && (offset + n as u64 >= file_size || n == 0) {
             // Read to its end: close the reader.
             lock(&self.readers).remove(&ino);

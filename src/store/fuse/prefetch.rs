@@ -16,6 +16,12 @@
 //! be next in a walk of the tree, and is prefetched from its first entry as
 //! soon as the kernel has the listing.
 //!
+//! A file its reader has got to first (a large one, or one the thread had
+//! not reached) is pushed just ahead of that reader once a READ of it has
+//! been answered, before anything else: the kernel's next requests for it
+//! then find the pages cached. The window grows with what has been read,
+//! so a reader that stops early costs little.
+//!
 //! Only files the kernel knows (listed or looked up) can be pushed; each is
 //! pushed at most once, and a file a serving thread already answered a
 //! read for is left alone. Pushing may wait for the kernel's lock on a page
@@ -28,16 +34,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use super::{lock, StoreFs};
+use super::{lock, InodeRec, StoreFs};
 use crate::castore::directory::Entry;
 use crate::castore::{B3Digest, Node};
 
-/// Files larger than this are left to the kernel's own readahead.
+/// Files larger than this are pushed only ahead of a reader, not whole.
 const MAX_FILE: u64 = 256 << 20;
 /// At most this much is pushed for one directory.
 const MAX_DIR_BYTES: u64 = 512 << 20;
 /// Files are read and pushed in pieces of at most this size.
 const CHUNK: u64 = 1 << 20;
+/// How far ahead of a reader a file being read is pushed, at least and at
+/// most.
+const MIN_AHEAD: u64 = 2 << 20;
+const MAX_AHEAD: u64 = 16 << 20;
 /// Directories being prefetched at most; the oldest is dropped for a new one.
 const MAX_DIRS: usize = 1024;
 /// `FUSE_NOTIFY_STORE`, the notification that fills the page cache.
@@ -77,8 +87,27 @@ struct State {
     /// walking a tree depth first wants the directory it just entered
     /// before the rest of the one it came from.
     stack: Vec<Cursor>,
+    /// A file being read with READ requests, to push ahead of its reader
+    /// before anything else.
+    stream: Option<Stream>,
     /// The thread is pushing a file.
     busy: bool,
+}
+
+/// Bytes `from..to` of inode `ino` (a file with blob `digest`), to be
+/// pushed just ahead of a reader that is reading it in order.
+struct Stream {
+    ino: u64,
+    rec: Arc<InodeRec>,
+    digest: B3Digest,
+    from: u64,
+    to: u64,
+}
+
+/// What the thread does next.
+enum Job {
+    File(Push),
+    Ahead(Stream),
 }
 
 /// The prefetching thread's work (nothing until it is started and once it
@@ -139,15 +168,71 @@ impl Prefetcher {
         self.wake.notify_one();
     }
 
-    /// Whether a directory other than `dir` is now first.
+    /// A READ of file `ino` has been answered up to `end`: push the next
+    /// part of it (twice what has been read, between [`MIN_AHEAD`] and
+    /// [`MAX_AHEAD`]) before anything else, so that the reader's next
+    /// requests find it cached. Files larger than [`MAX_FILE`] too.
+    pub(super) fn read_ahead(
+        &self,
+        ino: u64,
+        rec: &Arc<InodeRec>,
+        digest: &B3Digest,
+        size: u64,
+        end: u64,
+    ) {
+        if end >= size {
+            return;
+        }
+        let to = size.min(end + (2 * end).clamp(MIN_AHEAD, MAX_AHEAD));
+        let mut st = lock(&self.state);
+        if !st.running {
+            return;
+        }
+        match &mut st.stream {
+            Some(s) if s.ino == ino => {
+                s.from = s.from.max(end);
+                s.to = s.to.max(to);
+            }
+            _ => {
+                st.stream = Some(Stream {
+                    ino,
+                    rec: rec.clone(),
+                    digest: *digest,
+                    from: end,
+                    to,
+                })
+            }
+        }
+        drop(st);
+        self.wake.notify_one();
+    }
+
+    /// Whether a directory other than `dir` is now first, or a file being
+    /// read is waiting to be pushed.
     fn moved_on(&self, dir: u64) -> bool {
-        lock(&self.state).stack.last().is_some_and(|c| c.dir != dir)
+        let st = lock(&self.state);
+        st.stream.is_some() || st.stack.last().is_some_and(|c| c.dir != dir)
+    }
+
+    /// More of stream `ino` asked for since it was taken: its new end.
+    /// `None` when another file's stream is waiting (this one is given up).
+    fn extend(&self, ino: u64, to: u64) -> Option<u64> {
+        let mut st = lock(&self.state);
+        match &st.stream {
+            None => Some(to),
+            Some(s) if s.ino == ino => {
+                let to = to.max(s.to);
+                st.stream = None;
+                Some(to)
+            }
+            Some(_) => None,
+        }
     }
 
     /// Whether nothing is waiting to be pushed or being pushed.
     pub(super) fn idle(&self) -> bool {
         let st = lock(&self.state);
-        st.stack.is_empty() && !st.busy
+        st.stack.is_empty() && st.stream.is_none() && !st.busy
     }
 
     pub(super) fn stats(&self) -> PrefetchStats {
@@ -162,17 +247,22 @@ impl Prefetcher {
         let mut st = lock(&self.state);
         st.running = false;
         st.stack.clear();
+        st.stream = None;
         drop(st);
         self.wake.notify_all();
     }
 
-    /// The next file to push; `None` once stopped.
-    fn next(&self) -> Option<Push> {
+    /// The next thing to push; `None` once stopped.
+    fn next(&self) -> Option<Job> {
         let mut st = lock(&self.state);
         st.busy = false;
         loop {
             if !st.running {
                 return None;
+            }
+            if let Some(s) = st.stream.take() {
+                st.busy = true;
+                return Some(Job::Ahead(s));
             }
             let Some(c) = st.stack.last_mut() else {
                 st = wait(&self.wake, st);
@@ -202,7 +292,7 @@ impl Prefetcher {
                 size,
             };
             st.busy = true;
-            return Some(push);
+            return Some(Job::File(push));
         }
     }
 }
@@ -220,8 +310,12 @@ pub(super) fn start(fs: Arc<StoreFs>, dev: File) -> io::Result<JoinHandle<()>> {
         .spawn(move || {
             let fs = on_thread;
             let mut buf = Vec::new();
-            while let Some(push) = fs.prefetcher.next() {
-                if push_file(&fs, &dev, &push, &mut buf) {
+            while let Some(job) = fs.prefetcher.next() {
+                let gone = match job {
+                    Job::File(push) => push_file(&fs, &dev, &push, &mut buf),
+                    Job::Ahead(stream) => push_ahead(&fs, &dev, stream, &mut buf),
+                };
+                if gone {
                     break;
                 }
             }
@@ -285,6 +379,58 @@ fn push_file(fs: &StoreFs, dev: &File, push: &Push, buf: &mut Vec<u8>) -> bool {
     }
     fs.prefetcher.files.fetch_add(1, Ordering::Relaxed);
     false
+}
+
+/// Pushes `stream.from..stream.to` of a file being read, and on while its
+/// reader asks for more; stops where the reader has got ahead, or when
+/// another file is being read. True when the file system is gone.
+fn push_ahead(fs: &StoreFs, dev: &File, stream: Stream, buf: &mut Vec<u8>) -> bool {
+    let Stream {
+        ino,
+        rec,
+        digest,
+        mut from,
+        mut to,
+    } = stream;
+    let Ok(Some(mut reader)) = fs.store.blobs.open_read_at(&digest, from) else {
+        return false; // a read will report it
+    };
+    let mut at = from;
+    loop {
+        match fs.prefetcher.extend(ino, to) {
+            Some(t) => to = t,
+            None => return false,
+        }
+        // Where the reader has got: nothing before it needs pushing.
+        from = from.max(rec.read_to.load(Ordering::Relaxed));
+        if from >= to {
+            return false;
+        }
+        if from != at {
+            match fs.store.blobs.open_read_at(&digest, from) {
+                Ok(Some(r)) => reader = r,
+                _ => return false,
+            }
+            at = from;
+        }
+        let n = (to - from).min(CHUNK);
+        buf.clear();
+        match (&mut reader).take(n).read_to_end(buf) {
+            Ok(k) if k as u64 == n => {}
+            _ => return false, // a read will report it
+        }
+        at += n;
+        match notify_store(dev, ino, from, buf) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return true,
+            Err(_) => return false,
+        }
+        from += n;
+        fs.prefetcher.bytes.fetch_add(n, Ordering::Relaxed);
+        if !fs.prefetcher.running() {
+            return true;
+        }
+    }
 }
 
 /// Writes `data` as the contents of inode `ino` into the kernel's cache.
