@@ -6,7 +6,7 @@
 //! `/dev/fuse` cannot be used (no device, no permission to mount).
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -351,8 +351,16 @@ fn a_large_file_is_pushed_ahead_of_its_reader() {
         return;
     };
     let original = fs::read(t.path().join("tree/d/large")).unwrap();
+    // A read far into the file, not where reading began: nothing pushed.
     let mut f = fs::File::open(d.join("large")).unwrap();
     let mut got = vec![0u8; 64 << 10];
+    f.seek(SeekFrom::Start(16 << 20)).unwrap();
+    f.read_exact(&mut got).unwrap();
+    assert_eq!(got, original[16 << 20..(16 << 20) + (64 << 10)]);
+    assert!(mount.wait_prefetched(Duration::from_secs(20)));
+    assert_eq!(mount.stats().prefetched, PrefetchStats::default());
+    // Reading from the start is reading in order.
+    f.seek(SeekFrom::Start(0)).unwrap();
     f.read_exact(&mut got).unwrap();
     assert!(
         mount.wait_prefetched(Duration::from_secs(20)),

@@ -69,6 +69,8 @@ struct InodeRec {
     delivered: AtomicBool,
     /// A file: how far READ requests have got in it.
     read_to: AtomicU64,
+    /// A file: how far it has been asked to be pushed ahead of its reader.
+    ahead_to: AtomicU64,
 }
 
 #[derive(Default)]
@@ -170,6 +172,7 @@ impl StoreFs {
             index,
             delivered: AtomicBool::new(false),
             read_to: AtomicU64::new(0),
+            ahead_to: AtomicU64::new(0),
         }));
         let ino = inodes.nodes.len() as u64 + 1;
         inodes.by_name.insert(key, ino);
@@ -552,10 +555,15 @@ impl FileSystem for StoreFs {
             let mut b = lock(&blob);
             read_blob(&self.store, &mut b, offset, size as usize, w)?
         };
-        rec.read_to.fetch_max(offset + n as u64, Ordering::Relaxed);
-        if n > 0 {
+        let end = offset + n as u64;
+        let before = rec.read_to.fetch_max(end, Ordering::Relaxed);
+        // A reader going on in order (from the start, from where the last
+        // READ ended, or within what was pushed ahead of it) gets the next
+        // part pushed; one jumping forwards does not.
+        let ahead = rec.ahead_to.load(Ordering::Relaxed);
+        if n > 0 && (offset == 0 || offset == before || offset <= ahead) {
             self.prefetcher
-                .read_ahead(ino, &rec, &digest, file_size, offset + n as u64);
+                .read_ahead(ino, &rec, &digest, file_size, end);
         }
         if by_inode && (offset + n as u64 >= file_size || n == 0) {
             // Read to its end: close the reader.

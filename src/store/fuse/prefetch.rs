@@ -184,6 +184,7 @@ impl Prefetcher {
             return;
         }
         let to = size.min(end + (2 * end).clamp(MIN_AHEAD, MAX_AHEAD));
+        rec.ahead_to.fetch_max(to, Ordering::Relaxed);
         let mut st = lock(&self.state);
         if !st.running {
             return;
@@ -401,8 +402,13 @@ fn push_ahead(fs: &StoreFs, dev: &File, stream: Stream, buf: &mut Vec<u8>) -> bo
             Some(t) => to = t,
             None => return false,
         }
-        // Where the reader has got: nothing before it needs pushing.
-        from = from.max(rec.read_to.load(Ordering::Relaxed));
+        // Where the reader has got, if it has overtaken the pushes within
+        // this window: nothing before it needs pushing. (Reads further on
+        // are of another part of the file.)
+        let read_to = rec.read_to.load(Ordering::Relaxed);
+        if read_to > from && read_to < to {
+            from = read_to;
+        }
         if from >= to {
             return false;
         }
