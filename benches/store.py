@@ -3,13 +3,17 @@
 back as a NAR, and read it through the FUSE mount, against native reads of
 the original tree.
 
-usage: benches/store.py [--bin DIR] [--runs N] [TREE]
+usage: benches/store.py [--bin DIR] [--runs N] [--warmup N] [TREE]
 
 TREE defaults to the active Rust toolchain (1.3 GB, 52k files). Every figure
 is for cached data (what is measured is our code, not the disk): each timed
 read comes right after an untimed one of the same data, since the machine's
 memory reclaim (DAMON here) pages out cold page cache within seconds, and the
-FUSE and native reads alternate. For each step the median of N runs is given:
+FUSE and native reads alternate, after untimed rounds of both (--warmup, 2 by
+default: the first FUSE reads after the imports are markedly slower, up to
+half the speed, for as long as the freshly written store is new to the
+machine's memory; later ones are steady). For each step the median of N runs
+is given:
 
 - import:      nix-store --add TREE                 (NAR bytes / s)
 - NAR render:  nix-store --dump STOREPATH >/dev/null (NAR bytes / s)
@@ -97,6 +101,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release"))
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2,
+                    help="untimed rounds of the FUSE and native reads first")
     ap.add_argument("tree", nargs="?", default=toolchain_dir())
     a = ap.parse_args()
     nix_store = os.path.join(a.bin, "nix-store")
@@ -140,16 +146,20 @@ def main():
         fuse_runs = {name: [] for name, _ in READERS}
         native_reads = {name: [] for name, _ in READERS}
         with open(os.devnull, "wb") as null:
-            for _ in range(a.runs):
+            for run in range(a.warmup + a.runs):
                 for name, read in READERS:
                     timed(render, stdout=null)  # warm the blobs
                     proc = mount(oxnix, address, mnt)
                     if proc is not None:
-                        fuse_runs[name].append(read(os.path.join(mnt, os.path.basename(path))))
+                        fuse = read(os.path.join(mnt, os.path.basename(path)))
                         proc.terminate()
                         proc.wait()
+                        if run >= a.warmup:
+                            fuse_runs[name].append(fuse)
                     read(tree)  # warm
-                    native_reads[name].append(read(tree))
+                    native = read(tree)
+                    if run >= a.warmup:
+                        native_reads[name].append(native)
         for name, _ in READERS:
             if fuse_runs[name]:
                 rows.append((f"FUSE read ({name} of the mounted path)", fbytes,

@@ -184,11 +184,11 @@ impl Prefetcher {
             return;
         }
         let to = size.min(end + (2 * end).clamp(MIN_AHEAD, MAX_AHEAD));
-        rec.ahead_to.fetch_max(to, Ordering::Relaxed);
         let mut st = lock(&self.state);
         if !st.running {
             return;
         }
+        rec.ahead_to.fetch_max(to, Ordering::Relaxed);
         match &mut st.stream {
             Some(s) if s.ino == ino => {
                 s.from = s.from.max(end);
