@@ -10,10 +10,8 @@ is for cached data (what is measured is our code, not the disk): each timed
 read comes right after an untimed one of the same data, since the machine's
 memory reclaim (DAMON here) pages out cold page cache within seconds, and the
 FUSE and native reads alternate, after untimed rounds of both (--warmup, 2 by
-default: the first FUSE reads after the imports are markedly slower, up to
-half the speed, for as long as the freshly written store is new to the
-machine's memory; later ones are steady). For each step the median of N runs
-is given:
+default: the first FUSE reads after the imports took up to 1.7 times as long
+as later ones). For each step the median of N runs is given:
 
 - import:      nix-store --add TREE                 (NAR bytes / s)
 - NAR render:  nix-store --dump STOREPATH >/dev/null (NAR bytes / s)
