@@ -338,16 +338,8 @@ fn a_large_file_is_pushed_ahead_of_its_reader() {
         eprintln!("skipping the FUSE test: {why}");
         return;
     }
-    const SIZE: u32 = 24 << 20;
-    fn make(root: &Path) {
-        fs::create_dir_all(root.join("d")).unwrap();
-        let body: Vec<u8> = (0..SIZE)
-            .map(|j| (j.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect();
-        fs::write(root.join("d/large"), body).unwrap();
-    }
     let t = tempfile::tempdir().unwrap();
-    let Some((mount, d)) = mount_tree(t.path(), make, MountOptions::default()) else {
+    let Some((mount, d)) = mount_tree(t.path(), make_large_file, MountOptions::default()) else {
         return;
     };
     let original = fs::read(t.path().join("tree/d/large")).unwrap();
@@ -383,6 +375,59 @@ fn a_large_file_is_pushed_ahead_of_its_reader() {
     assert!(got == original, "the large file differs");
     drop(f);
     mount.unmount().unwrap();
+}
+
+/// A 24 MiB file `d/large` with contents that do not repeat early.
+fn make_large_file(root: &Path) {
+    fs::create_dir_all(root.join("d")).unwrap();
+    let body: Vec<u8> = (0..24u32 << 20)
+        .map(|j| (j.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    fs::write(root.join("d/large"), body).unwrap();
+}
+
+#[test]
+fn over_grpc_a_large_file_is_read_not_pushed_ahead() {
+    if let Some(why) = fuse_unusable() {
+        eprintln!("skipping the FUSE test: {why}");
+        return;
+    }
+    // The gRPC blob service cannot open a blob at an offset: pushing ahead
+    // would fetch the file from its start again for every window.
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    make_large_file(&tree);
+    let backing = Store::open(
+        &StoreAddress::Sled(t.path().join("store")),
+        StoreDir::default(),
+    )
+    .unwrap();
+    let path = backing
+        .add_path(&tree, "tree", IngestionMethod::Recursive, HashAlgo::Sha256)
+        .unwrap();
+    let daemon = Daemon::start(&backing, &Listen::Unix(t.path().join("d.sock"))).unwrap();
+    let remote = Store::open(daemon.address(), StoreDir::default()).unwrap();
+    let mnt = t.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let mount = match Mount::start_with(remote, &mnt, MountOptions::default()) {
+        Ok(m) => m,
+        Err(StoreError::Mount(e)) => {
+            eprintln!("skipping the FUSE test: cannot mount here: {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let got = fs::read(mnt.join(path.base_name()).join("d/large")).unwrap();
+    assert!(
+        got == fs::read(tree.join("d/large")).unwrap(),
+        "the large file differs"
+    );
+    assert!(mount.wait_prefetched(Duration::from_secs(20)));
+    let stats = mount.stats();
+    assert!(stats.reads >= 1, "{stats:?}");
+    assert_eq!(stats.prefetched, PrefetchStats::default());
+    mount.unmount().unwrap();
+    drop(daemon);
 }
 
 #[test]

@@ -34,7 +34,7 @@ pub trait BlobService: Send + Sync {
     /// A reader streaming the blob from byte `offset` on (nothing when
     /// `offset` is past its end), or `None` when it is not stored. The
     /// default reads up to `offset` and drops what it read; services that
-    /// can seek override it.
+    /// can seek override it and [`BlobService::seeks`].
     fn open_read_at(
         &self,
         digest: &B3Digest,
@@ -46,6 +46,12 @@ pub trait BlobService: Send + Sync {
         io::copy(&mut (&mut r).take(offset), &mut io::sink())
             .map_err(CastoreError::io(format!("reading blob {digest}")))?;
         Ok(Some(r))
+    }
+    /// Whether `open_read_at` starts at the offset without going through
+    /// what comes before it (so opening at an offset costs nothing more
+    /// than opening at the start).
+    fn seeks(&self) -> bool {
+        false
     }
     /// Starts writing a new blob.
     fn open_write(&self) -> Result<Box<dyn BlobWriter>, CastoreError>;
@@ -95,6 +101,22 @@ impl BlobService for MemoryBlobService {
         Ok(read_lock(&self.blobs)
             .get(digest)
             .map(|b| Box::new(Cursor::new(ArcBytes(b.clone()))) as Box<dyn Read + Send>))
+    }
+
+    fn open_read_at(
+        &self,
+        digest: &B3Digest,
+        offset: u64,
+    ) -> Result<Option<Box<dyn Read + Send>>, CastoreError> {
+        Ok(read_lock(&self.blobs).get(digest).map(|b| {
+            let mut c = Cursor::new(ArcBytes(b.clone()));
+            c.set_position(offset);
+            Box::new(c) as Box<dyn Read + Send>
+        }))
+    }
+
+    fn seeks(&self) -> bool {
+        true
     }
 
     fn open_write(&self) -> Result<Box<dyn BlobWriter>, CastoreError> {
@@ -219,6 +241,10 @@ impl BlobService for FsBlobService {
                 self.path_of(digest).display()
             )))?;
         Ok(Some(Box::new(f)))
+    }
+
+    fn seeks(&self) -> bool {
+        true
     }
 
     fn open_write(&self) -> Result<Box<dyn BlobWriter>, CastoreError> {

@@ -365,9 +365,11 @@ fn read_blob(
     size: usize,
     w: &mut dyn ZeroCopyWriter,
 ) -> io::Result<usize> {
-    /// Gaps up to this are read through rather than reopened.
+    /// Gaps up to this are read through rather than reopened (larger
+    /// ones too where the store cannot open a blob at an offset).
     const SKIP: u64 = 256 << 10;
-    if b.reader.is_none() || offset < b.pos || offset - b.pos > SKIP {
+    let jump = offset > b.pos + SKIP && store.blobs.seeks();
+    if b.reader.is_none() || offset < b.pos || jump {
         let r = store
             .blobs
             .open_read_at(&b.digest, offset)
@@ -561,7 +563,10 @@ impl FileSystem for StoreFs {
         // READ ended, or within what was pushed ahead of it) gets the next
         // part pushed; one jumping forwards does not.
         let ahead = rec.ahead_to.load(Ordering::Relaxed);
-        if n > 0 && (offset == 0 || offset == before || offset <= ahead) {
+        // (Only where the store opens a blob at an offset without reading
+        // up to it: pushing ahead reopens it where the reader has got.)
+        let in_order = offset == 0 || offset == before || offset <= ahead;
+        if n > 0 && in_order && self.store.blobs.seeks() {
             self.prefetcher
                 .read_ahead(ino, &rec, &digest, file_size, end);
         }
