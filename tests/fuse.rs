@@ -30,11 +30,15 @@ fn fuse_unusable() -> Option<String> {
     }
 }
 
-/// Mounts, or returns why mounting is impossible here.
-fn try_mount(store: Store, at: &Path) -> Result<Mount, String> {
-    match Mount::start(store, at) {
-        Ok(m) => Ok(m),
-        Err(StoreError::Mount(e)) => Err(e),
+/// Mounts, or says why the test is skipped when mounting is impossible
+/// here.
+fn mount_or_skip(store: Store, at: &Path, options: MountOptions) -> Option<Mount> {
+    match Mount::start_with(store, at, options) {
+        Ok(m) => Some(m),
+        Err(StoreError::Mount(e)) => {
+            eprintln!("skipping the FUSE test: cannot mount here: {e}");
+            None
+        }
         Err(e) => panic!("{e}"),
     }
 }
@@ -113,12 +117,8 @@ fn check_mount(store: Store, tree: &Path, file: &Path, mnt: &Path) {
     let file_path = store
         .add_path(file, "file", IngestionMethod::Recursive, HashAlgo::Sha256)
         .unwrap();
-    let mount = match try_mount(store, mnt) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("skipping the FUSE test: cannot mount here: {e}");
-            return;
-        }
+    let Some(mount) = mount_or_skip(store, mnt, MountOptions::default()) else {
+        return;
     };
     let mut root: Vec<String> = fs::read_dir(mnt)
         .unwrap()
@@ -279,14 +279,8 @@ fn mount_tree(
         .unwrap();
     let mnt = t.join("mnt");
     fs::create_dir(&mnt).unwrap();
-    match Mount::start_with(store, &mnt, options) {
-        Ok(m) => Some((m, mnt.join(path.base_name()).join("d"))),
-        Err(StoreError::Mount(e)) => {
-            eprintln!("skipping the FUSE test: cannot mount here: {e}");
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
+    let m = mount_or_skip(store, &mnt, options)?;
+    Some((m, mnt.join(path.base_name()).join("d")))
 }
 
 #[test]
@@ -409,13 +403,8 @@ fn over_grpc_a_large_file_is_read_not_pushed_ahead() {
     let remote = Store::open(daemon.address(), StoreDir::default()).unwrap();
     let mnt = t.path().join("mnt");
     fs::create_dir(&mnt).unwrap();
-    let mount = match Mount::start_with(remote, &mnt, MountOptions::default()) {
-        Ok(m) => m,
-        Err(StoreError::Mount(e)) => {
-            eprintln!("skipping the FUSE test: cannot mount here: {e}");
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(mount) = mount_or_skip(remote, &mnt, MountOptions::default()) else {
+        return;
     };
     let got = fs::read(mnt.join(path.base_name()).join("d/large")).unwrap();
     assert!(

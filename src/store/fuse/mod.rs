@@ -561,10 +561,10 @@ impl FileSystem for StoreFs {
         let before = rec.read_to.fetch_max(end, Ordering::Relaxed);
         // A reader going on in order (from the start, from where the last
         // READ ended, or within what was pushed ahead of it) gets the next
-        // part pushed; one jumping forwards does not.
+        // part pushed; one jumping forwards does not. Only where the store
+        // opens a blob at an offset without reading up to it: pushing
+        // ahead reopens it where the reader has got.
         let ahead = rec.ahead_to.load(Ordering::Relaxed);
-        // (Only where the store opens a blob at an offset without reading
-        // up to it: pushing ahead reopens it where the reader has got.)
         let in_order = offset == 0 || offset == before || offset <= ahead;
         if n > 0 && in_order && self.store.blobs.seeks() {
             self.prefetcher

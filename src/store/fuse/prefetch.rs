@@ -353,29 +353,13 @@ fn push_file(fs: &StoreFs, dev: &File, push: &Push, buf: &mut Vec<u8>) -> bool {
             return false;
         }
         let n = (size - offset).min(CHUNK);
-        buf.clear();
-        match (&mut reader).take(n).read_to_end(buf) {
-            Ok(k) if k as u64 == n => {}
-            _ => {
-                rec.delivered.store(false, Ordering::Relaxed);
-                return false; // a read will report it
-            }
-        }
-        match notify_store(dev, ino, offset, buf) {
-            Ok(()) => {}
-            // Unmounted, or the connection was aborted.
-            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return true,
-            // The kernel does not know the inode (yet, or any more): leave
-            // it to a read.
-            Err(_) => {
+        match push_piece(fs, dev, &mut reader, ino, offset, n, buf) {
+            Piece::Pushed => offset += n,
+            Piece::Failed => {
                 rec.delivered.store(false, Ordering::Relaxed);
                 return false;
             }
-        }
-        offset += n;
-        fs.prefetcher.bytes.fetch_add(n, Ordering::Relaxed);
-        if !fs.prefetcher.running() {
-            return true;
+            Piece::Gone => return true,
         }
     }
     fs.prefetcher.files.fetch_add(1, Ordering::Relaxed);
@@ -393,10 +377,8 @@ fn push_ahead(fs: &StoreFs, dev: &File, stream: Stream, buf: &mut Vec<u8>) -> bo
         mut from,
         mut to,
     } = stream;
-    let Ok(Some(mut reader)) = fs.store.blobs.open_read_at(&digest, from) else {
-        return false; // a read will report it
-    };
-    let mut at = from;
+    // The blob, open where the next piece starts.
+    let mut reader: Option<(Box<dyn Read + Send>, u64)> = None;
     loop {
         match fs.prefetcher.extend(ino, to) {
             Some(t) => to = t,
@@ -412,30 +394,61 @@ fn push_ahead(fs: &StoreFs, dev: &File, stream: Stream, buf: &mut Vec<u8>) -> bo
         if from >= to {
             return false;
         }
-        if from != at {
-            match fs.store.blobs.open_read_at(&digest, from) {
-                Ok(Some(r)) => reader = r,
-                _ => return false,
-            }
-            at = from;
-        }
+        let mut r = match reader.take() {
+            Some((r, at)) if at == from => r,
+            _ => match fs.store.blobs.open_read_at(&digest, from) {
+                Ok(Some(r)) => r,
+                _ => return false, // a read will report it
+            },
+        };
         let n = (to - from).min(CHUNK);
-        buf.clear();
-        match (&mut reader).take(n).read_to_end(buf) {
-            Ok(k) if k as u64 == n => {}
-            _ => return false, // a read will report it
+        match push_piece(fs, dev, &mut r, ino, from, n, buf) {
+            Piece::Pushed => {
+                from += n;
+                reader = Some((r, from));
+            }
+            Piece::Failed => return false,
+            Piece::Gone => return true,
         }
-        at += n;
-        match notify_store(dev, ino, from, buf) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return true,
-            Err(_) => return false,
-        }
-        from += n;
-        fs.prefetcher.bytes.fetch_add(n, Ordering::Relaxed);
-        if !fs.prefetcher.running() {
-            return true;
-        }
+    }
+}
+
+/// How pushing a piece of a file went.
+enum Piece {
+    Pushed,
+    /// The blob could not be read, or the kernel does not know the inode
+    /// (yet, or any more): reads will fetch it.
+    Failed,
+    /// Unmounted, the connection aborted, or prefetching stopped.
+    Gone,
+}
+
+/// Reads the next `n` bytes of `reader` and pushes them as inode `ino`'s
+/// contents at `offset`, counting them.
+fn push_piece(
+    fs: &StoreFs,
+    dev: &File,
+    reader: &mut dyn Read,
+    ino: u64,
+    offset: u64,
+    n: u64,
+    buf: &mut Vec<u8>,
+) -> Piece {
+    buf.clear();
+    match reader.take(n).read_to_end(buf) {
+        Ok(k) if k as u64 == n => {}
+        _ => return Piece::Failed,
+    }
+    match notify_store(dev, ino, offset, buf) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return Piece::Gone,
+        Err(_) => return Piece::Failed,
+    }
+    fs.prefetcher.bytes.fetch_add(n, Ordering::Relaxed);
+    if fs.prefetcher.running() {
+        Piece::Pushed
+    } else {
+        Piece::Gone
     }
 }
 
