@@ -1,4 +1,12 @@
+complete -c nix-store -l add-root -d 'Make PATH a symlink to the result (accepted; roots are not used by oxnix\'s store yet)' -r -F
+complete -c nix-store -l log-format -d 'Format of log output: raw, internal-json, bar or bar-with-logs' -r
+complete -c nix-store -l option -d 'Set the Nix configuration setting NAME to VALUE (overriding nix.conf)' -r
+complete -c nix-store -s j -l max-jobs -d 'Maximum number of parallel builds (accepted; oxnix does not build)' -r
+complete -c nix-store -l cores -d 'Cores a builder may use (accepted; oxnix does not build)' -r
+complete -c nix-store -l max-silent-time -d 'Build silence limit (accepted; oxnix does not build)' -r
+complete -c nix-store -l timeout -d 'Build time limit (accepted; oxnix does not build)' -r
 complete -c nix-store -l store -d 'The store: memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)' -r
+complete -c nix-store -l version -d 'Print the version (C++ Nix\'s line, then oxnix\'s)'
 complete -c nix-store -l print-env -d 'Print the environment of a derivation as shell variable assignments'
 complete -c nix-store -l dump -d 'Write the NAR serialisation of PATH to standard output (from the store for a valid store path)'
 complete -c nix-store -l restore -d 'Create PATH from a NAR read on standard input'
@@ -13,6 +21,9 @@ complete -c nix-store -s r -l realise -d 'Not supported yet by oxnix'
 complete -c nix-store -s l -l read-log -d 'Not supported yet by oxnix'
 complete -c nix-store -l dump-db -d 'Not supported yet by oxnix'
 complete -c nix-store -l load-db -d 'Not supported yet by oxnix'
+complete -c nix-store -l register-validity -d 'Not supported yet by oxnix'
+complete -c nix-store -l check-validity -d 'Not supported yet by oxnix'
+complete -c nix-store -l print-fixed-path -d 'Not supported yet by oxnix'
 complete -c nix-store -l gc -d 'Not supported yet by oxnix'
 complete -c nix-store -l init -d 'Not supported yet by oxnix'
 complete -c nix-store -l verify -d 'Not supported yet by oxnix'
@@ -29,7 +40,24 @@ complete -c nix-store -s R -l requisites -d 'With --query: print the closure of 
 complete -c nix-store -l tree -d 'With --query: print the references of the PATHs as a tree'
 complete -c nix-store -l graph -d 'With --query: print the closure of the PATHs as a Graphviz graph'
 complete -c nix-store -l deriver -d 'With --query: print the derivation that produced the PATHs'
-complete -c nix-store -l outputs -d 'With --query: print the output paths of derivations (other paths as they are)'
+complete -c nix-store -l outputs -d 'With --query: print the output paths of derivations (other paths as they are; the default)'
+complete -c nix-store -s b -l binding -d 'With --query: print the value of the derivations\' environment variable NAME (first argument)'
+complete -c nix-store -l resolve -d 'With --query: print the store paths the arguments (symlinks into the store) lead to'
+complete -c nix-store -l graphml -d 'With --query: print the closure of the PATHs as GraphML'
+complete -c nix-store -l roots -d 'With --query: print the garbage collector roots leading to the PATHs (not supported yet)'
+complete -c nix-store -s u -l use-output -d 'With --query: apply the query to the outputs of derivations'
+complete -c nix-store -s f -l force-realise -d 'With --query: realise the paths first (valid paths only)'
+complete -c nix-store -l include-outputs -d 'With --query --requisites: include the outputs of derivations in the closure'
 complete -c nix-store -l recursive -d 'With --add-fixed: hash the NAR serialisation, not the file\'s contents'
+complete -c nix-store -l indirect -d 'Accepted for compatibility'
+complete -c nix-store -l no-output -d 'With --realise: print nothing'
+complete -c nix-store -s v -l verbose -d 'Increase the logging verbosity level'
+complete -c nix-store -l quiet -d 'Decrease the logging verbosity level'
+complete -c nix-store -l debug -d 'Set the logging verbosity level to \'debug\''
+complete -c nix-store -s Q -l no-build-output -d 'Do not show build output (accepted; oxnix does not build)'
+complete -c nix-store -s K -l keep-failed -d 'Keep temporary directories of failed builds (accepted; oxnix does not build)'
+complete -c nix-store -s k -l keep-going -d 'Keep going after a build fails (accepted; oxnix does not build)'
+complete -c nix-store -l fallback -d 'Build from source if substitution fails (accepted; oxnix does not build)'
+complete -c nix-store -l readonly-mode -d 'Do not write to the store (accepted)'
+complete -c nix-store -l no-gc-warning -d 'Disable the warning about a missing --add-root'
 complete -c nix-store -s h -l help -d 'Print help'
-complete -c nix-store -s V -l version -d 'Print version'

@@ -28,7 +28,7 @@ complete -c oxnix -n "__fish_oxnix_needs_command" -s h -l help -d 'Print help'
 complete -c oxnix -n "__fish_oxnix_needs_command" -s V -l version -d 'Print version'
 complete -c oxnix -n "__fish_oxnix_needs_command" -f -a "nix-hash" -d 'Compute the cryptographic hash of a path, or convert a hash between encodings'
 complete -c oxnix -n "__fish_oxnix_needs_command" -f -a "nix-store" -d 'Manipulate or query the Nix store (oxnix: its own content-addressed store)'
-complete -c oxnix -n "__fish_oxnix_needs_command" -f -a "nix-instantiate" -d 'Evaluate Nix expressions (oxnix: --eval so far)'
+complete -c oxnix -n "__fish_oxnix_needs_command" -f -a "nix-instantiate" -d 'Instantiate store derivations from Nix expressions, or evaluate them (--eval)'
 complete -c oxnix -n "__fish_oxnix_needs_command" -f -a "store" -d 'Serve oxnix\'s store: a gRPC daemon, or a FUSE mount'
 complete -c oxnix -n "__fish_oxnix_needs_command" -f -a "gen-docs" -d 'Generate shell completions and man pages for the oxnix commands'
 complete -c oxnix -n "__fish_oxnix_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -36,6 +36,14 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l type -d 'Hash a
 sha1\t''
 sha256\t''
 sha512\t''"
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l log-format -d 'Format of log output: raw, internal-json, bar or bar-with-logs' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l option -d 'Set the Nix configuration setting NAME to VALUE (overriding nix.conf)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -s j -l max-jobs -d 'Maximum number of parallel builds (accepted; oxnix does not build)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l cores -d 'Cores a builder may use (accepted; oxnix does not build)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l max-silent-time -d 'Build silence limit (accepted; oxnix does not build)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l timeout -d 'Build time limit (accepted; oxnix does not build)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l store -d 'The store: memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l version -d 'Print the version (C++ Nix\'s line, then oxnix\'s)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l flat -d 'Hash the contents of a regular file instead of its NAR serialisation'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l truncate -d 'Fold the hash to 160 bits by XOR (as store path hashes)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l base16 -d 'Print the hash in base-16 (the default)'
@@ -46,9 +54,25 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l to-base16 -d 'C
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l to-base32 -d 'Convert the given hashes to Nix\'s base-32'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l to-base64 -d 'Convert the given hashes to base-64'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l to-sri -d 'Convert the given hashes to SRI form'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -s v -l verbose -d 'Increase the logging verbosity level'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l quiet -d 'Decrease the logging verbosity level'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l debug -d 'Set the logging verbosity level to \'debug\''
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -s Q -l no-build-output -d 'Do not show build output (accepted; oxnix does not build)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -s K -l keep-failed -d 'Keep temporary directories of failed builds (accepted; oxnix does not build)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -s k -l keep-going -d 'Keep going after a build fails (accepted; oxnix does not build)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l fallback -d 'Build from source if substitution fails (accepted; oxnix does not build)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l readonly-mode -d 'Do not write to the store (accepted)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l no-gc-warning -d 'Disable the warning about a missing --add-root'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -s h -l help -d 'Print help'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -s V -l version -d 'Print version'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l add-root -d 'Make PATH a symlink to the result (accepted; roots are not used by oxnix\'s store yet)' -r -F
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l log-format -d 'Format of log output: raw, internal-json, bar or bar-with-logs' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l option -d 'Set the Nix configuration setting NAME to VALUE (overriding nix.conf)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s j -l max-jobs -d 'Maximum number of parallel builds (accepted; oxnix does not build)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l cores -d 'Cores a builder may use (accepted; oxnix does not build)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l max-silent-time -d 'Build silence limit (accepted; oxnix does not build)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l timeout -d 'Build time limit (accepted; oxnix does not build)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l store -d 'The store: memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l version -d 'Print the version (C++ Nix\'s line, then oxnix\'s)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l print-env -d 'Print the environment of a derivation as shell variable assignments'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l dump -d 'Write the NAR serialisation of PATH to standard output (from the store for a valid store path)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l restore -d 'Create PATH from a NAR read on standard input'
@@ -63,6 +87,9 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s r -l realise -
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s l -l read-log -d 'Not supported yet by oxnix'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l dump-db -d 'Not supported yet by oxnix'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l load-db -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l register-validity -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l check-validity -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l print-fixed-path -d 'Not supported yet by oxnix'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l gc -d 'Not supported yet by oxnix'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l init -d 'Not supported yet by oxnix'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l verify -d 'Not supported yet by oxnix'
@@ -79,41 +106,74 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s R -l requisite
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l tree -d 'With --query: print the references of the PATHs as a tree'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l graph -d 'With --query: print the closure of the PATHs as a Graphviz graph'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l deriver -d 'With --query: print the derivation that produced the PATHs'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l outputs -d 'With --query: print the output paths of derivations (other paths as they are)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l outputs -d 'With --query: print the output paths of derivations (other paths as they are; the default)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s b -l binding -d 'With --query: print the value of the derivations\' environment variable NAME (first argument)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l resolve -d 'With --query: print the store paths the arguments (symlinks into the store) lead to'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l graphml -d 'With --query: print the closure of the PATHs as GraphML'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l roots -d 'With --query: print the garbage collector roots leading to the PATHs (not supported yet)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s u -l use-output -d 'With --query: apply the query to the outputs of derivations'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s f -l force-realise -d 'With --query: realise the paths first (valid paths only)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l include-outputs -d 'With --query --requisites: include the outputs of derivations in the closure'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l recursive -d 'With --add-fixed: hash the NAR serialisation, not the file\'s contents'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l indirect -d 'Accepted for compatibility'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l no-output -d 'With --realise: print nothing'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s v -l verbose -d 'Increase the logging verbosity level'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l quiet -d 'Decrease the logging verbosity level'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l debug -d 'Set the logging verbosity level to \'debug\''
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s Q -l no-build-output -d 'Do not show build output (accepted; oxnix does not build)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s K -l keep-failed -d 'Keep temporary directories of failed builds (accepted; oxnix does not build)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s k -l keep-going -d 'Keep going after a build fails (accepted; oxnix does not build)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l fallback -d 'Build from source if substitution fails (accepted; oxnix does not build)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l readonly-mode -d 'Do not write to the store (accepted)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l no-gc-warning -d 'Disable the warning about a missing --add-root'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s h -l help -d 'Print help'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s V -l version -d 'Print version'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l add-root -d 'Make PATH a symlink to each .drv (PATH, PATH-2, …) and print it' -r -F
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l store -d 'The store to write to (default: $OXNIX_STORE, else the local sled store)' -r
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l extra-experimental-features -d 'Enable experimental features (so far: parse-toml-timestamps)' -r
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l lint-short-path-literals -d 'Report relative path literals without ./ (warn or fatal)' -r -f -a "warn\t''
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l lint-short-path-literals -d 'Report relative path literals without ./ (warn or fatal; newer Nix)' -r -f -a "warn\t''
 fatal\t''"
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l lint-absolute-path-literals -d 'Report absolute and ~/ path literals (warn or fatal)' -r -f -a "warn\t''
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l lint-absolute-path-literals -d 'Report absolute and ~/ path literals (warn or fatal; newer Nix)' -r -f -a "warn\t''
 fatal\t''"
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l lint-url-literals -d 'Report URL literals (warn or fatal)' -r -f -a "warn\t''
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l lint-url-literals -d 'Report URL literals (warn or fatal; newer Nix)' -r -f -a "warn\t''
 fatal\t''"
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s A -l attr -d 'Select an attribute of the result (a.b.0.c)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s A -l attr -d 'Select an attribute of the result (a.b.0.c, x."a.b"); repeatable, each printed' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l log-format -d 'Format of log output: raw, internal-json, bar or bar-with-logs' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l option -d 'Set the Nix configuration setting NAME to VALUE (overriding nix.conf)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s j -l max-jobs -d 'Maximum number of parallel builds (accepted; oxnix does not build)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l cores -d 'Cores a builder may use (accepted; oxnix does not build)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l max-silent-time -d 'Build silence limit (accepted; oxnix does not build)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l timeout -d 'Build time limit (accepted; oxnix does not build)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l store -d 'The store: memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l arg -d 'Pass NAME = EXPR to a function result' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l argstr -d 'Pass NAME = STRING to a function result' -r
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s I -d 'Add a search path entry (name=path or path)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s I -l include -d 'Add a search path entry (NAME=PATH or PATH) before those of the nix-path setting and $NIX_PATH' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l override-flake -d 'Override a flake registry entry (accepted; unused here)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l eval-store -d 'The store for evaluation results (accepted; unused here)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l version -d 'Print the version (C++ Nix\'s line, then oxnix\'s)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l eval -d 'Evaluate and print the result instead of instantiating'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l eval-only -d 'Old name of --eval'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l parse -d 'Parse the input only'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l parse -d 'Parse the input only and print it in normal form'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l parse-only -d 'Old name of --parse'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l strict -d 'Evaluate the result completely (with --eval)'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l json -d 'Print the result as JSON'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l xml -d 'Print the result as XML'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l json -d 'Print the result as JSON (the last of --json and --xml counts)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l xml -d 'Print the result as XML (the last of --json and --xml counts)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l no-location -d 'Omit locations in XML output'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l indirect -d 'Accepted for compatibility (roots are symlinks)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l dry-run -d 'Evaluate and print the .drv paths without writing to the store'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l repair -d 'Accepted for compatibility'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l find-file -d 'Look the arguments up in the search path'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l show-trace -d 'Show the evaluation trace on errors'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l no-show-trace -d 'Show errors without the trace (the default)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l read-write-mode -d 'Allow writing to the store during evaluation'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l impure -d 'Accepted for compatibility (evaluation is not sandboxed)'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l trace-verbose -d 'Make builtins.traceVerbose print its message'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l trace-verbose -d 'Make builtins.traceVerbose print its message (newer Nix)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s E -l expr -d 'Treat the arguments as Nix expressions'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s v -l verbose -d 'Increase the logging verbosity level'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l quiet -d 'Decrease the logging verbosity level'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l debug -d 'Set the logging verbosity level to \'debug\''
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s Q -l no-build-output -d 'Do not show build output (accepted; oxnix does not build)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s K -l keep-failed -d 'Keep temporary directories of failed builds (accepted; oxnix does not build)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s k -l keep-going -d 'Keep going after a build fails (accepted; oxnix does not build)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l fallback -d 'Build from source if substitution fails (accepted; oxnix does not build)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l readonly-mode -d 'Do not write to the store (accepted)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l no-gc-warning -d 'Disable the warning about a missing --add-root'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l impure -d 'Allow access to mutable paths (the default for these commands)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s h -l help -d 'Print help'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s V -l version -d 'Print version'
 complete -c oxnix -n "__fish_oxnix_using_subcommand store; and not __fish_seen_subcommand_from daemon mount help" -s h -l help -d 'Print help'
 complete -c oxnix -n "__fish_oxnix_using_subcommand store; and not __fish_seen_subcommand_from daemon mount help" -f -a "daemon" -d 'Serve the store over gRPC until SIGINT or SIGTERM'
 complete -c oxnix -n "__fish_oxnix_using_subcommand store; and not __fish_seen_subcommand_from daemon mount help" -f -a "mount" -d 'Mount the store read-only with FUSE: each valid store path as an entry of MOUNTPOINT; until unmounted, SIGINT or SIGTERM'
@@ -130,7 +190,7 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subco
 complete -c oxnix -n "__fish_oxnix_using_subcommand gen-docs" -s h -l help -d 'Print help'
 complete -c oxnix -n "__fish_oxnix_using_subcommand help; and not __fish_seen_subcommand_from nix-hash nix-store nix-instantiate store gen-docs help" -f -a "nix-hash" -d 'Compute the cryptographic hash of a path, or convert a hash between encodings'
 complete -c oxnix -n "__fish_oxnix_using_subcommand help; and not __fish_seen_subcommand_from nix-hash nix-store nix-instantiate store gen-docs help" -f -a "nix-store" -d 'Manipulate or query the Nix store (oxnix: its own content-addressed store)'
-complete -c oxnix -n "__fish_oxnix_using_subcommand help; and not __fish_seen_subcommand_from nix-hash nix-store nix-instantiate store gen-docs help" -f -a "nix-instantiate" -d 'Evaluate Nix expressions (oxnix: --eval so far)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand help; and not __fish_seen_subcommand_from nix-hash nix-store nix-instantiate store gen-docs help" -f -a "nix-instantiate" -d 'Instantiate store derivations from Nix expressions, or evaluate them (--eval)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand help; and not __fish_seen_subcommand_from nix-hash nix-store nix-instantiate store gen-docs help" -f -a "store" -d 'Serve oxnix\'s store: a gRPC daemon, or a FUSE mount'
 complete -c oxnix -n "__fish_oxnix_using_subcommand help; and not __fish_seen_subcommand_from nix-hash nix-store nix-instantiate store gen-docs help" -f -a "gen-docs" -d 'Generate shell completions and man pages for the oxnix commands'
 complete -c oxnix -n "__fish_oxnix_using_subcommand help; and not __fish_seen_subcommand_from nix-hash nix-store nix-instantiate store gen-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -4,10 +4,12 @@
 //! (`error: …` on stderr, exit code 1).
 
 pub mod gen_docs;
+pub mod legacy_args;
 pub mod nix_hash;
 pub mod nix_instantiate;
 pub mod nix_store;
 pub mod progress;
+pub mod settings;
 pub mod store;
 
 use std::ffi::OsString;
@@ -46,6 +48,27 @@ pub fn print_error(msg: &str) {
     // A message with a trace starts on the next line.
     let sep = if msg.starts_with('\n') { "" } else { " " };
     let _ = writeln!(stderr.lock(), "{prefix}{sep}{msg}");
+}
+
+/// Prints `msg` as C++ Nix prints warnings: `warning:` in bold yellow on a
+/// terminal.
+pub fn print_warning(msg: &str) {
+    let stderr = std::io::stderr();
+    let prefix = if stderr.is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        "\x1b[33;1mwarning:\x1b[0m"
+    } else {
+        "warning:"
+    };
+    let _ = writeln!(stderr.lock(), "{prefix} {msg}");
+}
+
+/// `--version` of a command: C++ Nix's line (scripts parse `(Nix) X.Y.Z`)
+/// with oxnix's own version after it.
+pub fn print_version(command: &str) {
+    println!(
+        "{command} (Nix) 2.8.0 (oxnix {})",
+        env!("CARGO_PKG_VERSION")
+    );
 }
 
 fn report(command: &str, result: Result<(), CliError>) -> i32 {

@@ -9,9 +9,10 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use clap::{Arg, ArgAction, ArgMatches, Command};
+use clap::{Arg, ArgAction, Command};
 
-use super::{clap_failure, CliError};
+use super::legacy_args;
+use super::CliError;
 use crate::hash::{Hash, HashAlgo, HashFormat};
 use crate::hash_pipeline::PipelinedHasher;
 use crate::nar::fs::dump_path;
@@ -71,7 +72,13 @@ const FORMAT_FLAGS: &[(&str, HashFormat, bool, &str)] = &[
 /// The clap definition of `nix-hash`.
 pub fn command() -> Command {
     let mut cmd = Command::new("nix-hash")
-        .version(concat!("(oxnix) ", env!("CARGO_PKG_VERSION")))
+        .disable_version_flag(true)
+        .arg(
+            Arg::new("version")
+                .long("version")
+                .action(ArgAction::SetTrue)
+                .help("Print the version (C++ Nix's line, then oxnix's)"),
+        )
         .about("Compute the cryptographic hash of a path, or convert a hash between encodings")
         .arg(
             Arg::new("flat")
@@ -101,41 +108,57 @@ pub fn command() -> Command {
                 .help(*help),
         );
     }
-    cmd.arg(
+    let cmd = cmd.arg(
         Arg::new("args")
             .value_name("PATH_OR_HASH")
             .num_args(0..)
             .value_parser(clap::value_parser!(OsString))
             .value_hint(clap::ValueHint::AnyPath)
             .help("Paths to hash, or with --to-*, hashes to convert"),
-    )
+    );
+    legacy_args::add_common(cmd, false)
 }
 
 /// Runs `nix-hash` with `args` (without the program name).
 pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
-    // `--type` is validated by us, not clap, to give C++ Nix's message.
-    let cmd = command().mut_arg("type", |a| {
-        a.value_parser(clap::builder::NonEmptyStringValueParser::new())
-    });
-    let m = match cmd.try_get_matches_from(std::iter::once(OsString::from("nix-hash")).chain(args))
-    {
-        Ok(m) => m,
-        Err(e) => return clap_failure(e),
-    };
-    let algo = m
-        .get_one::<String>("type")
-        .map(|s| HashAlgo::from_name(s))
-        .transpose()
-        .map_err(|e| CliError::Usage(e.to_string()))?;
-
+    let mut algo = None;
+    let mut flat = false;
+    let mut truncate = false;
     // Like C++ Nix, the last format flag on the command line decides the
     // format, and any --to-* flag switches to conversion.
-    let (format, convert) = last_format(&m);
-    let truncate = m.get_flag("truncate");
-    let inputs: Vec<OsString> = m
-        .get_many::<OsString>("args")
-        .map(|v| v.cloned().collect())
-        .unwrap_or_default();
+    let mut format = HashFormat::Base16;
+    let mut convert = false;
+    let mut inputs: Vec<OsString> = Vec::new();
+    legacy_args::parse(args, false, |arg, w| {
+        let a = arg.to_string_lossy();
+        match a.as_ref() {
+            "--help" => {
+                print!("{}", command().render_help());
+                return Err(CliError::Exit(0));
+            }
+            "--version" => {
+                super::print_version("nix-hash");
+                return Err(CliError::Exit(0));
+            }
+            "--flat" => flat = true,
+            "--truncate" => truncate = true,
+            "--type" => {
+                let name = w.value_str(&a)?;
+                algo =
+                    Some(HashAlgo::from_name(&name).map_err(|e| CliError::Usage(e.to_string()))?);
+            }
+            s if s.starts_with("--") => {
+                let Some((_, f, to, _)) = FORMAT_FLAGS.iter().find(|(n, ..)| s[2..] == **n) else {
+                    return Ok(false);
+                };
+                format = *f;
+                convert |= *to;
+            }
+            s if s.starts_with('-') => return Ok(false),
+            _ => inputs.push(arg.to_owned()),
+        }
+        Ok(true)
+    })?;
 
     let stdout = io::stdout();
     let mut out = stdout.lock();
@@ -153,7 +176,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
     let algo = algo.unwrap_or(HashAlgo::Md5);
     for p in &inputs {
         let path = PathBuf::from(p);
-        let mut h = if m.get_flag("flat") {
+        let mut h = if flat {
             hash_flat(&path, algo)?
         } else {
             hash_nar(&path, algo)?
@@ -164,21 +187,6 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         print(&mut out, h)?;
     }
     Ok(())
-}
-
-fn last_format(m: &ArgMatches) -> (HashFormat, bool) {
-    FORMAT_FLAGS
-        .iter()
-        .filter(|(name, ..)| m.get_flag(name))
-        .filter_map(|(name, format, convert, _)| m.index_of(name).map(|i| (i, *format, *convert)))
-        .max_by_key(|(i, ..)| *i)
-        .map(|(_, format, _)| {
-            let convert = FORMAT_FLAGS
-                .iter()
-                .any(|(name, _, convert, _)| *convert && m.get_flag(name));
-            (format, convert)
-        })
-        .unwrap_or((HashFormat::Base16, false))
 }
 
 /// The hash of the NAR serialisation of `path`.

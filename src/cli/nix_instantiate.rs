@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Arg, ArgAction, Command};
 
-use super::{clap_failure, CliError};
+use super::legacy_args::{self, AutoArg};
+use super::CliError;
+use crate::eval::attr_path::AutoArgs;
 use crate::eval::error::{ErrorKind, EvalError};
 use crate::eval::value::{NixString, Value};
 use crate::eval::{print, EvalConfig, Evaluator, LintLevel, Lints};
@@ -22,7 +24,8 @@ fn lint(name: &'static str, help: &'static str) -> Arg {
         .help(help)
 }
 
-/// The clap definition of `nix-instantiate`.
+/// The clap definition of `nix-instantiate` (help, man page, completions;
+/// the command line itself is read by [`super::legacy_args`]).
 pub fn command() -> Command {
     let flag = |name: &'static str, help: &'static str| {
         Arg::new(name)
@@ -30,21 +33,23 @@ pub fn command() -> Command {
             .action(ArgAction::SetTrue)
             .help(help)
     };
-    Command::new("nix-instantiate")
-        .version(concat!("(oxnix) ", env!("CARGO_PKG_VERSION")))
-        .about("Evaluate Nix expressions (oxnix: --eval so far)")
+    let cmd = Command::new("nix-instantiate")
+        .about("Instantiate store derivations from Nix expressions, or evaluate them (--eval)")
+        .disable_version_flag(true)
+        .arg(flag("version", "Print the version (C++ Nix's line, then oxnix's)"))
         .arg(flag(
             "eval",
             "Evaluate and print the result instead of instantiating",
         ))
         .arg(flag("eval-only", "Old name of --eval").hide(true))
-        .arg(flag("parse", "Parse the input only"))
+        .arg(flag("parse", "Parse the input only and print it in normal form"))
+        .arg(flag("parse-only", "Old name of --parse").hide(true))
         .arg(flag(
             "strict",
             "Evaluate the result completely (with --eval)",
         ))
-        .arg(flag("json", "Print the result as JSON"))
-        .arg(flag("xml", "Print the result as XML"))
+        .arg(flag("json", "Print the result as JSON (the last of --json and --xml counts)"))
+        .arg(flag("xml", "Print the result as XML (the last of --json and --xml counts)"))
         .arg(flag("no-location", "Omit locations in XML output"))
         .arg(
             Arg::new("add-root")
@@ -53,62 +58,32 @@ pub fn command() -> Command {
                 .value_hint(clap::ValueHint::AnyPath)
                 .help("Make PATH a symlink to each .drv (PATH, PATH-2, …) and print it"),
         )
-        .arg(flag(
-            "indirect",
-            "Accepted for compatibility (roots are symlinks)",
-        ))
+        .arg(flag("indirect", "Accepted for compatibility (roots are symlinks)"))
         .arg(flag(
             "dry-run",
             "Evaluate and print the .drv paths without writing to the store",
         ))
-        .arg(
-            Arg::new("store")
-                .long("store")
-                .value_name("ADDRESS")
-                .help("The store to write to (default: $OXNIX_STORE, else the local sled store)"),
-        )
-        .arg(flag(
-            "find-file",
-            "Look the arguments up in the search path",
-        ))
-        .arg(flag("show-trace", "Show the evaluation trace on errors"))
-        .arg(
-            flag(
-                "no-show-trace",
-                "Show errors without the trace (the default)",
-            )
-            .overrides_with("show-trace"),
-        )
+        .arg(flag("repair", "Accepted for compatibility"))
+        .arg(flag("find-file", "Look the arguments up in the search path"))
         .arg(flag(
             "read-write-mode",
             "Allow writing to the store during evaluation",
         ))
         .arg(flag(
-            "impure",
-            "Accepted for compatibility (evaluation is not sandboxed)",
-        ))
-        .arg(
-            Arg::new("extra-experimental-features")
-                .long("extra-experimental-features")
-                .action(ArgAction::Append)
-                .value_name("FEATURES")
-                .help("Enable experimental features (so far: parse-toml-timestamps)"),
-        )
-        .arg(flag(
             "trace-verbose",
-            "Make builtins.traceVerbose print its message",
+            "Make builtins.traceVerbose print its message (newer Nix)",
         ))
         .arg(lint(
             "lint-short-path-literals",
-            "Report relative path literals without ./ (warn or fatal)",
+            "Report relative path literals without ./ (warn or fatal; newer Nix)",
         ))
         .arg(lint(
             "lint-absolute-path-literals",
-            "Report absolute and ~/ path literals (warn or fatal)",
+            "Report absolute and ~/ path literals (warn or fatal; newer Nix)",
         ))
         .arg(lint(
             "lint-url-literals",
-            "Report URL literals (warn or fatal)",
+            "Report URL literals (warn or fatal; newer Nix)",
         ))
         .arg(
             Arg::new("expr")
@@ -123,121 +98,171 @@ pub fn command() -> Command {
                 .long("attr")
                 .action(ArgAction::Append)
                 .value_name("ATTRPATH")
-                .help("Select an attribute of the result (a.b.0.c)"),
-        )
-        .arg(
-            Arg::new("arg")
-                .long("arg")
-                .num_args(2)
-                .action(ArgAction::Append)
-                .value_names(["NAME", "EXPR"])
-                .help("Pass NAME = EXPR to a function result"),
-        )
-        .arg(
-            Arg::new("argstr")
-                .long("argstr")
-                .num_args(2)
-                .action(ArgAction::Append)
-                .value_names(["NAME", "STRING"])
-                .help("Pass NAME = STRING to a function result"),
-        )
-        .arg(
-            Arg::new("include")
-                .short('I')
-                .action(ArgAction::Append)
-                .value_name("PATH")
-                .help("Add a search path entry (name=path or path)"),
+                .help("Select an attribute of the result (a.b.0.c, x.\"a.b\"); repeatable, each printed"),
         )
         .arg(
             Arg::new("files")
                 .value_name("FILE")
                 .num_args(0..)
                 .value_hint(clap::ValueHint::AnyPath)
-                .help("Files (or with -E, expressions); '-' reads standard input"),
-        )
+                .help("Files, directories or <name>s in the search path (with -E, expressions); '-' reads standard input"),
+        );
+    legacy_args::add_common(cmd, true)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Plain,
+    Xml,
+    Json,
+}
+
+/// What `nix-instantiate`'s own flags set.
+struct Options {
+    files: Vec<String>,
+    read_stdin: bool,
+    from_args: bool,
+    find_file: bool,
+    eval: bool,
+    parse: bool,
+    output: Output,
+    location: bool,
+    strict: bool,
+    attrs: Vec<String>,
+    add_root: Option<PathBuf>,
+    dry_run: bool,
+    read_write: bool,
+    trace_verbose: bool,
+    lints: Lints,
+    gc_warning: bool,
+}
+
+fn lint_level(flag: &str, v: &str) -> Result<LintLevel, CliError> {
+    match v {
+        "warn" => Ok(LintLevel::Warn),
+        "fatal" => Ok(LintLevel::Fatal),
+        _ => Err(CliError::Usage(format!(
+            "option '{flag}' has an invalid value '{v}' (expected 'warn' or 'fatal')"
+        ))),
+    }
 }
 
 /// Runs `nix-instantiate` with `args` (without the program name).
 pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
-    let m = match command()
-        .try_get_matches_from(std::iter::once(OsString::from("nix-instantiate")).chain(args))
-    {
-        Ok(m) => m,
-        Err(e) => return clap_failure(e),
+    let cwd = std::env::current_dir().map_err(CliError::failed)?;
+    let mut o = Options {
+        files: Vec::new(),
+        read_stdin: false,
+        from_args: false,
+        find_file: false,
+        eval: false,
+        parse: false,
+        output: Output::Plain,
+        location: true,
+        strict: false,
+        attrs: Vec::new(),
+        add_root: None,
+        dry_run: false,
+        read_write: false,
+        trace_verbose: false,
+        lints: Lints::default(),
+        gc_warning: true,
     };
+    let common = legacy_args::parse(args, true, |arg, w| {
+        let a = arg.to_string_lossy();
+        match a.as_ref() {
+            "--help" => {
+                print!("{}", command().render_help());
+                return Err(CliError::Exit(0));
+            }
+            "--version" => {
+                super::print_version("nix-instantiate");
+                return Err(CliError::Exit(0));
+            }
+            "-" => o.read_stdin = true,
+            "--expr" | "-E" => o.from_args = true,
+            "--eval" | "--eval-only" => o.eval = true,
+            "--read-write-mode" => o.read_write = true,
+            "--parse" | "--parse-only" => {
+                o.parse = true;
+                o.eval = true;
+            }
+            "--find-file" => o.find_file = true,
+            "--attr" | "-A" => o.attrs.push(w.value_str(&a)?),
+            "--add-root" => o.add_root = Some(cwd.join(w.value(&a)?)),
+            "--indirect" | "--repair" => {}
+            "--xml" => o.output = Output::Xml,
+            "--json" => o.output = Output::Json,
+            "--no-location" => o.location = false,
+            "--strict" => o.strict = true,
+            "--dry-run" => o.dry_run = true,
+            "--trace-verbose" => o.trace_verbose = true,
+            "--lint-short-path-literals" => o.lints.short_path = lint_level(&a, &w.value_str(&a)?)?,
+            "--lint-absolute-path-literals" => {
+                o.lints.absolute_path = lint_level(&a, &w.value_str(&a)?)?
+            }
+            "--lint-url-literals" => o.lints.url = lint_level(&a, &w.value_str(&a)?)?,
+            s if s.starts_with('-') => return Ok(false),
+            s => o.files.push(s.to_owned()),
+        }
+        Ok(true)
+    })?;
+    o.gc_warning = !common.no_gc_warning;
+    let settings = &common.settings;
     SHOW_TRACE.store(
-        m.get_flag("show-trace"),
+        settings.get_bool("show-trace"),
         std::sync::atomic::Ordering::Relaxed,
     );
-    let cwd = std::env::current_dir().map_err(CliError::failed)?;
-    let mut search_path: Vec<String> = m
-        .get_many::<String>("include")
-        .map(|v| v.cloned().collect())
-        .unwrap_or_default();
-    if let Ok(np) = std::env::var("NIX_PATH") {
-        search_path.extend(np.split(':').filter(|s| !s.is_empty()).map(str::to_owned));
-    }
-    let search_path = search_path
-        .into_iter()
+    let search_path = common
+        .include
+        .iter()
+        .cloned()
+        .chain(settings.get_list("nix-path"))
         .map(|e| absolute_entry(&e, &cwd))
         .collect();
-    let level = |name: &str| match m.get_one::<String>(name).map(String::as_str) {
-        Some("warn") => LintLevel::Warn,
-        Some("fatal") => LintLevel::Fatal,
-        _ => LintLevel::Off,
-    };
     let config = EvalConfig {
         search_path,
         home: std::env::var_os("HOME").map(PathBuf::from),
-        system: format!("{}-linux", std::env::consts::ARCH),
-        lints: Lints {
-            short_path: level("lint-short-path-literals"),
-            absolute_path: level("lint-absolute-path-literals"),
-            url: level("lint-url-literals"),
-        },
+        system: settings
+            .get("system")
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{}-linux", std::env::consts::ARCH)),
+        lints: o.lints,
         max_steps: None,
         store_dir: store_dir_from_env()?,
-        experimental_features: m
-            .get_many::<String>("extra-experimental-features")
-            .map(|v| {
-                v.flat_map(|f| f.split_whitespace().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        trace_verbose: m.get_flag("trace-verbose"),
+        experimental_features: settings.get_list("experimental-features"),
+        trace_verbose: o.trace_verbose,
     };
-    let files: Vec<String> = m
-        .get_many::<String>("files")
-        .map(|v| v.cloned().collect())
-        .unwrap_or_default();
-    let opts = Options {
-        eval: m.get_flag("eval") || m.get_flag("eval-only"),
-        dry_run: m.get_flag("dry-run"),
-        add_root: m.get_one::<String>("add-root").map(|r| cwd.join(r)),
-        store: m.get_one::<String>("store").cloned(),
-        parse: m.get_flag("parse"),
-        strict: m.get_flag("strict"),
-        expr: m.get_flag("expr"),
-        attrs: m
-            .get_many::<String>("attr")
-            .map(|v| v.cloned().collect())
-            .unwrap_or_default(),
-        args: pairs(&m, "arg"),
-        argstrs: pairs(&m, "argstr"),
-        xml: m.get_flag("xml"),
-        location: !m.get_flag("no-location"),
-        json: m.get_flag("json"),
-    };
+    for (name, what) in [
+        ("restrict-eval", "restricted evaluation (--restrict-eval)"),
+        ("pure-eval", "pure evaluation (--pure-eval)"),
+        ("trace-function-calls", "--trace-function-calls"),
+    ] {
+        if settings.get_bool(name) {
+            return Err(CliError::Failed(format!(
+                "not yet supported by oxnix: {what}"
+            )));
+        }
+    }
+    let auto_args = common.auto_args();
+    let store = common.store.clone();
     // Evaluation recurses while printing and compiling: give it room.
-    let find_file = m.get_flag("find-file");
     let handle = std::thread::Builder::new()
         .stack_size(1 << 30)
         .spawn(move || {
             let ev = Evaluator::new(config);
-            if find_file {
-                return find_files(&ev, &files);
+            if o.find_file {
+                return find_files(&ev, &o.files);
             }
-            main_eval(&ev, &opts, &files, &cwd)
+            let mut args = Vec::new();
+            for (name, a) in auto_args {
+                let v = match a {
+                    AutoArg::Expr(e) => ev.lazy_source("«string»", &cwd, e).map_err(eval_error)?,
+                    AutoArg::Str(s) => Value::string(s),
+                };
+                args.push((NixString::from(name.as_str()), v));
+            }
+            main_eval(&ev, &o, &args, store, &cwd)
         })
         .map_err(CliError::failed)?;
     handle.join().unwrap_or_else(|_| {
@@ -265,24 +290,13 @@ fn store_dir_from_env() -> Result<Option<String>, CliError> {
     Ok(Some(canon.display().to_string()))
 }
 
-fn pairs(m: &clap::ArgMatches, name: &str) -> Vec<(String, String)> {
-    let v: Vec<String> = m
-        .get_many::<String>(name)
-        .map(|v| v.cloned().collect())
-        .unwrap_or_default();
-    v.chunks(2)
-        .filter(|c| c.len() == 2)
-        .map(|c| (c[0].clone(), c[1].clone()))
-        .collect()
-}
-
 /// Makes a search path entry's path absolute against `cwd`.
 fn absolute_entry(entry: &str, cwd: &Path) -> String {
     let (prefix, path) = match entry.split_once('=') {
         Some((p, rest)) => (Some(p), rest),
         None => (None, entry),
     };
-    let abs = if path.starts_with('/') || path.contains("://") {
+    let abs = if path.starts_with('/') || path.contains("://") || path.starts_with("channel:") {
         path.to_owned()
     } else {
         cwd.join(path).display().to_string()
@@ -291,22 +305,6 @@ fn absolute_entry(entry: &str, cwd: &Path) -> String {
         Some(p) => format!("{p}={abs}"),
         None => abs,
     }
-}
-
-struct Options {
-    eval: bool,
-    dry_run: bool,
-    add_root: Option<PathBuf>,
-    store: Option<String>,
-    parse: bool,
-    strict: bool,
-    expr: bool,
-    attrs: Vec<String>,
-    args: Vec<(String, String)>,
-    argstrs: Vec<(String, String)>,
-    xml: bool,
-    location: bool,
-    json: bool,
 }
 
 /// `--show-trace`: errors are reported with their trace.
@@ -339,99 +337,186 @@ fn find_files(ev: &Evaluator, names: &[String]) -> Result<(), CliError> {
     Ok(())
 }
 
-fn main_eval(ev: &Evaluator, o: &Options, files: &[String], cwd: &Path) -> Result<(), CliError> {
-    let inputs: Vec<String> = if files.is_empty() && !o.expr {
+/// One input: its name in messages, the directory relative paths in it
+/// are resolved against, and its text.
+fn read_input(
+    ev: &Evaluator,
+    input: &str,
+    cwd: &Path,
+) -> Result<(String, PathBuf, String), CliError> {
+    // `<name>`: looked up in the search path.
+    let path = if input.len() > 2 && input.starts_with('<') && input.ends_with('>') {
+        let name = &input[1..input.len() - 1];
+        let global = |n: &str| ev.globals.get(n).cloned().unwrap_or(Value::Null);
+        let lookup = ev
+            .call(global("__findFile"), global("__nixPath"))
+            .map_err(eval_error)?;
+        match ev.call(lookup, Value::string(name)).map_err(eval_error)? {
+            Value::Path(p) => p.as_ref().clone(),
+            other => PathBuf::from(print::print(&other)),
+        }
+    } else if crate::cli::settings::is_pseudo_url(input) {
+        return Err(CliError::Failed(format!(
+            "not yet supported by oxnix: fetching '{input}' (download it and pass the file)"
+        )));
+    } else {
+        cwd.join(input)
+    };
+    let mut path = crate::eval::compiler::canonicalise(&path);
+    if path.is_dir() {
+        path.push("default.nix");
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        CliError::Failed(format!(
+            "getting status of '{}': {}",
+            path.display(),
+            crate::os_error::message(&e)
+        ))
+    })?;
+    let dir = path.parent().unwrap_or(Path::new("/")).to_owned();
+    Ok((path.display().to_string(), dir, text))
+}
+
+fn main_eval(
+    ev: &Evaluator,
+    o: &Options,
+    args: &AutoArgs,
+    store: Option<String>,
+    cwd: &Path,
+) -> Result<(), CliError> {
+    let mut roots = 0;
+    let mut gc_warned = !o.gc_warning;
+    let attrs: Vec<String> = if o.attrs.is_empty() {
+        vec![String::new()]
+    } else {
+        o.attrs.clone()
+    };
+    let mut process = |name: String, dir: PathBuf, text: String| -> Result<(), CliError> {
+        process_expr(
+            ev,
+            o,
+            args,
+            &attrs,
+            (name, dir, text),
+            &mut roots,
+            &mut gc_warned,
+            &store,
+        )
+    };
+    if o.read_stdin {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(CliError::failed)?;
+        process("«stdin»".to_owned(), cwd.to_owned(), text)?;
+    }
+    let files: Vec<String> = if o.files.is_empty() && !o.from_args && !o.read_stdin {
         vec!["./default.nix".into()]
     } else {
-        files.to_vec()
+        o.files.clone()
     };
-    let stdout = std::io::stdout();
-    let mut roots = 0;
-    for input in inputs {
-        let (name, dir, text) = if o.expr {
-            ("«string»".to_owned(), cwd.to_owned(), input.clone())
-        } else if input == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(CliError::failed)?;
-            ("«stdin»".to_owned(), cwd.to_owned(), text)
+    for input in files {
+        let (name, dir, text) = if o.from_args {
+            ("«string»".to_owned(), cwd.to_owned(), input)
         } else {
-            let mut path = cwd.join(&input);
-            if path.is_dir() {
-                path.push("default.nix");
-            }
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                CliError::Failed(format!(
-                    "getting status of '{}': {}",
-                    path.display(),
-                    crate::os_error::message(&e)
-                ))
-            })?;
-            let dir = path.parent().unwrap_or(Path::new("/")).to_owned();
-            (path.display().to_string(), dir, text)
+            read_input(ev, &input, cwd)?
         };
-        if o.parse {
-            let shown = ev.parse_and_show(&name, &dir, text).map_err(eval_error)?;
-            let mut out = stdout.lock();
-            writeln!(out, "{shown}").map_err(CliError::failed)?;
-            continue;
-        }
-        let mut v = ev.eval_source(&name, &dir, text).map_err(eval_error)?;
-        v = auto_call(ev, v, o, cwd)?;
-        for path in &o.attrs {
-            v = select_path(ev, v, path)?;
-            v = auto_call(ev, v, o, cwd)?;
-        }
-        if !o.eval {
-            instantiate(ev, v, o, &mut roots)?;
-            continue;
-        }
-        if o.strict {
-            ev.deep_force(v.clone()).map_err(eval_error)?;
-        }
-        if o.json {
-            // C++ Nix 2.8 writes no newline after the JSON.
-            let json = ev.to_json(v).map_err(eval_error)?;
-            stdout.lock().write_all(&json).map_err(CliError::failed)?;
-            continue;
-        }
-        if o.xml {
-            let xml = ev.to_xml(v, o.strict, o.location).map_err(eval_error)?;
-            stdout.lock().write_all(&xml).map_err(CliError::failed)?;
-            continue;
-        }
-        let mut out = stdout.lock();
-        out.write_all(&print::print_bytes(&v))
-            .map_err(CliError::failed)?;
-        out.write_all(b"\n").map_err(CliError::failed)?;
+        process(name, dir, text)?;
     }
     Ok(())
 }
 
-/// Plain `nix-instantiate`: the derivations `v` stands for (C++ Nix's
-/// `getDerivations`), their store objects written, their `.drv` paths
-/// printed (or the roots made for them).
-fn instantiate(ev: &Evaluator, v: Value, o: &Options, roots: &mut usize) -> Result<(), CliError> {
-    let mut found = Vec::new();
-    collect_derivations(ev, v, &mut found, true)?;
+/// C++ Nix's `processExpr`: parse (and print with `--parse`), evaluate,
+/// then for each selection path: select, force, and print (`--eval`) or
+/// instantiate the derivations found.
+#[allow(clippy::too_many_arguments)]
+fn process_expr(
+    ev: &Evaluator,
+    o: &Options,
+    args: &AutoArgs,
+    attrs: &[String],
+    (name, dir, text): (String, PathBuf, String),
+    roots: &mut usize,
+    gc_warned: &mut bool,
+    store: &Option<String>,
+) -> Result<(), CliError> {
+    let stdout = std::io::stdout();
+    if o.parse {
+        let shown = ev.parse_and_show(&name, &dir, text).map_err(eval_error)?;
+        writeln!(stdout.lock(), "{shown}").map_err(CliError::failed)?;
+        return Ok(());
+    }
+    let root = ev.eval_source(&name, &dir, text).map_err(eval_error)?;
+    for path in attrs {
+        let v = ev
+            .find_along_attr_path(path, args, root.clone())
+            .map_err(eval_error)?;
+        let v = ev.force(v).map_err(eval_error)?;
+        if !o.eval {
+            instantiate(ev, v, o, args, roots, gc_warned, store)?;
+            continue;
+        }
+        let v = if args.is_empty() {
+            v
+        } else {
+            ev.auto_call(v, args).map_err(eval_error)?
+        };
+        match o.output {
+            Output::Xml => {
+                let xml = ev.to_xml(v, o.strict, o.location).map_err(eval_error)?;
+                stdout.lock().write_all(&xml).map_err(CliError::failed)?;
+            }
+            Output::Json => {
+                if o.strict {
+                    ev.deep_force(v.clone()).map_err(eval_error)?;
+                }
+                // C++ Nix 2.8 writes no newline after the JSON.
+                let json = ev.to_json(v).map_err(eval_error)?;
+                stdout.lock().write_all(&json).map_err(CliError::failed)?;
+            }
+            Output::Plain => {
+                if o.strict {
+                    ev.deep_force(v.clone()).map_err(eval_error)?;
+                }
+                let mut out = stdout.lock();
+                out.write_all(&print::print_bytes(&v))
+                    .map_err(CliError::failed)?;
+                out.write_all(b"\n").map_err(CliError::failed)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Plain `nix-instantiate`: the derivations `v` stands for, their store
+/// objects written, their `.drv` paths printed (or the roots made for
+/// them).
+fn instantiate(
+    ev: &Evaluator,
+    v: Value,
+    o: &Options,
+    args: &AutoArgs,
+    roots: &mut usize,
+    gc_warned: &mut bool,
+    store: &Option<String>,
+) -> Result<(), CliError> {
+    let found = ev.get_derivations(v, args).map_err(eval_error)?;
     let mut printed = Vec::new();
     for d in found {
         let Value::Attrs(a) = &d else { continue };
         let get = |k: &str| a.get(&NixString::from(k)).cloned();
         let drv_path = match get("drvPath") {
-            Some(p) => ev.force(p).map_err(eval_error)?,
-            None => {
-                return Err(CliError::Failed(
-                    "derivation lacks a 'drvPath' attribute".into(),
-                ))
-            }
-        };
-        let Value::String(drv_path) = drv_path else {
-            return Err(eval_error(EvalError::new(
-                ErrorKind::type_error("a string", &drv_path),
-                None,
-            )));
+            Some(p) => match ev.force(p).map_err(eval_error)? {
+                Value::String(s) => s.to_str_lossy().into_owned(),
+                Value::Path(p) => p.display().to_string(),
+                other => {
+                    return Err(eval_error(EvalError::new(
+                        ErrorKind::cannot_coerce(&other),
+                        None,
+                    )))
+                }
+            },
+            None => String::new(),
         };
         let output = match get("outputName") {
             Some(n) => match ev.force(n).map_err(eval_error)? {
@@ -445,20 +530,28 @@ fn instantiate(ev: &Evaluator, v: Value, o: &Options, roots: &mut usize) -> Resu
             },
             None => String::new(),
         };
-        printed.push((drv_path.to_str_lossy().into_owned(), output));
+        if output.is_empty() {
+            return Err(CliError::Failed(format!(
+                "derivation '{drv_path}' lacks an 'outputName' attribute "
+            )));
+        }
+        printed.push((drv_path, output));
     }
     if !o.dry_run {
-        write_additions(ev, o)?;
+        write_additions(ev, store)?;
     }
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    if o.add_root.is_none() {
-        eprintln!(
-            "warning: you did not specify '--add-root'; the result might be removed by the garbage collector"
-        );
-    }
     for (path, output) in printed {
         let shown = match &o.add_root {
+            None => {
+                if !*gc_warned {
+                    *gc_warned = true;
+                    super::print_warning(
+                        "you did not specify '--add-root'; the result might be removed by the garbage collector",
+                    );
+                }
+                path
+            }
             Some(root) if !o.dry_run => {
                 *roots += 1;
                 let link = if *roots == 1 {
@@ -469,87 +562,28 @@ fn instantiate(ev: &Evaluator, v: Value, o: &Options, roots: &mut usize) -> Resu
                 make_root(&link, Path::new(&path))?;
                 link.display().to_string()
             }
-            _ => path,
+            Some(_) => path,
         };
-        let suffix = if output.is_empty() || output == "out" {
+        let suffix = if output == "out" {
             String::new()
         } else {
             format!("!{output}")
         };
-        writeln!(out, "{shown}{suffix}").map_err(CliError::failed)?;
+        writeln!(stdout.lock(), "{shown}{suffix}").map_err(CliError::failed)?;
     }
     Ok(())
 }
 
-/// C++ Nix's `getDerivations`: a derivation; the derivations among a set's
-/// attributes (recursing into sets with `recurseForDerivations = true`);
-/// the derivations among a list's elements.
-fn collect_derivations(
-    ev: &Evaluator,
-    v: Value,
-    found: &mut Vec<Value>,
-    top: bool,
-) -> Result<(), CliError> {
-    let v = ev.force(v).map_err(eval_error)?;
-    if is_derivation(ev, &v)? {
-        found.push(v);
-        return Ok(());
-    }
-    match &v {
-        Value::Attrs(a) => {
-            for (_, item) in a.iter() {
-                let item = ev.force(item.clone()).map_err(eval_error)?;
-                if is_derivation(ev, &item)? {
-                    found.push(item);
-                } else if let Value::Attrs(inner) = &item {
-                    if let Some(r) = inner.get(&NixString::from("recurseForDerivations")) {
-                        if matches!(ev.force(r.clone()).map_err(eval_error)?, Value::Bool(true)) {
-                            collect_derivations(ev, item.clone(), found, false)?;
-                        }
-                    }
-                }
-            }
-            Ok(())
-        }
-        Value::List(l) => {
-            for item in l.iter() {
-                let item = ev.force(item.clone()).map_err(eval_error)?;
-                if is_derivation(ev, &item)? {
-                    found.push(item);
-                } else if matches!(item, Value::Attrs(_) | Value::List(_)) {
-                    collect_derivations(ev, item, found, false)?;
-                }
-            }
-            Ok(())
-        }
-        _ if top => Err(CliError::Failed(
-            "expression does not evaluate to a derivation (or a set or list of those)".into(),
-        )),
-        _ => Ok(()),
-    }
-}
-
-fn is_derivation(ev: &Evaluator, v: &Value) -> Result<bool, CliError> {
-    let Value::Attrs(a) = v else { return Ok(false) };
-    match a.get(&NixString::from("type")) {
-        Some(t) => Ok(matches!(
-            ev.force(t.clone()).map_err(eval_error)?,
-            Value::String(s) if s.as_bytes() == b"derivation"
-        )),
-        None => Ok(false),
-    }
-}
-
 /// Writes what evaluation added (sources, `toFile` texts, `.drv` files)
 /// into the store, dependencies first.
-fn write_additions(ev: &Evaluator, o: &Options) -> Result<(), CliError> {
+fn write_additions(ev: &Evaluator, store: &Option<String>) -> Result<(), CliError> {
     use crate::eval::instantiation::Addition;
     use crate::store::{Store, StoreAddress};
     let additions = ev.instantiation.take_additions();
     if additions.is_empty() {
         return Ok(());
     }
-    let address = match &o.store {
+    let address = match store {
         Some(a) => StoreAddress::parse(a),
         None => StoreAddress::from_env(&|k| std::env::var_os(k)),
     }
@@ -608,72 +642,4 @@ fn make_root(link: &Path, target: &Path) -> Result<(), CliError> {
             crate::os_error::message(&e)
         ))
     })
-}
-
-/// Calls a function result with `--arg`/`--argstr` values, as C++ Nix's
-/// auto-calling does for functions taking a set of named arguments.
-/// Only with `--arg`/`--argstr`; a function without `...` gets just the
-/// arguments it declares.
-fn auto_call(ev: &Evaluator, v: Value, o: &Options, cwd: &Path) -> Result<Value, CliError> {
-    if o.args.is_empty() && o.argstrs.is_empty() {
-        return Ok(v);
-    }
-    let v = ev.force(v).map_err(eval_error)?;
-    let (formals, ellipsis) = match &v {
-        Value::Closure(c) => match &c.lambda.params {
-            crate::eval::code::Params::Formals {
-                formals, ellipsis, ..
-            } => (
-                formals.iter().map(|f| f.name.clone()).collect::<Vec<_>>(),
-                *ellipsis,
-            ),
-            crate::eval::code::Params::Ident => return Ok(v),
-        },
-        _ => return Ok(v),
-    };
-    let wanted = |name: &str| ellipsis || formals.iter().any(|f| f.as_bytes() == name.as_bytes());
-    let mut attrs = crate::eval::value::Attrs::new();
-    for (name, expr) in &o.args {
-        if wanted(name) {
-            let arg = ev
-                .eval_source("«string»", cwd, expr.clone())
-                .map_err(eval_error)?;
-            attrs.insert(NixString::from(name.as_str()), arg);
-        }
-    }
-    for (name, s) in &o.argstrs {
-        if wanted(name) {
-            attrs.insert(NixString::from(name.as_str()), Value::string(s.as_str()));
-        }
-    }
-    ev.call(v, Value::attrs(attrs)).map_err(eval_error)
-}
-
-/// `-A a.b.0.c`: attribute names and list indices.
-fn select_path(ev: &Evaluator, mut v: Value, path: &str) -> Result<Value, CliError> {
-    if path.is_empty() {
-        return Ok(v);
-    }
-    for part in path.split('.') {
-        v = ev.force(v).map_err(eval_error)?;
-        v = match (&v, part.parse::<usize>()) {
-            (Value::List(l), Ok(i)) => l.get(i).cloned().ok_or_else(|| {
-                CliError::Failed(format!(
-                    "list index {i} in selection path '{path}' is out of range"
-                ))
-            })?,
-            (Value::Attrs(a), _) => a.get(&NixString::from(part)).cloned().ok_or_else(|| {
-                CliError::Failed(format!(
-                    "attribute '{part}' in selection path '{path}' not found"
-                ))
-            })?,
-            (other, _) => {
-                return Err(CliError::Failed(format!(
-                "the expression selected by the selection path '{path}' should be a set but is {}",
-                other.type_name()
-            )))
-            }
-        };
-    }
-    Ok(v)
 }

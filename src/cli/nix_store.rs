@@ -15,9 +15,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use clap::{Arg, ArgAction, ArgMatches, Command};
+use clap::{Arg, ArgAction, Command};
 
-use super::{clap_failure, CliError};
+use super::legacy_args;
+use super::CliError;
 use crate::hash::{HashAlgo, HashFormat};
 use crate::nar::fs::{check_dumpable, dump_path, restore};
 use crate::store::{export, Store, StoreAddress, StoreError};
@@ -83,6 +84,9 @@ const NOT_YET: &[(&str, Option<char>)] = &[
     ("read-log", Some('l')),
     ("dump-db", None),
     ("load-db", None),
+    ("register-validity", None),
+    ("check-validity", None),
+    ("print-fixed-path", None),
     ("gc", None),
     ("init", None),
     ("verify", None),
@@ -90,6 +94,13 @@ const NOT_YET: &[(&str, Option<char>)] = &[
     ("optimise", None),
     ("serve", None),
     ("generate-binary-cache-key", None),
+];
+
+/// Other spellings of operations (C++ Nix's aliases).
+const OP_ALIASES: &[(&str, &str)] = &[
+    ("--realize", "realise"),
+    ("--optimize", "optimise"),
+    ("-A", "add"),
 ];
 
 /// Query types of `--query` (name, short flag, help).
@@ -138,7 +149,42 @@ const QUERIES: &[(&str, Option<char>, &str)] = &[
     (
         "outputs",
         None,
-        "With --query: print the output paths of derivations (other paths as they are)",
+        "With --query: print the output paths of derivations (other paths as they are; the default)",
+    ),
+    (
+        "binding",
+        Some('b'),
+        "With --query: print the value of the derivations' environment variable NAME (first argument)",
+    ),
+    (
+        "resolve",
+        None,
+        "With --query: print the store paths the arguments (symlinks into the store) lead to",
+    ),
+    (
+        "graphml",
+        None,
+        "With --query: print the closure of the PATHs as GraphML",
+    ),
+    (
+        "roots",
+        None,
+        "With --query: print the garbage collector roots leading to the PATHs (not supported yet)",
+    ),
+    (
+        "use-output",
+        Some('u'),
+        "With --query: apply the query to the outputs of derivations",
+    ),
+    (
+        "force-realise",
+        Some('f'),
+        "With --query: realise the paths first (valid paths only)",
+    ),
+    (
+        "include-outputs",
+        None,
+        "With --query --requisites: include the outputs of derivations in the closure",
     ),
 ];
 
@@ -156,8 +202,13 @@ fn flag(name: &'static str, short: Option<char>, help: &'static str) -> Arg {
 /// The clap definition of `nix-store`.
 pub fn command() -> Command {
     let mut cmd = Command::new("nix-store")
-        .version(concat!("(oxnix) ", env!("CARGO_PKG_VERSION")))
-        .about("Manipulate or query the Nix store (oxnix: its own content-addressed store)");
+        .about("Manipulate or query the Nix store (oxnix: its own content-addressed store)")
+        .disable_version_flag(true)
+        .arg(flag(
+            "version",
+            None,
+            "Print the version (C++ Nix's line, then oxnix's)",
+        ));
     for (name, short, help) in SUPPORTED {
         cmd = cmd.arg(flag(name, *short, help));
     }
@@ -167,68 +218,112 @@ pub fn command() -> Command {
     for (name, short, help) in QUERIES {
         cmd = cmd.arg(flag(name, *short, help));
     }
-    cmd.arg(flag(
-        "recursive",
-        None,
-        "With --add-fixed: hash the NAR serialisation, not the file's contents",
-    ))
-    .arg(
-        Arg::new("store")
-            .long("store")
-            .value_name("ADDRESS")
-            .help("The store: memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)"),
-    )
-    .arg(
+    let cmd = cmd
+        .arg(flag(
+            "recursive",
+            None,
+            "With --add-fixed: hash the NAR serialisation, not the file's contents",
+        ))
+        .arg(
+            Arg::new("add-root")
+                .long("add-root")
+                .value_name("PATH")
+                .value_hint(clap::ValueHint::AnyPath)
+                .help("Make PATH a symlink to the result (accepted; roots are not used by oxnix's store yet)"),
+        )
+        .arg(flag("indirect", None, "Accepted for compatibility"))
+        .arg(flag("no-output", None, "With --realise: print nothing"))
+        .arg(
         Arg::new("args")
             .value_name("ARG")
             .num_args(0..)
             .value_parser(clap::value_parser!(OsString))
             .value_hint(clap::ValueHint::AnyPath)
             .help("Arguments of the operation (paths; for --add-fixed the hash algorithm first)"),
-    )
+        );
+    legacy_args::add_common(cmd, false)
 }
 
-/// Runs `nix-store` with `args` (without the program name).
+/// Runs `nix-store` with `args` (without the program name): C++ Nix's
+/// grammar, one operation, its flags and its arguments in any order.
 pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
-    let m = match command()
-        .try_get_matches_from(std::iter::once(OsString::from("nix-store")).chain(args))
-    {
-        Ok(m) => m,
-        Err(e) => return clap_failure(e),
-    };
-    let ops: Vec<&str> = SUPPORTED
-        .iter()
-        .map(|(n, ..)| *n)
-        .chain(NOT_YET.iter().map(|(n, _)| *n))
-        .filter(|n| m.get_flag(n))
-        .collect();
-    let op = match ops.as_slice() {
-        [] => return Err(CliError::Usage("no operation specified".into())),
-        [op] => *op,
-        _ => {
+    let mut op: Option<&'static str> = None;
+    let mut op_flags: Vec<String> = Vec::new();
+    let mut operands: Vec<PathBuf> = Vec::new();
+    let mut add_root = None;
+    let mut no_output = false;
+    let common = legacy_args::parse(args, false, |arg, w| {
+        let old = op;
+        let a = arg.to_string_lossy();
+        let named = |long: &str| {
+            SUPPORTED
+                .iter()
+                .map(|(n, c, _)| (*n, *c))
+                .chain(NOT_YET.iter().copied())
+                .find(|(n, c)| {
+                    long.strip_prefix("--") == Some(*n)
+                        || c.is_some_and(|c| long == format!("-{c}"))
+                })
+                .map(|(n, _)| n)
+                .or_else(|| OP_ALIASES.iter().find(|(a, _)| *a == long).map(|(_, n)| *n))
+        };
+        match a.as_ref() {
+            "--help" => {
+                print!("{}", command().render_help());
+                return Err(CliError::Exit(0));
+            }
+            "--version" => op = Some("version"),
+            "--add-root" => add_root = Some(w.value(&a)?),
+            "--indirect" => {}
+            "--no-output" => no_output = true,
+            s if named(s).is_some() => op = named(s),
+            s if s.starts_with('-') => {
+                op_flags.push(s.to_owned());
+                if matches!(s, "--max-freed" | "--max-links" | "--max-atime") {
+                    op_flags.push(w.value_str(s)?);
+                }
+            }
+            _ => operands.push(PathBuf::from(arg)),
+        }
+        if old.is_some() && old != op {
             return Err(CliError::Usage(
                 "only one operation may be specified".into(),
-            ))
+            ));
         }
+        Ok(true)
+    })?;
+    let _ = no_output;
+    let Some(op) = op else {
+        return Err(CliError::Usage("no operation specified".into()));
     };
-    let operands: Vec<PathBuf> = m
-        .get_many::<OsString>("args")
-        .map(|v| v.map(PathBuf::from).collect())
-        .unwrap_or_default();
-    let ctx = Context { m: &m };
+    let ctx = Context {
+        flags: &op_flags,
+        store: common.store.clone(),
+        gc_warning: !common.no_gc_warning && add_root.is_none(),
+    };
+    let plain = |f: &dyn Fn(&[PathBuf]) -> Result<(), CliError>| {
+        if !op_flags.is_empty() {
+            return Err(CliError::Usage("unknown flag".into()));
+        }
+        f(&operands)
+    };
     match op {
-        "dump" => ctx.dump(&operands),
-        "restore" => restore_op(&operands),
-        "add" => ctx.add(&operands),
+        "version" => {
+            super::print_version("nix-store");
+            Ok(())
+        }
+        "dump" => plain(&|o| ctx.dump(o)),
+        "restore" => plain(&restore_op),
+        "add" => plain(&|o| ctx.add(o)),
         "add-fixed" => ctx.add_fixed(&operands),
-        "query" => ctx.query(&operands),
-        "verify-path" => ctx.verify_path(&operands),
+        "query" => ctx.query(operands),
+        "verify-path" => plain(&|o| ctx.verify_path(o)),
         "delete" => ctx.delete(&operands),
-        "export" => ctx.export(&operands),
-        "import" => ctx.import(&operands),
-        "print-env" => ctx.print_env(&operands),
+        "export" => plain(&|o| ctx.export(o)),
+        "import" => plain(&|o| ctx.import(o)),
+        "print-env" => plain(&|o| ctx.print_env(o)),
         other => Err(CliError::Failed(format!(
-            "not supported yet: nix-store --{other} (oxnix implements --dump, --restore, --add, --add-fixed, --query, --verify-path, --delete, --export and --import so far)"
+            "not supported yet: nix-store --{other} (oxnix implements --dump, --restore, --add, --add-fixed, --query, --print-env, --verify-path, --delete, --export and --import so far)"
         ))),
     }
 }
@@ -334,12 +429,27 @@ fn out_err(e: io::Error) -> CliError {
 }
 
 struct Context<'a> {
-    m: &'a ArgMatches,
+    /// The operation's flags (`--recursive`, the query's, …), in order.
+    flags: &'a [String],
+    /// `--store`.
+    store: Option<String>,
+    /// Not `--no-gc-warning`.
+    gc_warning: bool,
+}
+
+/// C++ Nix's warning about a result without `--add-root`, printed once.
+fn gc_warning_once() {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        super::print_warning(
+            "you did not specify '--add-root'; the result might be removed by the garbage collector",
+        );
+    }
 }
 
 impl Context<'_> {
     fn address(&self) -> Result<StoreAddress, CliError> {
-        match self.m.get_one::<String>("store") {
+        match &self.store {
             Some(a) => StoreAddress::parse(a).map_err(store_error),
             None => StoreAddress::from_env(&|k| std::env::var_os(k)).map_err(store_error),
         }
@@ -377,11 +487,13 @@ impl Context<'_> {
     }
 
     fn add_fixed(&self, operands: &[PathBuf]) -> Result<(), CliError> {
-        let method = if self.m.get_flag("recursive") {
-            IngestionMethod::Recursive
-        } else {
-            IngestionMethod::Flat
-        };
+        let mut method = IngestionMethod::Flat;
+        for f in self.flags {
+            match f.as_str() {
+                "--recursive" => method = IngestionMethod::Recursive,
+                _ => return Err(CliError::Usage(format!("unknown flag '{f}'"))),
+            }
+        }
         let Some((algo, paths)) = operands.split_first() else {
             return Err(CliError::Usage(
                 "first argument must be hash algorithm".into(),
@@ -434,7 +546,11 @@ impl Context<'_> {
     /// lines, then its arguments as `_args`, as C++ Nix prints them.
     fn print_env(&self, operands: &[PathBuf]) -> Result<(), CliError> {
         let store = self.open()?;
-        let path = single(operands)?;
+        let [path] = operands else {
+            return Err(CliError::Usage(
+                "'--print-env' requires one derivation store path".into(),
+            ));
+        };
         let sp = follow_links_to_store_path(&store.store_dir, path)?;
         let drv = read_derivation(&store, &sp)?;
         with_stdout(|out| {
@@ -456,79 +572,169 @@ impl Context<'_> {
         })
     }
 
-    fn query(&self, operands: &[PathBuf]) -> Result<(), CliError> {
-        let kinds: Vec<&str> = QUERIES
-            .iter()
-            .map(|(n, ..)| *n)
-            .filter(|n| self.m.get_flag(n))
-            .collect();
-        let kind = match kinds.as_slice() {
-            [] => {
-                return Err(CliError::Failed(
-                    "not supported yet: nix-store --query without --hash, --size, --references, --referrers, --referrers-closure, --requisites, --tree, --graph or --deriver".into(),
-                ))
+    /// `--query`: C++ Nix's query types, one per call (the default is
+    /// `--outputs`), with `--use-output`, `--force-realise` and
+    /// `--include-outputs`.
+    fn query(&self, mut operands: Vec<PathBuf>) -> Result<(), CliError> {
+        let mut kind: Option<&'static str> = None;
+        let mut use_output = false;
+        let mut force_realise = false;
+        let mut include_outputs = false;
+        let mut binding = String::new();
+        for f in self.flags {
+            let prev = kind;
+            let this = match f.as_str() {
+                "--outputs" => Some("outputs"),
+                "--requisites" | "-R" => Some("requisites"),
+                "--references" => Some("references"),
+                "--referrers" | "--referers" => Some("referrers"),
+                "--referrers-closure" | "--referers-closure" => Some("referrers-closure"),
+                "--deriver" | "-d" => Some("deriver"),
+                "--binding" | "-b" => {
+                    if operands.is_empty() {
+                        return Err(CliError::Usage("expected binding name".into()));
+                    }
+                    binding = operands.remove(0).to_string_lossy().into_owned();
+                    Some("binding")
+                }
+                "--hash" => Some("hash"),
+                "--size" => Some("size"),
+                "--tree" => Some("tree"),
+                "--graph" => Some("graph"),
+                "--graphml" => Some("graphml"),
+                "--resolve" => Some("resolve"),
+                "--roots" => Some("roots"),
+                "--use-output" | "-u" => {
+                    use_output = true;
+                    None
+                }
+                "--force-realise" | "--force-realize" | "-f" => {
+                    force_realise = true;
+                    None
+                }
+                "--include-outputs" => {
+                    include_outputs = true;
+                    None
+                }
+                _ => return Err(CliError::Usage(format!("unknown flag '{f}'"))),
+            };
+            if let Some(t) = this {
+                kind = Some(t);
             }
-            [k] => *k,
-            _ => return Err(CliError::Usage("query type already specified".into())),
-        };
+            if prev.is_some() && prev != kind {
+                return Err(CliError::Usage(format!(
+                    "query type '{f}' conflicts with earlier flag"
+                )));
+            }
+        }
+        let kind = kind.unwrap_or("outputs");
         let store = self.open()?;
+        let resolve = |p: &PathBuf| follow_links_to_store_path(&store.store_dir, p);
+        // C++ Nix's `maybeUseOutputs`.
+        let maybe_outputs = |sp: StorePath, use_output: bool| -> Result<Vec<StorePath>, CliError> {
+            if force_realise {
+                realise_valid(&store, &sp)?;
+                if self.gc_warning {
+                    gc_warning_once();
+                }
+            }
+            if use_output && sp.name().ends_with(".drv") {
+                let drv = read_derivation(&store, &sp)?;
+                let mut outs = BTreeSet::new();
+                for o in drv.outputs.values() {
+                    match &o.path {
+                        Some(p) => {
+                            outs.insert(p.clone());
+                        }
+                        None => return Err(CliError::Usage(
+                            "Cannot use output path of floating content-addressed derivation until we know what it is (e.g. by building it)".into(),
+                        )),
+                    }
+                }
+                return Ok(outs.into_iter().collect());
+            }
+            Ok(vec![sp])
+        };
         match kind {
             "outputs" => with_stdout(|out| {
-                for sp in self.store_paths(&store, operands)? {
-                    if !sp.name().ends_with(".drv") {
-                        writeln!(out, "{}", store.print(&sp)).map_err(out_err)?;
-                        continue;
-                    }
-                    let drv = read_derivation(&store, &sp)?;
-                    // A set of store paths, as C++ Nix prints it: by path.
-                    let paths: BTreeSet<String> = drv
-                        .outputs
-                        .values()
-                        .filter_map(|o| o.path.as_ref().map(|p| store.print(p)))
-                        .collect();
-                    for p in paths {
-                        writeln!(out, "{p}").map_err(out_err)?;
+                for p in &operands {
+                    for o in maybe_outputs(resolve(p)?, true)? {
+                        writeln!(out, "{}", store.print(&o)).map_err(out_err)?;
                     }
                 }
                 Ok(())
             }),
-            "hash" | "size" | "deriver" => with_stdout(|out| {
-                for p in operands {
-                    let sp = follow_links_to_store_path(&store.store_dir, p)?;
-                    let info = store.query(&sp).map_err(store_error)?;
-                    match kind {
-                        "hash" => {
+            "hash" | "size" => with_stdout(|out| {
+                for p in &operands {
+                    for sp in maybe_outputs(resolve(p)?, use_output)? {
+                        let info = store.query(&sp).map_err(store_error)?;
+                        if kind == "hash" {
                             writeln!(out, "{}", info.nar_hash().to_string_with(HashFormat::Nix32))
+                        } else {
+                            writeln!(out, "{}", info.nar_size)
                         }
-                        "size" => writeln!(out, "{}", info.nar_size),
-                        _ => match &info.deriver {
-                            Some(d) => writeln!(out, "{}", store.print(d)),
-                            None => writeln!(out, "unknown-deriver"),
-                        },
+                        .map_err(out_err)?;
+                    }
+                }
+                Ok(())
+            }),
+            "deriver" => with_stdout(|out| {
+                for p in &operands {
+                    let info = store.query(&resolve(p)?).map_err(store_error)?;
+                    match &info.deriver {
+                        Some(d) => writeln!(out, "{}", store.print(d)),
+                        None => writeln!(out, "unknown-deriver"),
                     }
                     .map_err(out_err)?;
                 }
                 Ok(())
             }),
+            "binding" => with_stdout(|out| {
+                for p in &operands {
+                    let sp = use_deriver(&store, resolve(p)?)?;
+                    let drv = read_derivation(&store, &sp)?;
+                    match drv.env.get(binding.as_bytes()) {
+                        Some(v) => {
+                            out.write_all(v).map_err(out_err)?;
+                            out.write_all(b"\n").map_err(out_err)?;
+                        }
+                        None => {
+                            return Err(CliError::Failed(format!(
+                                "derivation '{}' has no environment binding named '{binding}'",
+                                store.print(&sp)
+                            )))
+                        }
+                    }
+                }
+                Ok(())
+            }),
+            "resolve" => with_stdout(|out| {
+                for p in &operands {
+                    writeln!(out, "{}", store.print(&resolve(p)?)).map_err(out_err)?;
+                }
+                Ok(())
+            }),
             "references" | "referrers" | "referrers-closure" | "requisites" => {
                 let mut set = BTreeSet::new();
-                for sp in self.store_paths(&store, operands)? {
-                    match kind {
-                        "references" => {
-                            set.extend(store.query(&sp).map_err(store_error)?.references)
-                        }
-                        "referrers" => {
-                            store.query(&sp).map_err(store_error)?;
-                            set.extend(store.referrers(&sp).map_err(store_error)?)
-                        }
-                        _ => {
-                            store.query(&sp).map_err(store_error)?;
-                            let one = BTreeSet::from([sp]);
-                            set.extend(
-                                store
-                                    .closure(&one, kind == "referrers-closure")
-                                    .map_err(store_error)?,
-                            )
+                for p in &operands {
+                    for sp in maybe_outputs(resolve(p)?, use_output)? {
+                        match kind {
+                            "references" => {
+                                set.extend(store.query(&sp).map_err(store_error)?.references)
+                            }
+                            "referrers" => {
+                                store.query(&sp).map_err(store_error)?;
+                                set.extend(store.referrers(&sp).map_err(store_error)?)
+                            }
+                            "referrers-closure" => {
+                                store.query(&sp).map_err(store_error)?;
+                                let one = BTreeSet::from([sp]);
+                                set.extend(store.closure(&one, true).map_err(store_error)?)
+                            }
+                            _ => {
+                                store.query(&sp).map_err(store_error)?;
+                                set.extend(requisites(&store, sp, include_outputs)?)
+                            }
                         }
                     }
                 }
@@ -542,17 +748,25 @@ impl Context<'_> {
             }
             "tree" => with_stdout(|out| {
                 let mut done = BTreeSet::new();
-                for p in operands {
-                    let sp = follow_links_to_store_path(&store.store_dir, p)?;
-                    print_tree(&store, out, sp, &mut done)?;
+                for p in &operands {
+                    print_tree(&store, out, resolve(p)?, &mut done)?;
                 }
                 Ok(())
             }),
-            _ => {
-                let roots: BTreeSet<StorePath> =
-                    self.store_paths(&store, operands)?.into_iter().collect();
-                with_stdout(|out| print_graph(&store, out, roots))
+            "graph" | "graphml" => {
+                let mut roots = BTreeSet::new();
+                for p in &operands {
+                    roots.extend(maybe_outputs(resolve(p)?, use_output)?);
+                }
+                if kind == "graph" {
+                    with_stdout(|out| print_graph(&store, out, roots))
+                } else {
+                    with_stdout(|out| print_graphml(&store, out, roots))
+                }
             }
+            _ => Err(CliError::Failed(
+                "not supported yet: nix-store --query --roots (oxnix's store keeps no garbage collector roots yet)".into(),
+            )),
         }
     }
 
@@ -645,6 +859,90 @@ impl Context<'_> {
     }
 }
 
+/// C++ Nix's `useDeriver`: a derivation is itself, another path its
+/// recorded deriver.
+fn use_deriver(store: &Store, sp: StorePath) -> Result<StorePath, CliError> {
+    if sp.name().ends_with(".drv") {
+        return Ok(sp);
+    }
+    let info = store.query(&sp).map_err(store_error)?;
+    info.deriver.ok_or_else(|| {
+        CliError::Failed(format!(
+            "deriver of path '{}' is not known",
+            store.print(&sp)
+        ))
+    })
+}
+
+/// Realising without building: a valid path is there already; a
+/// derivation whose outputs are all valid is realised. Anything else
+/// would need a build, which oxnix does not do.
+fn realise_valid(store: &Store, sp: &StorePath) -> Result<(), CliError> {
+    if sp.name().ends_with(".drv") {
+        let drv = read_derivation(store, sp)?;
+        for o in drv.outputs.values() {
+            match &o.path {
+                Some(p) if store.is_valid(p).map_err(store_error)? => {}
+                _ => {
+                    return Err(CliError::Failed(format!(
+                        "not supported yet: building '{}' (oxnix does not build derivations)",
+                        store.print(sp)
+                    )))
+                }
+            }
+        }
+        return Ok(());
+    }
+    if store.is_valid(sp).map_err(store_error)? {
+        Ok(())
+    } else {
+        Err(CliError::Failed(format!(
+            "path '{}' does not exist and cannot be created",
+            store.print(sp)
+        )))
+    }
+}
+
+/// The closure of `sp`; with `include_outputs`, the valid outputs of every
+/// derivation in it are added with their closures (C++ Nix's
+/// `computeFSClosure` with `includeOutputs`).
+fn requisites(
+    store: &Store,
+    sp: StorePath,
+    include_outputs: bool,
+) -> Result<BTreeSet<StorePath>, CliError> {
+    let mut set = store
+        .closure(&BTreeSet::from([sp]), false)
+        .map_err(store_error)?;
+    if !include_outputs {
+        return Ok(set);
+    }
+    let mut seen_drvs = BTreeSet::new();
+    loop {
+        let drvs: Vec<StorePath> = set
+            .iter()
+            .filter(|p| p.name().ends_with(".drv") && !seen_drvs.contains(*p))
+            .cloned()
+            .collect();
+        if drvs.is_empty() {
+            return Ok(set);
+        }
+        let mut more = BTreeSet::new();
+        for d in drvs {
+            let drv = read_derivation(store, &d)?;
+            seen_drvs.insert(d);
+            for o in drv.outputs.values() {
+                if let Some(p) = &o.path {
+                    if store.is_valid(p).map_err(store_error)? {
+                        more.insert(p.clone());
+                    }
+                }
+            }
+        }
+        set.extend(store.closure(&more, false).map_err(store_error)?);
+    }
+}
+
 fn restore_op(operands: &[PathBuf]) -> Result<(), CliError> {
     let path = single(operands)?;
     restore(io::stdin().lock(), path).map_err(CliError::failed)
@@ -729,6 +1027,59 @@ fn print_graph(
         }
     }
     writeln!(out, "}}").map_err(out_err)
+}
+
+/// C++ Nix 2.8's `printGraphML`: the closure of `roots`, each node followed
+/// by the edges to its references (its `name` is left empty, as 2.8 does).
+fn print_graphml(
+    store: &Store,
+    out: &mut dyn Write,
+    roots: BTreeSet<StorePath>,
+) -> Result<(), CliError> {
+    out.write_all(
+        b"<?xml version='1.0' encoding='utf-8'?>\n\
+<graphml xmlns='http://graphml.graphdrawing.org/xmlns'\n    \
+xmlns:xsi='http://www.w3.org/2001/XMLSchema-instance'\n    \
+xsi:schemaLocation='http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd'>\n\
+<key id='narSize' for='node' attr.name='narSize' attr.type='int'/>\
+<key id='name' for='node' attr.name='name' attr.type='string'/>\
+<key id='type' for='node' attr.name='type' attr.type='string'/>\
+<graph id='G' edgedefault='directed'>\n",
+    )
+    .map_err(out_err)?;
+    let mut work = roots;
+    let mut done = BTreeSet::new();
+    while let Some(path) = work.pop_first() {
+        if !done.insert(path.clone()) {
+            continue;
+        }
+        let info = store.query(&path).map_err(store_error)?;
+        let kind = if path.name().ends_with(".drv") {
+            "derivation"
+        } else {
+            "output-path"
+        };
+        write!(
+            out,
+            "  <node id=\"{}\">\n    <data key=\"narSize\">{}</data>\n    <data key=\"name\"></data>\n    <data key=\"type\">{kind}</data>\n  </node>\n",
+            path.base_name(),
+            info.nar_size
+        )
+        .map_err(out_err)?;
+        for r in info.references {
+            if r != path {
+                writeln!(
+                    out,
+                    "  <edge source=\"{}\" target=\"{}\"/>",
+                    path.base_name(),
+                    r.base_name()
+                )
+                .map_err(out_err)?;
+                work.insert(r);
+            }
+        }
+    }
+    out.write_all(b"</graph>\n</graphml>\n").map_err(out_err)
 }
 
 /// `'…'` with every `'` written as `'\''`, as C++ Nix's `shellEscape`.

@@ -2,6 +2,7 @@
 //! the [`vm`] runs it lazily, [`builtins`] are the primitive functions and
 //! [`print`] shows results as `nix-instantiate --eval` does.
 
+pub mod attr_path;
 pub mod builtins;
 pub mod code;
 pub mod compiler;
