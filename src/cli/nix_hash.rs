@@ -15,7 +15,7 @@ use super::legacy_args;
 use super::CliError;
 use crate::hash::{Hash, HashAlgo, HashFormat};
 use crate::hash_pipeline::PipelinedHasher;
-use crate::nar::fs::dump_path;
+use crate::nar::fs::dump_path_with;
 use crate::os_error;
 
 const FORMAT_FLAGS: &[(&str, HashFormat, bool, &str)] = &[
@@ -129,7 +129,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
     let mut format = HashFormat::Base16;
     let mut convert = false;
     let mut inputs: Vec<OsString> = Vec::new();
-    legacy_args::parse(args, false, |arg, w| {
+    let common = legacy_args::parse(args, false, |arg, w| {
         let a = arg.to_string_lossy();
         match a.as_ref() {
             "--help" => {
@@ -179,7 +179,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         let mut h = if flat {
             hash_flat(&path, algo)?
         } else {
-            hash_nar(&path, algo)?
+            hash_nar_with(&path, algo, common.settings.get_bool("use-case-hack"))?
         };
         if truncate && h.digest().len() > 20 {
             h = h.truncate(20);
@@ -191,7 +191,12 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
 
 /// The hash of the NAR serialisation of `path`.
 pub fn hash_nar(path: &Path, algo: HashAlgo) -> Result<Hash, CliError> {
-    let hasher = dump_path(path, PipelinedHasher::new(algo)).map_err(CliError::failed)?;
+    hash_nar_with(path, algo, false)
+}
+
+/// [`hash_nar`], with C++ Nix's `use-case-hack` names.
+fn hash_nar_with(path: &Path, algo: HashAlgo, case_hack: bool) -> Result<Hash, CliError> {
+    let hasher = dump_path_with(path, PipelinedHasher::new(algo), case_hack).map_err(CliError::failed)?;
     hasher.finish().map_err(CliError::failed)
 }
 

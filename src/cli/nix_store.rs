@@ -20,7 +20,7 @@ use clap::{Arg, ArgAction, Command};
 use super::legacy_args;
 use super::CliError;
 use crate::hash::{HashAlgo, HashFormat};
-use crate::nar::fs::{check_dumpable, dump_path, restore};
+use crate::nar::fs::{check_dumpable, dump_path_with, restore_with};
 use crate::store::{export, Store, StoreAddress, StoreError};
 use crate::store_path::{IngestionMethod, StoreDir, StorePath};
 
@@ -300,6 +300,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         flags: &op_flags,
         store: common.store.clone(),
         gc_warning: !common.no_gc_warning && add_root.is_none(),
+        case_hack: common.settings.get_bool("use-case-hack"),
     };
     let plain = |f: &dyn Fn(&[PathBuf]) -> Result<(), CliError>| {
         if !op_flags.is_empty() {
@@ -313,7 +314,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
             Ok(())
         }
         "dump" => plain(&|o| ctx.dump(o)),
-        "restore" => plain(&restore_op),
+        "restore" => plain(&|o| restore_op(o, ctx.case_hack)),
         "add" => plain(&|o| ctx.add(o)),
         "add-fixed" => ctx.add_fixed(&operands),
         "query" => ctx.query(operands),
@@ -435,6 +436,8 @@ struct Context<'a> {
     store: Option<String>,
     /// Not `--no-gc-warning`.
     gc_warning: bool,
+    /// The `use-case-hack` setting (`--dump`, `--restore`).
+    case_hack: bool,
 }
 
 /// C++ Nix's warning about a result without `--add-root`, printed once.
@@ -479,7 +482,11 @@ impl Context<'_> {
         }
         // Fail before writing anything when the path is missing.
         check_dumpable(path).map_err(CliError::failed)?;
-        with_stdout(|out| dump_path(path, out).map(|_| ()).map_err(CliError::failed))
+        with_stdout(|out| {
+            dump_path_with(path, out, self.case_hack)
+                .map(|_| ())
+                .map_err(CliError::failed)
+        })
     }
 
     fn add(&self, operands: &[PathBuf]) -> Result<(), CliError> {
@@ -943,9 +950,9 @@ fn requisites(
     }
 }
 
-fn restore_op(operands: &[PathBuf]) -> Result<(), CliError> {
+fn restore_op(operands: &[PathBuf], case_hack: bool) -> Result<(), CliError> {
     let path = single(operands)?;
-    restore(io::stdin().lock(), path).map_err(CliError::failed)
+    restore_with(io::stdin().lock(), path, case_hack).map_err(CliError::failed)
 }
 
 const TREE_CONN: &str = "├───";

@@ -34,6 +34,8 @@ pub enum DumpError {
     UnsupportedType(PathBuf),
     #[error("writing NAR: {}", os_error::message(.0))]
     Write(io::Error),
+    #[error("file name collision in between '{}' and '{}'", .0.display(), .1.display())]
+    CaseCollision(PathBuf, PathBuf),
 }
 
 /// Metadata of the root, checked before anything is written so that a
@@ -60,17 +62,29 @@ impl Read for FileSource {
 
 struct Frame {
     dir: PathBuf,
-    names: Vec<Vec<u8>>,
+    /// (name in the NAR, name on disk), in NAR order.
+    names: Vec<(Vec<u8>, Vec<u8>)>,
     next: usize,
 }
+
+/// What C++ Nix's `use-case-hack` setting appends to a name that differs
+/// from an earlier one of its directory only in case.
+pub const CASE_HACK_SUFFIX: &[u8] = b"~nix~case~hack~";
 
 /// Writes the NAR of `path` (not following a symlink at `path` itself) to
 /// `out`. Directory depth is handled with an explicit stack.
 pub fn dump_path<W: Write>(path: &Path, out: W) -> Result<W, DumpError> {
+    dump_path_with(path, out, false)
+}
+
+/// [`dump_path`]; with `case_hack` (C++ Nix's `use-case-hack`), names
+/// carrying [`CASE_HACK_SUFFIX`] are written without it, and two names
+/// that then collide are an error.
+pub fn dump_path_with<W: Write>(path: &Path, out: W, case_hack: bool) -> Result<W, DumpError> {
     let mut sink = WriteNar {
         writer: NarWriter::new(out).map_err(DumpError::Write)?,
     };
-    walk_path(path, &mut sink)?;
+    walk(path, &mut sink, case_hack)?;
     sink.writer.finish().map_err(DumpError::Write)
 }
 
@@ -117,10 +131,14 @@ impl<W: Write> NarVisitor for WriteNar<W> {
 /// its NAR; a regular file's contents are streamed from the file. Errors of
 /// the visitor are [`DumpError::Write`].
 pub fn walk_path(path: &Path, visitor: &mut dyn NarVisitor) -> Result<(), DumpError> {
+    walk(path, visitor, false)
+}
+
+fn walk(path: &Path, visitor: &mut dyn NarVisitor, case_hack: bool) -> Result<(), DumpError> {
     let meta = check_dumpable(path)?;
     let mut stack: Vec<Frame> = Vec::new();
     let mut components: Vec<Vec<u8>> = Vec::new();
-    visit_node(visitor, path, &meta, &components, &mut stack)?;
+    visit_node(visitor, path, &meta, &components, &mut stack, case_hack)?;
     while let Some(frame) = stack.last_mut() {
         if frame.next == frame.names.len() {
             stack.pop();
@@ -130,12 +148,12 @@ pub fn walk_path(path: &Path, visitor: &mut dyn NarVisitor) -> Result<(), DumpEr
             components.pop();
             continue;
         }
-        let name = std::mem::take(&mut frame.names[frame.next]);
+        let (name, disk) = std::mem::take(&mut frame.names[frame.next]);
         frame.next += 1;
-        let child = frame.dir.join(OsStr::from_bytes(&name));
+        let child = frame.dir.join(OsStr::from_bytes(&disk));
         let meta = check_dumpable(&child)?;
         components.push(name);
-        let opened = visit_node(visitor, &child, &meta, &components, &mut stack)?;
+        let opened = visit_node(visitor, &child, &meta, &components, &mut stack, case_hack)?;
         if !opened {
             components.pop();
         }
@@ -151,6 +169,7 @@ fn visit_node(
     meta: &fs::Metadata,
     components: &[Vec<u8>],
     stack: &mut Vec<Frame>,
+    case_hack: bool,
 ) -> Result<bool, DumpError> {
     let ft = meta.file_type();
     if ft.is_file() {
@@ -191,9 +210,23 @@ fn visit_node(
         };
         let mut names = Vec::new();
         for entry in fs::read_dir(path).map_err(read_err)? {
-            names.push(entry.map_err(read_err)?.file_name().as_bytes().to_vec());
+            let disk = entry.map_err(read_err)?.file_name().as_bytes().to_vec();
+            let mut name = disk.clone();
+            if case_hack {
+                if let Some(at) = name
+                    .windows(CASE_HACK_SUFFIX.len())
+                    .position(|w| w == CASE_HACK_SUFFIX)
+                {
+                    name.truncate(at);
+                }
+            }
+            names.push((name, disk));
         }
         names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0].0 == w[1].0) {
+            let shown = |n: &[u8]| path.join(OsStr::from_bytes(n));
+            return Err(DumpError::CaseCollision(shown(&w[0].1), shown(&w[1].1)));
+        }
         visitor
             .enter_directory(components)
             .map_err(DumpError::Write)?;
@@ -224,6 +257,13 @@ pub enum RestoreError {
 /// Restores the NAR read from `input` as the new path `target`, which must
 /// not exist. Nothing is left at `target` unless the whole archive was valid.
 pub fn restore<R: Read>(input: R, target: &Path) -> Result<(), RestoreError> {
+    restore_with(input, target, false)
+}
+
+/// [`restore`]; with `case_hack` (C++ Nix's `use-case-hack`), a name equal
+/// but for case to an earlier one of its directory gets
+/// [`CASE_HACK_SUFFIX`] and a number.
+pub fn restore_with<R: Read>(input: R, target: &Path, case_hack: bool) -> Result<(), RestoreError> {
     if fs::symlink_metadata(target).is_ok() {
         return Err(RestoreError::Exists(target.to_owned()));
     }
@@ -242,6 +282,9 @@ pub fn restore<R: Read>(input: R, target: &Path) -> Result<(), RestoreError> {
     let mut restorer = Restorer {
         root: root.clone(),
         buffer: Vec::new(),
+        case_hack,
+        seen: Vec::new(),
+        disk: Vec::new(),
     };
     parse(input, &mut restorer)?;
     rename_no_replace(&root, target).map_err(|source| {
@@ -295,12 +338,51 @@ struct Restorer {
     root: PathBuf,
     /// Reused for every file: large writes instead of `io::copy`'s 8 KiB.
     buffer: Vec<u8>,
+    case_hack: bool,
+    /// With `case_hack`: per open directory, its names so far (lower
+    /// case) and how many collided with each.
+    seen: Vec<std::collections::HashMap<Vec<u8>, u32>>,
+    /// With `case_hack`: the names on disk of the current path.
+    disk: Vec<Vec<u8>>,
 }
 
 impl Restorer {
-    fn path(&self, components: &[Vec<u8>]) -> PathBuf {
+    /// Where the entry `components` goes (each entry is asked for once,
+    /// in NAR order).
+    fn path(&mut self, components: &[Vec<u8>]) -> PathBuf {
         let mut p = self.root.clone();
-        for c in components {
+        if !self.case_hack {
+            for c in components {
+                p.push(OsStr::from_bytes(c));
+            }
+            return p;
+        }
+        let Some((name, _)) = components.split_last() else {
+            return p;
+        };
+        let depth = components.len();
+        self.disk.truncate(depth - 1);
+        self.seen.truncate(depth);
+        while self.seen.len() < depth {
+            self.seen.push(Default::default());
+        }
+        let names = &mut self.seen[depth - 1];
+        let lower = name.to_ascii_lowercase();
+        let disk_name = match names.get_mut(&lower) {
+            Some(n) => {
+                *n += 1;
+                let mut d = name.clone();
+                d.extend_from_slice(CASE_HACK_SUFFIX);
+                d.extend_from_slice(n.to_string().as_bytes());
+                d
+            }
+            None => {
+                names.insert(lower, 0);
+                name.clone()
+            }
+        };
+        self.disk.push(disk_name);
+        for c in &self.disk {
             p.push(OsStr::from_bytes(c));
         }
         p
