@@ -196,7 +196,8 @@ pub fn hash_nar(path: &Path, algo: HashAlgo) -> Result<Hash, CliError> {
 
 /// [`hash_nar`], with C++ Nix's `use-case-hack` names.
 fn hash_nar_with(path: &Path, algo: HashAlgo, case_hack: bool) -> Result<Hash, CliError> {
-    let hasher = dump_path_with(path, PipelinedHasher::new(algo), case_hack).map_err(CliError::failed)?;
+    let hasher =
+        dump_path_with(path, PipelinedHasher::new(algo), case_hack).map_err(CliError::failed)?;
     hasher.finish().map_err(CliError::failed)
 }
 

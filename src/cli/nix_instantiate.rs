@@ -232,17 +232,13 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         store_dir: store_dir_from_env()?,
         experimental_features: settings.get_list("experimental-features"),
         trace_verbose: o.trace_verbose,
+        restrict_eval: settings.get_bool("restrict-eval"),
+        pure_eval: settings.get_bool("pure-eval"),
     };
-    for (name, what) in [
-        ("restrict-eval", "restricted evaluation (--restrict-eval)"),
-        ("pure-eval", "pure evaluation (--pure-eval)"),
-        ("trace-function-calls", "--trace-function-calls"),
-    ] {
-        if settings.get_bool(name) {
-            return Err(CliError::Failed(format!(
-                "not yet supported by oxnix: {what}"
-            )));
-        }
+    if settings.get_bool("trace-function-calls") {
+        return Err(CliError::Failed(
+            "not supported yet: --trace-function-calls".into(),
+        ));
     }
     let auto_args = common.auto_args();
     let store = common.store.clone();
@@ -366,6 +362,9 @@ fn read_input(
     if path.is_dir() {
         path.push("default.nix");
     }
+    let path = ev
+        .check_source_path(&path)
+        .map_err(|k| eval_error(EvalError::new(k, None)))?;
     let text = std::fs::read_to_string(&path).map_err(|e| {
         CliError::Failed(format!(
             "getting status of '{}': {}",

@@ -2,6 +2,7 @@
 //! the [`vm`] runs it lazily, [`builtins`] are the primitive functions and
 //! [`print`] shows results as `nix-instantiate --eval` does.
 
+pub mod access;
 pub mod attr_path;
 pub mod builtins;
 pub mod code;
@@ -53,6 +54,11 @@ pub struct EvalConfig {
     pub experimental_features: Vec<String>,
     /// `--trace-verbose`: `builtins.traceVerbose` traces.
     pub trace_verbose: bool,
+    /// `restrict-eval`: only the search path's files may be read.
+    pub restrict_eval: bool,
+    /// `pure-eval`: restricted, and no search path, `currentSystem`,
+    /// `currentTime` or environment.
+    pub pure_eval: bool,
 }
 
 impl EvalConfig {
@@ -88,6 +94,8 @@ pub struct Evaluator {
     pub instantiation: instantiation::Instantiation,
     imports: RefCell<HashMap<PathBuf, Value>>,
     internal: Rc<Source>,
+    /// With restricted evaluation: the paths that may be read.
+    allowed_paths: RefCell<Vec<PathBuf>>,
 }
 
 impl Evaluator {
@@ -106,7 +114,15 @@ impl Evaluator {
             config,
             imports: RefCell::new(HashMap::new()),
             internal,
+            allowed_paths: RefCell::new(Vec::new()),
         };
+        if config_restricted(&ev.config) {
+            if ev.config.pure_eval {
+                ev.config.search_path.clear();
+            }
+            let allowed = ev.initial_allowed_paths();
+            *ev.allowed_paths.borrow_mut() = allowed;
+        }
         ev.globals = ev.make_globals();
         ev.define_derivation();
         ev
@@ -164,6 +180,9 @@ impl Evaluator {
         // `<x>` is `__findFile __nixPath "x"`.
         globals.insert("__nixPath".into(), self.nix_path_value());
         for (name, v) in constants {
+            if self.config.pure_eval && matches!(name, "currentSystem" | "currentTime") {
+                continue;
+            }
             builtins.insert(NixString::from(name), v.clone());
             globals.insert(format!("__{name}"), v.clone());
             if matches!(name, "true" | "false" | "null") {
@@ -259,6 +278,7 @@ impl Evaluator {
     /// `"${path}"`: the store path `path` is copied to, as a string whose
     /// context is that path.
     pub fn copy_path_to_store(&self, path: &Path) -> Result<Value, ErrorKind> {
+        let path = &self.check_source_path(path)?;
         let p = self.instantiation.copy_source(path)?;
         let printed = self.instantiation.store_dir.print(&p);
         let mut ctx = value::Context::new();
@@ -275,7 +295,7 @@ impl Evaluator {
         if path == Path::new(COREPKGS_FETCHURL) {
             return self.import_corepkgs_fetchurl();
         }
-        let mut file = path.to_owned();
+        let mut file = self.check_source_path(path)?;
         if file.is_dir() {
             file.push("default.nix");
         }
@@ -336,6 +356,7 @@ impl Evaluator {
     /// `scopedImport attrs path`: the file evaluated with the attributes of
     /// `attrs` as variables of its outermost scope (not cached).
     pub fn scoped_import(&self, attrs: &value::Attrs, path: &Path) -> Result<Value, ErrorKind> {
+        let path = &self.check_source_path(path)?;
         let (file, text) = read_nix_file(path)?;
         let dir = file.parent().unwrap_or(Path::new("/")).to_owned();
         let names: Vec<String> = attrs.keys().map(|k| k.to_string()).collect();
@@ -381,6 +402,10 @@ impl Evaluator {
         let gen = vm::generator(move |co| async move { vm::force(&co, v).await });
         Vm::new(self).run_gen(gen)
     }
+}
+
+fn config_restricted(c: &EvalConfig) -> bool {
+    c.restrict_eval || c.pure_eval
 }
 
 /// Reads a Nix file (a directory means its `default.nix`).

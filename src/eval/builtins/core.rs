@@ -583,10 +583,21 @@ fn find_file(co: Co, args: Vec<Value>) -> GenFuture {
             } else {
                 std::path::Path::new(&path).join(rest)
             };
+            if !rest.is_empty() || prefix.is_empty() || wanted == prefix {
+                // C++ Nix warns about an entry that is not there.
+                let base = std::path::Path::new(&path);
+                if !path.contains("://")
+                    && base.is_absolute()
+                    && std::fs::symlink_metadata(base).is_err()
+                {
+                    crate::eval::access::warn_missing_entry(base);
+                    continue;
+                }
+            }
             if candidate.exists() {
-                return Ok(Value::Path(Rc::new(crate::eval::compiler::canonicalise(
-                    &candidate,
-                ))));
+                let found = crate::eval::compiler::canonicalise(&candidate);
+                let found = super::io::allowed(&co, found).await?;
+                return Ok(Value::Path(Rc::new(found)));
             }
         }
         // `<nix/x>` falls back to C++ Nix 2.8's built-in files.

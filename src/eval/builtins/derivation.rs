@@ -583,6 +583,7 @@ async fn add_path(
     expected: Option<String>,
 ) -> Result<Value, ErrorKind> {
     use crate::store_path::IngestionMethod;
+    super::io::allowed(co, root.clone()).await?;
     let name = match name {
         Some(n) => n,
         None => root

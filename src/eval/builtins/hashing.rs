@@ -41,6 +41,7 @@ fn hash_file(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let algo = algo_of(&string_arg(&co, arg(&args, 0)).await?)?;
         let path = path_arg(&co, arg(&args, 1)).await?;
+        let path = super::io::allowed(&co, path).await?;
         let mut file = std::fs::File::open(&path).map_err(|e| {
             ErrorKind::Unlocated(format!(
                 "opening file '{}': {}",

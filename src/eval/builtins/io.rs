@@ -34,6 +34,9 @@ pub(crate) fn current_time() -> Value {
 fn get_env(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let name = string_arg(&co, arg(&args, 0)).await?;
+        if restricted(&co).await? {
+            return Ok(Value::string(""));
+        }
         let name = name.as_bytes();
         // Names the C library could never find (and the Rust standard
         // library rejects) are simply unset.
@@ -62,6 +65,30 @@ pub(super) async fn path_arg(co: &Co, v: Value) -> Result<PathBuf, ErrorKind> {
     Ok(PathBuf::from(OsStr::from_bytes(bytes)))
 }
 
+/// `path`, if restricted evaluation allows reading it (its real path
+/// then), else C++ Nix's error.
+pub(crate) async fn allowed(co: &Co, path: PathBuf) -> Result<PathBuf, ErrorKind> {
+    let v = crate::eval::vm::with_evaluator(
+        co,
+        Box::new(move |ev| {
+            ev.check_source_path(&path)
+                .map(|p| Value::Path(std::rc::Rc::new(p)))
+        }),
+    )
+    .await?;
+    match v {
+        Value::Path(p) => Ok(p.as_ref().clone()),
+        _ => Err(ErrorKind::Other("internal error: path check".into())),
+    }
+}
+
+/// Whether file access is restricted (`getEnv` then answers `""`).
+async fn restricted(co: &Co) -> Result<bool, ErrorKind> {
+    let v = crate::eval::vm::with_evaluator(co, Box::new(|ev| Ok(Value::Bool(ev.is_restricted()))))
+        .await?;
+    Ok(matches!(v, Value::Bool(true)))
+}
+
 /// The name Nix gives a file type in `readDir` and `readFileType`.
 fn type_name(t: FileType) -> &'static str {
     if t.is_file() {
@@ -80,7 +107,22 @@ fn type_name(t: FileType) -> &'static str {
 fn path_exists(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let path = path_arg(&co, arg(&args, 0)).await?;
-        Ok(Value::Bool(std::fs::symlink_metadata(&path).is_ok()))
+        // A path restricted evaluation may not read does not exist.
+        let checked = crate::eval::vm::with_evaluator(
+            &co,
+            Box::new(move |ev| {
+                Ok(ev
+                    .check_source_path(&path)
+                    .map_or(Value::Null, |p| Value::Path(std::rc::Rc::new(p))))
+            }),
+        )
+        .await?;
+        let Value::Path(path) = checked else {
+            return Ok(Value::Bool(false));
+        };
+        Ok(Value::Bool(
+            std::fs::symlink_metadata(path.as_path()).is_ok(),
+        ))
     })
 }
 
@@ -88,7 +130,7 @@ fn path_exists(co: Co, args: Vec<Value>) -> GenFuture {
 /// Nix 2.8, contents with a NUL byte are refused.
 fn read_file(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
-        let path = path_arg(&co, arg(&args, 0)).await?;
+        let path = allowed(&co, path_arg(&co, arg(&args, 0)).await?).await?;
         let mut file = std::fs::File::open(&path).map_err(|e| {
             ErrorKind::Other(format!(
                 "opening file '{}': {}",
@@ -115,7 +157,7 @@ fn read_file(co: Co, args: Vec<Value>) -> GenFuture {
 /// not followed).
 fn read_dir(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
-        let path = path_arg(&co, arg(&args, 0)).await?;
+        let path = allowed(&co, path_arg(&co, arg(&args, 0)).await?).await?;
         let entries = std::fs::read_dir(&path).map_err(|e| {
             ErrorKind::Other(format!(
                 "opening directory '{}': {}",
@@ -153,6 +195,7 @@ fn read_dir(co: Co, args: Vec<Value>) -> GenFuture {
 fn read_file_type(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let path = path_arg(&co, arg(&args, 0)).await?;
+        allowed(&co, path.clone()).await?;
         let meta = std::fs::symlink_metadata(&path).map_err(|e| {
             ErrorKind::Other(format!(
                 "getting status of '{}': {}",

@@ -1,0 +1,103 @@
+//! Restricted and pure evaluation (`restrict-eval`, `pure-eval`): which
+//! files evaluation may read. Only paths inside the search path's entries
+//! (and Nix's built-in files) are allowed, checked before and after
+//! symlinks are resolved, with C++ Nix's messages.
+
+use std::path::{Path, PathBuf};
+
+use super::compiler::canonicalise;
+use super::error::ErrorKind;
+use super::Evaluator;
+
+/// Whether `path` is `dir` or inside it.
+fn is_dir_or_in_dir(path: &Path, dir: &Path) -> bool {
+    path == dir || dir == Path::new("/") || path.starts_with(dir)
+}
+
+impl Evaluator {
+    /// Whether file access is restricted (`restrict-eval` or `pure-eval`).
+    pub fn is_restricted(&self) -> bool {
+        self.config.restrict_eval || self.config.pure_eval
+    }
+
+    /// The paths restricted evaluation may read: each search path entry
+    /// that exists (a warning for one that does not), as C++ Nix computes
+    /// them when evaluation starts.
+    pub(crate) fn initial_allowed_paths(&self) -> Vec<PathBuf> {
+        let mut allowed = Vec::new();
+        for entry in &self.config.search_path {
+            let path = entry.split_once('=').map_or(entry.as_str(), |(_, p)| p);
+            if path.contains("://") || path.starts_with("channel:") {
+                continue;
+            }
+            let path = canonicalise(Path::new(path));
+            if std::fs::symlink_metadata(&path).is_ok() {
+                allowed.push(path);
+            } else {
+                warn_missing_entry(&path);
+            }
+        }
+        allowed
+    }
+
+    /// C++ Nix's `checkSourcePath`: `path` itself when access is not
+    /// restricted; else its real path, if both it and its real path are
+    /// allowed, and an error otherwise.
+    pub fn check_source_path(&self, path: &Path) -> Result<PathBuf, ErrorKind> {
+        if !self.is_restricted() {
+            return Ok(path.to_owned());
+        }
+        let mode = if self.config.pure_eval {
+            "in pure eval mode (use '--impure' to override)"
+        } else {
+            "in restricted mode"
+        };
+        let abs = canonicalise(path);
+        if abs.starts_with(super::COREPKGS) {
+            return Ok(abs);
+        }
+        let allowed = self.allowed_paths.borrow();
+        if !allowed.iter().any(|a| is_dir_or_in_dir(&abs, a)) {
+            return Err(ErrorKind::Unlocated(format!(
+                "access to absolute path '{}' is forbidden {mode}",
+                abs.display()
+            )));
+        }
+        let real = std::fs::canonicalize(&abs).unwrap_or_else(|_| abs.clone());
+        if !allowed.iter().any(|a| is_dir_or_in_dir(&real, a)) {
+            return Err(ErrorKind::Unlocated(format!(
+                "access to canonical path '{}' is forbidden {mode}",
+                real.display()
+            )));
+        }
+        Ok(real)
+    }
+}
+
+/// C++ Nix's warning for a search path entry that is not there, once per
+/// entry.
+pub(crate) fn warn_missing_entry(path: &Path) {
+    thread_local! {
+        static WARNED: std::cell::RefCell<std::collections::HashSet<PathBuf>> =
+            Default::default();
+    }
+    if WARNED.with(|w| w.borrow_mut().insert(path.to_owned())) {
+        eprintln!(
+            "warning: Nix search path entry '{}' does not exist, ignoring",
+            path.display()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dir_or_in_dir() {
+        assert!(is_dir_or_in_dir(Path::new("/a/b"), Path::new("/a")));
+        assert!(is_dir_or_in_dir(Path::new("/a"), Path::new("/a")));
+        assert!(!is_dir_or_in_dir(Path::new("/ab"), Path::new("/a")));
+        assert!(is_dir_or_in_dir(Path::new("/x"), Path::new("/")));
+    }
+}
