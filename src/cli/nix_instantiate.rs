@@ -234,12 +234,8 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         trace_verbose: o.trace_verbose,
         restrict_eval: settings.get_bool("restrict-eval"),
         pure_eval: settings.get_bool("pure-eval"),
+        trace_function_calls: settings.get_bool("trace-function-calls"),
     };
-    if settings.get_bool("trace-function-calls") {
-        return Err(CliError::Failed(
-            "not supported yet: --trace-function-calls".into(),
-        ));
-    }
     let auto_args = common.auto_args();
     let store = common.store.clone();
     // Evaluation recurses while printing and compiling: give it room.

@@ -103,6 +103,12 @@ pub enum BinOp {
 pub enum Op {
     /// Push `constants[i]`.
     Constant(u32),
+    /// `trace-function-calls`: a call starts here (its position is this
+    /// instruction's span).
+    TraceEnter,
+    /// `trace-function-calls`: the call begun by the matching `TraceEnter`
+    /// returned.
+    TraceExit,
     /// Push the variable at `depth` scopes up, slot `slot`.
     Var {
         depth: u32,

@@ -73,6 +73,8 @@ pub struct Compiler<'g> {
     globals: &'g Globals,
     home: Option<PathBuf>,
     lints: Lints,
+    /// `trace-function-calls`: bracket each call with trace instructions.
+    trace_calls: bool,
     scopes: Vec<Scope>,
     builders: Vec<Builder>,
 }
@@ -124,6 +126,7 @@ impl<'g> Compiler<'g> {
             globals,
             home,
             lints,
+            trace_calls: false,
             scopes: Vec::new(),
             builders: vec![Builder::default()],
         }
@@ -137,6 +140,7 @@ impl<'g> Compiler<'g> {
         home: Option<PathBuf>,
         lints: Lints,
         base: &[String],
+        trace_calls: bool,
     ) -> R<Rc<Code>> {
         let parse = rnix::Root::parse(&source.text);
         if let Some(err) = parse.errors().first() {
@@ -150,6 +154,7 @@ impl<'g> Compiler<'g> {
             )
         })?;
         let mut c = Compiler::new(source, globals, home, lints);
+        c.trace_calls = trace_calls;
         if !base.is_empty() {
             // `scopedImport`: the given names are variables of the file's
             // outermost scope, shadowing the builtins.
@@ -188,6 +193,27 @@ impl<'g> Compiler<'g> {
 
     fn b(&mut self) -> &mut Builder {
         self.builders.last_mut().expect("a builder is active")
+    }
+
+    /// With `trace-function-calls`: a chain of applications `f a b` is one
+    /// call (as C++ Nix's `ExprCall`), between `TraceEnter` (after `f` is
+    /// evaluated) and `TraceExit`.
+    fn traced_call(&mut self, a: &ast::Apply) -> R<()> {
+        let mut chain = vec![a.clone()];
+        let mut head = a.lambda().ok_or_else(|| self.missing(a))?;
+        while let ast::Expr::Apply(inner) = head {
+            head = inner.lambda().ok_or_else(|| self.missing(&inner))?;
+            chain.push(inner);
+        }
+        self.expr(&head)?;
+        self.emit(Op::TraceEnter, a);
+        for app in chain.iter().rev() {
+            let arg = app.argument().ok_or_else(|| self.missing(app))?;
+            self.lazy(&arg)?;
+            self.emit(Op::Call, app);
+        }
+        self.emit(Op::TraceExit, a);
+        Ok(())
     }
 
     fn emit(&mut self, op: Op, at: &impl AstNode<Language = rnix::NixLanguage>) -> usize {
@@ -433,6 +459,7 @@ impl<'g> Compiler<'g> {
                 self.expr(&body)
             }
             ast::Expr::Lambda(l) => self.lambda(l, None),
+            ast::Expr::Apply(a) if self.trace_calls => self.traced_call(a),
             ast::Expr::Apply(a) => {
                 let f = a.lambda().ok_or_else(|| self.missing(a))?;
                 let arg = a.argument().ok_or_else(|| self.missing(a))?;

@@ -59,6 +59,9 @@ pub struct EvalConfig {
     /// `pure-eval`: restricted, and no search path, `currentSystem`,
     /// `currentTime` or environment.
     pub pure_eval: bool,
+    /// `trace-function-calls`: each call prints `function-trace entered …`
+    /// and `… exited …` with its position and a timestamp on stderr.
+    pub trace_function_calls: bool,
 }
 
 impl EvalConfig {
@@ -240,6 +243,7 @@ impl Evaluator {
             self.config.home.clone(),
             self.config.lints,
             &[],
+            self.config.trace_function_calls,
         )
     }
 
@@ -258,6 +262,7 @@ impl Evaluator {
             self.config.home.clone(),
             self.config.lints,
             &[],
+            self.config.trace_function_calls,
         )?;
         let parse = rnix::Root::parse(&code_source.text);
         let Some(expr) = parse.tree().expr() else {
@@ -367,6 +372,7 @@ impl Evaluator {
             self.config.home.clone(),
             self.config.lints,
             &names,
+            self.config.trace_function_calls,
         )
         .map_err(|e| ErrorKind::Other(e.render()))?;
         let env = Env::new(names.len(), None);

@@ -166,6 +166,9 @@ pub struct Vm<'e> {
     /// Frame activations so far, and the limit (`max_steps`).
     steps: u64,
     max_steps: u64,
+    /// `trace-function-calls`: the calls entered and not yet exited, with
+    /// the frame depth they were entered at.
+    traced: Vec<(Span, usize)>,
 }
 
 fn frame_done(f: &mut Frame) -> &mut Done {
@@ -185,6 +188,7 @@ impl<'e> Vm<'e> {
             result: None,
             steps: 0,
             max_steps: ev.config.max_steps.unwrap_or(u64::MAX),
+            traced: Vec::new(),
             force_code: Rc::new(Code {
                 ops: vec![Op::Force, Op::Return],
                 spans: vec![span.clone(), span],
@@ -264,6 +268,8 @@ impl<'e> Vm<'e> {
                 if g.catching && e.kind.is_catchable() && g.reply.is_none() {
                     g.reply = Some(Response::Error(e.kind.clone()));
                     g.catching = false;
+                    let depth = self.frames.len();
+                    self.exit_traced(depth);
                     return Ok(());
                 }
             }
@@ -308,7 +314,18 @@ impl<'e> Vm<'e> {
             }
             innermost = false;
         }
+        self.exit_traced(bottom);
         Err(e)
+    }
+
+    /// Prints `function-trace exited` for the traced calls entered at
+    /// `depth` or deeper (an error unwound them).
+    fn exit_traced(&mut self, depth: usize) {
+        while self.traced.last().is_some_and(|(_, d)| *d >= depth) {
+            if let Some((span, _)) = self.traced.pop() {
+                trace_call("exited", &span);
+            }
+        }
     }
 
     fn unwind_all(&mut self, bottom: usize) {
@@ -905,6 +922,16 @@ impl<'e> Vm<'e> {
                 };
                 *self.stack.last_mut().expect("an operand") = r;
             }
+            Op::TraceEnter => {
+                let span = f.code.spans[f.ip].clone();
+                trace_call("entered", &span);
+                self.traced.push((span, self.frames.len()));
+            }
+            Op::TraceExit => {
+                if let Some((span, _)) = self.traced.pop() {
+                    trace_call("exited", &span);
+                }
+            }
             Op::Call => {
                 need!(1);
                 let arg = self.pop();
@@ -1057,6 +1084,22 @@ fn argument_context(b: &Builtin, last: &Value, kind: &ErrorKind) -> Option<Strin
         ("div", _) => format!("while evaluating the {nth} operand of the division"),
         _ => passed(&format!("{nth} argument")),
     })
+}
+
+/// One line of `trace-function-calls`: C++ Nix 2.8's position form
+/// (`(string)` for `-E` text) and nanoseconds since the epoch.
+fn trace_call(what: &str, span: &Span) {
+    let (line, col) = span.source.line_col(span.start as usize);
+    let name = match span.source.name.as_str() {
+        "«string»" => "(string)",
+        "«stdin»" => "(stdin)",
+        n => n,
+    };
+    let ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    eprintln!("function-trace {what} {name}:{line}:{col} at {ns}");
 }
 
 /// Newer C++ Nix's suggestions: the names closest to `name` (edit distance
