@@ -3,7 +3,10 @@
 //! found in `NIX_ORACLE_BIN` (default `/usr/bin`, Debian's `nix-bin`); when
 //! it is absent the tests skip with a message, unless `OXNIX_REQUIRE_ORACLE`
 //! is set (as `.ci/run` does), which makes absence a failure.
+//!
+//! `cli_corpus` runs the whole command lines of `cli-corpus.txt` with both.
 
+mod cli_corpus;
 mod derivations;
 mod eval;
 mod store;

@@ -1,0 +1,1 @@
+"only in sp2"
