@@ -218,7 +218,6 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         .iter()
         .cloned()
         .chain(settings.get_list("nix-path"))
-        .map(|e| absolute_entry(&e, &cwd))
         .collect();
     let config = EvalConfig {
         search_path,
@@ -280,23 +279,6 @@ fn store_dir_from_env() -> Result<Option<String>, CliError> {
     }
     let canon = crate::eval::compiler::canonicalise(&dir);
     Ok(Some(canon.display().to_string()))
-}
-
-/// Makes a search path entry's path absolute against `cwd`.
-fn absolute_entry(entry: &str, cwd: &Path) -> String {
-    let (prefix, path) = match entry.split_once('=') {
-        Some((p, rest)) => (Some(p), rest),
-        None => (None, entry),
-    };
-    let abs = if path.starts_with('/') || path.contains("://") || path.starts_with("channel:") {
-        path.to_owned()
-    } else {
-        cwd.join(path).display().to_string()
-    };
-    match prefix {
-        Some(p) => format!("{p}={abs}"),
-        None => abs,
-    }
 }
 
 /// `--show-trace`: errors are reported with their trace.
@@ -547,17 +529,18 @@ fn instantiate(
                 }
                 path
             }
-            Some(root) if !o.dry_run => {
+            Some(root) => {
                 *roots += 1;
                 let link = if *roots == 1 {
                     root.clone()
                 } else {
                     PathBuf::from(format!("{}-{}", root.display(), roots))
                 };
-                make_root(&link, Path::new(&path))?;
+                if !o.dry_run {
+                    make_root(&link, Path::new(&path))?;
+                }
                 link.display().to_string()
             }
-            Some(_) => path,
         };
         let suffix = if output == "out" {
             String::new()
@@ -624,7 +607,16 @@ fn write_additions(ev: &Evaluator, store: &Option<String>) -> Result<(), CliErro
 
 /// `--add-root`: `link` becomes a symlink to `target` (replacing a
 /// symlink already there).
-fn make_root(link: &Path, target: &Path) -> Result<(), CliError> {
+pub(super) fn make_root(link: &Path, target: &Path) -> Result<(), CliError> {
+    if let Some(parent) = link.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            CliError::Failed(format!(
+                "creating directory '{}': {}",
+                parent.display(),
+                crate::os_error::message(&e)
+            ))
+        })?;
+    }
     if let Ok(m) = std::fs::symlink_metadata(link) {
         if m.file_type().is_symlink() {
             std::fs::remove_file(link).map_err(CliError::failed)?;

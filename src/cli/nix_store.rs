@@ -292,7 +292,6 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         }
         Ok(true)
     })?;
-    let _ = no_output;
     let Some(op) = op else {
         return Err(CliError::Usage("no operation specified".into()));
     };
@@ -300,6 +299,10 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         flags: &op_flags,
         store: common.store.clone(),
         gc_warning: !common.no_gc_warning && add_root.is_none(),
+        add_root: add_root
+            .map(|r| std::path::absolute(PathBuf::from(&r)).unwrap_or_else(|_| PathBuf::from(r))),
+        no_output,
+        verbosity: common.verbosity,
         case_hack: common.settings.get_bool("use-case-hack"),
     };
     let plain = |f: &dyn Fn(&[PathBuf]) -> Result<(), CliError>| {
@@ -323,8 +326,12 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         "export" => plain(&|o| ctx.export(o)),
         "import" => plain(&|o| ctx.import(o)),
         "print-env" => plain(&|o| ctx.print_env(o)),
+        "check-validity" => ctx.check_validity(&operands),
+        "print-fixed-path" => ctx.print_fixed_path(&operands),
+        "realise" => ctx.realise(&operands),
+        "optimise" => ctx.optimise(&operands),
         other => Err(CliError::Failed(format!(
-            "not supported yet: nix-store --{other} (oxnix implements --dump, --restore, --add, --add-fixed, --query, --print-env, --verify-path, --delete, --export and --import so far)"
+            "not supported yet: nix-store --{other} (oxnix implements --dump, --restore, --add, --add-fixed, --print-fixed-path, --query, --print-env, --check-validity, --realise of valid paths, --optimise, --verify-path, --delete, --export and --import so far)"
         ))),
     }
 }
@@ -438,6 +445,12 @@ struct Context<'a> {
     gc_warning: bool,
     /// The `use-case-hack` setting (`--dump`, `--restore`).
     case_hack: bool,
+    /// `--add-root PATH` (absolute).
+    add_root: Option<PathBuf>,
+    /// `--no-output` (`--realise`).
+    no_output: bool,
+    /// `-v` raises, `--quiet` lowers (informational messages at 0 and up).
+    verbosity: i32,
 }
 
 /// C++ Nix's warning about a result without `--add-root`, printed once.
@@ -646,6 +659,12 @@ impl Context<'_> {
                 }
             }
             if use_output && sp.name().ends_with(".drv") {
+                if !store.is_valid(&sp).map_err(store_error)? {
+                    return Err(CliError::Failed(format!(
+                        "path '{}' does not exist and cannot be created",
+                        store.print(&sp)
+                    )));
+                }
                 let drv = read_derivation(&store, &sp)?;
                 let mut outs = BTreeSet::new();
                 for o in drv.outputs.values() {
@@ -775,6 +794,231 @@ impl Context<'_> {
                 "not supported yet: nix-store --query --roots (oxnix's store keeps no garbage collector roots yet)".into(),
             )),
         }
+    }
+
+    /// `--check-validity [--print-invalid] PATHS`.
+    fn check_validity(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        let mut print_invalid = false;
+        for f in self.flags {
+            match f.as_str() {
+                "--print-invalid" => print_invalid = true,
+                _ => return Err(CliError::Usage(format!("unknown flag '{f}'"))),
+            }
+        }
+        let store = self.open()?;
+        with_stdout(|out| {
+            for p in operands {
+                let sp = follow_links_to_store_path(&store.store_dir, p)?;
+                if store.is_valid(&sp).map_err(store_error)? {
+                    continue;
+                }
+                if !print_invalid {
+                    return Err(CliError::Failed(format!(
+                        "path '{}' is not valid",
+                        store.print(&sp)
+                    )));
+                }
+                writeln!(out, "{}", store.print(&sp)).map_err(out_err)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// `--print-fixed-path [--recursive] ALGO HASH NAME`: the store path
+    /// of content with that hash (nothing is read or written).
+    fn print_fixed_path(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        let mut method = IngestionMethod::Flat;
+        for f in self.flags {
+            match f.as_str() {
+                "--recursive" => method = IngestionMethod::Recursive,
+                _ => return Err(CliError::Usage(format!("unknown flag '{f}'"))),
+            }
+        }
+        let [algo, hash, name] = operands else {
+            return Err(CliError::Usage(
+                "'--print-fixed-path' requires three arguments".into(),
+            ));
+        };
+        let algo = HashAlgo::from_name(&algo.to_string_lossy())
+            .map_err(|e| CliError::Usage(e.to_string()))?;
+        let hash = crate::hash::Hash::parse_any(&hash.to_string_lossy(), Some(algo))
+            .map_err(CliError::failed)?;
+        let dir = store_dir()?;
+        let sp = dir
+            .fixed_output_path(
+                &name.to_string_lossy(),
+                method,
+                &hash,
+                &BTreeSet::new(),
+                false,
+            )
+            .map_err(CliError::failed)?;
+        println!("{}", dir.print(&sp));
+        Ok(())
+    }
+
+    /// `--realise`: without building. Valid paths, and derivations whose
+    /// outputs are valid, are printed (their outputs), with `--add-root`
+    /// roots; a path nobody could make is C++ Nix's "don't know how to
+    /// build"; a derivation to build is "not supported yet".
+    fn realise(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        let mut dry_run = false;
+        let mut ignore_unknown = false;
+        for f in self.flags {
+            match f.as_str() {
+                "--dry-run" => dry_run = true,
+                "--ignore-unknown" => ignore_unknown = true,
+                "--repair" | "--check" => {
+                    return Err(CliError::Failed(format!(
+                        "not supported yet: nix-store --realise {f}"
+                    )))
+                }
+                _ => return Err(CliError::Usage(format!("unknown flag '{f}'"))),
+            }
+        }
+        let store = self.open()?;
+        let mut paths = Vec::new();
+        let mut unknown = Vec::new();
+        for p in operands {
+            let text = p.to_string_lossy();
+            let (path, outputs) = match text.split_once('!') {
+                Some((p, o)) => (PathBuf::from(p), Some(o.to_owned())),
+                None => (p.clone(), None),
+            };
+            let sp = follow_links_to_store_path(&store.store_dir, &path)?;
+            let valid = store.is_valid(&sp).map_err(store_error)?;
+            if !valid {
+                unknown.push(sp);
+                continue;
+            }
+            paths.push((sp, outputs));
+        }
+        if !unknown.is_empty() && !ignore_unknown {
+            let mut msg = String::from("don't know how to build these paths:");
+            for u in &unknown {
+                msg.push_str(&format!("\n  {}", store.print(u)));
+            }
+            if dry_run {
+                eprintln!("{msg}");
+                return Ok(());
+            }
+            eprintln!("{msg}");
+            let names: Vec<String> = unknown
+                .iter()
+                .map(|u| format!("'{}'", store.print(u)))
+                .collect();
+            return Err(CliError::Failed(if names.len() == 1 {
+                format!("build of {} failed", names[0])
+            } else {
+                format!("build of {} failed", names.join(", "))
+            }));
+        }
+        // What each argument stands for, checked before anything is printed.
+        let mut results = Vec::new();
+        for (sp, outputs) in paths {
+            if !sp.name().ends_with(".drv") {
+                results.push((sp, None));
+                continue;
+            }
+            let drv = read_derivation(&store, &sp)?;
+            let wanted: Vec<String> = match &outputs {
+                Some(o) => o.split(',').map(str::to_owned).collect(),
+                None => drv.outputs.keys().cloned().collect(),
+            };
+            let mut outs = Vec::new();
+            for name in wanted {
+                let Some(o) = drv.outputs.get(&name) else {
+                    return Err(CliError::Failed(format!(
+                        "derivation '{}' does not have an output named '{name}'",
+                        store.print(&sp)
+                    )));
+                };
+                match &o.path {
+                    Some(p) if store.is_valid(p).map_err(store_error)? => {
+                        outs.push((name, p.clone()))
+                    }
+                    _ => {
+                        let plan = derivations_to_build(&store, &sp)?;
+                        let msg = if plan.len() == 1 {
+                            "this derivation will be built:".to_owned()
+                        } else {
+                            format!("these {} derivations will be built:", plan.len())
+                        };
+                        eprintln!("{msg}");
+                        for d in &plan {
+                            eprintln!("  {}", store.print(d));
+                        }
+                        if dry_run {
+                            return Ok(());
+                        }
+                        return Err(CliError::Failed(format!(
+                            "not supported yet: building '{}' (oxnix does not build derivations)",
+                            store.print(&sp)
+                        )));
+                    }
+                }
+            }
+            results.push((sp, Some(outs)));
+        }
+        if dry_run {
+            return Ok(());
+        }
+        let root = |target: &StorePath,
+                    output: Option<&str>,
+                    root_nr: usize|
+         -> Result<String, CliError> {
+            let printed = store.print(target);
+            let Some(base) = &self.add_root else {
+                if self.gc_warning {
+                    gc_warning_once();
+                }
+                return Ok(printed);
+            };
+            let mut name = base.display().to_string();
+            if root_nr > 1 {
+                name.push_str(&format!("-{root_nr}"));
+            }
+            if let Some(o) = output.filter(|o| *o != "out") {
+                name.push_str(&format!("-{o}"));
+            }
+            super::nix_instantiate::make_root(Path::new(&name), Path::new(&printed))?;
+            Ok(name)
+        };
+        let mut lines = Vec::new();
+        for (i, (sp, outs)) in results.into_iter().enumerate() {
+            match outs {
+                None => lines.push(root(&sp, None, i + 1)?),
+                Some(outs) => {
+                    let mut set = BTreeSet::new();
+                    for (name, p) in outs {
+                        set.insert(root(&p, Some(&name), i + 1)?);
+                    }
+                    lines.extend(set);
+                }
+            }
+        }
+        if self.no_output {
+            return Ok(());
+        }
+        with_stdout(|out| {
+            for l in lines {
+                writeln!(out, "{l}").map_err(out_err)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// `--optimise`: the castore keeps each file content once already, so
+    /// there is nothing to link; reported as C++ Nix reports it.
+    fn optimise(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        if !operands.is_empty() || !self.flags.is_empty() {
+            return Err(CliError::Usage("no arguments expected".into()));
+        }
+        self.open()?;
+        if self.verbosity >= 0 {
+            eprintln!("0.00 MiB freed by hard-linking 0 files");
+        }
+        Ok(())
     }
 
     fn verify_path(&self, operands: &[PathBuf]) -> Result<(), CliError> {
@@ -910,6 +1154,32 @@ fn realise_valid(store: &Store, sp: &StorePath) -> Result<(), CliError> {
     }
 }
 
+/// The derivations a build of `drv` would run: it and every input
+/// derivation with an output that is not valid, dependencies first.
+fn derivations_to_build(store: &Store, drv: &StorePath) -> Result<Vec<StorePath>, CliError> {
+    let mut todo = vec![drv.clone()];
+    let mut seen = BTreeSet::new();
+    let mut build = BTreeSet::new();
+    while let Some(d) = todo.pop() {
+        if !seen.insert(d.clone()) {
+            continue;
+        }
+        let parsed = read_derivation(store, &d)?;
+        let mut missing = false;
+        for o in parsed.outputs.values() {
+            match &o.path {
+                Some(p) if store.is_valid(p).map_err(store_error)? => {}
+                _ => missing = true,
+            }
+        }
+        if missing {
+            build.insert(d.clone());
+            todo.extend(parsed.input_drvs.keys().cloned());
+        }
+    }
+    store.sort_references_first(&build).map_err(store_error)
+}
+
 /// The closure of `sp`; with `include_outputs`, the valid outputs of every
 /// derivation in it are added with their closures (C++ Nix's
 /// `computeFSClosure` with `includeOutputs`).
@@ -1036,8 +1306,14 @@ fn print_graph(
     writeln!(out, "}}").map_err(out_err)
 }
 
+/// What C++ Nix 2.8 shows as a GraphML node's `name`: the path's name up
+/// to and including its last `-` (empty without one).
+fn graphml_name(name: &str) -> &str {
+    name.rfind('-').map_or("", |i| &name[..=i])
+}
+
 /// C++ Nix 2.8's `printGraphML`: the closure of `roots`, each node followed
-/// by the edges to its references (its `name` is left empty, as 2.8 does).
+/// by the edges to its references.
 fn print_graphml(
     store: &Store,
     out: &mut dyn Write,
@@ -1068,9 +1344,10 @@ xsi:schemaLocation='http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd'>\n\
         };
         write!(
             out,
-            "  <node id=\"{}\">\n    <data key=\"narSize\">{}</data>\n    <data key=\"name\"></data>\n    <data key=\"type\">{kind}</data>\n  </node>\n",
+            "  <node id=\"{}\">\n    <data key=\"narSize\">{}</data>\n    <data key=\"name\">{}</data>\n    <data key=\"type\">{kind}</data>\n  </node>\n",
             path.base_name(),
-            info.nar_size
+            info.nar_size,
+            graphml_name(path.name())
         )
         .map_err(out_err)?;
         for r in info.references {

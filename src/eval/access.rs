@@ -30,11 +30,12 @@ impl Evaluator {
             if path.contains("://") || path.starts_with("channel:") {
                 continue;
             }
-            let path = canonicalise(Path::new(path));
-            if std::fs::symlink_metadata(&path).is_ok() {
-                allowed.push(path);
+            let abs = std::path::absolute(path).unwrap_or_else(|_| PathBuf::from(path));
+            let abs = canonicalise(&abs);
+            if std::fs::symlink_metadata(&abs).is_ok() {
+                allowed.push(abs);
             } else {
-                warn_missing_entry(&path);
+                warn_missing_entry(Path::new(path));
             }
         }
         allowed

@@ -578,19 +578,20 @@ fn find_file(co: Co, args: Vec<Value>) -> GenFuture {
                 wanted.strip_prefix(&format!("{prefix}/"))
             };
             let Some(rest) = rest else { continue };
+            // A relative entry is relative to the working directory.
+            let base = std::path::absolute(&path).unwrap_or_else(|_| path.clone().into());
             let candidate = if rest.is_empty() {
-                std::path::PathBuf::from(&path)
+                base.clone()
             } else {
-                std::path::Path::new(&path).join(rest)
+                base.join(rest)
             };
             if !rest.is_empty() || prefix.is_empty() || wanted == prefix {
                 // C++ Nix warns about an entry that is not there.
-                let base = std::path::Path::new(&path);
                 if !path.contains("://")
-                    && base.is_absolute()
-                    && std::fs::symlink_metadata(base).is_err()
+                    && !path.is_empty()
+                    && std::fs::symlink_metadata(&base).is_err()
                 {
-                    crate::eval::access::warn_missing_entry(base);
+                    crate::eval::access::warn_missing_entry(std::path::Path::new(&path));
                     continue;
                 }
             }
@@ -604,6 +605,16 @@ fn find_file(co: Co, args: Vec<Value>) -> GenFuture {
         if let Some(rest) = wanted.strip_prefix("nix/") {
             let path = format!("{}/{rest}", crate::eval::COREPKGS);
             return Ok(Value::Path(Rc::new(std::path::PathBuf::from(path))));
+        }
+        let pure = crate::eval::vm::with_evaluator(
+            &co,
+            Box::new(|ev| Ok(Value::Bool(ev.config.pure_eval))),
+        )
+        .await?;
+        if matches!(pure, Value::Bool(true)) {
+            return Err(ErrorKind::Throw(format!(
+                "cannot look up '<{wanted}>' in pure evaluation mode (use '--impure' to override)"
+            )));
         }
         // Catchable by `tryEval`, as in newer Nix.
         Err(ErrorKind::Throw(format!(
