@@ -138,17 +138,17 @@ impl<'g> Compiler<'g> {
         lints: Lints,
         base: &[String],
     ) -> R<Rc<Code>> {
-        let parse = rnix::Root::parse(&source.text);
-        if let Some(err) = parse.errors().first() {
-            return Err(parse_error(&source, err));
-        }
-        let root = parse.tree();
-        let expr = root.expr().ok_or_else(|| {
+        let root = super::parser::parse(&source.text).map_err(|e| {
             EvalError::new(
-                ErrorKind::Parse("syntax error, unexpected end of file".into()),
-                None,
+                ErrorKind::Parse(e.message),
+                Some(Span {
+                    source: source.clone(),
+                    start: e.offset as u32,
+                    end: e.offset as u32,
+                }),
             )
         })?;
+        let expr = root.expr().expect("a parsed expression has an expression");
         let mut c = Compiler::new(source, globals, home, lints);
         if !base.is_empty() {
             // `scopedImport`: the given names are variables of the file's
@@ -1407,32 +1407,6 @@ pub(super) fn literal_string(s: &ast::Str) -> Option<String> {
         }
     }
     Some(out)
-}
-
-fn parse_error(source: &Rc<Source>, err: &rnix::ParseError) -> EvalError {
-    use rnix::ParseError as P;
-    let range = match err {
-        P::Unexpected(r)
-        | P::UnexpectedExtra(r)
-        | P::UnexpectedDoubleBind(r)
-        | P::DuplicatedArgs(r, _) => Some(*r),
-        P::UnexpectedWanted(_, r, _) => Some(*r),
-        P::UnexpectedEOFWanted(_) | P::UnexpectedEOF | P::RecursionLimitExceeded => None,
-        _ => None,
-    };
-    let span = range.map(|r| Span {
-        source: source.clone(),
-        start: r.start().into(),
-        end: r.end().into(),
-    });
-    let span = span.or_else(|| {
-        Some(Span {
-            source: source.clone(),
-            start: source.text.len() as u32,
-            end: source.text.len() as u32,
-        })
-    });
-    EvalError::new(ErrorKind::Parse(format!("syntax error, {err}")), span)
 }
 
 /// `{ file, line, column }` for `__curPos` and `unsafeGetAttrPos`.

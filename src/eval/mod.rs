@@ -8,6 +8,7 @@ pub mod compiler;
 pub mod error;
 pub mod instantiation;
 pub mod ops;
+pub mod parser;
 pub mod print;
 pub mod show;
 pub mod value;
@@ -239,8 +240,8 @@ impl Evaluator {
             self.config.lints,
             &[],
         )?;
-        let parse = rnix::Root::parse(&code_source.text);
-        let Some(expr) = parse.tree().expr() else {
+        let parsed = parser::parse(&code_source.text).ok();
+        let Some(expr) = parsed.and_then(|root| root.expr()) else {
             return Err(EvalError::new(
                 ErrorKind::Parse("empty expression".into()),
                 None,
