@@ -134,12 +134,15 @@ impl Evaluator {
     fn make_globals(&self) -> Globals {
         let mut builtins = Attrs::new();
         let mut globals = Globals::new();
+        // As in C++ Nix, a builtin is a variable under its own name (the
+        // `global` ones) or else as `__name`, never both.
         for spec in builtins::configured_specs(&self.config) {
             let v = builtins::value_of(&spec);
             builtins.insert(NixString::from(spec.name), v.clone());
-            globals.insert(format!("__{}", spec.name), v.clone());
             if spec.global {
                 globals.insert(spec.name.to_owned(), v);
+            } else {
+                globals.insert(format!("__{}", spec.name), v);
             }
         }
         let constants = [
@@ -165,15 +168,15 @@ impl Evaluator {
         globals.insert("__nixPath".into(), self.nix_path_value());
         for (name, v) in constants {
             builtins.insert(NixString::from(name), v.clone());
-            globals.insert(format!("__{name}"), v.clone());
             if matches!(name, "true" | "false" | "null") {
                 globals.insert(name.to_owned(), v);
+            } else {
+                globals.insert(format!("__{name}"), v);
             }
         }
         // `derivation`: filled in by `define_derivation`.
         let derivation = Value::Thunk(Thunk(Rc::new(RefCell::new(ThunkState::Blackhole))));
         builtins.insert(NixString::from("derivation"), derivation.clone());
-        globals.insert("__derivation".into(), derivation.clone());
         globals.insert("derivation".into(), derivation);
         // `builtins.builtins` is the set itself.
         let this = Thunk(Rc::new(RefCell::new(ThunkState::Blackhole)));

@@ -9,7 +9,7 @@ use crate::eval::value::{AttrSet, Attrs, Context, List, NixString, Thunk, Value}
 use crate::eval::vm::{call, force, Co, GenFuture, Request, Response};
 
 builtins! {
-    "isNull"/1 => is_null, "isInt"/1 => is_int, "isFloat"/1 => is_float,
+    #[global] "isNull"/1 => is_null, "isInt"/1 => is_int, "isFloat"/1 => is_float,
     "isBool"/1 => is_bool, "isString"/1 => is_string, "isList"/1 => is_list,
     "isAttrs"/1 => is_attrs, "isFunction"/1 => is_function, "isPath"/1 => is_path,
     "typeOf"/1 => type_of,
