@@ -27,8 +27,9 @@ enum ScopeKind {
 struct Scope {
     kind: ScopeKind,
     /// False while a `let`/`rec` scope is being filled: its slots may not be
-    /// read eagerly yet.
+    /// read eagerly yet, except the first `filled` (set in order).
     initialized: bool,
+    filled: u32,
 }
 
 #[derive(Default)]
@@ -161,6 +162,7 @@ impl<'g> Compiler<'g> {
                         .collect(),
                 ),
                 initialized: true,
+                filled: 0,
             });
         }
         c.expr(&expr)?;
@@ -232,7 +234,7 @@ impl<'g> Compiler<'g> {
                         return Resolved::Local {
                             depth,
                             slot,
-                            initialized: scope.initialized,
+                            initialized: scope.initialized || slot < scope.filled,
                         };
                     }
                 }
@@ -398,6 +400,7 @@ impl<'g> Compiler<'g> {
                 self.scopes.push(Scope {
                     kind: ScopeKind::With,
                     initialized: true,
+                    filled: 0,
                 });
                 let r = self.expr(&body);
                 self.scopes.pop();
@@ -696,8 +699,8 @@ impl<'g> Compiler<'g> {
                 ))
             }
         };
-        self.expr(&lhs)?;
-        self.expr(&rhs)?;
+        self.strict_operand(&lhs)?;
+        self.strict_operand(&rhs)?;
         // C++ Nix reports `+` (string concatenation and addition) at the
         // operand that failed, which is the right one for an overflow;
         // the other operators at the operator.
@@ -707,6 +710,24 @@ impl<'g> Compiler<'g> {
             self.operator_span(b)
         };
         self.emit_span(Op::BinOp(simple), at);
+        Ok(())
+    }
+
+    /// Pushes `e`, an operand that will be forced; a variable is forced
+    /// right away at its own position, as C++ Nix's `ExprVar::eval` forces
+    /// it (so an infinite recursion is reported at the variable).
+    fn strict_operand(&mut self, e: &ast::Expr) -> R<()> {
+        self.expr(e)?;
+        let mut inner = e.clone();
+        while let ast::Expr::Paren(p) = &inner {
+            match p.expr() {
+                Some(x) => inner = x,
+                None => break,
+            }
+        }
+        if let ast::Expr::Ident(id) = &inner {
+            self.emit(Op::Force, id);
+        }
         Ok(())
     }
 
@@ -763,7 +784,7 @@ impl<'g> Compiler<'g> {
     fn select(&mut self, s: &ast::Select) -> R<()> {
         let e = s.expr().ok_or_else(|| self.missing(s))?;
         let path = s.attrpath().ok_or_else(|| self.missing(s))?;
-        self.expr(&e)?;
+        self.strict_operand(&e)?;
         let default = s.default_expr();
         let mut fails = Vec::new();
         for attr in path.attrs() {
@@ -859,6 +880,7 @@ impl<'g> Compiler<'g> {
         self.scopes.push(Scope {
             kind: ScopeKind::Names(names),
             initialized: true,
+            filled: 0,
         });
         let result = (|| -> R<LambdaInfo> {
             let params = match formals_info {
@@ -918,6 +940,9 @@ impl<'g> Compiler<'g> {
             match entry {
                 ast::Entry::Inherit(inh) => {
                     let from = match inh.from() {
+                        // `inherit (e);` binds nothing, and C++ Nix drops
+                        // `e` unchecked.
+                        Some(_) if inh.attrs().next().is_none() => continue,
                         Some(f) => {
                             tree.froms.push(f.expr().ok_or_else(|| self.missing(&f))?);
                             Some(tree.froms.len() - 1)
@@ -1257,6 +1282,7 @@ impl<'g> Compiler<'g> {
                     .collect(),
             ),
             initialized: true,
+            filled: 0,
         });
         let r = self.plain_attrs_entries(tree, span);
         self.scopes.pop();
@@ -1304,6 +1330,7 @@ impl<'g> Compiler<'g> {
         self.scopes.push(Scope {
             kind: ScopeKind::Names(map),
             initialized: false,
+            filled: 0,
         });
         let r = (|| {
             for (i, e) in froms.iter().enumerate() {
@@ -1314,6 +1341,13 @@ impl<'g> Compiler<'g> {
                 let entry = tree.statics.remove(name).expect("ordered names exist");
                 self.entry_value(name, entry, 1)?;
                 self.emit_span(Op::SetSlot(slot as u32), span.clone());
+                // Later bindings that are just this name share its value,
+                // as C++ Nix's `maybeThunk` makes them (so `==` sees the
+                // same value, and infinite recursion is found where C++
+                // Nix finds it).
+                if let Some(s) = self.scopes.last_mut() {
+                    s.filled = slot as u32 + 1;
+                }
             }
             if let Some(s) = self.scopes.last_mut() {
                 s.initialized = true;
