@@ -4,7 +4,7 @@
 //! C++ Nix does. Nested attribute paths (`a.b = 1; a.c = 2;`) are merged at
 //! compile time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
@@ -27,9 +27,9 @@ enum ScopeKind {
 struct Scope {
     kind: ScopeKind,
     /// False while a `let`/`rec` scope is being filled: its slots may not be
-    /// read eagerly yet, except the first `filled` (set in order).
+    /// read eagerly yet, except those in `filled` (set, holding a thunk).
     initialized: bool,
-    filled: u32,
+    filled: HashSet<u32>,
 }
 
 #[derive(Default)]
@@ -162,7 +162,7 @@ impl<'g> Compiler<'g> {
                         .collect(),
                 ),
                 initialized: true,
-                filled: 0,
+                filled: HashSet::new(),
             });
         }
         c.expr(&expr)?;
@@ -234,7 +234,7 @@ impl<'g> Compiler<'g> {
                         return Resolved::Local {
                             depth,
                             slot,
-                            initialized: scope.initialized || slot < scope.filled,
+                            initialized: scope.initialized || scope.filled.contains(&slot),
                         };
                     }
                 }
@@ -400,7 +400,7 @@ impl<'g> Compiler<'g> {
                 self.scopes.push(Scope {
                     kind: ScopeKind::With,
                     initialized: true,
-                    filled: 0,
+                    filled: HashSet::new(),
                 });
                 let r = self.expr(&body);
                 self.scopes.pop();
@@ -713,6 +713,30 @@ impl<'g> Compiler<'g> {
         Ok(())
     }
 
+    /// Whether `lazy` makes a thunk of `expr` (not a constant or the value
+    /// of a variable already set).
+    fn makes_thunk(&self, expr: &ast::Expr) -> bool {
+        match expr {
+            ast::Expr::Paren(p) => p.expr().is_some_and(|e| self.makes_thunk(&e)),
+            ast::Expr::Literal(_) => false,
+            ast::Expr::Ident(id) => !matches!(
+                self.resolve(&ident_text(id), 0),
+                Resolved::Local {
+                    initialized: true,
+                    ..
+                } | Resolved::Global(_)
+            ),
+            ast::Expr::PathAbs(_) | ast::Expr::PathRel(_) | ast::Expr::PathHome(_) => {
+                expr.syntax().children().next().is_some()
+            }
+            ast::Expr::Str(s) => !s
+                .normalized_parts()
+                .iter()
+                .all(|p| matches!(p, InterpolPart::Literal(_))),
+            _ => true,
+        }
+    }
+
     /// Pushes `e`, an operand that will be forced; a variable is forced
     /// right away at its own position, as C++ Nix's `ExprVar::eval` forces
     /// it (so an infinite recursion is reported at the variable).
@@ -880,7 +904,7 @@ impl<'g> Compiler<'g> {
         self.scopes.push(Scope {
             kind: ScopeKind::Names(names),
             initialized: true,
-            filled: 0,
+            filled: HashSet::new(),
         });
         let result = (|| -> R<LambdaInfo> {
             let params = match formals_info {
@@ -1282,7 +1306,7 @@ impl<'g> Compiler<'g> {
                     .collect(),
             ),
             initialized: true,
-            filled: 0,
+            filled: HashSet::new(),
         });
         let r = self.plain_attrs_entries(tree, span);
         self.scopes.pop();
@@ -1330,7 +1354,7 @@ impl<'g> Compiler<'g> {
         self.scopes.push(Scope {
             kind: ScopeKind::Names(map),
             initialized: false,
-            filled: 0,
+            filled: HashSet::new(),
         });
         let r = (|| {
             for (i, e) in froms.iter().enumerate() {
@@ -1339,14 +1363,23 @@ impl<'g> Compiler<'g> {
             }
             for (slot, name) in names.iter().enumerate() {
                 let entry = tree.statics.remove(name).expect("ordered names exist");
+                let thunk = match &entry {
+                    Entry::Value { expr, .. } => self.makes_thunk(expr),
+                    Entry::Nested { rec, .. } => !rec,
+                    _ => false,
+                };
                 self.entry_value(name, entry, 1)?;
                 self.emit_span(Op::SetSlot(slot as u32), span.clone());
-                // Later bindings that are just this name share its value,
+                // Later bindings that are just this name share its thunk,
                 // as C++ Nix's `maybeThunk` makes them (so `==` sees the
                 // same value, and infinite recursion is found where C++
-                // Nix finds it).
-                if let Some(s) = self.scopes.last_mut() {
-                    s.filled = slot as u32 + 1;
+                // Nix finds it). C++ Nix fills the slots in an order of
+                // its own; constants are left out, where that order
+                // shows (a binding printed unevaluated).
+                if thunk {
+                    if let Some(s) = self.scopes.last_mut() {
+                        s.filled.insert(slot as u32);
+                    }
                 }
             }
             if let Some(s) = self.scopes.last_mut() {
