@@ -29,6 +29,10 @@ pub enum ErrorKind {
     InfiniteRecursion,
     #[error("{0}")]
     Throw(String),
+    /// `builtins.throw`'s error: a `Throw` C++ Nix 2.8 shows without a
+    /// position.
+    #[error("{0}")]
+    Thrown(String),
     #[error("evaluation aborted with the following error message: '{0}'")]
     Abort(String),
     #[error("assertion '{0}' failed")]
@@ -81,7 +85,10 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Whether `builtins.tryEval` catches this error.
     pub fn is_catchable(&self) -> bool {
-        matches!(self, ErrorKind::Throw(_) | ErrorKind::AssertionFailed(_))
+        matches!(
+            self,
+            ErrorKind::Throw(_) | ErrorKind::Thrown(_) | ErrorKind::AssertionFailed(_)
+        )
     }
 
     pub fn type_error(expected: &'static str, found: &super::value::Value) -> ErrorKind {
@@ -229,7 +236,7 @@ impl EvalError {
     pub fn render(&self) -> String {
         let mut s = self.kind.to_string();
         // C++ Nix 2.8's `throw` and `abort` errors have no position.
-        let located = !matches!(self.kind, ErrorKind::Throw(_) | ErrorKind::Abort(_));
+        let located = !matches!(self.kind, ErrorKind::Thrown(_) | ErrorKind::Abort(_));
         if let Some(span) = self.own_span().filter(|_| located) {
             push_position(&mut s, span, "       ");
         }

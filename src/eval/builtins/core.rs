@@ -154,7 +154,7 @@ bit!(bit_xor, ^);
 fn throw(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let msg = coerce_to_string(&co, arg(&args, 0), Coercion::Interpolation).await?;
-        Err(ErrorKind::Throw(msg.to_str_lossy().into_owned()))
+        Err(ErrorKind::Thrown(msg.to_str_lossy().into_owned()))
     })
 }
 
