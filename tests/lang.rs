@@ -11,7 +11,9 @@
 //! Rules: `eval-okay-X.nix` must print `X.exp` under `--eval --strict`
 //! (plus `X.flags`); `X.exp.xml` means `--eval --strict --xml
 //! --no-location`; `eval-fail-X` must fail; `parse-okay`/`parse-fail` run
-//! `--parse -` (a `parse-okay` case with an `.exp` must also print it). Cases run from the suite's parent directory with
+//! `--parse -` (a `parse-okay` case with an `.exp` must also print it). In
+//! our suite a failing case with an `X.err.exp` (C++ Nix 2.8's stderr, run
+//! without `--show-trace`) must print its first line and position too. Cases run from the suite's parent directory with
 //! `NIX_PATH=<dir>/dir3:<dir>/dir4 HOME=/fake-home TEST_VAR=foo`, and the
 //! parent's path is replaced by `/pwd` in the output.
 
@@ -27,6 +29,7 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 struct Outcome {
     code: Option<i32>,
     stdout: String,
+    stderr: String,
 }
 
 fn run(args: &[String], cwd: &Path, base: &str, stdin: Option<Vec<u8>>) -> Outcome {
@@ -43,7 +46,7 @@ fn run(args: &[String], cwd: &Path, base: &str, stdin: Option<Vec<u8>>) -> Outco
             Stdio::null()
         })
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("spawn nix-instantiate");
     if let Some(input) = stdin {
@@ -53,6 +56,12 @@ fn run(args: &[String], cwd: &Path, base: &str, stdin: Option<Vec<u8>>) -> Outco
     let reader = std::thread::spawn(move || {
         let mut s = Vec::new();
         let _ = std::io::Read::read_to_end(&mut { stdout }, &mut s);
+        s
+    });
+    let stderr = child.stderr.take().expect("piped");
+    let err_reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut { stderr }, &mut s);
         s
     });
     let start = Instant::now();
@@ -68,15 +77,51 @@ fn run(args: &[String], cwd: &Path, base: &str, stdin: Option<Vec<u8>>) -> Outco
         std::thread::sleep(Duration::from_millis(5));
     };
     let out = reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
     Outcome {
         code,
         stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
     }
 }
 
-/// Runs one case; true when it passes.
-fn case_passes(dir: &Path, name: &str) -> bool {
+/// The error's first line and its position line (blank lines dropped: C++
+/// Nix 2.8 separates them with blank lines, oxnix does not).
+fn error_head(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .take(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs one case; true when it passes. With `check_errors`, a failing
+/// case with an `.err.exp` (C++ Nix 2.8's output, run without
+/// `--show-trace`) must also print its first line and position.
+fn case_passes(dir: &Path, name: &str, check_errors: bool) -> bool {
     let parent = dir.parent().expect("suite directory has a parent");
+    let err_exp = dir.join(format!("{name}.err.exp"));
+    let expected_error = if check_errors {
+        std::fs::read_to_string(&err_exp).ok()
+    } else {
+        None
+    };
+    let error_ok = |o: &Outcome| match &expected_error {
+        Some(exp) => {
+            let got = o.stderr.replace(&*parent.to_string_lossy(), "/pwd");
+            let ok = error_head(&got) == error_head(exp);
+            if !ok {
+                eprintln!(
+                    "{name}: expected error {:?}, got {:?}",
+                    error_head(exp),
+                    error_head(&got)
+                );
+            }
+            ok
+        }
+        None => true,
+    };
     let base = dir
         .file_name()
         .expect("named")
@@ -96,7 +141,7 @@ fn case_passes(dir: &Path, name: &str) -> bool {
             };
             o.code == Some(0) && shown_ok
         } else {
-            matches!(o.code, Some(c) if c != 0)
+            matches!(o.code, Some(c) if c != 0) && error_ok(&o)
         };
     }
     let mut flags: Vec<String> = match std::fs::read_to_string(with(".flags")) {
@@ -129,11 +174,14 @@ fn case_passes(dir: &Path, name: &str) -> bool {
         return o.code == Some(0) && out.trim() == String::from_utf8_lossy(&expected).trim();
     }
     if flags.is_empty() {
-        flags = vec!["--eval".into(), "--strict".into(), "--show-trace".into()];
+        flags = vec!["--eval".into(), "--strict".into()];
+        if expected_error.is_none() {
+            flags.push("--show-trace".into());
+        }
     }
     flags.push(rel);
     let o = run(&flags, parent, &base, None);
-    matches!(o.code, Some(c) if c != 0)
+    matches!(o.code, Some(c) if c != 0) && error_ok(&o)
 }
 
 fn cases(dir: &Path) -> Vec<String> {
@@ -159,7 +207,7 @@ fn cases(dir: &Path) -> Vec<String> {
     v
 }
 
-fn failures(dir: &Path) -> (usize, BTreeSet<String>) {
+fn failures(dir: &Path, check_errors: bool) -> (usize, BTreeSet<String>) {
     let all = cases(dir);
     let n = all.len();
     let failed = std::thread::scope(|s| {
@@ -173,7 +221,7 @@ fn failures(dir: &Path) -> (usize, BTreeSet<String>) {
                 s.spawn(move || {
                     chunk
                         .into_iter()
-                        .filter(|c| !case_passes(dir, c))
+                        .filter(|c| !case_passes(dir, c, check_errors))
                         .collect::<Vec<_>>()
                 })
             })
@@ -210,7 +258,7 @@ fn our_language_cases() {
             );
         }
     }
-    let (n, failed) = failures(&dir);
+    let (n, failed) = failures(&dir, true);
     assert!(n > 0, "no cases in {}", dir.display());
     assert!(
         failed.is_empty(),
@@ -244,7 +292,7 @@ fn upstream_language_suite() {
     let link = tmp.path().join("lang");
     let target = std::fs::canonicalize(&dir).expect("the suite directory");
     std::os::unix::fs::symlink(&target, &link).expect("link the suite as lang");
-    let (n, failed) = failures(&link);
+    let (n, failed) = failures(&link, false);
     if std::env::var_os("OXNIX_UPDATE_EXPECTED").is_some() {
         let mut text = String::from(
             "# Upstream language cases oxnix does not pass yet (tests/lang.rs keeps this exact).\n",

@@ -4,7 +4,7 @@
 //! C++ Nix does. Nested attribute paths (`a.b = 1; a.c = 2;`) are merged at
 //! compile time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 
@@ -27,8 +27,9 @@ enum ScopeKind {
 struct Scope {
     kind: ScopeKind,
     /// False while a `let`/`rec` scope is being filled: its slots may not be
-    /// read eagerly yet.
+    /// read eagerly yet, except those in `filled` (set, holding a thunk).
     initialized: bool,
+    filled: HashSet<u32>,
 }
 
 #[derive(Default)]
@@ -142,17 +143,17 @@ impl<'g> Compiler<'g> {
         base: &[String],
         trace_calls: bool,
     ) -> R<Rc<Code>> {
-        let parse = rnix::Root::parse(&source.text);
-        if let Some(err) = parse.errors().first() {
-            return Err(parse_error(&source, err));
-        }
-        let root = parse.tree();
-        let expr = root.expr().ok_or_else(|| {
+        let root = super::parser::parse(&source.text).map_err(|e| {
             EvalError::new(
-                ErrorKind::Parse("syntax error, unexpected end of file".into()),
-                None,
+                ErrorKind::Parse(e.message),
+                Some(Span {
+                    source: source.clone(),
+                    start: e.offset as u32,
+                    end: e.offset as u32,
+                }),
             )
         })?;
+        let expr = root.expr().expect("a parsed expression has an expression");
         let mut c = Compiler::new(source, globals, home, lints);
         c.trace_calls = trace_calls;
         if !base.is_empty() {
@@ -166,6 +167,7 @@ impl<'g> Compiler<'g> {
                         .collect(),
                 ),
                 initialized: true,
+                filled: HashSet::new(),
             });
         }
         c.expr(&expr)?;
@@ -258,7 +260,7 @@ impl<'g> Compiler<'g> {
                         return Resolved::Local {
                             depth,
                             slot,
-                            initialized: scope.initialized,
+                            initialized: scope.initialized || scope.filled.contains(&slot),
                         };
                     }
                 }
@@ -424,6 +426,7 @@ impl<'g> Compiler<'g> {
                 self.scopes.push(Scope {
                     kind: ScopeKind::With,
                     initialized: true,
+                    filled: HashSet::new(),
                 });
                 let r = self.expr(&body);
                 self.scopes.pop();
@@ -723,8 +726,8 @@ impl<'g> Compiler<'g> {
                 ))
             }
         };
-        self.expr(&lhs)?;
-        self.expr(&rhs)?;
+        self.strict_operand(&lhs)?;
+        self.strict_operand(&rhs)?;
         // C++ Nix reports `+` (string concatenation and addition) at the
         // operand that failed, which is the right one for an overflow;
         // the other operators at the operator.
@@ -734,6 +737,48 @@ impl<'g> Compiler<'g> {
             self.operator_span(b)
         };
         self.emit_span(Op::BinOp(simple), at);
+        Ok(())
+    }
+
+    /// Whether `lazy` makes a thunk of `expr` (not a constant or the value
+    /// of a variable already set).
+    fn makes_thunk(&self, expr: &ast::Expr) -> bool {
+        match expr {
+            ast::Expr::Paren(p) => p.expr().is_some_and(|e| self.makes_thunk(&e)),
+            ast::Expr::Literal(_) => false,
+            ast::Expr::Ident(id) => !matches!(
+                self.resolve(&ident_text(id), 0),
+                Resolved::Local {
+                    initialized: true,
+                    ..
+                } | Resolved::Global(_)
+            ),
+            ast::Expr::PathAbs(_) | ast::Expr::PathRel(_) | ast::Expr::PathHome(_) => {
+                expr.syntax().children().next().is_some()
+            }
+            ast::Expr::Str(s) => !s
+                .normalized_parts()
+                .iter()
+                .all(|p| matches!(p, InterpolPart::Literal(_))),
+            _ => true,
+        }
+    }
+
+    /// Pushes `e`, an operand that will be forced; a variable is forced
+    /// right away at its own position, as C++ Nix's `ExprVar::eval` forces
+    /// it (so an infinite recursion is reported at the variable).
+    fn strict_operand(&mut self, e: &ast::Expr) -> R<()> {
+        self.expr(e)?;
+        let mut inner = e.clone();
+        while let ast::Expr::Paren(p) = &inner {
+            match p.expr() {
+                Some(x) => inner = x,
+                None => break,
+            }
+        }
+        if let ast::Expr::Ident(id) = &inner {
+            self.emit(Op::Force, id);
+        }
         Ok(())
     }
 
@@ -790,7 +835,7 @@ impl<'g> Compiler<'g> {
     fn select(&mut self, s: &ast::Select) -> R<()> {
         let e = s.expr().ok_or_else(|| self.missing(s))?;
         let path = s.attrpath().ok_or_else(|| self.missing(s))?;
-        self.expr(&e)?;
+        self.strict_operand(&e)?;
         let default = s.default_expr();
         let mut fails = Vec::new();
         for attr in path.attrs() {
@@ -886,6 +931,7 @@ impl<'g> Compiler<'g> {
         self.scopes.push(Scope {
             kind: ScopeKind::Names(names),
             initialized: true,
+            filled: HashSet::new(),
         });
         let result = (|| -> R<LambdaInfo> {
             let params = match formals_info {
@@ -945,6 +991,9 @@ impl<'g> Compiler<'g> {
             match entry {
                 ast::Entry::Inherit(inh) => {
                     let from = match inh.from() {
+                        // `inherit (e);` binds nothing, and C++ Nix drops
+                        // `e` unchecked.
+                        Some(_) if inh.attrs().next().is_none() => continue,
                         Some(f) => {
                             tree.froms.push(f.expr().ok_or_else(|| self.missing(&f))?);
                             Some(tree.froms.len() - 1)
@@ -1284,6 +1333,7 @@ impl<'g> Compiler<'g> {
                     .collect(),
             ),
             initialized: true,
+            filled: HashSet::new(),
         });
         let r = self.plain_attrs_entries(tree, span);
         self.scopes.pop();
@@ -1331,6 +1381,7 @@ impl<'g> Compiler<'g> {
         self.scopes.push(Scope {
             kind: ScopeKind::Names(map),
             initialized: false,
+            filled: HashSet::new(),
         });
         let r = (|| {
             for (i, e) in froms.iter().enumerate() {
@@ -1339,8 +1390,24 @@ impl<'g> Compiler<'g> {
             }
             for (slot, name) in names.iter().enumerate() {
                 let entry = tree.statics.remove(name).expect("ordered names exist");
+                let thunk = match &entry {
+                    Entry::Value { expr, .. } => self.makes_thunk(expr),
+                    Entry::Nested { rec, .. } => !rec,
+                    _ => false,
+                };
                 self.entry_value(name, entry, 1)?;
                 self.emit_span(Op::SetSlot(slot as u32), span.clone());
+                // Later bindings that are just this name share its thunk,
+                // as C++ Nix's `maybeThunk` makes them (so `==` sees the
+                // same value, and infinite recursion is found where C++
+                // Nix finds it). C++ Nix fills the slots in an order of
+                // its own; constants are left out, where that order
+                // shows (a binding printed unevaluated).
+                if thunk {
+                    if let Some(s) = self.scopes.last_mut() {
+                        s.filled.insert(slot as u32);
+                    }
+                }
             }
             if let Some(s) = self.scopes.last_mut() {
                 s.initialized = true;
@@ -1434,32 +1501,6 @@ pub(super) fn literal_string(s: &ast::Str) -> Option<String> {
         }
     }
     Some(out)
-}
-
-fn parse_error(source: &Rc<Source>, err: &rnix::ParseError) -> EvalError {
-    use rnix::ParseError as P;
-    let range = match err {
-        P::Unexpected(r)
-        | P::UnexpectedExtra(r)
-        | P::UnexpectedDoubleBind(r)
-        | P::DuplicatedArgs(r, _) => Some(*r),
-        P::UnexpectedWanted(_, r, _) => Some(*r),
-        P::UnexpectedEOFWanted(_) | P::UnexpectedEOF | P::RecursionLimitExceeded => None,
-        _ => None,
-    };
-    let span = range.map(|r| Span {
-        source: source.clone(),
-        start: r.start().into(),
-        end: r.end().into(),
-    });
-    let span = span.or_else(|| {
-        Some(Span {
-            source: source.clone(),
-            start: source.text.len() as u32,
-            end: source.text.len() as u32,
-        })
-    });
-    EvalError::new(ErrorKind::Parse(format!("syntax error, {err}")), span)
 }
 
 /// `{ file, line, column }` for `__curPos` and `unsafeGetAttrPos`.

@@ -13,7 +13,11 @@ pub enum ErrorKind {
     #[error("undefined variable '{0}'")]
     UndefinedVariable(String),
     #[error("attribute '{name}' missing")]
-    AttributeMissing { name: String },
+    AttributeMissing {
+        name: String,
+        /// "Did you mean …?" (or empty), shown after the position.
+        hint: String,
+    },
     #[error("expected {expected} but found {found}: {value}")]
     TypeError {
         expected: &'static str,
@@ -25,6 +29,10 @@ pub enum ErrorKind {
     InfiniteRecursion,
     #[error("{0}")]
     Throw(String),
+    /// `builtins.throw`'s error: a `Throw` C++ Nix 2.8 shows without a
+    /// position.
+    #[error("{0}")]
+    Thrown(String),
     #[error("evaluation aborted with the following error message: '{0}'")]
     Abort(String),
     #[error("assertion '{0}' failed")]
@@ -77,7 +85,10 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Whether `builtins.tryEval` catches this error.
     pub fn is_catchable(&self) -> bool {
-        matches!(self, ErrorKind::Throw(_) | ErrorKind::AssertionFailed(_))
+        matches!(
+            self,
+            ErrorKind::Throw(_) | ErrorKind::Thrown(_) | ErrorKind::AssertionFailed(_)
+        )
     }
 
     pub fn type_error(expected: &'static str, found: &super::value::Value) -> ErrorKind {
@@ -192,12 +203,14 @@ impl EvalError {
     }
 
     fn push_hint(&self, s: &mut String) {
-        if let ErrorKind::UnexpectedArgument { at, .. } = &self.kind {
-            let hint = &at.1;
-            if !hint.is_empty() {
-                s.push_str("\n       ");
-                s.push_str(hint);
-            }
+        let hint = match &self.kind {
+            ErrorKind::UnexpectedArgument { at, .. } => &at.1,
+            ErrorKind::AttributeMissing { hint, .. } => hint,
+            _ => return,
+        };
+        if !hint.is_empty() {
+            s.push_str("\n       ");
+            s.push_str(hint);
         }
     }
 
@@ -209,7 +222,12 @@ impl EvalError {
     fn own_span(&self) -> Option<&Span> {
         match self.kind {
             ErrorKind::Usage(_) | ErrorKind::Unlocated(_) => None,
-            _ => self.span.as_ref(),
+            // Code the evaluator made (a builtin's `f x` thunks) has no
+            // place in any file.
+            _ => self
+                .span
+                .as_ref()
+                .filter(|s| s.source.name != "«nix-internal»"),
         }
     }
 
@@ -217,7 +235,9 @@ impl EvalError {
     /// message and its position with the source lines around it.
     pub fn render(&self) -> String {
         let mut s = self.kind.to_string();
-        if let Some(span) = self.own_span() {
+        // C++ Nix 2.8's `throw` and `abort` errors have no position.
+        let located = !matches!(self.kind, ErrorKind::Thrown(_) | ErrorKind::Abort(_));
+        if let Some(span) = self.own_span().filter(|_| located) {
             push_position(&mut s, span, "       ");
         }
         self.push_hint(&mut s);

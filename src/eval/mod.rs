@@ -10,6 +10,7 @@ pub mod compiler;
 pub mod error;
 pub mod instantiation;
 pub mod ops;
+pub mod parser;
 pub mod print;
 pub mod show;
 pub mod value;
@@ -153,12 +154,15 @@ impl Evaluator {
     fn make_globals(&self) -> Globals {
         let mut builtins = Attrs::new();
         let mut globals = Globals::new();
+        // As in C++ Nix, a builtin is a variable under its own name (the
+        // `global` ones) or else as `__name`, never both.
         for spec in builtins::configured_specs(&self.config) {
             let v = builtins::value_of(&spec);
             builtins.insert(NixString::from(spec.name), v.clone());
-            globals.insert(format!("__{}", spec.name), v.clone());
             if spec.global {
                 globals.insert(spec.name.to_owned(), v);
+            } else {
+                globals.insert(format!("__{}", spec.name), v);
             }
         }
         let constants = [
@@ -187,15 +191,15 @@ impl Evaluator {
                 continue;
             }
             builtins.insert(NixString::from(name), v.clone());
-            globals.insert(format!("__{name}"), v.clone());
             if matches!(name, "true" | "false" | "null") {
                 globals.insert(name.to_owned(), v);
+            } else {
+                globals.insert(format!("__{name}"), v);
             }
         }
         // `derivation`: filled in by `define_derivation`.
         let derivation = Value::Thunk(Thunk(Rc::new(RefCell::new(ThunkState::Blackhole))));
         builtins.insert(NixString::from("derivation"), derivation.clone());
-        globals.insert("__derivation".into(), derivation.clone());
         globals.insert("derivation".into(), derivation);
         // `builtins.builtins` is the set itself.
         let this = Thunk(Rc::new(RefCell::new(ThunkState::Blackhole)));
@@ -264,8 +268,8 @@ impl Evaluator {
             &[],
             self.config.trace_function_calls,
         )?;
-        let parse = rnix::Root::parse(&code_source.text);
-        let Some(expr) = parse.tree().expr() else {
+        let parsed = parser::parse(&code_source.text).ok();
+        let Some(expr) = parsed.and_then(|root| root.expr()) else {
             return Err(EvalError::new(
                 ErrorKind::Parse("empty expression".into()),
                 None,

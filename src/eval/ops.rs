@@ -68,7 +68,18 @@ pub fn binop_simple(op: BinOp, a: &Value, b: &Value) -> Result<Option<Value>, Er
             // The path is copied to the store first.
             (String(_), Path(_)) => return Ok(None),
             (Path(_) | String(_), _) => return Err(ErrorKind::cannot_coerce(b)),
-            (Int(_) | Float(_), _) => return Err(ErrorKind::type_error("an integer", b)),
+            (Int(_), _) => {
+                return Err(ErrorKind::Other(format!(
+                    "cannot add {} to an integer",
+                    b.type_desc()
+                )))
+            }
+            (Float(_), _) => {
+                return Err(ErrorKind::Other(format!(
+                    "cannot add {} to a float",
+                    b.type_desc()
+                )))
+            }
             _ => return Err(ErrorKind::cannot_coerce(a)),
         },
         BinOp::Sub | BinOp::Mul | BinOp::Div => match (a, b) {
@@ -268,7 +279,7 @@ pub async fn equal(co: &Co, a: Value, b: Value) -> Result<bool, ErrorKind> {
 }
 
 /// The same thunk, function, set or list object.
-fn identical(a: &Value, b: &Value) -> bool {
+pub fn identical(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Thunk(x), Value::Thunk(y)) => x.ptr_eq(y),
         (Value::Closure(x), Value::Closure(y)) => Rc::ptr_eq(x, y),

@@ -25,8 +25,18 @@ pub fn print_bytes(v: &Value) -> Vec<u8> {
     out
 }
 
-/// Appends `s` as a Nix string literal.
+/// Appends `s` as a Nix string literal, as values print (`${` escaped).
 pub fn escape_string(s: &[u8], out: &mut Vec<u8>) {
+    escape(s, out, false);
+}
+
+/// Appends `s` as C++ Nix 2.8's `printLiteralString` does (attribute
+/// names, `--parse`): every `$` escaped.
+pub fn escape_literal(s: &[u8], out: &mut Vec<u8>) {
+    escape(s, out, true);
+}
+
+fn escape(s: &[u8], out: &mut Vec<u8>, every_dollar: bool) {
     out.push(b'"');
     let mut i = 0;
     while i < s.len() {
@@ -36,6 +46,7 @@ pub fn escape_string(s: &[u8], out: &mut Vec<u8>) {
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
+            b'$' if every_dollar => out.extend_from_slice(b"\\$"),
             b'$' if s.get(i + 1) == Some(&b'{') => {
                 out.extend_from_slice(b"\\${");
                 i += 1;
@@ -61,7 +72,7 @@ pub fn attr_name(name: &NixString, out: &mut Vec<u8>) {
     if is_ident {
         out.extend_from_slice(b);
     } else {
-        escape_string(b, out);
+        escape_literal(b, out);
     }
 }
 

@@ -1,7 +1,9 @@
 //! `nix-instantiate --parse`: prints a parsed expression in C++ Nix's
 //! normal form (`Expr::show`), with its desugarings: operators become calls
 //! of `__sub`, `__lessThan`, …; nested attribute paths are merged; bindings
-//! are sorted with `inherit`s first; relative paths are made absolute.
+//! are sorted with `inherit`s first (newer Nix's form, which the upstream
+//! suite expects); names that are not identifiers are quoted (C++ Nix's
+//! `printIdentifier`); relative paths are made absolute.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -12,7 +14,8 @@ use rowan::ast::AstNode;
 use super::compiler::{canonicalise, ident_text as ident, literal_string};
 use super::error::{ErrorKind, EvalError};
 use super::ops::format_float;
-use super::print::escape_string;
+use super::print::{attr_name, escape_literal};
+use super::value::NixString;
 
 type R<T> = Result<T, EvalError>;
 
@@ -45,10 +48,16 @@ enum Binding {
     InheritFrom(usize),
 }
 
+/// The value of a dynamic attribute: `${a}.b = v` is `${a} = { b = v; }`.
+enum Dynamic {
+    Expr(ast::Expr),
+    Nested(Bindings),
+}
+
 #[derive(Default)]
 struct Bindings {
     named: BTreeMap<String, Binding>,
-    dynamic: Vec<(ast::Attr, ast::Expr)>,
+    dynamic: Vec<(ast::Attr, Dynamic)>,
     /// `inherit (e) …` sources, in order.
     froms: Vec<ast::Expr>,
 }
@@ -69,9 +78,16 @@ impl Printer<'_> {
         self.out.push_str(t);
     }
 
+    /// An attribute name, quoted unless it is an identifier.
+    fn name(&mut self, n: &str) {
+        let mut b = Vec::new();
+        attr_name(&NixString::from(n), &mut b);
+        self.out.push_str(&String::from_utf8_lossy(&b));
+    }
+
     fn string_literal(&mut self, t: &str) {
         let mut b = Vec::new();
-        escape_string(t.as_bytes(), &mut b);
+        escape_literal(t.as_bytes(), &mut b);
         self.out.push_str(&String::from_utf8_lossy(&b));
     }
 
@@ -223,6 +239,10 @@ impl Printer<'_> {
     }
 
     fn string(&mut self, s: &ast::Str) -> R<()> {
+        let indented = s.syntax().first_token().is_some_and(|t| t.text() == "''");
+        if indented {
+            return self.indented_string(s);
+        }
         let parts = s.normalized_parts();
         if parts.iter().all(|p| matches!(p, InterpolPart::Literal(_))) {
             let text = literal_string(s).unwrap_or_default();
@@ -248,6 +268,145 @@ impl Printer<'_> {
                 }
             }
             first = false;
+        }
+        self.s(")");
+        Ok(())
+    }
+
+    /// An indented string as C++ Nix 2.8 parses it: its lexer makes
+    /// `''$`, `'''`, `''\x` and a lone `$` or `'` parts of their own, and
+    /// the indentation is stripped part by part (`stripIndentation`), so
+    /// `--parse` shows each part.
+    fn indented_string(&mut self, s: &ast::Str) -> R<()> {
+        let mut parts = Vec::new();
+        let mut raw = String::new();
+        let mut first = true;
+        for p in s.parts() {
+            match p {
+                InterpolPart::Literal(t) => {
+                    let mut text = t.syntax().text();
+                    // The opening `''` takes the spaces and newline after it.
+                    if first {
+                        let spaces = text.bytes().take_while(|&c| c == b' ').count();
+                        if text.as_bytes().get(spaces) == Some(&b'\n') {
+                            text = &text[spaces + 1..];
+                        }
+                    }
+                    first = false;
+                    raw.push_str(text);
+                }
+                InterpolPart::Interpolation(i) => {
+                    first = false;
+                    split_ind_lexemes(&raw, &mut parts);
+                    raw.clear();
+                    parts.push(IndPart::Interpolation(i.expr()));
+                }
+            }
+        }
+        split_ind_lexemes(&raw, &mut parts);
+        if parts.is_empty() {
+            self.string_literal("");
+            return Ok(());
+        }
+        // The smallest indentation (whitespace-only last lines aside).
+        let mut at_start = true;
+        let mut min_indent = usize::MAX;
+        let mut cur = 0;
+        for p in &parts {
+            match p {
+                IndPart::Text { text, indent: true } => {
+                    for c in text.bytes() {
+                        if at_start {
+                            match c {
+                                b' ' => cur += 1,
+                                b'\n' => cur = 0,
+                                _ => {
+                                    at_start = false;
+                                    min_indent = min_indent.min(cur);
+                                }
+                            }
+                        } else if c == b'\n' {
+                            at_start = true;
+                            cur = 0;
+                        }
+                    }
+                }
+                _ => {
+                    if at_start {
+                        at_start = false;
+                        min_indent = min_indent.min(cur);
+                    }
+                }
+            }
+        }
+        // Strip it from each line.
+        let mut out: Vec<Result<String, &Option<ast::Expr>>> = Vec::new();
+        at_start = true;
+        let mut dropped = 0;
+        let n = parts.len();
+        for (k, p) in parts.iter().enumerate() {
+            match p {
+                IndPart::Interpolation(e) => {
+                    at_start = false;
+                    dropped = 0;
+                    out.push(Err(e));
+                }
+                IndPart::Text { text, .. } => {
+                    let mut s2 = String::new();
+                    for c in text.chars() {
+                        if at_start {
+                            if c == ' ' {
+                                if dropped >= min_indent {
+                                    s2.push(c);
+                                }
+                                dropped += 1;
+                            } else if c == '\n' {
+                                dropped = 0;
+                                s2.push(c);
+                            } else {
+                                at_start = false;
+                                dropped = 0;
+                                s2.push(c);
+                            }
+                        } else {
+                            s2.push(c);
+                            if c == '\n' {
+                                at_start = true;
+                            }
+                        }
+                    }
+                    if k + 1 == n {
+                        if let Some(nl) = s2.rfind('\n') {
+                            if s2[nl + 1..].bytes().all(|c| c == b' ') {
+                                s2.truncate(nl + 1);
+                            }
+                        }
+                    }
+                    out.push(Ok(s2));
+                }
+            }
+        }
+        // Newer C++ Nix drops empty parts (2.8 shows them as `""`; the
+        // upstream suite expects newer Nix's form).
+        if out.len() > 1 {
+            out.retain(|o| !matches!(o, Ok(t) if t.is_empty()));
+            if out.is_empty() {
+                out.push(Ok(String::new()));
+            }
+        }
+        if let [Ok(only)] = &out[..] {
+            self.string_literal(only);
+            return Ok(());
+        }
+        self.s("(");
+        for (k, o) in out.iter().enumerate() {
+            if k > 0 {
+                self.s(" + ");
+            }
+            match o {
+                Ok(t) => self.string_literal(t),
+                Err(e) => self.child((*e).clone())?,
+            }
         }
         self.s(")");
         Ok(())
@@ -314,7 +473,7 @@ impl Printer<'_> {
                 self.s(".");
             }
             match static_name(&attr) {
-                Some(n) => self.s(&n),
+                Some(n) => self.name(&n),
                 None => {
                     self.s("\"${");
                     match &attr {
@@ -474,13 +633,13 @@ impl Printer<'_> {
             return fail("empty attribute path");
         };
         let Some(name) = static_name(first) else {
-            // `${a}.b = v` is `${a} = { b = v; }`.
+            // `${a}.b = v` is `${a} = { b = v; }`, never merged.
             let v = if rest.is_empty() {
-                value
+                Dynamic::Expr(value)
             } else {
-                return fail(
-                    "nested dynamic attribute paths are not yet supported by oxnix --parse",
-                );
+                let mut sub = Bindings::default();
+                self.insert(&mut sub, rest, value)?;
+                Dynamic::Nested(sub)
             };
             b.dynamic.push((first.clone(), v));
             return Ok(());
@@ -513,6 +672,10 @@ impl Printer<'_> {
         Ok(())
     }
 
+    /// The bindings, sorted by name, as newer C++ Nix shows them (the
+    /// upstream suite's `--parse` cases expect it; 2.8 shows `inherit a ;`
+    /// and `a = (e).a;` in place, and a `let`'s in no fixed order):
+    /// `inherit a b;`, then `inherit (e) c d;` per source, then the rest.
     fn bindings(&mut self, b: &Bindings) -> R<()> {
         let inherits: Vec<&String> = b
             .named
@@ -524,7 +687,7 @@ impl Printer<'_> {
             self.s("inherit");
             for n in inherits {
                 self.s(" ");
-                self.s(n);
+                self.name(n);
             }
             self.s("; ");
         }
@@ -543,20 +706,20 @@ impl Printer<'_> {
             self.s(")");
             for n in names {
                 self.s(" ");
-                self.s(n);
+                self.name(n);
             }
             self.s("; ");
         }
         for (name, v) in &b.named {
             match v {
                 Binding::Expr(e) => {
-                    self.s(name);
+                    self.name(name);
                     self.s(" = ");
                     self.expr(e)?;
                     self.s("; ");
                 }
                 Binding::Nested(sub) => {
-                    self.s(name);
+                    self.name(name);
                     self.s(" = { ");
                     self.bindings(sub)?;
                     self.s("}; ");
@@ -572,9 +735,85 @@ impl Printer<'_> {
                 ast::Attr::Ident(i) => self.s(&ident(i)),
             }
             self.s("}\" = ");
-            self.expr(value)?;
+            match value {
+                Dynamic::Expr(e) => self.expr(e)?,
+                Dynamic::Nested(sub) => {
+                    self.s("{ ");
+                    self.bindings(sub)?;
+                    self.s("}");
+                }
+            }
             self.s("; ");
         }
         Ok(())
+    }
+}
+
+/// A piece of an indented string as C++ Nix's lexer reads it.
+enum IndPart {
+    /// Text: plain (`indent`: it counts for the indentation), or the value
+    /// of `''$`, `'''`, `''\x`, a lone `$` or `'` (which only ends a line's
+    /// indentation); both are stripped of it.
+    Text {
+        text: String,
+        indent: bool,
+    },
+    Interpolation(Option<ast::Expr>),
+}
+
+/// Splits the raw text between an indented string's delimiters and
+/// interpolations into C++ Nix's lexemes, with their values.
+fn split_ind_lexemes(raw: &str, parts: &mut Vec<IndPart>) {
+    let b = raw.as_bytes();
+    let literal = |t: &str| IndPart::Text {
+        text: t.to_owned(),
+        indent: false,
+    };
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &b[i..];
+        let next = b.get(i + 1).copied();
+        if rest.starts_with(b"''$") {
+            parts.push(literal("$"));
+            i += 3;
+        } else if rest.starts_with(b"'''") {
+            parts.push(literal("''"));
+            i += 3;
+        } else if rest.starts_with(b"''\\") && rest.len() > 3 {
+            let c = raw[i + 3..].chars().next().unwrap_or(' ');
+            let v = match c {
+                'n' => "\n".to_owned(),
+                'r' => "\r".to_owned(),
+                't' => "\t".to_owned(),
+                c => c.to_string(),
+            };
+            parts.push(literal(&v));
+            i += 3 + c.len_utf8();
+        } else if (b[i] == b'$' && !next.is_some_and(|c| c != b'{' && c != b'\''))
+            || (b[i] == b'\'' && !next.is_some_and(|c| c != b'\'' && c != b'$'))
+        {
+            parts.push(literal(&raw[i..i + 1]));
+            i += 1;
+        } else {
+            // `([^$']|\$[^{']|'[^'$])+`
+            let start = i;
+            while let Some(&c) = b.get(i) {
+                let next = b.get(i + 1).copied();
+                match c {
+                    b'$' if next.is_some_and(|n| n != b'{' && n != b'\'') => i += 2,
+                    b'\'' if next.is_some_and(|n| n != b'\'' && n != b'$') => i += 2,
+                    b'$' | b'\'' => break,
+                    _ => i += 1,
+                }
+            }
+            // A pair may end inside a multi-byte character.
+            while i < b.len() && !raw.is_char_boundary(i) {
+                i += 1;
+            }
+            parts.push(IndPart::Text {
+                text: raw[start..i].to_owned(),
+                indent: true,
+            });
+        }
     }
 }

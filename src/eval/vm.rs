@@ -861,9 +861,11 @@ impl<'e> Vm<'e> {
                     | (Op::SelectOr(_), Some(v))
                     | (Op::HasAttrStep(_), Some(v)) => self.stack.push(v),
                     (Op::Select, None) => {
-                        if let Value::Attrs(_) = target {
+                        if let Value::Attrs(a) = &target {
+                            let names: Vec<String> = a.keys().map(|k| k.to_string()).collect();
                             return Err(ErrorKind::AttributeMissing {
                                 name: key.to_string(),
+                                hint: did_you_mean(&names, &key.to_string()),
                             });
                         }
                         return Err(ErrorKind::type_error("a set", &target));

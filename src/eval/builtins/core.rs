@@ -9,7 +9,7 @@ use crate::eval::value::{AttrSet, Attrs, Context, List, NixString, Thunk, Value}
 use crate::eval::vm::{call, force, Co, GenFuture, Request, Response};
 
 builtins! {
-    "isNull"/1 => is_null, "isInt"/1 => is_int, "isFloat"/1 => is_float,
+    #[global] "isNull"/1 => is_null, "isInt"/1 => is_int, "isFloat"/1 => is_float,
     "isBool"/1 => is_bool, "isString"/1 => is_string, "isList"/1 => is_list,
     "isAttrs"/1 => is_attrs, "isFunction"/1 => is_function, "isPath"/1 => is_path,
     "typeOf"/1 => type_of,
@@ -154,7 +154,7 @@ bit!(bit_xor, ^);
 fn throw(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let msg = coerce_to_string(&co, arg(&args, 0), Coercion::Interpolation).await?;
-        Err(ErrorKind::Throw(msg.to_str_lossy().into_owned()))
+        Err(ErrorKind::Thrown(msg.to_str_lossy().into_owned()))
     })
 }
 
@@ -273,13 +273,12 @@ fn elem_at(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
+/// `map f l`: C++ Nix 2.8 forces only the list; `f` is forced when an
+/// element is.
 fn map(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let f = arg(&args, 0);
         let l = list_arg(&co, arg(&args, 1)).await?;
-        if !l.is_empty() {
-            super::lists::function_arg(&co, f.clone()).await?;
-        }
         Ok(Value::list(
             l.iter()
                 .map(|x| Value::Thunk(Thunk::apply(f.clone(), x.clone())))
@@ -288,13 +287,12 @@ fn map(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
+/// `filter f l`: C++ Nix 2.8 forces the function first, even for an empty
+/// list.
 fn filter(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
-        let f = arg(&args, 0);
+        let f = super::lists::function_arg(&co, arg(&args, 0)).await?;
         let l = list_arg(&co, arg(&args, 1)).await?;
-        if !l.is_empty() {
-            super::lists::function_arg(&co, f.clone()).await?;
-        }
         let mut out = List::new();
         for x in l.iter() {
             let keep = call(&co, f.clone(), x.clone()).await?;
@@ -323,8 +321,10 @@ fn elem(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let x = arg(&args, 0);
         let l = list_arg(&co, arg(&args, 1)).await?;
+        // C++ Nix compares the argument with each element as values in
+        // place: the very same value is equal to itself, even a function.
         for y in l.iter() {
-            if ops::equal(&co, x.clone(), y.clone()).await? {
+            if ops::identical(&x, y) || ops::equal(&co, x.clone(), y.clone()).await? {
                 return Ok(Value::Bool(true));
             }
         }
@@ -350,9 +350,7 @@ fn gen_list(co: Co, args: Vec<Value>) -> GenFuture {
         if n < 0 {
             return Err(ErrorKind::Other(format!("cannot create list of size {n}")));
         }
-        if n > 0 {
-            super::lists::function_arg(&co, f.clone()).await?;
-        }
+        // As in C++ Nix 2.8, `f` is forced only when an element is.
         Ok(Value::list(
             (0..n)
                 .map(|i| Value::Thunk(Thunk::apply(f.clone(), Value::Int(i))))
@@ -405,6 +403,7 @@ fn get_attr(co: Co, args: Vec<Value>) -> GenFuture {
             .cloned()
             .ok_or_else(|| ErrorKind::AttributeMissing {
                 name: k.to_string(),
+                hint: String::new(),
             })
     })
 }
@@ -442,6 +441,7 @@ fn list_to_attrs(co: Co, args: Vec<Value>) -> GenFuture {
                 .cloned()
                 .ok_or(ErrorKind::AttributeMissing {
                     name: "name".into(),
+                    hint: String::new(),
                 })?;
             let name = string_arg(&co, name).await?;
             let value = a
@@ -449,6 +449,7 @@ fn list_to_attrs(co: Co, args: Vec<Value>) -> GenFuture {
                 .cloned()
                 .ok_or(ErrorKind::AttributeMissing {
                     name: "value".into(),
+                    hint: String::new(),
                 })?;
             // The first occurrence of a name wins.
             out.entry(name).or_insert(value);
@@ -566,6 +567,7 @@ fn find_file(co: Co, args: Vec<Value>) -> GenFuture {
                 None => {
                     return Err(ErrorKind::AttributeMissing {
                         name: "path".into(),
+                        hint: String::new(),
                     })
                 }
             };

@@ -20,8 +20,8 @@ use crate::hash::{Hash, HashAlgo, HashFormat};
 use crate::store_path::{StoreDir, StorePath};
 
 builtins! {
-    "derivationStrict"/1 => derivation_strict,
-    "placeholder"/1 => placeholder,
+    #[global] "derivationStrict"/1 => derivation_strict,
+    #[global] "placeholder"/1 => placeholder,
     "toFile"/2 => to_file,
     "storePath"/1 => store_path,
     "path"/1 => path, "filterSource"/2 => filter_source,

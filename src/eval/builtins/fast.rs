@@ -141,9 +141,6 @@ fn concat_strings_sep(args: &[Value]) -> Option<Value> {
 
 fn map(args: &[Value]) -> Option<Value> {
     let f = args.first()?;
-    if !callable_or_lazy(f) {
-        return None;
-    }
     match ready(args.get(1)?)? {
         Value::List(l) => Some(Value::list(
             l.iter()
@@ -156,9 +153,6 @@ fn map(args: &[Value]) -> Option<Value> {
 
 fn gen_list(args: &[Value]) -> Option<Value> {
     let f = args.first()?;
-    if !callable_or_lazy(f) {
-        return None;
-    }
     match ready(args.get(1)?)? {
         Value::Int(n) if n >= 0 => Some(Value::list(
             (0..n)
@@ -167,13 +161,4 @@ fn gen_list(args: &[Value]) -> Option<Value> {
         )),
         _ => None,
     }
-}
-
-/// Whether `f` may be a function (the generator checks and reports what is
-/// not, as C++ Nix's `forceFunction`).
-fn callable_or_lazy(f: &Value) -> bool {
-    matches!(
-        f.resolved(),
-        Value::Closure(_) | Value::Builtin(_) | Value::Attrs(_) | Value::Thunk(_)
-    )
 }

@@ -82,7 +82,10 @@ fn convert_hash(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let attrs = attrs_arg(&co, arg(&args, 0)).await?;
         let get = |name: &str| attrs.get(&NixString::from(name)).cloned();
-        let missing = |name: &str| ErrorKind::AttributeMissing { name: name.into() };
+        let missing = |name: &str| ErrorKind::AttributeMissing {
+            name: name.into(),
+            hint: String::new(),
+        };
         let hash = string_arg(&co, get("hash").ok_or_else(|| missing("hash"))?).await?;
         let algo = match get("hashAlgo") {
             Some(v) => Some(algo_of(&string_arg(&co, v).await?)?),

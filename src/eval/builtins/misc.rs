@@ -12,7 +12,7 @@ builtins! {
     "warn"/2 => warn, "break"/1 => break_, "traceVerbose"/2 => trace_verbose_off,
     #[global] "fetchTarball"/1 => fetch_tarball, "fetchurl"/1 => fetchurl,
     #[global] "fetchGit"/1 => fetch_git, #[global] "fetchMercurial"/1 => fetch_mercurial,
-    "fetchTree"/1 => fetch_tree, "getFlake"/1 => get_flake,
+    #[global] "fetchTree"/1 => fetch_tree, "getFlake"/1 => get_flake,
     "unsafeGetAttrPos"/2 => unsafe_get_attr_pos,
 }
 
@@ -176,7 +176,7 @@ pub(crate) fn fetch_tree_no_flakes_spec() -> super::Spec {
         name: "fetchTree",
         arity: 1,
         func: fetch_tree_no_flakes,
-        global: false,
+        global: true,
     }
 }
 

@@ -115,19 +115,23 @@ pub fn specs() -> Vec<Spec> {
 }
 
 /// Every builtin function, as an evaluation's settings choose them:
-/// `traceVerbose` traces with `--trace-verbose`, `fetchTree` needs the
-/// experimental feature `flakes`, and `fromTOML` reads dates and times
-/// with the experimental feature `parse-toml-timestamps`.
+/// `traceVerbose` (newer Nix; C++ Nix 2.8 has none) exists only with
+/// `--trace-verbose`, and traces; `getFlake` exists only with the
+/// experimental feature `flakes` (as in C++ Nix 2.8), without which
+/// `fetchTree` fails; `fromTOML` reads dates and times with the
+/// experimental feature `parse-toml-timestamps`.
 pub fn configured_specs(config: &super::EvalConfig) -> Vec<Spec> {
     specs()
         .into_iter()
-        .map(|spec| match spec.name {
-            "traceVerbose" if config.trace_verbose => misc::trace_verbose_spec(),
-            "fetchTree" if !config.has_feature("flakes") => misc::fetch_tree_no_flakes_spec(),
+        .filter_map(|spec| match spec.name {
+            "traceVerbose" if config.trace_verbose => Some(misc::trace_verbose_spec()),
+            "traceVerbose" => None,
+            "getFlake" if !config.has_feature("flakes") => None,
+            "fetchTree" if !config.has_feature("flakes") => Some(misc::fetch_tree_no_flakes_spec()),
             "fromTOML" if config.has_feature("parse-toml-timestamps") => {
-                toml::from_toml_timestamps_spec()
+                Some(toml::from_toml_timestamps_spec())
             }
-            _ => spec,
+            _ => Some(spec),
         })
         .collect()
 }

@@ -1,0 +1,1 @@
+<oxnix-nonexistent-entry>

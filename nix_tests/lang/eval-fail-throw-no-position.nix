@@ -1,0 +1,1 @@
+let x = throw "no position"; in x + 1
