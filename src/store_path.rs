@@ -107,17 +107,16 @@ impl StoreDir {
         hash: &Hash,
         name: &str,
     ) -> Result<StorePath, StorePathError> {
-        validate_name(name, name)?;
         let fingerprint = format!(
             "{kind}:{}:{}:{name}",
             hash.to_string_with(HashFormat::Base16),
             self.0
         );
         let digest = Hash::of_bytes(HashAlgo::Sha256, fingerprint.as_bytes()).truncate(20);
-        Ok(StorePath(format!(
-            "{}-{name}",
-            nixbase32::encode(digest.digest())
-        )))
+        let base = format!("{}-{name}", nixbase32::encode(digest.digest()));
+        // Errors name the whole path, as C++ Nix's.
+        validate_name(&base, name)?;
+        Ok(StorePath(base))
     }
 
     /// `kind` followed by `:<ref>` for every reference and `:self` if asked,

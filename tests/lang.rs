@@ -88,9 +88,11 @@ fn run(args: &[String], cwd: &Path, base: &str, stdin: Option<Vec<u8>>) -> Outco
 /// The error's first line and its position line (blank lines dropped: C++
 /// Nix 2.8 separates them with blank lines, oxnix does not).
 fn error_head(text: &str) -> Vec<String> {
+    // Warnings (a search path entry of the harness that is missing) come
+    // before the error in both implementations.
     text.lines()
         .map(str::trim_end)
-        .filter(|l| !l.is_empty())
+        .filter(|l| !l.is_empty() && !l.starts_with("warning:"))
         .take(2)
         .map(str::to_owned)
         .collect()

@@ -337,15 +337,17 @@ fn read_input(
         cwd.join(input)
     };
     let mut path = crate::eval::compiler::canonicalise(&path);
+    let mut what = "getting status of";
     if path.is_dir() {
         path.push("default.nix");
+        what = "opening file";
     }
     let path = ev
         .check_source_path(&path)
         .map_err(|k| eval_error(EvalError::new(k, None)))?;
     let text = std::fs::read_to_string(&path).map_err(|e| {
         CliError::Failed(format!(
-            "getting status of '{}': {}",
+            "{what} '{}': {}",
             path.display(),
             crate::os_error::message(&e)
         ))

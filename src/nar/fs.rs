@@ -248,10 +248,19 @@ pub enum RestoreError {
     Exists(PathBuf),
     #[error("creating a temporary directory beside '{path}': {}", os_error::message(.source))]
     TempDir { path: PathBuf, source: io::Error },
-    #[error("bad archive: {0}")]
+    #[error("{}", nar_message(.0))]
     Nar(#[from] NarError),
     #[error("moving the restored tree to '{path}': {}", os_error::message(.source))]
     Rename { path: PathBuf, source: io::Error },
+}
+
+/// C++ Nix's words for an archive that cannot be read: a premature end
+/// is plain `unexpected end-of-file`, the rest are `bad archive: …`.
+fn nar_message(e: &NarError) -> String {
+    match e {
+        NarError::Truncated => e.to_string(),
+        e => format!("bad archive: {e}"),
+    }
 }
 
 /// Restores the NAR read from `input` as the new path `target`, which must
@@ -264,9 +273,6 @@ pub fn restore<R: Read>(input: R, target: &Path) -> Result<(), RestoreError> {
 /// but for case to an earlier one of its directory gets
 /// [`CASE_HACK_SUFFIX`] and a number.
 pub fn restore_with<R: Read>(input: R, target: &Path, case_hack: bool) -> Result<(), RestoreError> {
-    if fs::symlink_metadata(target).is_ok() {
-        return Err(RestoreError::Exists(target.to_owned()));
-    }
     let parent = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),

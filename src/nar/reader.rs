@@ -172,6 +172,9 @@ pub fn parse_buffered<R: BufRead>(
     };
     match input.token() {
         Ok(m) if m == MAGIC => {}
+        // Nothing at all is C++ Nix's end-of-file; anything else a wrong
+        // magic.
+        Err(NarError::Truncated) if input.offset == 0 => return Err(NarError::Truncated),
         Ok(_) | Err(NarError::Truncated) | Err(NarError::TooLong { .. }) => {
             return Err(NarError::NotANar)
         }
