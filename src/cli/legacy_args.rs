@@ -399,11 +399,18 @@ fn int_with_unit(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("'{num}' is not an integer"))
 }
 
-/// Every long flag a command's clap definition documents (for the test
-/// that each is accepted by the command's parser).
-pub fn documented_flags(cmd: &Command) -> Vec<String> {
+/// Every long flag a command's clap definition documents, with as many
+/// placeholder values as it takes (for the test that each is accepted by
+/// the command's parser).
+pub fn documented_flags(cmd: &Command) -> Vec<(String, usize)> {
     cmd.get_arguments()
-        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .filter_map(|a| {
+            let values = match a.get_action() {
+                ArgAction::SetTrue | ArgAction::Count => 0,
+                _ => a.get_num_args().map_or(1, |r| r.max_values()),
+            };
+            a.get_long().map(|l| (format!("--{l}"), values))
+        })
         .collect()
 }
 

@@ -161,6 +161,20 @@ pub fn main_multicall(mut argv: Vec<OsString>) -> i32 {
             println!("oxnix {}", env!("CARGO_PKG_VERSION"));
             0
         }
+        Some("help") => match argv.get(2).and_then(|a| a.to_str()) {
+            // `oxnix help CMD` is `CMD --help`.
+            Some(cmd) if COMMANDS.contains(&cmd) || cmd == "gen-docs" || cmd == "store" => {
+                run_command(cmd, vec![OsString::from("--help")])
+            }
+            Some(other) => report(
+                "oxnix",
+                Err(CliError::Usage(format!("unknown command '{other}'"))),
+            ),
+            None => {
+                print!("{}", multicall_help());
+                0
+            }
+        },
         Some("--help") | Some("-h") | None => {
             print!("{}", multicall_help());
             if sub.is_none() {
