@@ -39,27 +39,37 @@ impl CliError {
 
 /// Prints `msg` as C++ Nix prints errors: `error:` in bold red on a terminal.
 pub fn print_error(msg: &str) {
-    let stderr = std::io::stderr();
-    let prefix = if stderr.is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-        "\x1b[31;1merror:\x1b[0m"
-    } else {
-        "error:"
-    };
     // A message with a trace starts on the next line.
     let sep = if msg.starts_with('\n') { "" } else { " " };
-    let _ = writeln!(stderr.lock(), "{prefix}{sep}{msg}");
+    print_labelled("error:", "31", sep, msg);
 }
 
 /// Prints `msg` as C++ Nix prints warnings: `warning:` in bold yellow on a
 /// terminal.
 pub fn print_warning(msg: &str) {
+    print_labelled("warning:", "33", " ", msg);
+}
+
+/// `label` (bold, in ANSI colour `colour` on a terminal without
+/// `NO_COLOR`), `sep`, `msg` on stderr.
+fn print_labelled(label: &str, colour: &str, sep: &str, msg: &str) {
     let stderr = std::io::stderr();
-    let prefix = if stderr.is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-        "\x1b[33;1mwarning:\x1b[0m"
+    let _ = if stderr.is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+        writeln!(stderr.lock(), "\x1b[{colour};1m{label}\x1b[0m{sep}{msg}")
     } else {
-        "warning:"
+        writeln!(stderr.lock(), "{label}{sep}{msg}")
     };
-    let _ = writeln!(stderr.lock(), "{prefix} {msg}");
+}
+
+/// `--help` and `--version` of `nix-hash` and `nix-instantiate`: print and
+/// end the command (as C++ Nix does while reading the command line).
+pub fn help_or_version(arg: &str, name: &str, cmd: fn() -> clap::Command) -> Result<(), CliError> {
+    match arg {
+        "--help" => print!("{}", cmd().render_help()),
+        "--version" => print_version(name),
+        _ => return Ok(()),
+    }
+    Err(CliError::Exit(0))
 }
 
 /// `--version` of a command: C++ Nix's line (scripts parse `(Nix) X.Y.Z`)

@@ -131,15 +131,8 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
     let mut inputs: Vec<OsString> = Vec::new();
     let common = legacy_args::parse(args, false, |arg, w| {
         let a = arg.to_string_lossy();
+        super::help_or_version(&a, "nix-hash", command)?;
         match a.as_ref() {
-            "--help" => {
-                print!("{}", command().render_help());
-                return Err(CliError::Exit(0));
-            }
-            "--version" => {
-                super::print_version("nix-hash");
-                return Err(CliError::Exit(0));
-            }
             "--flat" => flat = true,
             "--truncate" => truncate = true,
             "--type" => {

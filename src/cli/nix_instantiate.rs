@@ -170,15 +170,8 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
     };
     let common = legacy_args::parse(args, true, |arg, w| {
         let a = arg.to_string_lossy();
+        super::help_or_version(&a, "nix-instantiate", command)?;
         match a.as_ref() {
-            "--help" => {
-                print!("{}", command().render_help());
-                return Err(CliError::Exit(0));
-            }
-            "--version" => {
-                super::print_version("nix-instantiate");
-                return Err(CliError::Exit(0));
-            }
             "-" => o.read_stdin = true,
             "--expr" | "-E" => o.from_args = true,
             "--eval" | "--eval-only" => o.eval = true,
