@@ -24,7 +24,7 @@ pub const MAX_NAME_LEN: usize = 211;
 pub enum StorePathError {
     #[error("path '{0}' is not in the Nix store")]
     NotInStore(String),
-    #[error("store path '{0}' is too short to hold a hash and a name")]
+    #[error("'{0}' is too short to be a valid store path")]
     TooShort(String),
     #[error("store path '{0}' has an invalid hash part")]
     BadHash(String),
@@ -217,7 +217,8 @@ impl StorePath {
 
     fn parse_base_name_for(base: &str, full: &str) -> Result<StorePath, StorePathError> {
         if base.len() < HASH_PART_LEN + 1 || !base.is_char_boundary(HASH_PART_LEN) {
-            return Err(StorePathError::TooShort(full.to_owned()));
+            // C++ Nix names the base name here.
+            return Err(StorePathError::TooShort(base.to_owned()));
         }
         let (hash, rest) = base.split_at(HASH_PART_LEN);
         if nixbase32::decode_fixed::<20>(hash.as_bytes()).is_err() {
