@@ -191,6 +191,20 @@ pub struct Code {
     pub lambda: Option<(Option<NixString>, Span)>,
 }
 
+impl Code {
+    /// The value of code that only pushes a constant (a literal default of
+    /// a formal): C++ Nix uses such values directly instead of a thunk, so
+    /// they print evaluated.
+    pub fn as_constant(&self) -> Option<&Value> {
+        match self.ops.as_slice() {
+            [Op::Constant(i), Op::Return] | [Op::Constant(i), Op::Force, Op::Return] => {
+                self.constants.get(*i as usize)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Where the attributes made by one `MakeAttrs` instruction are defined.
 pub struct AttrPosInfo {
     /// The static names, shared by every set made.

@@ -589,7 +589,10 @@ impl<'e> Vm<'e> {
                     let v = match attrs.get(&formal.name) {
                         Some(v) => v.clone(),
                         None => match &formal.default {
-                            Some(code) => Value::Thunk(Thunk::suspended(code.clone(), env.clone())),
+                            Some(code) => match code.as_constant() {
+                                Some(c) => c.clone(),
+                                None => Value::Thunk(Thunk::suspended(code.clone(), env.clone())),
+                            },
                             None => {
                                 return Err(ErrorKind::MissingArgument {
                                     function: fname(),
