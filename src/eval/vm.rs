@@ -33,6 +33,9 @@ pub enum Request {
     WithEvaluator(EvaluatorTask),
     /// `scopedImport`: a file evaluated with extra variables.
     ScopedImport(Rc<super::value::AttrSet>, std::path::PathBuf),
+    /// `addErrorContext`: force the value; an error on the way gets the
+    /// message (the first value, evaluated only then) as a trace frame.
+    ForceWithContext(Value, Value),
 }
 
 /// A computation run with the evaluator (see [`Request::WithEvaluator`]).
@@ -113,6 +116,9 @@ struct GenFrame {
     catching: bool,
     /// The builtin this frame runs and its last argument (for the trace).
     builtin: Option<(Rc<Builtin>, Value)>,
+    /// `addErrorContext`: the message (unevaluated) an error passing
+    /// through this frame gets as a trace frame.
+    error_context: Option<Value>,
 }
 
 /// Generator frames are boxed: code frames, the common case, stay small
@@ -131,6 +137,7 @@ fn gen_frame(gen: Gen, done: Done) -> Frame {
         reply: Some(Response::Value(Value::Null)),
         catching: false,
         builtin: None,
+        error_context: None,
     }))
 }
 
@@ -294,6 +301,19 @@ impl<'e> Vm<'e> {
                     }
                 }
                 Some(Frame::Gen(g)) => {
+                    if let Some(ctx) = g.error_context.clone() {
+                        // The message is evaluated only now (C++ Nix
+                        // coerces it when the error passes); one that
+                        // fails itself adds nothing.
+                        if let Ok(Value::String(s)) = self.ev.force(ctx) {
+                            e.add_trace(s.to_str_lossy().into_owned(), None);
+                        }
+                        if let Done::Thunk(t) = g.done {
+                            t.restore();
+                        }
+                        innermost = false;
+                        continue;
+                    }
                     if let Some((b, last)) = &g.builtin {
                         if innermost {
                             if let Some(ctx) = argument_context(b, last, &e.kind) {
@@ -457,6 +477,10 @@ impl<'e> Vm<'e> {
                     }
                     Request::Force(v) => (v, false),
                     Request::TryForce(v) => (v, true),
+                    Request::ForceWithContext(ctx, v) => {
+                        g.error_context = Some(ctx);
+                        (v, false)
+                    }
                     Request::Call(f, arg) => {
                         match self.call_frame(f, arg, Done::Resume) {
                             Ok(Callee::Frame(frame)) => {

@@ -228,8 +228,21 @@ fn trace(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn add_error_context(_co: Co, args: Vec<Value>) -> GenFuture {
-    sync(async move { Ok(arg(&args, 1)) })
+/// `builtins.addErrorContext msg v`: `v`; an error while forcing it gets
+/// `msg` as a frame of its trace (`--show-trace`).
+fn add_error_context(co: Co, args: Vec<Value>) -> GenFuture {
+    sync(async move {
+        match co
+            .yield_(crate::eval::vm::Request::ForceWithContext(
+                arg(&args, 0),
+                arg(&args, 1),
+            ))
+            .await
+        {
+            crate::eval::vm::Response::Value(v) => Ok(v),
+            crate::eval::vm::Response::Error(e) => Err(e),
+        }
+    })
 }
 
 fn length(co: Co, args: Vec<Value>) -> GenFuture {
