@@ -192,6 +192,15 @@ pub struct Code {
 }
 
 impl Code {
+    /// The `(depth, slot)` of code that only reads a local variable.
+    pub fn as_variable(&self) -> Option<(u32, u32)> {
+        match self.ops.as_slice() {
+            [Op::Var { depth, slot }, Op::Return]
+            | [Op::Var { depth, slot }, Op::Force, Op::Return] => Some((*depth, *slot)),
+            _ => None,
+        }
+    }
+
     /// The value of code that only pushes a constant (a literal default of
     /// a formal): C++ Nix uses such values directly instead of a thunk, so
     /// they print evaluated.
@@ -221,6 +230,10 @@ pub struct Formal {
     pub default: Option<Rc<Code>>,
     /// Where the name is (byte offset in the lambda's source).
     pub pos: u32,
+    /// A default that is just a variable already set when this formal is
+    /// filled: its `(depth, slot)`, whose value is used as it is (C++
+    /// Nix's `maybeThunk` of a variable), not through a new thunk.
+    pub shares: Option<(u32, u32)>,
 }
 
 /// How a lambda takes its argument.

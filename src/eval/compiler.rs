@@ -30,6 +30,10 @@ struct Scope {
     /// read eagerly yet, except those in `filled` (set, holding a thunk).
     initialized: bool,
     filled: HashSet<u32>,
+    /// How many code builders were open when the scope began: code in a
+    /// builder opened since (a thunk or lambda body) runs only once the
+    /// scope is filled, so it may read every slot.
+    builders: usize,
 }
 
 #[derive(Default)]
@@ -153,6 +157,7 @@ impl<'g> Compiler<'g> {
                 }),
             )
         })?;
+        intern_names(&root);
         let expr = root.expr().expect("a parsed expression has an expression");
         let mut c = Compiler::new(source, globals, home, lints);
         c.trace_calls = trace_calls;
@@ -168,6 +173,7 @@ impl<'g> Compiler<'g> {
                 ),
                 initialized: true,
                 filled: HashSet::new(),
+                builders: c.builders.len(),
             });
         }
         c.expr(&expr)?;
@@ -260,7 +266,9 @@ impl<'g> Compiler<'g> {
                         return Resolved::Local {
                             depth,
                             slot,
-                            initialized: scope.initialized || scope.filled.contains(&slot),
+                            initialized: scope.initialized
+                                || scope.filled.contains(&slot)
+                                || self.builders.len() > scope.builders,
                         };
                     }
                 }
@@ -427,6 +435,7 @@ impl<'g> Compiler<'g> {
                     kind: ScopeKind::With,
                     initialized: true,
                     filled: HashSet::new(),
+                    builders: self.builders.len(),
                 });
                 let r = self.expr(&body);
                 self.scopes.pop();
@@ -740,30 +749,6 @@ impl<'g> Compiler<'g> {
         Ok(())
     }
 
-    /// Whether `lazy` makes a thunk of `expr` (not a constant or the value
-    /// of a variable already set).
-    fn makes_thunk(&self, expr: &ast::Expr) -> bool {
-        match expr {
-            ast::Expr::Paren(p) => p.expr().is_some_and(|e| self.makes_thunk(&e)),
-            ast::Expr::Literal(_) => false,
-            ast::Expr::Ident(id) => !matches!(
-                self.resolve(&ident_text(id), 0),
-                Resolved::Local {
-                    initialized: true,
-                    ..
-                } | Resolved::Global(_)
-            ),
-            ast::Expr::PathAbs(_) | ast::Expr::PathRel(_) | ast::Expr::PathHome(_) => {
-                expr.syntax().children().next().is_some()
-            }
-            ast::Expr::Str(s) => !s
-                .normalized_parts()
-                .iter()
-                .all(|p| matches!(p, InterpolPart::Literal(_))),
-            _ => true,
-        }
-    }
-
     /// Pushes `e`, an operand that will be forced; a variable is forced
     /// right away at its own position, as C++ Nix's `ExprVar::eval` forces
     /// it (so an infinite recursion is reported at the variable).
@@ -932,6 +917,7 @@ impl<'g> Compiler<'g> {
             kind: ScopeKind::Names(names),
             initialized: true,
             filled: HashSet::new(),
+            builders: self.builders.len(),
         });
         let result = (|| -> R<LambdaInfo> {
             let params = match formals_info {
@@ -952,7 +938,23 @@ impl<'g> Compiler<'g> {
                             slot,
                             default,
                             pos,
+                            shares: None,
                         });
+                    }
+                    // C++ Nix fills the formals in its symbol order (see
+                    // `symbols`), after the `@` name; a default that is
+                    // just a variable set by then shares its value.
+                    formals.sort_by_cached_key(|f| super::symbols::intern(f.name.as_bytes()));
+                    let mut set: HashSet<u32> = at_slot.into_iter().collect();
+                    for f in &mut formals {
+                        if let Some((depth, slot)) =
+                            f.default.as_ref().and_then(|c| c.as_variable())
+                        {
+                            if depth > 0 || set.contains(&slot) {
+                                f.shares = Some((depth, slot));
+                            }
+                        }
+                        set.insert(f.slot);
                     }
                     Params::Formals {
                         formals,
@@ -1334,6 +1336,7 @@ impl<'g> Compiler<'g> {
             ),
             initialized: true,
             filled: HashSet::new(),
+            builders: self.builders.len(),
         });
         let r = self.plain_attrs_entries(tree, span);
         self.scopes.pop();
@@ -1382,31 +1385,31 @@ impl<'g> Compiler<'g> {
             kind: ScopeKind::Names(map),
             initialized: false,
             filled: HashSet::new(),
+            builders: self.builders.len(),
         });
         let r = (|| {
             for (i, e) in froms.iter().enumerate() {
                 self.lazy(e)?;
                 self.emit_span(Op::SetSlot((names.len() + i) as u32), span.clone());
             }
-            for (slot, name) in names.iter().enumerate() {
+            // C++ Nix fills the slots in its symbol order (see
+            // `symbols`); a later binding that is just an earlier-filled
+            // name shares its value, as `maybeThunk` makes it (so `==`
+            // sees the same value, `--eval` shows a shared constant, and
+            // infinite recursion is found where C++ Nix finds it).
+            let mut fill: Vec<(u32, usize)> = names
+                .iter()
+                .enumerate()
+                .map(|(slot, n)| (super::symbols::intern(n.as_bytes()), slot))
+                .collect();
+            fill.sort_unstable();
+            for (_, slot) in fill {
+                let name = &names[slot];
                 let entry = tree.statics.remove(name).expect("ordered names exist");
-                let thunk = match &entry {
-                    Entry::Value { expr, .. } => self.makes_thunk(expr),
-                    Entry::Nested { rec, .. } => !rec,
-                    _ => false,
-                };
                 self.entry_value(name, entry, 1)?;
                 self.emit_span(Op::SetSlot(slot as u32), span.clone());
-                // Later bindings that are just this name share its thunk,
-                // as C++ Nix's `maybeThunk` makes them (so `==` sees the
-                // same value, and infinite recursion is found where C++
-                // Nix finds it). C++ Nix fills the slots in an order of
-                // its own; constants are left out, where that order
-                // shows (a binding printed unevaluated).
-                if thunk {
-                    if let Some(s) = self.scopes.last_mut() {
-                        s.filled.insert(slot as u32);
-                    }
+                if let Some(s) = self.scopes.last_mut() {
+                    s.filled.insert(slot as u32);
                 }
             }
             if let Some(s) = self.scopes.last_mut() {
@@ -1516,6 +1519,31 @@ pub fn offset_attrs(source: &Source, offset: u32) -> Value {
     a.insert(NixString::from("line"), Value::Int(line as i64));
     a.insert(NixString::from("column"), Value::Int(col as i64));
     Value::attrs(a)
+}
+
+/// Interns the names of a parsed file in source order, as C++ Nix's parser
+/// does (see [`super::symbols`]): identifiers and static string attribute
+/// names.
+fn intern_names(root: &rnix::Root) {
+    use rnix::SyntaxKind::{NODE_ATTRPATH, NODE_STRING, TOKEN_IDENT};
+    for item in root.syntax().descendants_with_tokens() {
+        match item {
+            rowan::NodeOrToken::Token(t) if t.kind() == TOKEN_IDENT => {
+                super::symbols::intern(t.text().as_bytes());
+            }
+            rowan::NodeOrToken::Node(n)
+                if n.kind() == NODE_STRING
+                    && n.parent().is_some_and(|p| p.kind() == NODE_ATTRPATH) =>
+            {
+                if let Some(s) = ast::Str::cast(n) {
+                    if let [InterpolPart::Literal(text)] = s.normalized_parts().as_slice() {
+                        super::symbols::intern(text.as_bytes());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Removes `.`, `..` and repeated slashes, without touching the file system

@@ -13,6 +13,7 @@ pub mod ops;
 pub mod parser;
 pub mod print;
 pub mod show;
+pub mod symbols;
 pub mod value;
 pub mod vm;
 pub mod xml;
@@ -128,6 +129,7 @@ impl Evaluator {
             *ev.allowed_paths.borrow_mut() = allowed;
         }
         ev.globals = ev.make_globals();
+        symbols::intern_globals(ev.globals.keys().map(String::as_str));
         ev.define_derivation();
         ev
     }

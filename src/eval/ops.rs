@@ -270,7 +270,12 @@ pub async fn equal(co: &Co, a: Value, b: Value) -> Result<bool, ErrorKind> {
                 if x.len() != y.len() || x.keys().zip(y.keys()).any(|(k, l)| k != l) {
                     return Ok(false);
                 }
-                work.extend(x.values().cloned().zip(y.values().cloned()).rev());
+                // In C++ Nix's order, which decides which error comes first.
+                let pairs: Vec<(Value, Value)> = super::symbols::in_symbol_order(x)
+                    .into_iter()
+                    .filter_map(|(k, v)| Some((v.clone(), y.get(k)?.clone())))
+                    .collect();
+                work.extend(pairs.into_iter().rev());
             }
             _ => return Ok(false),
         }

@@ -609,13 +609,21 @@ impl<'e> Vm<'e> {
                         .map(|n| n.to_string())
                         .unwrap_or_else(|| "anonymous lambda".into())
                 };
+                if let Some(slot) = at_slot {
+                    env.set(*slot as usize, Value::Attrs(attrs.clone()));
+                }
                 for formal in formals {
                     let v = match attrs.get(&formal.name) {
                         Some(v) => v.clone(),
                         None => match &formal.default {
-                            Some(code) => match code.as_constant() {
-                                Some(c) => c.clone(),
-                                None => Value::Thunk(Thunk::suspended(code.clone(), env.clone())),
+                            Some(code) => match (code.as_constant(), formal.shares) {
+                                (Some(c), _) => c.clone(),
+                                (None, Some((depth, slot))) => {
+                                    env.up(depth as usize).get(slot as usize)
+                                }
+                                (None, None) => {
+                                    Value::Thunk(Thunk::suspended(code.clone(), env.clone()))
+                                }
                             },
                             None => {
                                 return Err(ErrorKind::MissingArgument {
@@ -643,9 +651,6 @@ impl<'e> Vm<'e> {
                             });
                         }
                     }
-                }
-                if let Some(slot) = at_slot {
-                    env.set(*slot as usize, Value::Attrs(attrs));
                 }
             }
         }

@@ -179,7 +179,9 @@ pub async fn deep_force(co: &Co, v: Value) -> Result<(), ErrorKind> {
     while let Some(v) = work.pop() {
         match force(co, v).await? {
             Value::Attrs(a) if seen.insert(Rc::as_ptr(&a) as usize) => {
-                work.extend(a.values().rev().cloned());
+                // In C++ Nix's order, which decides which error comes first.
+                let order = crate::eval::symbols::in_symbol_order(&a);
+                work.extend(order.into_iter().rev().map(|(_, v)| v.clone()));
             }
             Value::List(l) if seen.insert(Rc::as_ptr(&l) as usize) => {
                 work.extend(l.iter().rev().cloned());

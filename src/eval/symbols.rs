@@ -1,0 +1,162 @@
+//! The order of attribute and variable names as C++ Nix 2.8 keeps it.
+//!
+//! C++ Nix 2.8 interns names as symbols and orders a set's attributes, a
+//! `let`'s bindings and a `rec` set's slots by the address of the interned
+//! name, which in practice is the order in which names were first seen:
+//! the names the evaluator interns at start-up, then each file's names in
+//! source order as it is parsed, then names made while evaluating. That
+//! order shows in what C++ Nix does: `--strict` and `deepSeq` force a set's
+//! attributes in it (so it decides which error comes first), `==` compares
+//! attributes in it, and `let`/`rec` fill their slots in it (so whether
+//! `rec { a = 1; b = a; }` shares `a`'s value with `b`, which
+//! `nix-instantiate --eval` shows). This module gives each name the ordinal
+//! of its first appearance, per thread (values never cross threads).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use super::value::{AttrSet, NixString, Value};
+
+/// Names C++ Nix 2.8 interns before it reads any user code: `EvalState`'s
+/// own symbols in its order, then the identifiers of its `derivation.nix`.
+/// (The builtins' names, interned in between, are added after these in
+/// name order by [`intern_globals`].)
+const PREINTERNED: &[&str] = &[
+    "<with>",
+    "outPath",
+    "drvPath",
+    "type",
+    "meta",
+    "name",
+    "value",
+    "system",
+    "__overrides",
+    "outputs",
+    "outputName",
+    "__ignoreNulls",
+    "file",
+    "line",
+    "column",
+    "__functor",
+    "__toString",
+    "right",
+    "wrong",
+    "__structuredAttrs",
+    "builder",
+    "args",
+    "__contentAddressed",
+    "__impure",
+    "outputHash",
+    "outputHashAlgo",
+    "outputHashMode",
+    "recurseForDerivations",
+    "description",
+    "self",
+    "",
+    "startSet",
+    "operator",
+    "key",
+    "path",
+    "prefix",
+    "outputSpecified",
+];
+
+/// Identifiers of C++ Nix's `derivation.nix`, parsed at start-up after the
+/// builtins are registered.
+const DERIVATION_NIX: &[&str] = &[
+    "drvAttrs",
+    "strict",
+    "derivationStrict",
+    "commonAttrs",
+    "listToAttrs",
+    "outputsList",
+    "all",
+    "x",
+    "outputToAttrListElement",
+    "getAttr",
+    "head",
+];
+
+struct Table {
+    ordinals: HashMap<Box<[u8]>, u32>,
+    globals_done: bool,
+}
+
+impl Table {
+    fn new() -> Table {
+        let mut t = Table {
+            ordinals: HashMap::new(),
+            globals_done: false,
+        };
+        for n in PREINTERNED {
+            t.intern(n.as_bytes());
+        }
+        t
+    }
+
+    fn intern(&mut self, name: &[u8]) -> u32 {
+        if let Some(&o) = self.ordinals.get(name) {
+            return o;
+        }
+        let o = self.ordinals.len() as u32;
+        self.ordinals.insert(name.into(), o);
+        o
+    }
+}
+
+thread_local! {
+    static TABLE: RefCell<Table> = RefCell::new(Table::new());
+}
+
+/// The ordinal of `name`, interning it now if it is new.
+pub fn intern(name: &[u8]) -> u32 {
+    TABLE.with(|t| t.borrow_mut().intern(name))
+}
+
+/// Interns the global names (builtins) once, in name order, then the names
+/// of `derivation.nix`, as C++ Nix does at start-up.
+pub fn intern_globals<'a>(names: impl Iterator<Item = &'a str>) {
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.globals_done {
+            return;
+        }
+        t.globals_done = true;
+        let mut names: Vec<&str> = names.collect();
+        names.sort_unstable();
+        for n in names {
+            t.intern(n.strip_prefix("__").unwrap_or(n).as_bytes());
+            t.intern(n.as_bytes());
+        }
+        for n in DERIVATION_NIX {
+            t.intern(n.as_bytes());
+        }
+    })
+}
+
+/// The attributes of `set` in C++ Nix's order (see the module doc).
+pub fn in_symbol_order(set: &AttrSet) -> Vec<(&NixString, &Value)> {
+    let mut entries: Vec<(u32, (&NixString, &Value))> = TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        set.iter()
+            .map(|(k, v)| (t.intern(k.as_bytes()), (k, v)))
+            .collect()
+    });
+    entries.sort_unstable_by_key(|e| e.0);
+    entries.into_iter().map(|e| e.1).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_appearance_decides_and_startup_names_come_first() {
+        let a = intern(b"symbols-test-zzz");
+        let b = intern(b"symbols-test-aaa");
+        assert!(a < b);
+        assert_eq!(intern(b"symbols-test-zzz"), a);
+        assert!(intern(b"name") < intern(b"value"));
+        assert!(intern(b"value") < a);
+    }
+}
