@@ -8,6 +8,7 @@ pub mod derivation;
 pub mod eval;
 pub mod hash;
 pub mod hash_pipeline;
+pub mod log;
 pub mod nar;
 pub mod nixbase32;
 pub mod os_error;

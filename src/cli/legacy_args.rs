@@ -342,6 +342,7 @@ fn apply_shared(what: Shared, vals: Vec<String>, common: &mut Common) -> Result<
                     "option 'log-format' has an invalid value '{f}'"
                 )));
             }
+            crate::log::set_internal_json(f == "internal-json");
         }
         Shared::Option => {
             let (name, value) = (next(), next());

@@ -14,7 +14,6 @@ pub mod store;
 
 use std::ffi::OsString;
 use std::fmt::Display;
-use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 /// The commands this build provides, by the name they are invoked as.
@@ -37,28 +36,16 @@ impl CliError {
     }
 }
 
-/// Prints `msg` as C++ Nix prints errors: `error:` in bold red on a terminal.
+/// Prints `msg` as C++ Nix prints errors: `error:` in bold red on a
+/// terminal (or as `--log-format` chose).
 pub fn print_error(msg: &str) {
-    // A message with a trace starts on the next line.
-    let sep = if msg.starts_with('\n') { "" } else { " " };
-    print_labelled("error:", "31", sep, msg);
+    crate::log::error(msg);
 }
 
 /// Prints `msg` as C++ Nix prints warnings: `warning:` in bold yellow on a
-/// terminal.
+/// terminal (or as `--log-format` chose).
 pub fn print_warning(msg: &str) {
-    print_labelled("warning:", "33", " ", msg);
-}
-
-/// `label` (bold, in ANSI colour `colour` on a terminal without
-/// `NO_COLOR`), `sep`, `msg` on stderr.
-fn print_labelled(label: &str, colour: &str, sep: &str, msg: &str) {
-    let stderr = std::io::stderr();
-    let _ = if stderr.is_terminal() && std::env::var_os("NO_COLOR").is_none() {
-        writeln!(stderr.lock(), "\x1b[{colour};1m{label}\x1b[0m{sep}{msg}")
-    } else {
-        writeln!(stderr.lock(), "{label}{sep}{msg}")
-    };
+    crate::log::warning(msg);
 }
 
 /// `--help` and `--version` of `nix-hash` and `nix-instantiate`: print and
@@ -86,7 +73,10 @@ fn report(command: &str, result: Result<(), CliError>) -> i32 {
         Ok(()) => 0,
         Err(CliError::Usage(msg)) => {
             print_error(&msg);
-            eprintln!("Try '{command} --help' for more information.");
+            crate::log::message(
+                crate::log::Level::Error,
+                &format!("Try '{command} --help' for more information."),
+            );
             1
         }
         Err(CliError::Failed(msg)) => {

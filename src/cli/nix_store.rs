@@ -8,6 +8,7 @@
 //! `~/.local/share/oxnix`. The other operations of C++ Nix's `nix-store` are
 //! recognised and answer "not supported yet".
 
+use crate::log;
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io::{self, BufWriter, Write};
@@ -899,10 +900,10 @@ impl Context<'_> {
                 msg.push_str(&format!("\n  {}", store.print(u)));
             }
             if dry_run {
-                eprintln!("{msg}");
+                log::message(log::Level::Error, &msg);
                 return Ok(());
             }
-            eprintln!("{msg}");
+            log::message(log::Level::Error, &msg);
             let names: Vec<String> = unknown
                 .iter()
                 .map(|u| format!("'{}'", store.print(u)))
@@ -944,9 +945,9 @@ impl Context<'_> {
                         } else {
                             format!("these {} derivations will be built:", plan.len())
                         };
-                        eprintln!("{msg}");
+                        log::message(log::Level::Info, &msg);
                         for d in &plan {
-                            eprintln!("  {}", store.print(d));
+                            log::message(log::Level::Info, &format!("  {}", store.print(d)));
                         }
                         if dry_run {
                             return Ok(());
@@ -1016,7 +1017,7 @@ impl Context<'_> {
         }
         self.open()?;
         if self.verbosity >= 0 {
-            eprintln!("0.00 MiB freed by hard-linking 0 files");
+            log::message(log::Level::Info, "0.00 MiB freed by hard-linking 0 files");
         }
         Ok(())
     }
@@ -1052,7 +1053,7 @@ impl Context<'_> {
                 set.insert(sp);
             }
         }
-        eprintln!("finding garbage collector roots...");
+        log::message(log::Level::Info, "finding garbage collector roots...");
         let result = store.delete(&set);
         let (n, bytes) = match &result {
             Ok(infos) => (infos.len(), infos.iter().map(|i| i.nar_size).sum::<u64>()),
@@ -1060,7 +1061,10 @@ impl Context<'_> {
         };
         if let Ok(infos) = &result {
             for i in infos {
-                eprintln!("deleting '{}'", store.print(&i.store_path));
+                log::message(
+                    log::Level::Info,
+                    &format!("deleting '{}'", store.print(&i.store_path)),
+                );
             }
         }
         // Printed also on failure, as C++ Nix.

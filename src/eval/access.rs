@@ -83,10 +83,10 @@ pub(crate) fn warn_missing_entry(path: &Path) {
             Default::default();
     }
     if WARNED.with(|w| w.borrow_mut().insert(path.to_owned())) {
-        eprintln!(
-            "warning: Nix search path entry '{}' does not exist, ignoring",
+        crate::log::warning(&format!(
+            "Nix search path entry '{}' does not exist, ignoring",
             path.display()
-        );
+        ));
     }
 }
 

@@ -507,7 +507,7 @@ impl<'g> Compiler<'g> {
             LintLevel::Off => Ok(()),
             LintLevel::Warn => {
                 let e = EvalError::new(ErrorKind::Other(warn), Some(span.clone()));
-                eprintln!("warning: {}", e.render());
+                crate::log::warning(&e.render());
                 Ok(())
             }
             LintLevel::Fatal => Err(EvalError::new(ErrorKind::Other(fatal), Some(span.clone()))),

@@ -1133,7 +1133,10 @@ fn trace_call(what: &str, span: &Span) {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    eprintln!("function-trace {what} {name}:{line}:{col} at {ns}");
+    crate::log::message(
+        crate::log::Level::Info,
+        &format!("function-trace {what} {name}:{line}:{col} at {ns}"),
+    );
 }
 
 /// Newer C++ Nix's suggestions: the names closest to `name` (edit distance

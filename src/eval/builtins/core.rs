@@ -223,8 +223,13 @@ fn trace(co: Co, args: Vec<Value>) -> GenFuture {
         deep_force(&co, v.clone()).await?;
         // Strings are shown as they are, other values printed.
         match &v {
-            Value::String(s) => eprintln!("trace: {s}"),
-            _ => eprintln!("trace: {}", crate::eval::print::print(&v)),
+            Value::String(s) => {
+                crate::log::message(crate::log::Level::Error, &format!("trace: {s}"))
+            }
+            _ => crate::log::message(
+                crate::log::Level::Error,
+                &format!("trace: {}", crate::eval::print::print(&v)),
+            ),
         }
         Ok(arg(&args, 1))
     })

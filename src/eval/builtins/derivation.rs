@@ -351,10 +351,10 @@ fn parse_output_hash(s: &str, algo: Option<HashAlgo>) -> Result<Hash, ErrorKind>
         };
         let h = Hash::from_digest(algo, &vec![0; algo.digest_len()])
             .ok_or_else(|| other("empty hash"))?;
-        eprintln!(
-            "warning: found empty hash, assuming '{}'",
+        crate::log::warning(&format!(
+            "found empty hash, assuming '{}'",
             h.encode(HashFormat::Sri)
-        );
+        ));
         return Ok(h);
     }
     Hash::parse_any(s, algo).map_err(|e| other(e.to_string()))

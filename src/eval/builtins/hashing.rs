@@ -63,7 +63,7 @@ fn format_of(name: &NixString) -> Result<HashFormat, ErrorKind> {
         b"base16" => Ok(HashFormat::Base16),
         b"nix32" => Ok(HashFormat::Nix32),
         b"base32" => {
-            eprintln!("warning: \"base32\" is a deprecated alias for hash format \"nix32\".");
+            crate::log::warning("\"base32\" is a deprecated alias for hash format \"nix32\".");
             Ok(HashFormat::Nix32)
         }
         b"base64" => Ok(HashFormat::Base64),

@@ -99,7 +99,7 @@ pub(crate) fn warning_text(msg: &str) -> String {
 fn warn(co: Co, args: Vec<Value>) -> GenFuture {
     sync(async move {
         let msg = string_arg(&co, arg(&args, 0)).await?;
-        eprintln!("{}", warning_text(&msg.to_str_lossy()));
+        crate::log::message(crate::log::Level::Warn, &warning_text(&msg.to_str_lossy()));
         force(&co, arg(&args, 1)).await
     })
 }
