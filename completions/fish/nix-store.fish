@@ -1,4 +1,4 @@
-complete -c nix-store -l add-root -d 'Make PATH a symlink to the result (accepted; roots are not used by oxnix\'s store yet)' -r -F
+complete -c nix-store -l add-root -d 'Make PATH a symlink to the result and register it as a garbage collector root' -r -F
 complete -c nix-store -l log-format -d 'Format of log output: raw, internal-json, bar or bar-with-logs' -r
 complete -c nix-store -l option -d 'Set the Nix configuration setting NAME to VALUE (overriding nix.conf)' -r
 complete -c nix-store -s j -l max-jobs -d 'Maximum number of parallel builds (accepted; oxnix does not build)' -r
@@ -44,7 +44,7 @@ complete -c nix-store -l outputs -d 'With --query: print the output paths of der
 complete -c nix-store -s b -l binding -d 'With --query: print the value of the derivations\' environment variable NAME (first argument)'
 complete -c nix-store -l resolve -d 'With --query: print the store paths the arguments (symlinks into the store) lead to'
 complete -c nix-store -l graphml -d 'With --query: print the closure of the PATHs as GraphML'
-complete -c nix-store -l roots -d 'With --query: print the garbage collector roots leading to the PATHs (not supported yet)'
+complete -c nix-store -l roots -d 'With --query: print the garbage collector roots leading to the PATHs'
 complete -c nix-store -s u -l use-output -d 'With --query: apply the query to the outputs of derivations'
 complete -c nix-store -s f -l force-realise -d 'With --query: realise the paths first (valid paths only)'
 complete -c nix-store -l include-outputs -d 'With --query --requisites: include the outputs of derivations in the closure'

@@ -64,7 +64,7 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l fallback -d 'Bu
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l readonly-mode -d 'Do not write to the store (accepted)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l no-gc-warning -d 'Disable the warning about a missing --add-root'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -s h -l help -d 'Print help'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l add-root -d 'Make PATH a symlink to the result (accepted; roots are not used by oxnix\'s store yet)' -r -F
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l add-root -d 'Make PATH a symlink to the result and register it as a garbage collector root' -r -F
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l log-format -d 'Format of log output: raw, internal-json, bar or bar-with-logs' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l option -d 'Set the Nix configuration setting NAME to VALUE (overriding nix.conf)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s j -l max-jobs -d 'Maximum number of parallel builds (accepted; oxnix does not build)' -r
@@ -110,7 +110,7 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l outputs -d 'Wi
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s b -l binding -d 'With --query: print the value of the derivations\' environment variable NAME (first argument)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l resolve -d 'With --query: print the store paths the arguments (symlinks into the store) lead to'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l graphml -d 'With --query: print the closure of the PATHs as GraphML'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l roots -d 'With --query: print the garbage collector roots leading to the PATHs (not supported yet)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l roots -d 'With --query: print the garbage collector roots leading to the PATHs'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s u -l use-output -d 'With --query: apply the query to the outputs of derivations'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s f -l force-realise -d 'With --query: realise the paths first (valid paths only)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l include-outputs -d 'With --query --requisites: include the outputs of derivations in the closure'

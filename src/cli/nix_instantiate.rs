@@ -532,7 +532,8 @@ fn instantiate(
                     PathBuf::from(format!("{}-{}", root.display(), roots))
                 };
                 if !o.dry_run {
-                    make_root(&link, Path::new(&path))?;
+                    let address = store_address(store)?;
+                    make_root(&link, Path::new(&path), address.state_dir())?;
                 }
                 link.display().to_string()
             }
@@ -547,20 +548,26 @@ fn instantiate(
     Ok(())
 }
 
+/// The store `--store` names, or the one the environment names.
+fn store_address(store: &Option<String>) -> Result<crate::store::StoreAddress, CliError> {
+    use crate::store::StoreAddress;
+    match store {
+        Some(a) => StoreAddress::parse(a),
+        None => StoreAddress::from_env(&|k| std::env::var_os(k)),
+    }
+    .map_err(CliError::failed)
+}
+
 /// Writes what evaluation added (sources, `toFile` texts, `.drv` files)
 /// into the store, dependencies first.
 fn write_additions(ev: &Evaluator, store: &Option<String>) -> Result<(), CliError> {
     use crate::eval::instantiation::Addition;
-    use crate::store::{Store, StoreAddress};
+    use crate::store::Store;
     let additions = ev.instantiation.take_additions();
     if additions.is_empty() {
         return Ok(());
     }
-    let address = match store {
-        Some(a) => StoreAddress::parse(a),
-        None => StoreAddress::from_env(&|k| std::env::var_os(k)),
-    }
-    .map_err(CliError::failed)?;
+    let address = store_address(store)?;
     let store_dir = ev.instantiation.store_dir.clone();
     let store = Store::open(&address, store_dir).map_err(CliError::failed)?;
     // Sources first (they refer to nothing), then every text in one batch.
@@ -602,7 +609,8 @@ fn write_additions(ev: &Evaluator, store: &Option<String>) -> Result<(), CliErro
 
 /// `--add-root`: `link` becomes a symlink to `target` (replacing a
 /// symlink already there).
-pub(super) fn make_root(link: &Path, target: &Path) -> Result<(), CliError> {
+pub(super) fn make_root(link: &Path, target: &Path, state: Option<&Path>) -> Result<(), CliError> {
+    let link = &absolute_path(link);
     if let Some(parent) = link.parent() {
         std::fs::create_dir_all(parent).map_err(|e| {
             CliError::Failed(format!(
@@ -623,5 +631,17 @@ pub(super) fn make_root(link: &Path, target: &Path) -> Result<(), CliError> {
             link.display(),
             crate::os_error::message(&e)
         ))
-    })
+    })?;
+    // Every root is also registered with the store (C++ Nix 2.8 makes
+    // all `--add-root` roots indirect), so the collector sees it.
+    match state {
+        Some(state) => {
+            crate::store::gc_roots::add_indirect_root(state, link).map_err(CliError::failed)
+        }
+        None => Ok(()),
+    }
+}
+
+fn absolute_path(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_owned())
 }

@@ -170,7 +170,7 @@ const QUERIES: &[(&str, Option<char>, &str)] = &[
     (
         "roots",
         None,
-        "With --query: print the garbage collector roots leading to the PATHs (not supported yet)",
+        "With --query: print the garbage collector roots leading to the PATHs",
     ),
     (
         "use-output",
@@ -230,17 +230,21 @@ pub fn command() -> Command {
                 .long("add-root")
                 .value_name("PATH")
                 .value_hint(clap::ValueHint::AnyPath)
-                .help("Make PATH a symlink to the result (accepted; roots are not used by oxnix's store yet)"),
+                .help(
+                    "Make PATH a symlink to the result and register it as a garbage collector root",
+                ),
         )
         .arg(flag("indirect", None, "Accepted for compatibility"))
         .arg(flag("no-output", None, "With --realise: print nothing"))
         .arg(
-        Arg::new("args")
-            .value_name("ARG")
-            .num_args(0..)
-            .value_parser(clap::value_parser!(OsString))
-            .value_hint(clap::ValueHint::AnyPath)
-            .help("Arguments of the operation (paths; for --add-fixed the hash algorithm first)"),
+            Arg::new("args")
+                .value_name("ARG")
+                .num_args(0..)
+                .value_parser(clap::value_parser!(OsString))
+                .value_hint(clap::ValueHint::AnyPath)
+                .help(
+                    "Arguments of the operation (paths; for --add-fixed the hash algorithm first)",
+                ),
         );
     legacy_args::add_common(cmd, false)
 }
@@ -470,6 +474,23 @@ impl Context<'_> {
             Some(a) => StoreAddress::parse(a).map_err(store_error),
             None => StoreAddress::from_env(&|k| std::env::var_os(k)).map_err(store_error),
         }
+    }
+
+    /// The garbage collector roots of the store (C++ Nix's `findRoots`,
+    /// without the roots of running processes).
+    fn find_roots(&self, store: &Store) -> Result<crate::store::gc_roots::Roots, CliError> {
+        let address = self.address()?;
+        let Some(state) = address.state_dir() else {
+            return Err(CliError::Failed(
+                "not supported yet: garbage collector roots of a store in memory or behind a server".into(),
+            ));
+        };
+        Ok(crate::store::gc_roots::find_roots(
+            state,
+            &store.store_dir,
+            &mut |sp| store.is_valid(sp).unwrap_or(false),
+            &mut |note| log::message(log::Level::Info, &note),
+        ))
     }
 
     fn open(&self) -> Result<Store, CliError> {
@@ -791,9 +812,28 @@ impl Context<'_> {
                     with_stdout(|out| print_graphml(&store, out, roots))
                 }
             }
-            _ => Err(CliError::Failed(
-                "not supported yet: nix-store --query --roots (oxnix's store keeps no garbage collector roots yet)".into(),
-            )),
+            _ => {
+                let mut closure = BTreeSet::new();
+                for p in &operands {
+                    for sp in maybe_outputs(resolve(p)?, use_output)? {
+                        store.query(&sp).map_err(store_error)?;
+                        let one = BTreeSet::from([sp]);
+                        closure.extend(store.closure(&one, true).map_err(store_error)?);
+                    }
+                }
+                let roots = self.find_roots(&store)?;
+                with_stdout(|out| {
+                    for (target, links) in &roots {
+                        if closure.contains(target) {
+                            for link in links {
+                                writeln!(out, "{} -> {}", link.display(), store.print(target))
+                                    .map_err(out_err)?;
+                            }
+                        }
+                    }
+                    Ok(())
+                })
+            }
         }
     }
 
@@ -982,7 +1022,11 @@ impl Context<'_> {
             if let Some(o) = output.filter(|o| *o != "out") {
                 name.push_str(&format!("-{o}"));
             }
-            super::nix_instantiate::make_root(Path::new(&name), Path::new(&printed))?;
+            super::nix_instantiate::make_root(
+                Path::new(&name),
+                Path::new(&printed),
+                self.address()?.state_dir(),
+            )?;
             Ok(name)
         };
         let mut lines = Vec::new();

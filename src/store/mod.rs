@@ -9,6 +9,7 @@
 pub mod daemon;
 pub mod export;
 pub mod fuse;
+pub mod gc_roots;
 pub mod grpc;
 pub mod ingest;
 pub mod path_info;
@@ -118,6 +119,16 @@ impl std::fmt::Display for StoreAddress {
 }
 
 impl StoreAddress {
+    /// The directory a local store keeps its state in (its database, and
+    /// garbage collector roots under `gcroots/`); `None` for a store in
+    /// memory or behind a server.
+    pub fn state_dir(&self) -> Option<&Path> {
+        match self {
+            StoreAddress::Sled(dir) => Some(dir),
+            _ => None,
+        }
+    }
+
     pub fn parse(s: &str) -> Result<StoreAddress, StoreError> {
         let bad = || StoreError::BadAddress(s.to_owned());
         if s == "memory://" {
