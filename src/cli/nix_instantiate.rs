@@ -270,7 +270,7 @@ fn store_dir_from_env() -> Result<Option<String>, CliError> {
             dir.display()
         )));
     }
-    let canon = crate::eval::compiler::canonicalise(&dir);
+    let canon = crate::eval::paths::canonicalise(&dir);
     Ok(Some(canon.display().to_string()))
 }
 
@@ -329,7 +329,7 @@ fn read_input(
     } else {
         cwd.join(input)
     };
-    let mut path = crate::eval::compiler::canonicalise(&path);
+    let mut path = crate::eval::paths::canonicalise(&path);
     let mut what = "getting status of";
     if path.is_dir() {
         path.push("default.nix");

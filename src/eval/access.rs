@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::compiler::canonicalise;
 use super::error::ErrorKind;
+use super::paths::canonicalise;
 use super::Evaluator;
 
 /// Whether `path` is `dir` or inside it.
@@ -54,7 +54,7 @@ impl Evaluator {
             "in restricted mode"
         };
         let abs = canonicalise(path);
-        if abs.starts_with(super::COREPKGS) {
+        if abs.starts_with(super::config::COREPKGS) {
             return Ok(abs);
         }
         let allowed = self.allowed_paths.borrow();

@@ -5,7 +5,7 @@
 //! compile time.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use rnix::ast::{self, AstToken, HasEntry, InterpolPart};
@@ -13,8 +13,11 @@ use rowan::ast::AstNode;
 
 use super::code::{AttrPosInfo, BinOp, Code, Formal, LambdaInfo, Op, Params, Source, Span};
 use super::error::{ErrorKind, EvalError};
+use super::syntax::{ident_text, literal_string};
 use super::value::{AttrPos, NixString, Value};
-use super::{LintLevel, Lints};
+// Kept here for the builtins that name it so (moved to `paths`).
+use super::config::{LintLevel, Lints};
+pub use super::paths::canonicalise;
 
 /// Names visible everywhere (`builtins`, `map`, `true`, …).
 pub type Globals = HashMap<String, Value>;
@@ -1487,25 +1490,6 @@ fn hidden_from(i: usize) -> String {
     format!("\0inherit-from-{i}")
 }
 
-/// The name an identifier node spells.
-pub(super) fn ident_text(id: &ast::Ident) -> String {
-    id.ident_token()
-        .map(|t| t.text().to_owned())
-        .unwrap_or_else(|| id.syntax().text().to_string())
-}
-
-/// The text of a string without interpolations.
-pub(super) fn literal_string(s: &ast::Str) -> Option<String> {
-    let mut out = String::new();
-    for p in s.normalized_parts() {
-        match p {
-            InterpolPart::Literal(t) => out.push_str(&t),
-            InterpolPart::Interpolation(_) => return None,
-        }
-    }
-    Some(out)
-}
-
 /// `{ file, line, column }` for `__curPos` and `unsafeGetAttrPos`.
 pub fn position_attrs(span: &Span) -> Value {
     offset_attrs(&span.source, span.start)
@@ -1544,20 +1528,4 @@ fn intern_names(root: &rnix::Root) {
             _ => {}
         }
     }
-}
-
-/// Removes `.`, `..` and repeated slashes, without touching the file system
-/// (C++ Nix's `canonPath`).
-pub fn canonicalise(p: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(n) => out.push(n),
-            _ => {}
-        }
-    }
-    out
 }

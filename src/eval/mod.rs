@@ -7,13 +7,16 @@ pub mod attr_path;
 pub mod builtins;
 pub mod code;
 pub mod compiler;
+pub mod config;
 pub mod error;
 pub mod instantiation;
 pub mod ops;
 pub mod parser;
+pub mod paths;
 pub mod print;
 pub mod show;
 pub mod symbols;
+pub mod syntax;
 pub mod value;
 pub mod vm;
 pub mod xml;
@@ -29,67 +32,8 @@ use error::{ErrorKind, EvalError};
 use value::{Attrs, Env, NixString, Thunk, ThunkState, Value};
 use vm::Vm;
 
-/// Where C++ Nix 2.8 finds `<nix/…>` files the search path lacks
-/// (`findFile`); of those, `fetchurl.nix` is built in.
-pub(crate) const COREPKGS: &str = "/__corepkgs__";
-const COREPKGS_FETCHURL: &str = "/__corepkgs__/fetchurl.nix";
-const COREPKGS_DERIVATION: &str = "/__corepkgs__/derivation.nix";
-
-/// Settings of an evaluation.
-#[derive(Clone, Debug, Default)]
-pub struct EvalConfig {
-    /// Search path entries (`-I` first, then `NIX_PATH`): `prefix=path` or
-    /// plain paths.
-    pub search_path: Vec<String>,
-    /// `$HOME`, for `~/` paths.
-    pub home: Option<PathBuf>,
-    /// `builtins.currentSystem`.
-    pub system: String,
-    /// `--lint-*` settings of newer Nix.
-    pub lints: Lints,
-    /// Stop with an error after this many frame activations (for fuzzing
-    /// and other bounded runs); `None` for no limit.
-    pub max_steps: Option<u64>,
-    /// `builtins.storeDir` (`$NIX_STORE_DIR`); `None` for `/nix/store`.
-    pub store_dir: Option<String>,
-    /// Enabled experimental features (`--extra-experimental-features`).
-    pub experimental_features: Vec<String>,
-    /// `--trace-verbose`: `builtins.traceVerbose` traces.
-    pub trace_verbose: bool,
-    /// `restrict-eval`: only the search path's files may be read.
-    pub restrict_eval: bool,
-    /// `pure-eval`: restricted, and no search path, `currentSystem`,
-    /// `currentTime` or environment.
-    pub pure_eval: bool,
-    /// `trace-function-calls`: each call prints `function-trace entered …`
-    /// and `… exited …` with its position and a timestamp on stderr.
-    pub trace_function_calls: bool,
-}
-
-impl EvalConfig {
-    /// Whether the experimental feature `name` is enabled.
-    pub fn has_feature(&self, name: &str) -> bool {
-        self.experimental_features.iter().any(|f| f == name)
-    }
-}
-
-/// How a lint reports: not at all, as a warning, or as an error.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LintLevel {
-    #[default]
-    Off,
-    Warn,
-    Fatal,
-}
-
-/// The path and URL literal lints (`--lint-short-path-literals`,
-/// `--lint-absolute-path-literals`, `--lint-url-literals`).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Lints {
-    pub short_path: LintLevel,
-    pub absolute_path: LintLevel,
-    pub url: LintLevel,
-}
+pub use config::{EvalConfig, LintLevel, Lints, COREPKGS};
+use config::{COREPKGS_DERIVATION, COREPKGS_FETCHURL};
 
 /// An evaluator: globals, the import cache, and settings.
 pub struct Evaluator {

@@ -6,8 +6,10 @@ use std::path::Path;
 use std::rc::Rc;
 
 use super::code::BinOp;
-use super::compiler::canonicalise;
+use super::paths::canonicalise;
+// Kept here for the builtins that name it so (moved to `print`).
 use super::error::ErrorKind;
+pub use super::print::format_float;
 use super::value::{AttrSet, Context, NixString, Value};
 use super::vm::{call, force, Co, Request, Response};
 
@@ -342,48 +344,6 @@ impl Coercion {
     }
 }
 
-/// Formats a float as C++ Nix prints it (`%g` with six digits).
-pub fn format_float(x: f64) -> String {
-    if x.is_nan() {
-        return if x.is_sign_negative() {
-            "-nan".into()
-        } else {
-            "nan".into()
-        };
-    }
-    if x.is_infinite() {
-        return if x < 0.0 { "-inf".into() } else { "inf".into() };
-    }
-    if x == 0.0 {
-        return if x.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
-    }
-    let exp = x.abs().log10().floor() as i32;
-    // %g: scientific when the exponent is < -4 or >= the precision (6).
-    let s = if !(-4..6).contains(&exp) {
-        let s = format!("{:.5e}", x);
-        let (mant, e) = s.split_once('e').unwrap_or((&s, "0"));
-        let mant = trim_zeros(mant);
-        let e: i32 = e.parse().unwrap_or(0);
-        format!("{mant}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
-    } else {
-        let decimals = (5 - exp).max(0) as usize;
-        trim_zeros(&format!("{:.*}", decimals, x)).to_owned()
-    };
-    s
-}
-
-fn trim_zeros(s: &str) -> &str {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        s
-    }
-}
-
 /// Coerces `v` to a string (bytes), calling `__toString` and following
 /// `outPath` as C++ Nix does.
 pub async fn coerce_to_string(co: &Co, v: Value, mode: Coercion) -> Result<NixString, ErrorKind> {
@@ -547,27 +507,4 @@ pub async fn interpolate(co: Co, parts: Vec<Value>, is_path: bool) -> Result<Val
         return Ok(Value::Path(Rc::new(canonicalise(Path::new(&s)))));
     }
     Ok(Value::String(NixString::with_context(out, ctx)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_float;
-
-    #[test]
-    fn floats_print_like_printf_g() {
-        for (x, s) in [
-            (1.5, "1.5"),
-            (3.4, "3.4"),
-            (100000.0, "100000"),
-            (1000000.0, "1e+06"),
-            (0.0001, "0.0001"),
-            (0.00001, "1e-05"),
-            (1.0 / 3.0, "0.333333"),
-            (123456789.0, "1.23457e+08"),
-            (-2.5, "-2.5"),
-            (0.1 + 0.2, "0.3"),
-        ] {
-            assert_eq!(format_float(x), s);
-        }
-    }
 }

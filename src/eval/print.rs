@@ -6,7 +6,6 @@
 use std::collections::HashSet;
 use std::rc::Rc;
 
-use super::ops::format_float;
 use super::value::{NixString, Value};
 
 /// The printed form of `v`.
@@ -207,5 +206,70 @@ fn error_value_into(v: &Value, out: &mut Vec<u8>, budget: &mut ErrorBudget, dept
         }
         Value::Thunk(_) => out.extend_from_slice("«thunk»".as_bytes()),
         other => print_into(other, out, &mut HashSet::new()),
+    }
+}
+
+/// Formats a float as C++ Nix prints it (`%g` with six digits).
+pub fn format_float(x: f64) -> String {
+    if x.is_nan() {
+        return if x.is_sign_negative() {
+            "-nan".into()
+        } else {
+            "nan".into()
+        };
+    }
+    if x.is_infinite() {
+        return if x < 0.0 { "-inf".into() } else { "inf".into() };
+    }
+    if x == 0.0 {
+        return if x.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let exp = x.abs().log10().floor() as i32;
+    // %g: scientific when the exponent is < -4 or >= the precision (6).
+    let s = if !(-4..6).contains(&exp) {
+        let s = format!("{:.5e}", x);
+        let (mant, e) = s.split_once('e').unwrap_or((&s, "0"));
+        let mant = trim_zeros(mant);
+        let e: i32 = e.parse().unwrap_or(0);
+        format!("{mant}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+    } else {
+        let decimals = (5 - exp).max(0) as usize;
+        trim_zeros(&format!("{:.*}", decimals, x)).to_owned()
+    };
+    s
+}
+
+fn trim_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_float;
+
+    #[test]
+    fn floats_print_like_printf_g() {
+        for (x, s) in [
+            (1.5, "1.5"),
+            (3.4, "3.4"),
+            (100000.0, "100000"),
+            (1000000.0, "1e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (1.0 / 3.0, "0.333333"),
+            (123456789.0, "1.23457e+08"),
+            (-2.5, "-2.5"),
+            (0.1 + 0.2, "0.3"),
+        ] {
+            assert_eq!(format_float(x), s);
+        }
     }
 }

@@ -11,10 +11,10 @@ use std::path::Path;
 use rnix::ast::{self, AstToken, HasEntry, InterpolPart};
 use rowan::ast::AstNode;
 
-use super::compiler::{canonicalise, ident_text as ident, literal_string};
 use super::error::{ErrorKind, EvalError};
-use super::ops::format_float;
-use super::print::{attr_name, escape_literal};
+use super::paths::canonicalise;
+use super::print::{attr_name, escape_literal, format_float};
+use super::syntax::{ident_text as ident, literal_string};
 use super::value::NixString;
 
 type R<T> = Result<T, EvalError>;

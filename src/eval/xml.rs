@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::code::{Params, Source};
 use super::error::ErrorKind;
-use super::ops::format_float;
+use super::print::format_float;
 use super::value::{NixString, Value};
 use super::vm::{force, Co};
 
