@@ -60,7 +60,7 @@ pub fn command() -> Command {
         )
 }
 
-fn open_store(m: &ArgMatches) -> Result<Store, CliError> {
+fn open_store(m: &ArgMatches) -> Result<(Store, StoreAddress), CliError> {
     let address = match m.get_one::<String>("store") {
         Some(a) => StoreAddress::parse(a).map_err(CliError::failed)?,
         None => StoreAddress::from_env(&|k| std::env::var_os(k)).map_err(CliError::failed)?,
@@ -69,11 +69,38 @@ fn open_store(m: &ArgMatches) -> Result<Store, CliError> {
         Ok(d) if !d.is_empty() => StoreDir::new(&d).map_err(CliError::failed)?,
         _ => StoreDir::default(),
     };
-    Store::open(&address, store_dir).map_err(CliError::failed)
+    let store = Store::open(&address, store_dir).map_err(CliError::failed)?;
+    Ok((store, address))
+}
+
+/// While a process holds a local store (serving or mounting it), other
+/// processes use the store through a daemon on the store's hand-off socket
+/// (see `Store::open`); `None` for other stores or when `listen` is it.
+fn handoff_daemon(
+    store: &Store,
+    address: &StoreAddress,
+    listen: Option<&Listen>,
+) -> Result<Option<Daemon>, CliError> {
+    let Some(dir) = address.state_dir() else {
+        return Ok(None);
+    };
+    let socket = crate::store::handoff_socket(dir);
+    if listen == Some(&Listen::Unix(socket.clone())) {
+        return Ok(None);
+    }
+    Daemon::start(store, &Listen::Unix(socket))
+        .map(Some)
+        .map_err(CliError::failed)
 }
 
 /// Runs `oxnix store` with `args` (without the program name).
 pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
+    // A server must outlive clients that hang up mid-answer: writing to
+    // their socket then fails with EPIPE instead of killing the process.
+    // SAFETY: setting a signal disposition to SIG_IGN has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
     let m = match command()
         .try_get_matches_from(std::iter::once(OsString::from("store")).chain(args))
     {
@@ -93,10 +120,15 @@ fn daemon(m: &ArgMatches) -> Result<(), CliError> {
         .map(String::as_str)
         .unwrap_or_default();
     let listen = Listen::parse(listen).map_err(CliError::failed)?;
-    let store = open_store(m)?;
+    let (store, address) = open_store(m)?;
     let mut daemon = Daemon::start(&store, &listen).map_err(CliError::failed)?;
+    let handoff = handoff_daemon(&store, &address, Some(&listen))?;
     eprintln!("oxnix store daemon listening on {}", daemon.address());
-    daemon.wait_for_signal().map_err(CliError::failed)?;
+    let waited = daemon.wait_for_signal().map_err(CliError::failed);
+    if let Some(h) = handoff {
+        h.stop().map_err(CliError::failed)?;
+    }
+    waited?;
     daemon.stop().map_err(CliError::failed)
 }
 
@@ -104,7 +136,8 @@ fn mount(m: &ArgMatches) -> Result<(), CliError> {
     let Some(mountpoint) = m.get_one::<PathBuf>("mountpoint") else {
         return Err(CliError::Usage("no mount point given".into()));
     };
-    let store = open_store(m)?;
+    let (store, address) = open_store(m)?;
+    let handoff = handoff_daemon(&store, &address, None)?;
     // Signals are caught from before the mount appears.
     let signals = Signals::new()?;
     let options = MountOptions {
@@ -114,7 +147,11 @@ fn mount(m: &ArgMatches) -> Result<(), CliError> {
     eprintln!("oxnix store mounted on {}", mountpoint.display());
     signals.wait_or(mount.take_ended());
     let stats = mount.stats();
-    mount.unmount().map_err(CliError::failed)?;
+    let unmounted = mount.unmount().map_err(CliError::failed);
+    if let Some(h) = handoff {
+        h.stop().map_err(CliError::failed)?;
+    }
+    unmounted?;
     eprintln!(
         "oxnix store unmounted from {}: {} reads answered, {} files ({} bytes) prefetched",
         mountpoint.display(),

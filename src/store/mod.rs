@@ -187,6 +187,49 @@ pub struct Store {
     pub path_infos: Arc<dyn PathInfoService>,
     /// Told of the progress of `add_path` and imports (a progress bar).
     pub progress: Option<Arc<dyn IngestProgress>>,
+    /// The lock on a local store's directory, held while this process
+    /// uses it (see [`Store::open`]).
+    _lock: Option<Arc<std::fs::File>>,
+}
+
+/// The socket a process serving a local store (`oxnix store daemon`,
+/// `oxnix store mount`) listens on in the store's directory, so that other
+/// processes use the store through it while it holds the store.
+pub fn handoff_socket(dir: &Path) -> PathBuf {
+    dir.join("daemon.sock")
+}
+
+/// Takes the lock on the local store in `dir`. One process at a time uses
+/// a local store's database; another one waits for it, saying so once,
+/// unless a process serving the store listens on its [`handoff_socket`]:
+/// then `Err(socket)` says to use the store through it.
+fn lock_store_dir(dir: &Path) -> Result<Result<std::fs::File, PathBuf>, StoreError> {
+    let path = dir.join("lock");
+    let io = |source| StoreError::Io {
+        context: format!("locking '{}'", path.display()),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => return Ok(Ok(file)),
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    let socket = handoff_socket(dir);
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        return Ok(Err(socket));
+    }
+    crate::log::message(
+        crate::log::Level::Error,
+        &format!("waiting for the lock on store '{}'...", dir.display()),
+    );
+    file.lock().map_err(io)?;
+    Ok(Ok(file))
 }
 
 /// How long to wait for another process holding a sled store.
@@ -198,9 +241,13 @@ fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
     loop {
         match sled::Config::new().path(&db_path).open() {
             Ok(db) => return Ok(db),
-            // sled locks its database for one process: wait for the other.
+            // sled locks its database for one process: wait for the other
+            // (one that does not take the store's lock, e.g. an older
+            // oxnix). sled 0.34 reports it as `Other`, with this text.
             Err(sled::Error::Io(e))
-                if e.kind() == io::ErrorKind::WouldBlock && start.elapsed() < LOCK_WAIT =>
+                if (e.kind() == io::ErrorKind::WouldBlock
+                    || e.to_string().contains("could not acquire lock"))
+                    && start.elapsed() < LOCK_WAIT =>
             {
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -218,6 +265,7 @@ impl Store {
             directories: Arc::new(MemoryDirectoryService::new()),
             path_infos: Arc::new(MemoryPathInfoService::new()),
             progress: None,
+            _lock: None,
         }
     }
 
@@ -230,6 +278,10 @@ impl Store {
                     context: format!("creating '{}'", dir.display()),
                     source,
                 })?;
+                let lock = match lock_store_dir(dir)? {
+                    Ok(lock) => lock,
+                    Err(socket) => return Self::remote(GrpcEndpoint::Unix(socket), store_dir),
+                };
                 let db = open_sled(dir)?;
                 Ok(Store {
                     store_dir,
@@ -237,6 +289,7 @@ impl Store {
                     directories: Arc::new(SledDirectoryService::new(&db)?),
                     path_infos: Arc::new(SledPathInfoService::new(&db)?),
                     progress: None,
+                    _lock: Some(Arc::new(lock)),
                 })
             }
             StoreAddress::GrpcHttp(a) => Self::remote(GrpcEndpoint::Tcp(a.clone()), store_dir),
@@ -253,6 +306,7 @@ impl Store {
             directories: Arc::new(GrpcDirectoryService::new(&conn)),
             path_infos: Arc::new(grpc::GrpcPathInfoService::new(&conn)),
             progress: None,
+            _lock: None,
         })
     }
 

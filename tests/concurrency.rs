@@ -1,0 +1,143 @@
+//! Many processes on one store: concurrent `nix-store --add`,
+//! `nix-instantiate` and queries on one local store all succeed (they take
+//! turns on the store's lock, or go through a process serving the store),
+//! and every path they add verifies afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const NIX_STORE: &str = env!("CARGO_BIN_EXE_nix-store");
+const NIX_INSTANTIATE: &str = env!("CARGO_BIN_EXE_nix-instantiate");
+const OXNIX: &str = env!("CARGO_BIN_EXE_oxnix");
+
+const WRITERS: usize = 12;
+const INSTANTIATIONS: usize = 4;
+const READERS: usize = 12;
+
+fn command(bin: &str, store: &Path) -> Command {
+    let mut c = Command::new(bin);
+    c.env("OXNIX_STORE_DIR", store)
+        .env_remove("OXNIX_STORE")
+        .env_remove("NIX_STORE_DIR")
+        .env_remove("NIX_STORE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn spawn(mut c: Command) -> Child {
+    c.spawn().expect("starting a command")
+}
+
+fn finish(what: &str, child: Child) -> Output {
+    let out = child.wait_with_output().expect("waiting for a command");
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout_line(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A tree of a few files, different for each `i`.
+fn make_tree(dir: &Path, i: usize) -> PathBuf {
+    let t = dir.join(format!("tree{i}"));
+    std::fs::create_dir_all(t.join("sub")).expect("tree");
+    std::fs::write(t.join("a"), format!("file a of tree {i}\n").repeat(2000)).expect("a");
+    std::fs::write(t.join("sub/b"), vec![i as u8; 300_000]).expect("b");
+    t
+}
+
+/// Runs writers, instantiations and readers on `store` at once; returns
+/// the paths they made.
+fn run_mix(work: &Path, store: &Path) -> Vec<String> {
+    // One path exists before, for the readers.
+    let seed = std::fs::write(work.join("seed"), "seed\n");
+    seed.expect("seed");
+    let mut c = command(NIX_STORE, store);
+    c.arg("--add").arg(work.join("seed"));
+    let seed_path = stdout_line(&finish("seeding --add", spawn(c)));
+
+    let mut children = Vec::new();
+    for i in 0..WRITERS {
+        let mut c = command(NIX_STORE, store);
+        c.arg("--add").arg(make_tree(work, i));
+        children.push(("nix-store --add", spawn(c)));
+    }
+    for i in 0..INSTANTIATIONS {
+        let mut c = command(NIX_INSTANTIATE, store);
+        c.arg("--no-gc-warning").arg("-E").arg(format!(
+            "derivation {{ name = \"d{i}\"; system = \"x\"; builder = \"/bin/sh\"; src = builtins.toFile \"s{i}\" \"{i}\"; }}"
+        ));
+        children.push(("nix-instantiate", spawn(c)));
+    }
+    for _ in 0..READERS {
+        let mut c = command(NIX_STORE, store);
+        c.arg("-q").arg("--hash").arg(&seed_path);
+        children.push(("nix-store -q --hash", spawn(c)));
+    }
+    let mut made = vec![seed_path];
+    for (what, child) in children {
+        let out = finish(what, child);
+        if what != "nix-store -q --hash" {
+            made.push(stdout_line(&out));
+        }
+    }
+    made
+}
+
+fn verify(store: &Path, paths: &[String]) {
+    let mut c = command(NIX_STORE, store);
+    c.arg("--verify-path").args(paths);
+    finish("nix-store --verify-path", spawn(c));
+    let mut c = command(NIX_STORE, store);
+    c.arg("-q").arg("--hash").args(paths);
+    let out = finish("nix-store -q --hash", spawn(c));
+    assert_eq!(stdout_line(&out).lines().count(), paths.len());
+}
+
+#[test]
+fn processes_share_a_local_store() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("store");
+    let made = run_mix(work.path(), &store);
+    assert_eq!(made.len(), 1 + WRITERS + INSTANTIATIONS);
+    verify(&store, &made);
+}
+
+#[test]
+fn processes_share_a_local_store_a_daemon_serves() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("store");
+    let mut c = command(OXNIX, &store);
+    c.args(["store", "daemon", "--listen", "127.0.0.1:0"]);
+    let mut daemon = spawn(c);
+    // The daemon holds the store; others use it through its socket.
+    let socket = store.join("daemon.sock");
+    let start = Instant::now();
+    while !socket.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "daemon socket never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let made = run_mix(work.path(), &store);
+    verify(&store, &made);
+    // SAFETY: sending SIGTERM to our own child has no preconditions.
+    unsafe {
+        libc::kill(daemon.id() as i32, libc::SIGTERM);
+    }
+    let status = daemon.wait().expect("daemon");
+    assert!(status.success(), "daemon ended with {status}");
+    assert!(!socket.exists(), "the daemon left its socket behind");
+    // The store works without it.
+    verify(&store, &made);
+}
