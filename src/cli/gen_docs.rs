@@ -123,14 +123,8 @@ fn man_sections(name: &str) -> Option<&'static [Section]> {
         "NIX_CONF_DIR, NIX_USER_CONF_FILES, XDG_CONFIG_HOME, XDG_CONFIG_DIRS, NIX_CONFIG",
         "Settings are read from $NIX_CONF_DIR/nix.conf (default /etc/nix/nix.conf), then the user's nix/nix.conf files, then the text of $NIX_CONFIG; --option NAME VALUE and --NAME VALUE override them. Unknown settings are warned about.",
     );
-    const STORE: (&str, &str) = (
-        "OXNIX_STORE, OXNIX_STORE_DIR, XDG_DATA_HOME, HOME",
-        "oxnix's own store: $OXNIX_STORE (an address such as sled:///var/lib/oxnix or grpc+unix:///run/oxnix.sock), else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix. --store overrides it.",
-    );
-    const STORE_DIR: (&str, &str) = (
-        "NIX_STORE_DIR",
-        "The store directory paths are printed in (default /nix/store).",
-    );
+    const STORE: (&str, &str) = super::store_env::STORE_ENV_HELP;
+    const STORE_DIR: (&str, &str) = super::store_env::STORE_DIR_ENV_HELP;
     const STATUS: Section = (
         "EXIT STATUS",
         &[

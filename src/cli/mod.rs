@@ -11,6 +11,7 @@ pub mod nix_store;
 pub mod progress;
 pub mod settings;
 pub mod store;
+pub mod store_env;
 
 use std::ffi::OsString;
 use std::fmt::Display;

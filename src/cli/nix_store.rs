@@ -18,10 +18,11 @@ use std::sync::Arc;
 use clap::{Arg, ArgAction, Command};
 
 use super::legacy_args;
+use super::store_env::{open_store, store_dir};
 use super::CliError;
 use crate::hash::{HashAlgo, HashFormat};
 use crate::nar::fs::{check_dumpable, dump_path_with, restore_with};
-use crate::store::{export, Store, StoreAddress, StoreError};
+use crate::store::{export, Store, StoreError};
 use crate::store_path::{IngestionMethod, StoreDir, StorePath};
 
 /// Operations this build implements.
@@ -355,15 +356,6 @@ fn store_error(e: StoreError) -> CliError {
     CliError::Failed(e.to_string())
 }
 
-/// The store directory paths are printed in: `$NIX_STORE_DIR` or
-/// `/nix/store`, as C++ Nix.
-fn store_dir() -> Result<StoreDir, CliError> {
-    match std::env::var("NIX_STORE_DIR") {
-        Ok(d) if !d.is_empty() => StoreDir::new(&d).map_err(CliError::failed),
-        _ => Ok(StoreDir::default()),
-    }
-}
-
 /// `absPath` + `canonPath` as C++ Nix: absolute, `.` and `..` resolved
 /// lexically, no trailing slash.
 fn absolute(p: &Path) -> PathBuf {
@@ -464,15 +456,8 @@ fn gc_warning_once() {
 }
 
 impl Context<'_> {
-    fn address(&self) -> Result<StoreAddress, CliError> {
-        match &self.store {
-            Some(a) => StoreAddress::parse(a).map_err(store_error),
-            None => StoreAddress::from_env(&|k| std::env::var_os(k)).map_err(store_error),
-        }
-    }
-
     fn open(&self) -> Result<Store, CliError> {
-        Store::open(&self.address()?, store_dir()?).map_err(store_error)
+        open_store(self.store.as_deref(), store_dir()?)
     }
 
     fn store_paths(&self, store: &Store, operands: &[PathBuf]) -> Result<Vec<StorePath>, CliError> {
