@@ -121,3 +121,32 @@ fn documented_flags_are_accepted() {
         refused.join("\n")
     );
 }
+
+/// `nix-store`'s operations answer "not supported yet" exactly when they
+/// are listed as not implemented (their help says so).
+#[test]
+fn nix_store_operations_are_implemented_as_documented() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut wrong = Vec::new();
+    for op in oxnix::cli::nix_store::OPERATIONS {
+        let flag = format!("--{}", op.name);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_oxnix"))
+            .args(["nix-store", &flag])
+            .current_dir(tmp.path())
+            .env("OXNIX_STORE", "memory://")
+            .env("NIX_CONF_DIR", tmp.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let refused = err.contains(&format!("not supported yet: nix-store {flag}"));
+        if refused == op.help.is_some() {
+            wrong.push(format!("{flag}: {}", err.trim()));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "documented wrongly:\n{}",
+        wrong.join("\n")
+    );
+}
