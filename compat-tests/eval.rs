@@ -20,11 +20,10 @@
 //! - `map` and `genList` check their function when the list is not empty,
 //!   as newer Nix does (`builtins.map 1 [ 1 ]` fails; 2.8 is lazy);
 //! - features newer than 2.8 that we implement (e.g. `builtins.readFileType`);
-//! - builtins we don't have yet (`ceil`, `floor`, `hashString`, …: we answer
-//!   "undefined variable");
-//! - derivations, the store, `toFile`, and paths interpolated into strings
-//!   or converted to JSON (copying to the store is not implemented yet: we
-//!   give a "not yet supported" error). Paths are only printed as values;
+//! - derivations, `toFile`, and paths interpolated into strings or
+//!   converted to JSON: they write to the store, and are compared with the
+//!   store's contents in `derivations.rs` and `store.rs`. Here paths are
+//!   only printed as values;
 //! - 2.8 quirks newer Nix dropped: `5.0e-324` is an "invalid float",
 //!   `substring` truncates its start to 32 bits, `__curPos` names the file
 //!   `__curPos`, `throw ""` prints an empty line first.

@@ -1,6 +1,8 @@
-//! oxnix: a Nix-compatible command suite. This library holds the Nix formats
-//! (nix32, hashes, store paths, NAR, derivations) and the command front ends;
-//! see `ARCHITECTURE.md` for the layers.
+//! oxnix: a Nix-compatible command suite (`nix-instantiate`, `nix-store`,
+//! `nix-hash`). This library holds the Nix formats (nix32, hashes, store
+//! paths, NAR, derivations), the Nix language evaluator (`eval`), oxnix's
+//! content-addressed store (`castore`, `store`) and the command front ends
+//! (`cli`); see `ARCHITECTURE.md` for the layers.
 
 pub mod castore;
 pub mod cli;

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use clap::{Arg, Command};
 use clap_complete::Shell;
 
+use super::commands::{nix_commands, COMMANDS};
+use super::man::{self, PageInfo};
 use super::{clap_failure, CliError};
 
 /// The clap definition of `oxnix gen-docs`.
@@ -29,32 +31,12 @@ pub fn command() -> Command {
 
 /// Every generated file: its path below the output directory and contents.
 pub fn generate() -> io::Result<Vec<(PathBuf, Vec<u8>)>> {
-    let commands = [
-        super::nix_hash::command(),
-        super::nix_store::command(),
-        super::nix_instantiate::command(),
-        super::multicall_command(),
-    ];
     let mut files = Vec::new();
-    // `oxnix store` is only a subcommand (its completions are oxnix's); it
-    // gets a man page of its own, with its subcommands.
-    for cmd in [super::store::command().name("oxnix-store")] {
-        let mut buf = Vec::new();
-        clap_mangen::Man::new(cmd.clone()).render(&mut buf)?;
-        files.push((PathBuf::from("man/oxnix-store.1"), buf));
-        for sub in cmd.get_subcommands() {
-            let name = match sub.get_name() {
-                "daemon" => "oxnix-store-daemon",
-                "mount" => "oxnix-store-mount",
-                _ => continue,
-            };
-            let sub = sub.clone().name(name);
-            let mut buf = Vec::new();
-            clap_mangen::Man::new(sub.clone()).render(&mut buf)?;
-            files.push((PathBuf::from(format!("man/{}.1", sub.get_name())), buf));
-        }
-    }
-    for cmd in commands {
+    // Completions: each Nix command's own, and oxnix's (with every command).
+    let completed = nix_commands()
+        .map(|c| (c.command)())
+        .chain([super::multicall_command()]);
+    for mut cmd in completed {
         let name = cmd.get_name().to_owned();
         for (shell, file) in [
             (Shell::Bash, format!("completions/bash/{name}")),
@@ -62,172 +44,72 @@ pub fn generate() -> io::Result<Vec<(PathBuf, Vec<u8>)>> {
             (Shell::Fish, format!("completions/fish/{name}.fish")),
         ] {
             let mut buf = Vec::new();
-            clap_complete::generate(shell, &mut cmd.clone(), name.clone(), &mut buf);
+            clap_complete::generate(shell, &mut cmd, name.clone(), &mut buf);
             files.push((PathBuf::from(file), buf));
         }
-        let mut buf = Vec::new();
-        render_man(&cmd, &mut buf)?;
-        files.push((PathBuf::from(format!("man/{name}.1")), buf));
+    }
+    for (page, cmd, info) in man_pages() {
+        let contents = man::render(&cmd, &info)?;
+        files.push((PathBuf::from(format!("man/{page}.1")), contents));
     }
     Ok(files)
 }
 
-/// A man page: clap's sections, then ENVIRONMENT, EXIT STATUS, EXAMPLES,
-/// SEE ALSO and VERSION for the Nix commands.
-fn render_man(cmd: &Command, out: &mut Vec<u8>) -> io::Result<()> {
-    let man = clap_mangen::Man::new(cmd.clone());
-    let name = cmd.get_name();
-    let Some(extra) = man_sections(name) else {
-        return man.render(out);
-    };
-    man.render_title(out)?;
-    man.render_name_section(out)?;
-    man.render_synopsis_section(out)?;
-    man.render_description_section(out)?;
-    man.render_options_section(out)?;
-    man.render_extra_section(out)?;
-    let esc = |t: &str| t.replace('\\', "\\\\").replace('-', "\\-");
-    for (title, items) in extra {
-        out.extend_from_slice(format!(".SH \"{title}\"\n").as_bytes());
-        for (term, text) in items.iter() {
-            if term.is_empty() {
-                out.extend_from_slice(format!(".PP\n{}\n", esc(text)).as_bytes());
-            } else {
-                out.extend_from_slice(
-                    format!(".TP\n\\fB{}\\fR\n{}\n", esc(term), esc(text)).as_bytes(),
-                );
-            }
-        }
-    }
-    let others: Vec<String> = ["nix-hash", "nix-instantiate", "nix-store", "oxnix"]
-        .iter()
-        .filter(|c| **c != name)
-        .map(|c| format!("\\fB{}\\fR(1)", esc(c)))
+/// Every man page: `oxnix`'s, each command's, and one for each subcommand
+/// of a command (`oxnix store daemon`), with the name of its page.
+fn man_pages() -> Vec<(String, Command, PageInfo)> {
+    let top: Vec<&str> = std::iter::once("oxnix")
+        .chain(COMMANDS.iter().map(|c| c.man_page))
         .collect();
-    out.extend_from_slice(format!(".SH \"SEE ALSO\"\n{}\n", others.join(", ")).as_bytes());
-    out.extend_from_slice(
-        format!(
-            ".SH VERSION\noxnix {}, a drop\\-in for the command of C++ Nix 2.8\n",
-            env!("CARGO_PKG_VERSION")
-        )
-        .as_bytes(),
-    );
-    Ok(())
-}
-
-type Section = (&'static str, &'static [(&'static str, &'static str)]);
-
-/// The sections C++ Nix's manual has and clap cannot generate.
-fn man_sections(name: &str) -> Option<&'static [Section]> {
-    const CONFIG: (&str, &str) = (
-        "NIX_CONF_DIR, NIX_USER_CONF_FILES, XDG_CONFIG_HOME, XDG_CONFIG_DIRS, NIX_CONFIG",
-        "Settings are read from $NIX_CONF_DIR/nix.conf (default /etc/nix/nix.conf), then the user's nix/nix.conf files, then the text of $NIX_CONFIG; --option NAME VALUE and --NAME VALUE override them. Unknown settings are warned about.",
-    );
-    const STORE: (&str, &str) = (
-        "OXNIX_STORE, OXNIX_STORE_DIR, XDG_DATA_HOME, HOME",
-        "oxnix's own store: $OXNIX_STORE (an address such as sled:///var/lib/oxnix or grpc+unix:///run/oxnix.sock), else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix. --store overrides it.",
-    );
-    const STORE_DIR: (&str, &str) = (
-        "NIX_STORE_DIR",
-        "The store directory paths are printed in (default /nix/store).",
-    );
-    const STATUS: Section = (
-        "EXIT STATUS",
-        &[
-            ("0", "Success."),
-            (
-                "1",
-                "An error: a usage error (then also \"Try 'COMMAND --help' for more information.\"), an evaluation error, a missing or invalid path. The message is on standard error, after \"error:\".",
-            ),
-        ],
-    );
-    match name {
-        "nix-instantiate" => Some(&[
-            (
-                "ENVIRONMENT",
-                &[
-                    (
-                        "NIX_PATH",
-                        "The search path for <NAME> lookups after the -I entries, when the nix-path setting is not set: NAME=PATH or PATH entries separated by ':' (URLs stay whole). Missing entries are warned about and skipped.",
-                    ),
-                    CONFIG,
-                    STORE,
-                    STORE_DIR,
-                    ("HOME", "For ~/ paths in Nix expressions."),
-                ],
-            ),
-            STATUS,
-            (
-                "EXAMPLES",
-                &[
-                    ("nix-instantiate --eval -E '1 + 2'", "Prints 3."),
-                    (
-                        "nix-instantiate --eval --strict --json default.nix -A pkgs.hello.meta",
-                        "Evaluates one attribute completely and prints it as JSON; functions met along the path are called with their default arguments.",
-                    ),
-                    (
-                        "nix-instantiate default.nix -A hello --argstr version 2.0 --add-root ./drv",
-                        "Writes the derivation of hello into the store and makes ./drv a symlink to it.",
-                    ),
-                    (
-                        "nix-instantiate --find-file nixpkgs -I nixpkgs=/src/nixpkgs",
-                        "Prints where <nixpkgs> is found.",
-                    ),
-                    (
-                        "nix-instantiate --restrict-eval --eval ./file.nix -I .",
-                        "Evaluates with file access limited to the search path.",
-                    ),
-                ],
-            ),
-        ]),
-        "nix-store" => Some(&[
-            ("ENVIRONMENT", &[STORE, STORE_DIR, CONFIG]),
-            STATUS,
-            (
-                "EXAMPLES",
-                &[
-                    (
-                        "nix-store --add ./src",
-                        "Adds a tree to the store and prints its store path.",
-                    ),
-                    (
-                        "nix-store -qR $(nix-instantiate default.nix)",
-                        "Prints the closure of a derivation.",
-                    ),
-                    (
-                        "nix-store --dump ./src | nix-hash --flat --type sha256 /dev/stdin",
-                        "Hashes a tree's NAR serialisation.",
-                    ),
-                    (
-                        "nix-store --export $(nix-store -qR P) > closure.nar",
-                        "Writes a closure in Nix's export format (nix-store --import reads it).",
-                    ),
-                ],
-            ),
-        ]),
-        "nix-hash" => Some(&[
-            ("ENVIRONMENT", &[CONFIG]),
-            STATUS,
-            (
-                "EXAMPLES",
-                &[
-                    (
-                        "nix-hash --type sha256 --base32 ./src",
-                        "The hash of a tree's NAR serialisation, as Nix prints store hashes.",
-                    ),
-                    (
-                        "nix-hash --flat --type sha256 file.tar.gz",
-                        "The hash of a file's contents.",
-                    ),
-                    (
-                        "nix-hash --to-base32 --type sha256 HASH",
-                        "Converts a base-16 hash.",
-                    ),
-                ],
-            ),
-        ]),
-        _ => None,
+    let others = |page: &str| -> Vec<String> {
+        top.iter()
+            .filter(|p| **p != page)
+            .map(|p| (*p).to_owned())
+            .collect()
+    };
+    let mut pages = vec![(
+        "oxnix".to_owned(),
+        super::multicall_command(),
+        PageInfo {
+            sections: &[],
+            subcommand_pages: COMMANDS
+                .iter()
+                .map(|c| (c.name.to_owned(), c.man_page.to_owned()))
+                .collect(),
+            see_also: others("oxnix"),
+            nix_command: None,
+        },
+    )];
+    for c in COMMANDS {
+        let mut cmd = (c.command)();
+        if !c.nix_command {
+            cmd = cmd
+                .display_name(c.man_page)
+                .bin_name(format!("oxnix {}", c.name));
+        }
+        let mut subcommand_pages = Vec::new();
+        for sub in cmd.get_subcommands() {
+            let page = format!("{}-{}", c.man_page, sub.get_name());
+            let bin = format!("oxnix {} {}", c.name, sub.get_name());
+            subcommand_pages.push((sub.get_name().to_owned(), page.clone()));
+            let info = PageInfo {
+                sections: c.man_sections,
+                subcommand_pages: Vec::new(),
+                see_also: others(&page),
+                nix_command: None,
+            };
+            let sub = sub.clone().display_name(page.clone()).bin_name(bin);
+            pages.push((page, sub, info));
+        }
+        let info = PageInfo {
+            sections: c.man_sections,
+            subcommand_pages,
+            see_also: others(c.man_page),
+            nix_command: c.nix_command.then_some(c.name),
+        };
+        pages.push((c.man_page.to_owned(), cmd, info));
     }
+    pages
 }
 
 /// Writes every generated file below `dir`.

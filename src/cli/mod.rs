@@ -3,21 +3,21 @@
 //! program was started as and reports errors the way C++ Nix does
 //! (`error: …` on stderr, exit code 1).
 
+pub mod commands;
 pub mod gen_docs;
 pub mod legacy_args;
+pub mod man;
 pub mod nix_hash;
 pub mod nix_instantiate;
 pub mod nix_store;
 pub mod progress;
 pub mod settings;
 pub mod store;
+pub mod store_env;
 
 use std::ffi::OsString;
 use std::fmt::Display;
 use std::path::Path;
-
-/// The commands this build provides, by the name they are invoked as.
-pub const COMMANDS: &[&str] = &["nix-hash", "nix-instantiate", "nix-store"];
 
 /// How a command failed.
 #[derive(Debug)]
@@ -128,19 +128,15 @@ fn default_sigpipe() {
 /// process exit code.
 pub fn run_command(name: &str, args: Vec<OsString>) -> i32 {
     default_sigpipe();
-    let result = match name {
-        "nix-hash" => nix_hash::run(args),
-        "nix-store" => nix_store::run(args),
-        "nix-instantiate" => nix_instantiate::run(args),
-        "gen-docs" => gen_docs::run(args),
-        "store" => store::run(args),
-        _ => Err(CliError::Usage(format!("unknown command '{name}'"))),
+    let result = match commands::find(name) {
+        Some(c) => (c.run)(args),
+        None => Err(CliError::Usage(format!("unknown command '{name}'"))),
     };
     report(name, result)
 }
 
 /// Entry point of the multicall binary: dispatches on the name it was started
-/// as, or on its first argument (`oxnix nix-hash …`).
+/// as (a Nix command's), or on its first argument (`oxnix nix-hash …`).
 pub fn main_multicall(mut argv: Vec<OsString>) -> i32 {
     let invoked = argv
         .first()
@@ -148,22 +144,20 @@ pub fn main_multicall(mut argv: Vec<OsString>) -> i32 {
         .and_then(|n| n.to_str())
         .unwrap_or("oxnix")
         .to_owned();
-    if COMMANDS.contains(&invoked.as_str()) {
+    if commands::nix_commands().any(|c| c.name == invoked) {
         argv.remove(0);
         return run_command(&invoked, argv);
     }
     let sub = argv.get(1).and_then(|a| a.to_str()).map(str::to_owned);
     match sub.as_deref() {
-        Some(cmd) if COMMANDS.contains(&cmd) || cmd == "gen-docs" || cmd == "store" => {
-            run_command(cmd, argv.split_off(2))
-        }
+        Some(cmd) if commands::find(cmd).is_some() => run_command(cmd, argv.split_off(2)),
         Some("--version") | Some("-V") => {
             println!("oxnix {}", env!("CARGO_PKG_VERSION"));
             0
         }
         Some("help") => match argv.get(2).and_then(|a| a.to_str()) {
             // `oxnix help CMD` is `CMD --help`.
-            Some(cmd) if COMMANDS.contains(&cmd) || cmd == "gen-docs" || cmd == "store" => {
+            Some(cmd) if commands::find(cmd).is_some() => {
                 run_command(cmd, vec![OsString::from("--help")])
             }
             Some(other) => report(
@@ -190,19 +184,25 @@ pub fn main_multicall(mut argv: Vec<OsString>) -> i32 {
     }
 }
 
-/// The clap definition of the multicall front end (for help and docs).
+/// The clap definition of the multicall front end (for help and docs): the
+/// registered commands as its subcommands.
 pub fn multicall_command() -> clap::Command {
-    clap::Command::new("oxnix")
-        .version(env!("CARGO_PKG_VERSION"))
-        .about(
-            "A Nix-compatible command suite; also runs as nix-hash, nix-store and nix-instantiate",
-        )
-        .subcommand_required(true)
-        .subcommand(nix_hash::command())
-        .subcommand(nix_store::command())
-        .subcommand(nix_instantiate::command())
-        .subcommand(store::command())
-        .subcommand(gen_docs::command())
+    let nix: Vec<&str> = commands::nix_commands().map(|c| c.name).collect();
+    let about = match nix.split_last() {
+        Some((last, [])) => format!("A Nix-compatible command suite; also runs as {last}"),
+        Some((last, rest)) => format!(
+            "A Nix-compatible command suite; also runs as {} and {last}",
+            rest.join(", ")
+        ),
+        None => "A Nix-compatible command suite".to_owned(),
+    };
+    commands::COMMANDS.iter().fold(
+        clap::Command::new("oxnix")
+            .version(env!("CARGO_PKG_VERSION"))
+            .about(about)
+            .subcommand_required(true),
+        |cmd, c| cmd.subcommand((c.command)()),
+    )
 }
 
 fn multicall_help() -> String {

@@ -221,7 +221,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
             .unwrap_or_else(|| format!("{}-linux", std::env::consts::ARCH)),
         lints: o.lints,
         max_steps: None,
-        store_dir: store_dir_from_env()?,
+        store_dir: Some(super::store_env::store_dir()?.as_str().to_owned()),
         experimental_features: settings.get_list("experimental-features"),
         trace_verbose: o.trace_verbose,
         restrict_eval: settings.get_bool("restrict-eval"),
@@ -254,24 +254,6 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
             "internal error: the evaluator thread panicked".into(),
         ))
     })
-}
-
-/// The store directory as C++ Nix takes it from the environment:
-/// `$NIX_STORE_DIR`, else `$NIX_STORE`, normalised; it must be absolute.
-fn store_dir_from_env() -> Result<Option<String>, CliError> {
-    let Some(dir) = std::env::var_os("NIX_STORE_DIR").or_else(|| std::env::var_os("NIX_STORE"))
-    else {
-        return Ok(None);
-    };
-    let dir = PathBuf::from(dir);
-    if !dir.is_absolute() {
-        return Err(CliError::Failed(format!(
-            "not an absolute path: '{}'",
-            dir.display()
-        )));
-    }
-    let canon = crate::eval::paths::canonicalise(&dir);
-    Ok(Some(canon.display().to_string()))
 }
 
 /// `--show-trace`: errors are reported with their trace.
@@ -532,7 +514,7 @@ fn instantiate(
                     PathBuf::from(format!("{}-{}", root.display(), roots))
                 };
                 if !o.dry_run {
-                    let address = store_address(store)?;
+                    let address = super::store_env::store_address(store.as_deref())?;
                     make_root(&link, Path::new(&path), address.state_dir())?;
                 }
                 link.display().to_string()
@@ -548,28 +530,16 @@ fn instantiate(
     Ok(())
 }
 
-/// The store `--store` names, or the one the environment names.
-fn store_address(store: &Option<String>) -> Result<crate::store::StoreAddress, CliError> {
-    use crate::store::StoreAddress;
-    match store {
-        Some(a) => StoreAddress::parse(a),
-        None => StoreAddress::from_env(&|k| std::env::var_os(k)),
-    }
-    .map_err(CliError::failed)
-}
-
 /// Writes what evaluation added (sources, `toFile` texts, `.drv` files)
 /// into the store, dependencies first.
 fn write_additions(ev: &Evaluator, store: &Option<String>) -> Result<(), CliError> {
     use crate::eval::instantiation::Addition;
-    use crate::store::Store;
     let additions = ev.instantiation.take_additions();
     if additions.is_empty() {
         return Ok(());
     }
-    let address = store_address(store)?;
     let store_dir = ev.instantiation.store_dir.clone();
-    let store = Store::open(&address, store_dir).map_err(CliError::failed)?;
+    let store = super::store_env::open_store(store.as_deref(), store_dir)?;
     // Sources first (they refer to nothing), then every text in one batch.
     let mut texts = Vec::new();
     for a in additions {

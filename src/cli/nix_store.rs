@@ -1,12 +1,11 @@
 //! `nix-store`: `--dump`/`--restore` on any path, and the store operations
-//! on oxnix's own store (see [`crate::store`]): `--add`, `--add-fixed`,
-//! `--query` (`--hash`, `--size`, `--references`, `--referrers`,
-//! `--referrers-closure`, `--requisites`, `--tree`, `--graph`, `--deriver`),
-//! `--verify-path`, `--delete`, `--export` and `--import`, printing what C++
-//! Nix prints. The store is chosen by `--store ADDRESS`, else `$OXNIX_STORE`,
-//! else a sled store in `$OXNIX_STORE_DIR`, `$XDG_DATA_HOME/oxnix` or
-//! `~/.local/share/oxnix`. The other operations of C++ Nix's `nix-store` are
-//! recognised and answer "not supported yet".
+//! on oxnix's own store (see [`crate::store`]), printing what C++ Nix
+//! prints. [`OPERATIONS`] lists every operation of C++ Nix 2.8's
+//! `nix-store`: those implemented (their help is the `--help` text), and
+//! the others, which are recognised and answer "not supported yet". The
+//! store is chosen by `--store ADDRESS`, else `$OXNIX_STORE`, else a sled
+//! store in `$OXNIX_STORE_DIR`, `$XDG_DATA_HOME/oxnix` or
+//! `~/.local/share/oxnix` (see [`super::store_env`]).
 
 use crate::log;
 use std::collections::BTreeSet;
@@ -19,82 +18,122 @@ use std::sync::Arc;
 use clap::{Arg, ArgAction, Command};
 
 use super::legacy_args;
+use super::store_env::{open_store, store_dir};
 use super::CliError;
 use crate::hash::{HashAlgo, HashFormat};
 use crate::nar::fs::{check_dumpable, dump_path_with, restore_with};
-use crate::store::{export, Store, StoreAddress, StoreError};
+use crate::store::{export, Store, StoreError};
 use crate::store_path::{IngestionMethod, StoreDir, StorePath};
 
-/// Operations this build implements.
-const SUPPORTED: &[(&str, Option<char>, &str)] = &[
-    (
+/// An operation of C++ Nix's `nix-store`.
+pub struct Operation {
+    /// `--NAME`.
+    pub name: &'static str,
+    /// `-C`, if it has one.
+    pub short: Option<char>,
+    /// What it does; `None` for an operation oxnix does not implement yet.
+    pub help: Option<&'static str>,
+}
+
+const fn op(name: &'static str, short: Option<char>, help: &'static str) -> Operation {
+    Operation {
+        name,
+        short,
+        help: Some(help),
+    }
+}
+
+const fn not_yet(name: &'static str, short: Option<char>) -> Operation {
+    Operation {
+        name,
+        short,
+        help: None,
+    }
+}
+
+/// Every operation of C++ Nix 2.8's `nix-store`: those this build
+/// implements (with their help), then the others.
+pub const OPERATIONS: &[Operation] = &[
+    op(
         "print-env",
         None,
         "Print the environment of a derivation as shell variable assignments",
     ),
-    (
+    op(
         "dump",
         None,
         "Write the NAR serialisation of PATH to standard output (from the store for a valid store path)",
     ),
-    (
+    op(
         "restore",
         None,
         "Create PATH from a NAR read on standard input",
     ),
-    (
+    op(
         "add",
         None,
         "Add the PATHs to the store (recursive SHA-256) and print their store paths",
     ),
-    (
+    op(
         "add-fixed",
         None,
         "Add the PATHs as fixed-output paths of hash ALGO (first argument); see --recursive",
     ),
-    (
+    op(
         "query",
         Some('q'),
         "Query the store: with --hash, --size, --references, --referrers, --referrers-closure, --requisites, --tree, --graph or --deriver",
     ),
-    (
+    op(
         "verify-path",
         None,
         "Check that the contents of the store PATHs still have their recorded NAR hash",
     ),
-    (
+    op(
         "delete",
         None,
         "Delete the store PATHs, unless still referred to by other valid paths",
     ),
-    (
+    op(
         "export",
         None,
         "Write the store PATHs to standard output in Nix's export format",
     ),
-    (
+    op(
         "import",
         None,
         "Import paths in Nix's export format from standard input and print them",
     ),
-];
-
-/// Operations of C++ Nix's `nix-store` that are not implemented yet.
-const NOT_YET: &[(&str, Option<char>)] = &[
-    ("realise", Some('r')),
-    ("read-log", Some('l')),
-    ("dump-db", None),
-    ("load-db", None),
-    ("register-validity", None),
-    ("check-validity", None),
-    ("print-fixed-path", None),
-    ("gc", None),
-    ("init", None),
-    ("verify", None),
-    ("repair-path", None),
-    ("optimise", None),
-    ("serve", None),
-    ("generate-binary-cache-key", None),
+    op(
+        "check-validity",
+        None,
+        "Check that the store PATHs are valid (with --print-invalid: print the invalid ones instead of failing)",
+    ),
+    op(
+        "print-fixed-path",
+        None,
+        "Print the store path of a fixed-output path from ALGO, HASH and NAME (with --recursive: of a NAR hash)",
+    ),
+    op(
+        "realise",
+        Some('r'),
+        "Print the outputs of valid paths and of derivations whose outputs are valid (oxnix does not build; with --dry-run, what would be built)",
+    ),
+    op(
+        "optimise",
+        None,
+        "Report the space hard-linking identical files frees (none: oxnix's store keeps each content once)",
+    ),
+    not_yet("read-log", Some('l')),
+    not_yet("dump-db", None),
+    not_yet("load-db", None),
+    not_yet("register-validity", None),
+    not_yet("gc", None),
+    not_yet("init", None),
+    not_yet("verify", None),
+    not_yet("repair-path", None),
+    not_yet("serve", None),
+    not_yet("generate-binary-cache-key", None),
 ];
 
 /// Other spellings of operations (C++ Nix's aliases).
@@ -210,11 +249,12 @@ pub fn command() -> Command {
             None,
             "Print the version (C++ Nix's line, then oxnix's)",
         ));
-    for (name, short, help) in SUPPORTED {
-        cmd = cmd.arg(flag(name, *short, help));
-    }
-    for (name, short) in NOT_YET {
-        cmd = cmd.arg(flag(name, *short, "Not supported yet by oxnix"));
+    for o in OPERATIONS {
+        cmd = cmd.arg(flag(
+            o.name,
+            o.short,
+            o.help.unwrap_or("Not supported yet by oxnix"),
+        ));
     }
     for (name, short, help) in QUERIES {
         cmd = cmd.arg(flag(name, *short, help));
@@ -261,15 +301,13 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         let old = op;
         let a = arg.to_string_lossy();
         let named = |long: &str| {
-            SUPPORTED
+            OPERATIONS
                 .iter()
-                .map(|(n, c, _)| (*n, *c))
-                .chain(NOT_YET.iter().copied())
-                .find(|(n, c)| {
-                    long.strip_prefix("--") == Some(*n)
-                        || c.is_some_and(|c| long == format!("-{c}"))
+                .find(|o| {
+                    long.strip_prefix("--") == Some(o.name)
+                        || o.short.is_some_and(|c| long == format!("-{c}"))
                 })
-                .map(|(n, _)| n)
+                .map(|o| o.name)
                 .or_else(|| OP_ALIASES.iter().find(|(a, _)| *a == long).map(|(_, n)| *n))
         };
         match a.as_ref() {
@@ -336,8 +374,23 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         "realise" => ctx.realise(&operands),
         "optimise" => ctx.optimise(&operands),
         other => Err(CliError::Failed(format!(
-            "not supported yet: nix-store --{other} (oxnix implements --dump, --restore, --add, --add-fixed, --print-fixed-path, --query, --print-env, --check-validity, --realise of valid paths, --optimise, --verify-path, --delete, --export and --import so far)"
+            "not supported yet: nix-store --{other} (oxnix implements {} so far)",
+            implemented_operations()
         ))),
+    }
+}
+
+/// The operations this build implements, as a list for a message:
+/// `--a, --b and --c`.
+fn implemented_operations() -> String {
+    let names: Vec<String> = OPERATIONS
+        .iter()
+        .filter(|o| o.help.is_some())
+        .map(|o| format!("--{}", o.name))
+        .collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.concat(),
     }
 }
 
@@ -358,15 +411,6 @@ fn no_args(operands: &[PathBuf]) -> Result<(), CliError> {
 
 fn store_error(e: StoreError) -> CliError {
     CliError::Failed(e.to_string())
-}
-
-/// The store directory paths are printed in: `$NIX_STORE_DIR` or
-/// `/nix/store`, as C++ Nix.
-fn store_dir() -> Result<StoreDir, CliError> {
-    match std::env::var("NIX_STORE_DIR") {
-        Ok(d) if !d.is_empty() => StoreDir::new(&d).map_err(CliError::failed),
-        _ => Ok(StoreDir::default()),
-    }
 }
 
 /// `absPath` + `canonPath` as C++ Nix: absolute, `.` and `..` resolved
@@ -469,11 +513,8 @@ fn gc_warning_once() {
 }
 
 impl Context<'_> {
-    fn address(&self) -> Result<StoreAddress, CliError> {
-        match &self.store {
-            Some(a) => StoreAddress::parse(a).map_err(store_error),
-            None => StoreAddress::from_env(&|k| std::env::var_os(k)).map_err(store_error),
-        }
+    fn address(&self) -> Result<crate::store::StoreAddress, CliError> {
+        super::store_env::store_address(self.store.as_deref())
     }
 
     /// The garbage collector roots of the store (C++ Nix's `findRoots`,
@@ -494,7 +535,7 @@ impl Context<'_> {
     }
 
     fn open(&self) -> Result<Store, CliError> {
-        Store::open(&self.address()?, store_dir()?).map_err(store_error)
+        open_store(self.store.as_deref(), store_dir()?)
     }
 
     fn store_paths(&self, store: &Store, operands: &[PathBuf]) -> Result<Vec<StorePath>, CliError> {

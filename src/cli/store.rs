@@ -9,17 +9,17 @@ use std::path::PathBuf;
 
 use clap::{Arg, ArgMatches, Command};
 
-use super::{clap_failure, CliError};
+use super::{clap_failure, store_env, CliError};
 use crate::store::daemon::{Daemon, Listen};
 use crate::store::fuse::{Mount, MountOptions};
-use crate::store::{Store, StoreAddress};
-use crate::store_path::StoreDir;
+use crate::store::Store;
+use crate::store::StoreAddress;
 
 fn store_arg() -> Arg {
     Arg::new("store")
         .long("store")
         .value_name("ADDRESS")
-        .help("The store: memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)")
+        .help(store_env::STORE_HELP)
 }
 
 /// The clap definition of `oxnix store`.
@@ -61,15 +61,8 @@ pub fn command() -> Command {
 }
 
 fn open_store(m: &ArgMatches) -> Result<(Store, StoreAddress), CliError> {
-    let address = match m.get_one::<String>("store") {
-        Some(a) => StoreAddress::parse(a).map_err(CliError::failed)?,
-        None => StoreAddress::from_env(&|k| std::env::var_os(k)).map_err(CliError::failed)?,
-    };
-    let store_dir = match std::env::var("NIX_STORE_DIR") {
-        Ok(d) if !d.is_empty() => StoreDir::new(&d).map_err(CliError::failed)?,
-        _ => StoreDir::default(),
-    };
-    let store = Store::open(&address, store_dir).map_err(CliError::failed)?;
+    let address = store_env::store_address(m.get_one::<String>("store").map(String::as_str))?;
+    let store = Store::open(&address, store_env::store_dir()?).map_err(CliError::failed)?;
     Ok((store, address))
 }
 
