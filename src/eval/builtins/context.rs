@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::core::{arg, string_arg, sync};
+use super::args::{arg, string_arg, sync};
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{Attrs, Context, List, NixString, Value};
 use crate::eval::vm::{force, Co, GenFuture};

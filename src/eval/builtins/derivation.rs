@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bstr::BString;
 
+use super::args::{arg, attrs_arg, string_arg, sync};
 use super::context::{decode, Element};
-use super::core::{arg, attrs_arg, string_arg, sync};
 use crate::derivation::{Derivation, Output};
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::{coerce_to_string, Coercion};
@@ -155,8 +155,7 @@ fn derivation_strict(co: Co, args: Vec<Value>) -> GenFuture {
                 if k == "__structuredAttrs" {
                     continue;
                 }
-                let bytes =
-                    super::strings::to_json_bytes(&co, value.clone(), &mut c.context).await?;
+                let bytes = super::json::to_json_bytes(&co, value.clone(), &mut c.context).await?;
                 json.push((key.clone(), bytes));
                 match k.as_str() {
                     "builder" | "system" => {
@@ -220,8 +219,7 @@ fn derivation_strict(co: Co, args: Vec<Value>) -> GenFuture {
                 }
                 let mut ignored = Context::new();
                 let key =
-                    super::strings::to_json_bytes(&co, Value::String(k.clone()), &mut ignored)
-                        .await?;
+                    super::json::to_json_bytes(&co, Value::String(k.clone()), &mut ignored).await?;
                 obj.extend_from_slice(&key);
                 obj.push(b':');
                 obj.extend_from_slice(v);

@@ -1,7 +1,7 @@
 //! Hash builtins: `hashString` and `hashFile` (C++ Nix 2.8) and
 //! `convertHash` (newer Nix), on top of [`crate::hash`].
 
-use super::core::{arg, attrs_arg, string_arg, sync};
+use super::args::{arg, attrs_arg, string_arg, sync};
 use super::io::path_arg;
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{NixString, Value};

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use super::core::{arg, string_arg, sync};
+use super::args::{arg, string_arg, sync};
 use crate::eval::compiler::canonicalise;
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{Attrs, NixString, Value};

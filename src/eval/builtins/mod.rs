@@ -16,21 +16,30 @@ macro_rules! builtins {
     (@g) => { false };
 }
 
+mod args;
 mod context;
-mod core;
+mod control;
 mod derivation;
 mod fast;
+mod fetch;
 mod flake;
+mod flake_ref;
 mod hashing;
+mod import;
 mod io;
+mod json;
 mod lists;
-mod misc;
+mod numbers;
+mod regex;
+mod sets;
 mod strings;
 mod toml;
+mod types;
+mod versions;
 
-pub use self::core::deep_force;
+pub use self::control::deep_force;
 pub(crate) use self::io::current_time;
-pub(crate) use self::strings::to_json_bytes;
+pub(crate) use self::json::to_json_bytes;
 
 use std::rc::Rc;
 
@@ -101,12 +110,19 @@ pub struct Spec {
 
 /// Every builtin function.
 pub fn specs() -> Vec<Spec> {
-    let mut v = core::specs();
-    v.extend(strings::specs());
+    let mut v = types::specs();
+    v.extend(numbers::specs());
+    v.extend(control::specs());
     v.extend(lists::specs());
+    v.extend(sets::specs());
+    v.extend(strings::specs());
+    v.extend(regex::specs());
+    v.extend(versions::specs());
+    v.extend(json::specs());
+    v.extend(import::specs());
     v.extend(io::specs());
     v.extend(hashing::specs());
-    v.extend(misc::specs());
+    v.extend(fetch::specs());
     v.extend(toml::specs());
     v.extend(flake::specs());
     v.extend(context::specs());
@@ -124,10 +140,12 @@ pub fn configured_specs(config: &super::EvalConfig) -> Vec<Spec> {
     specs()
         .into_iter()
         .filter_map(|spec| match spec.name {
-            "traceVerbose" if config.trace_verbose => Some(misc::trace_verbose_spec()),
+            "traceVerbose" if config.trace_verbose => Some(control::trace_verbose_spec()),
             "traceVerbose" => None,
             "getFlake" if !config.has_feature("flakes") => None,
-            "fetchTree" if !config.has_feature("flakes") => Some(misc::fetch_tree_no_flakes_spec()),
+            "fetchTree" if !config.has_feature("flakes") => {
+                Some(fetch::fetch_tree_no_flakes_spec())
+            }
             "fromTOML" if config.has_feature("parse-toml-timestamps") => {
                 Some(toml::from_toml_timestamps_spec())
             }

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use toml_edit::{Datetime, Item, Offset, Table, Value as TomlValue};
 
-use super::core::{arg, string_arg, sync};
+use super::args::{arg, string_arg, sync};
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{Attrs, List, NixString, Value};
 use crate::eval::vm::{Co, GenFuture};
