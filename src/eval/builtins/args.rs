@@ -8,14 +8,48 @@ use crate::eval::error::ErrorKind;
 use crate::eval::value::{AttrSet, List, NixString, Value};
 use crate::eval::vm::{force, Co, GenFuture};
 
+/// A builtin's body as the future its generator runs.
 pub(super) fn sync(
     f: impl std::future::Future<Output = Result<Value, ErrorKind>> + 'static,
 ) -> GenFuture {
     Box::pin(f)
 }
 
-pub(super) fn arg(args: &[Value], i: usize) -> Value {
-    args.get(i).cloned().unwrap_or(Value::Null)
+/// The arity of a builtin: the length of its argument array.
+pub(super) const fn arity<const N: usize>(_: fn(Co, [Value; N]) -> GenFuture) -> usize {
+    N
+}
+
+/// Calls builtin `f` with the arguments the VM collected, as the array it
+/// takes. The VM collects exactly as many as the arity (taken from the
+/// same array), so the error is for a bug, not for Nix code.
+pub(super) fn call_with<const N: usize>(
+    f: fn(Co, [Value; N]) -> GenFuture,
+    co: Co,
+    args: Vec<Value>,
+) -> GenFuture {
+    match <[Value; N]>::try_from(args) {
+        Ok(args) => f(co, args),
+        Err(args) => {
+            let given = args.len();
+            sync(async move {
+                Err(ErrorKind::Other(format!(
+                    "internal error: a builtin taking {N} arguments was given {given}"
+                )))
+            })
+        }
+    }
+}
+
+/// Runs fast path `fast` of builtin `_f` (which must take as many
+/// arguments) on the collected arguments; `None` (run the builtin) when
+/// there are not exactly that many.
+pub(super) fn fast_with<const N: usize>(
+    _f: fn(Co, [Value; N]) -> GenFuture,
+    fast: fn(&[Value; N]) -> Option<Value>,
+    args: &[Value],
+) -> Option<Value> {
+    fast(<&[Value; N]>::try_from(args).ok()?)
 }
 
 pub(super) async fn int_arg(co: &Co, v: Value) -> Result<i64, ErrorKind> {

@@ -3,38 +3,36 @@
 
 use std::rc::Rc;
 
-use super::args::{arg, string_arg, sync};
+use super::args::{string_arg, sync};
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::{coerce_to_string, Coercion};
 use crate::eval::value::Value;
 use crate::eval::vm::{force, Co, GenFuture, Request, Response};
 
 builtins! {
-    #[global] "throw"/1 => throw, #[global] "abort"/1 => abort,
-    "seq"/2 => seq, "deepSeq"/2 => deep_seq, "tryEval"/1 => try_eval,
-    "trace"/2 => trace,
-    "addErrorContext"/2 => add_error_context,
-    "warn"/2 => warn, "break"/1 => break_, "traceVerbose"/2 => trace_verbose_off,
+    #[global] "throw" => throw, #[global] "abort" => abort, "seq" => seq, "deepSeq" => deep_seq,
+    "tryEval" => try_eval, "trace" => trace, "addErrorContext" => add_error_context,
+    "warn" => warn, "break" => break_, "traceVerbose" => trace_verbose_off,
 }
 
-fn throw(co: Co, args: Vec<Value>) -> GenFuture {
+fn throw(co: Co, [msg]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let msg = coerce_to_string(&co, arg(&args, 0), Coercion::Interpolation).await?;
+        let msg = coerce_to_string(&co, msg, Coercion::Interpolation).await?;
         Err(ErrorKind::Thrown(msg.to_str_lossy().into_owned()))
     })
 }
 
-fn abort(co: Co, args: Vec<Value>) -> GenFuture {
+fn abort(co: Co, [msg]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let msg = coerce_to_string(&co, arg(&args, 0), Coercion::Interpolation).await?;
+        let msg = coerce_to_string(&co, msg, Coercion::Interpolation).await?;
         Err(ErrorKind::Abort(msg.to_str_lossy().into_owned()))
     })
 }
 
-fn seq(co: Co, args: Vec<Value>) -> GenFuture {
+fn seq(co: Co, [x, y]: [Value; 2]) -> GenFuture {
     sync(async move {
-        force(&co, arg(&args, 0)).await?;
-        Ok(arg(&args, 1))
+        force(&co, x).await?;
+        Ok(y)
     })
 }
 
@@ -58,16 +56,18 @@ pub async fn deep_force(co: &Co, v: Value) -> Result<(), ErrorKind> {
     Ok(())
 }
 
-fn deep_seq(co: Co, args: Vec<Value>) -> GenFuture {
+fn deep_seq(co: Co, [x, y]: [Value; 2]) -> GenFuture {
     sync(async move {
-        deep_force(&co, arg(&args, 0)).await?;
-        Ok(arg(&args, 1))
+        // `x` is kept alive while it is forced, as `deep_force` tells
+        // values apart by address.
+        deep_force(&co, x.clone()).await?;
+        Ok(y)
     })
 }
 
-fn try_eval(co: Co, args: Vec<Value>) -> GenFuture {
+fn try_eval(co: Co, [v]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let v = arg(&args, 0);
+        let v = v;
         let r = if v.is_evaluated() {
             Response::Value(v.resolved())
         } else {
@@ -83,9 +83,9 @@ fn try_eval(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn trace(co: Co, args: Vec<Value>) -> GenFuture {
+fn trace(co: Co, [v, result]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let v = force(&co, arg(&args, 0)).await?;
+        let v = force(&co, v).await?;
         deep_force(&co, v.clone()).await?;
         // Strings are shown as they are, other values printed.
         match &v {
@@ -97,19 +97,16 @@ fn trace(co: Co, args: Vec<Value>) -> GenFuture {
                 &format!("trace: {}", crate::eval::print::print(&v)),
             ),
         }
-        Ok(arg(&args, 1))
+        Ok(result)
     })
 }
 
 /// `builtins.addErrorContext msg v`: `v`; an error while forcing it gets
 /// `msg` as a frame of its trace (`--show-trace`).
-fn add_error_context(co: Co, args: Vec<Value>) -> GenFuture {
+fn add_error_context(co: Co, [msg, value]: [Value; 2]) -> GenFuture {
     sync(async move {
         match co
-            .yield_(crate::eval::vm::Request::ForceWithContext(
-                arg(&args, 0),
-                arg(&args, 1),
-            ))
+            .yield_(crate::eval::vm::Request::ForceWithContext(msg, value))
             .await
         {
             crate::eval::vm::Response::Value(v) => Ok(v),
@@ -142,38 +139,28 @@ pub(crate) fn warning_text(msg: &str) -> String {
 
 /// `builtins.warn msg v` (newer Nix): prints `msg` (which must be a
 /// string) as an evaluation warning, then returns `v`.
-fn warn(co: Co, args: Vec<Value>) -> GenFuture {
+fn warn(co: Co, [msg, value]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let msg = string_arg(&co, arg(&args, 0)).await?;
+        let msg = string_arg(&co, msg).await?;
         crate::log::message(crate::log::Level::Warn, &warning_text(&msg.to_str_lossy()));
-        force(&co, arg(&args, 1)).await
+        force(&co, value).await
     })
 }
 
 /// `builtins.break v` (newer Nix): a breakpoint for the debugger, which
 /// oxnix does not have; returns `v`.
-fn break_(_co: Co, args: Vec<Value>) -> GenFuture {
-    sync(async move { Ok(arg(&args, 0)) })
+fn break_(_co: Co, [value]: [Value; 1]) -> GenFuture {
+    sync(async move { Ok(value) })
 }
 
 /// `builtins.traceVerbose msg v` without `--trace-verbose`: just `v`.
-fn trace_verbose_off(co: Co, args: Vec<Value>) -> GenFuture {
-    sync(async move { force(&co, arg(&args, 1)).await })
+fn trace_verbose_off(co: Co, [_msg, value]: [Value; 2]) -> GenFuture {
+    sync(async move { force(&co, value).await })
 }
 
 /// `builtins.traceVerbose` with `--trace-verbose`: `builtins.trace`.
 pub(crate) fn trace_verbose_spec() -> super::Spec {
-    let mut spec = specs()
-        .into_iter()
-        .find(|s| s.name == "trace")
-        .unwrap_or(super::Spec {
-            name: "trace",
-            arity: 2,
-            func: trace_verbose_off,
-            global: false,
-        });
-    spec.name = "traceVerbose";
-    spec
+    spec!("traceVerbose" => trace)
 }
 
 #[cfg(test)]

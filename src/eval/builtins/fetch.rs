@@ -6,12 +6,12 @@ use crate::eval::error::ErrorKind;
 use crate::eval::value::{NixString, Value};
 use crate::eval::vm::{force, Co, GenFuture};
 
-use super::args::{arg, sync};
+use super::args::sync;
 
 builtins! {
-    #[global] "fetchTarball"/1 => fetch_tarball, "fetchurl"/1 => fetchurl,
-    #[global] "fetchGit"/1 => fetch_git, #[global] "fetchMercurial"/1 => fetch_mercurial,
-    #[global] "fetchTree"/1 => fetch_tree, "getFlake"/1 => get_flake,
+    #[global] "fetchTarball" => fetch_tarball, "fetchurl" => fetchurl,
+    #[global] "fetchGit" => fetch_git, #[global] "fetchMercurial" => fetch_mercurial,
+    #[global] "fetchTree" => fetch_tree, "getFlake" => get_flake,
 }
 
 /// What a fetcher was asked to fetch, for the message: the argument when
@@ -47,8 +47,8 @@ async fn not_offline(co: Co, name: &str, v: Value) -> Result<Value, ErrorKind> {
 
 macro_rules! fetcher {
     ($f:ident, $name:literal) => {
-        fn $f(co: Co, args: Vec<Value>) -> GenFuture {
-            sync(async move { not_offline(co, $name, arg(&args, 0)).await })
+        fn $f(co: Co, [target]: [Value; 1]) -> GenFuture {
+            sync(async move { not_offline(co, $name, target).await })
         }
     };
 }
@@ -62,7 +62,7 @@ fetcher!(get_flake, "getFlake");
 
 /// `builtins.fetchTree` without the experimental feature `flakes`, as in
 /// C++ Nix 2.8.
-fn fetch_tree_no_flakes(_co: Co, _args: Vec<Value>) -> GenFuture {
+fn fetch_tree_no_flakes(_co: Co, [_target]: [Value; 1]) -> GenFuture {
     sync(async move {
         Err(ErrorKind::Unlocated(
             "experimental Nix feature 'flakes' is disabled; use '--extra-experimental-features flakes' to override".into(),
@@ -71,10 +71,5 @@ fn fetch_tree_no_flakes(_co: Co, _args: Vec<Value>) -> GenFuture {
 }
 
 pub(crate) fn fetch_tree_no_flakes_spec() -> super::Spec {
-    super::Spec {
-        name: "fetchTree",
-        arity: 1,
-        func: fetch_tree_no_flakes,
-        global: true,
-    }
+    spec!(#[global] "fetchTree" => fetch_tree_no_flakes)
 }

@@ -2,20 +2,20 @@
 //! flake references (see [`super::flake_ref`]) between their URL form and
 //! attribute sets.
 
-use super::args::{arg, attrs_arg, string_arg, sync};
+use super::args::{attrs_arg, string_arg, sync};
 use super::flake_ref::{parse_ref, ref_to_string, Attr, FlakeAttrs};
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{Attrs, NixString, Value};
 use crate::eval::vm::{force, Co, GenFuture};
 
 builtins! {
-    "parseFlakeRef"/1 => parse_flake_ref, "flakeRefToString"/1 => flake_ref_to_string,
+    "parseFlakeRef" => parse_flake_ref, "flakeRefToString" => flake_ref_to_string,
 }
 
 /// `builtins.parseFlakeRef s`: the attributes of the flake reference `s`.
-fn parse_flake_ref(co: Co, args: Vec<Value>) -> GenFuture {
+fn parse_flake_ref(co: Co, [text]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let text = string_arg(&co, arg(&args, 0)).await?;
+        let text = string_arg(&co, text).await?;
         let attrs = parse_ref(&text.to_str_lossy())?;
         let mut out = Attrs::new();
         for (k, v) in attrs {
@@ -31,9 +31,9 @@ fn parse_flake_ref(co: Co, args: Vec<Value>) -> GenFuture {
 }
 
 /// `builtins.flakeRefToString attrs`: the URL form of a flake reference.
-fn flake_ref_to_string(co: Co, args: Vec<Value>) -> GenFuture {
+fn flake_ref_to_string(co: Co, [set]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let set = attrs_arg(&co, arg(&args, 0)).await?;
+        let set = attrs_arg(&co, set).await?;
         let mut attrs = FlakeAttrs::new();
         for (k, v) in set.iter() {
             let name = k.to_string();

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use super::args::{arg, attrs_arg, list_arg, string_arg, sync};
+use super::args::{attrs_arg, list_arg, string_arg, sync};
 use super::io::path_arg;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::{coerce_to_string, Coercion};
@@ -11,13 +11,13 @@ use crate::eval::value::{NixString, Value};
 use crate::eval::vm::{Co, GenFuture, Request, Response};
 
 builtins! {
-    #[global] "import"/1 => import, #[global] "scopedImport"/2 => scoped_import,
-    "findFile"/2 => find_file,
+    #[global] "import" => import, #[global] "scopedImport" => scoped_import,
+    "findFile" => find_file,
 }
 
-fn import(co: Co, args: Vec<Value>) -> GenFuture {
+fn import(co: Co, [path]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let path = path_arg(&co, arg(&args, 0)).await?;
+        let path = path_arg(&co, path).await?;
         match co.yield_(Request::Import(path)).await {
             Response::Value(v) => Ok(v),
             Response::Error(e) => Err(e),
@@ -25,10 +25,10 @@ fn import(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn scoped_import(co: Co, args: Vec<Value>) -> GenFuture {
+fn scoped_import(co: Co, [attrs, path]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let attrs = attrs_arg(&co, arg(&args, 0)).await?;
-        let path = path_arg(&co, arg(&args, 1)).await?;
+        let attrs = attrs_arg(&co, attrs).await?;
+        let path = path_arg(&co, path).await?;
         match co.yield_(Request::ScopedImport(attrs, path)).await {
             Response::Value(v) => Ok(v),
             Response::Error(e) => Err(e),
@@ -38,10 +38,10 @@ fn scoped_import(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `builtins.findFile searchPath "a/b"`: the first entry whose prefix
 /// matches and under which the rest exists (`<a/b>` lookups).
-fn find_file(co: Co, args: Vec<Value>) -> GenFuture {
+fn find_file(co: Co, [entries, wanted]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let entries = list_arg(&co, arg(&args, 0)).await?;
-        let wanted = string_arg(&co, arg(&args, 1)).await?.to_string();
+        let entries = list_arg(&co, entries).await?;
+        let wanted = string_arg(&co, wanted).await?.to_string();
         for e in entries.iter() {
             let e = attrs_arg(&co, e.clone()).await?;
             let get = |k: &str| e.get(&NixString::from(k)).cloned();

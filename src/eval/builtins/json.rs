@@ -6,14 +6,14 @@
 //! unsigned overflow in `fromJSON`, invalid UTF-8 in `toJSON`), the later
 //! behaviour is followed, as upstream's language tests expect it.
 
-use super::args::{arg, string_arg, sync};
+use super::args::{string_arg, sync};
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::{coerce_no_copy, format_float};
 use crate::eval::value::{Attrs, Context, List, NixString, Value};
 use crate::eval::vm::{call, force, Co, GenFuture};
 
 builtins! {
-    "toJSON"/1 => to_json, "fromJSON"/1 => from_json,
+    "toJSON" => to_json, "fromJSON" => from_json,
 }
 
 /// How deeply lists and sets may nest in `toJSON` (C++ Nix 2.8 recurses
@@ -155,10 +155,10 @@ pub(crate) async fn to_json_bytes(
 
 /// `builtins.toJSON x`: `x` as JSON text. Sets with `__toString` become
 /// strings, sets with `outPath` that value's JSON; functions are refused.
-fn to_json(co: Co, args: Vec<Value>) -> GenFuture {
+fn to_json(co: Co, [json]: [Value; 1]) -> GenFuture {
     sync(async move {
         let mut ctx = Context::new();
-        let json = to_json_bytes(&co, arg(&args, 0), &mut ctx).await?;
+        let json = to_json_bytes(&co, json, &mut ctx).await?;
         Ok(Value::String(NixString::with_context(json, ctx)))
     })
 }
@@ -742,9 +742,9 @@ mod reader {
 }
 
 /// `builtins.fromJSON s`: the Nix value of JSON text `s`.
-fn from_json(co: Co, args: Vec<Value>) -> GenFuture {
+fn from_json(co: Co, [s]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let s = string_arg(&co, arg(&args, 0)).await?;
+        let s = string_arg(&co, s).await?;
         reader::parse(s.as_bytes())
     })
 }

@@ -5,37 +5,39 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::args::{arg, attrs_arg, bool_of, function_arg, int_arg, list_arg, string_arg, sync};
+use super::args::{attrs_arg, bool_of, function_arg, int_arg, list_arg, string_arg, sync};
+use super::fast;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops;
 use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
 use crate::eval::vm::{call, force, Co, GenFuture};
 
 builtins! {
-    "length"/1 => length, "head"/1 => head, "tail"/1 => tail, "elemAt"/2 => elem_at,
-    #[global] "map"/2 => map, "filter"/2 => filter, "foldl'"/3 => foldl,
-    "elem"/2 => elem, "concatLists"/1 => concat_lists, "genList"/2 => gen_list,
-    "any"/2 => any, "all"/2 => all,
-    "sort"/2 => sort, "partition"/2 => partition, "groupBy"/2 => group_by,
-    "concatMap"/2 => concat_map, "genericClosure"/1 => generic_closure,
+    #[fast(fast::length)] "length" => length, #[fast(fast::head)] "head" => head,
+    "tail" => tail, #[fast(fast::elem_at)] "elemAt" => elem_at,
+    #[global] #[fast(fast::map)] "map" => map, "filter" => filter, "foldl'" => foldl,
+    "elem" => elem, "concatLists" => concat_lists,
+    #[fast(fast::gen_list)] "genList" => gen_list, "any" => any, "all" => all, "sort" => sort,
+    "partition" => partition, "groupBy" => group_by, "concatMap" => concat_map,
+    "genericClosure" => generic_closure,
 }
 
-fn length(co: Co, args: Vec<Value>) -> GenFuture {
-    sync(async move { Ok(Value::Int(list_arg(&co, arg(&args, 0)).await?.len() as i64)) })
+fn length(co: Co, [list]: [Value; 1]) -> GenFuture {
+    sync(async move { Ok(Value::Int(list_arg(&co, list).await?.len() as i64)) })
 }
 
-fn head(co: Co, args: Vec<Value>) -> GenFuture {
+fn head(co: Co, [l]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let l = list_arg(&co, arg(&args, 0)).await?;
+        let l = list_arg(&co, l).await?;
         l.front()
             .cloned()
             .ok_or_else(|| ErrorKind::Other("'builtins.head' called on an empty list".into()))
     })
 }
 
-fn tail(co: Co, args: Vec<Value>) -> GenFuture {
+fn tail(co: Co, [l]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let l = list_arg(&co, arg(&args, 0)).await?;
+        let l = list_arg(&co, l).await?;
         if l.is_empty() {
             return Err(ErrorKind::Other(
                 "'builtins.tail' called on an empty list".into(),
@@ -45,10 +47,10 @@ fn tail(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn elem_at(co: Co, args: Vec<Value>) -> GenFuture {
+fn elem_at(co: Co, [l, i]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let l = list_arg(&co, arg(&args, 0)).await?;
-        let i = int_arg(&co, arg(&args, 1)).await?;
+        let l = list_arg(&co, l).await?;
+        let i = int_arg(&co, i).await?;
         usize::try_from(i)
             .ok()
             .and_then(|i| l.get(i).cloned())
@@ -63,10 +65,10 @@ fn elem_at(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `map f l`: C++ Nix 2.8 forces only the list; `f` is forced when an
 /// element is.
-fn map(co: Co, args: Vec<Value>) -> GenFuture {
+fn map(co: Co, [f, l]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let f = arg(&args, 0);
-        let l = list_arg(&co, arg(&args, 1)).await?;
+        let f = f;
+        let l = list_arg(&co, l).await?;
         Ok(Value::list(
             l.iter()
                 .map(|x| Value::Thunk(Thunk::apply(f.clone(), x.clone())))
@@ -77,10 +79,10 @@ fn map(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `filter f l`: C++ Nix 2.8 forces the function first, even for an empty
 /// list.
-fn filter(co: Co, args: Vec<Value>) -> GenFuture {
+fn filter(co: Co, [f, l]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let f = function_arg(&co, arg(&args, 0)).await?;
-        let l = list_arg(&co, arg(&args, 1)).await?;
+        let f = function_arg(&co, f).await?;
+        let l = list_arg(&co, l).await?;
         let mut out = List::new();
         for x in l.iter() {
             let keep = call(&co, f.clone(), x.clone()).await?;
@@ -92,11 +94,11 @@ fn filter(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn foldl(co: Co, args: Vec<Value>) -> GenFuture {
+fn foldl(co: Co, [f, acc, l]: [Value; 3]) -> GenFuture {
     sync(async move {
-        let f = function_arg(&co, arg(&args, 0)).await?;
-        let mut acc = arg(&args, 1);
-        let l = list_arg(&co, arg(&args, 2)).await?;
+        let f = function_arg(&co, f).await?;
+        let mut acc = acc;
+        let l = list_arg(&co, l).await?;
         for x in l.iter() {
             let g = call(&co, f.clone(), acc).await?;
             acc = force(&co, call(&co, g, x.clone()).await?).await?;
@@ -105,10 +107,10 @@ fn foldl(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn elem(co: Co, args: Vec<Value>) -> GenFuture {
+fn elem(co: Co, [x, l]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let x = arg(&args, 0);
-        let l = list_arg(&co, arg(&args, 1)).await?;
+        let x = x;
+        let l = list_arg(&co, l).await?;
         // C++ Nix compares the argument with each element as values in
         // place: the very same value is equal to itself, even a function.
         for y in l.iter() {
@@ -120,9 +122,9 @@ fn elem(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn concat_lists(co: Co, args: Vec<Value>) -> GenFuture {
+fn concat_lists(co: Co, [l]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let l = list_arg(&co, arg(&args, 0)).await?;
+        let l = list_arg(&co, l).await?;
         let mut out = List::new();
         for x in l.iter() {
             out.append(list_arg(&co, x.clone()).await?.as_ref().clone());
@@ -131,10 +133,10 @@ fn concat_lists(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn gen_list(co: Co, args: Vec<Value>) -> GenFuture {
+fn gen_list(co: Co, [f, n]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let f = arg(&args, 0);
-        let n = int_arg(&co, arg(&args, 1)).await?;
+        let f = f;
+        let n = int_arg(&co, n).await?;
         if n < 0 {
             return Err(ErrorKind::Other(format!("cannot create list of size {n}")));
         }
@@ -147,9 +149,11 @@ fn gen_list(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-async fn any_all(co: Co, args: Vec<Value>, want: bool) -> Result<Value, ErrorKind> {
-    let f = function_arg(&co, arg(&args, 0)).await?;
-    let l = list_arg(&co, arg(&args, 1)).await?;
+/// `any` (`want` true) or `all` (`want` false): whether `f` returns
+/// `want` for some element; elements are tested in order until then.
+async fn any_all(co: Co, [f, l]: [Value; 2], want: bool) -> Result<Value, ErrorKind> {
+    let f = function_arg(&co, f).await?;
+    let l = list_arg(&co, l).await?;
     for x in l.iter() {
         let r = call(&co, f.clone(), x.clone()).await?;
         if bool_of(&co, r).await? == want {
@@ -159,11 +163,11 @@ async fn any_all(co: Co, args: Vec<Value>, want: bool) -> Result<Value, ErrorKin
     Ok(Value::Bool(!want))
 }
 
-fn any(co: Co, args: Vec<Value>) -> GenFuture {
+fn any(co: Co, args: [Value; 2]) -> GenFuture {
     sync(any_all(co, args, true))
 }
 
-fn all(co: Co, args: Vec<Value>) -> GenFuture {
+fn all(co: Co, args: [Value; 2]) -> GenFuture {
     sync(any_all(co, args, false))
 }
 
@@ -345,12 +349,12 @@ impl Comparator<'_> {
 
 /// `builtins.sort f list`: a stable sort by the "less than" function `f`;
 /// every element is forced first.
-fn sort(co: Co, args: Vec<Value>) -> GenFuture {
+fn sort(co: Co, [f, l]: [Value; 2]) -> GenFuture {
     sync(async move {
         // The list is checked first (newer Nix), the function even for an
         // empty list (2.8).
-        let l = list_arg(&co, arg(&args, 1)).await?;
-        let f = function_arg(&co, arg(&args, 0)).await?;
+        let l = list_arg(&co, l).await?;
+        let f = function_arg(&co, f).await?;
         if l.is_empty() {
             return Ok(Value::List(l));
         }
@@ -372,10 +376,10 @@ fn sort(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `builtins.partition pred list`: `{ right; wrong; }`, the elements for
 /// which `pred` is true and false, in order.
-fn partition(co: Co, args: Vec<Value>) -> GenFuture {
+fn partition(co: Co, [f, l]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let f = function_arg(&co, arg(&args, 0)).await?;
-        let l = list_arg(&co, arg(&args, 1)).await?;
+        let f = function_arg(&co, f).await?;
+        let l = list_arg(&co, l).await?;
         let (mut right, mut wrong) = (List::new(), List::new());
         for x in l.iter() {
             let x = force(&co, x.clone()).await?;
@@ -395,10 +399,10 @@ fn partition(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `builtins.groupBy f list`: a set from each name `f` returns to the
 /// elements it returned that name for, in order (elements stay lazy).
-fn group_by(co: Co, args: Vec<Value>) -> GenFuture {
+fn group_by(co: Co, [f, l]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let f = function_arg(&co, arg(&args, 0)).await?;
-        let l = list_arg(&co, arg(&args, 1)).await?;
+        let f = function_arg(&co, f).await?;
+        let l = list_arg(&co, l).await?;
         let mut groups: BTreeMap<NixString, List> = BTreeMap::new();
         for x in l.iter() {
             let name = call(&co, f.clone(), x.clone()).await?;
@@ -416,10 +420,10 @@ fn group_by(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `builtins.concatMap f list`: the concatenation of the lists `f` returns
 /// for each element.
-fn concat_map(co: Co, args: Vec<Value>) -> GenFuture {
+fn concat_map(co: Co, [f, l]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let f = function_arg(&co, arg(&args, 0)).await?;
-        let l = list_arg(&co, arg(&args, 1)).await?;
+        let f = function_arg(&co, f).await?;
+        let l = list_arg(&co, l).await?;
         let mut out = List::new();
         for x in l.iter() {
             let r = call(&co, f.clone(), x.clone()).await?;
@@ -443,9 +447,9 @@ fn closure_attr(a: &Attrs, name: &str) -> Result<Value, ErrorKind> {
 /// seen before, in the order found. Keys are kept sorted by
 /// [`less_than`] (two keys are the same when neither is less), as C++ Nix
 /// keeps them in a `std::set`.
-fn generic_closure(co: Co, args: Vec<Value>) -> GenFuture {
+fn generic_closure(co: Co, [a]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let a = attrs_arg(&co, arg(&args, 0)).await?;
+        let a = attrs_arg(&co, a).await?;
         let start = list_arg(&co, closure_attr(&a, "startSet")?).await?;
         let op = force(&co, closure_attr(&a, "operator")?).await?;
         let key_name = NixString::from("key");

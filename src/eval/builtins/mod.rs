@@ -3,17 +3,44 @@
 //! functions without recursing in Rust. [`Builtin`] values carry their
 //! arguments until all are supplied.
 
-/// Declares a module's builtins: `"name"/arity => function`, with
-/// `#[global]` for those also visible without `builtins.`; defines the
-/// module's `specs()`.
+/// Declares a module's builtins, `"name" => function`, and defines the
+/// module's `specs()`. Each entry is a [`spec!`]: `#[global]` marks those
+/// also visible without `builtins.`, `#[fast(path)]` attaches a fast path.
 macro_rules! builtins {
-    ($( $(#[$global:ident])? $name:literal / $arity:literal => $f:ident ),* $(,)?) => {
+    ($( $(#[$($attr:tt)*])* $name:literal => $f:ident ),* $(,)?) => {
         pub fn specs() -> Vec<$crate::eval::builtins::Spec> {
-            vec![$( $crate::eval::builtins::Spec { name: $name, arity: $arity, func: $f as $crate::eval::builtins::BuiltinFn, global: builtins!(@g $($global)?) } ),*]
+            vec![$( spec!($(#[$($attr)*])* $name => $f) ),*]
         }
     };
-    (@g global) => { true };
-    (@g) => { false };
+}
+
+/// The table entry of one builtin: `spec!(#[global] #[fast(fast_fn)]
+/// "name" => function)`, both attributes optional. The function takes its
+/// arguments as an array, `fn(Co, [Value; N]) -> GenFuture`, and that `N`
+/// is the builtin's arity; a fast path, `fn(&[Value; N]) -> Option<Value>`,
+/// must take as many (checked when compiling).
+macro_rules! spec {
+    ($(#[$($attr:tt)*])* $name:literal => $f:path) => {
+        spec!(@attrs [$name, $f, false, None] $([$($attr)*])*)
+    };
+    (@attrs [$name:literal, $f:path, $global:expr, $fast:expr] [global] $($rest:tt)*) => {
+        spec!(@attrs [$name, $f, true, $fast] $($rest)*)
+    };
+    (@attrs [$name:literal, $f:path, $global:expr, $fast:expr] [fast($fast_fn:path)] $($rest:tt)*) => {
+        spec!(@attrs [$name, $f, $global, Some(
+            (|args| $crate::eval::builtins::args::fast_with($f, $fast_fn, args))
+                as $crate::eval::builtins::FastFn
+        )] $($rest)*)
+    };
+    (@attrs [$name:literal, $f:path, $global:expr, $fast:expr]) => {
+        $crate::eval::builtins::Spec {
+            name: $name,
+            arity: $crate::eval::builtins::args::arity($f),
+            func: |co, args| $crate::eval::builtins::args::call_with($f, co, args),
+            fast: $fast,
+            global: $global,
+        }
+    };
 }
 
 mod args;
@@ -47,7 +74,8 @@ use super::error::ErrorKind;
 use super::value::{Attrs, NixString, Value};
 use super::vm::{generator, Co, Gen, GenFuture};
 
-/// The signature of every builtin.
+/// A builtin as the VM calls it, once all its arguments are there: the
+/// function of a [`spec!`], which passes them on as an array.
 pub type BuiltinFn = fn(Co, Vec<Value>) -> GenFuture;
 
 /// A builtin's synchronous fast path: the result when the arguments it
@@ -104,6 +132,8 @@ pub struct Spec {
     pub name: &'static str,
     pub arity: usize,
     pub func: BuiltinFn,
+    /// The synchronous fast path, if it has one.
+    pub fast: Option<FastFn>,
     /// Also visible without `builtins.` (like `map`, `toString`).
     pub global: bool,
 }
@@ -159,7 +189,7 @@ pub fn value_of(spec: &Spec) -> Value {
         name: spec.name,
         arity: spec.arity,
         func: spec.func,
-        fast: fast::for_builtin(spec.name),
+        fast: spec.fast,
         args: Vec::new(),
     }))
 }

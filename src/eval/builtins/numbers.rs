@@ -1,25 +1,24 @@
 //! Arithmetic builtins: `add`, `sub`, `mul`, `div`, `lessThan`, `bitAnd`,
 //! `bitOr`, `bitXor`, `floor` and `ceil`.
 
-use super::args::{arg, int_arg, sync};
+use super::args::{int_arg, sync};
 use crate::eval::error::ErrorKind;
 use crate::eval::ops;
 use crate::eval::value::Value;
 use crate::eval::vm::{force, Co, GenFuture};
 
 builtins! {
-    "add"/2 => add, "sub"/2 => sub, "mul"/2 => mul, "div"/2 => div,
-    "lessThan"/2 => less_than,
-    "bitAnd"/2 => bit_and, "bitOr"/2 => bit_or, "bitXor"/2 => bit_xor,
-    "floor"/1 => floor, "ceil"/1 => ceil,
+    "add" => add, "sub" => sub, "mul" => mul, "div" => div, "lessThan" => less_than,
+    "bitAnd" => bit_and, "bitOr" => bit_or, "bitXor" => bit_xor, "floor" => floor,
+    "ceil" => ceil,
 }
 
 macro_rules! arith {
     ($name:ident, $op:expr) => {
-        fn $name(co: Co, args: Vec<Value>) -> GenFuture {
+        fn $name(co: Co, [a, b]: [Value; 2]) -> GenFuture {
             sync(async move {
-                let a = force(&co, arg(&args, 0)).await?;
-                let b = force(&co, arg(&args, 1)).await?;
+                let a = force(&co, a).await?;
+                let b = force(&co, b).await?;
                 // `builtins.add` & co. take numbers only (unlike `+`).
                 if $op != crate::eval::code::BinOp::Less {
                     for v in [&a, &b] {
@@ -45,10 +44,10 @@ arith!(less_than, crate::eval::code::BinOp::Less);
 
 macro_rules! bit {
     ($name:ident, $op:tt) => {
-        fn $name(co: Co, args: Vec<Value>) -> GenFuture {
+        fn $name(co: Co, [a, b]: [Value; 2]) -> GenFuture {
             sync(async move {
-                let a = int_arg(&co, arg(&args, 0)).await?;
-                let b = int_arg(&co, arg(&args, 1)).await?;
+                let a = int_arg(&co, a).await?;
+                let b = int_arg(&co, b).await?;
                 Ok(Value::Int(a $op b))
             })
         }
@@ -81,21 +80,13 @@ fn to_int(x: f64) -> i64 {
 }
 
 /// `builtins.floor x`: the largest integer not above `x`.
-fn floor(co: Co, args: Vec<Value>) -> GenFuture {
-    sync(async move {
-        Ok(Value::Int(to_int(
-            float_arg(&co, arg(&args, 0)).await?.floor(),
-        )))
-    })
+fn floor(co: Co, [x]: [Value; 1]) -> GenFuture {
+    sync(async move { Ok(Value::Int(to_int(float_arg(&co, x).await?.floor()))) })
 }
 
 /// `builtins.ceil x`: the smallest integer not below `x`.
-fn ceil(co: Co, args: Vec<Value>) -> GenFuture {
-    sync(async move {
-        Ok(Value::Int(to_int(
-            float_arg(&co, arg(&args, 0)).await?.ceil(),
-        )))
-    })
+fn ceil(co: Co, [x]: [Value; 1]) -> GenFuture {
+    sync(async move { Ok(Value::Int(to_int(float_arg(&co, x).await?.ceil()))) })
 }
 
 #[cfg(test)]

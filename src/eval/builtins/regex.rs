@@ -11,13 +11,13 @@ use regex_automata::util::captures::Captures;
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind};
 
-use super::args::{arg, string_arg, sync};
+use super::args::{string_arg, sync};
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{List, NixString, Value};
 use crate::eval::vm::{force, Co, GenFuture};
 
 builtins! {
-    "match"/2 => regex_match, "split"/2 => regex_split,
+    "match" => regex_match, "split" => regex_split,
 }
 
 /// Translation of POSIX extended regular expressions, as libstdc++'s
@@ -521,12 +521,12 @@ fn group_values(caps: &Captures, hay: &[u8]) -> List {
 /// `builtins.match regex s`: when the whole of `s` matches, the list of
 /// the groups' matches (null for groups that did not take part); else
 /// null.
-fn regex_match(co: Co, args: Vec<Value>) -> GenFuture {
+fn regex_match(co: Co, [re, s]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let re = string_arg(&co, arg(&args, 0)).await?;
+        let re = string_arg(&co, re).await?;
         let re = compile(&re)?;
         let whole = re.to_end()?;
-        let s = string_arg(&co, arg(&args, 1)).await?;
+        let s = string_arg(&co, s).await?;
         let hay = s.as_bytes();
         Ok(match Regex::groups_to_end(whole, hay, 0) {
             Some(caps) => Value::list(group_values(&caps, hay)),
@@ -539,12 +539,12 @@ fn regex_match(co: Co, args: Vec<Value>) -> GenFuture {
 /// list of each match's groups between them (as `std::regex_iterator`
 /// finds them: after an empty match, a non-empty one at the same place,
 /// else the search goes on one character later).
-fn regex_split(co: Co, args: Vec<Value>) -> GenFuture {
+fn regex_split(co: Co, [re, s_value]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let re = string_arg(&co, arg(&args, 0)).await?;
+        let re = string_arg(&co, re).await?;
         let re = compile(&re)?;
         re.first()?;
-        let s_value = force(&co, arg(&args, 1)).await?;
+        let s_value = force(&co, s_value).await?;
         let s = string_arg(&co, s_value.clone()).await?;
         let hay = s.as_bytes();
         let mut out = List::new();

@@ -5,40 +5,42 @@
 
 use std::collections::BTreeMap;
 
-use super::args::{arg, attrs_arg, function_arg, list_arg, string_arg, sync};
+use super::args::{attrs_arg, function_arg, list_arg, string_arg, sync};
+use super::fast;
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
 use crate::eval::vm::{Co, GenFuture};
 
 builtins! {
-    "attrNames"/1 => attr_names, "attrValues"/1 => attr_values,
-    "getAttr"/2 => get_attr, "hasAttr"/2 => has_attr,
-    #[global] "removeAttrs"/2 => remove_attrs, "listToAttrs"/1 => list_to_attrs,
-    "mapAttrs"/2 => map_attrs, "zipAttrsWith"/2 => zip_attrs_with,
-    "catAttrs"/2 => cat_attrs, "intersectAttrs"/2 => intersect_attrs,
-    "unsafeGetAttrPos"/2 => unsafe_get_attr_pos,
+    #[fast(fast::attr_names)] "attrNames" => attr_names,
+    #[fast(fast::attr_values)] "attrValues" => attr_values,
+    #[fast(fast::get_attr)] "getAttr" => get_attr,
+    #[fast(fast::has_attr)] "hasAttr" => has_attr, #[global] "removeAttrs" => remove_attrs,
+    "listToAttrs" => list_to_attrs, "mapAttrs" => map_attrs, "zipAttrsWith" => zip_attrs_with,
+    "catAttrs" => cat_attrs, "intersectAttrs" => intersect_attrs,
+    "unsafeGetAttrPos" => unsafe_get_attr_pos,
 }
 
-fn attr_names(co: Co, args: Vec<Value>) -> GenFuture {
+fn attr_names(co: Co, [a]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let a = attrs_arg(&co, arg(&args, 0)).await?;
+        let a = attrs_arg(&co, a).await?;
         Ok(Value::list(
             a.keys().map(|k| Value::String(k.clone())).collect(),
         ))
     })
 }
 
-fn attr_values(co: Co, args: Vec<Value>) -> GenFuture {
+fn attr_values(co: Co, [a]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let a = attrs_arg(&co, arg(&args, 0)).await?;
+        let a = attrs_arg(&co, a).await?;
         Ok(Value::list(a.values().cloned().collect()))
     })
 }
 
-fn get_attr(co: Co, args: Vec<Value>) -> GenFuture {
+fn get_attr(co: Co, [k, a]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let k = string_arg(&co, arg(&args, 0)).await?;
-        let a = attrs_arg(&co, arg(&args, 1)).await?;
+        let k = string_arg(&co, k).await?;
+        let a = attrs_arg(&co, a).await?;
         a.get(&k)
             .cloned()
             .ok_or_else(|| ErrorKind::AttributeMissing {
@@ -48,18 +50,18 @@ fn get_attr(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn has_attr(co: Co, args: Vec<Value>) -> GenFuture {
+fn has_attr(co: Co, [k, a]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let k = string_arg(&co, arg(&args, 0)).await?;
-        let a = attrs_arg(&co, arg(&args, 1)).await?;
+        let k = string_arg(&co, k).await?;
+        let a = attrs_arg(&co, a).await?;
         Ok(Value::Bool(a.contains_key(&k)))
     })
 }
 
-fn remove_attrs(co: Co, args: Vec<Value>) -> GenFuture {
+fn remove_attrs(co: Co, [a, names]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let a = attrs_arg(&co, arg(&args, 0)).await?;
-        let names = list_arg(&co, arg(&args, 1)).await?;
+        let a = attrs_arg(&co, a).await?;
+        let names = list_arg(&co, names).await?;
         let mut out = a.map.clone();
         for n in names.iter() {
             out.remove(&string_arg(&co, n.clone()).await?);
@@ -69,9 +71,9 @@ fn remove_attrs(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn list_to_attrs(co: Co, args: Vec<Value>) -> GenFuture {
+fn list_to_attrs(co: Co, [l]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let l = list_arg(&co, arg(&args, 0)).await?;
+        let l = list_arg(&co, l).await?;
         let mut out = Attrs::new();
         let (name_key, value_key) = (NixString::from("name"), NixString::from("value"));
         for item in l.iter() {
@@ -98,10 +100,10 @@ fn list_to_attrs(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn map_attrs(co: Co, args: Vec<Value>) -> GenFuture {
+fn map_attrs(co: Co, [f, a]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let f = arg(&args, 0);
-        let a = attrs_arg(&co, arg(&args, 1)).await?;
+        let f = f;
+        let a = attrs_arg(&co, a).await?;
         let out: Attrs = a
             .iter()
             .map(|(k, v)| {
@@ -115,10 +117,10 @@ fn map_attrs(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `builtins.zipAttrsWith f sets`: for each name in any of the sets,
 /// `f name [ values of that name, in list order ]`, applied lazily.
-fn zip_attrs_with(co: Co, args: Vec<Value>) -> GenFuture {
+fn zip_attrs_with(co: Co, [f, l]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let f = function_arg(&co, arg(&args, 0)).await?;
-        let l = list_arg(&co, arg(&args, 1)).await?;
+        let f = function_arg(&co, f).await?;
+        let l = list_arg(&co, l).await?;
         let mut seen: BTreeMap<NixString, List> = BTreeMap::new();
         for x in l.iter() {
             let a = attrs_arg(&co, x.clone()).await?;
@@ -139,10 +141,10 @@ fn zip_attrs_with(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `builtins.catAttrs name sets`: the values of attribute `name` in those
 /// sets that have it, in order.
-fn cat_attrs(co: Co, args: Vec<Value>) -> GenFuture {
+fn cat_attrs(co: Co, [name, l]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let name = string_arg(&co, arg(&args, 0)).await?;
-        let l = list_arg(&co, arg(&args, 1)).await?;
+        let name = string_arg(&co, name).await?;
+        let l = list_arg(&co, l).await?;
         let mut out = List::new();
         for x in l.iter() {
             if let Some(v) = attrs_arg(&co, x.clone()).await?.get(&name) {
@@ -155,10 +157,10 @@ fn cat_attrs(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `builtins.intersectAttrs e1 e2`: the attributes of `e2` whose names are
 /// also in `e1`.
-fn intersect_attrs(co: Co, args: Vec<Value>) -> GenFuture {
+fn intersect_attrs(co: Co, [names, values]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let names = attrs_arg(&co, arg(&args, 0)).await?;
-        let values = attrs_arg(&co, arg(&args, 1)).await?;
+        let names = attrs_arg(&co, names).await?;
+        let values = attrs_arg(&co, values).await?;
         let out: Attrs = if names.len() < values.len() {
             names
                 .keys()
@@ -178,10 +180,10 @@ fn intersect_attrs(co: Co, args: Vec<Value>) -> GenFuture {
 /// `builtins.unsafeGetAttrPos name set`: `{ file; line; column; }` where
 /// the attribute was defined, or `null` (no such attribute, or a set made
 /// by a builtin).
-fn unsafe_get_attr_pos(co: Co, args: Vec<Value>) -> GenFuture {
+fn unsafe_get_attr_pos(co: Co, [name, set]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let name = string_arg(&co, arg(&args, 0)).await?;
-        let set = attrs_arg(&co, arg(&args, 1)).await?;
+        let name = string_arg(&co, name).await?;
+        let set = attrs_arg(&co, set).await?;
         if !set.contains_key(&name) {
             return Ok(Value::Null);
         }

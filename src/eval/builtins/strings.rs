@@ -10,48 +10,49 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use super::args::{arg, int_arg, list_arg, string_arg, sync};
+use super::args::{int_arg, list_arg, string_arg, sync};
+use super::fast;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::{coerce_into, coerce_no_copy, coerce_to_string, Coercion};
 use crate::eval::value::{Context, NixString, Value};
 use crate::eval::vm::{force, Co, GenFuture};
 
 builtins! {
-    #[global] "toString"/1 => to_string, "stringLength"/1 => string_length,
-    "substring"/3 => substring, "concatStringsSep"/2 => concat_strings_sep,
-    "replaceStrings"/3 => replace_strings,
-    #[global] "baseNameOf"/1 => base_name_of, #[global] "dirOf"/1 => dir_of,
-    "toXML"/1 => to_xml,
+    #[global] #[fast(fast::to_string)] "toString" => to_string,
+    #[fast(fast::string_length)] "stringLength" => string_length, "substring" => substring,
+    #[fast(fast::concat_strings_sep)] "concatStringsSep" => concat_strings_sep,
+    "replaceStrings" => replace_strings, #[global] "baseNameOf" => base_name_of,
+    #[global] "dirOf" => dir_of, "toXML" => to_xml,
 }
 
-fn to_string(co: Co, args: Vec<Value>) -> GenFuture {
+fn to_string(co: Co, [v]: [Value; 1]) -> GenFuture {
     sync(async move {
-        match arg(&args, 0).resolved() {
+        match v.resolved() {
             s @ Value::String(_) => return Ok(s),
             Value::Int(i) => return Ok(Value::string(i.to_string())),
             _ => {}
         }
         Ok(Value::String(
-            coerce_to_string(&co, arg(&args, 0), Coercion::ToString).await?,
+            coerce_to_string(&co, v, Coercion::ToString).await?,
         ))
     })
 }
 
-fn string_length(co: Co, args: Vec<Value>) -> GenFuture {
+fn string_length(co: Co, [v]: [Value; 1]) -> GenFuture {
     sync(async move {
-        if let Value::String(s) = arg(&args, 0).resolved() {
+        if let Value::String(s) = v.resolved() {
             return Ok(Value::Int(s.len() as i64));
         }
-        let s = coerce_to_string(&co, arg(&args, 0), Coercion::Interpolation).await?;
+        let s = coerce_to_string(&co, v, Coercion::Interpolation).await?;
         Ok(Value::Int(s.len() as i64))
     })
 }
 
-fn substring(co: Co, args: Vec<Value>) -> GenFuture {
+fn substring(co: Co, [start, len, s]: [Value; 3]) -> GenFuture {
     sync(async move {
-        let start = int_arg(&co, arg(&args, 0)).await?;
-        let len = int_arg(&co, arg(&args, 1)).await?;
-        let s = coerce_to_string(&co, arg(&args, 2), Coercion::Interpolation).await?;
+        let start = int_arg(&co, start).await?;
+        let len = int_arg(&co, len).await?;
+        let s = coerce_to_string(&co, s, Coercion::Interpolation).await?;
         if start < 0 {
             return Err(ErrorKind::Other(
                 "negative start position in 'substring'".into(),
@@ -73,10 +74,10 @@ fn substring(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn concat_strings_sep(co: Co, args: Vec<Value>) -> GenFuture {
+fn concat_strings_sep(co: Co, [sep, l]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let sep = string_arg(&co, arg(&args, 0)).await?;
-        let l = list_arg(&co, arg(&args, 1)).await?;
+        let sep = string_arg(&co, sep).await?;
+        let l = list_arg(&co, l).await?;
         let mut out = Vec::new();
         let mut ctx = Context::new();
         sep.add_context_to(&mut ctx);
@@ -95,10 +96,10 @@ fn concat_strings_sep(co: Co, args: Vec<Value>) -> GenFuture {
 /// matching element of `to`; an empty pattern matches at every position
 /// (also the end), inserting its replacement before the character there.
 /// Replacements are forced only when used.
-fn replace_strings(co: Co, args: Vec<Value>) -> GenFuture {
+fn replace_strings(co: Co, [from, to, subject]: [Value; 3]) -> GenFuture {
     sync(async move {
-        let from = list_arg(&co, arg(&args, 0)).await?;
-        let to = list_arg(&co, arg(&args, 1)).await?;
+        let from = list_arg(&co, from).await?;
+        let to = list_arg(&co, to).await?;
         if from.len() != to.len() {
             return Err(ErrorKind::Other(
                 "'from' and 'to' arguments passed to builtins.replaceStrings have different lengths"
@@ -109,7 +110,7 @@ fn replace_strings(co: Co, args: Vec<Value>) -> GenFuture {
         for p in from.iter() {
             patterns.push(string_arg(&co, p.clone()).await?);
         }
-        let subject = string_arg(&co, arg(&args, 2)).await?;
+        let subject = string_arg(&co, subject).await?;
         let s = subject.as_bytes();
         // The subject's context and that of every replacement used.
         let mut ctx = Context::new();
@@ -184,9 +185,9 @@ fn dir_name(path: &[u8]) -> &[u8] {
 
 /// `baseNameOf x`: the last component of a path or string (without
 /// copying paths to the store), as a string.
-fn base_name_of(co: Co, args: Vec<Value>) -> GenFuture {
+fn base_name_of(co: Co, [s]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let s = coerce_no_copy(&co, arg(&args, 0)).await?;
+        let s = coerce_no_copy(&co, s).await?;
         let mut ctx = Context::new();
         s.add_context_to(&mut ctx);
         Ok(Value::String(NixString::with_context(
@@ -198,9 +199,9 @@ fn base_name_of(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `dirOf x`: the directory part of a path (a path) or of anything else
 /// that coerces to a string (a string).
-fn dir_of(co: Co, args: Vec<Value>) -> GenFuture {
+fn dir_of(co: Co, [v]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let v = force(&co, arg(&args, 0)).await?;
+        let v = force(&co, v).await?;
         let is_path = matches!(v, Value::Path(_));
         let s = coerce_no_copy(&co, v).await?;
         let dir = dir_name(s.as_bytes());
@@ -214,10 +215,10 @@ fn dir_of(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn to_xml(co: Co, args: Vec<Value>) -> GenFuture {
+fn to_xml(co: Co, [v]: [Value; 1]) -> GenFuture {
     sync(async move {
         Ok(Value::string(
-            crate::eval::xml::to_xml(&co, arg(&args, 0), true, false).await?,
+            crate::eval::xml::to_xml(&co, v, true, false).await?,
         ))
     })
 }

@@ -2,28 +2,28 @@
 //! `isBool`, `isString`, `isList`, `isAttrs`, `isFunction`, `isPath` and
 //! `functionArgs`.
 
-use super::args::{arg, sync};
+use super::args::sync;
+use super::fast;
 use crate::eval::code::Params;
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{AttrPos, Attrs, Value};
 use crate::eval::vm::{force, Co, GenFuture};
 
 builtins! {
-    #[global] "isNull"/1 => is_null, "isInt"/1 => is_int, "isFloat"/1 => is_float,
-    "isBool"/1 => is_bool, "isString"/1 => is_string, "isList"/1 => is_list,
-    "isAttrs"/1 => is_attrs, "isFunction"/1 => is_function, "isPath"/1 => is_path,
-    "typeOf"/1 => type_of, "functionArgs"/1 => function_args,
+    #[global] #[fast(fast::is_null)] "isNull" => is_null,
+    #[fast(fast::is_int)] "isInt" => is_int, #[fast(fast::is_float)] "isFloat" => is_float,
+    #[fast(fast::is_bool)] "isBool" => is_bool,
+    #[fast(fast::is_string)] "isString" => is_string,
+    #[fast(fast::is_list)] "isList" => is_list, #[fast(fast::is_attrs)] "isAttrs" => is_attrs,
+    #[fast(fast::is_function)] "isFunction" => is_function,
+    #[fast(fast::is_path)] "isPath" => is_path, #[fast(fast::type_of)] "typeOf" => type_of,
+    "functionArgs" => function_args,
 }
 
 macro_rules! type_pred {
     ($name:ident, $pat:pat) => {
-        fn $name(co: Co, args: Vec<Value>) -> GenFuture {
-            sync(async move {
-                Ok(Value::Bool(matches!(
-                    force(&co, arg(&args, 0)).await?,
-                    $pat
-                )))
-            })
+        fn $name(co: Co, [v]: [Value; 1]) -> GenFuture {
+            sync(async move { Ok(Value::Bool(matches!(force(&co, v).await?, $pat))) })
         }
     };
 }
@@ -38,16 +38,16 @@ type_pred!(is_attrs, Value::Attrs(_));
 type_pred!(is_function, Value::Closure(_) | Value::Builtin(_));
 type_pred!(is_path, Value::Path(_));
 
-fn type_of(co: Co, args: Vec<Value>) -> GenFuture {
-    sync(async move { Ok(Value::string(force(&co, arg(&args, 0)).await?.type_name())) })
+fn type_of(co: Co, [v]: [Value; 1]) -> GenFuture {
+    sync(async move { Ok(Value::string(force(&co, v).await?.type_name())) })
 }
 
 /// `builtins.functionArgs f`: for a lambda with formals `{ a, b ? e }`,
 /// `{ a = false; b = true; }` (whether each has a default); `{ }` for
 /// `x: …` lambdas and builtins.
-fn function_args(co: Co, args: Vec<Value>) -> GenFuture {
+fn function_args(co: Co, [f]: [Value; 1]) -> GenFuture {
     sync(async move {
-        match force(&co, arg(&args, 0)).await? {
+        match force(&co, f).await? {
             Value::Builtin(_) => Ok(Value::attrs(Attrs::new())),
             Value::Closure(c) => Ok(match &c.lambda.params {
                 Params::Ident => Value::attrs(Attrs::new()),

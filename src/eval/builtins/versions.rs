@@ -1,13 +1,13 @@
 //! Versions and derivation names: `compareVersions`, `splitVersion` and
 //! `parseDrvName`, as C++ Nix splits and orders version components.
 
-use super::args::{arg, string_arg, sync};
+use super::args::{string_arg, sync};
 use crate::eval::value::{List, Value};
 use crate::eval::vm::{Co, GenFuture};
 
 builtins! {
-    "splitVersion"/1 => split_version, "compareVersions"/2 => compare_versions,
-    "parseDrvName"/1 => parse_drv_name,
+    "splitVersion" => split_version, "compareVersions" => compare_versions,
+    "parseDrvName" => parse_drv_name,
 }
 
 /// The next component of a version string from `*p`: separators (`.`,
@@ -65,10 +65,10 @@ fn compare_version_strings(a: &[u8], b: &[u8]) -> i64 {
 
 /// `builtins.compareVersions a b`: -1, 0 or 1 as version `a` is older
 /// than, the same as or newer than `b`.
-fn compare_versions(co: Co, args: Vec<Value>) -> GenFuture {
+fn compare_versions(co: Co, [a, b]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let a = string_arg(&co, arg(&args, 0)).await?;
-        let b = string_arg(&co, arg(&args, 1)).await?;
+        let a = string_arg(&co, a).await?;
+        let b = string_arg(&co, b).await?;
         Ok(Value::Int(compare_version_strings(
             a.as_bytes(),
             b.as_bytes(),
@@ -77,9 +77,9 @@ fn compare_versions(co: Co, args: Vec<Value>) -> GenFuture {
 }
 
 /// `builtins.splitVersion s`: the components `compareVersions` compares.
-fn split_version(co: Co, args: Vec<Value>) -> GenFuture {
+fn split_version(co: Co, [s]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let s = string_arg(&co, arg(&args, 0)).await?;
+        let s = string_arg(&co, s).await?;
         let s = s.as_bytes();
         let mut p = 0;
         let mut out = List::new();
@@ -96,9 +96,9 @@ fn split_version(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `builtins.parseDrvName s`: `{ name; version; }`, split at the first
 /// `-` not followed by a letter (no version when there is none).
-fn parse_drv_name(co: Co, args: Vec<Value>) -> GenFuture {
+fn parse_drv_name(co: Co, [s]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let s = string_arg(&co, arg(&args, 0)).await?;
+        let s = string_arg(&co, s).await?;
         let b = s.as_bytes();
         let split = (0..b.len())
             .find(|&i| b[i] == b'-' && b.get(i + 1).is_some_and(|c| !c.is_ascii_alphabetic()));
