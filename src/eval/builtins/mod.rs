@@ -202,3 +202,86 @@ pub(crate) fn attrs_from(pairs: impl IntoIterator<Item = (&'static str, Value)>)
     }
     Value::attrs(a)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The builtins that have a fast path, with their arities.
+    const FAST: [(&str, usize); 22] = [
+        ("toString", 1),
+        ("stringLength", 1),
+        ("length", 1),
+        ("head", 1),
+        ("elemAt", 2),
+        ("typeOf", 1),
+        ("isNull", 1),
+        ("isInt", 1),
+        ("isFloat", 1),
+        ("isBool", 1),
+        ("isString", 1),
+        ("isList", 1),
+        ("isAttrs", 1),
+        ("isFunction", 1),
+        ("isPath", 1),
+        ("attrNames", 1),
+        ("attrValues", 1),
+        ("hasAttr", 2),
+        ("getAttr", 2),
+        ("concatStringsSep", 2),
+        ("map", 2),
+        ("genList", 2),
+    ];
+
+    /// Every fast path is attached to the builtin it is for, with that
+    /// builtin's arity, and to no other; given another number of
+    /// arguments, it declines.
+    #[test]
+    fn fast_paths_belong_to_their_builtins() {
+        let specs = specs();
+        for (name, arity) in FAST {
+            let spec = specs.iter().find(|s| s.name == name);
+            let spec = spec.unwrap_or_else(|| panic!("no builtin {name}"));
+            assert_eq!(spec.arity, arity, "arity of {name}");
+            assert!(spec.fast.is_some(), "{name} has no fast path");
+        }
+        for spec in &specs {
+            let Some(fast) = spec.fast else { continue };
+            assert!(
+                FAST.iter().any(|&(name, _)| name == spec.name),
+                "unexpected fast path on {}",
+                spec.name
+            );
+            let too_many = vec![Value::Null; spec.arity + 1];
+            assert!(fast(&too_many).is_none(), "{} took too many", spec.name);
+            if let Some(fewer) = spec.arity.checked_sub(1) {
+                assert!(
+                    fast(&too_many[..fewer]).is_none(),
+                    "{} took too few",
+                    spec.name
+                );
+            }
+        }
+    }
+
+    /// Builtin names are unique, and those a configuration replaces keep
+    /// their arity and visibility.
+    #[test]
+    fn configured_builtins_match_the_table() {
+        let specs = specs();
+        let mut names: Vec<_> = specs.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), specs.len(), "a builtin is declared twice");
+        for replacement in [
+            control::trace_verbose_spec(),
+            fetch::fetch_tree_no_flakes_spec(),
+            toml::from_toml_timestamps_spec(),
+        ] {
+            let spec = specs.iter().find(|s| s.name == replacement.name);
+            let spec = spec.unwrap_or_else(|| panic!("no builtin {}", replacement.name));
+            assert_eq!(spec.arity, replacement.arity, "{}", spec.name);
+            assert_eq!(spec.global, replacement.global, "{}", spec.name);
+        }
+    }
+}
