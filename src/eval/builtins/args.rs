@@ -52,40 +52,24 @@ pub(super) fn fast_with<const N: usize>(
     fast(<&[Value; N]>::try_from(args).ok()?)
 }
 
-pub(super) async fn int_arg(co: &Co, v: Value) -> Result<i64, ErrorKind> {
-    match force(co, v).await? {
-        Value::Int(i) => Ok(i),
-        other => Err(ErrorKind::type_error("an integer", &other)),
-    }
+/// Defines `$name(co, v)`: the contents of `v`, forced, when it is a
+/// `Value::$variant`; else C++ Nix's type error, expecting `$what`.
+macro_rules! typed_arg {
+    ($name:ident -> $t:ty, $variant:ident, $what:literal) => {
+        pub(super) async fn $name(co: &Co, v: Value) -> Result<$t, ErrorKind> {
+            match force(co, v).await? {
+                Value::$variant(x) => Ok(x),
+                other => Err(ErrorKind::type_error($what, &other)),
+            }
+        }
+    };
 }
 
-pub(super) async fn string_arg(co: &Co, v: Value) -> Result<NixString, ErrorKind> {
-    match force(co, v).await? {
-        Value::String(s) => Ok(s),
-        other => Err(ErrorKind::type_error("a string", &other)),
-    }
-}
-
-pub(super) async fn list_arg(co: &Co, v: Value) -> Result<Rc<List>, ErrorKind> {
-    match force(co, v).await? {
-        Value::List(l) => Ok(l),
-        other => Err(ErrorKind::type_error("a list", &other)),
-    }
-}
-
-pub(super) async fn attrs_arg(co: &Co, v: Value) -> Result<Rc<AttrSet>, ErrorKind> {
-    match force(co, v).await? {
-        Value::Attrs(a) => Ok(a),
-        other => Err(ErrorKind::type_error("a set", &other)),
-    }
-}
-
-pub(super) async fn bool_of(co: &Co, v: Value) -> Result<bool, ErrorKind> {
-    match force(co, v).await? {
-        Value::Bool(b) => Ok(b),
-        other => Err(ErrorKind::type_error("a Boolean", &other)),
-    }
-}
+typed_arg!(int_arg -> i64, Int, "an integer");
+typed_arg!(string_arg -> NixString, String, "a string");
+typed_arg!(list_arg -> Rc<List>, List, "a list");
+typed_arg!(attrs_arg -> Rc<AttrSet>, Attrs, "a set");
+typed_arg!(bool_of -> bool, Bool, "a Boolean");
 
 /// Forces `v` and checks it can be called: a lambda, a builtin, or a set
 /// with `__functor` (C++ Nix's `forceFunction`).

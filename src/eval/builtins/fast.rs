@@ -6,33 +6,15 @@
 //! defined in one place: the generator.
 //!
 //! A fast path is attached to its builtin in the builtin's table entry,
-//! `#[fast(fast::name)]`, and takes as many arguments as the builtin.
+//! `#[fast(fast::name)]`, and takes as many arguments as the builtin. (The
+//! type predicates' fast paths are made with the predicates, in `types`.)
 
 use crate::eval::value::{List, Thunk, Value};
 
 /// The value of `v` if it is evaluated.
-fn ready(v: &Value) -> Option<Value> {
+pub(super) fn ready(v: &Value) -> Option<Value> {
     v.is_evaluated().then(|| v.resolved())
 }
-
-/// The fast path of a type predicate: whether the value matches.
-macro_rules! is {
-    ($name:ident, $pat:pat) => {
-        pub(super) fn $name([v]: &[Value; 1]) -> Option<Value> {
-            Some(Value::Bool(matches!(ready(v)?, $pat)))
-        }
-    };
-}
-
-is!(is_null, Value::Null);
-is!(is_int, Value::Int(_));
-is!(is_float, Value::Float(_));
-is!(is_bool, Value::Bool(_));
-is!(is_string, Value::String(_));
-is!(is_list, Value::List(_));
-is!(is_attrs, Value::Attrs(_));
-is!(is_function, Value::Closure(_) | Value::Builtin(_));
-is!(is_path, Value::Path(_));
 
 pub(super) fn to_string([v]: &[Value; 1]) -> Option<Value> {
     match ready(v)? {

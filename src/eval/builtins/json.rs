@@ -155,10 +155,10 @@ pub(crate) async fn to_json_bytes(
 
 /// `builtins.toJSON x`: `x` as JSON text. Sets with `__toString` become
 /// strings, sets with `outPath` that value's JSON; functions are refused.
-fn to_json(co: Co, [json]: [Value; 1]) -> GenFuture {
+fn to_json(co: Co, [v]: [Value; 1]) -> GenFuture {
     sync(async move {
         let mut ctx = Context::new();
-        let json = to_json_bytes(&co, json, &mut ctx).await?;
+        let json = to_json_bytes(&co, v, &mut ctx).await?;
         Ok(Value::String(NixString::with_context(json, ctx)))
     })
 }

@@ -100,16 +100,19 @@ fn list_to_attrs(co: Co, [l]: [Value; 1]) -> GenFuture {
     })
 }
 
+/// `f name v`, as a thunk (evaluated when needed).
+fn apply_to_name(f: &Value, name: &NixString, v: Value) -> Value {
+    let partial = Value::Thunk(Thunk::apply(f.clone(), Value::String(name.clone())));
+    Value::Thunk(Thunk::apply(partial, v))
+}
+
 fn map_attrs(co: Co, [f, a]: [Value; 2]) -> GenFuture {
     sync(async move {
         let f = f;
         let a = attrs_arg(&co, a).await?;
         let out: Attrs = a
             .iter()
-            .map(|(k, v)| {
-                let partial = Value::Thunk(Thunk::apply(f.clone(), Value::String(k.clone())));
-                (k.clone(), Value::Thunk(Thunk::apply(partial, v.clone())))
-            })
+            .map(|(k, v)| (k.clone(), apply_to_name(&f, k, v.clone())))
             .collect();
         Ok(Value::attrs(out))
     })
@@ -131,8 +134,8 @@ fn zip_attrs_with(co: Co, [f, l]: [Value; 2]) -> GenFuture {
         let out: Attrs = seen
             .into_iter()
             .map(|(k, vs)| {
-                let partial = Value::Thunk(Thunk::apply(f.clone(), Value::String(k.clone())));
-                (k, Value::Thunk(Thunk::apply(partial, Value::list(vs))))
+                let v = apply_to_name(&f, &k, Value::list(vs));
+                (k, v)
             })
             .collect();
         Ok(Value::attrs(out))

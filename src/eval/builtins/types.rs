@@ -10,33 +10,46 @@ use crate::eval::value::{AttrPos, Attrs, Value};
 use crate::eval::vm::{force, Co, GenFuture};
 
 builtins! {
-    #[global] #[fast(fast::is_null)] "isNull" => is_null,
-    #[fast(fast::is_int)] "isInt" => is_int, #[fast(fast::is_float)] "isFloat" => is_float,
-    #[fast(fast::is_bool)] "isBool" => is_bool,
-    #[fast(fast::is_string)] "isString" => is_string,
-    #[fast(fast::is_list)] "isList" => is_list, #[fast(fast::is_attrs)] "isAttrs" => is_attrs,
-    #[fast(fast::is_function)] "isFunction" => is_function,
-    #[fast(fast::is_path)] "isPath" => is_path, #[fast(fast::type_of)] "typeOf" => type_of,
+    #[global] #[fast(fast_is_null)] "isNull" => is_null,
+    #[fast(fast_is_int)] "isInt" => is_int,
+    #[fast(fast_is_float)] "isFloat" => is_float,
+    #[fast(fast_is_bool)] "isBool" => is_bool,
+    #[fast(fast_is_string)] "isString" => is_string,
+    #[fast(fast_is_list)] "isList" => is_list,
+    #[fast(fast_is_attrs)] "isAttrs" => is_attrs,
+    #[fast(fast_is_function)] "isFunction" => is_function,
+    #[fast(fast_is_path)] "isPath" => is_path,
+    #[fast(fast::type_of)] "typeOf" => type_of,
     "functionArgs" => function_args,
 }
 
+/// A type predicate `$name` and its fast path `$fast`: whether the value
+/// matches `$pat`.
 macro_rules! type_pred {
-    ($name:ident, $pat:pat) => {
+    ($name:ident, $fast:ident, $pat:pat) => {
         fn $name(co: Co, [v]: [Value; 1]) -> GenFuture {
             sync(async move { Ok(Value::Bool(matches!(force(&co, v).await?, $pat))) })
+        }
+
+        fn $fast([v]: &[Value; 1]) -> Option<Value> {
+            Some(Value::Bool(matches!(fast::ready(v)?, $pat)))
         }
     };
 }
 
-type_pred!(is_null, Value::Null);
-type_pred!(is_int, Value::Int(_));
-type_pred!(is_float, Value::Float(_));
-type_pred!(is_bool, Value::Bool(_));
-type_pred!(is_string, Value::String(_));
-type_pred!(is_list, Value::List(_));
-type_pred!(is_attrs, Value::Attrs(_));
-type_pred!(is_function, Value::Closure(_) | Value::Builtin(_));
-type_pred!(is_path, Value::Path(_));
+type_pred!(is_null, fast_is_null, Value::Null);
+type_pred!(is_int, fast_is_int, Value::Int(_));
+type_pred!(is_float, fast_is_float, Value::Float(_));
+type_pred!(is_bool, fast_is_bool, Value::Bool(_));
+type_pred!(is_string, fast_is_string, Value::String(_));
+type_pred!(is_list, fast_is_list, Value::List(_));
+type_pred!(is_attrs, fast_is_attrs, Value::Attrs(_));
+type_pred!(
+    is_function,
+    fast_is_function,
+    Value::Closure(_) | Value::Builtin(_)
+);
+type_pred!(is_path, fast_is_path, Value::Path(_));
 
 fn type_of(co: Co, [v]: [Value; 1]) -> GenFuture {
     sync(async move { Ok(Value::string(force(&co, v).await?.type_name())) })
