@@ -3,18 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use super::core::{arg, string_arg, sync};
+use super::args::{string_arg, sync};
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{Attrs, Context, List, NixString, Value};
 use crate::eval::vm::{force, Co, GenFuture};
 
 builtins! {
-    "hasContext"/1 => has_context,
-    "getContext"/1 => get_context,
-    "appendContext"/2 => append_context,
-    "unsafeDiscardStringContext"/1 => discard_context,
-    "unsafeDiscardOutputDependency"/1 => discard_output_dependency,
-    "addDrvOutputDependencies"/1 => add_drv_output_dependencies,
+    "hasContext" => has_context, "getContext" => get_context, "appendContext" => append_context,
+    "unsafeDiscardStringContext" => discard_context,
+    "unsafeDiscardOutputDependency" => discard_output_dependency,
+    "addDrvOutputDependencies" => add_drv_output_dependencies,
 }
 
 /// One context element, decoded.
@@ -39,16 +37,16 @@ pub(crate) fn decode(e: &str) -> Element<'_> {
     Element::Path(e)
 }
 
-fn has_context(co: Co, args: Vec<Value>) -> GenFuture {
+fn has_context(co: Co, [s]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let s = string_arg(&co, arg(&args, 0)).await?;
+        let s = string_arg(&co, s).await?;
         Ok(Value::Bool(s.has_context()))
     })
 }
 
-fn get_context(co: Co, args: Vec<Value>) -> GenFuture {
+fn get_context(co: Co, [s]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let s = string_arg(&co, arg(&args, 0)).await?;
+        let s = string_arg(&co, s).await?;
         #[derive(Default)]
         struct Info {
             path: bool,
@@ -90,11 +88,11 @@ fn get_context(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn append_context(co: Co, args: Vec<Value>) -> GenFuture {
+fn append_context(co: Co, [s, attrs]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let s = string_arg(&co, arg(&args, 0)).await?;
-        let Value::Attrs(spec) = force(&co, arg(&args, 1)).await? else {
-            return Err(ErrorKind::type_error("a set", &arg(&args, 1)));
+        let s = string_arg(&co, s).await?;
+        let Value::Attrs(spec) = force(&co, attrs.clone()).await? else {
+            return Err(ErrorKind::type_error("a set", &attrs));
         };
         let mut ctx = Context::new();
         s.add_context_to(&mut ctx);
@@ -143,16 +141,16 @@ fn append_context(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn discard_context(co: Co, args: Vec<Value>) -> GenFuture {
+fn discard_context(co: Co, [s]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let s = string_arg(&co, arg(&args, 0)).await?;
+        let s = string_arg(&co, s).await?;
         Ok(Value::String(s.without_context()))
     })
 }
 
-fn discard_output_dependency(co: Co, args: Vec<Value>) -> GenFuture {
+fn discard_output_dependency(co: Co, [s]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let s = string_arg(&co, arg(&args, 0)).await?;
+        let s = string_arg(&co, s).await?;
         let mut ctx = Context::new();
         for e in s.context().into_iter().flatten() {
             match decode(e) {
@@ -166,9 +164,9 @@ fn discard_output_dependency(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// Newer Nix's `addDrvOutputDependencies`: a string whose one context
 /// element is a derivation path gets the derivation with all its outputs.
-fn add_drv_output_dependencies(co: Co, args: Vec<Value>) -> GenFuture {
+fn add_drv_output_dependencies(co: Co, [s]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let s = string_arg(&co, arg(&args, 0)).await?;
+        let s = string_arg(&co, s).await?;
         let elements: Vec<&Box<str>> = s.context().into_iter().flatten().collect();
         let [e] = elements[..] else {
             return Err(ErrorKind::Other(format!(

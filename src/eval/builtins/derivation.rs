@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bstr::BString;
 
+use super::args::{attrs_arg, string_arg, sync};
 use super::context::{decode, Element};
-use super::core::{arg, attrs_arg, string_arg, sync};
 use crate::derivation::{Derivation, Output};
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::{coerce_to_string, Coercion};
@@ -20,11 +20,9 @@ use crate::hash::{Hash, HashAlgo, HashFormat};
 use crate::store_path::{StoreDir, StorePath};
 
 builtins! {
-    #[global] "derivationStrict"/1 => derivation_strict,
-    #[global] "placeholder"/1 => placeholder,
-    "toFile"/2 => to_file,
-    "storePath"/1 => store_path,
-    "path"/1 => path, "filterSource"/2 => filter_source,
+    #[global] "derivationStrict" => derivation_strict, #[global] "placeholder" => placeholder,
+    "toFile" => to_file, "storePath" => store_path, "path" => path,
+    "filterSource" => filter_source,
 }
 
 fn other(msg: impl Into<String>) -> ErrorKind {
@@ -97,9 +95,9 @@ async fn bool_attr(co: &Co, v: Value) -> Result<bool, ErrorKind> {
     }
 }
 
-fn derivation_strict(co: Co, args: Vec<Value>) -> GenFuture {
+fn derivation_strict(co: Co, [attrs]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let attrs = attrs_arg(&co, arg(&args, 0)).await?;
+        let attrs = attrs_arg(&co, attrs).await?;
         let get = |k: &str| attrs.get(&NixString::from(k)).cloned();
         let Some(name) = get("name") else {
             return Err(other("required attribute 'name' missing"));
@@ -155,8 +153,7 @@ fn derivation_strict(co: Co, args: Vec<Value>) -> GenFuture {
                 if k == "__structuredAttrs" {
                     continue;
                 }
-                let bytes =
-                    super::strings::to_json_bytes(&co, value.clone(), &mut c.context).await?;
+                let bytes = super::json::to_json_bytes(&co, value.clone(), &mut c.context).await?;
                 json.push((key.clone(), bytes));
                 match k.as_str() {
                     "builder" | "system" => {
@@ -220,8 +217,7 @@ fn derivation_strict(co: Co, args: Vec<Value>) -> GenFuture {
                 }
                 let mut ignored = Context::new();
                 let key =
-                    super::strings::to_json_bytes(&co, Value::String(k.clone()), &mut ignored)
-                        .await?;
+                    super::json::to_json_bytes(&co, Value::String(k.clone()), &mut ignored).await?;
                 obj.extend_from_slice(&key);
                 obj.push(b':');
                 obj.extend_from_slice(v);
@@ -360,9 +356,9 @@ fn parse_output_hash(s: &str, algo: Option<HashAlgo>) -> Result<Hash, ErrorKind>
     Hash::parse_any(s, algo).map_err(|e| other(e.to_string()))
 }
 
-fn placeholder(co: Co, args: Vec<Value>) -> GenFuture {
+fn placeholder(co: Co, [output]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let output = string_arg(&co, arg(&args, 0)).await?;
+        let output = string_arg(&co, output).await?;
         let h = Hash::of_bytes(
             HashAlgo::Sha256,
             format!("nix-output:{}", output.to_str_lossy()).as_bytes(),
@@ -374,10 +370,10 @@ fn placeholder(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn to_file(co: Co, args: Vec<Value>) -> GenFuture {
+fn to_file(co: Co, [name, contents]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let name = no_context(&string_arg(&co, arg(&args, 0)).await?)?;
-        let contents = string_arg(&co, arg(&args, 1)).await?;
+        let name = no_context(&string_arg(&co, name).await?)?;
+        let contents = string_arg(&co, contents).await?;
         let ctx: Vec<Box<str>> = contents.context().into_iter().flatten().cloned().collect();
         let bytes = contents.as_bytes().to_vec();
         with_evaluator(
@@ -413,9 +409,9 @@ fn store_string(store: &StoreDir, path: &StorePath) -> Value {
     Value::String(NixString::with_context(printed.into_bytes(), ctx))
 }
 
-fn store_path(co: Co, args: Vec<Value>) -> GenFuture {
+fn store_path(co: Co, [s]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let s = crate::eval::ops::coerce_no_copy(&co, arg(&args, 0)).await?;
+        let s = crate::eval::ops::coerce_no_copy(&co, s).await?;
         let text = s.to_str_lossy().into_owned();
         with_evaluator(
             &co,
@@ -638,9 +634,9 @@ async fn add_path(
     .await
 }
 
-fn path(co: Co, args: Vec<Value>) -> GenFuture {
+fn path(co: Co, [attrs]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let attrs = attrs_arg(&co, arg(&args, 0)).await?;
+        let attrs = attrs_arg(&co, attrs).await?;
         let get = |k: &str| attrs.get(&NixString::from(k)).cloned();
         let Some(p) = get("path") else {
             return Err(other(
@@ -685,16 +681,16 @@ fn path(co: Co, args: Vec<Value>) -> GenFuture {
     })
 }
 
-fn filter_source(co: Co, args: Vec<Value>) -> GenFuture {
+fn filter_source(co: Co, [filter, root]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let filter = force(&co, arg(&args, 0)).await?;
+        let filter = force(&co, filter).await?;
         if !matches!(
             filter,
             Value::Closure(_) | Value::Builtin(_) | Value::Attrs(_)
         ) {
             return Err(ErrorKind::type_error("a function", &filter));
         }
-        let root = super::io::path_arg(&co, arg(&args, 1)).await?;
+        let root = super::io::path_arg(&co, root).await?;
         add_path(&co, root, None, Some(filter), true, None).await
     })
 }

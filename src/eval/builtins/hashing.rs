@@ -1,7 +1,7 @@
 //! Hash builtins: `hashString` and `hashFile` (C++ Nix 2.8) and
 //! `convertHash` (newer Nix), on top of [`crate::hash`].
 
-use super::core::{arg, attrs_arg, string_arg, sync};
+use super::args::{attrs_arg, string_arg, sync};
 use super::io::path_arg;
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{NixString, Value};
@@ -10,8 +10,7 @@ use crate::hash::{Hash, HashAlgo, HashFormat};
 use crate::os_error;
 
 builtins! {
-    "hashString"/2 => hash_string, "hashFile"/2 => hash_file,
-    "convertHash"/1 => convert_hash,
+    "hashString" => hash_string, "hashFile" => hash_file, "convertHash" => convert_hash,
 }
 
 /// An algorithm name as C++ Nix's `parseHashType` reads it; an unknown
@@ -25,10 +24,10 @@ fn algo_of(name: &NixString) -> Result<HashAlgo, ErrorKind> {
 
 /// `builtins.hashString algo s`: the base-16 digest of `s`. The algorithm
 /// is checked before `s` is evaluated, as in C++ Nix.
-fn hash_string(co: Co, args: Vec<Value>) -> GenFuture {
+fn hash_string(co: Co, [algo, s]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let algo = algo_of(&string_arg(&co, arg(&args, 0)).await?)?;
-        let s = string_arg(&co, arg(&args, 1)).await?;
+        let algo = algo_of(&string_arg(&co, algo).await?)?;
+        let s = string_arg(&co, s).await?;
         Ok(Value::string(
             Hash::of_bytes(algo, s.as_bytes()).encode(HashFormat::Base16),
         ))
@@ -37,10 +36,10 @@ fn hash_string(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `builtins.hashFile algo path`: the base-16 digest of the file's
 /// contents (symlinks followed).
-fn hash_file(co: Co, args: Vec<Value>) -> GenFuture {
+fn hash_file(co: Co, [algo, path]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let algo = algo_of(&string_arg(&co, arg(&args, 0)).await?)?;
-        let path = path_arg(&co, arg(&args, 1)).await?;
+        let algo = algo_of(&string_arg(&co, algo).await?)?;
+        let path = path_arg(&co, path).await?;
         let path = super::io::allowed(&co, path).await?;
         let mut file = std::fs::File::open(&path).map_err(|e| {
             ErrorKind::Unlocated(format!(
@@ -78,9 +77,9 @@ fn format_of(name: &NixString) -> Result<HashFormat, ErrorKind> {
 /// any form C++ Nix parses (`algo:digest`, SRI, or a bare digest whose
 /// algorithm `hashAlgo` names), printed in `toHashFormat` (only SRI keeps
 /// the algorithm).
-fn convert_hash(co: Co, args: Vec<Value>) -> GenFuture {
+fn convert_hash(co: Co, [attrs]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let attrs = attrs_arg(&co, arg(&args, 0)).await?;
+        let attrs = attrs_arg(&co, attrs).await?;
         let get = |name: &str| attrs.get(&NixString::from(name)).cloned();
         let missing = |name: &str| ErrorKind::AttributeMissing {
             name: name.into(),

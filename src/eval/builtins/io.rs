@@ -8,7 +8,7 @@ use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use super::core::{arg, string_arg, sync};
+use super::args::{string_arg, sync};
 use crate::eval::compiler::canonicalise;
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{Attrs, NixString, Value};
@@ -16,8 +16,8 @@ use crate::eval::vm::{Co, GenFuture};
 use crate::os_error;
 
 builtins! {
-    "getEnv"/1 => get_env, "pathExists"/1 => path_exists, "readFile"/1 => read_file,
-    "readDir"/1 => read_dir, "readFileType"/1 => read_file_type, "toPath"/1 => to_path,
+    "getEnv" => get_env, "pathExists" => path_exists, "readFile" => read_file,
+    "readDir" => read_dir, "readFileType" => read_file_type, "toPath" => to_path,
 }
 
 /// `builtins.currentTime`: seconds since the epoch, taken once (a
@@ -31,9 +31,9 @@ pub(crate) fn current_time() -> Value {
 }
 
 /// `builtins.getEnv name`: the variable's value, or `""` when it is unset.
-fn get_env(co: Co, args: Vec<Value>) -> GenFuture {
+fn get_env(co: Co, [name]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let name = string_arg(&co, arg(&args, 0)).await?;
+        let name = string_arg(&co, name).await?;
         if restricted(&co).await? {
             return Ok(Value::string(""));
         }
@@ -104,9 +104,9 @@ fn type_name(t: FileType) -> &'static str {
 
 /// `builtins.pathExists p`: whether anything (even a dangling symlink)
 /// is at `p`; `false` on any error looking.
-fn path_exists(co: Co, args: Vec<Value>) -> GenFuture {
+fn path_exists(co: Co, [path]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let path = path_arg(&co, arg(&args, 0)).await?;
+        let path = path_arg(&co, path).await?;
         // A path restricted evaluation may not read does not exist.
         let checked = crate::eval::vm::with_evaluator(
             &co,
@@ -128,9 +128,9 @@ fn path_exists(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `builtins.readFile p`: the file's bytes (following symlinks). Like C++
 /// Nix 2.8, contents with a NUL byte are refused.
-fn read_file(co: Co, args: Vec<Value>) -> GenFuture {
+fn read_file(co: Co, [path]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let path = allowed(&co, path_arg(&co, arg(&args, 0)).await?).await?;
+        let path = allowed(&co, path_arg(&co, path).await?).await?;
         let mut file = std::fs::File::open(&path).map_err(|e| {
             ErrorKind::Other(format!(
                 "opening file '{}': {}",
@@ -155,9 +155,9 @@ fn read_file(co: Co, args: Vec<Value>) -> GenFuture {
 /// `builtins.readDir p`: a set from each entry's name to its type,
 /// `"regular"`, `"directory"`, `"symlink"` or `"unknown"` (symlinks are
 /// not followed).
-fn read_dir(co: Co, args: Vec<Value>) -> GenFuture {
+fn read_dir(co: Co, [path]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let path = allowed(&co, path_arg(&co, arg(&args, 0)).await?).await?;
+        let path = allowed(&co, path_arg(&co, path).await?).await?;
         let entries = std::fs::read_dir(&path).map_err(|e| {
             ErrorKind::Other(format!(
                 "opening directory '{}': {}",
@@ -192,9 +192,9 @@ fn read_dir(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `builtins.readFileType p`: the type of `p` itself, as `readDir` names
 /// it (a later Nix addition; C++ Nix 2.8 lacks it).
-fn read_file_type(co: Co, args: Vec<Value>) -> GenFuture {
+fn read_file_type(co: Co, [path]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let path = path_arg(&co, arg(&args, 0)).await?;
+        let path = path_arg(&co, path).await?;
         allowed(&co, path.clone()).await?;
         let meta = std::fs::symlink_metadata(&path).map_err(|e| {
             ErrorKind::Other(format!(
@@ -209,9 +209,9 @@ fn read_file_type(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `builtins.toPath s` (deprecated): the absolute path `s` stands for,
 /// normalised (`.`, `..` and repeated slashes removed), as a string.
-fn to_path(co: Co, args: Vec<Value>) -> GenFuture {
+fn to_path(co: Co, [path]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let path = path_arg(&co, arg(&args, 0)).await?;
+        let path = path_arg(&co, path).await?;
         let canon = canonicalise(&path);
         Ok(Value::string(canon.as_os_str().as_bytes().to_vec()))
     })

@@ -1,33 +1,174 @@
-//! List and attribute-set builtins beyond the core ones: sorting,
-//! partitioning and grouping lists, `genericClosure`, and the set
-//! operations `catAttrs`, `intersectAttrs`, `zipAttrsWith` and
-//! `functionArgs`, with C++ Nix 2.8's behaviour and messages.
+//! List builtins: `length`, `head`, `tail`, `elemAt`, `map`, `filter`,
+//! `foldl'`, `elem`, `concatLists`, `concatMap`, `genList`, `any`, `all`,
+//! `sort`, `partition`, `groupBy` and `genericClosure`, with C++ Nix 2.8's
+//! behaviour and messages.
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::core::{arg, attrs_arg, bool_of, list_arg, string_arg, sync};
-use crate::eval::code::Params;
+use super::args::{attrs_arg, bool_of, function_arg, int_arg, list_arg, string_arg, sync};
+use super::fast;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops;
-use crate::eval::value::{AttrPos, Attrs, List, NixString, Thunk, Value};
+use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
 use crate::eval::vm::{call, force, Co, GenFuture};
 
 builtins! {
-    "sort"/2 => sort, "partition"/2 => partition, "groupBy"/2 => group_by,
-    "concatMap"/2 => concat_map, "zipAttrsWith"/2 => zip_attrs_with,
-    "genericClosure"/1 => generic_closure, "catAttrs"/2 => cat_attrs,
-    "intersectAttrs"/2 => intersect_attrs, "functionArgs"/1 => function_args,
+    #[fast(fast::length)] "length" => length, #[fast(fast::head)] "head" => head,
+    "tail" => tail, #[fast(fast::elem_at)] "elemAt" => elem_at,
+    #[global] #[fast(fast::map)] "map" => map, "filter" => filter, "foldl'" => foldl,
+    "elem" => elem, "concatLists" => concat_lists,
+    #[fast(fast::gen_list)] "genList" => gen_list, "any" => any, "all" => all, "sort" => sort,
+    "partition" => partition, "groupBy" => group_by, "concatMap" => concat_map,
+    "genericClosure" => generic_closure,
 }
 
-/// Forces `v` and checks it can be called: a lambda, a builtin, or a set
-/// with `__functor` (C++ Nix's `forceFunction`).
-pub(super) async fn function_arg(co: &Co, v: Value) -> Result<Value, ErrorKind> {
-    let f = force(co, v).await?;
-    match &f {
-        Value::Closure(_) | Value::Builtin(_) => Ok(f),
-        Value::Attrs(a) if a.contains_key(&NixString::from("__functor")) => Ok(f),
-        _ => Err(ErrorKind::type_error("a function", &f)),
+fn length(co: Co, [list]: [Value; 1]) -> GenFuture {
+    sync(async move { Ok(Value::Int(list_arg(&co, list).await?.len() as i64)) })
+}
+
+fn head(co: Co, [l]: [Value; 1]) -> GenFuture {
+    sync(async move {
+        let l = list_arg(&co, l).await?;
+        l.front()
+            .cloned()
+            .ok_or_else(|| ErrorKind::Other("'builtins.head' called on an empty list".into()))
+    })
+}
+
+fn tail(co: Co, [l]: [Value; 1]) -> GenFuture {
+    sync(async move {
+        let l = list_arg(&co, l).await?;
+        if l.is_empty() {
+            return Err(ErrorKind::Other(
+                "'builtins.tail' called on an empty list".into(),
+            ));
+        }
+        Ok(Value::list(l.skip(1)))
+    })
+}
+
+fn elem_at(co: Co, [l, i]: [Value; 2]) -> GenFuture {
+    sync(async move {
+        let l = list_arg(&co, l).await?;
+        let i = int_arg(&co, i).await?;
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| l.get(i).cloned())
+            .ok_or_else(|| {
+                ErrorKind::Other(format!(
+                    "'builtins.elemAt' called with index {i} on a list of size {}",
+                    l.len()
+                ))
+            })
+    })
+}
+
+/// `map f l`: C++ Nix 2.8 forces only the list; `f` is forced when an
+/// element is.
+fn map(co: Co, [f, l]: [Value; 2]) -> GenFuture {
+    sync(async move {
+        let f = f;
+        let l = list_arg(&co, l).await?;
+        Ok(Value::list(
+            l.iter()
+                .map(|x| Value::Thunk(Thunk::apply(f.clone(), x.clone())))
+                .collect(),
+        ))
+    })
+}
+
+/// `filter f l`: C++ Nix 2.8 forces the function first, even for an empty
+/// list.
+fn filter(co: Co, [f, l]: [Value; 2]) -> GenFuture {
+    sync(async move {
+        let f = function_arg(&co, f).await?;
+        let l = list_arg(&co, l).await?;
+        let mut out = List::new();
+        for x in l.iter() {
+            let keep = call(&co, f.clone(), x.clone()).await?;
+            if bool_of(&co, keep).await? {
+                out.push_back(x.clone());
+            }
+        }
+        Ok(Value::list(out))
+    })
+}
+
+fn foldl(co: Co, [f, acc, l]: [Value; 3]) -> GenFuture {
+    sync(async move {
+        let f = function_arg(&co, f).await?;
+        let mut acc = acc;
+        let l = list_arg(&co, l).await?;
+        for x in l.iter() {
+            let g = call(&co, f.clone(), acc).await?;
+            acc = force(&co, call(&co, g, x.clone()).await?).await?;
+        }
+        Ok(acc)
+    })
+}
+
+fn elem(co: Co, [x, l]: [Value; 2]) -> GenFuture {
+    sync(async move {
+        let x = x;
+        let l = list_arg(&co, l).await?;
+        // C++ Nix compares the argument with each element as values in
+        // place: the very same value is equal to itself, even a function.
+        for y in l.iter() {
+            if ops::identical(&x, y) || ops::equal(&co, x.clone(), y.clone()).await? {
+                return Ok(Value::Bool(true));
+            }
+        }
+        Ok(Value::Bool(false))
+    })
+}
+
+fn concat_lists(co: Co, [l]: [Value; 1]) -> GenFuture {
+    sync(async move {
+        let l = list_arg(&co, l).await?;
+        let mut out = List::new();
+        for x in l.iter() {
+            out.append(list_arg(&co, x.clone()).await?.as_ref().clone());
+        }
+        Ok(Value::list(out))
+    })
+}
+
+fn gen_list(co: Co, [f, n]: [Value; 2]) -> GenFuture {
+    sync(async move {
+        let f = f;
+        let n = int_arg(&co, n).await?;
+        if n < 0 {
+            return Err(ErrorKind::Other(format!("cannot create list of size {n}")));
+        }
+        // As in C++ Nix 2.8, `f` is forced only when an element is.
+        Ok(Value::list(
+            (0..n)
+                .map(|i| Value::Thunk(Thunk::apply(f.clone(), Value::Int(i))))
+                .collect(),
+        ))
+    })
+}
+
+/// `any` (`want` true) or `all` (`want` false): whether `f` returns
+/// `want` for some element; elements are tested in order until then.
+async fn any_all(co: Co, [f, l]: [Value; 2], want: bool) -> Result<Value, ErrorKind> {
+    let f = function_arg(&co, f).await?;
+    let l = list_arg(&co, l).await?;
+    for x in l.iter() {
+        let r = call(&co, f.clone(), x.clone()).await?;
+        if bool_of(&co, r).await? == want {
+            return Ok(Value::Bool(want));
+        }
     }
+    Ok(Value::Bool(!want))
+}
+
+fn any(co: Co, args: [Value; 2]) -> GenFuture {
+    sync(any_all(co, args, true))
+}
+
+fn all(co: Co, args: [Value; 2]) -> GenFuture {
+    sync(any_all(co, args, false))
 }
 
 /// Applies the two-argument function `f` to `a` and `b`.
@@ -208,12 +349,12 @@ impl Comparator<'_> {
 
 /// `builtins.sort f list`: a stable sort by the "less than" function `f`;
 /// every element is forced first.
-fn sort(co: Co, args: Vec<Value>) -> GenFuture {
+fn sort(co: Co, [f, l]: [Value; 2]) -> GenFuture {
     sync(async move {
         // The list is checked first (newer Nix), the function even for an
         // empty list (2.8).
-        let l = list_arg(&co, arg(&args, 1)).await?;
-        let f = function_arg(&co, arg(&args, 0)).await?;
+        let l = list_arg(&co, l).await?;
+        let f = function_arg(&co, f).await?;
         if l.is_empty() {
             return Ok(Value::List(l));
         }
@@ -235,10 +376,10 @@ fn sort(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `builtins.partition pred list`: `{ right; wrong; }`, the elements for
 /// which `pred` is true and false, in order.
-fn partition(co: Co, args: Vec<Value>) -> GenFuture {
+fn partition(co: Co, [f, l]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let f = function_arg(&co, arg(&args, 0)).await?;
-        let l = list_arg(&co, arg(&args, 1)).await?;
+        let f = function_arg(&co, f).await?;
+        let l = list_arg(&co, l).await?;
         let (mut right, mut wrong) = (List::new(), List::new());
         for x in l.iter() {
             let x = force(&co, x.clone()).await?;
@@ -258,10 +399,10 @@ fn partition(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `builtins.groupBy f list`: a set from each name `f` returns to the
 /// elements it returned that name for, in order (elements stay lazy).
-fn group_by(co: Co, args: Vec<Value>) -> GenFuture {
+fn group_by(co: Co, [f, l]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let f = function_arg(&co, arg(&args, 0)).await?;
-        let l = list_arg(&co, arg(&args, 1)).await?;
+        let f = function_arg(&co, f).await?;
+        let l = list_arg(&co, l).await?;
         let mut groups: BTreeMap<NixString, List> = BTreeMap::new();
         for x in l.iter() {
             let name = call(&co, f.clone(), x.clone()).await?;
@@ -279,40 +420,16 @@ fn group_by(co: Co, args: Vec<Value>) -> GenFuture {
 
 /// `builtins.concatMap f list`: the concatenation of the lists `f` returns
 /// for each element.
-fn concat_map(co: Co, args: Vec<Value>) -> GenFuture {
+fn concat_map(co: Co, [f, l]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let f = function_arg(&co, arg(&args, 0)).await?;
-        let l = list_arg(&co, arg(&args, 1)).await?;
+        let f = function_arg(&co, f).await?;
+        let l = list_arg(&co, l).await?;
         let mut out = List::new();
         for x in l.iter() {
             let r = call(&co, f.clone(), x.clone()).await?;
             out.append(list_arg(&co, r).await?.as_ref().clone());
         }
         Ok(Value::list(out))
-    })
-}
-
-/// `builtins.zipAttrsWith f sets`: for each name in any of the sets,
-/// `f name [ values of that name, in list order ]`, applied lazily.
-fn zip_attrs_with(co: Co, args: Vec<Value>) -> GenFuture {
-    sync(async move {
-        let f = function_arg(&co, arg(&args, 0)).await?;
-        let l = list_arg(&co, arg(&args, 1)).await?;
-        let mut seen: BTreeMap<NixString, List> = BTreeMap::new();
-        for x in l.iter() {
-            let a = attrs_arg(&co, x.clone()).await?;
-            for (k, v) in a.iter() {
-                seen.entry(k.clone()).or_default().push_back(v.clone());
-            }
-        }
-        let out: Attrs = seen
-            .into_iter()
-            .map(|(k, vs)| {
-                let partial = Value::Thunk(Thunk::apply(f.clone(), Value::String(k.clone())));
-                (k, Value::Thunk(Thunk::apply(partial, Value::list(vs))))
-            })
-            .collect();
-        Ok(Value::attrs(out))
     })
 }
 
@@ -330,9 +447,9 @@ fn closure_attr(a: &Attrs, name: &str) -> Result<Value, ErrorKind> {
 /// seen before, in the order found. Keys are kept sorted by
 /// [`less_than`] (two keys are the same when neither is less), as C++ Nix
 /// keeps them in a `std::set`.
-fn generic_closure(co: Co, args: Vec<Value>) -> GenFuture {
+fn generic_closure(co: Co, [a]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let a = attrs_arg(&co, arg(&args, 0)).await?;
+        let a = attrs_arg(&co, a).await?;
         let start = list_arg(&co, closure_attr(&a, "startSet")?).await?;
         let op = force(&co, closure_attr(&a, "operator")?).await?;
         let key_name = NixString::from("key");
@@ -373,73 +490,5 @@ fn generic_closure(co: Co, args: Vec<Value>) -> GenFuture {
             }
         }
         Ok(Value::list(result))
-    })
-}
-
-/// `builtins.catAttrs name sets`: the values of attribute `name` in those
-/// sets that have it, in order.
-fn cat_attrs(co: Co, args: Vec<Value>) -> GenFuture {
-    sync(async move {
-        let name = string_arg(&co, arg(&args, 0)).await?;
-        let l = list_arg(&co, arg(&args, 1)).await?;
-        let mut out = List::new();
-        for x in l.iter() {
-            if let Some(v) = attrs_arg(&co, x.clone()).await?.get(&name) {
-                out.push_back(v.clone());
-            }
-        }
-        Ok(Value::list(out))
-    })
-}
-
-/// `builtins.intersectAttrs e1 e2`: the attributes of `e2` whose names are
-/// also in `e1`.
-fn intersect_attrs(co: Co, args: Vec<Value>) -> GenFuture {
-    sync(async move {
-        let names = attrs_arg(&co, arg(&args, 0)).await?;
-        let values = attrs_arg(&co, arg(&args, 1)).await?;
-        let out: Attrs = if names.len() < values.len() {
-            names
-                .keys()
-                .filter_map(|k| values.get(k).map(|v| (k.clone(), v.clone())))
-                .collect()
-        } else {
-            values
-                .iter()
-                .filter(|(k, _)| names.contains_key(*k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        };
-        Ok(Value::attrs(out))
-    })
-}
-
-/// `builtins.functionArgs f`: for a lambda with formals `{ a, b ? e }`,
-/// `{ a = false; b = true; }` (whether each has a default); `{ }` for
-/// `x: …` lambdas and builtins.
-fn function_args(co: Co, args: Vec<Value>) -> GenFuture {
-    sync(async move {
-        match force(&co, arg(&args, 0)).await? {
-            Value::Builtin(_) => Ok(Value::attrs(Attrs::new())),
-            Value::Closure(c) => Ok(match &c.lambda.params {
-                Params::Ident => Value::attrs(Attrs::new()),
-                Params::Formals { formals, .. } => {
-                    let pos = AttrPos::table(
-                        c.lambda.span.source.clone(),
-                        formals.iter().map(|f| (f.name.clone(), f.pos)).collect(),
-                    );
-                    Value::attrs_with_pos(
-                        formals
-                            .iter()
-                            .map(|f| (f.name.clone(), Value::Bool(f.default.is_some())))
-                            .collect(),
-                        Some(pos),
-                    )
-                }
-            }),
-            _ => Err(ErrorKind::Other(
-                "'functionArgs' requires a function".into(),
-            )),
-        }
     })
 }

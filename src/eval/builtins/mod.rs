@@ -3,34 +3,70 @@
 //! functions without recursing in Rust. [`Builtin`] values carry their
 //! arguments until all are supplied.
 
-/// Declares a module's builtins: `"name"/arity => function`, with
-/// `#[global]` for those also visible without `builtins.`; defines the
-/// module's `specs()`.
+/// Declares a module's builtins, `"name" => function`, and defines the
+/// module's `specs()`. Each entry is a [`spec!`]: `#[global]` marks those
+/// also visible without `builtins.`, `#[fast(path)]` attaches a fast path.
 macro_rules! builtins {
-    ($( $(#[$global:ident])? $name:literal / $arity:literal => $f:ident ),* $(,)?) => {
+    ($( $(#[$($attr:tt)*])* $name:literal => $f:ident ),* $(,)?) => {
         pub fn specs() -> Vec<$crate::eval::builtins::Spec> {
-            vec![$( $crate::eval::builtins::Spec { name: $name, arity: $arity, func: $f as $crate::eval::builtins::BuiltinFn, global: builtins!(@g $($global)?) } ),*]
+            vec![$( spec!($(#[$($attr)*])* $name => $f) ),*]
         }
     };
-    (@g global) => { true };
-    (@g) => { false };
 }
 
+/// The table entry of one builtin: `spec!(#[global] #[fast(fast_fn)]
+/// "name" => function)`, both attributes optional. The function takes its
+/// arguments as an array, `fn(Co, [Value; N]) -> GenFuture`, and that `N`
+/// is the builtin's arity; a fast path, `fn(&[Value; N]) -> Option<Value>`,
+/// must take as many (checked when compiling).
+macro_rules! spec {
+    ($(#[$($attr:tt)*])* $name:literal => $f:path) => {
+        spec!(@attrs [$name, $f, false, None] $([$($attr)*])*)
+    };
+    (@attrs [$name:literal, $f:path, $global:expr, $fast:expr] [global] $($rest:tt)*) => {
+        spec!(@attrs [$name, $f, true, $fast] $($rest)*)
+    };
+    (@attrs [$name:literal, $f:path, $global:expr, $fast:expr] [fast($fast_fn:path)] $($rest:tt)*) => {
+        spec!(@attrs [$name, $f, $global, Some(
+            (|args| $crate::eval::builtins::args::fast_with($f, $fast_fn, args))
+                as $crate::eval::builtins::FastFn
+        )] $($rest)*)
+    };
+    (@attrs [$name:literal, $f:path, $global:expr, $fast:expr]) => {
+        $crate::eval::builtins::Spec {
+            name: $name,
+            arity: $crate::eval::builtins::args::arity($f),
+            func: |co, args| $crate::eval::builtins::args::call_with($f, co, args),
+            fast: $fast,
+            global: $global,
+        }
+    };
+}
+
+mod args;
 mod context;
-mod core;
+mod control;
 mod derivation;
 mod fast;
+mod fetch;
 mod flake;
+mod flake_ref;
 mod hashing;
+mod import;
 mod io;
+mod json;
 mod lists;
-mod misc;
+mod numbers;
+mod regex;
+mod sets;
 mod strings;
 mod toml;
+mod types;
+mod versions;
 
-pub use self::core::deep_force;
+pub use self::control::deep_force;
 pub(crate) use self::io::current_time;
-pub(crate) use self::strings::to_json_bytes;
+pub(crate) use self::json::to_json_bytes;
 
 use std::rc::Rc;
 
@@ -38,7 +74,8 @@ use super::error::ErrorKind;
 use super::value::{Attrs, NixString, Value};
 use super::vm::{generator, Co, Gen, GenFuture};
 
-/// The signature of every builtin.
+/// A builtin as the VM calls it, once all its arguments are there: the
+/// function of a [`spec!`], which passes them on as an array.
 pub type BuiltinFn = fn(Co, Vec<Value>) -> GenFuture;
 
 /// A builtin's synchronous fast path: the result when the arguments it
@@ -95,18 +132,27 @@ pub struct Spec {
     pub name: &'static str,
     pub arity: usize,
     pub func: BuiltinFn,
+    /// The synchronous fast path, if it has one.
+    pub fast: Option<FastFn>,
     /// Also visible without `builtins.` (like `map`, `toString`).
     pub global: bool,
 }
 
 /// Every builtin function.
 pub fn specs() -> Vec<Spec> {
-    let mut v = core::specs();
-    v.extend(strings::specs());
+    let mut v = types::specs();
+    v.extend(numbers::specs());
+    v.extend(control::specs());
     v.extend(lists::specs());
+    v.extend(sets::specs());
+    v.extend(strings::specs());
+    v.extend(regex::specs());
+    v.extend(versions::specs());
+    v.extend(json::specs());
+    v.extend(import::specs());
     v.extend(io::specs());
     v.extend(hashing::specs());
-    v.extend(misc::specs());
+    v.extend(fetch::specs());
     v.extend(toml::specs());
     v.extend(flake::specs());
     v.extend(context::specs());
@@ -124,10 +170,12 @@ pub fn configured_specs(config: &super::EvalConfig) -> Vec<Spec> {
     specs()
         .into_iter()
         .filter_map(|spec| match spec.name {
-            "traceVerbose" if config.trace_verbose => Some(misc::trace_verbose_spec()),
+            "traceVerbose" if config.trace_verbose => Some(control::trace_verbose_spec()),
             "traceVerbose" => None,
             "getFlake" if !config.has_feature("flakes") => None,
-            "fetchTree" if !config.has_feature("flakes") => Some(misc::fetch_tree_no_flakes_spec()),
+            "fetchTree" if !config.has_feature("flakes") => {
+                Some(fetch::fetch_tree_no_flakes_spec())
+            }
             "fromTOML" if config.has_feature("parse-toml-timestamps") => {
                 Some(toml::from_toml_timestamps_spec())
             }
@@ -141,7 +189,7 @@ pub fn value_of(spec: &Spec) -> Value {
         name: spec.name,
         arity: spec.arity,
         func: spec.func,
-        fast: fast::for_builtin(spec.name),
+        fast: spec.fast,
         args: Vec::new(),
     }))
 }
@@ -153,4 +201,87 @@ pub(crate) fn attrs_from(pairs: impl IntoIterator<Item = (&'static str, Value)>)
         a.insert(NixString::from(k), v);
     }
     Value::attrs(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The builtins that have a fast path, with their arities.
+    const FAST: [(&str, usize); 22] = [
+        ("toString", 1),
+        ("stringLength", 1),
+        ("length", 1),
+        ("head", 1),
+        ("elemAt", 2),
+        ("typeOf", 1),
+        ("isNull", 1),
+        ("isInt", 1),
+        ("isFloat", 1),
+        ("isBool", 1),
+        ("isString", 1),
+        ("isList", 1),
+        ("isAttrs", 1),
+        ("isFunction", 1),
+        ("isPath", 1),
+        ("attrNames", 1),
+        ("attrValues", 1),
+        ("hasAttr", 2),
+        ("getAttr", 2),
+        ("concatStringsSep", 2),
+        ("map", 2),
+        ("genList", 2),
+    ];
+
+    /// Every fast path is attached to the builtin it is for, with that
+    /// builtin's arity, and to no other; given another number of
+    /// arguments, it declines.
+    #[test]
+    fn fast_paths_belong_to_their_builtins() {
+        let specs = specs();
+        for (name, arity) in FAST {
+            let spec = specs.iter().find(|s| s.name == name);
+            let spec = spec.unwrap_or_else(|| panic!("no builtin {name}"));
+            assert_eq!(spec.arity, arity, "arity of {name}");
+            assert!(spec.fast.is_some(), "{name} has no fast path");
+        }
+        for spec in &specs {
+            let Some(fast) = spec.fast else { continue };
+            assert!(
+                FAST.iter().any(|&(name, _)| name == spec.name),
+                "unexpected fast path on {}",
+                spec.name
+            );
+            let too_many = vec![Value::Null; spec.arity + 1];
+            assert!(fast(&too_many).is_none(), "{} took too many", spec.name);
+            if let Some(fewer) = spec.arity.checked_sub(1) {
+                assert!(
+                    fast(&too_many[..fewer]).is_none(),
+                    "{} took too few",
+                    spec.name
+                );
+            }
+        }
+    }
+
+    /// Builtin names are unique, and those a configuration replaces keep
+    /// their arity and visibility.
+    #[test]
+    fn configured_builtins_match_the_table() {
+        let specs = specs();
+        let mut names: Vec<_> = specs.iter().map(|s| s.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), specs.len(), "a builtin is declared twice");
+        for replacement in [
+            control::trace_verbose_spec(),
+            fetch::fetch_tree_no_flakes_spec(),
+            toml::from_toml_timestamps_spec(),
+        ] {
+            let spec = specs.iter().find(|s| s.name == replacement.name);
+            let spec = spec.unwrap_or_else(|| panic!("no builtin {}", replacement.name));
+            assert_eq!(spec.arity, replacement.arity, "{}", spec.name);
+            assert_eq!(spec.global, replacement.global, "{}", spec.name);
+        }
+    }
 }

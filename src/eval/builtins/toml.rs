@@ -9,35 +9,30 @@ use std::fmt::Write as _;
 
 use toml_edit::{Datetime, Item, Offset, Table, Value as TomlValue};
 
-use super::core::{arg, string_arg, sync};
+use super::args::{string_arg, sync};
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{Attrs, List, NixString, Value};
 use crate::eval::vm::{Co, GenFuture};
 
 builtins! {
-    #[global] "fromTOML"/1 => from_toml,
+    #[global] "fromTOML" => from_toml,
 }
 
 /// `fromTOML` with the experimental feature `parse-toml-timestamps`.
 pub(crate) fn from_toml_timestamps_spec() -> super::Spec {
-    super::Spec {
-        name: "fromTOML",
-        arity: 1,
-        func: from_toml_timestamps,
-        global: true,
-    }
+    spec!(#[global] "fromTOML" => from_toml_timestamps)
 }
 
-fn from_toml(co: Co, args: Vec<Value>) -> GenFuture {
+fn from_toml(co: Co, [text]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let text = string_arg(&co, arg(&args, 0)).await?;
+        let text = string_arg(&co, text).await?;
         parse(text.as_bytes(), false)
     })
 }
 
-fn from_toml_timestamps(co: Co, args: Vec<Value>) -> GenFuture {
+fn from_toml_timestamps(co: Co, [text]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let text = string_arg(&co, arg(&args, 0)).await?;
+        let text = string_arg(&co, text).await?;
         parse(text.as_bytes(), true)
     })
 }

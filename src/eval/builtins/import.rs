@@ -1,0 +1,113 @@
+//! Loading other files: `import`, `scopedImport`, and `findFile`, the
+//! search-path lookup behind `<name>`.
+
+use std::rc::Rc;
+
+use super::args::{attrs_arg, list_arg, string_arg, sync};
+use super::io::path_arg;
+use crate::eval::error::ErrorKind;
+use crate::eval::ops::{coerce_to_string, Coercion};
+use crate::eval::value::{NixString, Value};
+use crate::eval::vm::{Co, GenFuture, Request, Response};
+
+builtins! {
+    #[global] "import" => import, #[global] "scopedImport" => scoped_import,
+    "findFile" => find_file,
+}
+
+fn import(co: Co, [path]: [Value; 1]) -> GenFuture {
+    sync(async move {
+        let path = path_arg(&co, path).await?;
+        match co.yield_(Request::Import(path)).await {
+            Response::Value(v) => Ok(v),
+            Response::Error(e) => Err(e),
+        }
+    })
+}
+
+fn scoped_import(co: Co, [attrs, path]: [Value; 2]) -> GenFuture {
+    sync(async move {
+        let attrs = attrs_arg(&co, attrs).await?;
+        let path = path_arg(&co, path).await?;
+        match co.yield_(Request::ScopedImport(attrs, path)).await {
+            Response::Value(v) => Ok(v),
+            Response::Error(e) => Err(e),
+        }
+    })
+}
+
+/// `builtins.findFile searchPath "a/b"`: the first entry whose prefix
+/// matches and under which the rest exists (`<a/b>` lookups).
+fn find_file(co: Co, [entries, wanted]: [Value; 2]) -> GenFuture {
+    sync(async move {
+        let entries = list_arg(&co, entries).await?;
+        let wanted = string_arg(&co, wanted).await?.to_string();
+        for e in entries.iter() {
+            let e = attrs_arg(&co, e.clone()).await?;
+            let get = |k: &str| e.get(&NixString::from(k)).cloned();
+            let prefix = match get("prefix") {
+                Some(p) => string_arg(&co, p).await?.to_string(),
+                None => String::new(),
+            };
+            let path = match get("path") {
+                Some(p) => coerce_to_string(&co, p, Coercion::ToString).await?,
+                None => {
+                    return Err(ErrorKind::AttributeMissing {
+                        name: "path".into(),
+                        hint: String::new(),
+                    })
+                }
+            };
+            let path = path.to_str_lossy().into_owned();
+            let rest = if prefix.is_empty() {
+                Some(wanted.as_str())
+            } else if wanted == prefix {
+                Some("")
+            } else {
+                wanted.strip_prefix(&format!("{prefix}/"))
+            };
+            let Some(rest) = rest else { continue };
+            // A relative entry is relative to the working directory.
+            let base = std::path::absolute(&path).unwrap_or_else(|_| path.clone().into());
+            let candidate = if rest.is_empty() {
+                base.clone()
+            } else {
+                base.join(rest)
+            };
+            if !rest.is_empty() || prefix.is_empty() || wanted == prefix {
+                // C++ Nix warns about an entry that is not there.
+                if !path.contains("://")
+                    && !path.is_empty()
+                    && std::fs::symlink_metadata(&base).is_err()
+                {
+                    crate::eval::access::warn_missing_entry(std::path::Path::new(&path));
+                    continue;
+                }
+            }
+            if candidate.exists() {
+                let found = crate::eval::compiler::canonicalise(&candidate);
+                let found = super::io::allowed(&co, found).await?;
+                return Ok(Value::Path(Rc::new(found)));
+            }
+        }
+        // `<nix/x>` falls back to C++ Nix 2.8's built-in files.
+        if let Some(rest) = wanted.strip_prefix("nix/") {
+            let path = format!("{}/{rest}", crate::eval::COREPKGS);
+            return Ok(Value::Path(Rc::new(std::path::PathBuf::from(path))));
+        }
+        let pure = crate::eval::vm::with_evaluator(
+            &co,
+            Box::new(|ev| Ok(Value::Bool(ev.config.pure_eval))),
+        )
+        .await?;
+        if matches!(pure, Value::Bool(true)) {
+            return Err(ErrorKind::Throw(format!(
+                "cannot look up '<{wanted}>' in pure evaluation mode (use '--impure' to override)"
+            )));
+        }
+        // Catchable by `tryEval`, as in newer Nix.
+        Err(ErrorKind::Throw(format!(
+            "file '{wanted}' was not found in the Nix search path (add it using $NIX_PATH or -I)"
+        )))
+    })
+}

@@ -1,0 +1,198 @@
+//! Attribute-set builtins: `attrNames`, `attrValues`, `getAttr`, `hasAttr`,
+//! `removeAttrs`, `listToAttrs`, `mapAttrs`, `catAttrs`, `intersectAttrs`,
+//! `zipAttrsWith` and `unsafeGetAttrPos`, with C++ Nix 2.8's behaviour and
+//! messages.
+
+use std::collections::BTreeMap;
+
+use super::args::{attrs_arg, function_arg, list_arg, string_arg, sync};
+use super::fast;
+use crate::eval::error::ErrorKind;
+use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
+use crate::eval::vm::{Co, GenFuture};
+
+builtins! {
+    #[fast(fast::attr_names)] "attrNames" => attr_names,
+    #[fast(fast::attr_values)] "attrValues" => attr_values,
+    #[fast(fast::get_attr)] "getAttr" => get_attr,
+    #[fast(fast::has_attr)] "hasAttr" => has_attr, #[global] "removeAttrs" => remove_attrs,
+    "listToAttrs" => list_to_attrs, "mapAttrs" => map_attrs, "zipAttrsWith" => zip_attrs_with,
+    "catAttrs" => cat_attrs, "intersectAttrs" => intersect_attrs,
+    "unsafeGetAttrPos" => unsafe_get_attr_pos,
+}
+
+fn attr_names(co: Co, [a]: [Value; 1]) -> GenFuture {
+    sync(async move {
+        let a = attrs_arg(&co, a).await?;
+        Ok(Value::list(
+            a.keys().map(|k| Value::String(k.clone())).collect(),
+        ))
+    })
+}
+
+fn attr_values(co: Co, [a]: [Value; 1]) -> GenFuture {
+    sync(async move {
+        let a = attrs_arg(&co, a).await?;
+        Ok(Value::list(a.values().cloned().collect()))
+    })
+}
+
+fn get_attr(co: Co, [k, a]: [Value; 2]) -> GenFuture {
+    sync(async move {
+        let k = string_arg(&co, k).await?;
+        let a = attrs_arg(&co, a).await?;
+        a.get(&k)
+            .cloned()
+            .ok_or_else(|| ErrorKind::AttributeMissing {
+                name: k.to_string(),
+                hint: String::new(),
+            })
+    })
+}
+
+fn has_attr(co: Co, [k, a]: [Value; 2]) -> GenFuture {
+    sync(async move {
+        let k = string_arg(&co, k).await?;
+        let a = attrs_arg(&co, a).await?;
+        Ok(Value::Bool(a.contains_key(&k)))
+    })
+}
+
+fn remove_attrs(co: Co, [a, names]: [Value; 2]) -> GenFuture {
+    sync(async move {
+        let a = attrs_arg(&co, a).await?;
+        let names = list_arg(&co, names).await?;
+        let mut out = a.map.clone();
+        for n in names.iter() {
+            out.remove(&string_arg(&co, n.clone()).await?);
+        }
+        // The positions of the attributes left stay.
+        Ok(Value::attrs_with_pos(out, a.pos.clone()))
+    })
+}
+
+fn list_to_attrs(co: Co, [l]: [Value; 1]) -> GenFuture {
+    sync(async move {
+        let l = list_arg(&co, l).await?;
+        let mut out = Attrs::new();
+        let (name_key, value_key) = (NixString::from("name"), NixString::from("value"));
+        for item in l.iter() {
+            let a = attrs_arg(&co, item.clone()).await?;
+            let name = a
+                .get(&name_key)
+                .cloned()
+                .ok_or(ErrorKind::AttributeMissing {
+                    name: "name".into(),
+                    hint: String::new(),
+                })?;
+            let name = string_arg(&co, name).await?;
+            let value = a
+                .get(&value_key)
+                .cloned()
+                .ok_or(ErrorKind::AttributeMissing {
+                    name: "value".into(),
+                    hint: String::new(),
+                })?;
+            // The first occurrence of a name wins.
+            out.entry(name).or_insert(value);
+        }
+        Ok(Value::attrs(out))
+    })
+}
+
+/// `f name v`, as a thunk (evaluated when needed).
+fn apply_to_name(f: &Value, name: &NixString, v: Value) -> Value {
+    let partial = Value::Thunk(Thunk::apply(f.clone(), Value::String(name.clone())));
+    Value::Thunk(Thunk::apply(partial, v))
+}
+
+fn map_attrs(co: Co, [f, a]: [Value; 2]) -> GenFuture {
+    sync(async move {
+        let f = f;
+        let a = attrs_arg(&co, a).await?;
+        let out: Attrs = a
+            .iter()
+            .map(|(k, v)| (k.clone(), apply_to_name(&f, k, v.clone())))
+            .collect();
+        Ok(Value::attrs(out))
+    })
+}
+
+/// `builtins.zipAttrsWith f sets`: for each name in any of the sets,
+/// `f name [ values of that name, in list order ]`, applied lazily.
+fn zip_attrs_with(co: Co, [f, l]: [Value; 2]) -> GenFuture {
+    sync(async move {
+        let f = function_arg(&co, f).await?;
+        let l = list_arg(&co, l).await?;
+        let mut seen: BTreeMap<NixString, List> = BTreeMap::new();
+        for x in l.iter() {
+            let a = attrs_arg(&co, x.clone()).await?;
+            for (k, v) in a.iter() {
+                seen.entry(k.clone()).or_default().push_back(v.clone());
+            }
+        }
+        let out: Attrs = seen
+            .into_iter()
+            .map(|(k, vs)| {
+                let v = apply_to_name(&f, &k, Value::list(vs));
+                (k, v)
+            })
+            .collect();
+        Ok(Value::attrs(out))
+    })
+}
+
+/// `builtins.catAttrs name sets`: the values of attribute `name` in those
+/// sets that have it, in order.
+fn cat_attrs(co: Co, [name, l]: [Value; 2]) -> GenFuture {
+    sync(async move {
+        let name = string_arg(&co, name).await?;
+        let l = list_arg(&co, l).await?;
+        let mut out = List::new();
+        for x in l.iter() {
+            if let Some(v) = attrs_arg(&co, x.clone()).await?.get(&name) {
+                out.push_back(v.clone());
+            }
+        }
+        Ok(Value::list(out))
+    })
+}
+
+/// `builtins.intersectAttrs e1 e2`: the attributes of `e2` whose names are
+/// also in `e1`.
+fn intersect_attrs(co: Co, [names, values]: [Value; 2]) -> GenFuture {
+    sync(async move {
+        let names = attrs_arg(&co, names).await?;
+        let values = attrs_arg(&co, values).await?;
+        let out: Attrs = if names.len() < values.len() {
+            names
+                .keys()
+                .filter_map(|k| values.get(k).map(|v| (k.clone(), v.clone())))
+                .collect()
+        } else {
+            values
+                .iter()
+                .filter(|(k, _)| names.contains_key(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        Ok(Value::attrs(out))
+    })
+}
+
+/// `builtins.unsafeGetAttrPos name set`: `{ file; line; column; }` where
+/// the attribute was defined, or `null` (no such attribute, or a set made
+/// by a builtin).
+fn unsafe_get_attr_pos(co: Co, [name, set]: [Value; 2]) -> GenFuture {
+    sync(async move {
+        let name = string_arg(&co, name).await?;
+        let set = attrs_arg(&co, set).await?;
+        if !set.contains_key(&name) {
+            return Ok(Value::Null);
+        }
+        Ok(match set.pos_of(&name) {
+            Some((source, offset)) => crate::eval::compiler::offset_attrs(&source, offset),
+            None => Value::Null,
+        })
+    })
+}
