@@ -1368,9 +1368,14 @@ impl<'g> Compiler<'g> {
         &mut self,
         tree: &mut AttrTree,
         span: &Span,
+        is_rec_set: bool,
         inside: impl FnOnce(&mut Self, &[String]) -> R<()>,
     ) -> R<()> {
         let names: Vec<String> = tree.order.clone();
+        // A `rec` set with `__overrides` makes every attribute a thunk of
+        // its own, sharing nothing (as C++ Nix), so that an override
+        // reaches every use of the name.
+        let overridable = is_rec_set && names.iter().any(|n| n == "__overrides");
         let froms = std::mem::take(&mut tree.froms);
         // The `inherit (e)` sources get hidden slots after the names.
         let map: HashMap<String, u32> = names
@@ -1409,10 +1414,18 @@ impl<'g> Compiler<'g> {
             for (_, slot) in fill {
                 let name = &names[slot];
                 let entry = tree.statics.remove(name).expect("ordered names exist");
-                self.entry_value(name, entry, 1)?;
+                match entry {
+                    Entry::Value { expr, .. } if overridable => {
+                        let i = self.sub_code(&expr)?;
+                        self.emit(Op::Thunk(i), &expr);
+                    }
+                    entry => self.entry_value(name, entry, 1)?,
+                }
                 self.emit_span(Op::SetSlot(slot as u32), span.clone());
-                if let Some(s) = self.scopes.last_mut() {
-                    s.filled.insert(slot as u32);
+                if !overridable {
+                    if let Some(s) = self.scopes.last_mut() {
+                        s.filled.insert(slot as u32);
+                    }
                 }
             }
             if let Some(s) = self.scopes.last_mut() {
@@ -1433,7 +1446,7 @@ impl<'g> Compiler<'g> {
         body: impl FnOnce(&mut Self) -> R<()>,
     ) -> R<()> {
         let mut tree = self.attr_tree(entries, true)?;
-        self.recursive_scope(&mut tree, span, |c, _| body(c))
+        self.recursive_scope(&mut tree, span, false, |c, _| body(c))
     }
 
     fn rec_attrs(&mut self, set: &ast::AttrSet) -> R<()> {
@@ -1445,7 +1458,7 @@ impl<'g> Compiler<'g> {
     fn rec_attrs_tree(&mut self, mut tree: AttrTree, span: &Span) -> R<()> {
         let dynamics = std::mem::take(&mut tree.dynamics);
         let positions = std::mem::take(&mut tree.positions);
-        self.recursive_scope(&mut tree, span, |c, names| {
+        self.recursive_scope(&mut tree, span, true, |c, names| {
             // `__overrides` replaces attributes, also for recursive uses.
             let overrides = names
                 .iter()
