@@ -334,3 +334,234 @@ fn checker_finds_upward_imports_and_skips_comments_and_strings() {
     );
     assert!(violations(&layers, "cli", "z.rs", "use crate::{eval, store};").is_empty());
 }
+
+/// The files of `src/eval/` may import each other in cycles of at most
+/// this many files (issue 14): values and code refer to each other, and
+/// so do the VM and the operations it runs; everything else reads
+/// bottom-up.
+const MAX_EVAL_CYCLE: usize = 3;
+
+/// The modules of `src/eval/`, by path below `eval` ("" for `eval`
+/// itself, "builtins::sets", …), with their code.
+fn eval_modules(dir: &Path) -> BTreeMap<String, (bool, String)> {
+    let mut files = Vec::new();
+    rust_files(dir, &mut files);
+    let mut out = BTreeMap::new();
+    for f in files {
+        let rel = f.strip_prefix(dir).unwrap().with_extension("");
+        let mut parts: Vec<String> = rel
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        let is_mod = parts.last().is_some_and(|p| p == "mod");
+        if is_mod {
+            parts.pop();
+        }
+        let code = code_only(&std::fs::read_to_string(&f).unwrap());
+        // Tests may use anything.
+        let code = code.split("#[cfg(test)]").next().unwrap_or("").to_owned();
+        out.insert(parts.join("::"), (is_mod, code));
+    }
+    out
+}
+
+/// Which modules each module of `modules` names, through `crate::eval::`,
+/// `super::`, `self::` or (in a `mod.rs`) a child module's name.
+fn eval_imports(
+    modules: &BTreeMap<String, (bool, String)>,
+) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+    let resolve = |path: &[String]| -> Option<String> {
+        (0..=path.len())
+            .rev()
+            .map(|k| path[..k].join("::"))
+            .find(|c| modules.contains_key(c))
+    };
+    let mut edges = BTreeMap::new();
+    for (name, (is_mod, code)) in modules {
+        let own: Vec<String> = name
+            .split("::")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let parent: Vec<String> = own[..own.len().saturating_sub(1)].to_vec();
+        let mut found = std::collections::BTreeSet::new();
+        let chars: Vec<char> = code.chars().collect();
+        let ident = |c: char| c.is_alphanumeric() || c == '_';
+        let mut i = 0;
+        while i < chars.len() {
+            if !ident(chars[i]) || (i > 0 && (ident(chars[i - 1]) || chars[i - 1] == ':')) {
+                i += 1;
+                continue;
+            }
+            // A path: identifiers joined by `::`, maybe ending in a group.
+            let mut segs = Vec::new();
+            let mut j = i;
+            let mut group = None;
+            loop {
+                let start = j;
+                while j < chars.len() && ident(chars[j]) {
+                    j += 1;
+                }
+                segs.push(chars[start..j].iter().collect::<String>());
+                if chars.get(j) == Some(&':') && chars.get(j + 1) == Some(&':') {
+                    j += 2;
+                    if chars.get(j) == Some(&'{') {
+                        let end = (j..chars.len())
+                            .find(|&k| chars[k] == '}')
+                            .unwrap_or(chars.len());
+                        group = Some(chars[j + 1..end].iter().collect::<String>());
+                        j = end;
+                        break;
+                    }
+                    if j < chars.len() && ident(chars[j]) {
+                        continue;
+                    }
+                }
+                break;
+            }
+            i = j.max(i + 1);
+            if segs.len() < 2 && group.is_none() {
+                continue;
+            }
+            let (base, rest): (Vec<String>, &[String]) = match segs[0].as_str() {
+                "crate" if segs.get(1).is_some_and(|s| s == "eval") => (Vec::new(), &segs[2..]),
+                "super" if segs.get(1).is_some_and(|s| s == "super") => (
+                    parent[..parent.len().saturating_sub(1)].to_vec(),
+                    &segs[2..],
+                ),
+                "super" => (parent.clone(), &segs[1..]),
+                "self" => (own.clone(), &segs[1..]),
+                first if *is_mod => {
+                    let mut child = own.clone();
+                    child.push(first.to_owned());
+                    if !modules.contains_key(&child.join("::")) {
+                        continue;
+                    }
+                    (own.clone(), &segs[..])
+                }
+                _ => continue,
+            };
+            let mut targets = Vec::new();
+            let mut full = base.clone();
+            full.extend(rest.iter().cloned());
+            if group.is_none() {
+                targets.push(full.clone());
+            }
+            for item in group.iter().flat_map(|g| g.split(',')) {
+                let head = item
+                    .trim()
+                    .split("::")
+                    .next()
+                    .unwrap_or("")
+                    .split(' ')
+                    .next()
+                    .unwrap_or("");
+                if !head.is_empty() {
+                    let mut t = full.clone();
+                    t.push(head.to_owned());
+                    targets.push(t);
+                }
+            }
+            for t in targets {
+                if let Some(m) = resolve(&t) {
+                    if &m != name {
+                        found.insert(m);
+                    }
+                }
+            }
+        }
+        edges.insert(name.clone(), found);
+    }
+    edges
+}
+
+/// The strongly connected components of more than one module.
+fn cycles(edges: &BTreeMap<String, std::collections::BTreeSet<String>>) -> Vec<Vec<String>> {
+    // Kosaraju: reachability both ways.
+    let reach = |from: &String, forward: bool| {
+        let mut seen = std::collections::BTreeSet::from([from.clone()]);
+        let mut work = vec![from.clone()];
+        while let Some(m) = work.pop() {
+            let next: Vec<String> = if forward {
+                edges.get(&m).into_iter().flatten().cloned().collect()
+            } else {
+                edges
+                    .iter()
+                    .filter(|(_, to)| to.contains(&m))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            };
+            for n in next {
+                if seen.insert(n.clone()) {
+                    work.push(n);
+                }
+            }
+        }
+        seen
+    };
+    let mut done = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for m in edges.keys() {
+        if done.contains(m) {
+            continue;
+        }
+        let both: Vec<String> = reach(m, true)
+            .intersection(&reach(m, false))
+            .cloned()
+            .collect();
+        done.extend(both.iter().cloned());
+        if both.len() > 1 {
+            out.push(both);
+        }
+    }
+    out
+}
+
+#[test]
+fn eval_files_import_each_other_in_no_long_cycle() {
+    let modules = eval_modules(&root().join("src/eval"));
+    assert!(
+        modules.len() > 20,
+        "too few eval modules found: {}",
+        modules.len()
+    );
+    let edges = eval_imports(&modules);
+    assert!(
+        edges["vm"].contains("value"),
+        "the import reader misses vm -> value"
+    );
+    let long: Vec<_> = cycles(&edges)
+        .into_iter()
+        .filter(|c| c.len() > MAX_EVAL_CYCLE)
+        .collect();
+    assert!(
+        long.is_empty(),
+        "import cycles of more than {MAX_EVAL_CYCLE} files in src/eval: {long:?}"
+    );
+}
+
+/// The cycle finder itself, on made-up modules.
+#[test]
+fn eval_cycle_finder_sees_paths_groups_and_parents() {
+    let m = |code: &str| (false, code_only(code));
+    let modules = BTreeMap::from([
+        (
+            String::new(),
+            (true, code_only("use a::X; use crate::eval::b::Y;")),
+        ),
+        ("a".to_owned(), m("use super::{b::Z, c};")),
+        ("b".to_owned(), m("fn f() -> super::c::T { todo!() }")),
+        (
+            "c".to_owned(),
+            m("use crate::eval::a; // super::d\nconst S: &str = \"super::d\";"),
+        ),
+        ("d".to_owned(), m("use super::Evaluator;")),
+    ]);
+    let edges = eval_imports(&modules);
+    assert_eq!(edges["a"], ["b", "c"].map(String::from).into());
+    assert_eq!(edges["d"], [String::new()].into());
+    assert_eq!(
+        cycles(&edges),
+        vec![["a", "b", "c"].map(String::from).to_vec()]
+    );
+}

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::config::warn_missing_entry;
 use super::error::ErrorKind;
 use super::paths::canonicalise;
 use super::Evaluator;
@@ -72,21 +73,6 @@ impl Evaluator {
             )));
         }
         Ok(real)
-    }
-}
-
-/// C++ Nix's warning for a search path entry that is not there, once per
-/// entry.
-pub(crate) fn warn_missing_entry(path: &Path) {
-    thread_local! {
-        static WARNED: std::cell::RefCell<std::collections::HashSet<PathBuf>> =
-            Default::default();
-    }
-    if WARNED.with(|w| w.borrow_mut().insert(path.to_owned())) {
-        crate::log::warning(&format!(
-            "Nix search path entry '{}' does not exist, ignoring",
-            path.display()
-        ));
     }
 }
 

@@ -1,7 +1,7 @@
 //! The settings of an evaluation (search path, system, restrictions,
 //! lints, experimental features) and the built-in `<nix/…>` location.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where C++ Nix 2.8 finds `<nix/…>` files the search path lacks
 /// (`findFile`); of those, `fetchurl.nix` is built in.
@@ -63,4 +63,19 @@ pub struct Lints {
     pub short_path: LintLevel,
     pub absolute_path: LintLevel,
     pub url: LintLevel,
+}
+
+/// C++ Nix's warning for a search path entry that is not there, once per
+/// entry.
+pub(crate) fn warn_missing_entry(path: &Path) {
+    thread_local! {
+        static WARNED: std::cell::RefCell<std::collections::HashSet<PathBuf>> =
+            Default::default();
+    }
+    if WARNED.with(|w| w.borrow_mut().insert(path.to_owned())) {
+        crate::log::warning(&format!(
+            "Nix search path entry '{}' does not exist, ignoring",
+            path.display()
+        ));
+    }
 }

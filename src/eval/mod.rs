@@ -9,6 +9,7 @@ pub mod code;
 pub mod compiler;
 pub mod config;
 pub mod error;
+pub mod host;
 pub mod instantiation;
 pub mod ops;
 pub mod parser;
@@ -38,6 +39,8 @@ use config::{COREPKGS_DERIVATION, COREPKGS_FETCHURL};
 /// An evaluator: globals, the import cache, and settings.
 pub struct Evaluator {
     pub globals: Globals,
+    /// The function of each builtin, by id (see [`value::Builtin`]).
+    builtin_fns: Vec<builtins::BuiltinFn>,
     pub config: EvalConfig,
     /// What evaluation adds to the store (computed, written by the caller).
     pub instantiation: instantiation::Instantiation,
@@ -59,6 +62,7 @@ impl Evaluator {
         .unwrap_or_else(|_| crate::store_path::StoreDir::default());
         let mut ev = Evaluator {
             globals: Globals::new(),
+            builtin_fns: Vec::new(),
             instantiation: instantiation::Instantiation::new(store_dir),
             config,
             imports: RefCell::new(HashMap::new()),
@@ -72,7 +76,7 @@ impl Evaluator {
             let allowed = ev.initial_allowed_paths();
             *ev.allowed_paths.borrow_mut() = allowed;
         }
-        ev.globals = ev.make_globals();
+        (ev.globals, ev.builtin_fns) = ev.make_globals();
         symbols::intern_globals(ev.globals.keys().map(String::as_str));
         ev.define_derivation();
         ev
@@ -97,13 +101,17 @@ impl Evaluator {
         }
     }
 
-    fn make_globals(&self) -> Globals {
+    /// The global names and `builtins`, with the functions of the builtins
+    /// in the order of their ids.
+    fn make_globals(&self) -> (Globals, Vec<builtins::BuiltinFn>) {
         let mut builtins = Attrs::new();
         let mut globals = Globals::new();
+        let mut fns = Vec::new();
         // As in C++ Nix, a builtin is a variable under its own name (the
         // `global` ones) or else as `__name`, never both.
         for spec in builtins::configured_specs(&self.config) {
-            let v = builtins::value_of(&spec);
+            let v = builtins::value_of(&spec, fns.len() as u32);
+            fns.push(spec.func);
             builtins.insert(NixString::from(spec.name), v.clone());
             if spec.global {
                 globals.insert(spec.name.to_owned(), v);
@@ -153,7 +161,7 @@ impl Evaluator {
         let set = Value::attrs(builtins);
         this.finish(set.clone());
         globals.insert("builtins".into(), set);
-        globals
+        (globals, fns)
     }
 
     /// `builtins.nixPath`: `[ { prefix; path; } ]` from the search path.
@@ -384,4 +392,46 @@ fn read_nix_file(path: &Path) -> Result<(PathBuf, String), ErrorKind> {
         ))
     })?;
     Ok((file, text))
+}
+
+impl host::Host for Evaluator {
+    fn config(&self) -> &EvalConfig {
+        &self.config
+    }
+
+    fn instantiation(&self) -> &instantiation::Instantiation {
+        &self.instantiation
+    }
+
+    fn internal_span(&self) -> Span {
+        Evaluator::internal_span(self)
+    }
+
+    fn import_value(&self, path: &Path) -> Result<Value, ErrorKind> {
+        Evaluator::import_value(self, path)
+    }
+
+    fn scoped_import(&self, attrs: &Attrs, path: &Path) -> Result<Value, ErrorKind> {
+        Evaluator::scoped_import(self, attrs, path)
+    }
+
+    fn copy_path_to_store(&self, path: &Path) -> Result<Value, ErrorKind> {
+        Evaluator::copy_path_to_store(self, path)
+    }
+
+    fn force(&self, v: Value) -> Result<Value, EvalError> {
+        Evaluator::force(self, v)
+    }
+
+    fn is_restricted(&self) -> bool {
+        Evaluator::is_restricted(self)
+    }
+
+    fn check_source_path(&self, path: &Path) -> Result<PathBuf, ErrorKind> {
+        Evaluator::check_source_path(self, path)
+    }
+
+    fn builtin_fn(&self, id: u32) -> Option<builtins::BuiltinFn> {
+        self.builtin_fns.get(id as usize).copied()
+    }
 }

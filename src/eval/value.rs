@@ -10,7 +10,6 @@ use std::rc::Rc;
 use bstr::ByteSlice;
 use smallvec::SmallVec;
 
-use super::builtins::Builtin;
 use super::code::{Code, LambdaInfo, Source};
 
 /// What a string refers to in the store, as C++ Nix's string context:
@@ -234,6 +233,35 @@ impl AttrPos {
                 AttrPos::table(source.clone(), all)
             }
             AttrPos::Update { .. } => table.clone(),
+        }
+    }
+}
+
+/// A builtin's synchronous fast path: the result when the arguments it
+/// needs are already evaluated and nothing can fail, `None` to run the
+/// builtin instead (which then also produces any error).
+pub type FastFn = fn(&[Value]) -> Option<Value>;
+
+/// A builtin, possibly partially applied. Its function is the one the
+/// evaluator registered as `id` (`host::Host::builtin_fn`), so values do not
+/// depend on how builtins run.
+pub struct Builtin {
+    pub name: &'static str,
+    pub arity: usize,
+    pub id: u32,
+    pub fast: Option<FastFn>,
+    pub args: Vec<Value>,
+}
+
+impl Builtin {
+    /// The same builtin with no arguments applied.
+    pub fn without_args(&self) -> Builtin {
+        Builtin {
+            name: self.name,
+            arity: self.arity,
+            id: self.id,
+            fast: self.fast,
+            args: Vec::new(),
         }
     }
 }

@@ -4,68 +4,19 @@
 //! Builtins and other operations that must force or call values from the
 //! inside run as generators: they yield a [`Request`] and the VM answers.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
 
 use genawaiter::GeneratorState;
 
-use super::builtins::{Applied, Builtin};
 use super::code::{BinOp, Code, Op, Params, Span};
 use super::error::{ErrorKind, EvalError};
-use super::value::{AttrPos, Attrs, Closure, Env, List, NixString, Thunk, ThunkState, Value};
-use super::{ops, Evaluator};
-
-/// What a generator asks the VM for.
-pub enum Request {
-    /// Evaluate to weak head normal form.
-    Force(Value),
-    /// Like `Force`, but a catchable error is answered instead of unwinding
-    /// (for `builtins.tryEval`).
-    TryForce(Value),
-    /// Apply a function to an argument.
-    Call(Value, Value),
-    /// The (lazy, cached) value of a Nix file.
-    Import(std::path::PathBuf),
-    /// The store path a path is copied to, as a string with context.
-    CopyToStore(std::path::PathBuf),
-    /// Work that needs the evaluator itself (its store state): run it.
-    WithEvaluator(EvaluatorTask),
-    /// `scopedImport`: a file evaluated with extra variables.
-    ScopedImport(Rc<super::value::AttrSet>, std::path::PathBuf),
-    /// `addErrorContext`: force the value; an error on the way gets the
-    /// message (the first value, evaluated only then) as a trace frame.
-    ForceWithContext(Value, Value),
-}
-
-/// A computation run with the evaluator (see [`Request::WithEvaluator`]).
-pub type EvaluatorTask = Box<dyn FnOnce(&Evaluator) -> Result<Value, ErrorKind>>;
-
-/// Runs `task` with the evaluator, from inside a generator.
-pub async fn with_evaluator(co: &Co, task: EvaluatorTask) -> Result<Value, ErrorKind> {
-    match co.yield_(Request::WithEvaluator(task)).await {
-        Response::Value(v) => Ok(v),
-        Response::Error(e) => Err(e),
-    }
-}
-
-/// The VM's answer to a [`Request`].
-pub enum Response {
-    Value(Value),
-    Error(ErrorKind),
-}
-
-pub type Co = genawaiter::rc::Co<Request, Response>;
-pub type GenFuture = Pin<Box<dyn Future<Output = Result<Value, ErrorKind>>>>;
-pub type Gen = genawaiter::rc::Gen<Request, Response, GenFuture>;
-
-/// Starts a generator from an async function of a [`Co`].
-pub fn generator<F>(f: impl FnOnce(Co) -> F + 'static) -> Gen
-where
-    F: Future<Output = Result<Value, ErrorKind>> + 'static,
-{
-    Gen::new(move |co| Box::pin(f(co)) as GenFuture)
-}
+pub use super::host::{
+    generator, with_evaluator, Co, EvaluatorTask, Gen, GenFuture, Host, Request, Response,
+};
+use super::ops;
+use super::value::{
+    AttrPos, Attrs, Builtin, Closure, Env, List, NixString, Thunk, ThunkState, Value,
+};
 
 /// Forces `v` from inside a generator.
 pub async fn force(co: &Co, v: Value) -> Result<Value, ErrorKind> {
@@ -163,7 +114,7 @@ enum Flow {
 }
 
 pub struct Vm<'e> {
-    pub ev: &'e Evaluator,
+    pub ev: &'e dyn Host,
     stack: Vec<Value>,
     frames: Vec<Frame>,
     result: Option<Value>,
@@ -186,7 +137,7 @@ fn frame_done(f: &mut Frame) -> &mut Done {
 }
 
 impl<'e> Vm<'e> {
-    pub fn new(ev: &'e Evaluator) -> Self {
+    pub fn new(ev: &'e dyn Host) -> Self {
         let span = ev.internal_span();
         Vm {
             ev,
@@ -194,7 +145,7 @@ impl<'e> Vm<'e> {
             frames: Vec::new(),
             result: None,
             steps: 0,
-            max_steps: ev.config.max_steps.unwrap_or(u64::MAX),
+            max_steps: ev.config().max_steps.unwrap_or(u64::MAX),
             traced: Vec::new(),
             force_code: Rc::new(Code {
                 ops: vec![Op::Force, Op::Return],
@@ -532,7 +483,7 @@ impl<'e> Vm<'e> {
     fn call_frame(&mut self, f: Value, arg: Value, done: Done) -> Result<Callee, ErrorKind> {
         match f.resolved() {
             Value::Closure(c) => self.closure_frame(&c, arg, done).map(Callee::Frame),
-            Value::Builtin(b) => match b.apply(arg.clone())? {
+            Value::Builtin(b) => match apply_builtin(self.ev, &b, arg.clone())? {
                 Applied::Run(gen) => {
                     let mut frame = gen_frame(gen, done);
                     if let Frame::Gen(g) = &mut frame {
@@ -1241,4 +1192,39 @@ fn inner_context(name: &str, args: &[&Value], shown: &str) -> Option<String> {
         ),
         _ => None,
     }
+}
+
+/// The outcome of giving a builtin an argument.
+enum Applied {
+    /// All arguments are there: run this generator.
+    Run(Gen),
+    /// A partial application, or the fast path's result.
+    Value(Value),
+}
+
+/// Gives builtin `b` argument `arg`: a generator computing the result once
+/// all arguments are there, or a value (the partially applied builtin, or
+/// the result of the fast path).
+fn apply_builtin(host: &dyn Host, b: &Builtin, arg: Value) -> Result<Applied, ErrorKind> {
+    let mut args = Vec::with_capacity(b.arity);
+    args.extend(b.args.iter().cloned());
+    args.push(arg);
+    if args.len() < b.arity {
+        return Ok(Applied::Value(Value::Builtin(Rc::new(Builtin {
+            args,
+            ..b.without_args()
+        }))));
+    }
+    if let Some(fast) = b.fast {
+        if let Some(v) = fast(&args) {
+            return Ok(Applied::Value(v));
+        }
+    }
+    let f = host.builtin_fn(b.id).ok_or_else(|| {
+        ErrorKind::Other(format!(
+            "internal error: builtin '{}' is not registered",
+            b.name
+        ))
+    })?;
+    Ok(Applied::Run(generator(move |co| f(co, args))))
 }

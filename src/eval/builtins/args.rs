@@ -1,11 +1,13 @@
-//! The argument helpers every builtin module uses: forcing an argument to
-//! the type a builtin expects (with C++ Nix's type errors), and wrapping a
-//! builtin's body as the future its generator runs.
+//! What every builtin module uses: the table entry of a builtin
+//! ([`Spec`]), forcing an argument to the type a builtin expects (with C++
+//! Nix's type errors), wrapping a builtin's body as the future its
+//! generator runs, and building small result sets.
 
 use std::rc::Rc;
 
 use crate::eval::error::ErrorKind;
-use crate::eval::value::{AttrSet, List, NixString, Value};
+use crate::eval::host::BuiltinFn;
+use crate::eval::value::{AttrSet, Attrs, FastFn, List, NixString, Value};
 use crate::eval::vm::{force, Co, GenFuture};
 
 /// A builtin's body as the future its generator runs.
@@ -80,4 +82,24 @@ pub(super) async fn function_arg(co: &Co, v: Value) -> Result<Value, ErrorKind> 
         Value::Attrs(a) if a.contains_key(&NixString::from("__functor")) => Ok(f),
         _ => Err(ErrorKind::type_error("a function", &f)),
     }
+}
+
+/// One entry of the builtins table.
+pub struct Spec {
+    pub name: &'static str,
+    pub arity: usize,
+    pub func: BuiltinFn,
+    /// The synchronous fast path, if it has one.
+    pub fast: Option<FastFn>,
+    /// Also visible without `builtins.` (like `map`, `toString`).
+    pub global: bool,
+}
+
+/// A set of the given attributes.
+pub(crate) fn attrs_from(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
+    let mut a = Attrs::new();
+    for (k, v) in pairs {
+        a.insert(NixString::from(k), v);
+    }
+    Value::attrs(a)
 }

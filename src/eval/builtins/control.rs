@@ -74,8 +74,10 @@ fn try_eval(co: Co, [v]: [Value; 1]) -> GenFuture {
             co.yield_(Request::TryForce(v)).await
         };
         Ok(match r {
-            Response::Value(v) => super::attrs_from([("success", Value::Bool(true)), ("value", v)]),
-            Response::Error(_) => super::attrs_from([
+            Response::Value(v) => {
+                super::args::attrs_from([("success", Value::Bool(true)), ("value", v)])
+            }
+            Response::Error(_) => super::args::attrs_from([
                 ("success", Value::Bool(false)),
                 ("value", Value::Bool(false)),
             ]),
@@ -159,7 +161,7 @@ fn trace_verbose_off(co: Co, [_msg, value]: [Value; 2]) -> GenFuture {
 }
 
 /// `builtins.traceVerbose` with `--trace-verbose`: `builtins.trace`.
-pub(crate) fn trace_verbose_spec() -> super::Spec {
+pub(crate) fn trace_verbose_spec() -> super::args::Spec {
     spec!("traceVerbose" => trace)
 }
 

@@ -12,10 +12,10 @@ use super::args::{attrs_arg, string_arg, sync};
 use super::context::{decode, Element};
 use crate::derivation::{Derivation, Output};
 use crate::eval::error::ErrorKind;
+use crate::eval::host::Host;
 use crate::eval::ops::{coerce_to_string, Coercion};
 use crate::eval::value::{Attrs, Context, NixString, Value};
 use crate::eval::vm::{call, force, with_evaluator, Co, GenFuture};
-use crate::eval::Evaluator;
 use crate::hash::{Hash, HashAlgo, HashFormat};
 use crate::store_path::{StoreDir, StorePath};
 
@@ -231,8 +231,8 @@ fn derivation_strict(co: Co, [attrs]: [Value; 1]) -> GenFuture {
 
 /// The store part of `derivationStrict`: inputs from the context, output
 /// paths, the `.drv` path; the result set `{ drvPath; <output> = path; }`.
-fn instantiate(ev: &Evaluator, c: Collected) -> Result<Value, ErrorKind> {
-    let inst = &ev.instantiation;
+fn instantiate(ev: &dyn Host, c: Collected) -> Result<Value, ErrorKind> {
+    let inst = ev.instantiation();
     let store = &inst.store_dir;
     let parse = |p: &str| {
         store
@@ -379,7 +379,7 @@ fn to_file(co: Co, [name, contents]: [Value; 2]) -> GenFuture {
         with_evaluator(
             &co,
             Box::new(move |ev| {
-                let store = &ev.instantiation.store_dir;
+                let store = &ev.instantiation().store_dir;
                 let mut refs = BTreeSet::new();
                 for e in &ctx {
                     match decode(e) {
@@ -393,7 +393,7 @@ fn to_file(co: Co, [name, contents]: [Value; 2]) -> GenFuture {
                         }
                     }
                 }
-                let path = ev.instantiation.add_text(&name, &bytes, refs)?;
+                let path = ev.instantiation().add_text(&name, &bytes, refs)?;
                 Ok(store_string(store, &path))
             }),
         )
@@ -416,7 +416,7 @@ fn store_path(co: Co, [s]: [Value; 1]) -> GenFuture {
         with_evaluator(
             &co,
             Box::new(move |ev| {
-                let store = &ev.instantiation.store_dir;
+                let store = &ev.instantiation().store_dir;
                 // The store path itself, without anything below it.
                 let rest = text
                     .strip_prefix(store.as_str())
@@ -626,7 +626,7 @@ async fn add_path(
     with_evaluator(
         co,
         Box::new(move |ev| {
-            let inst = &ev.instantiation;
+            let inst = ev.instantiation();
             let path = inst.add_nar(&name, method, &hash, nar)?;
             Ok(store_string(&inst.store_dir, &path))
         }),

@@ -70,6 +70,6 @@ fn fetch_tree_no_flakes(_co: Co, [_target]: [Value; 1]) -> GenFuture {
     })
 }
 
-pub(crate) fn fetch_tree_no_flakes_spec() -> super::Spec {
+pub(crate) fn fetch_tree_no_flakes_spec() -> super::args::Spec {
     spec!(#[global] "fetchTree" => fetch_tree_no_flakes)
 }

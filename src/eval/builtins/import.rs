@@ -80,24 +80,24 @@ fn find_file(co: Co, [entries, wanted]: [Value; 2]) -> GenFuture {
                     && !path.is_empty()
                     && std::fs::symlink_metadata(&base).is_err()
                 {
-                    crate::eval::access::warn_missing_entry(std::path::Path::new(&path));
+                    crate::eval::config::warn_missing_entry(std::path::Path::new(&path));
                     continue;
                 }
             }
             if candidate.exists() {
-                let found = crate::eval::compiler::canonicalise(&candidate);
+                let found = crate::eval::paths::canonicalise(&candidate);
                 let found = super::io::allowed(&co, found).await?;
                 return Ok(Value::Path(Rc::new(found)));
             }
         }
         // `<nix/x>` falls back to C++ Nix 2.8's built-in files.
         if let Some(rest) = wanted.strip_prefix("nix/") {
-            let path = format!("{}/{rest}", crate::eval::COREPKGS);
+            let path = format!("{}/{rest}", crate::eval::config::COREPKGS);
             return Ok(Value::Path(Rc::new(std::path::PathBuf::from(path))));
         }
         let pure = crate::eval::vm::with_evaluator(
             &co,
-            Box::new(|ev| Ok(Value::Bool(ev.config.pure_eval))),
+            Box::new(|ev| Ok(Value::Bool(ev.config().pure_eval))),
         )
         .await?;
         if matches!(pure, Value::Bool(true)) {

@@ -9,8 +9,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use super::args::{string_arg, sync};
-use crate::eval::compiler::canonicalise;
 use crate::eval::error::ErrorKind;
+use crate::eval::paths::canonicalise;
 use crate::eval::value::{Attrs, NixString, Value};
 use crate::eval::vm::{Co, GenFuture};
 use crate::os_error;

@@ -8,7 +8,8 @@
 
 use super::args::{string_arg, sync};
 use crate::eval::error::ErrorKind;
-use crate::eval::ops::{coerce_no_copy, format_float};
+use crate::eval::ops::coerce_no_copy;
+use crate::eval::print::format_float;
 use crate::eval::value::{Attrs, Context, List, NixString, Value};
 use crate::eval::vm::{call, force, Co, GenFuture};
 

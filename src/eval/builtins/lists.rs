@@ -390,7 +390,7 @@ fn partition(co: Co, [f, l]: [Value; 2]) -> GenFuture {
                 wrong.push_back(x);
             }
         }
-        Ok(super::attrs_from([
+        Ok(super::args::attrs_from([
             ("right", Value::list(right)),
             ("wrong", Value::list(wrong)),
         ]))

@@ -8,7 +8,7 @@
 /// also visible without `builtins.`, `#[fast(path)]` attaches a fast path.
 macro_rules! builtins {
     ($( $(#[$($attr:tt)*])* $name:literal => $f:ident ),* $(,)?) => {
-        pub fn specs() -> Vec<$crate::eval::builtins::Spec> {
+        pub fn specs() -> Vec<$crate::eval::builtins::args::Spec> {
             vec![$( spec!($(#[$($attr)*])* $name => $f) ),*]
         }
     };
@@ -29,11 +29,11 @@ macro_rules! spec {
     (@attrs [$name:literal, $f:path, $global:expr, $fast:expr] [fast($fast_fn:path)] $($rest:tt)*) => {
         spec!(@attrs [$name, $f, $global, Some(
             (|args| $crate::eval::builtins::args::fast_with($f, $fast_fn, args))
-                as $crate::eval::builtins::FastFn
+                as $crate::eval::value::FastFn
         )] $($rest)*)
     };
     (@attrs [$name:literal, $f:path, $global:expr, $fast:expr]) => {
-        $crate::eval::builtins::Spec {
+        $crate::eval::builtins::args::Spec {
             name: $name,
             arity: $crate::eval::builtins::args::arity($f),
             func: |co, args| $crate::eval::builtins::args::call_with($f, co, args),
@@ -70,73 +70,12 @@ pub(crate) use self::json::to_json_bytes;
 
 use std::rc::Rc;
 
-use super::error::ErrorKind;
-use super::value::{Attrs, NixString, Value};
-use super::vm::{generator, Co, Gen, GenFuture};
+use super::value::{Builtin, Value};
 
-/// A builtin as the VM calls it, once all its arguments are there: the
-/// function of a [`spec!`], which passes them on as an array.
-pub type BuiltinFn = fn(Co, Vec<Value>) -> GenFuture;
-
-/// A builtin's synchronous fast path: the result when the arguments it
-/// needs are already evaluated and nothing can fail, `None` to run the
-/// generator instead (which then also produces any error).
-pub type FastFn = fn(&[Value]) -> Option<Value>;
-
-/// A builtin, possibly partially applied.
-pub struct Builtin {
-    pub name: &'static str,
-    pub arity: usize,
-    pub func: BuiltinFn,
-    pub fast: Option<FastFn>,
-    pub args: Vec<Value>,
-}
-
-/// The outcome of giving a builtin an argument.
-pub enum Applied {
-    /// All arguments are there: run this generator.
-    Run(Gen),
-    /// A partial application, or the fast path's result.
-    Value(Value),
-}
-
-impl Builtin {
-    /// Adds an argument: a generator computing the result once all are
-    /// there, or a value (the partially applied builtin, or the result
-    /// of the fast path).
-    pub fn apply(&self, arg: Value) -> Result<Applied, ErrorKind> {
-        let mut args = Vec::with_capacity(self.arity);
-        args.extend(self.args.iter().cloned());
-        args.push(arg);
-        if args.len() < self.arity {
-            return Ok(Applied::Value(Value::Builtin(Rc::new(Builtin {
-                name: self.name,
-                arity: self.arity,
-                func: self.func,
-                fast: self.fast,
-                args,
-            }))));
-        }
-        if let Some(fast) = self.fast {
-            if let Some(v) = fast(&args) {
-                return Ok(Applied::Value(v));
-            }
-        }
-        let f = self.func;
-        Ok(Applied::Run(generator(move |co| f(co, args))))
-    }
-}
-
-/// One entry of the builtins table.
-pub struct Spec {
-    pub name: &'static str,
-    pub arity: usize,
-    pub func: BuiltinFn,
-    /// The synchronous fast path, if it has one.
-    pub fast: Option<FastFn>,
-    /// Also visible without `builtins.` (like `map`, `toString`).
-    pub global: bool,
-}
+pub(crate) use self::args::attrs_from;
+pub use self::args::Spec;
+pub use crate::eval::host::BuiltinFn;
+pub use crate::eval::value::FastFn;
 
 /// Every builtin function.
 pub fn specs() -> Vec<Spec> {
@@ -166,7 +105,7 @@ pub fn specs() -> Vec<Spec> {
 /// experimental feature `flakes` (as in C++ Nix 2.8), without which
 /// `fetchTree` fails; `fromTOML` reads dates and times with the
 /// experimental feature `parse-toml-timestamps`.
-pub fn configured_specs(config: &super::EvalConfig) -> Vec<Spec> {
+pub fn configured_specs(config: &super::config::EvalConfig) -> Vec<Spec> {
     specs()
         .into_iter()
         .filter_map(|spec| match spec.name {
@@ -184,23 +123,15 @@ pub fn configured_specs(config: &super::EvalConfig) -> Vec<Spec> {
         .collect()
 }
 
-pub fn value_of(spec: &Spec) -> Value {
+/// The value of builtin `spec`, registered with the evaluator as `id`.
+pub fn value_of(spec: &Spec, id: u32) -> Value {
     Value::Builtin(Rc::new(Builtin {
         name: spec.name,
         arity: spec.arity,
-        func: spec.func,
+        id,
         fast: spec.fast,
         args: Vec::new(),
     }))
-}
-
-/// Helpers shared by the builtin modules.
-pub(crate) fn attrs_from(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
-    let mut a = Attrs::new();
-    for (k, v) in pairs {
-        a.insert(NixString::from(k), v);
-    }
-    Value::attrs(a)
 }
 
 #[cfg(test)]

@@ -167,7 +167,7 @@ mod ere {
         }
         if !any {
             // Matches nothing.
-            return Some(super::NEVER.into());
+            return Some(crate::eval::builtins::regex::NEVER.into());
         }
         out.push(']');
         Some(out)

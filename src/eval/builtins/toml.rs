@@ -19,7 +19,7 @@ builtins! {
 }
 
 /// `fromTOML` with the experimental feature `parse-toml-timestamps`.
-pub(crate) fn from_toml_timestamps_spec() -> super::Spec {
+pub(crate) fn from_toml_timestamps_spec() -> super::args::Spec {
     spec!(#[global] "fromTOML" => from_toml_timestamps)
 }
 
@@ -104,7 +104,7 @@ impl Converter {
                 if !self.timestamps {
                     return Err(toml_error("Dates and times are not supported"));
                 }
-                super::attrs_from([
+                super::args::attrs_from([
                     ("_type", Value::string("timestamp")),
                     ("value", Value::string(timestamp_text(d.value()))),
                 ])

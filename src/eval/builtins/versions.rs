@@ -106,7 +106,10 @@ fn parse_drv_name(co: Co, [s]: [Value; 1]) -> GenFuture {
             Some(i) => (Value::string(&b[..i]), Value::string(&b[i + 1..])),
             None => (Value::String(s.clone()), Value::string("")),
         };
-        Ok(super::attrs_from([("name", name), ("version", version)]))
+        Ok(super::args::attrs_from([
+            ("name", name),
+            ("version", version),
+        ]))
     })
 }
 
