@@ -118,23 +118,10 @@ fn position_of(msg: &str) -> (Option<String>, Option<u32>, Option<u32>) {
 /// `s` as a JSON string, escaped as C++ Nix's JSON library does (control
 /// characters as `\uXXXX` but for the short forms; other text as it is).
 pub fn json_string(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\r' => o.push_str("\\r"),
-            '\t' => o.push_str("\\t"),
-            '\u{8}' => o.push_str("\\b"),
-            '\u{c}' => o.push_str("\\f"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+    let mut out = Vec::with_capacity(s.len() + 2);
+    crate::derivation::json::write_json_string(&mut out, s.as_bytes());
+    // Only ASCII was replaced, so the text stays UTF-8.
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
