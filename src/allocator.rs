@@ -13,7 +13,7 @@ use libmimalloc_sys as mi;
 /// (its smallest size classes are word multiples, so 16 is not promised).
 const NATURAL_ALIGN: usize = std::mem::size_of::<usize>();
 
-pub struct MiMalloc;
+pub(crate) struct MiMalloc;
 
 #[inline]
 fn plain(layout: &Layout) -> bool {

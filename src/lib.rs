@@ -4,6 +4,9 @@
 //! content-addressed store (`castore`, `store`) and the command front ends
 //! (`cli`); see `ARCHITECTURE.md` for the layers.
 
+// What is `pub` is reachable from outside the crate, or says so.
+#![warn(unreachable_pub)]
+
 pub mod castore;
 pub mod cli;
 pub mod derivation;

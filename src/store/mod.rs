@@ -19,7 +19,7 @@ pub mod render;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -465,26 +465,6 @@ impl Store {
     pub fn nar<W: Write>(&self, path: &StorePath, out: W) -> Result<W, StoreError> {
         let info = self.query(path)?;
         render::write_nar(&*self.blobs, &*self.directories, &info.node, out)
-    }
-
-    /// Registers `info` for the NAR read from `input` (whose hash and size
-    /// must match `info`'s). References must be valid (or `info` itself).
-    pub fn import_nar(&self, info: PathInfo, input: impl Read) -> Result<(), StoreError> {
-        for r in &info.references {
-            if *r != info.store_path && !self.is_valid(r)? {
-                return Err(StoreError::NotValid(self.print(r)));
-            }
-        }
-        let ing = ingest_nar(
-            &*self.blobs,
-            &*self.directories,
-            input,
-            Some((info.nar_hash(), info.nar_size)),
-        )?;
-        self.path_infos.put(PathInfo {
-            node: ing.node,
-            ..info
-        })
     }
 
     /// C++ Nix's `computeFSClosure`: `paths` and everything they refer to

@@ -8,7 +8,7 @@
 /// also visible without `builtins.`, `#[fast(path)]` attaches a fast path.
 macro_rules! builtins {
     ($( $(#[$($attr:tt)*])* $name:literal => $f:ident ),* $(,)?) => {
-        pub fn specs() -> Vec<$crate::eval::builtins::args::Spec> {
+        pub(super) fn specs() -> Vec<$crate::eval::builtins::args::Spec> {
             vec![$( spec!($(#[$($attr)*])* $name => $f) ),*]
         }
     };
