@@ -141,3 +141,42 @@ fn processes_share_a_local_store_a_daemon_serves() {
     // The store works without it.
     verify(&store, &made);
 }
+
+#[test]
+fn a_killed_add_leaves_nothing_behind_after_the_next_start() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("store");
+    let big = work.path().join("big");
+    std::fs::create_dir_all(&big).expect("big");
+    for i in 0..4u8 {
+        std::fs::write(big.join(format!("f{i}")), vec![i; 64 << 20]).expect("file");
+    }
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--add").arg(&big);
+    let mut add = spawn(c);
+    // Killed while a blob is being written.
+    let tmp = store.join("blobs").join("tmp");
+    let start = Instant::now();
+    let caught = loop {
+        let busy = std::fs::read_dir(&tmp)
+            .map(|d| d.count() > 0)
+            .unwrap_or(false);
+        if busy || start.elapsed() > Duration::from_secs(30) {
+            break busy;
+        }
+        if add.try_wait().expect("add").is_some() {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let _ = add.kill();
+    let _ = add.wait();
+    assert!(caught, "the add never had a temporary blob to kill it at");
+    // The next process to open the store removes it.
+    std::fs::write(work.path().join("small"), "small\n").expect("small");
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--add").arg(work.path().join("small"));
+    finish("nix-store --add", spawn(c));
+    let left = std::fs::read_dir(&tmp).expect("tmp").count();
+    assert_eq!(left, 0, "temporary blobs left in {}", tmp.display());
+}

@@ -199,6 +199,17 @@ pub fn handoff_socket(dir: &Path) -> PathBuf {
     dir.join("daemon.sock")
 }
 
+/// Removes the files in `tmp` (temporary blobs of an add that was killed
+/// or failed); errors are left for the next start.
+fn remove_temporaries(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let _ = std::fs::remove_file(e.path());
+    }
+}
+
 /// Takes the lock on the local store in `dir`. One process at a time uses
 /// a local store's database; another one waits for it, saying so once,
 /// unless a process serving the store listens on its [`handoff_socket`]:
@@ -282,6 +293,9 @@ impl Store {
                     Ok(lock) => lock,
                     Err(socket) => return Self::remote(GrpcEndpoint::Unix(socket), store_dir),
                 };
+                // Whatever a killed writer left half-written: no process
+                // writes into the store without the lock we now hold.
+                remove_temporaries(&dir.join("blobs").join("tmp"));
                 let db = open_sled(dir)?;
                 Ok(Store {
                     store_dir,
