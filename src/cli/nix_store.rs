@@ -128,8 +128,12 @@ pub const OPERATIONS: &[Operation] = &[
     not_yet("dump-db", None),
     not_yet("load-db", None),
     not_yet("register-validity", None),
-    not_yet("gc", None),
-    not_yet("init", None),
+    op(
+        "gc",
+        None,
+        "With --print-roots, --print-live or --print-dead: print the garbage collector roots, or the paths they keep alive, or the others (deleting garbage is not supported yet)",
+    ),
+    op("init", None, "Create the store if it does not exist yet"),
     not_yet("verify", None),
     not_yet("repair-path", None),
     not_yet("serve", None),
@@ -347,6 +351,9 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         no_output,
         verbosity: common.verbosity,
         case_hack: common.settings.get_bool("use-case-hack"),
+        // C++ Nix keeps derivations unless told not to.
+        keep_derivations: common.settings.get("keep-derivations") != Some("false"),
+        keep_outputs: common.settings.get_bool("keep-outputs"),
     };
     let plain = |f: &dyn Fn(&[PathBuf]) -> Result<(), CliError>| {
         if !op_flags.is_empty() {
@@ -373,6 +380,13 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         "print-fixed-path" => ctx.print_fixed_path(&operands),
         "realise" => ctx.realise(&operands),
         "optimise" => ctx.optimise(&operands),
+        "init" => plain(&|o| {
+            if !o.is_empty() {
+                return Err(CliError::Usage("no arguments expected".into()));
+            }
+            ctx.open().map(|_| ())
+        }),
+        "gc" => ctx.gc(&operands),
         other => Err(CliError::Failed(format!(
             "not supported yet: nix-store --{other} (oxnix implements {} so far)",
             implemented_operations()
@@ -392,6 +406,29 @@ fn implemented_operations() -> String {
         Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
         _ => names.concat(),
     }
+}
+
+/// A size argument as C++ Nix reads one (`10`, `10K`, `2G`, …).
+fn size_with_unit(v: &str) -> Result<u64, CliError> {
+    let mut digits = v;
+    let mut multiplier = 1u64;
+    if let Some(last) = v.chars().last().filter(char::is_ascii_alphabetic) {
+        multiplier = match last.to_ascii_uppercase() {
+            'K' => 1 << 10,
+            'M' => 1 << 20,
+            'G' => 1 << 30,
+            'T' => 1 << 40,
+            u => {
+                return Err(CliError::Usage(format!("invalid unit specifier '{u}'")));
+            }
+        };
+        digits = &v[..v.len() - 1];
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| CliError::Usage(format!("'{digits}' is not an integer")))
 }
 
 fn single(operands: &[PathBuf]) -> Result<&PathBuf, CliError> {
@@ -500,6 +537,9 @@ struct Context<'a> {
     no_output: bool,
     /// `-v` raises, `--quiet` lowers (informational messages at 0 and up).
     verbosity: i32,
+    /// The `keep-derivations` and `keep-outputs` settings (`--gc`).
+    keep_derivations: bool,
+    keep_outputs: bool,
 }
 
 /// C++ Nix's warning about a result without `--add-root`, printed once.
@@ -515,6 +555,98 @@ fn gc_warning_once() {
 impl Context<'_> {
     fn address(&self) -> Result<crate::store::StoreAddress, CliError> {
         super::store_env::store_address(self.store.as_deref())
+    }
+
+    /// `--gc` with `--print-roots`, `--print-live` or `--print-dead`.
+    fn gc(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        let mut action = None;
+        let mut flags = self.flags.iter();
+        while let Some(f) = flags.next() {
+            match f.as_str() {
+                "--print-roots" | "--print-live" | "--print-dead" => action = Some(f.as_str()),
+                "--max-freed" => {
+                    let v = flags.next().map(String::as_str).unwrap_or_default();
+                    // The command line has made sure there is a value.
+                    size_with_unit(v)?;
+                }
+                other => {
+                    return Err(CliError::Usage(format!(
+                        "bad sub-operation '{other}' in GC"
+                    )))
+                }
+            }
+        }
+        if !operands.is_empty() {
+            return Err(CliError::Usage("no arguments expected".into()));
+        }
+        let Some(action) = action else {
+            return Err(CliError::Failed(
+                "not supported yet: deleting garbage (nix-store --gc without --print-roots, --print-live or --print-dead)".into(),
+            ));
+        };
+        let store = self.open()?;
+        if action == "--print-roots" {
+            let roots = self.find_roots(&store)?;
+            return with_stdout(|out| {
+                for (target, links) in &roots {
+                    for link in links {
+                        writeln!(out, "{} -> {}", link.display(), store.print(target))
+                            .map_err(out_err)?;
+                    }
+                }
+                Ok(())
+            });
+        }
+        log::message(log::Level::Info, "finding garbage collector roots...");
+        let roots = self.find_roots(&store)?;
+        log::message(log::Level::Info, "determining live/dead paths...");
+        let live = self.live_paths(&store, roots.into_keys().collect())?;
+        let printed: BTreeSet<String> = if action == "--print-live" {
+            live.iter().map(|p| store.print(p)).collect()
+        } else {
+            store
+                .path_infos
+                .list()
+                .map_err(store_error)?
+                .into_iter()
+                .filter(|i| !live.contains(&i.store_path))
+                .map(|i| store.print(&i.store_path))
+                .collect()
+        };
+        with_stdout(|out| {
+            for p in &printed {
+                writeln!(out, "{p}").map_err(out_err)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// What the collector keeps: the closure of `roots`, with (per
+    /// `keep-derivations`) the derivations live paths were built from and
+    /// (per `keep-outputs`) the valid outputs of live derivations.
+    fn live_paths(
+        &self,
+        store: &Store,
+        roots: BTreeSet<StorePath>,
+    ) -> Result<BTreeSet<StorePath>, CliError> {
+        let mut live = BTreeSet::new();
+        let mut work: Vec<StorePath> = roots.into_iter().collect();
+        while let Some(p) = work.pop() {
+            if live.contains(&p) || !store.is_valid(&p).map_err(store_error)? {
+                continue;
+            }
+            let info = store.query(&p).map_err(store_error)?;
+            live.insert(p.clone());
+            work.extend(info.references.iter().cloned());
+            if self.keep_derivations {
+                work.extend(info.deriver.iter().cloned());
+            }
+            if self.keep_outputs && p.name().ends_with(".drv") {
+                let drv = read_derivation(store, &p)?;
+                work.extend(drv.outputs.values().filter_map(|o| o.path.clone()));
+            }
+        }
+        Ok(live)
     }
 
     /// The garbage collector roots of the store (C++ Nix's `findRoots`,
