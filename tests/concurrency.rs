@@ -1,7 +1,8 @@
 //! Many processes on one store: concurrent `nix-store --add`,
 //! `nix-instantiate` and queries on one local store all succeed (they take
 //! turns on the store's lock, or go through a process serving the store),
-//! and every path they add verifies afterwards.
+//! and every path they add verifies afterwards; faults (a killed add, a
+//! damaged blob) leave nothing behind or are found.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -179,4 +180,55 @@ fn a_killed_add_leaves_nothing_behind_after_the_next_start() {
     finish("nix-store --add", spawn(c));
     let left = std::fs::read_dir(&tmp).expect("tmp").count();
     assert_eq!(left, 0, "temporary blobs left in {}", tmp.display());
+}
+
+#[test]
+fn verify_finds_a_flipped_and_a_missing_blob() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("store");
+    let tree = make_tree(work.path(), 7);
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--add").arg(&tree);
+    let path = stdout_line(&finish("nix-store --add", spawn(c)));
+    let verify = |flags: &[&str]| {
+        let mut c = command(NIX_STORE, &store);
+        c.arg("--verify").args(flags);
+        c.output().expect("nix-store --verify")
+    };
+    assert!(verify(&["--check-contents"]).status.success());
+    // The 300 kB blob of sub/b: flip one byte.
+    let blob = std::fs::read_dir(store.join("blobs"))
+        .expect("blobs")
+        .flatten()
+        .filter(|d| d.file_name() != "tmp")
+        .flat_map(|d| std::fs::read_dir(d.path()).expect("blob dir").flatten())
+        .map(|e| e.path())
+        .find(|p| {
+            std::fs::metadata(p)
+                .map(|m| m.len() == 300_000)
+                .unwrap_or(false)
+        })
+        .expect("the blob of sub/b");
+    let mut bytes = std::fs::read(&blob).expect("blob");
+    bytes[1000] ^= 0xff;
+    std::fs::write(&blob, &bytes).expect("flip");
+    assert!(
+        verify(&[]).status.success(),
+        "without --check-contents only presence is checked"
+    );
+    let out = verify(&["--check-contents"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains(&format!("error: path '{path}' was modified!")),
+        "{err}"
+    );
+    std::fs::remove_file(&blob).expect("remove");
+    let out = verify(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains(&format!("error: path '{path}' is damaged: blob")),
+        "{err}"
+    );
 }

@@ -93,7 +93,7 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l load-db -d 'No
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l register-validity -d 'Not supported yet by oxnix'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l gc -d 'With --print-roots, --print-live or --print-dead: print the garbage collector roots, or the paths they keep alive, or the others (deleting garbage is not supported yet)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l init -d 'Create the store if it does not exist yet'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l verify -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l verify -d 'Check the store\'s database against its data; with --check-contents, also every path\'s NAR hash (--repair repairs nothing: oxnix cannot fetch paths again)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l repair-path -d 'Not supported yet by oxnix'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l serve -d 'Not supported yet by oxnix'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l generate-binary-cache-key -d 'Not supported yet by oxnix'

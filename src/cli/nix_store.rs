@@ -134,7 +134,11 @@ pub const OPERATIONS: &[Operation] = &[
         "With --print-roots, --print-live or --print-dead: print the garbage collector roots, or the paths they keep alive, or the others (deleting garbage is not supported yet)",
     ),
     op("init", None, "Create the store if it does not exist yet"),
-    not_yet("verify", None),
+    op(
+        "verify",
+        None,
+        "Check the store's database against its data; with --check-contents, also every path's NAR hash (--repair repairs nothing: oxnix cannot fetch paths again)",
+    ),
     not_yet("repair-path", None),
     not_yet("serve", None),
     not_yet("generate-binary-cache-key", None),
@@ -387,6 +391,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
             ctx.open().map(|_| ())
         }),
         "gc" => ctx.gc(&operands),
+        "verify" => ctx.verify(&operands),
         other => Err(CliError::Failed(format!(
             "not supported yet: nix-store --{other} (oxnix implements {} so far)",
             implemented_operations()
@@ -1237,6 +1242,76 @@ impl Context<'_> {
             log::message(log::Level::Info, "0.00 MiB freed by hard-linking 0 files");
         }
         Ok(())
+    }
+
+    /// `--verify [--check-contents] [--repair]`: every path's tree must be
+    /// there (and, with `--check-contents`, have its recorded NAR hash).
+    fn verify(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        let mut check_contents = false;
+        for f in self.flags {
+            match f.as_str() {
+                "--check-contents" => check_contents = true,
+                "--repair" => {}
+                other => return Err(CliError::Usage(format!("unknown flag '{other}'"))),
+            }
+        }
+        if !operands.is_empty() {
+            return Err(CliError::Usage("no arguments expected".into()));
+        }
+        let store = self.open()?;
+        log::message(log::Level::Info, "reading the Nix store...");
+        let infos = store.path_infos.list().map_err(store_error)?;
+        log::message(log::Level::Info, "checking path existence...");
+        let mut ok = true;
+        for info in &infos {
+            for r in &info.references {
+                if !store.is_valid(r).map_err(store_error)? {
+                    super::print_error(&format!(
+                        "path '{}' refers to '{}', which is not valid",
+                        store.print(&info.store_path),
+                        store.print(r)
+                    ));
+                    ok = false;
+                }
+            }
+        }
+        let damaged = |sp: &StorePath, e: StoreError| {
+            super::print_error(&format!("path '{}' is damaged: {e}", store.print(sp)));
+        };
+        if check_contents {
+            log::message(log::Level::Info, "checking link hashes...");
+            log::message(log::Level::Info, "checking store hashes...");
+        }
+        for info in &infos {
+            let sp = &info.store_path;
+            if check_contents {
+                match store.verify(sp) {
+                    Ok((info, found)) if found != info.nar_hash() => {
+                        super::print_error(&format!(
+                            "path '{}' was modified! expected hash '{}', got '{}'",
+                            store.print(sp),
+                            info.nar_hash().to_string_with(HashFormat::Nix32),
+                            found.to_string_with(HashFormat::Nix32)
+                        ));
+                        ok = false;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        damaged(sp, e);
+                        ok = false;
+                    }
+                }
+            } else if let Err(e) = store.check_tree(&info.node) {
+                damaged(sp, e);
+                ok = false;
+            }
+        }
+        if ok {
+            Ok(())
+        } else {
+            log::warning("not all store errors were fixed");
+            Err(CliError::Exit(1))
+        }
     }
 
     fn verify_path(&self, operands: &[PathBuf]) -> Result<(), CliError> {

@@ -587,6 +587,35 @@ impl Store {
 
     /// Renders the path and compares its NAR hash with the recorded one;
     /// returns the hash found.
+    /// Checks that the whole tree of `node` is stored: every directory and
+    /// every file's blob (without reading the blobs).
+    pub fn check_tree(&self, node: &crate::castore::Node) -> Result<(), StoreError> {
+        use crate::castore::Node;
+        let mut work = vec![node.clone()];
+        while let Some(n) = work.pop() {
+            match n {
+                Node::File { digest, .. } => {
+                    if !self.blobs.has(&digest)? {
+                        return Err(CastoreError::MissingBlob(digest).into());
+                    }
+                }
+                Node::Directory { digest, .. } => {
+                    let dir = self
+                        .directories
+                        .get(&digest)?
+                        .ok_or(CastoreError::MissingDirectory(digest))?;
+                    work.extend(
+                        crate::castore::directory::entries(&dir)
+                            .into_iter()
+                            .map(|e| e.node),
+                    );
+                }
+                Node::Symlink { .. } => {}
+            }
+        }
+        Ok(())
+    }
+
     pub fn verify(&self, path: &StorePath) -> Result<(PathInfo, Hash), StoreError> {
         let info = self.query(path)?;
         let mut h = crate::hash::Hasher::new(HashAlgo::Sha256);
