@@ -232,3 +232,38 @@ fn verify_finds_a_flipped_and_a_missing_blob() {
         "{err}"
     );
 }
+
+#[test]
+fn the_collector_sees_roots_and_what_they_keep() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("store");
+    let run = |args: &[&str]| {
+        let mut c = command(NIX_STORE, &store);
+        c.args(args).current_dir(work.path());
+        finish(&format!("nix-store {}", args.join(" ")), spawn(c))
+    };
+    std::fs::write(work.path().join("kept"), "kept\n").expect("kept");
+    std::fs::write(work.path().join("loose"), "loose\n").expect("loose");
+    let kept = stdout_line(&run(&["--add", "kept"]));
+    let loose = stdout_line(&run(&["--add", "loose"]));
+    run(&["-r", &kept, "--add-root", "root"]);
+    let lines = |out: Output| -> Vec<String> {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(lines(run(&["--gc", "--print-live"])), vec![kept.clone()]);
+    assert_eq!(lines(run(&["--gc", "--print-dead"])), vec![loose.clone()]);
+    let root = work.path().join("root");
+    assert_eq!(
+        lines(run(&["--gc", "--print-roots"])),
+        [format!("{} -> {kept}", root.display())]
+    );
+    std::fs::remove_file(&root).expect("rm root");
+    let mut dead = lines(run(&["--gc", "--print-dead"]));
+    dead.sort();
+    let mut both = vec![kept, loose];
+    both.sort();
+    assert_eq!(dead, both);
+}
