@@ -246,8 +246,29 @@ fn lock_store_dir(dir: &Path) -> Result<Result<std::fs::File, PathBuf>, StoreErr
 /// How long to wait for another process holding a sled store.
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 
+/// Creates the database of a new store whole: in `db.new`, renamed to
+/// `db` once complete, so that a process killed while creating it leaves
+/// no half-made database behind (the store's lock is held).
+fn create_sled(dir: &Path, db_path: &Path) -> Result<(), StoreError> {
+    let tmp = dir.join("db.new");
+    let io = |context: String| move |source| StoreError::Io { context, source };
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(format!("removing '{}'", tmp.display())))?;
+    }
+    let db = sled::Config::new()
+        .path(&tmp)
+        .open()
+        .map_err(StoreError::Database)?;
+    db.flush().map_err(StoreError::Database)?;
+    drop(db);
+    std::fs::rename(&tmp, db_path).map_err(io(format!("renaming '{}'", tmp.display())))
+}
+
 fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
     let db_path = dir.join("db");
+    if !db_path.exists() {
+        create_sled(dir, &db_path)?;
+    }
     let start = std::time::Instant::now();
     loop {
         match sled::Config::new().path(&db_path).open() {
