@@ -565,3 +565,35 @@ fn eval_cycle_finder_sees_paths_groups_and_parents() {
         vec![["a", "b", "c"].map(String::from).to_vec()]
     );
 }
+
+/// The evaluator reaches files only through its I/O trait: no file of
+/// `src/eval` but `eval_io.rs` (the plain file system's implementation)
+/// names the file system itself, so a store-backed I/O sees every access.
+#[test]
+fn evaluator_touches_files_only_through_eval_io() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src/eval"), &mut files);
+    let mut offenders = Vec::new();
+    for f in files {
+        if f.ends_with("eval_io.rs") {
+            continue;
+        }
+        let code = code_only(&std::fs::read_to_string(&f).expect("readable source"));
+        for needle in [
+            "std::fs",
+            "fs::read",
+            "File::open",
+            "nar::fs",
+            ".exists()",
+            ".is_dir()",
+        ] {
+            if code.contains(needle) {
+                offenders.push(format!("{}: {needle}", f.display()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "file access outside EvalIo: {offenders:#?}"
+    );
+}

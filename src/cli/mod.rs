@@ -4,6 +4,7 @@
 //! (`error: …` on stderr, exit code 1).
 
 pub mod commands;
+pub mod eval_store;
 pub mod gen_docs;
 pub mod legacy_args;
 pub mod man;

@@ -227,14 +227,22 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         restrict_eval: settings.get_bool("restrict-eval"),
         pure_eval: settings.get_bool("pure-eval"),
         trace_function_calls: settings.get_bool("trace-function-calls"),
+        import_from_derivation_disabled: settings.get("allow-import-from-derivation")
+            == Some("false"),
     };
     let auto_args = common.auto_args();
     let store = common.store.clone();
+    let address = super::store_env::store_address(store.as_deref())?;
+    let store_dir = super::store_env::store_dir()?;
+    // C++ Nix's read-only mode: evaluation computes store paths without
+    // writing them.
+    let read_write = (o.read_write || !o.eval) && !o.dry_run;
     // Evaluation recurses while printing and compiling: give it room.
     let handle = std::thread::Builder::new()
         .stack_size(1 << 30)
         .spawn(move || {
-            let ev = Evaluator::new(config);
+            let io = std::rc::Rc::new(super::eval_store::StoreIo::new(store_dir, address));
+            let ev = Evaluator::with_io(config, io, read_write);
             if o.find_file {
                 return find_files(&ev, &o.files);
             }
@@ -377,6 +385,10 @@ fn main_eval(
         };
         process(name, dir, text)?;
     }
+    if o.eval && o.read_write {
+        // What read-write evaluation added (C++ Nix writes it at once).
+        write_additions(ev)?;
+    }
     Ok(())
 }
 
@@ -492,7 +504,7 @@ fn instantiate(
         printed.push((drv_path, output));
     }
     if !o.dry_run {
-        write_additions(ev, store)?;
+        write_additions(ev)?;
     }
     let stdout = std::io::stdout();
     for (path, output) in printed {
@@ -532,49 +544,10 @@ fn instantiate(
 
 /// Writes what evaluation added (sources, `toFile` texts, `.drv` files)
 /// into the store, dependencies first.
-fn write_additions(ev: &Evaluator, store: &Option<String>) -> Result<(), CliError> {
-    use crate::eval::instantiation::Addition;
-    let additions = ev.instantiation.take_additions();
-    if additions.is_empty() {
-        return Ok(());
-    }
-    let store_dir = ev.instantiation.store_dir.clone();
-    let store = super::store_env::open_store(store.as_deref(), store_dir)?;
-    // Sources first (they refer to nothing), then every text in one batch.
-    let mut texts = Vec::new();
-    for a in additions {
-        match a {
-            Addition::Source { from, path } => {
-                if store.is_valid(&path).map_err(CliError::failed)? {
-                    continue;
-                }
-                let added = store
-                    .add_path(
-                        &from,
-                        path.name(),
-                        crate::store_path::IngestionMethod::Recursive,
-                        crate::hash::HashAlgo::Sha256,
-                    )
-                    .map_err(CliError::failed)?;
-                if added != path {
-                    return Err(CliError::Failed(format!(
-                        "'{}' changed while it was being copied to the store",
-                        from.display()
-                    )));
-                }
-            }
-            Addition::Text {
-                path,
-                contents,
-                references,
-            } => texts.push((path, contents, references)),
-            Addition::Nar { path, nar, ca } => {
-                store.add_nar(&path, &nar, &ca).map_err(CliError::failed)?;
-            }
-        }
-    }
-    store.add_texts(&texts).map_err(CliError::failed)?;
-    Ok(())
+fn write_additions(ev: &Evaluator) -> Result<(), CliError> {
+    ev.instantiation
+        .flush()
+        .map_err(|e| CliError::Failed(e.to_string()))
 }
 
 /// `--add-root`: `link` becomes a symlink to `target` (replacing a

@@ -33,7 +33,7 @@ impl Evaluator {
             }
             let abs = std::path::absolute(path).unwrap_or_else(|_| PathBuf::from(path));
             let abs = canonicalise(&abs);
-            if std::fs::symlink_metadata(&abs).is_ok() {
+            if super::eval_io::EvalIo::lstat(&self.instantiation, &abs).is_ok() {
                 allowed.push(abs);
             } else {
                 warn_missing_entry(Path::new(path));
@@ -65,7 +65,8 @@ impl Evaluator {
                 abs.display()
             )));
         }
-        let real = std::fs::canonicalize(&abs).unwrap_or_else(|_| abs.clone());
+        let real = super::eval_io::EvalIo::canonicalize(&self.instantiation, &abs)
+            .unwrap_or_else(|_| abs.clone());
         if !allowed.iter().any(|a| is_dir_or_in_dir(&real, a)) {
             return Err(ErrorKind::Unlocated(format!(
                 "access to canonical path '{}' is forbidden {mode}",

@@ -38,6 +38,9 @@ pub struct EvalConfig {
     /// `trace-function-calls`: each call prints `function-trace entered …`
     /// and `… exited …` with its position and a timestamp on stderr.
     pub trace_function_calls: bool,
+    /// `allow-import-from-derivation = false`: reading a derivation's
+    /// output during evaluation is an error.
+    pub import_from_derivation_disabled: bool,
 }
 
 impl EvalConfig {

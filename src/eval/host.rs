@@ -13,8 +13,9 @@ use std::rc::Rc;
 use super::code::Span;
 use super::config::EvalConfig;
 use super::error::{ErrorKind, EvalError};
+use super::eval_io::EvalIo;
 use super::instantiation::Instantiation;
-use super::value::{AttrSet, Attrs, Value};
+use super::value::{AttrSet, Attrs, Context, Value};
 
 /// The evaluator as running code sees it.
 pub trait Host {
@@ -38,6 +39,11 @@ pub trait Host {
     fn check_source_path(&self, path: &Path) -> Result<PathBuf, ErrorKind>;
     /// The function of the builtin registered as `id`.
     fn builtin_fn(&self, id: u32) -> Option<BuiltinFn>;
+    /// Files and the store, as evaluation reads them.
+    fn io(&self) -> &dyn EvalIo;
+    /// Makes the store paths of a string's context readable (C++ Nix's
+    /// `realiseContext`), or fails.
+    fn realise_context(&self, context: &Context) -> Result<(), ErrorKind>;
 }
 
 /// A builtin as the VM calls it, once all its arguments are there.

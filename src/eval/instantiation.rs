@@ -7,14 +7,16 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use crate::derivation::{Derivation, DerivationError};
-use crate::hash::{Hash, HashAlgo, Hasher};
-use crate::nar::fs::dump_path;
+use crate::hash::Hash;
 use crate::store_path::{IngestionMethod, StoreDir, StorePath};
 
 use super::error::ErrorKind;
+use super::eval_io::{EvalIo, FileKind, StdIo};
 
 /// One thing evaluation adds to the store.
 #[derive(Clone, Debug)]
@@ -36,9 +38,17 @@ pub enum Addition {
     },
 }
 
-/// The store-facing state of an evaluation.
+/// The store-facing state of an evaluation. It is also the evaluator's
+/// [`EvalIo`]: file access goes to the I/O it was made with, except that a
+/// store path evaluation has recorded but not yet written is written first
+/// when it is read (in read-write mode, where C++ Nix would have written it
+/// already).
 pub struct Instantiation {
     pub store_dir: StoreDir,
+    io: Rc<dyn EvalIo>,
+    /// Whether additions may be written during evaluation (C++ Nix's
+    /// read-write mode) rather than only computed.
+    read_write: bool,
     sources: RefCell<HashMap<PathBuf, StorePath>>,
     additions: RefCell<Vec<Addition>>,
     derivations: RefCell<HashMap<StorePath, Derivation>>,
@@ -46,9 +56,18 @@ pub struct Instantiation {
 }
 
 impl Instantiation {
+    /// Plain file system access, nothing written during evaluation.
     pub fn new(store_dir: StoreDir) -> Instantiation {
+        Instantiation::with_io(store_dir, Rc::new(StdIo), false)
+    }
+
+    /// File and store access through `io`; with `read_write`, recorded
+    /// additions are written as soon as evaluation reads them.
+    pub fn with_io(store_dir: StoreDir, io: Rc<dyn EvalIo>, read_write: bool) -> Instantiation {
         Instantiation {
             store_dir,
+            io,
+            read_write,
             sources: RefCell::new(HashMap::new()),
             additions: RefCell::new(Vec::new()),
             derivations: RefCell::new(HashMap::new()),
@@ -62,6 +81,65 @@ impl Instantiation {
         std::mem::take(&mut *self.additions.borrow_mut())
     }
 
+    /// The I/O evaluation reads through (without the write-on-read of
+    /// pending additions that [`Instantiation`]'s own `EvalIo` adds).
+    pub fn io(&self) -> &dyn EvalIo {
+        &*self.io
+    }
+
+    /// Whether additions may be written during evaluation.
+    pub fn read_write(&self) -> bool {
+        self.read_write
+    }
+
+    /// Whether `path` is recorded but not written yet.
+    pub fn is_pending(&self, path: &StorePath) -> bool {
+        self.additions.borrow().iter().any(|a| a.path() == path)
+    }
+
+    /// Writes every recorded addition now (through the I/O).
+    pub fn flush(&self) -> Result<(), ErrorKind> {
+        let additions = self.take_additions();
+        self.io.write_additions(additions).map_err(ErrorKind::Other)
+    }
+
+    /// In read-write mode, writes the recorded additions when `path` is
+    /// inside one of them that is not written yet; answers whether it did.
+    fn flush_if_pending(&self, path: &Path) -> io::Result<bool> {
+        if !self.read_write {
+            return Ok(false);
+        }
+        let Some(sp) = self.store_path_of(path) else {
+            return Ok(false);
+        };
+        if !self.is_pending(&sp) {
+            return Ok(false);
+        }
+        self.flush().map_err(|e| io::Error::other(e.to_string()))?;
+        Ok(true)
+    }
+
+    /// The store path `path` is in, if it is under the store directory.
+    fn store_path_of(&self, path: &Path) -> Option<StorePath> {
+        let text = path.to_str()?;
+        let rest = text
+            .strip_prefix(self.store_dir.as_str())?
+            .strip_prefix('/')?;
+        let base = rest.split('/').next()?;
+        self.store_dir
+            .parse_path(&format!("{}/{base}", self.store_dir.as_str()))
+            .ok()
+    }
+
+    /// Runs `op`; if `path` was not found because it is still only
+    /// recorded, writes the additions and runs it again.
+    fn retrying<T>(&self, path: &Path, op: impl Fn() -> io::Result<T>) -> io::Result<T> {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && self.flush_if_pending(path)? => op(),
+            other => other,
+        }
+    }
+
     /// The store path `path` is copied to (name: its base name), computed
     /// once per path.
     pub fn copy_source(&self, path: &Path) -> Result<StorePath, ErrorKind> {
@@ -72,9 +150,10 @@ impl Instantiation {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let hasher = dump_path(path, Hasher::new(HashAlgo::Sha256))
-            .map_err(|e| ErrorKind::Other(e.to_string()))?;
-        let hash = hasher.finish();
+        let hash = self
+            .io
+            .nar_hash(path)
+            .map_err(|e| ErrorKind::Other(crate::os_error::message(&e)))?;
         let store_path = self
             .store_dir
             .fixed_output_path(
@@ -177,10 +256,12 @@ impl Instantiation {
             return Ok(d.clone());
         }
         let file = self.store_dir.print(path);
-        let bytes = std::fs::read(&file).map_err(|e| DerivationError::Unreadable {
-            path: file.clone(),
-            message: crate::os_error::message(&e),
-        })?;
+        let bytes = self
+            .read_file(Path::new(&file))
+            .map_err(|e| DerivationError::Unreadable {
+                path: file.clone(),
+                message: crate::os_error::message(&e),
+            })?;
         let drv = Derivation::from_aterm(&bytes, &self.store_dir)?;
         self.derivations
             .borrow_mut()
@@ -202,4 +283,69 @@ impl Instantiation {
 
 fn drv_error(e: DerivationError) -> ErrorKind {
     ErrorKind::Other(e.to_string())
+}
+
+impl Addition {
+    /// The store path this addition makes.
+    pub fn path(&self) -> &StorePath {
+        match self {
+            Addition::Source { path, .. }
+            | Addition::Nar { path, .. }
+            | Addition::Text { path, .. } => path,
+        }
+    }
+}
+
+impl EvalIo for Instantiation {
+    fn lstat(&self, path: &Path) -> io::Result<FileKind> {
+        self.retrying(path, || self.io.lstat(path))
+    }
+
+    fn stat(&self, path: &Path) -> io::Result<FileKind> {
+        self.retrying(path, || self.io.stat(path))
+    }
+
+    fn read_file(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.retrying(path, || self.io.read_file(path))
+    }
+
+    fn open_file<'a>(&'a self, path: &Path) -> io::Result<Box<dyn std::io::Read + 'a>> {
+        match self.io.open_file(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && self.flush_if_pending(path)? => {
+                self.io.open_file(path)
+            }
+            other => other,
+        }
+    }
+
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<(Vec<u8>, FileKind)>> {
+        self.retrying(path, || self.io.read_dir(path))
+    }
+
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        self.retrying(path, || self.io.read_link(path))
+    }
+
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        self.retrying(path, || self.io.canonicalize(path))
+    }
+
+    fn nar_hash(&self, path: &Path) -> io::Result<Hash> {
+        self.retrying(path, || self.io.nar_hash(path))
+    }
+
+    fn is_valid_path(&self, path: &Path) -> Result<bool, String> {
+        if self.flush_if_pending(path).map_err(|e| e.to_string())? {
+            return self.io.is_valid_path(path);
+        }
+        self.io.is_valid_path(path)
+    }
+
+    fn references(&self, path: &StorePath) -> Result<Option<BTreeSet<StorePath>>, String> {
+        self.io.references(path)
+    }
+
+    fn write_additions(&self, additions: Vec<Addition>) -> Result<(), String> {
+        self.io.write_additions(additions)
+    }
 }

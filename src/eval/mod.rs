@@ -9,12 +9,14 @@ pub mod code;
 pub mod compiler;
 pub mod config;
 pub mod error;
+pub mod eval_io;
 pub mod host;
 pub mod instantiation;
 pub mod ops;
 pub mod parser;
 pub mod paths;
 pub mod print;
+pub mod realise;
 pub mod show;
 pub mod symbols;
 pub mod syntax;
@@ -52,6 +54,13 @@ pub struct Evaluator {
 
 impl Evaluator {
     pub fn new(config: EvalConfig) -> Evaluator {
+        Evaluator::with_io(config, Rc::new(eval_io::StdIo), false)
+    }
+
+    /// An evaluator reaching files and the store through `io`; with
+    /// `read_write` (C++ Nix's read-write mode), what evaluation adds to the
+    /// store is written as soon as evaluation reads it.
+    pub fn with_io(config: EvalConfig, io: Rc<dyn eval_io::EvalIo>, read_write: bool) -> Evaluator {
         let internal = Source::new("«nix-internal»".into(), PathBuf::from("/"), String::new());
         let store_dir = crate::store_path::StoreDir::new(
             config
@@ -63,7 +72,7 @@ impl Evaluator {
         let mut ev = Evaluator {
             globals: Globals::new(),
             builtin_fns: Vec::new(),
-            instantiation: instantiation::Instantiation::new(store_dir),
+            instantiation: instantiation::Instantiation::with_io(store_dir, io, read_write),
             config,
             imports: RefCell::new(HashMap::new()),
             internal,
@@ -259,13 +268,13 @@ impl Evaluator {
             return self.import_corepkgs_fetchurl();
         }
         let mut file = self.check_source_path(path)?;
-        if file.is_dir() {
+        if self.is_directory(&file) {
             file.push("default.nix");
         }
         if let Some(v) = self.imports.borrow().get(&file) {
             return Ok(v.clone());
         }
-        let (file, text) = read_nix_file(&file)?;
+        let (file, text) = self.read_nix_file(&file)?;
         let dir = file.parent().unwrap_or(Path::new("/")).to_owned();
         let code = self
             .compile(&file.display().to_string(), &dir, text)
@@ -273,6 +282,38 @@ impl Evaluator {
         let v = Value::Thunk(Thunk::suspended(code, Env::new(0, None)));
         self.imports.borrow_mut().insert(file, v.clone());
         Ok(v)
+    }
+
+    /// Whether `path` leads to a directory (symlinks followed).
+    fn is_directory(&self, path: &Path) -> bool {
+        use eval_io::EvalIo;
+        matches!(
+            self.instantiation.stat(path),
+            Ok(eval_io::FileKind::Directory)
+        )
+    }
+
+    /// Reads a Nix file (a directory means its `default.nix`).
+    fn read_nix_file(&self, path: &Path) -> Result<(PathBuf, String), ErrorKind> {
+        use eval_io::EvalIo;
+        let mut file = path.to_owned();
+        if self.is_directory(&file) {
+            file.push("default.nix");
+        }
+        let bytes = self.instantiation.read_file(&file).map_err(|e| {
+            ErrorKind::Other(format!(
+                "opening file '{}': {}",
+                file.display(),
+                crate::os_error::message(&e)
+            ))
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            ErrorKind::NotYetSupported(format!(
+                "source file '{}' that is not UTF-8",
+                file.display()
+            ))
+        })?;
+        Ok((file, text))
     }
 
     /// `<nix/fetchurl.nix>`, which C++ Nix builds in: oxnix's stand-in
@@ -320,7 +361,7 @@ impl Evaluator {
     /// `attrs` as variables of its outermost scope (not cached).
     pub fn scoped_import(&self, attrs: &value::Attrs, path: &Path) -> Result<Value, ErrorKind> {
         let path = &self.check_source_path(path)?;
-        let (file, text) = read_nix_file(path)?;
+        let (file, text) = self.read_nix_file(path)?;
         let dir = file.parent().unwrap_or(Path::new("/")).to_owned();
         let names: Vec<String> = attrs.keys().map(|k| k.to_string()).collect();
         let source = Source::new(file.display().to_string(), dir, text);
@@ -372,28 +413,6 @@ fn config_restricted(c: &EvalConfig) -> bool {
     c.restrict_eval || c.pure_eval
 }
 
-/// Reads a Nix file (a directory means its `default.nix`).
-fn read_nix_file(path: &Path) -> Result<(PathBuf, String), ErrorKind> {
-    let mut file = path.to_owned();
-    if file.is_dir() {
-        file.push("default.nix");
-    }
-    let bytes = std::fs::read(&file).map_err(|e| {
-        ErrorKind::Other(format!(
-            "opening file '{}': {}",
-            file.display(),
-            crate::os_error::message(&e)
-        ))
-    })?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        ErrorKind::NotYetSupported(format!(
-            "source file '{}' that is not UTF-8",
-            file.display()
-        ))
-    })?;
-    Ok((file, text))
-}
-
 impl host::Host for Evaluator {
     fn config(&self) -> &EvalConfig {
         &self.config
@@ -433,5 +452,13 @@ impl host::Host for Evaluator {
 
     fn builtin_fn(&self, id: u32) -> Option<builtins::BuiltinFn> {
         self.builtin_fns.get(id as usize).copied()
+    }
+
+    fn io(&self) -> &dyn eval_io::EvalIo {
+        &self.instantiation
+    }
+
+    fn realise_context(&self, context: &value::Context) -> Result<(), ErrorKind> {
+        Evaluator::realise_context(self, context)
     }
 }

@@ -10,14 +10,17 @@ use bstr::BString;
 
 use super::args::{attrs_arg, string_arg, sync};
 use super::context::{decode, Element};
+use super::io::{io_call, io_error};
 use crate::derivation::{Derivation, Output};
 use crate::eval::error::ErrorKind;
+use crate::eval::eval_io::FileKind;
 use crate::eval::host::Host;
 use crate::eval::ops::{coerce_to_string, Coercion};
 use crate::eval::value::{Attrs, Context, NixString, Value};
 use crate::eval::vm::{call, force, with_evaluator, Co, GenFuture};
 use crate::hash::{Hash, HashAlgo, HashFormat};
 use crate::store_path::{StoreDir, StorePath};
+use std::os::unix::ffi::OsStrExt;
 
 builtins! {
     #[global] "derivationStrict" => derivation_strict, #[global] "placeholder" => placeholder,
@@ -426,8 +429,17 @@ fn store_path(co: Co, [s]: [Value; 1]) -> GenFuture {
                 let path = store
                     .parse_path(&format!("{}/{base}", store.as_str()))
                     .map_err(|_| other(format!("path '{text}' is not in the Nix store")))?;
-                if !std::path::Path::new(&store.print(&path)).exists() {
-                    return Err(other(format!("path '{}' is not valid", store.print(&path))));
+                // C++ Nix 2.8 checks the path only in read-write mode.
+                let printed = store.print(&path);
+                if ev.instantiation().read_write()
+                    && !ev
+                        .io()
+                        .is_valid_path(std::path::Path::new(&printed))
+                        .map_err(other)?
+                {
+                    return Err(ErrorKind::Unlocated(format!(
+                        "path '{printed}' does not exist and cannot be created"
+                    )));
                 }
                 Ok(store_string(store, &path))
             }),
@@ -436,69 +448,75 @@ fn store_path(co: Co, [s]: [Value; 1]) -> GenFuture {
     })
 }
 
-/// A node of a tree being copied into the store, as `builtins.path`'s
-/// filter sees it.
-fn file_type_name(t: &std::fs::FileType) -> &'static str {
-    if t.is_dir() {
-        "directory"
-    } else if t.is_symlink() {
-        "symlink"
-    } else if t.is_file() {
-        "regular"
-    } else {
-        "unknown"
-    }
-}
-
 /// The entries of directory `dir`, sorted by name as a NAR orders them.
-fn sorted_entries(
+async fn sorted_entries(
+    co: &Co,
     dir: &std::path::Path,
-) -> Result<std::vec::IntoIter<(Vec<u8>, std::path::PathBuf, std::fs::FileType)>, ErrorKind> {
-    use std::os::unix::ffi::OsStrExt;
-    let io = |e: std::io::Error| {
-        other(format!(
-            "opening directory '{}': {}",
-            dir.display(),
-            crate::os_error::message(&e)
-        ))
-    };
-    let mut v = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(io)? {
-        let entry = entry.map_err(io)?;
-        let t = entry.file_type().map_err(io)?;
-        v.push((entry.file_name().as_bytes().to_vec(), entry.path(), t));
-    }
-    v.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(v.into_iter())
-}
-
-fn read_file(p: &std::path::Path) -> Result<(Vec<u8>, bool), ErrorKind> {
-    use std::os::unix::fs::PermissionsExt;
-    let io = |e: std::io::Error| {
-        other(format!(
-            "opening file '{}': {}",
-            p.display(),
-            crate::os_error::message(&e)
-        ))
-    };
-    let meta = std::fs::metadata(p).map_err(io)?;
-    Ok((
-        std::fs::read(p).map_err(io)?,
-        meta.permissions().mode() & 0o100 != 0,
-    ))
-}
-
-fn read_link(p: &std::path::Path) -> Result<Vec<u8>, ErrorKind> {
-    use std::os::unix::ffi::OsStrExt;
-    std::fs::read_link(p)
-        .map(|t| t.as_os_str().as_bytes().to_vec())
-        .map_err(|e| {
-            other(format!(
-                "reading symbolic link '{}': {}",
-                p.display(),
-                crate::os_error::message(&e)
-            ))
+) -> Result<std::vec::IntoIter<(Vec<u8>, std::path::PathBuf, FileKind)>, ErrorKind> {
+    let d = dir.to_owned();
+    let entries = io_call(co, move |io| io.read_dir(&d))
+        .await?
+        .map_err(|e| io_error("opening directory", dir, &e))?;
+    Ok(entries
+        .into_iter()
+        .map(|(name, kind)| {
+            let full = dir.join(std::ffi::OsStr::from_bytes(&name));
+            (name, full, kind)
         })
+        .collect::<Vec<_>>()
+        .into_iter())
+}
+
+async fn read_file(co: &Co, p: &std::path::Path) -> Result<Vec<u8>, ErrorKind> {
+    let path = p.to_owned();
+    io_call(co, move |io| io.read_file(&path))
+        .await?
+        .map_err(|e| io_error("opening file", p, &e))
+}
+
+async fn read_link(co: &Co, p: &std::path::Path) -> Result<Vec<u8>, ErrorKind> {
+    let path = p.to_owned();
+    io_call(co, move |io| io.read_link(&path))
+        .await?
+        .map(|t| t.as_os_str().as_bytes().to_vec())
+        .map_err(|e| io_error("reading symbolic link", p, &e))
+}
+
+/// The kind of what `p` leads to (symlinks followed).
+async fn stat(co: &Co, p: &std::path::Path) -> Result<FileKind, ErrorKind> {
+    let path = p.to_owned();
+    io_call(co, move |io| io.stat(&path))
+        .await?
+        .map_err(|e| io_error("getting status of", p, &e))
+}
+
+/// Writes one node (not a directory's contents) of a tree being copied.
+async fn write_node(
+    co: &Co,
+    w: &mut crate::nar::writer::NarWriter<Vec<u8>>,
+    path: &std::path::Path,
+    kind: FileKind,
+    stack: &mut Vec<std::vec::IntoIter<(Vec<u8>, std::path::PathBuf, FileKind)>>,
+) -> Result<(), ErrorKind> {
+    let nar_err = |e: std::io::Error| other(format!("writing NAR: {e}"));
+    match kind {
+        FileKind::Directory => {
+            w.start_directory().map_err(nar_err)?;
+            stack.push(sorted_entries(co, path).await?);
+        }
+        FileKind::Symlink => w.symlink(&read_link(co, path).await?).map_err(nar_err)?,
+        FileKind::Regular { executable } => {
+            let bytes = read_file(co, path).await?;
+            w.regular_bytes(executable, &bytes).map_err(nar_err)?;
+        }
+        FileKind::Unknown => {
+            return Err(other(format!(
+                "file '{}' has an unsupported type",
+                path.display()
+            )))
+        }
+    }
+    Ok(())
 }
 
 /// The NAR of `root`, keeping only what `filter` accepts (called with the
@@ -511,39 +529,19 @@ async fn filtered_nar(
     use crate::nar::writer::NarWriter;
     let nar_err = |e: std::io::Error| other(format!("writing NAR: {e}"));
     let mut w = NarWriter::new(Vec::new()).map_err(nar_err)?;
-    // The root is followed when it is a symlink, as newer Nix does.
-    let meta = std::fs::metadata(root).map_err(|e| {
-        other(format!(
-            "getting status of '{}': {}",
-            root.display(),
-            crate::os_error::message(&e)
-        ))
-    })?;
     let mut stack = Vec::new();
-    let t = meta.file_type();
-    if t.is_dir() {
-        w.start_directory().map_err(nar_err)?;
-        stack.push(sorted_entries(root)?);
-    } else if t.is_symlink() {
-        w.symlink(&read_link(root)?).map_err(nar_err)?;
-    } else if t.is_file() {
-        let (bytes, exec) = read_file(root)?;
-        w.regular_bytes(exec, &bytes).map_err(nar_err)?;
-    } else {
-        return Err(other(format!(
-            "file '{}' has an unsupported type",
-            root.display()
-        )));
-    }
+    // The root is followed when it is a symlink, as newer Nix does.
+    let kind = stat(co, root).await?;
+    write_node(co, &mut w, root, kind, &mut stack).await?;
     while let Some(top) = stack.last_mut() {
-        let Some((name, full, t)) = top.next() else {
+        let Some((name, full, kind)) = top.next() else {
             stack.pop();
             w.end_directory().map_err(nar_err)?;
             continue;
         };
         if let Some(f) = &filter {
             let g = call(co, f.clone(), Value::string(full.display().to_string())).await?;
-            let keep = call(co, g, Value::string(file_type_name(&t))).await?;
+            let keep = call(co, g, Value::string(kind.type_name())).await?;
             match force(co, keep).await? {
                 Value::Bool(true) => {}
                 Value::Bool(false) => continue,
@@ -551,20 +549,7 @@ async fn filtered_nar(
             }
         }
         w.entry(&name).map_err(nar_err)?;
-        if t.is_dir() {
-            w.start_directory().map_err(nar_err)?;
-            stack.push(sorted_entries(&full)?);
-        } else if t.is_symlink() {
-            w.symlink(&read_link(&full)?).map_err(nar_err)?;
-        } else if t.is_file() {
-            let (bytes, exec) = read_file(&full)?;
-            w.regular_bytes(exec, &bytes).map_err(nar_err)?;
-        } else {
-            return Err(other(format!(
-                "file '{}' has an unsupported type",
-                full.display()
-            )));
-        }
+        write_node(co, &mut w, &full, kind, &mut stack).await?;
     }
     w.finish().map_err(nar_err)
 }
@@ -580,7 +565,7 @@ async fn add_path(
     expected: Option<String>,
 ) -> Result<Value, ErrorKind> {
     use crate::store_path::IngestionMethod;
-    super::io::allowed(co, root.clone()).await?;
+    let root = super::io::allowed(co, root).await?;
     let name = match name {
         Some(n) => n,
         None => root
@@ -593,21 +578,14 @@ async fn add_path(
         let h = Hash::of_bytes(HashAlgo::Sha256, &nar);
         (nar, IngestionMethod::Recursive, h)
     } else {
-        let meta = std::fs::metadata(&root).map_err(|e| {
-            other(format!(
-                "getting status of '{}': {}",
-                root.display(),
-                crate::os_error::message(&e)
-            ))
-        })?;
-        if !meta.is_file() {
+        if !matches!(stat(co, &root).await?, FileKind::Regular { .. }) {
             return Err(other(format!(
                 "reading from file '{}': Is a directory",
                 root.display()
             )));
         }
         let nar = filtered_nar(co, &root, None).await?;
-        let (bytes, _) = read_file(&root)?;
+        let bytes = read_file(co, &root).await?;
         (
             nar,
             IngestionMethod::Flat,
@@ -643,7 +621,7 @@ fn path(co: Co, [attrs]: [Value; 1]) -> GenFuture {
                 "missing required 'path' attribute in the first argument to builtins.path",
             ));
         };
-        let root = super::io::path_arg(&co, p).await?;
+        let root = super::io::path_with_realised_context(&co, p).await?;
         let name = match get("name") {
             Some(n) => Some(no_context(&string_arg(&co, n).await?)?),
             None => None,
@@ -690,7 +668,7 @@ fn filter_source(co: Co, [filter, root]: [Value; 2]) -> GenFuture {
         ) {
             return Err(ErrorKind::type_error("a function", &filter));
         }
-        let root = super::io::path_arg(&co, root).await?;
+        let root = super::io::path_with_realised_context(&co, root).await?;
         add_path(&co, root, None, Some(filter), true, None).await
     })
 }

@@ -2,7 +2,6 @@
 //! `convertHash` (newer Nix), on top of [`crate::hash`].
 
 use super::args::{attrs_arg, string_arg, sync};
-use super::io::path_arg;
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{NixString, Value};
 use crate::eval::vm::{Co, GenFuture};
@@ -39,18 +38,20 @@ fn hash_string(co: Co, [algo, s]: [Value; 2]) -> GenFuture {
 fn hash_file(co: Co, [algo, path]: [Value; 2]) -> GenFuture {
     sync(async move {
         let algo = algo_of(&string_arg(&co, algo).await?)?;
-        let path = path_arg(&co, path).await?;
-        let path = super::io::allowed(&co, path).await?;
-        let mut file = std::fs::File::open(&path).map_err(|e| {
-            ErrorKind::Unlocated(format!(
-                "opening file '{}': {}",
-                path.display(),
-                os_error::message(&e)
-            ))
-        })?;
-        let hash = Hash::of_reader(algo, &mut file).map_err(|e| {
-            ErrorKind::Unlocated(format!("reading from file: {}", os_error::message(&e)))
-        })?;
+        let path = super::io::realised_path(&co, path).await?;
+        let hash = super::io::io_call(&co, move |io| {
+            let mut file = io.open_file(&path).map_err(|e| {
+                ErrorKind::Unlocated(format!(
+                    "opening file '{}': {}",
+                    path.display(),
+                    os_error::message(&e)
+                ))
+            })?;
+            Hash::of_reader(algo, &mut file).map_err(|e| {
+                ErrorKind::Unlocated(format!("reading from file: {}", os_error::message(&e)))
+            })
+        })
+        .await??;
         Ok(Value::string(hash.encode(HashFormat::Base16)))
     })
 }

@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use super::args::{attrs_arg, list_arg, string_arg, sync};
-use super::io::path_arg;
+use super::io::path_with_realised_context;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::{coerce_to_string, Coercion};
 use crate::eval::value::{NixString, Value};
@@ -17,7 +17,7 @@ builtins! {
 
 fn import(co: Co, [path]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let path = path_arg(&co, path).await?;
+        let path = path_with_realised_context(&co, path).await?;
         match co.yield_(Request::Import(path)).await {
             Response::Value(v) => Ok(v),
             Response::Error(e) => Err(e),
@@ -28,7 +28,7 @@ fn import(co: Co, [path]: [Value; 1]) -> GenFuture {
 fn scoped_import(co: Co, [attrs, path]: [Value; 2]) -> GenFuture {
     sync(async move {
         let attrs = attrs_arg(&co, attrs).await?;
-        let path = path_arg(&co, path).await?;
+        let path = path_with_realised_context(&co, path).await?;
         match co.yield_(Request::ScopedImport(attrs, path)).await {
             Response::Value(v) => Ok(v),
             Response::Error(e) => Err(e),
@@ -76,15 +76,17 @@ fn find_file(co: Co, [entries, wanted]: [Value; 2]) -> GenFuture {
             };
             if !rest.is_empty() || prefix.is_empty() || wanted == prefix {
                 // C++ Nix warns about an entry that is not there.
-                if !path.contains("://")
-                    && !path.is_empty()
-                    && std::fs::symlink_metadata(&base).is_err()
-                {
+                if !path.contains("://") && !path.is_empty() && !exists(&co, base.clone()).await? {
                     crate::eval::config::warn_missing_entry(std::path::Path::new(&path));
                     continue;
                 }
             }
-            if candidate.exists() {
+            let found_here = crate::eval::vm::with_evaluator(&co, {
+                let candidate = candidate.clone();
+                Box::new(move |ev| Ok(Value::Bool(ev.io().stat(&candidate).is_ok())))
+            })
+            .await?;
+            if matches!(found_here, Value::Bool(true)) {
                 let found = crate::eval::paths::canonicalise(&candidate);
                 let found = super::io::allowed(&co, found).await?;
                 return Ok(Value::Path(Rc::new(found)));
@@ -110,4 +112,15 @@ fn find_file(co: Co, [entries, wanted]: [Value; 2]) -> GenFuture {
             "file '{wanted}' was not found in the Nix search path (add it using $NIX_PATH or -I)"
         )))
     })
+}
+
+/// Whether anything is at `path` (symlinks not followed), as the
+/// evaluator's I/O sees it.
+async fn exists(co: &Co, path: std::path::PathBuf) -> Result<bool, ErrorKind> {
+    let v = crate::eval::vm::with_evaluator(
+        co,
+        Box::new(move |ev| Ok(Value::Bool(ev.io().lstat(&path).is_ok()))),
+    )
+    .await?;
+    Ok(matches!(v, Value::Bool(true)))
 }
