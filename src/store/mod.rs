@@ -13,6 +13,7 @@ pub mod fuse;
 pub mod gc_roots;
 pub mod grpc;
 pub mod ingest;
+pub mod local;
 pub mod path_info;
 pub mod path_info_service;
 pub mod proto;
@@ -85,6 +86,12 @@ pub enum StoreError {
     Serve(String),
     #[error("mount {0}")]
     Mount(String),
+    /// A local store's SQLite database failed.
+    #[error("{context}: {message}")]
+    Sqlite { context: String, message: String },
+    /// A local store (C++ Nix's layout) found something wrong.
+    #[error("{0}")]
+    Local(String),
     #[error("input is not in the Nix export format: {0}")]
     BadExport(String),
     #[error("{context}: {source}")]
@@ -462,7 +469,7 @@ impl Store {
                 deriver: None,
                 signatures: Vec::new(),
                 ca: Some(format!(
-                    "text:sha256:{}",
+                    "text:{}",
                     Hash::of_bytes(HashAlgo::Sha256, contents).to_string_with(HashFormat::Nix32)
                 )),
                 registration_time: now(),
