@@ -14,6 +14,7 @@ pub mod gc_roots;
 pub mod grpc;
 pub mod ingest;
 pub mod local;
+pub mod nix_daemon;
 pub mod path_info;
 pub mod path_info_service;
 pub mod proto;
@@ -89,6 +90,10 @@ pub enum StoreError {
     /// A local store's SQLite database failed.
     #[error("{context}: {message}")]
     Sqlite { context: String, message: String },
+    /// C++ Nix's daemon answered an error (its message) or could not be
+    /// talked to.
+    #[error("{0}")]
+    Daemon(String),
     /// A local store (C++ Nix's layout) found something wrong.
     #[error("{0}")]
     Local(String),

@@ -1,0 +1,268 @@
+//! oxnix's client of C++ Nix's daemon (`store::nix_daemon`), against
+//! C++ Nix 2.8's `nix-daemon` on a throwaway chroot store: over its
+//! `--stdio` mode and over a unix socket in a temporary directory that the
+//! test starts and stops. Queries agree with `nix-store`, texts and NARs we
+//! add are valid to C++ Nix, a trivial derivation is built by the daemon.
+//! Skipped with a message without `nix-daemon`, failing instead under
+//! `OXNIX_REQUIRE_SERVICES=1`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use oxnix::hash::HashFormat;
+use oxnix::store::nix_daemon::DaemonClient;
+use oxnix::store_path::StoreDir;
+
+fn cpp_bin(name: &str) -> Option<PathBuf> {
+    let found = [format!("/usr/bin/{name}")]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    if found.is_none() {
+        if std::env::var_os("OXNIX_REQUIRE_SERVICES").is_some() {
+            panic!("C++ Nix's {name} is required (OXNIX_REQUIRE_SERVICES=1)");
+        }
+        eprintln!("skipped: C++ Nix's {name} is not installed");
+    }
+    found
+}
+
+/// A throwaway store of C++ Nix's: its own store and state directories
+/// (not a chroot store: C++ Nix 2.8 cannot dump or build in those), and
+/// settings that let root build without build users or a sandbox.
+fn nix_env(c: &mut Command, root: &Path) {
+    let conf = root.join("conf");
+    std::fs::create_dir_all(&conf).expect("conf dir");
+    std::fs::write(
+        conf.join("nix.conf"),
+        "build-users-group =\nsandbox = false\nsubstituters =\n",
+    )
+    .expect("nix.conf");
+    c.env("NIX_STORE_DIR", root.join("store"))
+        .env("NIX_STATE_DIR", root.join("state"))
+        .env("NIX_LOG_DIR", root.join("log"))
+        .env("NIX_CONF_DIR", &conf)
+        .env_remove("NIX_REMOTE");
+}
+
+fn store_dir(root: &Path) -> StoreDir {
+    StoreDir::new(root.join("store").to_str().expect("utf-8")).expect("store dir")
+}
+
+fn cpp_store(root: &Path, args: &[&str]) -> String {
+    let mut c = Command::new("nix-store");
+    nix_env(&mut c, root);
+    let out = c.args(args).output().expect("nix-store");
+    assert!(
+        out.status.success(),
+        "nix-store {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stdio_client(daemon: &Path, root: &Path) -> DaemonClient {
+    let mut c = Command::new(daemon);
+    nix_env(&mut c, root);
+    c.arg("--stdio").stderr(Stdio::inherit());
+    DaemonClient::spawn(c, store_dir(root)).expect("handshake with nix-daemon --stdio")
+}
+
+#[test]
+fn queries_and_additions_through_the_daemon() {
+    let Some(daemon) = cpp_bin("nix-daemon") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir_all(tree.join("d")).expect("tree");
+    std::fs::write(tree.join("d/f"), "contents\n").expect("f");
+    let added = cpp_store(&root, &["--add", tree.to_str().expect("utf-8")]);
+    let added = added.trim();
+
+    let mut c = stdio_client(&daemon, &root);
+    assert!(c
+        .daemon_nix_version
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("2."));
+    let dir = store_dir(&root);
+    let p = dir.parse_path(added).expect("path");
+    assert!(c.is_valid_path(&p).expect("valid"));
+    let info = c.query_path_info(&p).expect("query").expect("valid");
+    assert_eq!(
+        info.nar_hash.to_string_with(HashFormat::Nix32),
+        cpp_store(&root, &["-q", "--hash", added]).trim()
+    );
+    let missing = dir
+        .parse_path(&format!(
+            "{}/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-missing",
+            dir.as_str()
+        ))
+        .expect("path");
+    assert!(!c.is_valid_path(&missing).expect("query"));
+    assert!(c.query_path_info(&missing).expect("query").is_none());
+
+    // A text with a reference, valid to C++ Nix with that reference.
+    let refs: BTreeSet<_> = [p.clone()].into_iter().collect();
+    let t = c
+        .add_text("note", format!("see {added}").as_bytes(), &refs)
+        .expect("add text");
+    let expected = dir
+        .text_path("note", format!("see {added}").as_bytes(), &refs)
+        .expect("text path");
+    assert_eq!(t, expected);
+    assert_eq!(
+        cpp_store(&root, &["-q", "--references", &dir.print(&t)]).trim(),
+        added
+    );
+    assert!(c.query_referrers(&p).expect("referrers").contains(&t));
+    assert!(c.query_all_valid_paths().expect("all").contains(&t));
+
+    // A NAR added as a content-addressed path; the daemon hashes it.
+    let nar = oxnix::nar::fs::dump_path(&tree, Vec::new()).expect("nar");
+    let again = c
+        .add_ca_nar("tree", "fixed:r:sha256", &mut &nar[..])
+        .expect("add nar");
+    assert_eq!(again.path, p);
+    // And the daemon's NAR of it is the same.
+    let mut out = Vec::new();
+    c.nar_from_path(&p, &mut out).expect("nar from path");
+    assert_eq!(out, nar);
+    // The connection goes on after a NAR (nothing read past its end).
+    assert!(c.is_valid_path(&t).expect("valid"));
+
+    // An error from the daemon is its message.
+    let err = c
+        .nar_from_path(&missing, &mut Vec::new())
+        .expect_err("invalid");
+    assert!(err.to_string().contains("is not valid"), "{err}");
+    c.add_temp_root(&p).expect("temp root");
+}
+
+/// `nix-daemon` listening on a socket of our own; stopped when dropped.
+struct SocketDaemon {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl SocketDaemon {
+    fn start(daemon: &Path, root: &Path, dir: &Path) -> SocketDaemon {
+        let socket = dir.join("socket");
+        let mut c = Command::new(daemon);
+        nix_env(&mut c, root);
+        // `auto` would pick the daemon itself while the state directory
+        // does not exist yet.
+        let child = c
+            .args(["--store", "local"])
+            .env("NIX_DAEMON_SOCKET_PATH", &socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nix-daemon");
+        let start = Instant::now();
+        while !socket.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "nix-daemon did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        SocketDaemon { child, socket }
+    }
+}
+
+impl Drop for SocketDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_socket_daemon_builds_a_derivation() {
+    let Some(daemon) = cpp_bin("nix-daemon") else {
+        return;
+    };
+    if !Path::new("/bin/sh").exists() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let d = SocketDaemon::start(&daemon, &root, tmp.path());
+    let mut c = DaemonClient::connect(&d.socket, store_dir(&root)).expect("connect");
+    c.set_options(&[("sandbox".into(), "false".into())])
+        .expect("options");
+    // A trivial derivation, written as its .drv text.
+    let dir = store_dir(&root);
+    let drv_text = oxnix_drv(&dir);
+    let drv = c
+        .add_text("trivial.drv", drv_text.0.as_bytes(), &BTreeSet::new())
+        .expect("add drv");
+    assert_eq!(dir.print(&drv), drv_text.1);
+    c.build_paths(&[format!("{}!out", dir.print(&drv))])
+        .expect("build");
+    let out = dir.parse_path(&drv_text.2).expect("out path");
+    assert!(c.is_valid_path(&out).expect("valid"));
+    let info = c.query_path_info(&out).expect("query").expect("valid");
+    assert_eq!(info.deriver.as_ref(), Some(&drv));
+    assert_eq!(
+        std::fs::read_to_string(&drv_text.2).expect("output"),
+        "built\n"
+    );
+}
+
+/// A trivial derivation (text, its .drv path, its output path), made with
+/// our own evaluator so that the paths are what C++ Nix computes.
+fn oxnix_drv(dir: &StoreDir) -> (String, String, String) {
+    let expr = r#"derivation { name = "trivial"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo built > $out" ]; }"#;
+    let ev = oxnix::eval::Evaluator::new(oxnix::eval::EvalConfig {
+        system: format!("{}-linux", std::env::consts::ARCH),
+        store_dir: Some(dir.as_str().to_owned()),
+        ..Default::default()
+    });
+    let v = ev
+        .eval_source("«test»", Path::new("/"), expr.to_owned())
+        .expect("eval");
+    let drv_path = ev.force(get(&ev, &v, "drvPath")).expect("drvPath");
+    let out_path = ev.force(get(&ev, &v, "outPath")).expect("outPath");
+    let (drv_path, out_path) = (string(&drv_path), string(&out_path));
+    let additions = ev.instantiation.take_additions();
+    let text = additions
+        .into_iter()
+        .find_map(|a| match a {
+            oxnix::eval::instantiation::Addition::Text { path, contents, .. }
+                if dir.print(&path) == drv_path =>
+            {
+                Some(String::from_utf8(contents).expect("utf-8"))
+            }
+            _ => None,
+        })
+        .expect("the .drv text");
+    (text, drv_path, out_path)
+}
+
+fn get(
+    ev: &oxnix::eval::Evaluator,
+    v: &oxnix::eval::value::Value,
+    k: &str,
+) -> oxnix::eval::value::Value {
+    let v = ev.force(v.clone()).expect("force");
+    match v {
+        oxnix::eval::value::Value::Attrs(a) => a
+            .get(&oxnix::eval::value::NixString::from(k))
+            .cloned()
+            .expect("attribute"),
+        _ => panic!("not a set"),
+    }
+}
+
+fn string(v: &oxnix::eval::value::Value) -> String {
+    match v {
+        oxnix::eval::value::Value::String(s) => s.to_str_lossy().into_owned(),
+        _ => panic!("not a string"),
+    }
+}
