@@ -17,7 +17,8 @@ use crate::castore::Node;
 use crate::eval::eval_io::{self, EvalIo, FileKind};
 use crate::eval::instantiation::Addition;
 use crate::hash::{Hash, HashAlgo, Hasher};
-use crate::store::{Store, StoreAddress};
+use crate::store::any::{AnyAddress, AnyStore};
+use crate::store::StoreAddress;
 use crate::store_path::{StoreDir, StorePath};
 
 /// How many symlinks one lookup follows before giving up (as Linux).
@@ -26,8 +27,8 @@ const MAX_SYMLINKS: usize = 40;
 /// Files on disk, with oxnix's store behind the store directory.
 pub struct StoreIo {
     store_dir: StoreDir,
-    address: StoreAddress,
-    store: OnceCell<Store>,
+    address: AnyAddress,
+    store: OnceCell<AnyStore>,
 }
 
 /// Where a path leads.
@@ -83,7 +84,7 @@ fn components(path: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
 }
 
 impl StoreIo {
-    pub fn new(store_dir: StoreDir, address: StoreAddress) -> StoreIo {
+    pub fn new(store_dir: StoreDir, address: AnyAddress) -> StoreIo {
         StoreIo {
             store_dir,
             address,
@@ -91,20 +92,25 @@ impl StoreIo {
         }
     }
 
+    /// The store's address.
+    pub fn address(&self) -> &AnyAddress {
+        &self.address
+    }
+
     /// The store, opened (and created) on first use.
-    pub fn store(&self) -> Result<&Store, crate::store::StoreError> {
+    pub fn store(&self) -> Result<&AnyStore, crate::store::StoreError> {
         if let Some(s) = self.store.get() {
             return Ok(s);
         }
-        let s = Store::open(&self.address, self.store_dir.clone())?;
+        let s = AnyStore::open(&self.address, self.store_dir.clone())?;
         Ok(self.store.get_or_init(|| s))
     }
 
     /// The store for reading, or `None` when a local store was never
     /// created (it then holds nothing; reading does not create it).
-    fn store_for_reading(&self) -> io::Result<Option<&Store>> {
+    fn store_for_reading(&self) -> io::Result<Option<&AnyStore>> {
         if self.store.get().is_none() {
-            if let StoreAddress::Sled(dir) = &self.address {
+            if let AnyAddress::Oxnix(StoreAddress::Sled(dir)) = &self.address {
                 if !dir.join("db").exists() {
                     return Ok(None);
                 }
@@ -122,8 +128,17 @@ impl StoreIo {
             return Ok(None);
         };
         match self.store_for_reading()? {
-            Some(store) => store.root_node(&sp).map_err(other),
-            None => Ok(None),
+            Some(AnyStore::Oxnix(store)) => store.root_node(&sp).map_err(other),
+            _ => Ok(None),
+        }
+    }
+
+    /// oxnix's castore store, if that is the store (the only one whose
+    /// files are not on disk).
+    fn castore(&self) -> io::Result<&crate::store::Store> {
+        match self.store_for_reading()? {
+            Some(AnyStore::Oxnix(store)) => Ok(store),
+            _ => Err(not_found()),
         }
     }
 
@@ -132,7 +147,7 @@ impl StoreIo {
         let Node::Directory { digest, .. } = dir else {
             return Err(os(ENOTDIR));
         };
-        let store = self.store_for_reading()?.ok_or_else(not_found)?;
+        let store = self.castore()?;
         let entries = store.directory_entries(digest).map_err(other)?;
         entries
             .into_iter()
@@ -256,7 +271,7 @@ impl StoreIo {
     fn open_node(&self, node: &Node) -> io::Result<Box<dyn Read + '_>> {
         match node {
             Node::File { digest, size, .. } => {
-                let store = self.store_for_reading()?.ok_or_else(not_found)?;
+                let store = self.castore()?;
                 Ok(Box::new(store.open_file(digest, *size).map_err(other)?))
             }
             Node::Directory { .. } => Err(os(EISDIR)),
@@ -320,7 +335,7 @@ impl StoreIo {
     fn nar_of(&self, path: &Path) -> io::Result<Vec<u8>> {
         match self.locate(path, false)? {
             Located::Store(node, _) => {
-                let store = self.store_for_reading()?.ok_or_else(not_found)?;
+                let store = self.castore()?;
                 crate::store::render::write_nar(
                     &*store.blobs,
                     &*store.directories,
@@ -391,7 +406,7 @@ impl EvalIo for StoreIo {
         match eval_io::read_dir_on_disk(path) {
             Err(e) if store_may_help(&e) => match self.locate(path, true)? {
                 Located::Store(Node::Directory { digest, .. }, _) => {
-                    let store = self.store_for_reading()?.ok_or_else(not_found)?;
+                    let store = self.castore()?;
                     Ok(store
                         .directory_entries(&digest)
                         .map_err(other)?
@@ -438,7 +453,7 @@ impl EvalIo for StoreIo {
         }
         match self.locate(path, false)? {
             Located::Store(node, _) => {
-                let store = self.store_for_reading()?.ok_or_else(not_found)?;
+                let store = self.castore()?;
                 let h = crate::store::render::write_nar(
                     &*store.blobs,
                     &*store.directories,
@@ -454,18 +469,29 @@ impl EvalIo for StoreIo {
     }
 
     fn is_valid_path(&self, path: &Path) -> Result<bool, String> {
-        if std::fs::symlink_metadata(path).is_ok() {
+        let oxnix = matches!(self.address, AnyAddress::Oxnix(_));
+        if oxnix && std::fs::symlink_metadata(path).is_ok() {
             return Ok(true);
         }
-        Ok(self.root_node(path).map_err(|e| e.to_string())?.is_some())
+        let Some(sp) = path
+            .to_str()
+            .and_then(|t| self.store_dir.parse_path(t).ok())
+        else {
+            return Ok(false);
+        };
+        match self.store_for_reading().map_err(|e| e.to_string())? {
+            Some(store) => store.is_valid(&sp).map_err(|e| e.to_string()),
+            None => Ok(false),
+        }
     }
 
     fn references(&self, path: &StorePath) -> Result<Option<BTreeSet<StorePath>>, String> {
         let Some(store) = self.store_for_reading().map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        match store.path_infos.get(path) {
-            Ok(info) => Ok(info.map(|i| i.references)),
+        match store.query(path) {
+            Ok(info) => Ok(Some(info.references)),
+            Err(crate::store::StoreError::NotValid(_)) => Ok(None),
             Err(e) => Err(e.to_string()),
         }
     }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Arg, ArgAction, Command};
 
+use super::eval_store::StoreIo;
 use super::legacy_args::{self, AutoArg};
 use super::CliError;
 use crate::eval::attr_path::AutoArgs;
@@ -232,7 +233,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
     };
     let auto_args = common.auto_args();
     let store = common.store.clone();
-    let address = super::store_env::store_address(store.as_deref())?;
+    let address = super::store_env::any_address(store.as_deref())?;
     let store_dir = super::store_env::store_dir()?;
     // C++ Nix's read-only mode: evaluation computes store paths without
     // writing them.
@@ -242,7 +243,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         .stack_size(1 << 30)
         .spawn(move || {
             let io = std::rc::Rc::new(super::eval_store::StoreIo::new(store_dir, address));
-            let ev = Evaluator::with_io(config, io, read_write);
+            let ev = Evaluator::with_io(config, io.clone(), read_write);
             if o.find_file {
                 return find_files(&ev, &o.files);
             }
@@ -254,7 +255,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
                 };
                 args.push((NixString::from(name.as_str()), v));
             }
-            main_eval(&ev, &o, &args, store, &cwd)
+            main_eval(&ev, &o, &args, &io, &cwd)
         })
         .map_err(CliError::failed)?;
     handle.join().unwrap_or_else(|_| {
@@ -343,7 +344,7 @@ fn main_eval(
     ev: &Evaluator,
     o: &Options,
     args: &AutoArgs,
-    store: Option<String>,
+    io: &StoreIo,
     cwd: &Path,
 ) -> Result<(), CliError> {
     let mut roots = 0;
@@ -362,7 +363,7 @@ fn main_eval(
             (name, dir, text),
             &mut roots,
             &mut gc_warned,
-            &store,
+            io,
         )
     };
     if o.read_stdin {
@@ -404,7 +405,7 @@ fn process_expr(
     (name, dir, text): (String, PathBuf, String),
     roots: &mut usize,
     gc_warned: &mut bool,
-    store: &Option<String>,
+    io: &StoreIo,
 ) -> Result<(), CliError> {
     let stdout = std::io::stdout();
     if o.parse {
@@ -419,7 +420,7 @@ fn process_expr(
             .map_err(eval_error)?;
         let v = ev.force(v).map_err(eval_error)?;
         if !o.eval {
-            instantiate(ev, v, o, args, roots, gc_warned, store)?;
+            instantiate(ev, v, o, args, roots, gc_warned, io)?;
             continue;
         }
         let v = if args.is_empty() {
@@ -464,7 +465,7 @@ fn instantiate(
     args: &AutoArgs,
     roots: &mut usize,
     gc_warned: &mut bool,
-    store: &Option<String>,
+    io: &StoreIo,
 ) -> Result<(), CliError> {
     let found = ev.get_derivations(v, args).map_err(eval_error)?;
     let mut printed = Vec::new();
@@ -526,8 +527,11 @@ fn instantiate(
                     PathBuf::from(format!("{}-{}", root.display(), roots))
                 };
                 if !o.dry_run {
-                    let address = super::store_env::store_address(store.as_deref())?;
-                    make_root(&link, Path::new(&path), address.state_dir())?;
+                    make_symlink(&link, Path::new(&path))?;
+                    let store = io.store().map_err(CliError::failed)?;
+                    store
+                        .add_indirect_root(&absolute_path(&link), io.address())
+                        .map_err(CliError::failed)?;
                 }
                 link.display().to_string()
             }
@@ -553,6 +557,20 @@ fn write_additions(ev: &Evaluator) -> Result<(), CliError> {
 /// `--add-root`: `link` becomes a symlink to `target` (replacing a
 /// symlink already there).
 pub(super) fn make_root(link: &Path, target: &Path, state: Option<&Path>) -> Result<(), CliError> {
+    make_symlink(link, target)?;
+    let link = &absolute_path(link);
+    // Every root is also registered with the store (C++ Nix 2.8 makes
+    // all `--add-root` roots indirect), so the collector sees it.
+    match state {
+        Some(state) => {
+            crate::store::gc_roots::add_indirect_root(state, link).map_err(CliError::failed)
+        }
+        None => Ok(()),
+    }
+}
+
+/// `link` becomes a symlink to `target` (replacing a symlink there).
+fn make_symlink(link: &Path, target: &Path) -> Result<(), CliError> {
     let link = &absolute_path(link);
     if let Some(parent) = link.parent() {
         std::fs::create_dir_all(parent).map_err(|e| {
@@ -574,15 +592,7 @@ pub(super) fn make_root(link: &Path, target: &Path, state: Option<&Path>) -> Res
             link.display(),
             crate::os_error::message(&e)
         ))
-    })?;
-    // Every root is also registered with the store (C++ Nix 2.8 makes
-    // all `--add-root` roots indirect), so the collector sees it.
-    match state {
-        Some(state) => {
-            crate::store::gc_roots::add_indirect_root(state, link).map_err(CliError::failed)
-        }
-        None => Ok(()),
-    }
+    })
 }
 
 fn absolute_path(p: &Path) -> PathBuf {

@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::path::Path;
 
 use super::CliError;
+use crate::store::any::{AnyAddress, NixPaths};
 use crate::store::{Store, StoreAddress};
 use crate::store_path::StoreDir;
 
@@ -62,6 +63,26 @@ pub fn store_address(given: Option<&str>) -> Result<StoreAddress, CliError> {
 
 /// Opens oxnix's store at `given` (or the default address) with paths in
 /// `store_dir`.
+/// The store a command of C++ Nix's works on: `--store` (C++ Nix's
+/// addresses or oxnix's), else as [`AnyAddress::from_env`] chooses.
+pub fn any_address(given: Option<&str>) -> Result<AnyAddress, CliError> {
+    let nix = NixPaths::from_env(store_dir()?, &|k| std::env::var_os(k));
+    let env = |k: &str| std::env::var_os(k);
+    match given {
+        Some(a) => AnyAddress::parse(a, &nix),
+        // Until every command can work on C++ Nix's stores, `auto` is not
+        // the default: NIX_REMOTE chooses one explicitly.
+        None if env("NIX_REMOTE").is_some_and(|v| !v.is_empty())
+            && env("OXNIX_STORE").is_none_or(|v| v.is_empty())
+            && env("OXNIX_STORE_DIR").is_none_or(|v| v.is_empty()) =>
+        {
+            AnyAddress::from_env(&nix, &env)
+        }
+        None => StoreAddress::from_env(&env).map(AnyAddress::Oxnix),
+    }
+    .map_err(CliError::failed)
+}
+
 pub fn open_store(given: Option<&str>, store_dir: StoreDir) -> Result<Store, CliError> {
     Store::open(&store_address(given)?, store_dir).map_err(CliError::failed)
 }

@@ -6,6 +6,7 @@
 //! `grpc+http://…`/`grpc+unix://…`, see [`grpc`] and [`daemon`]) with the
 //! operations `nix-store` needs.
 
+pub mod any;
 pub mod browse;
 pub mod daemon;
 pub mod export;

@@ -69,7 +69,7 @@ create index if not exists IndexDerivationOutputs on DerivationOutputs(path);
 
 /// A valid path's row of `ValidPaths` and its references.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LocalPathInfo {
+pub struct ValidPathInfo {
     pub path: StorePath,
     pub nar_hash: Hash,
     pub nar_size: u64,
@@ -229,13 +229,13 @@ impl LocalStore {
     }
 
     /// The metadata of a valid path.
-    pub fn query(&self, path: &StorePath) -> Result<LocalPathInfo, StoreError> {
+    pub fn query(&self, path: &StorePath) -> Result<ValidPathInfo, StoreError> {
         self.query_opt(path)?
             .ok_or_else(|| StoreError::NotValid(self.print(path)))
     }
 
     /// The metadata of `path`, or `None` when it is not valid.
-    pub fn query_opt(&self, path: &StorePath) -> Result<Option<LocalPathInfo>, StoreError> {
+    pub fn query_opt(&self, path: &StorePath) -> Result<Option<ValidPathInfo>, StoreError> {
         let db = self.db();
         type Row = (
             i64,
@@ -301,7 +301,7 @@ impl LocalStore {
                     .map_err(|_| corrupt("reference"))?,
             );
         }
-        Ok(Some(LocalPathInfo {
+        Ok(Some(ValidPathInfo {
             path: path.clone(),
             nar_hash,
             nar_size: size.map_or(0, |s| s.max(0) as u64),
@@ -378,7 +378,7 @@ impl LocalStore {
     /// Registers `infos` (whose files are complete) in one transaction:
     /// rows, derivation outputs, then references (which must be valid or
     /// among `infos`).
-    fn register(&self, infos: &[LocalPathInfo]) -> Result<(), StoreError> {
+    fn register(&self, infos: &[ValidPathInfo]) -> Result<(), StoreError> {
         if infos.is_empty() {
             return Ok(());
         }
@@ -461,7 +461,7 @@ impl LocalStore {
     fn add_under_lock(
         &self,
         path: &StorePath,
-        fill: impl FnOnce(&Path) -> Result<LocalPathInfo, StoreError>,
+        fill: impl FnOnce(&Path) -> Result<ValidPathInfo, StoreError>,
     ) -> Result<bool, StoreError> {
         let printed = self.print(path);
         self.temp_roots
@@ -494,7 +494,7 @@ impl LocalStore {
     /// and size when `info` gives them (`nar_size` 0: not given).
     pub fn add_nar_reader(
         &self,
-        info: LocalPathInfo,
+        info: ValidPathInfo,
         nar: &mut dyn Read,
     ) -> Result<bool, StoreError> {
         let path = info.path.clone();
@@ -520,7 +520,7 @@ impl LocalStore {
                     actual: size,
                 });
             }
-            Ok(LocalPathInfo {
+            Ok(ValidPathInfo {
                 nar_size: size,
                 ..info
             })
@@ -530,7 +530,7 @@ impl LocalStore {
     /// Adds the tree serialised in `nar` at the content-addressed `path`
     /// (`builtins.path`, `filterSource`).
     pub fn add_nar(&self, path: &StorePath, nar: &[u8], ca: &str) -> Result<(), StoreError> {
-        let info = LocalPathInfo {
+        let info = ValidPathInfo {
             path: path.clone(),
             nar_hash: Hash::of_bytes(HashAlgo::Sha256, nar),
             nar_size: nar.len() as u64,
@@ -592,7 +592,7 @@ impl LocalStore {
         let (mut reader, writer) = io::pipe().map_err(io_err("creating a pipe"))?;
         let src_owned = src.to_owned();
         let dumper = std::thread::spawn(move || crate::nar::fs::dump_path(&src_owned, writer));
-        let info = LocalPathInfo {
+        let info = ValidPathInfo {
             path: path.clone(),
             nar_hash,
             nar_size: 0,
@@ -652,7 +652,7 @@ impl LocalStore {
             w.regular_bytes(false, contents)
                 .map_err(io_err("hashing a NAR"))?;
             let nar_hash = w.finish().map_err(io_err("hashing a NAR"))?.finish();
-            infos.push(LocalPathInfo {
+            infos.push(ValidPathInfo {
                 path: path.clone(),
                 nar_hash,
                 nar_size: text_nar_size(contents.len()),
@@ -676,7 +676,7 @@ impl LocalStore {
 
     /// Deletes `paths` (rows and files). A path a valid path outside
     /// `paths` refers to is alive: nothing is deleted then.
-    pub fn delete(&self, paths: &BTreeSet<StorePath>) -> Result<Vec<LocalPathInfo>, StoreError> {
+    pub fn delete(&self, paths: &BTreeSet<StorePath>) -> Result<Vec<ValidPathInfo>, StoreError> {
         let mut infos = Vec::new();
         for p in paths {
             let info = self.query(p)?;

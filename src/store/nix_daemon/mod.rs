@@ -13,7 +13,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use super::local::LocalPathInfo;
+use super::local::ValidPathInfo;
 use super::StoreError;
 use crate::hash::{Hash, HashAlgo};
 use crate::store_path::{StoreDir, StorePath};
@@ -237,7 +237,7 @@ impl DaemonClient {
     pub fn query_path_info(
         &mut self,
         path: &StorePath,
-    ) -> Result<Option<LocalPathInfo>, StoreError> {
+    ) -> Result<Option<ValidPathInfo>, StoreError> {
         self.start(op::QUERY_PATH_INFO)?;
         write_bytes(&mut self.writer, self.store_dir.print(path).as_bytes()).map_err(proto)?;
         match self.finish() {
@@ -257,7 +257,7 @@ impl DaemonClient {
     }
 
     /// A path info as the daemon sends it after the path itself.
-    fn read_path_info(&mut self, path: StorePath) -> Result<LocalPathInfo, StoreError> {
+    fn read_path_info(&mut self, path: StorePath) -> Result<ValidPathInfo, StoreError> {
         let r = &mut self.reader;
         let deriver = read_string(r).map_err(proto)?;
         let hash = read_string(r).map_err(proto)?;
@@ -273,7 +273,7 @@ impl DaemonClient {
         }
         let nar_hash = Hash::parse_any(&hash, Some(HashAlgo::Sha256))
             .map_err(|e| StoreError::Daemon(format!("the Nix daemon sent a bad NAR hash: {e}")))?;
-        Ok(LocalPathInfo {
+        Ok(ValidPathInfo {
             path,
             nar_hash,
             nar_size,
@@ -344,7 +344,7 @@ impl DaemonClient {
         name: &str,
         method: &str,
         nar: &mut dyn Read,
-    ) -> Result<LocalPathInfo, StoreError> {
+    ) -> Result<ValidPathInfo, StoreError> {
         if minor(self.version) < 25 {
             return Err(StoreError::Daemon(
                 "not supported yet: adding paths through a Nix daemon older than 2.4".into(),

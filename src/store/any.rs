@@ -1,0 +1,380 @@
+//! Every kind of store a command can work on, behind one type
+//! ([`AnyStore`]): oxnix's own castore store ([`Store`]), C++ Nix's local
+//! store ([`LocalStore`]) and C++ Nix's daemon ([`DaemonClient`]); and the
+//! addresses choosing one ([`AnyAddress`]): C++ Nix's `auto`, `local`,
+//! `local?root=…`, a plain path, `daemon` and `unix://…`, and oxnix's own
+//! `sled://…`, `memory://` and `grpc+…://…`.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use super::local::{LocalConfig, LocalStore, ValidPathInfo};
+use super::nix_daemon::{DaemonClient, DEFAULT_SOCKET};
+use super::{PathInfo, Store, StoreAddress, StoreError};
+use crate::hash::HashAlgo;
+use crate::store_path::{IngestionMethod, StoreDir, StorePath};
+
+/// C++ Nix's default state directory.
+pub const DEFAULT_STATE_DIR: &str = "/nix/var/nix";
+
+/// Where C++ Nix keeps its state and its daemon listens, from the
+/// environment as C++ Nix reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NixPaths {
+    pub store_dir: StoreDir,
+    /// `$NIX_STATE_DIR`, else `/nix/var/nix`.
+    pub state_dir: PathBuf,
+    /// `$NIX_DAEMON_SOCKET_PATH`, else `<state>/daemon-socket/socket`.
+    pub daemon_socket: PathBuf,
+}
+
+impl NixPaths {
+    pub fn from_env(store_dir: StoreDir, env: &dyn Fn(&str) -> Option<OsString>) -> NixPaths {
+        let non_empty = |k: &str| env(k).filter(|v| !v.is_empty());
+        let state_dir = non_empty("NIX_STATE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        let daemon_socket = non_empty("NIX_DAEMON_SOCKET_PATH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                if state_dir == Path::new(DEFAULT_STATE_DIR) {
+                    PathBuf::from(DEFAULT_SOCKET)
+                } else {
+                    state_dir.join("daemon-socket/socket")
+                }
+            });
+        NixPaths {
+            store_dir,
+            state_dir,
+            daemon_socket,
+        }
+    }
+
+    /// Whether a Nix installation is here: its state directory or its
+    /// daemon's socket exists.
+    pub fn installed(&self) -> bool {
+        self.state_dir.exists() || self.daemon_socket.exists()
+    }
+
+    fn local(&self, root: Option<PathBuf>) -> LocalConfig {
+        LocalConfig {
+            store_dir: self.store_dir.clone(),
+            state_dir: self.state_dir.clone(),
+            root,
+        }
+    }
+}
+
+/// A store, as an address names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnyAddress {
+    /// oxnix's own store.
+    Oxnix(StoreAddress),
+    /// C++ Nix's local store.
+    Local(LocalConfig),
+    /// C++ Nix's daemon on this unix socket.
+    Daemon(PathBuf),
+}
+
+impl std::fmt::Display for AnyAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AnyAddress::Oxnix(a) => write!(f, "{a}"),
+            AnyAddress::Local(c) => match &c.root {
+                Some(r) => write!(f, "local?root={}", r.display()),
+                None => write!(f, "local"),
+            },
+            AnyAddress::Daemon(p) => write!(f, "unix://{}", p.display()),
+        }
+    }
+}
+
+impl AnyAddress {
+    /// Reads an address: C++ Nix's `auto`, `local[?root=DIR&state=DIR&store=DIR]`,
+    /// an absolute path (a local store with that root), `daemon`,
+    /// `unix://PATH`; or one of oxnix's ([`StoreAddress::parse`]).
+    pub fn parse(s: &str, nix: &NixPaths) -> Result<AnyAddress, StoreError> {
+        let (scheme, query) = s.split_once('?').unwrap_or((s, ""));
+        let params: Vec<(&str, &str)> = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split_once('=').unwrap_or((p, "")))
+            .collect();
+        let param = |k: &str| params.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+        match scheme {
+            "auto" => return Ok(Self::auto(nix)),
+            "daemon" => return Ok(AnyAddress::Daemon(nix.daemon_socket.clone())),
+            "local" => {
+                let mut c = nix.local(param("root").map(PathBuf::from));
+                if let Some(state) = param("state") {
+                    c.state_dir = PathBuf::from(state);
+                }
+                if let Some(store) = param("store") {
+                    c.store_dir = StoreDir::new(store)?;
+                }
+                return Ok(AnyAddress::Local(c));
+            }
+            _ => {}
+        }
+        if let Some(p) = scheme.strip_prefix("unix://") {
+            if !p.starts_with('/') {
+                return Err(StoreError::BadAddress(s.to_owned()));
+            }
+            return Ok(AnyAddress::Daemon(PathBuf::from(p)));
+        }
+        if scheme.starts_with('/') || scheme.starts_with("./") {
+            let root = std::path::absolute(scheme).unwrap_or_else(|_| PathBuf::from(scheme));
+            return Ok(AnyAddress::Local(nix.local(Some(root))));
+        }
+        StoreAddress::parse(s).map(AnyAddress::Oxnix)
+    }
+
+    /// C++ Nix's `auto`: the local store when its state directory is
+    /// writable (or can be created), else the daemon when its socket
+    /// exists, else the local store (whose opening then says why not).
+    pub fn auto(nix: &NixPaths) -> AnyAddress {
+        let writable = |p: &Path| {
+            let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).ok();
+            // SAFETY: a valid NUL-terminated path.
+            c.is_some_and(|c| unsafe { libc::access(c.as_ptr(), libc::R_OK | libc::W_OK) } == 0)
+        };
+        if writable(&nix.state_dir) {
+            return AnyAddress::Local(nix.local(None));
+        }
+        if nix.daemon_socket.exists() {
+            return AnyAddress::Daemon(nix.daemon_socket.clone());
+        }
+        AnyAddress::Local(nix.local(None))
+    }
+
+    /// The address used when none is given: oxnix's store when chosen
+    /// (`$OXNIX_STORE`, `$OXNIX_STORE_DIR`), else `$NIX_REMOTE` as C++ Nix
+    /// reads it, else `auto` where a Nix installation is present, else
+    /// oxnix's own store ([`StoreAddress::from_env`]).
+    pub fn from_env(
+        nix: &NixPaths,
+        env: &dyn Fn(&str) -> Option<OsString>,
+    ) -> Result<AnyAddress, StoreError> {
+        let non_empty = |k: &str| env(k).filter(|v| !v.is_empty());
+        if non_empty("OXNIX_STORE").is_some() || non_empty("OXNIX_STORE_DIR").is_some() {
+            return StoreAddress::from_env(env).map(AnyAddress::Oxnix);
+        }
+        if let Some(remote) = non_empty("NIX_REMOTE") {
+            return Self::parse(&remote.to_string_lossy(), nix);
+        }
+        if nix.installed() {
+            return Ok(Self::auto(nix));
+        }
+        StoreAddress::from_env(env).map(AnyAddress::Oxnix)
+    }
+
+    /// The state directory garbage collector roots go under (on disk),
+    /// when the store is local.
+    pub fn state_dir(&self) -> Option<PathBuf> {
+        match self {
+            AnyAddress::Oxnix(a) => a.state_dir().map(Path::to_owned),
+            AnyAddress::Local(c) => Some(c.real(&c.state_dir)),
+            AnyAddress::Daemon(_) => None,
+        }
+    }
+}
+
+/// A store of any kind.
+pub enum AnyStore {
+    Oxnix(Store),
+    Local(LocalStore),
+    Daemon(Mutex<DaemonClient>),
+}
+
+impl AnyStore {
+    /// Opens the store `address` names; paths are in `store_dir` (a local
+    /// store's own configuration names its directory).
+    pub fn open(address: &AnyAddress, store_dir: StoreDir) -> Result<AnyStore, StoreError> {
+        Ok(match address {
+            AnyAddress::Oxnix(a) => AnyStore::Oxnix(Store::open(a, store_dir)?),
+            AnyAddress::Local(c) => AnyStore::Local(LocalStore::open(c.clone())?),
+            AnyAddress::Daemon(socket) => {
+                let mut c = DaemonClient::connect(socket, store_dir)?;
+                c.set_options(&[])?;
+                AnyStore::Daemon(Mutex::new(c))
+            }
+        })
+    }
+
+    fn daemon<'a>(&self, c: &'a Mutex<DaemonClient>) -> MutexGuard<'a, DaemonClient> {
+        c.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn store_dir(&self) -> StoreDir {
+        match self {
+            AnyStore::Oxnix(s) => s.store_dir.clone(),
+            AnyStore::Local(s) => s.store_dir.clone(),
+            AnyStore::Daemon(c) => self.daemon(c).store_dir.clone(),
+        }
+    }
+
+    pub fn print(&self, path: &StorePath) -> String {
+        self.store_dir().print(path)
+    }
+
+    /// Where a path's files are on this machine's disk (C++ Nix's stores);
+    /// `None` for oxnix's store, which keeps them in its castore.
+    pub fn on_disk(&self, path: &StorePath) -> Option<PathBuf> {
+        match self {
+            AnyStore::Oxnix(_) => None,
+            AnyStore::Local(s) => Some(s.real_path(path)),
+            AnyStore::Daemon(c) => Some(PathBuf::from(self.daemon(c).store_dir.print(path))),
+        }
+    }
+
+    pub fn is_valid(&self, path: &StorePath) -> Result<bool, StoreError> {
+        match self {
+            AnyStore::Oxnix(s) => s.is_valid(path),
+            AnyStore::Local(s) => s.is_valid(path),
+            AnyStore::Daemon(c) => self.daemon(c).is_valid_path(path),
+        }
+    }
+
+    /// The metadata of a valid path, or [`StoreError::NotValid`].
+    pub fn query(&self, path: &StorePath) -> Result<ValidPathInfo, StoreError> {
+        match self {
+            AnyStore::Oxnix(s) => s.query(path).map(from_castore),
+            AnyStore::Local(s) => s.query(path),
+            AnyStore::Daemon(c) => self
+                .daemon(c)
+                .query_path_info(path)?
+                .ok_or_else(|| StoreError::NotValid(self.print(path))),
+        }
+    }
+
+    /// Adds the tree at `src` as a content-addressed path named `name`.
+    pub fn add_path(
+        &self,
+        src: &Path,
+        name: &str,
+        method: IngestionMethod,
+        algo: HashAlgo,
+    ) -> Result<StorePath, StoreError> {
+        match self {
+            AnyStore::Oxnix(s) => s.add_path(src, name, method, algo),
+            AnyStore::Local(s) => s.add_path(src, name, method, algo),
+            AnyStore::Daemon(c) => {
+                crate::store_path::validate_name(name, name)?;
+                let cam = format!("fixed:{}{}", method.prefix(), algo.name());
+                let info = if method == IngestionMethod::Recursive {
+                    let nar = crate::nar::fs::dump_path(src, Vec::new())?;
+                    self.daemon(c).add_ca_nar(name, &cam, &mut &nar[..])?
+                } else {
+                    let mut f = std::fs::File::open(src).map_err(|source| StoreError::Io {
+                        context: format!("opening file '{}'", src.display()),
+                        source,
+                    })?;
+                    self.daemon(c).add_ca_nar(name, &cam, &mut f)?
+                };
+                Ok(info.path)
+            }
+        }
+    }
+
+    /// Adds text files with references (valid, or earlier in `texts`).
+    pub fn add_texts(
+        &self,
+        texts: &[(StorePath, Vec<u8>, BTreeSet<StorePath>)],
+    ) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Oxnix(s) => s.add_texts(texts),
+            AnyStore::Local(s) => s.add_texts(texts),
+            AnyStore::Daemon(c) => {
+                let mut d = self.daemon(c);
+                for (path, contents, refs) in texts {
+                    let got = d.add_text(path.name(), contents, refs)?;
+                    if &got != path {
+                        return Err(StoreError::Daemon(format!(
+                            "the Nix daemon stored '{}' as '{}'",
+                            d.store_dir.print(path),
+                            d.store_dir.print(&got)
+                        )));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Adds the tree serialised in `nar` at the content-addressed `path`
+    /// (`ca`: `fixed:r:sha256:…` or, for a flat file, `fixed:sha256:…`).
+    pub fn add_nar(&self, path: &StorePath, nar: &[u8], ca: &str) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Oxnix(s) => s.add_nar(path, nar, ca),
+            AnyStore::Local(s) => s.add_nar(path, nar, ca),
+            AnyStore::Daemon(c) => {
+                let method = ca.rsplit_once(':').map_or(ca, |(m, _)| m);
+                if method != "fixed:r:sha256" {
+                    return Err(StoreError::Daemon(format!(
+                        "not supported yet: adding a path of content address '{method}' through the Nix daemon"
+                    )));
+                }
+                let info = self
+                    .daemon(c)
+                    .add_ca_nar(path.name(), method, &mut &nar[..])?;
+                if &info.path != path {
+                    return Err(StoreError::Daemon(format!(
+                        "the Nix daemon stored '{}' as '{}'",
+                        self.print(path),
+                        self.print(&info.path)
+                    )));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the NAR of a valid path to `out`.
+    pub fn nar(&self, path: &StorePath, out: &mut dyn Write) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Oxnix(s) => s.nar(path, out).map(|_| ()),
+            AnyStore::Local(s) => s.nar(path, out).map(|_| ()),
+            AnyStore::Daemon(c) => self.daemon(c).nar_from_path(path, out),
+        }
+    }
+
+    /// The valid paths that refer to `path`.
+    pub fn referrers(&self, path: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
+        match self {
+            AnyStore::Oxnix(s) => s.referrers(path),
+            AnyStore::Local(s) => s.referrers(path),
+            AnyStore::Daemon(c) => self.daemon(c).query_referrers(path),
+        }
+    }
+
+    /// Registers the symlink `link` as a garbage collector root.
+    pub fn add_indirect_root(&self, link: &Path, address: &AnyAddress) -> Result<(), StoreError> {
+        match self {
+            AnyStore::Daemon(c) => self.daemon(c).add_indirect_root(link),
+            _ => match address.state_dir() {
+                Some(state) => super::gc_roots::add_indirect_root(&state, link)
+                    .map_err(|e| StoreError::Local(e.to_string())),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
+/// A castore path info's metadata (without its tree).
+pub fn from_castore(info: PathInfo) -> ValidPathInfo {
+    let nar_hash = info.nar_hash();
+    ValidPathInfo {
+        path: info.store_path,
+        nar_hash,
+        nar_size: info.nar_size,
+        references: info.references,
+        deriver: info.deriver,
+        registration_time: info.registration_time,
+        ultimate: false,
+        signatures: info.signatures,
+        ca: info.ca,
+    }
+}

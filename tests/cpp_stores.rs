@@ -1,0 +1,260 @@
+//! Our commands on the stores of an installed C++ Nix: its local store
+//! (files and SQLite database, in a throwaway store and state directory)
+//! and its daemon (started by the test on a socket in a temporary
+//! directory). What our `nix-instantiate` writes is built by C++ Nix 2.8's
+//! `nix-store -r`, directly and through the daemon; both writing at once
+//! lose nothing. Skipped with a message without C++ Nix, failing instead
+//! under `OXNIX_REQUIRE_SERVICES=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const NIX_INSTANTIATE: &str = env!("CARGO_BIN_EXE_nix-instantiate");
+
+fn have_cpp() -> bool {
+    let ok = Path::new("/usr/bin/nix-store").exists() && Path::new("/usr/bin/nix-daemon").exists();
+    if !ok {
+        if std::env::var_os("OXNIX_REQUIRE_SERVICES").is_some() {
+            panic!("C++ Nix is required (OXNIX_REQUIRE_SERVICES=1)");
+        }
+        eprintln!("skipped: C++ Nix (nix-store, nix-daemon) is not installed");
+    }
+    ok
+}
+
+/// A throwaway C++ Nix installation: store, state, log and configuration
+/// directories (builds as root without build users or a sandbox).
+struct Nix {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Nix {
+    fn new() -> Nix {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let root = tmp.path().to_owned();
+        std::fs::create_dir_all(root.join("conf")).expect("conf");
+        std::fs::write(
+            root.join("conf/nix.conf"),
+            "build-users-group =\nsandbox = false\nsubstituters =\n",
+        )
+        .expect("nix.conf");
+        Nix { _tmp: tmp, root }
+    }
+
+    fn store(&self) -> PathBuf {
+        self.root.join("store")
+    }
+
+    fn command(&self, bin: &str) -> Command {
+        let mut c = Command::new(bin);
+        c.current_dir(&self.root)
+            .env("NIX_STORE_DIR", self.store())
+            .env("NIX_STATE_DIR", self.root.join("state"))
+            .env("NIX_LOG_DIR", self.root.join("log"))
+            .env("NIX_CONF_DIR", self.root.join("conf"))
+            .env("HOME", &self.root)
+            .env_remove("NIX_REMOTE")
+            .env_remove("OXNIX_STORE")
+            .env_remove("OXNIX_STORE_DIR")
+            .env_remove("NIX_PATH")
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn run(&self, bin: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut c = self.command(bin);
+        c.args(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().expect("running a command")
+    }
+
+    fn ok(&self, bin: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+        let out = self.run(bin, args, env);
+        assert!(
+            out.status.success(),
+            "{bin} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    fn write(&self, name: &str, text: &str) -> String {
+        std::fs::write(self.root.join(name), text).expect("write");
+        self.root.join(name).display().to_string()
+    }
+}
+
+fn drv_expr(name: &str, text: &str) -> String {
+    format!(
+        r#"derivation {{ name = "{name}"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo {text} > $out" ]; src = builtins.toFile "{name}-src" "source of {name}"; }}"#
+    )
+}
+
+#[test]
+fn cpp_nix_builds_what_we_instantiate_into_its_local_store() {
+    if !have_cpp() {
+        return;
+    }
+    let nix = Nix::new();
+    let file = nix.write("a.nix", &drv_expr("local-a", "built-locally"));
+    let drv = nix.ok(NIX_INSTANTIATE, &["--store", "local", &file], &[]);
+    assert!(drv.starts_with(&nix.store().display().to_string()), "{drv}");
+    // The same .drv path as C++ Nix's own nix-instantiate.
+    let theirs = nix.ok("nix-instantiate", &[&file], &[]);
+    assert_eq!(drv, theirs);
+    let out = nix.ok("nix-store", &["-r", &drv], &[]);
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("output"),
+        "built-locally\n"
+    );
+    nix.ok("nix-store", &["--verify", "--check-contents"], &[]);
+    // NIX_REMOTE=local chooses it too; --add-root registers a root C++
+    // Nix's collector sees.
+    let file = nix.write("b.nix", &drv_expr("local-b", "b"));
+    nix.ok(
+        NIX_INSTANTIATE,
+        &["--add-root", "r", &file],
+        &[("NIX_REMOTE", "local")],
+    );
+    let roots = nix.ok("nix-store", &["--gc", "--print-roots"], &[]);
+    assert!(
+        roots.contains(&nix.root.join("r").display().to_string()),
+        "{roots}"
+    );
+    // The evaluator reads what C++ Nix's store holds: a context path is
+    // checked against its database.
+    let src = nix.ok("nix-store", &["--add", &file], &[]);
+    let read = nix.ok(
+        NIX_INSTANTIATE,
+        &[
+            "--store",
+            "local",
+            "--eval",
+            "-E",
+            &format!("builtins.readFile \"${{builtins.storePath {src}}}\""),
+        ],
+        &[],
+    );
+    assert!(read.contains("local-b"), "{read}");
+}
+
+/// C++ Nix's daemon on a socket of the test's; stopped when dropped.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(nix: &Nix) -> Daemon {
+        let socket = nix.root.join("daemon.sock");
+        let child = nix
+            .command("nix-daemon")
+            .args(["--store", "local"])
+            .env("NIX_DAEMON_SOCKET_PATH", &socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nix-daemon");
+        let start = Instant::now();
+        while !socket.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "nix-daemon did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Daemon { child, socket }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn cpp_nix_builds_what_we_instantiate_through_its_daemon() {
+    if !have_cpp() {
+        return;
+    }
+    let nix = Nix::new();
+    let daemon = Daemon::start(&nix);
+    let remote = format!("unix://{}", daemon.socket.display());
+    let file = nix.write("d.nix", &drv_expr("daemon-d", "built-by-the-daemon"));
+    let drv = nix.ok(NIX_INSTANTIATE, &[&file], &[("NIX_REMOTE", &remote)]);
+    let out = nix.ok("nix-store", &["-r", &drv], &[("NIX_REMOTE", &remote)]);
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("output"),
+        "built-by-the-daemon\n"
+    );
+    // --store with the socket's address, and a root through the daemon.
+    let file = nix.write("e.nix", &drv_expr("daemon-e", "e"));
+    nix.ok(
+        NIX_INSTANTIATE,
+        &["--store", &remote, "--add-root", "er", &file],
+        &[],
+    );
+    let roots = nix.ok("nix-store", &["--gc", "--print-roots"], &[]);
+    assert!(
+        roots.contains(&nix.root.join("er").display().to_string()),
+        "{roots}"
+    );
+    nix.ok("nix-store", &["--verify", "--check-contents"], &[]);
+}
+
+#[test]
+fn cpp_nix_and_we_instantiate_into_one_store_at_once() {
+    if !have_cpp() {
+        return;
+    }
+    let nix = Nix::new();
+    // The store exists before the rush, as on an installed machine.
+    nix.ok("nix-store", &["--init"], &[]);
+    let mut children = Vec::new();
+    for i in 0..8 {
+        let file = nix.write(
+            &format!("c{i}.nix"),
+            &format!(
+                "let mk = k: {}; in builtins.genList mk 20",
+                drv_expr(&format!("c{i}-${{toString k}}"), "x")
+            ),
+        );
+        let bin = if i % 2 == 0 {
+            NIX_INSTANTIATE
+        } else {
+            "nix-instantiate"
+        };
+        let mut c = nix.command(bin);
+        c.args(["--store", "local", &file])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        children.push((bin, c.spawn().expect("spawn")));
+    }
+    let mut drvs = Vec::new();
+    for (bin, c) in children {
+        let out = c.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{bin}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        drvs.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    assert_eq!(drvs.len(), 160);
+    let valid = nix.ok("nix-store", &["--check-validity", "--print-invalid"], &[]);
+    assert!(valid.is_empty());
+    let mut args = vec!["--check-validity"];
+    args.extend(drvs.iter().map(String::as_str));
+    nix.ok("nix-store", &args, &[]);
+    nix.ok("nix-store", &["--verify", "--check-contents"], &[]);
+}
