@@ -1529,13 +1529,15 @@ impl Context<'_> {
             }
         }
         no_args(operands)?;
-        let store = self.open()?;
-        let mut reader =
-            validity::Reader::new(io::stdin().lock(), store.store_dir.clone(), hash_given);
+        // The whole input first, then the store: the input may come from
+        // another process using the store (`--dump-db | --load-db`), which
+        // holds it until its output is read.
+        let mut reader = validity::Reader::new(io::stdin().lock(), store_dir()?, hash_given);
         let mut regs = Vec::new();
         while let Some(r) = reader.next_registration().map_err(CliError::failed)? {
             regs.push(r);
         }
+        let store = self.open()?;
         validity::register(&store, regs, reregister).map_err(CliError::failed)?;
         Ok(())
     }
