@@ -267,3 +267,404 @@ fn the_collector_sees_roots_and_what_they_keep() {
     both.sort();
     assert_eq!(dead, both);
 }
+
+// --- Garbage collection while paths are being added ------------------------
+
+use oxnix::hash::HashAlgo;
+use oxnix::store::daemon::{Daemon, Listen};
+use oxnix::store::{gc, Store, StoreAddress, StoreError};
+use oxnix::store_path::{IngestionMethod, StoreDir, StorePath};
+use std::collections::BTreeSet;
+
+/// A tree for an add: a file every tree shares, one shared with the
+/// garbage (`junk`), and one of its own.
+fn gc_tree(dir: &Path, name: &str, own: usize) -> PathBuf {
+    let t = dir.join(name);
+    std::fs::create_dir_all(t.join("sub")).expect("tree");
+    std::fs::write(t.join("shared"), "in every tree\n".repeat(500)).expect("shared");
+    std::fs::write(t.join("sub/junk"), vec![7u8; 50_000]).expect("junk");
+    std::fs::write(t.join("own"), format!("{name} {own}\n").repeat(300)).expect("own");
+    t
+}
+
+/// The paths whose name starts with `keep-` stay; the others are garbage.
+fn keep_live(store: &Store) -> Result<BTreeSet<StorePath>, StoreError> {
+    Ok(store
+        .path_infos
+        .list()?
+        .into_iter()
+        .map(|i| i.store_path)
+        .filter(|p| p.name().starts_with("keep-"))
+        .collect())
+}
+
+fn collect(store: &Store, grace: Duration) -> Result<gc::GcReport, StoreError> {
+    let opts = gc::GcOptions {
+        grace,
+        ..gc::GcOptions::default()
+    };
+    gc::collect(store, &gc::Target::Dead, &opts, keep_live, &mut |_| {})
+}
+
+/// Every `keep-` path added is valid, its whole tree stored and its NAR
+/// hash what was recorded.
+fn check_kept(store: &Store, kept: &[StorePath]) {
+    for p in kept {
+        let (info, found) = store
+            .verify(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.base_name()));
+        assert_eq!(found, info.nar_hash(), "{}", p.base_name());
+        store.check_tree(&info.node).expect("tree");
+    }
+}
+
+/// Adds `n` pairs of trees (`keep-…`, garbage `junk-…`) to `store`.
+fn add_pairs(store: &Store, work: &Path, tag: &str, n: usize) -> Vec<Result<StorePath, String>> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        for kind in ["keep", "junk"] {
+            let name = format!("{kind}-{tag}-{i}");
+            let t = gc_tree(work, &name, i);
+            let r = store
+                .add_path(&t, &name, IngestionMethod::Recursive, HashAlgo::Sha256)
+                .map_err(|e| e.to_string());
+            if kind == "keep" {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+/// Collections run again and again while threads add paths to the same
+/// store, in the process (no grace period: an add holds the collector
+/// off from its first blob to its path info) and through a daemon serving
+/// it (a grace period covers an add's separate RPCs): every path kept is
+/// whole; afterwards one more collection leaves exactly what they need.
+#[test]
+fn collections_during_adds_in_process_and_through_a_daemon() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path().join("store");
+    let store = Store::open(&StoreAddress::Sled(dir.clone()), StoreDir::default()).expect("open");
+    let daemon = Daemon::start(&store, &Listen::Unix(work.path().join("sock"))).expect("daemon");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let with_grace = std::sync::atomic::AtomicBool::new(false);
+    let (kept, collections) = std::thread::scope(|s| {
+        let collector = s.spawn(|| {
+            let mut n = 0;
+            let mut grace = Duration::ZERO;
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                collect(&store, grace).expect("collection");
+                n += 1;
+                // In-process adds first, then daemon clients as well.
+                if n == 3 {
+                    grace = Duration::from_secs(120);
+                    with_grace.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+            n
+        });
+        let mut adders = Vec::new();
+        for t in 0..3 {
+            let store = store.clone();
+            let w = work.path().join(format!("local{t}"));
+            adders.push(s.spawn(move || add_pairs(&store, &w, &format!("l{t}"), 12)));
+        }
+        for t in 0..2 {
+            let address = daemon.address().clone();
+            let w = work.path().join(format!("remote{t}"));
+            let with_grace = &with_grace;
+            adders.push(s.spawn(move || {
+                // Once the collector uses a grace period.
+                while !with_grace.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                let client = Store::open(&address, StoreDir::default()).expect("client");
+                add_pairs(&client, &w, &format!("r{t}"), 8)
+            }));
+        }
+        let mut kept = Vec::new();
+        for a in adders {
+            for r in a.join().expect("adder") {
+                kept.push(r.expect("an add failed during a collection"));
+            }
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (kept, collector.join().expect("collector"))
+    });
+    assert!(collections >= 3, "only {collections} collections ran");
+    assert_eq!(kept.len(), 3 * 12 + 2 * 8);
+    check_kept(&store, &kept);
+    // Without adds and without grace: every junk path and its own file go.
+    let report = collect(&store, Duration::ZERO).expect("collection");
+    let valid: Vec<StorePath> = store
+        .path_infos
+        .list()
+        .expect("list")
+        .into_iter()
+        .map(|i| i.store_path)
+        .collect();
+    assert_eq!(valid.len(), kept.len());
+    check_kept(&store, &kept);
+    // Left: the two shared files and each kept tree's own one.
+    let blobs = store.blobs.list().expect("blobs").len();
+    assert_eq!(blobs, 2 + kept.len(), "{report:?}");
+    drop(daemon);
+}
+
+/// Through a daemon with no grace period, a collection can remove what a
+/// client's add wrote before its path info: the add then fails with an
+/// error, and no path is ever valid without its whole tree.
+#[test]
+fn a_collection_without_grace_fails_daemon_adds_cleanly() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(
+        &StoreAddress::Sled(work.path().join("store")),
+        StoreDir::default(),
+    )
+    .expect("open");
+    let daemon = Daemon::start(&store, &Listen::Unix(work.path().join("sock"))).expect("daemon");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let results = std::thread::scope(|s| {
+        let collector = s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                collect(&store, Duration::ZERO).expect("collection");
+            }
+        });
+        let address = daemon.address().clone();
+        let w = work.path().join("remote");
+        let results = s
+            .spawn(move || {
+                let client = Store::open(&address, StoreDir::default()).expect("client");
+                add_pairs(&client, &w, "r", 15)
+            })
+            .join()
+            .expect("adder");
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        collector.join().expect("collector");
+        results
+    });
+    let kept: Vec<StorePath> = results.iter().filter_map(|r| r.clone().ok()).collect();
+    for e in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(e.contains("not in the store"), "unexpected failure: {e}");
+    }
+    eprintln!(
+        "{} of {} adds survived collections without grace",
+        kept.len(),
+        results.len()
+    );
+    let valid: Vec<StorePath> = store
+        .path_infos
+        .list()
+        .expect("list")
+        .into_iter()
+        .map(|i| i.store_path)
+        .collect();
+    check_kept(&store, &valid);
+    drop(daemon);
+}
+
+fn blob_count(store: &Path) -> usize {
+    std::fs::read_dir(store.join("blobs"))
+        .expect("blobs")
+        .flatten()
+        .filter(|d| d.file_name() != "tmp")
+        .flat_map(|d| std::fs::read_dir(d.path()).expect("blob dir").flatten())
+        .count()
+}
+
+/// `nix-store --add` and `nix-store --gc` processes at once on one store:
+/// they take turns on the store's lock; the rooted paths (roots made
+/// before their paths exist, so no collection can come between an add and
+/// its root) all end valid and whole, the unrooted ones are collected.
+#[test]
+fn gc_processes_during_add_processes() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("store");
+    let scratch = work.path().join("scratch");
+    let roots = store.join("gcroots");
+    std::fs::create_dir_all(&roots).expect("gcroots");
+    let mut trees = Vec::new();
+    for i in 0..8 {
+        let keep = gc_tree(work.path(), &format!("keep-{i}"), i);
+        let junk = gc_tree(work.path(), &format!("junk-{i}"), i);
+        // The path it will have, from a store of its own.
+        let mut c = command(NIX_STORE, &scratch);
+        c.arg("--add").arg(&keep);
+        let p = stdout_line(&finish("nix-store --add (scratch)", spawn(c)));
+        std::os::unix::fs::symlink(&p, roots.join(format!("keep-{i}"))).expect("root");
+        trees.push((keep, junk, p));
+    }
+    let mut children = Vec::new();
+    for (keep, junk, _) in &trees {
+        for t in [keep, junk] {
+            let mut c = command(NIX_STORE, &store);
+            c.arg("--add").arg(t);
+            children.push(("nix-store --add", spawn(c)));
+        }
+        let mut c = command(NIX_STORE, &store);
+        c.arg("--gc");
+        children.push(("nix-store --gc", spawn(c)));
+    }
+    for (what, child) in children {
+        finish(what, child);
+    }
+    let kept: Vec<String> = trees.iter().map(|(_, _, p)| p.clone()).collect();
+    verify(&store, &kept);
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--gc");
+    finish("nix-store --gc", spawn(c));
+    let mut c = command(NIX_STORE, &store);
+    c.args(["--gc", "--print-dead"]);
+    assert_eq!(stdout_line(&finish("--print-dead", spawn(c))), "");
+    let mut c = command(NIX_STORE, &store);
+    c.args(["--verify", "--check-contents"]);
+    finish("nix-store --verify --check-contents", spawn(c));
+    verify(&store, &kept);
+    assert_eq!(blob_count(&store), 2 + kept.len());
+}
+
+/// What a killed add or a path deleted leaves in the castore (blobs and
+/// directories no path refers to) is removed, and counted as freed.
+#[test]
+fn gc_removes_unreferenced_blobs_and_directories() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path().join("store");
+    let tree = gc_tree(work.path(), "keep-0", 0);
+    let mut c = command(NIX_STORE, &dir);
+    c.arg("--add").arg(&tree);
+    let kept = stdout_line(&finish("nix-store --add", spawn(c)));
+    std::os::unix::fs::symlink(&kept, work.path().join("r")).expect("link");
+    let mut c = command(NIX_STORE, &dir);
+    c.args(["-r", &kept, "--add-root"])
+        .arg(work.path().join("r"));
+    finish("--add-root", spawn(c));
+    {
+        // As a killed add leaves them: blobs and directories, no path info.
+        let store =
+            Store::open(&StoreAddress::Sled(dir.clone()), StoreDir::default()).expect("open");
+        let junk = gc_tree(work.path(), "junk-0", 0);
+        oxnix::store::ingest_path(&*store.blobs, &*store.directories, &junk, None).expect("ingest");
+        use std::io::Write;
+        let mut w = store.blobs.open_write().expect("blob");
+        w.write_all(&[1u8; 12345]).expect("write");
+        w.close().expect("close");
+    }
+    assert_eq!(blob_count(&dir), 2 + 1 + 2);
+    let mut c = command(NIX_STORE, &dir);
+    c.arg("--gc");
+    let out = finish("nix-store --gc", spawn(c));
+    // junk-0's own file (a line of 300) and the loose blob.
+    let own = "junk-0 0\n".repeat(300).len() + 12345;
+    assert_eq!(
+        stdout_line(&out),
+        format!(
+            "0 store paths deleted, {:.2} MiB freed",
+            own as f64 / 1048576.0
+        )
+    );
+    assert_eq!(blob_count(&dir), 3);
+    let store = Store::open(&StoreAddress::Sled(dir.clone()), StoreDir::default()).expect("open");
+    assert_eq!(store.directories.list().expect("dirs").len(), 2);
+    drop(store);
+    // Without the root, the path goes too, and the castore is empty.
+    std::fs::remove_file(work.path().join("r")).expect("rm");
+    let mut c = command(NIX_STORE, &dir);
+    c.arg("--gc");
+    let out = finish("nix-store --gc", spawn(c));
+    assert!(stdout_line(&out).starts_with("1 store paths deleted"));
+    assert_eq!(blob_count(&dir), 0);
+    let store = Store::open(&StoreAddress::Sled(dir), StoreDir::default()).expect("open");
+    assert!(store.directories.list().expect("dirs").is_empty());
+}
+
+/// `keep-derivations` keeps the derivation of a live path, `keep-outputs`
+/// the outputs of a live derivation (registered with their derivers by
+/// `--register-validity`).
+#[test]
+fn gc_keeps_derivations_and_outputs_per_settings() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("store");
+    let store_dir = work.path().join("nix-store");
+    std::fs::create_dir_all(&store_dir).expect("store dir");
+    let run = |args: &[&str], stdin: Option<&str>| -> Output {
+        let mut c = command(NIX_STORE, &store);
+        c.env("NIX_STORE_DIR", &store_dir).args(args);
+        if stdin.is_some() {
+            c.stdin(Stdio::piped());
+        }
+        let mut child = spawn(c);
+        if let Some(text) = stdin {
+            use std::io::Write;
+            let mut i = child.stdin.take().expect("stdin");
+            i.write_all(text.as_bytes()).expect("write");
+        }
+        finish(&format!("nix-store {}", args.join(" ")), child)
+    };
+    let mut c = command(NIX_INSTANTIATE, &store);
+    c.env("NIX_STORE_DIR", &store_dir).args([
+        "--no-gc-warning",
+        "-E",
+        "derivation { name = \"d\"; system = \"x\"; builder = \"/bin/sh\"; }",
+    ]);
+    let drv = stdout_line(&finish("nix-instantiate", spawn(c)));
+    let out = stdout_line(&run(&["-q", "--outputs", &drv], None));
+    // The output, "built" by hand, registered with its deriver.
+    std::fs::write(&out, "built\n").expect("output");
+    run(
+        &["--register-validity"],
+        Some(&format!("{out}\n{drv}\n0\n")),
+    );
+    let lines = |o: Output| -> Vec<String> {
+        let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        v.sort();
+        v
+    };
+    let roots = store.join("gcroots");
+    std::fs::create_dir_all(&roots).expect("gcroots");
+    // The output rooted: its derivation is kept (keep-derivations is on
+    // by default), unless the setting is off.
+    std::os::unix::fs::symlink(&out, roots.join("out")).expect("root");
+    assert_eq!(
+        lines(run(&["--gc", "--print-dead"], None)),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        lines(run(
+            &[
+                "--gc",
+                "--print-dead",
+                "--option",
+                "keep-derivations",
+                "false"
+            ],
+            None
+        )),
+        vec![drv.clone()]
+    );
+    // The derivation rooted: its output only with keep-outputs.
+    std::fs::remove_file(roots.join("out")).expect("rm");
+    std::os::unix::fs::symlink(&drv, roots.join("drv")).expect("root");
+    assert_eq!(
+        lines(run(
+            &["--gc", "--print-dead", "--option", "keep-outputs", "true"],
+            None
+        )),
+        Vec::<String>::new()
+    );
+    let o = run(&["--gc"], None);
+    assert_eq!(stdout_line(&o), "1 store paths deleted, 0.00 MiB freed");
+    let db = stdout_line(&run(&["--dump-db"], None));
+    assert_eq!(db.lines().next(), Some(drv.as_str()));
+    // Deleting the derivation: refused while rooted, done with
+    // --ignore-liveness.
+    let mut c = command(NIX_STORE, &store);
+    c.env("NIX_STORE_DIR", &store_dir).args(["--delete", &drv]);
+    let o = c.output().expect("delete");
+    assert_eq!(o.status.code(), Some(1));
+    run(&["--delete", "--ignore-liveness", &drv], None);
+    assert_eq!(blob_count(&store), 0);
+}

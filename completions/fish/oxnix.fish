@@ -65,6 +65,7 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l readonly-mode -
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l no-gc-warning -d 'Disable the warning about a missing --add-root'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -s h -l help -d 'Print help'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l add-root -d 'Make PATH a symlink to the result and register it as a garbage collector root' -r -F
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l max-freed -d 'With --gc: stop deleting paths once this many bytes are freed (suffixes K, M, G, T)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l log-format -d 'Format of log output: raw, internal-json, bar or bar-with-logs' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l option -d 'Set the Nix configuration setting NAME to VALUE (overriding nix.conf)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s j -l max-jobs -d 'Maximum number of parallel builds (accepted; oxnix does not build)' -r
@@ -80,7 +81,7 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l add -d 'Add th
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l add-fixed -d 'Add the PATHs as fixed-output paths of hash ALGO (first argument); see --recursive'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s q -l query -d 'Query the store: with --hash, --size, --references, --referrers, --referrers-closure, --requisites, --tree, --graph or --deriver'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l verify-path -d 'Check that the contents of the store PATHs still have their recorded NAR hash'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l delete -d 'Delete the store PATHs, unless still referred to by other valid paths'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l delete -d 'Delete the store PATHs (with the paths among them referring to them), unless still alive (referred to by other paths, or, without --ignore-liveness, by garbage collector roots), then the store data nothing refers to'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l export -d 'Write the store PATHs to standard output in Nix\'s export format'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l import -d 'Import paths in Nix\'s export format from standard input and print them'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l check-validity -d 'Check that the store PATHs are valid (with --print-invalid: print the invalid ones instead of failing)'
@@ -88,13 +89,13 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l print-fixed-pa
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s r -l realise -d 'Print the outputs of valid paths and of derivations whose outputs are valid (oxnix does not build; with --dry-run, what would be built)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l optimise -d 'Report the space hard-linking identical files frees (none: oxnix\'s store keeps each content once)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s l -l read-log -d 'Not supported yet by oxnix'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l dump-db -d 'Not supported yet by oxnix'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l load-db -d 'Not supported yet by oxnix'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l register-validity -d 'Not supported yet by oxnix'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l gc -d 'With --print-roots, --print-live or --print-dead: print the garbage collector roots, or the paths they keep alive, or the others (deleting garbage is not supported yet)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l dump-db -d 'Print the validity registrations of the PATHs (of every valid path without any): path, NAR hash, NAR size, deriver, references'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l load-db -d 'Register the paths of --dump-db output read on standard input; contents not stored yet are read from the store directory and must have the NAR hash given'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l register-validity -d 'Register paths read on standard input (path, deriver, references; with --hash-given also NAR hash and size), their contents read from the store directory; with --reregister also valid ones'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l gc -d 'Delete the paths no garbage collector root keeps alive, then the store data nothing refers to (up to --max-freed BYTES); with --print-roots, --print-live or --print-dead: print the roots, or the paths they keep alive, or the others'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l init -d 'Create the store if it does not exist yet'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l verify -d 'Check the store\'s database against its data; with --check-contents, also every path\'s NAR hash (--repair repairs nothing: oxnix cannot fetch paths again)'
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l repair-path -d 'Not supported yet by oxnix'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l repair-path -d 'Repair the store PATHs (oxnix has no substituters: checks them, then fails as C++ Nix without substituters does; -v says what was found)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l serve -d 'Not supported yet by oxnix'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l generate-binary-cache-key -d 'Not supported yet by oxnix'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l hash -d 'With --query: print the NAR hash (sha256, nix32)'
@@ -116,6 +117,12 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s f -l force-rea
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l include-outputs -d 'With --query --requisites: include the outputs of derivations in the closure'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l recursive -d 'With --add-fixed: hash the NAR serialisation, not the file\'s contents'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l indirect -d 'Accepted for compatibility'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l print-roots -d 'With --gc: print the garbage collector roots (LINK -> PATH) instead of deleting'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l print-live -d 'With --gc: print the paths the roots keep alive instead of deleting'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l print-dead -d 'With --gc: print the paths no root keeps alive instead of deleting them'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l ignore-liveness -d 'With --delete: ignore the garbage collector roots (paths still referred to stay)'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l reregister -d 'With --register-validity: register valid paths again too'
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l hash-given -d 'With --register-validity: the input gives each path\'s NAR hash and size'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l no-output -d 'With --realise: print nothing'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s v -l verbose -d 'Increase the logging verbosity level'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l quiet -d 'Decrease the logging verbosity level'

@@ -17,7 +17,9 @@ use std::io::{self, Cursor, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use super::gc::Stored;
 use super::{B3Digest, CastoreError};
+use std::time::SystemTime;
 
 /// A blob being written; [`BlobWriter::close`] stores it and returns its
 /// digest. Dropping a writer without closing it stores nothing.
@@ -60,12 +62,20 @@ pub trait BlobService: Send + Sync {
     fn sync(&self) -> Result<(), CastoreError> {
         Ok(())
     }
+    /// Every stored blob, with its size and last write time (for the
+    /// garbage collector; see [`super::gc`]).
+    fn list(&self) -> Result<Vec<Stored>, CastoreError>;
+    /// Removes a blob; false if it was not stored. Only the garbage
+    /// collector calls this, holding [`super::CollectLock::collecting`].
+    fn delete(&self, digest: &B3Digest) -> Result<bool, CastoreError>;
 }
 
 /// Blobs in memory (tests, `memory://` stores).
 #[derive(Default, Clone)]
 pub struct MemoryBlobService {
     blobs: Arc<RwLock<HashMap<B3Digest, Arc<Vec<u8>>>>>,
+    /// When each blob was last written (for the garbage collector).
+    times: Arc<RwLock<HashMap<B3Digest, SystemTime>>>,
 }
 
 impl MemoryBlobService {
@@ -122,13 +132,32 @@ impl BlobService for MemoryBlobService {
     fn open_write(&self) -> Result<Box<dyn BlobWriter>, CastoreError> {
         Ok(Box::new(MemoryBlobWriter {
             blobs: self.blobs.clone(),
+            times: self.times.clone(),
             data: Vec::new(),
         }))
+    }
+
+    fn list(&self) -> Result<Vec<Stored>, CastoreError> {
+        let times = read_lock(&self.times);
+        Ok(read_lock(&self.blobs)
+            .iter()
+            .map(|(d, b)| Stored {
+                digest: *d,
+                size: b.len() as u64,
+                written: times.get(d).copied().unwrap_or(SystemTime::UNIX_EPOCH),
+            })
+            .collect())
+    }
+
+    fn delete(&self, digest: &B3Digest) -> Result<bool, CastoreError> {
+        write_lock(&self.times).remove(digest);
+        Ok(write_lock(&self.blobs).remove(digest).is_some())
     }
 }
 
 struct MemoryBlobWriter {
     blobs: Arc<RwLock<HashMap<B3Digest, Arc<Vec<u8>>>>>,
+    times: Arc<RwLock<HashMap<B3Digest, SystemTime>>>,
     data: Vec<u8>,
 }
 
@@ -146,6 +175,8 @@ impl BlobWriter for MemoryBlobWriter {
     fn close(self: Box<Self>) -> Result<B3Digest, CastoreError> {
         let this = *self;
         let digest = B3Digest::of(&this.data);
+        // Written now, also when it was stored already (see `super::gc`).
+        write_lock(&this.times).insert(digest, SystemTime::now());
         write_lock(&this.blobs)
             .entry(digest)
             .or_insert_with(|| Arc::new(this.data));
@@ -266,6 +297,81 @@ impl BlobService for FsBlobService {
     fn sync(&self) -> Result<(), CastoreError> {
         sync_filesystem(&self.root)
     }
+
+    fn list(&self) -> Result<Vec<Stored>, CastoreError> {
+        let read_dir = |p: &Path| {
+            fs::read_dir(p).map_err(CastoreError::io(format!("reading '{}'", p.display())))
+        };
+        let mut out = Vec::new();
+        for shard in read_dir(&self.root)? {
+            let shard = shard.map_err(CastoreError::io(format!(
+                "reading '{}'",
+                self.root.display()
+            )))?;
+            let name = shard.file_name();
+            // Shards are the two-hex-digit directories; `tmp` and anything
+            // else is not a blob.
+            let is_shard = name.len() == 2
+                && name
+                    .to_str()
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_hexdigit()));
+            if !is_shard {
+                continue;
+            }
+            for e in read_dir(&shard.path())? {
+                let e = e.map_err(CastoreError::io(format!(
+                    "reading '{}'",
+                    shard.path().display()
+                )))?;
+                let Some(digest) = e.file_name().to_str().and_then(B3Digest::from_hex) else {
+                    continue;
+                };
+                let meta = match e.metadata() {
+                    Ok(m) => m,
+                    Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+                    Err(err) => {
+                        return Err(CastoreError::io(format!(
+                            "reading '{}'",
+                            e.path().display()
+                        ))(err))
+                    }
+                };
+                out.push(Stored {
+                    digest,
+                    size: meta.len(),
+                    written: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn delete(&self, digest: &B3Digest) -> Result<bool, CastoreError> {
+        let p = self.path_of(digest);
+        match fs::remove_file(&p) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(CastoreError::io(format!("removing '{}'", p.display()))(e)),
+        }
+    }
+}
+
+/// Sets the modification time of the blob file `target` to now: a blob
+/// written again counts as just written (see `super::gc`).
+fn touch(target: &Path) -> Result<(), CastoreError> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(target.as_os_str().as_bytes()).map_err(|e| {
+        CastoreError::io(format!("naming '{}'", target.display()))(io::Error::other(e))
+    })?;
+    // SAFETY: the name is a valid C string for the duration of the call; a
+    // null `times` means "now" for both times.
+    let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), std::ptr::null(), 0) };
+    if r != 0 {
+        return Err(
+            CastoreError::io(format!("touching '{}'", target.display()))(io::Error::last_os_error()),
+        );
+    }
+    Ok(())
 }
 
 /// `syncfs(2)` on the file system holding `dir`: one call makes every blob
@@ -304,8 +410,16 @@ impl BlobWriter for FsBlobWriter {
         let digest = B3Digest::from(self.hasher.finalize());
         let target = self.service.path_of(&digest);
         if target.exists() {
-            // Already stored; the temporary file is removed on drop.
-            return Ok(digest);
+            // Already stored; the temporary file is removed on drop. It
+            // counts as written now, so that a collection running later
+            // with a grace period keeps it for the add under way.
+            match touch(&target) {
+                Ok(()) => return Ok(digest),
+                // Removed meanwhile (by a collection): store it again.
+                Err(CastoreError::Io { source, .. })
+                    if source.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
         }
         if let Some(parent) = target.parent() {
             fs::create_dir_all(parent)

@@ -7,9 +7,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
 
 use super::blob::{read_lock, write_lock};
 use super::directory;
+use super::gc::{decode_time, encode_time, Stored};
 use super::proto::Directory;
 use super::{B3Digest, CastoreError};
 
@@ -41,6 +43,16 @@ pub trait DirectoryService: Send + Sync {
     fn get_recursive(&self, root: &B3Digest) -> Result<Vec<Directory>, CastoreError> {
         get_recursive_by_one(self, root)
     }
+
+    /// Every stored directory with the time it was last written (for the
+    /// garbage collector; see [`super::gc`]); the size is 0.
+    fn list(&self) -> Result<Vec<Stored>, CastoreError>;
+
+    /// Removes the directories `digests`, all at once where the backend
+    /// can. Only the garbage collector calls this, holding
+    /// [`super::CollectLock::collecting`], for a set that no directory
+    /// left behind refers to.
+    fn delete_many(&self, digests: &[B3Digest]) -> Result<(), CastoreError>;
 }
 
 /// [`DirectoryService::get_recursive`] by one [`DirectoryService::get`]
@@ -126,7 +138,8 @@ pub fn check_closure(
 /// Directories in memory.
 #[derive(Default, Clone)]
 pub struct MemoryDirectoryService {
-    dirs: Arc<RwLock<HashMap<B3Digest, Directory>>>,
+    /// Each directory with the time it was last written.
+    dirs: Arc<RwLock<HashMap<B3Digest, (Directory, SystemTime)>>>,
 }
 
 impl MemoryDirectoryService {
@@ -137,7 +150,7 @@ impl MemoryDirectoryService {
 
 impl DirectoryService for MemoryDirectoryService {
     fn get(&self, digest: &B3Digest) -> Result<Option<Directory>, CastoreError> {
-        Ok(read_lock(&self.dirs).get(digest).cloned())
+        Ok(read_lock(&self.dirs).get(digest).map(|(d, _)| d.clone()))
     }
 
     fn put_closure(&self, dirs: Vec<Directory>) -> Result<B3Digest, CastoreError> {
@@ -146,26 +159,54 @@ impl DirectoryService for MemoryDirectoryService {
             .last()
             .map(|(d, _)| *d)
             .ok_or(CastoreError::EmptyClosure)?;
+        let now = SystemTime::now();
         let mut map = write_lock(&self.dirs);
         for ((digest, _), dir) in checked.into_iter().zip(dirs) {
-            map.entry(digest).or_insert(dir);
+            // Written now, also when it was stored already (see `super::gc`).
+            map.entry(digest).or_insert((dir, now)).1 = now;
         }
         Ok(root)
+    }
+
+    fn list(&self) -> Result<Vec<Stored>, CastoreError> {
+        Ok(read_lock(&self.dirs)
+            .iter()
+            .map(|(d, (_, t))| Stored {
+                digest: *d,
+                size: 0,
+                written: *t,
+            })
+            .collect())
+    }
+
+    fn delete_many(&self, digests: &[B3Digest]) -> Result<(), CastoreError> {
+        let mut map = write_lock(&self.dirs);
+        for d in digests {
+            map.remove(d);
+        }
+        Ok(())
     }
 }
 
 /// Directories in a `sled` tree, keyed by digest, valued by canonical
-/// encoding.
+/// encoding; the time each was last written in a second tree (see
+/// [`super::gc`]).
 #[derive(Clone)]
 pub struct SledDirectoryService {
     tree: sled::Tree,
+    /// Digest -> nanoseconds since the epoch (big endian). Written before
+    /// the directories themselves, so a stored directory always has one
+    /// (except in stores made before write times were kept: those count as
+    /// written long ago).
+    times: sled::Tree,
 }
 
 impl SledDirectoryService {
-    /// Uses the tree `directories` of `db`.
+    /// Uses the trees `directories` and `directory_times` of `db`.
     pub fn new(db: &sled::Db) -> Result<Self, CastoreError> {
         Ok(SledDirectoryService {
             tree: db.open_tree("directories")?,
+            times: db.open_tree("directory_times")?,
         })
     }
 }
@@ -198,12 +239,67 @@ impl DirectoryService for SledDirectoryService {
             .last()
             .map(|(d, _)| *d)
             .ok_or(CastoreError::EmptyClosure)?;
+        // Times first: a time without its directory (a write cut short)
+        // is harmless, a directory without a recent time could be
+        // collected under an add.
+        let now = encode_time(SystemTime::now());
+        let mut times = sled::Batch::default();
         let mut batch = sled::Batch::default();
         for (digest, bytes) in checked {
+            times.insert(digest.as_bytes(), &now);
             batch.insert(digest.as_bytes(), bytes);
         }
+        self.times.apply_batch(times)?;
         self.tree.apply_batch(batch)?;
         self.tree.flush()?;
         Ok(root)
+    }
+
+    fn list(&self) -> Result<Vec<Stored>, CastoreError> {
+        let mut out = Vec::new();
+        for kv in self.tree.iter() {
+            let (k, _) = kv?;
+            let Some(digest) = B3Digest::from_slice(&k) else {
+                continue;
+            };
+            let written = match self.times.get(&k)? {
+                Some(t) => decode_time(&t),
+                None => SystemTime::UNIX_EPOCH,
+            };
+            out.push(Stored {
+                digest,
+                size: 0,
+                written,
+            });
+        }
+        // Times of directories no longer (or never) stored: a write cut
+        // short. Listed as objects of no size, so they are swept too.
+        for kv in self.times.iter() {
+            let (k, t) = kv?;
+            if !self.tree.contains_key(&k)? {
+                if let Some(digest) = B3Digest::from_slice(&k) {
+                    out.push(Stored {
+                        digest,
+                        size: 0,
+                        written: decode_time(&t),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn delete_many(&self, digests: &[B3Digest]) -> Result<(), CastoreError> {
+        let mut batch = sled::Batch::default();
+        let mut times = sled::Batch::default();
+        for d in digests {
+            batch.remove(d.as_bytes());
+            times.remove(d.as_bytes());
+        }
+        // Directories first: a time without its directory is harmless.
+        self.tree.apply_batch(batch)?;
+        self.times.apply_batch(times)?;
+        self.tree.flush()?;
+        Ok(())
     }
 }

@@ -34,7 +34,8 @@ use super::proto::{
     ReadBlobRequest, StatBlobRequest, StatBlobResponse, SyncBlobsRequest, SyncBlobsResponse,
 };
 use super::DirectoryService;
-use super::{directory, B3Digest, BlobService, BlobWriter, CastoreError, Directory};
+use super::Stored;
+use super::{directory, B3Digest, BlobService, BlobWriter, CastoreError, CollectLock, Directory};
 
 /// Pieces of blobs on the wire.
 pub const CHUNK_SIZE: usize = 256 * 1024;
@@ -191,6 +192,14 @@ impl GrpcBlobService {
 }
 
 impl BlobService for GrpcBlobService {
+    fn list(&self) -> Result<Vec<Stored>, CastoreError> {
+        Err(not_through_daemon())
+    }
+
+    fn delete(&self, _digest: &B3Digest) -> Result<bool, CastoreError> {
+        Err(not_through_daemon())
+    }
+
     fn has(&self, digest: &B3Digest) -> Result<bool, CastoreError> {
         let mut c = self.client.clone();
         let req = StatBlobRequest {
@@ -433,7 +442,24 @@ impl GrpcDirectoryService {
     }
 }
 
+/// Garbage collection lists and removes castore objects, which the
+/// daemon's services do not offer.
+fn not_through_daemon() -> CastoreError {
+    CastoreError::NotSupported(
+        "collecting garbage through a store daemon (stop the daemon and collect on the store itself)"
+            .into(),
+    )
+}
+
 impl DirectoryService for GrpcDirectoryService {
+    fn list(&self) -> Result<Vec<Stored>, CastoreError> {
+        Err(not_through_daemon())
+    }
+
+    fn delete_many(&self, _digests: &[B3Digest]) -> Result<(), CastoreError> {
+        Err(not_through_daemon())
+    }
+
     fn get(&self, digest: &B3Digest) -> Result<Option<Directory>, CastoreError> {
         Ok(self.fetch(digest, false)?.into_iter().next())
     }
@@ -469,14 +495,26 @@ impl DirectoryService for GrpcDirectoryService {
 // ---------------------------------------------------------------------------
 // Servers.
 
-/// Serves a [`BlobService`].
+/// Serves a [`BlobService`]. Each blob is stored holding
+/// [`CollectLock::writing`] (of the store served, see [`BlobServer::with_lock`]).
 pub struct BlobServer {
     blobs: Arc<dyn BlobService>,
+    lock: CollectLock,
 }
 
 impl BlobServer {
     pub fn new(blobs: Arc<dyn BlobService>) -> Self {
-        BlobServer { blobs }
+        BlobServer {
+            blobs,
+            lock: CollectLock::new(),
+        }
+    }
+
+    /// Writes under `lock`, the lock a garbage collector of the same
+    /// store takes.
+    pub fn with_lock(mut self, lock: CollectLock) -> Self {
+        self.lock = lock;
+        self
     }
 
     /// The tonic service.
@@ -566,6 +604,7 @@ impl blob_service_server::BlobService for BlobServer {
     ) -> Result<Response<PutBlobResponse>, Status> {
         let mut stream = req.into_inner();
         let blobs = self.blobs.clone();
+        let lock = self.lock.clone();
         let rt = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             let mut w = blobs.open_write().map_err(status)?;
@@ -590,7 +629,10 @@ impl blob_service_server::BlobService for BlobServer {
                     }
                 }
             }
-            let d = w.close().map_err(status)?;
+            let d = {
+                let _writing = lock.writing();
+                w.close().map_err(status)?
+            };
             Ok(Response::new(PutBlobResponse {
                 digest: d.as_bytes().to_vec(),
             }))
@@ -612,9 +654,11 @@ impl blob_service_server::BlobService for BlobServer {
     }
 }
 
-/// Serves a [`DirectoryService`].
+/// Serves a [`DirectoryService`]; closures are stored holding
+/// [`CollectLock::writing`] (see [`DirectoryServer::with_lock`]).
 pub struct DirectoryServer {
     dirs: Arc<dyn DirectoryService>,
+    lock: CollectLock,
 }
 
 /// The most directories one `Put` may carry.
@@ -622,7 +666,17 @@ pub const MAX_CLOSURE: usize = 4 << 20;
 
 impl DirectoryServer {
     pub fn new(dirs: Arc<dyn DirectoryService>) -> Self {
-        DirectoryServer { dirs }
+        DirectoryServer {
+            dirs,
+            lock: CollectLock::new(),
+        }
+    }
+
+    /// Writes under `lock`, the lock a garbage collector of the same
+    /// store takes.
+    pub fn with_lock(mut self, lock: CollectLock) -> Self {
+        self.lock = lock;
+        self
     }
 
     /// The tonic service.
@@ -682,10 +736,14 @@ impl directory_service_server::DirectoryService for DirectoryServer {
             closure.push(dir);
         }
         let dirs = self.dirs.clone();
-        let root = tokio::task::spawn_blocking(move || dirs.put_closure(closure))
-            .await
-            .map_err(join_error)?
-            .map_err(status)?;
+        let lock = self.lock.clone();
+        let root = tokio::task::spawn_blocking(move || {
+            let _writing = lock.writing();
+            dirs.put_closure(closure)
+        })
+        .await
+        .map_err(join_error)?
+        .map_err(status)?;
         Ok(Response::new(PutDirectoryResponse {
             root_digest: root.as_bytes().to_vec(),
         }))

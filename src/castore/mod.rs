@@ -9,6 +9,7 @@ pub mod blob;
 pub mod digest;
 pub mod directory;
 pub mod directory_service;
+pub mod gc;
 pub mod grpc;
 pub mod proto;
 
@@ -20,6 +21,7 @@ pub use blob::{BlobService, BlobWriter, FsBlobService, MemoryBlobService};
 pub use digest::B3Digest;
 pub use directory::{DirectoryError, Entry, Node};
 pub use directory_service::{DirectoryService, MemoryDirectoryService, SledDirectoryService};
+pub use gc::{CollectLock, Stored};
 pub use proto::Directory;
 
 /// Why a castore operation failed.
@@ -46,6 +48,10 @@ pub enum CastoreError {
     MissingBlob(B3Digest),
     #[error("directory {0} is not in the store")]
     MissingDirectory(B3Digest),
+    /// What this backend cannot do (yet), e.g. collect garbage through a
+    /// daemon.
+    #[error("not supported yet: {0}")]
+    NotSupported(String),
     #[error("the closure to store is empty")]
     EmptyClosure,
     #[error("database: {0}")]

@@ -22,7 +22,7 @@ use super::store_env::{open_store, store_dir};
 use super::CliError;
 use crate::hash::{HashAlgo, HashFormat};
 use crate::nar::fs::{check_dumpable, dump_path_with, restore_with};
-use crate::store::{export, Store, StoreError};
+use crate::store::{export, gc, validity, Store, StoreError};
 use crate::store_path::{IngestionMethod, StoreDir, StorePath};
 
 /// An operation of C++ Nix's `nix-store`.
@@ -92,7 +92,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "delete",
         None,
-        "Delete the store PATHs, unless still referred to by other valid paths",
+        "Delete the store PATHs (with the paths among them referring to them), unless still alive (referred to by other paths, or, without --ignore-liveness, by garbage collector roots), then the store data nothing refers to",
     ),
     op(
         "export",
@@ -125,13 +125,25 @@ pub const OPERATIONS: &[Operation] = &[
         "Report the space hard-linking identical files frees (none: oxnix's store keeps each content once)",
     ),
     not_yet("read-log", Some('l')),
-    not_yet("dump-db", None),
-    not_yet("load-db", None),
-    not_yet("register-validity", None),
+    op(
+        "dump-db",
+        None,
+        "Print the validity registrations of the PATHs (of every valid path without any): path, NAR hash, NAR size, deriver, references",
+    ),
+    op(
+        "load-db",
+        None,
+        "Register the paths of --dump-db output read on standard input; contents not stored yet are read from the store directory and must have the NAR hash given",
+    ),
+    op(
+        "register-validity",
+        None,
+        "Register paths read on standard input (path, deriver, references; with --hash-given also NAR hash and size), their contents read from the store directory; with --reregister also valid ones",
+    ),
     op(
         "gc",
         None,
-        "With --print-roots, --print-live or --print-dead: print the garbage collector roots, or the paths they keep alive, or the others (deleting garbage is not supported yet)",
+        "Delete the paths no garbage collector root keeps alive, then the store data nothing refers to (up to --max-freed BYTES); with --print-roots, --print-live or --print-dead: print the roots, or the paths they keep alive, or the others",
     ),
     op("init", None, "Create the store if it does not exist yet"),
     op(
@@ -139,7 +151,11 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         "Check the store's database against its data; with --check-contents, also every path's NAR hash (--repair repairs nothing: oxnix cannot fetch paths again)",
     ),
-    not_yet("repair-path", None),
+    op(
+        "repair-path",
+        None,
+        "Repair the store PATHs (oxnix has no substituters: checks them, then fails as C++ Nix without substituters does; -v says what was found)",
+    ),
     not_yet("serve", None),
     not_yet("generate-binary-cache-key", None),
 ];
@@ -283,6 +299,42 @@ pub fn command() -> Command {
                 ),
         )
         .arg(flag("indirect", None, "Accepted for compatibility"))
+        .arg(flag(
+            "print-roots",
+            None,
+            "With --gc: print the garbage collector roots (LINK -> PATH) instead of deleting",
+        ))
+        .arg(flag(
+            "print-live",
+            None,
+            "With --gc: print the paths the roots keep alive instead of deleting",
+        ))
+        .arg(flag(
+            "print-dead",
+            None,
+            "With --gc: print the paths no root keeps alive instead of deleting them",
+        ))
+        .arg(
+            Arg::new("max-freed")
+                .long("max-freed")
+                .value_name("BYTES")
+                .help("With --gc: stop deleting paths once this many bytes are freed (suffixes K, M, G, T)"),
+        )
+        .arg(flag(
+            "ignore-liveness",
+            None,
+            "With --delete: ignore the garbage collector roots (paths still referred to stay)",
+        ))
+        .arg(flag(
+            "reregister",
+            None,
+            "With --register-validity: register valid paths again too",
+        ))
+        .arg(flag(
+            "hash-given",
+            None,
+            "With --register-validity: the input gives each path's NAR hash and size",
+        ))
         .arg(flag("no-output", None, "With --realise: print nothing"))
         .arg(
             Arg::new("args")
@@ -391,6 +443,10 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
             ctx.open().map(|_| ())
         }),
         "gc" => ctx.gc(&operands),
+        "dump-db" => plain(&|o| ctx.dump_db(o)),
+        "load-db" => ctx.register_validity(&operands, true),
+        "register-validity" => ctx.register_validity(&operands, false),
+        "repair-path" => ctx.repair_path(&operands),
         "verify" => ctx.verify(&operands),
         other => Err(CliError::Failed(format!(
             "not supported yet: nix-store --{other} (oxnix implements {} so far)",
@@ -453,6 +509,12 @@ fn no_args(operands: &[PathBuf]) -> Result<(), CliError> {
 
 fn store_error(e: StoreError) -> CliError {
     CliError::Failed(e.to_string())
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> CliError {
+        store_error(e)
+    }
 }
 
 /// `absPath` + `canonPath` as C++ Nix: absolute, `.` and `..` resolved
@@ -562,9 +624,19 @@ impl Context<'_> {
         super::store_env::store_address(self.store.as_deref())
     }
 
-    /// `--gc` with `--print-roots`, `--print-live` or `--print-dead`.
+    /// An informational message (hidden by `--quiet`).
+    fn info(&self, msg: &str) {
+        if self.verbosity >= 0 {
+            log::message(log::Level::Info, msg);
+        }
+    }
+
+    /// `--gc`: with `--print-roots`, `--print-live` or `--print-dead`
+    /// print; otherwise delete the dead paths (up to `--max-freed`) and the
+    /// castore data no remaining path needs.
     fn gc(&self, operands: &[PathBuf]) -> Result<(), CliError> {
         let mut action = None;
+        let mut max_freed = u64::MAX;
         let mut flags = self.flags.iter();
         while let Some(f) = flags.next() {
             match f.as_str() {
@@ -572,7 +644,7 @@ impl Context<'_> {
                 "--max-freed" => {
                     let v = flags.next().map(String::as_str).unwrap_or_default();
                     // The command line has made sure there is a value.
-                    size_with_unit(v)?;
+                    max_freed = size_with_unit(v)?;
                 }
                 other => {
                     return Err(CliError::Usage(format!(
@@ -584,12 +656,10 @@ impl Context<'_> {
         if !operands.is_empty() {
             return Err(CliError::Usage("no arguments expected".into()));
         }
-        let Some(action) = action else {
-            return Err(CliError::Failed(
-                "not supported yet: deleting garbage (nix-store --gc without --print-roots, --print-live or --print-dead)".into(),
-            ));
-        };
         let store = self.open()?;
+        let Some(action) = action else {
+            return self.collect(&store, &gc::Target::Dead, max_freed, false);
+        };
         if action == "--print-roots" {
             let roots = self.find_roots(&store)?;
             return with_stdout(|out| {
@@ -624,6 +694,81 @@ impl Context<'_> {
             }
             Ok(())
         })
+    }
+
+    /// Deletes `target` (dead paths, or given ones) and the castore data
+    /// left unreferenced, printing what C++ Nix prints: the paths deleted
+    /// (stderr), "N store paths deleted, X MiB freed" (stdout, also when a
+    /// path given is still alive). The bytes freed are those the castore
+    /// frees (see [`crate::store::gc`]).
+    fn collect(
+        &self,
+        store: &Store,
+        target: &gc::Target,
+        max_freed: u64,
+        ignore_liveness: bool,
+    ) -> Result<(), CliError> {
+        // The roots are read under the collector's lock, in `live`; C++
+        // Nix says so first.
+        self.info("finding garbage collector roots...");
+        let opts = gc::GcOptions {
+            max_freed,
+            // This process holds the store's lock and adds nothing
+            // meanwhile: nothing is in flight (see `store::gc`).
+            grace: std::time::Duration::ZERO,
+            keep_derivations: self.keep_derivations,
+            keep_outputs: self.keep_outputs,
+        };
+        let dead = matches!(target, gc::Target::Dead);
+        let report = gc::collect(
+            store,
+            target,
+            &opts,
+            |store| -> Result<BTreeSet<StorePath>, CliError> {
+                if ignore_liveness {
+                    return Ok(BTreeSet::new());
+                }
+                let roots = self.find_roots(store)?;
+                if dead && max_freed > 0 {
+                    self.info("deleting garbage...");
+                }
+                self.live_paths(store, roots.into_keys().collect())
+            },
+            &mut |event| match event {
+                gc::Event::Deleting(p) => self.info(&format!("deleting '{}'", store.print(p))),
+                gc::Event::Stopping(n) => {
+                    self.info(&format!("deleted more than {n} bytes; stopping"))
+                }
+            },
+        )?;
+        if report.still_alive.is_none() {
+            self.info("deleting unused links...");
+            self.info(&format!(
+                "note: currently hard linking saves {:.2} MiB",
+                report.sharing_saves as f64 / (1024.0 * 1024.0)
+            ));
+        }
+        if self.verbosity >= 1 {
+            log::message(
+                log::Level::Info,
+                &format!(
+                    "removed {} blobs and {} directories from the castore",
+                    report.blobs_removed, report.directories_removed
+                ),
+            );
+        }
+        println!(
+            "{} store paths deleted, {:.2} MiB freed",
+            report.deleted.len(),
+            report.bytes_freed as f64 / (1024.0 * 1024.0)
+        );
+        match report.still_alive {
+            Some(p) => Err(CliError::Failed(format!(
+                "Cannot delete path '{}' since it is still alive. To find out why, use: nix-store --query --roots",
+                store.print(&p)
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// What the collector keeps: the closure of `roots`, with (per
@@ -1336,40 +1481,100 @@ impl Context<'_> {
         }
     }
 
+    /// `--delete [--ignore-liveness] PATHS`: deletes the paths (each with
+    /// the paths of PATHS keeping it alive), stopping at one still alive.
     fn delete(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        let mut ignore_liveness = false;
+        for f in self.flags {
+            match f.as_str() {
+                "--ignore-liveness" => ignore_liveness = true,
+                other => return Err(CliError::Usage(format!("unknown flag '{other}'"))),
+            }
+        }
         let store = self.open()?;
-        let mut set = BTreeSet::new();
-        for sp in self.store_paths(&store, operands)? {
-            // A path that is not valid is not there to delete.
-            if store.is_valid(&sp).map_err(store_error)? {
-                set.insert(sp);
+        let paths: BTreeSet<StorePath> = self.store_paths(&store, operands)?.into_iter().collect();
+        self.collect(&store, &gc::Target::Paths(paths), u64::MAX, ignore_liveness)
+    }
+
+    /// `--dump-db [PATHS]`: the registrations of the PATHs (of every
+    /// valid path without any), in C++ Nix's format.
+    fn dump_db(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        let store = self.open()?;
+        with_stdout(|out| {
+            if operands.is_empty() {
+                for info in store.path_infos.list()? {
+                    validity::write(out, &store.store_dir, &info).map_err(out_err)?;
+                }
+                return Ok(());
             }
-        }
-        log::message(log::Level::Info, "finding garbage collector roots...");
-        let result = store.delete(&set);
-        let (n, bytes) = match &result {
-            Ok(infos) => (infos.len(), infos.iter().map(|i| i.nar_size).sum::<u64>()),
-            Err(_) => (0, 0),
-        };
-        if let Ok(infos) = &result {
-            for i in infos {
-                log::message(
-                    log::Level::Info,
-                    &format!("deleting '{}'", store.print(&i.store_path)),
-                );
+            for sp in self.store_paths(&store, operands)? {
+                let info = store.query(&sp)?;
+                validity::write(out, &store.store_dir, &info).map_err(out_err)?;
             }
-        }
-        // Printed also on failure, as C++ Nix.
-        println!(
-            "{n} store paths deleted, {:.2} MiB freed",
-            bytes as f64 / (1024.0 * 1024.0)
-        );
-        result.map(|_| ()).map_err(|e| match e {
-            StoreError::StillAlive(p) => CliError::Failed(format!(
-                "Cannot delete path '{p}' since it is still alive. To find out why, use: nix-store --query --roots"
-            )),
-            e => store_error(e),
+            Ok(())
         })
+    }
+
+    /// `--load-db` (registrations with hashes, valid paths registered
+    /// again) and `--register-validity [--reregister] [--hash-given]`:
+    /// registrations read from standard input.
+    fn register_validity(&self, operands: &[PathBuf], load_db: bool) -> Result<(), CliError> {
+        let (mut reregister, mut hash_given) = (load_db, load_db);
+        for f in self.flags {
+            match f.as_str() {
+                "--reregister" if !load_db => reregister = true,
+                "--hash-given" if !load_db => hash_given = true,
+                _ if load_db => return Err(CliError::Usage("unknown flag".into())),
+                other => return Err(CliError::Usage(format!("unknown flag '{other}'"))),
+            }
+        }
+        no_args(operands)?;
+        // The whole input first, then the store: the input may come from
+        // another process using the store (`--dump-db | --load-db`), which
+        // holds it until its output is read.
+        let mut reader = validity::Reader::new(io::stdin().lock(), store_dir()?, hash_given);
+        let mut regs = Vec::new();
+        while let Some(r) = reader.next_registration().map_err(CliError::failed)? {
+            regs.push(r);
+        }
+        let store = self.open()?;
+        validity::register(&store, regs, reregister).map_err(CliError::failed)?;
+        Ok(())
+    }
+
+    /// `--repair-path PATHS`: oxnix has no substituters to fetch a path
+    /// again from, so, as C++ Nix without substituters, it cannot repair a
+    /// path, damaged or not; it checks the path (with `-v` it says what it
+    /// found) and fails with C++ Nix's error.
+    fn repair_path(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        if !self.flags.is_empty() {
+            return Err(CliError::Usage("no flags expected".into()));
+        }
+        let store = self.open()?;
+        // The first path ends the command either way.
+        if let Some(arg) = operands.first() {
+            let sp = follow_links_to_store_path(&store.store_dir, arg)?;
+            let printed = store.print(&sp);
+            let found = match store.verify(&sp) {
+                Err(StoreError::NotValid(p)) => {
+                    return Err(CliError::Failed(format!("path '{p}' is not valid")))
+                }
+                Ok((info, found)) if found == info.nar_hash() => format!(
+                    "path '{printed}' is intact; there is no substituter to fetch it again from"
+                ),
+                Ok((info, found)) => format!(
+                    "path '{printed}' was modified! expected hash '{}', got '{}'",
+                    info.nar_hash().to_string_with(HashFormat::Nix32),
+                    found.to_string_with(HashFormat::Nix32)
+                ),
+                Err(e) => format!("path '{printed}' is damaged: {e}"),
+            };
+            if self.verbosity >= 1 {
+                log::message(log::Level::Info, &found);
+            }
+            return Err(CliError::Failed(format!("cannot repair path '{printed}'")));
+        }
+        Ok(())
     }
 
     fn export(&self, operands: &[PathBuf]) -> Result<(), CliError> {

@@ -92,14 +92,23 @@ impl Daemon {
             .build()
             .map_err(io_err("starting the daemon's runtime".into()))?;
         let router = tonic::transport::Server::builder()
-            .add_service(BlobServer::new(store.blobs.clone()).service())
-            .add_service(DirectoryServer::new(store.directories.clone()).service())
+            .add_service(
+                BlobServer::new(store.blobs.clone())
+                    .with_lock(store.collect_lock.clone())
+                    .service(),
+            )
+            .add_service(
+                DirectoryServer::new(store.directories.clone())
+                    .with_lock(store.collect_lock.clone())
+                    .service(),
+            )
             .add_service(
                 PathInfoServer::new(
                     store.path_infos.clone(),
                     store.blobs.clone(),
                     store.directories.clone(),
                 )
+                .with_lock(store.collect_lock.clone())
                 .service(),
             );
         let (tx, rx) = oneshot::channel::<()>();

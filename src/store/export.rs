@@ -120,6 +120,9 @@ fn read_str(r: &mut impl Read) -> Result<String, StoreError> {
 /// only once the trailer (path, references, deriver) has been read and the
 /// references are valid.
 pub fn import_paths(store: &Store, input: impl Read) -> Result<Vec<StorePath>, StoreError> {
+    // No garbage collection in this process between the blobs and the path
+    // infos naming them (see `super::gc`).
+    let _writing = store.collect_lock.writing();
     let mut r = BufReader::with_capacity(256 * 1024, input);
     let mut imported = Vec::new();
     loop {

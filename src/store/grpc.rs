@@ -1,8 +1,11 @@
 //! The path info service over gRPC: the client [`GrpcPathInfoService`]
 //! (a synchronous [`PathInfoService`] blocking on the connection's runtime,
 //! see [`crate::castore::grpc`]) and the server [`PathInfoServer`], which
-//! refuses a path info whose root directory or blob is not stored, so a
-//! remote client cannot make a path valid before its tree is complete.
+//! refuses a path info whose tree (every directory and blob of it) is not
+//! stored, so a remote client cannot make a path valid before its tree is
+//! complete. The check and the write hold the store's
+//! [`crate::castore::CollectLock::writing`], so no garbage collection in the
+//! daemon's process comes between them (see [`super::gc`]).
 
 use std::sync::Arc;
 
@@ -19,7 +22,7 @@ use super::proto::{
 };
 use super::{PathInfo, PathInfoService, StoreError};
 use crate::castore::grpc::{remote, GrpcConnection, MAX_MESSAGE_SIZE};
-use crate::castore::{BlobService, CastoreError, DirectoryService, Node};
+use crate::castore::{BlobService, CastoreError, CollectLock, DirectoryService};
 use crate::store_path::StorePath;
 
 /// [`PathInfoService`] of a daemon.
@@ -111,6 +114,7 @@ pub struct PathInfoServer {
     infos: Arc<dyn PathInfoService>,
     blobs: Arc<dyn BlobService>,
     directories: Arc<dyn DirectoryService>,
+    lock: CollectLock,
 }
 
 impl PathInfoServer {
@@ -123,7 +127,15 @@ impl PathInfoServer {
             infos,
             blobs,
             directories,
+            lock: CollectLock::new(),
         }
+    }
+
+    /// Checks and writes under `lock`, the lock a garbage collector of
+    /// the same store takes.
+    pub fn with_lock(mut self, lock: CollectLock) -> Self {
+        self.lock = lock;
+        self
     }
 
     /// The tonic service.
@@ -179,29 +191,31 @@ impl path_info_service_server::PathInfoService for PathInfoServer {
     ) -> Result<Response<PutPathInfoResponse>, Status> {
         let info = PathInfo::from_proto(req.get_ref())
             .map_err(|e| Status::invalid_argument(format!("path info: {e}")))?;
-        let (infos, blobs, dirs) = (
+        let (infos, blobs, dirs, lock) = (
             self.infos.clone(),
             self.blobs.clone(),
             self.directories.clone(),
+            self.lock.clone(),
         );
-        let present = match &info.node {
-            Node::Directory { digest, .. } => {
-                let d = *digest;
-                blocking(move || Ok(dirs.has(&d)?)).await?
+        let base = info.store_path.base_name().to_owned();
+        let stored = blocking(move || {
+            let _writing = lock.writing();
+            match super::check_tree(&*blobs, &*dirs, &info.node) {
+                Ok(()) => {}
+                Err(StoreError::Castore(
+                    CastoreError::MissingBlob(_) | CastoreError::MissingDirectory(_),
+                )) => return Ok(false),
+                Err(e) => return Err(e),
             }
-            Node::File { digest, .. } => {
-                let d = *digest;
-                blocking(move || Ok(blobs.has(&d)?)).await?
-            }
-            Node::Symlink { .. } => true,
-        };
-        if !present {
+            infos.put(info)?;
+            Ok(true)
+        })
+        .await?;
+        if !stored {
             return Err(Status::failed_precondition(format!(
-                "the tree of '{}' is not in the store",
-                info.store_path.base_name()
+                "the tree of '{base}' is not in the store"
             )));
         }
-        blocking(move || infos.put(info)).await?;
         Ok(Response::new(PutPathInfoResponse {}))
     }
 

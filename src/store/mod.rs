@@ -11,6 +11,7 @@ pub mod browse;
 pub mod daemon;
 pub mod export;
 pub mod fuse;
+pub mod gc;
 pub mod gc_roots;
 pub mod grpc;
 pub mod ingest;
@@ -20,6 +21,7 @@ pub mod path_info;
 pub mod path_info_service;
 pub mod proto;
 pub mod render;
+pub mod validity;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
@@ -32,7 +34,7 @@ use thiserror::Error;
 
 use crate::castore::grpc::{GrpcBlobService, GrpcConnection, GrpcDirectoryService, GrpcEndpoint};
 use crate::castore::{
-    BlobService, CastoreError, DirectoryService, FsBlobService, MemoryBlobService,
+    BlobService, CastoreError, CollectLock, DirectoryService, FsBlobService, MemoryBlobService,
     MemoryDirectoryService, SledDirectoryService,
 };
 use crate::hash::{Hash, HashAlgo, HashFormat};
@@ -201,6 +203,9 @@ pub struct Store {
     pub path_infos: Arc<dyn PathInfoService>,
     /// Told of the progress of `add_path` and imports (a progress bar).
     pub progress: Option<Arc<dyn IngestProgress>>,
+    /// Keeps writes and garbage collection of this store apart within the
+    /// process (see [`gc`]); shared by clones.
+    pub collect_lock: CollectLock,
     /// The lock on a local store's directory, held while this process
     /// uses it (see [`Store::open`]).
     _lock: Option<Arc<std::fs::File>>,
@@ -311,6 +316,7 @@ impl Store {
             directories: Arc::new(MemoryDirectoryService::new()),
             path_infos: Arc::new(MemoryPathInfoService::new()),
             progress: None,
+            collect_lock: CollectLock::new(),
             _lock: None,
         }
     }
@@ -338,6 +344,7 @@ impl Store {
                     directories: Arc::new(SledDirectoryService::new(&db)?),
                     path_infos: Arc::new(SledPathInfoService::new(&db)?),
                     progress: None,
+                    collect_lock: CollectLock::new(),
                     _lock: Some(Arc::new(lock)),
                 })
             }
@@ -355,6 +362,7 @@ impl Store {
             directories: Arc::new(GrpcDirectoryService::new(&conn)),
             path_infos: Arc::new(grpc::GrpcPathInfoService::new(&conn)),
             progress: None,
+            collect_lock: CollectLock::new(),
             _lock: None,
         })
     }
@@ -385,6 +393,9 @@ impl Store {
         algo: HashAlgo,
     ) -> Result<StorePath, StoreError> {
         crate::store_path::validate_name(name, name)?;
+        // No garbage collection in this process from the first blob to the
+        // path info (see `gc`).
+        let _writing = self.collect_lock.writing();
         if method == IngestionMethod::Flat {
             // Checked first, so that nothing is ingested in vain.
             match std::fs::symlink_metadata(path) {
@@ -439,6 +450,7 @@ impl Store {
         &self,
         texts: &[(StorePath, Vec<u8>, BTreeSet<StorePath>)],
     ) -> Result<(), StoreError> {
+        let _writing = self.collect_lock.writing();
         let mut batch: BTreeSet<&StorePath> = BTreeSet::new();
         let mut infos = Vec::new();
         for (path, contents, references) in texts {
@@ -493,6 +505,7 @@ impl Store {
     /// Adds the tree serialised in `nar` at `path`, a content-addressed
     /// path without references (`builtins.path`, `filterSource`).
     pub fn add_nar(&self, path: &StorePath, nar: &[u8], ca: &str) -> Result<(), StoreError> {
+        let _writing = self.collect_lock.writing();
         if self.is_valid(path)? {
             return Ok(());
         }
@@ -620,43 +633,60 @@ impl Store {
         Ok(infos)
     }
 
-    /// Renders the path and compares its NAR hash with the recorded one;
-    /// returns the hash found.
     /// Checks that the whole tree of `node` is stored: every directory and
     /// every file's blob (without reading the blobs).
     pub fn check_tree(&self, node: &crate::castore::Node) -> Result<(), StoreError> {
-        use crate::castore::Node;
-        let mut work = vec![node.clone()];
-        while let Some(n) = work.pop() {
-            match n {
-                Node::File { digest, .. } => {
-                    if !self.blobs.has(&digest)? {
-                        return Err(CastoreError::MissingBlob(digest).into());
-                    }
-                }
-                Node::Directory { digest, .. } => {
-                    let dir = self
-                        .directories
-                        .get(&digest)?
-                        .ok_or(CastoreError::MissingDirectory(digest))?;
-                    work.extend(
-                        crate::castore::directory::entries(&dir)
-                            .into_iter()
-                            .map(|e| e.node),
-                    );
-                }
-                Node::Symlink { .. } => {}
-            }
-        }
-        Ok(())
+        check_tree(&*self.blobs, &*self.directories, node)
     }
 
+    /// Renders the path and compares its NAR hash with the recorded one;
+    /// returns the hash found.
     pub fn verify(&self, path: &StorePath) -> Result<(PathInfo, Hash), StoreError> {
         let info = self.query(path)?;
         let mut h = crate::hash::Hasher::new(HashAlgo::Sha256);
         render::write_nar(&*self.blobs, &*self.directories, &info.node, &mut h)?;
         Ok((info, h.finish()))
     }
+}
+
+/// Checks that the whole tree of `node` is stored: every directory (fetched
+/// in one call per tree) and every file's blob (without reading it).
+pub fn check_tree(
+    blobs: &dyn BlobService,
+    directories: &dyn DirectoryService,
+    node: &crate::castore::Node,
+) -> Result<(), StoreError> {
+    use crate::castore::Node;
+    let mut files = Vec::new();
+    match node {
+        Node::File { digest, .. } => files.push(*digest),
+        Node::Directory { digest, .. } => {
+            let dirs = directories.get_recursive(digest)?;
+            if dirs.is_empty() {
+                return Err(CastoreError::MissingDirectory(*digest).into());
+            }
+            for dir in &dirs {
+                for f in &dir.files {
+                    let d = crate::castore::B3Digest::from_slice(&f.digest).ok_or_else(|| {
+                        CastoreError::CorruptDirectory(
+                            crate::castore::directory::digest(dir),
+                            "file digest of wrong length".into(),
+                        )
+                    })?;
+                    files.push(d);
+                }
+            }
+        }
+        Node::Symlink { .. } => {}
+    }
+    files.sort();
+    files.dedup();
+    for d in files {
+        if !blobs.has(&d)? {
+            return Err(CastoreError::MissingBlob(d).into());
+        }
+    }
+    Ok(())
 }
 
 /// The references of `p` that are in `within`, other than `p`, in the order

@@ -25,6 +25,14 @@ pub trait PathInfoService: Send + Sync {
     fn list(&self) -> Result<Vec<PathInfo>, StoreError>;
     /// Forgets a path; false if it was not there.
     fn delete(&self, path: &StorePath) -> Result<bool, StoreError>;
+    /// Forgets several paths (at once where the backend can: one batch,
+    /// one flush).
+    fn delete_many(&self, paths: &[StorePath]) -> Result<(), StoreError> {
+        for p in paths {
+            self.delete(p)?;
+        }
+        Ok(())
+    }
 }
 
 /// Path infos in memory.
@@ -113,6 +121,19 @@ impl PathInfoService for SledPathInfoService {
         }
         v.sort_by(|a, b| a.store_path.cmp(&b.store_path));
         Ok(v)
+    }
+
+    fn delete_many(&self, paths: &[StorePath]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for p in paths {
+            // Only the path itself, not another of the same hash part.
+            if self.get(p)?.is_some() {
+                batch.remove(&p.digest()[..]);
+            }
+        }
+        self.tree.apply_batch(batch).map_err(StoreError::Database)?;
+        self.tree.flush().map_err(StoreError::Database)?;
+        Ok(())
     }
 
     fn delete(&self, path: &StorePath) -> Result<bool, StoreError> {
