@@ -258,3 +258,136 @@ fn cpp_nix_and_we_instantiate_into_one_store_at_once() {
     nix.ok("nix-store", &args, &[]);
     nix.ok("nix-store", &["--verify", "--check-contents"], &[]);
 }
+
+const NIX_STORE: &str = env!("CARGO_BIN_EXE_nix-store");
+
+/// Runs our `nix-store` and C++ Nix's with the same arguments and
+/// environment; their stdout and exit codes must agree.
+fn same(nix: &Nix, args: &[&str], env: &[(&str, &str)]) -> String {
+    let ours = nix.run(NIX_STORE, args, env);
+    let theirs = nix.run("nix-store", args, env);
+    assert_eq!(
+        (ours.status.code(), String::from_utf8_lossy(&ours.stdout)),
+        (
+            theirs.status.code(),
+            String::from_utf8_lossy(&theirs.stdout)
+        ),
+        "nix-store {args:?}: ours (stderr {}) vs C++ (stderr {})",
+        String::from_utf8_lossy(&ours.stderr),
+        String::from_utf8_lossy(&theirs.stderr)
+    );
+    String::from_utf8_lossy(&ours.stdout).into_owned()
+}
+
+/// Our nix-store on C++ Nix's store, with `env` choosing it: what it adds
+/// C++ Nix sees, and its queries answer as C++ Nix's.
+fn nix_store_on(nix: &Nix, env: &[(&str, &str)]) {
+    let tree = nix.root.join("tree");
+    std::fs::create_dir_all(tree.join("sub")).expect("tree");
+    std::fs::write(tree.join("sub/f"), "file\n").expect("f");
+    std::os::unix::fs::symlink("sub/f", tree.join("l")).expect("link");
+    let ours = nix.ok(NIX_STORE, &["--add", tree.to_str().expect("utf-8")], env);
+    nix.ok("nix-store", &["--check-validity", &ours], env);
+    let flat = nix.ok(
+        NIX_STORE,
+        &[
+            "--add-fixed",
+            "sha1",
+            tree.join("sub/f").to_str().expect("utf-8"),
+        ],
+        env,
+    );
+    nix.ok("nix-store", &["--check-validity", &flat], env);
+    // A derivation (ours), built by C++ Nix; then queries on all of it.
+    let file = nix.write("q.nix", &drv_expr("queried", "q"));
+    let drv = nix.ok(NIX_INSTANTIATE, &[&file], env);
+    let out = nix.ok("nix-store", &["-r", &drv], env);
+    for args in [
+        vec!["-q", "--hash", &ours],
+        vec!["-q", "--size", &ours],
+        vec!["-q", "--references", &drv],
+        vec!["-q", "--requisites", &drv],
+        vec!["-q", "--requisites", "--include-outputs", &drv],
+        vec!["-q", "--referrers", &out],
+        vec!["-q", "--deriver", &out],
+        vec!["-q", "--outputs", &drv],
+        vec!["-q", "--tree", &drv],
+        vec!["-q", "--graph", &drv],
+        vec!["-q", "--binding", "system", &drv],
+        vec!["-q", "--hash", "--use-output", &drv],
+        vec!["--check-validity", &ours, &drv, &out],
+        vec!["--verify-path", &ours, &out],
+        vec!["--print-env", &drv],
+        vec!["-r", &out],
+        vec!["-r", &drv],
+        vec!["--dump", &ours],
+        vec!["--export", &ours],
+        vec!["--export", &drv],
+    ] {
+        same(nix, &args, env);
+    }
+    let missing = format!(
+        "{}/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-missing",
+        nix.store().display()
+    );
+    same(nix, &["--check-validity", "--print-invalid", &missing], env);
+    same(nix, &["-q", "--hash", &missing], env);
+    // Garbage collection stays C++ Nix's on its store: an honest error.
+    let gc = nix.run(NIX_STORE, &["--gc"], env);
+    assert_eq!(gc.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&gc.stderr).contains("not supported yet: nix-store --gc"));
+    nix.ok("nix-store", &["--verify", "--check-contents"], env);
+}
+
+#[test]
+fn our_nix_store_on_cpp_nix_local_store() {
+    if !have_cpp() {
+        return;
+    }
+    let nix = Nix::new();
+    nix_store_on(&nix, &[("NIX_REMOTE", "local")]);
+}
+
+#[test]
+fn our_nix_store_through_the_daemon() {
+    if !have_cpp() {
+        return;
+    }
+    let nix = Nix::new();
+    let daemon = Daemon::start(&nix);
+    let remote = format!("unix://{}", daemon.socket.display());
+    nix_store_on(&nix, &[("NIX_REMOTE", &remote)]);
+    // Our nix-store -r has the daemon build a derivation.
+    let file = nix.write("b.nix", &drv_expr("built-for-us", "by-the-daemon"));
+    let drv = nix.ok(NIX_INSTANTIATE, &[&file], &[("NIX_REMOTE", &remote)]);
+    let out = nix.ok(NIX_STORE, &["-r", &drv], &[("NIX_REMOTE", &remote)]);
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("output"),
+        "by-the-daemon\n"
+    );
+}
+
+#[test]
+fn a_nix_installation_is_the_default_store() {
+    if !have_cpp() {
+        return;
+    }
+    // No NIX_REMOTE, no OXNIX_STORE: where Nix's state directory exists,
+    // our commands use C++ Nix's store, as its own commands would.
+    let nix = Nix::new();
+    nix.ok("nix-store", &["--init"], &[]);
+    let file = nix.write("c.nix", &drv_expr("default-store", "d"));
+    let drv = nix.ok(NIX_INSTANTIATE, &[&file], &[]);
+    nix.ok("nix-store", &["--check-validity", &drv], &[]);
+    let ours = nix.ok(NIX_STORE, &["-q", "--references", &drv], &[]);
+    let theirs = nix.ok("nix-store", &["-q", "--references", &drv], &[]);
+    assert_eq!(ours, theirs);
+    // OXNIX_STORE_DIR chooses oxnix's own store explicitly.
+    let oxnix = nix.root.join("oxnix");
+    let out = nix.run(
+        NIX_STORE,
+        &["--check-validity", &drv],
+        &[("OXNIX_STORE_DIR", oxnix.to_str().expect("utf-8"))],
+    );
+    assert_eq!(out.status.code(), Some(1));
+}

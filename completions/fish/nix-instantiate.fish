@@ -12,7 +12,7 @@ complete -c nix-instantiate -s j -l max-jobs -d 'Maximum number of parallel buil
 complete -c nix-instantiate -l cores -d 'Cores a builder may use (accepted; oxnix does not build)' -r
 complete -c nix-instantiate -l max-silent-time -d 'Build silence limit (accepted; oxnix does not build)' -r
 complete -c nix-instantiate -l timeout -d 'Build time limit (accepted; oxnix does not build)' -r
-complete -c nix-instantiate -l store -d 'The store: memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)' -r
+complete -c nix-instantiate -l store -d 'The store: C++ Nix\'s auto, local, local?root=DIR (or a plain DIR), daemon or unix:///SOCKET; or oxnix\'s own memory://, sled:///PATH, grpc+http://HOST:PORT, grpc+unix:///PATH. Default: oxnix\'s store when $OXNIX_STORE or $OXNIX_STORE_DIR is set, else $NIX_REMOTE, else auto where Nix is installed (its state directory or daemon socket exists), else oxnix\'s sled store' -r
 complete -c nix-instantiate -l arg -d 'Pass NAME = EXPR to a function result' -r
 complete -c nix-instantiate -l argstr -d 'Pass NAME = STRING to a function result' -r
 complete -c nix-instantiate -s I -l include -d 'Add a search path entry (NAME=PATH or PATH) before those of the nix-path setting and $NIX_PATH' -r

@@ -6,7 +6,7 @@ complete -c nix-store -s j -l max-jobs -d 'Maximum number of parallel builds (ac
 complete -c nix-store -l cores -d 'Cores a builder may use (accepted; oxnix does not build)' -r
 complete -c nix-store -l max-silent-time -d 'Build silence limit (accepted; oxnix does not build)' -r
 complete -c nix-store -l timeout -d 'Build time limit (accepted; oxnix does not build)' -r
-complete -c nix-store -l store -d 'The store: memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)' -r
+complete -c nix-store -l store -d 'The store: C++ Nix\'s auto, local, local?root=DIR (or a plain DIR), daemon or unix:///SOCKET; or oxnix\'s own memory://, sled:///PATH, grpc+http://HOST:PORT, grpc+unix:///PATH. Default: oxnix\'s store when $OXNIX_STORE or $OXNIX_STORE_DIR is set, else $NIX_REMOTE, else auto where Nix is installed (its state directory or daemon socket exists), else oxnix\'s sled store' -r
 complete -c nix-store -l version -d 'Print the version (C++ Nix\'s line, then oxnix\'s)'
 complete -c nix-store -l print-env -d 'Print the environment of a derivation as shell variable assignments'
 complete -c nix-store -l dump -d 'Write the NAR serialisation of PATH to standard output (from the store for a valid store path)'

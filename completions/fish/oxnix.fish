@@ -42,7 +42,7 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -s j -l max-jobs -
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l cores -d 'Cores a builder may use (accepted; oxnix does not build)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l max-silent-time -d 'Build silence limit (accepted; oxnix does not build)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l timeout -d 'Build time limit (accepted; oxnix does not build)' -r
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l store -d 'The store: memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l store -d 'The store: C++ Nix\'s auto, local, local?root=DIR (or a plain DIR), daemon or unix:///SOCKET; or oxnix\'s own memory://, sled:///PATH, grpc+http://HOST:PORT, grpc+unix:///PATH. Default: oxnix\'s store when $OXNIX_STORE or $OXNIX_STORE_DIR is set, else $NIX_REMOTE, else auto where Nix is installed (its state directory or daemon socket exists), else oxnix\'s sled store' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l version -d 'Print the version (C++ Nix\'s line, then oxnix\'s)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l flat -d 'Hash the contents of a regular file instead of its NAR serialisation'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-hash" -l truncate -d 'Fold the hash to 160 bits by XOR (as store path hashes)'
@@ -72,7 +72,7 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -s j -l max-jobs 
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l cores -d 'Cores a builder may use (accepted; oxnix does not build)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l max-silent-time -d 'Build silence limit (accepted; oxnix does not build)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l timeout -d 'Build time limit (accepted; oxnix does not build)' -r
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l store -d 'The store: memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l store -d 'The store: C++ Nix\'s auto, local, local?root=DIR (or a plain DIR), daemon or unix:///SOCKET; or oxnix\'s own memory://, sled:///PATH, grpc+http://HOST:PORT, grpc+unix:///PATH. Default: oxnix\'s store when $OXNIX_STORE or $OXNIX_STORE_DIR is set, else $NIX_REMOTE, else auto where Nix is installed (its state directory or daemon socket exists), else oxnix\'s sled store' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l version -d 'Print the version (C++ Nix\'s line, then oxnix\'s)'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l print-env -d 'Print the environment of a derivation as shell variable assignments'
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-store" -l dump -d 'Write the NAR serialisation of PATH to standard output (from the store for a valid store path)'
@@ -148,7 +148,7 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s j -l max
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l cores -d 'Cores a builder may use (accepted; oxnix does not build)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l max-silent-time -d 'Build silence limit (accepted; oxnix does not build)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l timeout -d 'Build time limit (accepted; oxnix does not build)' -r
-complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l store -d 'The store: memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l store -d 'The store: C++ Nix\'s auto, local, local?root=DIR (or a plain DIR), daemon or unix:///SOCKET; or oxnix\'s own memory://, sled:///PATH, grpc+http://HOST:PORT, grpc+unix:///PATH. Default: oxnix\'s store when $OXNIX_STORE or $OXNIX_STORE_DIR is set, else $NIX_REMOTE, else auto where Nix is installed (its state directory or daemon socket exists), else oxnix\'s sled store' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l arg -d 'Pass NAME = EXPR to a function result' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -l argstr -d 'Pass NAME = STRING to a function result' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand nix-instantiate" -s I -l include -d 'Add a search path entry (NAME=PATH or PATH) before those of the nix-path setting and $NIX_PATH' -r

@@ -128,17 +128,38 @@ impl StoreIo {
             return Ok(None);
         };
         match self.store_for_reading()? {
-            Some(AnyStore::Oxnix(store)) => store.root_node(&sp).map_err(other),
+            Some(store) => match store.castore() {
+                Some(c) => c.root_node(&sp).map_err(other),
+                None => Ok(None),
+            },
             _ => Ok(None),
         }
+    }
+
+    /// Where a store path of C++ Nix's store is on disk, when that is not
+    /// its own name (a chroot store) and it exists there.
+    fn real_location(&self, path: &Path) -> io::Result<Option<PathBuf>> {
+        let Some(sp) = path
+            .to_str()
+            .and_then(|t| self.store_dir.parse_path(t).ok())
+        else {
+            return Ok(None);
+        };
+        if matches!(self.address, AnyAddress::Oxnix(_)) {
+            return Ok(None);
+        }
+        Ok(self
+            .store_for_reading()?
+            .and_then(|s| s.on_disk(&sp))
+            .filter(|real| real != path && std::fs::symlink_metadata(real).is_ok()))
     }
 
     /// oxnix's castore store, if that is the store (the only one whose
     /// files are not on disk).
     fn castore(&self) -> io::Result<&crate::store::Store> {
         match self.store_for_reading()? {
-            Some(AnyStore::Oxnix(store)) => Ok(store),
-            _ => Err(not_found()),
+            Some(store) => store.castore().ok_or_else(not_found),
+            None => Err(not_found()),
         }
     }
 
@@ -237,7 +258,12 @@ impl StoreIo {
                                 inside = Some((root.clone(), candidate.clone(), root));
                                 resolved = candidate;
                             }
-                            None => return Err(e),
+                            // A chroot store (`local?root=DIR`) has its
+                            // files under DIR.
+                            None => match self.real_location(&candidate)? {
+                                Some(real) => resolved = real,
+                                None => return Err(e),
+                            },
                         }
                     } else if store_dir.starts_with(&candidate) {
                         // The store directory need not exist on disk.

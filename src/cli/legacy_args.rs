@@ -197,7 +197,7 @@ const COMMON: &[Spec] = &[
         short: None,
         values: &["URI"],
         what: Shared::Store,
-        help: super::store_env::STORE_HELP,
+        help: super::store_env::NIX_STORE_HELP,
     },
 ];
 

@@ -7,7 +7,7 @@ use std::io;
 
 use clap::Command;
 
-use super::store_env::{STORE_DIR_ENV_HELP, STORE_ENV_HELP};
+use super::store_env::{NIX_STORE_ENV_HELP, STORE_DIR_ENV_HELP, STORE_ENV_HELP};
 
 /// A hand-written section: its title and its paragraphs, each a term
 /// (empty for a plain paragraph) and its text.
@@ -131,6 +131,7 @@ pub const NIX_INSTANTIATE: &[Section] = &[
                 "The search path for <NAME> lookups after the -I entries, when the nix-path setting is not set: NAME=PATH or PATH entries separated by ':' (URLs stay whole). Missing entries are warned about and skipped.",
             ),
             CONFIG,
+            NIX_STORE_ENV_HELP,
             STORE_ENV_HELP,
             STORE_DIR_ENV_HELP,
             ("HOME", "For ~/ paths in Nix expressions."),
@@ -163,7 +164,15 @@ pub const NIX_INSTANTIATE: &[Section] = &[
 
 /// `nix-store`'s sections.
 pub const NIX_STORE: &[Section] = &[
-    ("ENVIRONMENT", &[STORE_ENV_HELP, STORE_DIR_ENV_HELP, CONFIG]),
+    (
+        "ENVIRONMENT",
+        &[
+            NIX_STORE_ENV_HELP,
+            STORE_ENV_HELP,
+            STORE_DIR_ENV_HELP,
+            CONFIG,
+        ],
+    ),
     STATUS,
     (
         "EXAMPLES",

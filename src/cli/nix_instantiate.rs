@@ -554,23 +554,8 @@ fn write_additions(ev: &Evaluator) -> Result<(), CliError> {
         .map_err(|e| CliError::Failed(e.to_string()))
 }
 
-/// `--add-root`: `link` becomes a symlink to `target` (replacing a
-/// symlink already there).
-pub(super) fn make_root(link: &Path, target: &Path, state: Option<&Path>) -> Result<(), CliError> {
-    make_symlink(link, target)?;
-    let link = &absolute_path(link);
-    // Every root is also registered with the store (C++ Nix 2.8 makes
-    // all `--add-root` roots indirect), so the collector sees it.
-    match state {
-        Some(state) => {
-            crate::store::gc_roots::add_indirect_root(state, link).map_err(CliError::failed)
-        }
-        None => Ok(()),
-    }
-}
-
 /// `link` becomes a symlink to `target` (replacing a symlink there).
-fn make_symlink(link: &Path, target: &Path) -> Result<(), CliError> {
+pub(super) fn make_symlink(link: &Path, target: &Path) -> Result<(), CliError> {
     let link = &absolute_path(link);
     if let Some(parent) = link.parent() {
         std::fs::create_dir_all(parent).map_err(|e| {

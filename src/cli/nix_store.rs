@@ -18,10 +18,11 @@ use std::sync::Arc;
 use clap::{Arg, ArgAction, Command};
 
 use super::legacy_args;
-use super::store_env::{open_store, store_dir};
+use super::store_env::store_dir;
 use super::CliError;
 use crate::hash::{HashAlgo, HashFormat};
 use crate::nar::fs::{check_dumpable, dump_path_with, restore_with};
+use crate::store::any::{AnyAddress, AnyStore};
 use crate::store::{export, gc, validity, Store, StoreError};
 use crate::store_path::{IngestionMethod, StoreDir, StorePath};
 
@@ -399,6 +400,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         return Err(CliError::Usage("no operation specified".into()));
     };
     let ctx = Context {
+        op: op.to_owned(),
         flags: &op_flags,
         store: common.store.clone(),
         gc_warning: !common.no_gc_warning && add_root.is_none(),
@@ -440,7 +442,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
             if !o.is_empty() {
                 return Err(CliError::Usage("no arguments expected".into()));
             }
-            ctx.open().map(|_| ())
+            ctx.open_any().map(|_| ())
         }),
         "gc" => ctx.gc(&operands),
         "dump-db" => plain(&|o| ctx.dump_db(o)),
@@ -590,6 +592,8 @@ fn out_err(e: io::Error) -> CliError {
 }
 
 struct Context<'a> {
+    /// The operation's name (`dump`, `gc`, …).
+    op: String,
     /// The operation's flags (`--recursive`, the query's, …), in order.
     flags: &'a [String],
     /// `--store`.
@@ -792,7 +796,7 @@ impl Context<'_> {
                 work.extend(info.deriver.iter().cloned());
             }
             if self.keep_outputs && p.name().ends_with(".drv") {
-                let drv = read_derivation(store, &p)?;
+                let drv = read_derivation_castore(store, &p)?;
                 work.extend(drv.outputs.values().filter_map(|o| o.path.clone()));
             }
         }
@@ -816,14 +820,50 @@ impl Context<'_> {
         ))
     }
 
+    /// oxnix's own store, for the operations only it has (garbage
+    /// collection, whole-store checks, registrations, imports); on C++
+    /// Nix's stores these are "not supported yet".
     fn open(&self) -> Result<Store, CliError> {
-        open_store(self.store.as_deref(), store_dir()?)
+        match super::store_env::any_address(self.store.as_deref())? {
+            AnyAddress::Oxnix(a) => Store::open(&a, store_dir()?).map_err(store_error),
+            other => Err(CliError::Failed(format!(
+                "not supported yet: nix-store --{} on C++ Nix's store '{other}' (oxnix does it on its own store; C++ Nix's nix-store does it there)",
+                self.op
+            ))),
+        }
     }
 
-    fn store_paths(&self, store: &Store, operands: &[PathBuf]) -> Result<Vec<StorePath>, CliError> {
+    /// The store the operation works on, of any kind.
+    fn open_any(&self) -> Result<AnyStore, CliError> {
+        let address = super::store_env::any_address(self.store.as_deref())?;
+        AnyStore::open(&address, store_dir()?).map_err(store_error)
+    }
+
+    /// [`Context::find_roots`] for any store: C++ Nix's roots of its local
+    /// store, oxnix's of its own.
+    fn find_roots_any(&self, store: &AnyStore) -> Result<crate::store::gc_roots::Roots, CliError> {
+        let address = super::store_env::any_address(self.store.as_deref())?;
+        let Some(state) = address.state_dir() else {
+            return Err(CliError::Failed(
+                "not supported yet: garbage collector roots of a store in memory or behind a server".into(),
+            ));
+        };
+        Ok(crate::store::gc_roots::find_roots(
+            &state,
+            &store.store_dir,
+            &mut |sp| store.is_valid(sp).unwrap_or(false),
+            &mut |note| log::message(log::Level::Info, &note),
+        ))
+    }
+
+    fn store_paths(
+        &self,
+        dir: &StoreDir,
+        operands: &[PathBuf],
+    ) -> Result<Vec<StorePath>, CliError> {
         operands
             .iter()
-            .map(|p| follow_links_to_store_path(&store.store_dir, p))
+            .map(|p| follow_links_to_store_path(dir, p))
             .collect()
     }
 
@@ -833,7 +873,7 @@ impl Context<'_> {
         // else (including paths inside store paths) is dumped from disk.
         let dir = store_dir()?;
         if let Ok(sp) = dir.parse_path(&absolute(path).to_string_lossy()) {
-            let store = self.open()?;
+            let store = self.open_any()?;
             if store.is_valid(&sp).map_err(store_error)? {
                 return with_stdout(|out| store.nar(&sp, out).map(|_| ()).map_err(store_error));
             }
@@ -874,11 +914,13 @@ impl Context<'_> {
         method: IngestionMethod,
         algo: HashAlgo,
     ) -> Result<(), CliError> {
-        let mut store = self.open()?;
+        let mut store = self.open_any()?;
         let progress = super::progress::Progress::on_terminal("adding");
-        store.progress = progress
-            .clone()
-            .map(|p| p as Arc<dyn crate::store::IngestProgress>);
+        if let Some(castore) = store.castore_mut() {
+            castore.progress = progress
+                .clone()
+                .map(|p| p as Arc<dyn crate::store::IngestProgress>);
+        }
         for p in paths {
             // C++ Nix: the name is the last component of the argument, and
             // errors name the absolute path.
@@ -910,7 +952,7 @@ impl Context<'_> {
     /// `--print-env DRV`: the derivation's environment as `export`
     /// lines, then its arguments as `_args`, as C++ Nix prints them.
     fn print_env(&self, operands: &[PathBuf]) -> Result<(), CliError> {
-        let store = self.open()?;
+        let store = self.open_any()?;
         let [path] = operands else {
             return Err(CliError::Usage(
                 "'--print-env' requires one derivation store path".into(),
@@ -993,7 +1035,7 @@ impl Context<'_> {
             }
         }
         let kind = kind.unwrap_or("outputs");
-        let store = self.open()?;
+        let store = self.open_any()?;
         let resolve = |p: &PathBuf| follow_links_to_store_path(&store.store_dir, p);
         // C++ Nix's `maybeUseOutputs`.
         let maybe_outputs = |sp: StorePath, use_output: bool| -> Result<Vec<StorePath>, CliError> {
@@ -1040,7 +1082,7 @@ impl Context<'_> {
                     for sp in maybe_outputs(resolve(p)?, use_output)? {
                         let info = store.query(&sp).map_err(store_error)?;
                         if kind == "hash" {
-                            writeln!(out, "{}", info.nar_hash().to_string_with(HashFormat::Nix32))
+                            writeln!(out, "{}", info.nar_hash.to_string_with(HashFormat::Nix32))
                         } else {
                             writeln!(out, "{}", info.nar_size)
                         }
@@ -1144,7 +1186,7 @@ impl Context<'_> {
                         closure.extend(store.closure(&one, true).map_err(store_error)?);
                     }
                 }
-                let roots = self.find_roots(&store)?;
+                let roots = self.find_roots_any(&store)?;
                 with_stdout(|out| {
                     for (target, links) in &roots {
                         if closure.contains(target) {
@@ -1169,7 +1211,7 @@ impl Context<'_> {
                 _ => return Err(CliError::Usage(format!("unknown flag '{f}'"))),
             }
         }
-        let store = self.open()?;
+        let store = self.open_any()?;
         with_stdout(|out| {
             for p in operands {
                 let sp = follow_links_to_store_path(&store.store_dir, p)?;
@@ -1240,7 +1282,7 @@ impl Context<'_> {
                 _ => return Err(CliError::Usage(format!("unknown flag '{f}'"))),
             }
         }
-        let store = self.open()?;
+        let store = self.open_any()?;
         let mut paths = Vec::new();
         let mut unknown = Vec::new();
         for p in operands {
@@ -1315,10 +1357,25 @@ impl Context<'_> {
                         if dry_run {
                             return Ok(());
                         }
-                        return Err(CliError::Failed(format!(
-                            "not supported yet: building '{}' (oxnix does not build derivations)",
-                            store.print(&sp)
-                        )));
+                        // Only C++ Nix's daemon builds; the others say so.
+                        let wanted = match &outputs {
+                            Some(o) => o.clone(),
+                            None => drv.outputs.keys().cloned().collect::<Vec<_>>().join(","),
+                        };
+                        store
+                            .build_paths(&[format!("{}!{wanted}", store.print(&sp))])
+                            .map_err(store_error)?;
+                        match &o.path {
+                            Some(p) if store.is_valid(p).map_err(store_error)? => {
+                                outs.push((name, p.clone()))
+                            }
+                            _ => {
+                                return Err(CliError::Failed(format!(
+                                    "build of '{}' did not produce output '{name}'",
+                                    store.print(&sp)
+                                )))
+                            }
+                        }
                     }
                 }
             }
@@ -1345,11 +1402,11 @@ impl Context<'_> {
             if let Some(o) = output.filter(|o| *o != "out") {
                 name.push_str(&format!("-{o}"));
             }
-            super::nix_instantiate::make_root(
-                Path::new(&name),
-                Path::new(&printed),
-                self.address()?.state_dir(),
-            )?;
+            super::nix_instantiate::make_symlink(Path::new(&name), Path::new(&printed))?;
+            let address = super::store_env::any_address(self.store.as_deref())?;
+            store
+                .add_indirect_root(&absolute(Path::new(&name)), &address)
+                .map_err(store_error)?;
             Ok(name)
         };
         let mut lines = Vec::new();
@@ -1460,15 +1517,15 @@ impl Context<'_> {
     }
 
     fn verify_path(&self, operands: &[PathBuf]) -> Result<(), CliError> {
-        let store = self.open()?;
+        let store = self.open_any()?;
         let mut ok = true;
-        for sp in self.store_paths(&store, operands)? {
+        for sp in self.store_paths(&store.store_dir, operands)? {
             let (info, found) = store.verify(&sp).map_err(store_error)?;
-            if found != info.nar_hash() {
+            if found != info.nar_hash {
                 super::print_error(&format!(
                     "path '{}' was modified! expected hash '{}', got '{}'",
                     store.print(&sp),
-                    info.nar_hash().to_string_with(HashFormat::Nix32),
+                    info.nar_hash.to_string_with(HashFormat::Nix32),
                     found.to_string_with(HashFormat::Nix32)
                 ));
                 ok = false;
@@ -1492,7 +1549,10 @@ impl Context<'_> {
             }
         }
         let store = self.open()?;
-        let paths: BTreeSet<StorePath> = self.store_paths(&store, operands)?.into_iter().collect();
+        let paths: BTreeSet<StorePath> = self
+            .store_paths(&store.store_dir, operands)?
+            .into_iter()
+            .collect();
         self.collect(&store, &gc::Target::Paths(paths), u64::MAX, ignore_liveness)
     }
 
@@ -1507,7 +1567,7 @@ impl Context<'_> {
                 }
                 return Ok(());
             }
-            for sp in self.store_paths(&store, operands)? {
+            for sp in self.store_paths(&store.store_dir, operands)? {
                 let info = store.query(&sp)?;
                 validity::write(out, &store.store_dir, &info).map_err(out_err)?;
             }
@@ -1578,16 +1638,15 @@ impl Context<'_> {
     }
 
     fn export(&self, operands: &[PathBuf]) -> Result<(), CliError> {
-        let store = self.open()?;
-        let paths: BTreeSet<StorePath> = self.store_paths(&store, operands)?.into_iter().collect();
+        let store = self.open_any()?;
+        let paths: BTreeSet<StorePath> = self
+            .store_paths(&store.store_dir, operands)?
+            .into_iter()
+            .collect();
         for p in &paths {
             store.query(p).map_err(store_error)?;
         }
-        with_stdout(|out| {
-            export::export_paths(&store, &paths, out)
-                .map(|_| ())
-                .map_err(store_error)
-        })
+        with_stdout(|out| store.export_paths(&paths, out).map_err(store_error))
     }
 
     fn import(&self, operands: &[PathBuf]) -> Result<(), CliError> {
@@ -1613,7 +1672,7 @@ impl Context<'_> {
 
 /// C++ Nix's `useDeriver`: a derivation is itself, another path its
 /// recorded deriver.
-fn use_deriver(store: &Store, sp: StorePath) -> Result<StorePath, CliError> {
+fn use_deriver(store: &AnyStore, sp: StorePath) -> Result<StorePath, CliError> {
     if sp.name().ends_with(".drv") {
         return Ok(sp);
     }
@@ -1629,17 +1688,17 @@ fn use_deriver(store: &Store, sp: StorePath) -> Result<StorePath, CliError> {
 /// Realising without building: a valid path is there already; a
 /// derivation whose outputs are all valid is realised. Anything else
 /// would need a build, which oxnix does not do.
-fn realise_valid(store: &Store, sp: &StorePath) -> Result<(), CliError> {
+fn realise_valid(store: &AnyStore, sp: &StorePath) -> Result<(), CliError> {
     if sp.name().ends_with(".drv") {
         let drv = read_derivation(store, sp)?;
         for o in drv.outputs.values() {
             match &o.path {
                 Some(p) if store.is_valid(p).map_err(store_error)? => {}
                 _ => {
-                    return Err(CliError::Failed(format!(
-                        "not supported yet: building '{}' (oxnix does not build derivations)",
-                        store.print(sp)
-                    )))
+                    let all: Vec<String> = drv.outputs.keys().cloned().collect();
+                    return store
+                        .build_paths(&[format!("{}!{}", store.print(sp), all.join(","))])
+                        .map_err(store_error);
                 }
             }
         }
@@ -1657,7 +1716,7 @@ fn realise_valid(store: &Store, sp: &StorePath) -> Result<(), CliError> {
 
 /// The derivations a build of `drv` would run: it and every input
 /// derivation with an output that is not valid, dependencies first.
-fn derivations_to_build(store: &Store, drv: &StorePath) -> Result<Vec<StorePath>, CliError> {
+fn derivations_to_build(store: &AnyStore, drv: &StorePath) -> Result<Vec<StorePath>, CliError> {
     let mut todo = vec![drv.clone()];
     let mut seen = BTreeSet::new();
     let mut build = BTreeSet::new();
@@ -1685,7 +1744,7 @@ fn derivations_to_build(store: &Store, drv: &StorePath) -> Result<Vec<StorePath>
 /// derivation in it are added with their closures (C++ Nix's
 /// `computeFSClosure` with `includeOutputs`).
 fn requisites(
-    store: &Store,
+    store: &AnyStore,
     sp: StorePath,
     include_outputs: bool,
 ) -> Result<BTreeSet<StorePath>, CliError> {
@@ -1735,7 +1794,7 @@ const TREE_NULL: &str = "    ";
 /// with ` [...]`; references sorted so that a reference of a sibling comes
 /// first. Iterative, so deep graphs cannot overflow the stack.
 fn print_tree(
-    store: &Store,
+    store: &AnyStore,
     out: &mut dyn Write,
     root: StorePath,
     done: &mut BTreeSet<StorePath>,
@@ -1769,7 +1828,7 @@ fn print_tree(
 /// C++ Nix's `printDotGraph`: the closure of `roots` as Graphviz, nodes in
 /// the order a sorted work list yields them, edge colours cycling.
 fn print_graph(
-    store: &Store,
+    store: &AnyStore,
     out: &mut dyn Write,
     roots: BTreeSet<StorePath>,
 ) -> Result<(), CliError> {
@@ -1816,7 +1875,7 @@ fn graphml_name(name: &str) -> &str {
 /// C++ Nix 2.8's `printGraphML`: the closure of `roots`, each node followed
 /// by the edges to its references.
 fn print_graphml(
-    store: &Store,
+    store: &AnyStore,
     out: &mut dyn Write,
     roots: BTreeSet<StorePath>,
 ) -> Result<(), CliError> {
@@ -1883,8 +1942,28 @@ fn shell_escape(s: &[u8]) -> Vec<u8> {
 
 /// The derivation stored at `path` (a `.drv` text path of the store).
 fn read_derivation(
+    store: &AnyStore,
+    path: &StorePath,
+) -> Result<crate::derivation::Derivation, CliError> {
+    let mut nar = Vec::new();
+    store.nar(path, &mut nar).map_err(store_error)?;
+    derivation_of_nar(&nar, &store.store_dir, &store.print(path))
+}
+
+/// [`read_derivation`] for oxnix's own store.
+fn read_derivation_castore(
     store: &Store,
     path: &StorePath,
+) -> Result<crate::derivation::Derivation, CliError> {
+    let nar = store.nar(path, Vec::new()).map_err(store_error)?;
+    derivation_of_nar(&nar, &store.store_dir, &store.print(path))
+}
+
+/// The derivation in the NAR of a `.drv` file.
+fn derivation_of_nar(
+    nar: &[u8],
+    dir: &StoreDir,
+    printed: &str,
 ) -> Result<crate::derivation::Derivation, CliError> {
     struct FileContents(Vec<u8>);
     impl crate::nar::reader::NarVisitor for FileContents {
@@ -1907,10 +1986,9 @@ fn read_derivation(
             contents.read_to_end(&mut self.0).map(|_| ())
         }
     }
-    let nar = store.nar(path, Vec::new()).map_err(store_error)?;
     let mut file = FileContents(Vec::new());
-    crate::nar::reader::parse(&nar[..], &mut file)
-        .map_err(|e| CliError::Failed(format!("reading '{}': {e}", store.print(path))))?;
-    crate::derivation::Derivation::from_aterm(&file.0, &store.store_dir)
-        .map_err(|e| CliError::Failed(format!("'{}': {e}", store.print(path))))
+    crate::nar::reader::parse(nar, &mut file)
+        .map_err(|e| CliError::Failed(format!("reading '{printed}': {e}")))?;
+    crate::derivation::Derivation::from_aterm(&file.0, dir)
+        .map_err(|e| CliError::Failed(format!("'{printed}': {e}")))
 }

@@ -14,6 +14,16 @@ use crate::store_path::StoreDir;
 /// Help of `--store` (every command that opens the store).
 pub const STORE_HELP: &str = "The store: memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH (default: $OXNIX_STORE, else a sled store in $OXNIX_STORE_DIR, $XDG_DATA_HOME/oxnix or ~/.local/share/oxnix)";
 
+/// Help of `--store` of the commands of C++ Nix's (`nix-store`,
+/// `nix-instantiate`), which work on C++ Nix's stores too.
+pub const NIX_STORE_HELP: &str = "The store: C++ Nix's auto, local, local?root=DIR (or a plain DIR), daemon or unix:///SOCKET; or oxnix's own memory://, sled:///PATH, grpc+http://HOST:PORT, grpc+unix:///PATH. Default: oxnix's store when $OXNIX_STORE or $OXNIX_STORE_DIR is set, else $NIX_REMOTE, else auto where Nix is installed (its state directory or daemon socket exists), else oxnix's sled store";
+
+/// The environment variables choosing C++ Nix's store, and what they do.
+pub const NIX_STORE_ENV_HELP: (&str, &str) = (
+    "NIX_REMOTE, NIX_STATE_DIR, NIX_DAEMON_SOCKET_PATH",
+    "C++ Nix's store, used where Nix is installed unless OXNIX_STORE or OXNIX_STORE_DIR choose oxnix's: $NIX_REMOTE as --store (auto, local, daemon, unix:///SOCKET, local?root=DIR); auto means the local store (files under the store directory, the SQLite database in $NIX_STATE_DIR, default /nix/var/nix) when the state directory is writable, else the daemon at $NIX_DAEMON_SOCKET_PATH (default /nix/var/nix/daemon-socket/socket). Operations only oxnix's store has (--gc, --delete, --verify, --import, --optimise, --dump-db, --load-db, --repair-path) answer 'not supported yet' there.",
+);
+
 /// The environment variables choosing oxnix's store, and what they do
 /// (for the man pages' ENVIRONMENT sections).
 pub const STORE_ENV_HELP: (&str, &str) = (
@@ -70,15 +80,7 @@ pub fn any_address(given: Option<&str>) -> Result<AnyAddress, CliError> {
     let env = |k: &str| std::env::var_os(k);
     match given {
         Some(a) => AnyAddress::parse(a, &nix),
-        // Until every command can work on C++ Nix's stores, `auto` is not
-        // the default: NIX_REMOTE chooses one explicitly.
-        None if env("NIX_REMOTE").is_some_and(|v| !v.is_empty())
-            && env("OXNIX_STORE").is_none_or(|v| v.is_empty())
-            && env("OXNIX_STORE_DIR").is_none_or(|v| v.is_empty()) =>
-        {
-            AnyAddress::from_env(&nix, &env)
-        }
-        None => StoreAddress::from_env(&env).map(AnyAddress::Oxnix),
+        None => AnyAddress::from_env(&nix, &env),
     }
     .map_err(CliError::failed)
 }

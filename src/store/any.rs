@@ -14,7 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::local::{LocalConfig, LocalStore, ValidPathInfo};
 use super::nix_daemon::{DaemonClient, DEFAULT_SOCKET};
 use super::{PathInfo, Store, StoreAddress, StoreError};
-use crate::hash::HashAlgo;
+use crate::hash::{Hash, HashAlgo};
 use crate::store_path::{IngestionMethod, StoreDir, StorePath};
 
 /// C++ Nix's default state directory.
@@ -182,8 +182,14 @@ impl AnyAddress {
     }
 }
 
-/// A store of any kind.
-pub enum AnyStore {
+/// A store of any kind, and the store directory its paths are in.
+pub struct AnyStore {
+    pub store_dir: StoreDir,
+    pub backend: Backend,
+}
+
+/// The kinds of store.
+pub enum Backend {
     Oxnix(Store),
     Local(LocalStore),
     Daemon(Mutex<DaemonClient>),
@@ -193,57 +199,79 @@ impl AnyStore {
     /// Opens the store `address` names; paths are in `store_dir` (a local
     /// store's own configuration names its directory).
     pub fn open(address: &AnyAddress, store_dir: StoreDir) -> Result<AnyStore, StoreError> {
-        Ok(match address {
-            AnyAddress::Oxnix(a) => AnyStore::Oxnix(Store::open(a, store_dir)?),
-            AnyAddress::Local(c) => AnyStore::Local(LocalStore::open(c.clone())?),
+        let backend = match address {
+            AnyAddress::Oxnix(a) => Backend::Oxnix(Store::open(a, store_dir.clone())?),
+            AnyAddress::Local(c) => Backend::Local(LocalStore::open(c.clone())?),
             AnyAddress::Daemon(socket) => {
-                let mut c = DaemonClient::connect(socket, store_dir)?;
+                let mut c = DaemonClient::connect(socket, store_dir.clone())?;
                 c.set_options(&[])?;
-                AnyStore::Daemon(Mutex::new(c))
+                Backend::Daemon(Mutex::new(c))
             }
-        })
+        };
+        let store_dir = match &backend {
+            Backend::Local(l) => l.store_dir.clone(),
+            _ => store_dir,
+        };
+        Ok(AnyStore { store_dir, backend })
+    }
+
+    /// oxnix's own store, when this is it.
+    pub fn castore(&self) -> Option<&Store> {
+        match &self.backend {
+            Backend::Oxnix(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// oxnix's own store, when this is it (to change its settings).
+    pub fn castore_mut(&mut self) -> Option<&mut Store> {
+        match &mut self.backend {
+            Backend::Oxnix(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// What kind of store this is, for messages.
+    pub fn kind(&self) -> &'static str {
+        match &self.backend {
+            Backend::Oxnix(_) => "oxnix's store",
+            Backend::Local(_) => "C++ Nix's local store",
+            Backend::Daemon(_) => "the Nix daemon",
+        }
     }
 
     fn daemon<'a>(&self, c: &'a Mutex<DaemonClient>) -> MutexGuard<'a, DaemonClient> {
         c.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn store_dir(&self) -> StoreDir {
-        match self {
-            AnyStore::Oxnix(s) => s.store_dir.clone(),
-            AnyStore::Local(s) => s.store_dir.clone(),
-            AnyStore::Daemon(c) => self.daemon(c).store_dir.clone(),
-        }
-    }
-
     pub fn print(&self, path: &StorePath) -> String {
-        self.store_dir().print(path)
+        self.store_dir.print(path)
     }
 
     /// Where a path's files are on this machine's disk (C++ Nix's stores);
     /// `None` for oxnix's store, which keeps them in its castore.
     pub fn on_disk(&self, path: &StorePath) -> Option<PathBuf> {
-        match self {
-            AnyStore::Oxnix(_) => None,
-            AnyStore::Local(s) => Some(s.real_path(path)),
-            AnyStore::Daemon(c) => Some(PathBuf::from(self.daemon(c).store_dir.print(path))),
+        match &self.backend {
+            Backend::Oxnix(_) => None,
+            Backend::Local(s) => Some(s.real_path(path)),
+            Backend::Daemon(_) => Some(PathBuf::from(self.print(path))),
         }
     }
 
     pub fn is_valid(&self, path: &StorePath) -> Result<bool, StoreError> {
-        match self {
-            AnyStore::Oxnix(s) => s.is_valid(path),
-            AnyStore::Local(s) => s.is_valid(path),
-            AnyStore::Daemon(c) => self.daemon(c).is_valid_path(path),
+        match &self.backend {
+            Backend::Oxnix(s) => s.is_valid(path),
+            Backend::Local(s) => s.is_valid(path),
+            Backend::Daemon(c) => self.daemon(c).is_valid_path(path),
         }
     }
 
     /// The metadata of a valid path, or [`StoreError::NotValid`].
     pub fn query(&self, path: &StorePath) -> Result<ValidPathInfo, StoreError> {
-        match self {
-            AnyStore::Oxnix(s) => s.query(path).map(from_castore),
-            AnyStore::Local(s) => s.query(path),
-            AnyStore::Daemon(c) => self
+        match &self.backend {
+            Backend::Oxnix(s) => s.query(path).map(from_castore),
+            Backend::Local(s) => s.query(path),
+            Backend::Daemon(c) => self
                 .daemon(c)
                 .query_path_info(path)?
                 .ok_or_else(|| StoreError::NotValid(self.print(path))),
@@ -258,10 +286,10 @@ impl AnyStore {
         method: IngestionMethod,
         algo: HashAlgo,
     ) -> Result<StorePath, StoreError> {
-        match self {
-            AnyStore::Oxnix(s) => s.add_path(src, name, method, algo),
-            AnyStore::Local(s) => s.add_path(src, name, method, algo),
-            AnyStore::Daemon(c) => {
+        match &self.backend {
+            Backend::Oxnix(s) => s.add_path(src, name, method, algo),
+            Backend::Local(s) => s.add_path(src, name, method, algo),
+            Backend::Daemon(c) => {
                 crate::store_path::validate_name(name, name)?;
                 let cam = format!("fixed:{}{}", method.prefix(), algo.name());
                 let info = if method == IngestionMethod::Recursive {
@@ -284,10 +312,10 @@ impl AnyStore {
         &self,
         texts: &[(StorePath, Vec<u8>, BTreeSet<StorePath>)],
     ) -> Result<(), StoreError> {
-        match self {
-            AnyStore::Oxnix(s) => s.add_texts(texts),
-            AnyStore::Local(s) => s.add_texts(texts),
-            AnyStore::Daemon(c) => {
+        match &self.backend {
+            Backend::Oxnix(s) => s.add_texts(texts),
+            Backend::Local(s) => s.add_texts(texts),
+            Backend::Daemon(c) => {
                 let mut d = self.daemon(c);
                 for (path, contents, refs) in texts {
                     let got = d.add_text(path.name(), contents, refs)?;
@@ -307,10 +335,10 @@ impl AnyStore {
     /// Adds the tree serialised in `nar` at the content-addressed `path`
     /// (`ca`: `fixed:r:sha256:…` or, for a flat file, `fixed:sha256:…`).
     pub fn add_nar(&self, path: &StorePath, nar: &[u8], ca: &str) -> Result<(), StoreError> {
-        match self {
-            AnyStore::Oxnix(s) => s.add_nar(path, nar, ca),
-            AnyStore::Local(s) => s.add_nar(path, nar, ca),
-            AnyStore::Daemon(c) => {
+        match &self.backend {
+            Backend::Oxnix(s) => s.add_nar(path, nar, ca),
+            Backend::Local(s) => s.add_nar(path, nar, ca),
+            Backend::Daemon(c) => {
                 let method = ca.rsplit_once(':').map_or(ca, |(m, _)| m);
                 if method != "fixed:r:sha256" {
                     return Err(StoreError::Daemon(format!(
@@ -334,26 +362,41 @@ impl AnyStore {
 
     /// Writes the NAR of a valid path to `out`.
     pub fn nar(&self, path: &StorePath, out: &mut dyn Write) -> Result<(), StoreError> {
-        match self {
-            AnyStore::Oxnix(s) => s.nar(path, out).map(|_| ()),
-            AnyStore::Local(s) => s.nar(path, out).map(|_| ()),
-            AnyStore::Daemon(c) => self.daemon(c).nar_from_path(path, out),
+        match &self.backend {
+            Backend::Oxnix(s) => s.nar(path, out).map(|_| ()),
+            Backend::Local(s) => s.nar(path, out).map(|_| ()),
+            Backend::Daemon(c) => self.daemon(c).nar_from_path(path, out),
         }
     }
 
     /// The valid paths that refer to `path`.
     pub fn referrers(&self, path: &StorePath) -> Result<BTreeSet<StorePath>, StoreError> {
-        match self {
-            AnyStore::Oxnix(s) => s.referrers(path),
-            AnyStore::Local(s) => s.referrers(path),
-            AnyStore::Daemon(c) => self.daemon(c).query_referrers(path),
+        match &self.backend {
+            Backend::Oxnix(s) => s.referrers(path),
+            Backend::Local(s) => s.referrers(path),
+            Backend::Daemon(c) => self.daemon(c).query_referrers(path),
+        }
+    }
+
+    /// Builds (or substitutes) `paths` (`DRV!out1,out2` or store paths):
+    /// only the Nix daemon builds; elsewhere an honest error.
+    pub fn build_paths(&self, paths: &[String]) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Daemon(c) => self.daemon(c).build_paths(paths),
+            _ => Err(StoreError::Local(format!(
+                "not supported yet: building '{}' (oxnix does not build derivations; C++ Nix's daemon does, with --store daemon)",
+                paths
+                    .first()
+                    .and_then(|p| p.split('!').next())
+                    .unwrap_or_default()
+            ))),
         }
     }
 
     /// Registers the symlink `link` as a garbage collector root.
     pub fn add_indirect_root(&self, link: &Path, address: &AnyAddress) -> Result<(), StoreError> {
-        match self {
-            AnyStore::Daemon(c) => self.daemon(c).add_indirect_root(link),
+        match &self.backend {
+            Backend::Daemon(c) => self.daemon(c).add_indirect_root(link),
             _ => match address.state_dir() {
                 Some(state) => super::gc_roots::add_indirect_root(&state, link)
                     .map_err(|e| StoreError::Local(e.to_string())),
@@ -376,5 +419,161 @@ pub fn from_castore(info: PathInfo) -> ValidPathInfo {
         ultimate: false,
         signatures: info.signatures,
         ca: info.ca,
+    }
+}
+
+impl AnyStore {
+    /// Every valid path.
+    pub fn valid_paths(&self) -> Result<BTreeSet<StorePath>, StoreError> {
+        match &self.backend {
+            Backend::Oxnix(s) => Ok(s
+                .path_infos
+                .list()?
+                .into_iter()
+                .map(|i| i.store_path)
+                .collect()),
+            Backend::Local(s) => s.valid_paths(),
+            Backend::Daemon(c) => self.daemon(c).query_all_valid_paths(),
+        }
+    }
+
+    /// The closure of `paths` under references (or, with `referrers`,
+    /// under referrers).
+    pub fn closure(
+        &self,
+        paths: &BTreeSet<StorePath>,
+        referrers: bool,
+    ) -> Result<BTreeSet<StorePath>, StoreError> {
+        if let Backend::Oxnix(s) = &self.backend {
+            return s.closure(paths, referrers);
+        }
+        let mut done = BTreeSet::new();
+        let mut todo: Vec<StorePath> = paths.iter().cloned().collect();
+        while let Some(p) = todo.pop() {
+            if !done.insert(p.clone()) {
+                continue;
+            }
+            let next = if referrers {
+                self.referrers(&p)?
+            } else {
+                self.query(&p)?.references
+            };
+            todo.extend(next.into_iter().filter(|n| !done.contains(n)));
+        }
+        Ok(done)
+    }
+
+    /// `paths` ordered so that a path comes after the paths (of the set) it
+    /// refers to, as C++ Nix's `topoSortPaths`.
+    pub fn sort_references_first(
+        &self,
+        paths: &BTreeSet<StorePath>,
+    ) -> Result<Vec<StorePath>, StoreError> {
+        if let Backend::Oxnix(s) = &self.backend {
+            return s.sort_references_first(paths);
+        }
+        let mut refs = std::collections::BTreeMap::new();
+        for p in paths {
+            refs.insert(p, self.query(p)?.references);
+        }
+        let mut out = Vec::with_capacity(paths.len());
+        let mut visited: BTreeSet<&StorePath> = BTreeSet::new();
+        for start in paths {
+            if !visited.insert(start) {
+                continue;
+            }
+            let mut stack = vec![(start, super::children(&refs, start, paths))];
+            while let Some((p, kids)) = stack.last_mut() {
+                match kids.pop() {
+                    Some(k) => {
+                        if visited.insert(k) {
+                            let c = super::children(&refs, k, paths);
+                            stack.push((k, c));
+                        }
+                    }
+                    None => {
+                        out.push((*p).clone());
+                        stack.pop();
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Serialises a valid path again and hashes it: the recorded info and
+    /// the hash found.
+    pub fn verify(&self, path: &StorePath) -> Result<(ValidPathInfo, Hash), StoreError> {
+        if let Backend::Oxnix(s) = &self.backend {
+            let (info, h) = s.verify(path)?;
+            return Ok((from_castore(info), h));
+        }
+        let info = self.query(path)?;
+        let mut h = crate::hash::Hasher::new(HashAlgo::Sha256);
+        self.nar(path, &mut h)?;
+        Ok((info, h.finish()))
+    }
+
+    /// Writes `paths` (references first) in C++ Nix's export format,
+    /// checking each NAR against its recorded hash as it goes.
+    pub fn export_paths(
+        &self,
+        paths: &BTreeSet<StorePath>,
+        out: &mut dyn Write,
+    ) -> Result<(), StoreError> {
+        use super::export::{write_str, write_u64, EXPORT_MAGIC};
+        if let Backend::Oxnix(s) = &self.backend {
+            return super::export::export_paths(s, paths, out).map(|_| ());
+        }
+        let mut out = out;
+        for p in self.sort_references_first(paths)? {
+            let info = self.query(&p)?;
+            write_u64(&mut out, 1)?;
+            let mut tee = Tee {
+                out: &mut out,
+                hasher: crate::hash::Hasher::new(HashAlgo::Sha256),
+            };
+            self.nar(&p, &mut tee)?;
+            let got = tee.hasher.finish();
+            if got != info.nar_hash {
+                return Err(StoreError::NarHashMismatch {
+                    expected: Box::new(info.nar_hash),
+                    actual: Box::new(got),
+                });
+            }
+            write_u64(&mut out, EXPORT_MAGIC)?;
+            write_str(&mut out, self.print(&p).as_bytes())?;
+            write_u64(&mut out, info.references.len() as u64)?;
+            for r in &info.references {
+                write_str(&mut out, self.print(r).as_bytes())?;
+            }
+            let deriver = info
+                .deriver
+                .as_ref()
+                .map(|d| self.print(d))
+                .unwrap_or_default();
+            write_str(&mut out, deriver.as_bytes())?;
+            write_u64(&mut out, 0)?;
+        }
+        write_u64(&mut out, 0)?;
+        out.flush().map_err(StoreError::Write)
+    }
+}
+
+/// Copies to `out` and hashes what passes.
+struct Tee<'a> {
+    out: &'a mut dyn Write,
+    hasher: crate::hash::Hasher,
+}
+
+impl Write for Tee<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }

@@ -17,11 +17,11 @@ pub const EXPORT_MAGIC: u64 = 0x4558_494e;
 /// The longest string (path, reference, deriver, signature) we read.
 const MAX_STRING: u64 = 64 * 1024;
 
-fn write_u64(out: &mut impl Write, n: u64) -> Result<(), StoreError> {
+pub(crate) fn write_u64(out: &mut impl Write, n: u64) -> Result<(), StoreError> {
     out.write_all(&n.to_le_bytes()).map_err(StoreError::Write)
 }
 
-fn write_str(out: &mut impl Write, s: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn write_str(out: &mut impl Write, s: &[u8]) -> Result<(), StoreError> {
     write_u64(out, s.len() as u64)?;
     out.write_all(s).map_err(StoreError::Write)?;
     let pad = (8 - s.len() % 8) % 8;

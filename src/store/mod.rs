@@ -691,7 +691,7 @@ pub fn check_tree(
 
 /// The references of `p` that are in `within`, other than `p`, in the order
 /// the depth-first walk takes them (popped from the end: ascending).
-fn children<'a>(
+pub(crate) fn children<'a>(
     refs: &BTreeMap<&StorePath, BTreeSet<StorePath>>,
     p: &StorePath,
     within: &'a BTreeSet<StorePath>,
