@@ -111,6 +111,8 @@ pub struct TempRoots {
     file: Option<File>,
     path: PathBuf,
     state_dir: PathBuf,
+    /// `gc.lock`, opened once.
+    gc_lock: Option<File>,
 }
 
 impl TempRoots {
@@ -121,6 +123,7 @@ impl TempRoots {
                 .join("temproots")
                 .join(std::process::id().to_string()),
             state_dir: state_dir.to_owned(),
+            gc_lock: None,
         }
     }
 
@@ -157,9 +160,16 @@ impl TempRoots {
     /// as a temporary root: written to the file, and told to a collector
     /// that is running now.
     pub fn add(&mut self, printed: &str) -> Result<(), StoreError> {
-        let gc_lock = open_lock_file(&self.state_dir.join("gc.lock"))?;
-        if let Err(std::fs::TryLockError::WouldBlock) = gc_lock.try_lock_shared() {
-            self.tell_collector(printed)?;
+        if self.gc_lock.is_none() {
+            self.gc_lock = Some(open_lock_file(&self.state_dir.join("gc.lock"))?);
+        }
+        if let Some(gc_lock) = &self.gc_lock {
+            match gc_lock.try_lock_shared() {
+                // No collector runs: it cannot start before the root is
+                // written, as we hold its lock shared until then.
+                Ok(()) => {}
+                Err(_) => self.tell_collector(printed)?,
+            }
         }
         let f = self.file()?;
         f.lock()
@@ -171,6 +181,9 @@ impl TempRoots {
             .map_err(io_err("writing the temporary roots file"));
         f.lock_shared()
             .map_err(io_err("locking the temporary roots file"))?;
+        if let Some(gc_lock) = &self.gc_lock {
+            let _ = gc_lock.unlock();
+        }
         written
     }
 
