@@ -175,6 +175,8 @@ def main():
             if server:
                 server.terminate()
                 server.wait()
+            if v.returncode != 0:
+                print(f"  {setup.name}: verify: {v.stderr.strip()[-500:]}", file=sys.stderr)
             rows.append((setup.name, w, ins, r, v.returncode == 0))
             for e in w[2] + ins[2] + r[4]:
                 print(f"  {setup.name}: failure: {e}", file=sys.stderr)

@@ -332,6 +332,49 @@ fn nix_store_on(nix: &Nix, env: &[(&str, &str)]) {
     );
     same(nix, &["--check-validity", "--print-invalid", &missing], env);
     same(nix, &["-q", "--hash", &missing], env);
+    // An export of C++ Nix's imports into another local store of ours, and
+    // is valid and identical there to C++ Nix.
+    if env.iter().any(|(_, v)| *v == "local") {
+        let closure = nix.ok("nix-store", &["-qR", &drv], env);
+        let mut args = vec!["--export"];
+        args.extend(closure.lines());
+        let export = nix.run("nix-store", &args, env);
+        assert!(export.status.success());
+        let other = nix.root.join("other");
+        let mut c = nix.command(NIX_STORE);
+        c.args([
+            "--store",
+            &format!("local?root={}", other.display()),
+            "--import",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = c.spawn().expect("import");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(&export.stdout).expect("feed");
+        }
+        let imported = child.wait_with_output().expect("import");
+        assert!(
+            imported.status.success(),
+            "{}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+        let store_arg = format!("local?root={}", other.display());
+        let cpp = nix.ok(
+            "nix-store",
+            &["--store", &store_arg, "--check-validity", &drv],
+            env,
+        );
+        assert!(cpp.is_empty());
+        nix.ok(
+            "nix-store",
+            &["--store", &store_arg, "--verify", "--check-contents"],
+            env,
+        );
+    }
     // Garbage collection stays C++ Nix's on its store: an honest error.
     let gc = nix.run(NIX_STORE, &["--gc"], env);
     assert_eq!(gc.status.code(), Some(1));

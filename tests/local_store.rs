@@ -32,11 +32,7 @@ fn cpp_nix_store() -> Option<PathBuf> {
 }
 
 fn config(root: &Path) -> LocalConfig {
-    LocalConfig {
-        store_dir: StoreDir::default(),
-        state_dir: PathBuf::from("/nix/var/nix"),
-        root: Some(root.to_owned()),
-    }
+    LocalConfig::chroot(StoreDir::default(), root.to_owned())
 }
 
 /// Runs C++ Nix's nix-store on the chroot store at `root`.

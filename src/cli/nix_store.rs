@@ -23,7 +23,7 @@ use super::CliError;
 use crate::hash::{HashAlgo, HashFormat};
 use crate::nar::fs::{check_dumpable, dump_path_with, restore_with};
 use crate::store::any::{AnyAddress, AnyStore};
-use crate::store::{export, gc, validity, Store, StoreError};
+use crate::store::{gc, validity, Store, StoreError};
 use crate::store_path::{IngestionMethod, StoreDir, StorePath};
 
 /// An operation of C++ Nix's `nix-store`.
@@ -1651,12 +1651,14 @@ impl Context<'_> {
 
     fn import(&self, operands: &[PathBuf]) -> Result<(), CliError> {
         no_args(operands)?;
-        let mut store = self.open()?;
+        let mut store = self.open_any()?;
         let progress = super::progress::Progress::on_terminal("importing");
-        store.progress = progress
-            .clone()
-            .map(|p| p as Arc<dyn crate::store::IngestProgress>);
-        let paths = export::import_paths(&store, io::stdin().lock());
+        if let Some(castore) = store.castore_mut() {
+            castore.progress = progress
+                .clone()
+                .map(|p| p as Arc<dyn crate::store::IngestProgress>);
+        }
+        let paths = store.import_paths(&mut io::stdin().lock());
         if let Some(p) = &progress {
             p.finish();
         }

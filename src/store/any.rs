@@ -60,10 +60,9 @@ impl NixPaths {
     }
 
     fn local(&self, root: Option<PathBuf>) -> LocalConfig {
-        LocalConfig {
-            store_dir: self.store_dir.clone(),
-            state_dir: self.state_dir.clone(),
-            root,
+        match root {
+            Some(r) => LocalConfig::chroot(self.store_dir.clone(), r),
+            None => LocalConfig::new(self.store_dir.clone(), self.state_dir.clone()),
         }
     }
 }
@@ -109,11 +108,17 @@ impl AnyAddress {
             "daemon" => return Ok(AnyAddress::Daemon(nix.daemon_socket.clone())),
             "local" => {
                 let mut c = nix.local(param("root").map(PathBuf::from));
+                if let Some(store) = param("store") {
+                    c.store_dir = StoreDir::new(store)?;
+                    if c.root.is_none() {
+                        c.real_store_dir = PathBuf::from(store);
+                    }
+                }
                 if let Some(state) = param("state") {
                     c.state_dir = PathBuf::from(state);
                 }
-                if let Some(store) = param("store") {
-                    c.store_dir = StoreDir::new(store)?;
+                if let Some(real) = param("real") {
+                    c.real_store_dir = PathBuf::from(real);
                 }
                 return Ok(AnyAddress::Local(c));
             }
@@ -176,7 +181,7 @@ impl AnyAddress {
     pub fn state_dir(&self) -> Option<PathBuf> {
         match self {
             AnyAddress::Oxnix(a) => a.state_dir().map(Path::to_owned),
-            AnyAddress::Local(c) => Some(c.real(&c.state_dir)),
+            AnyAddress::Local(c) => Some(c.state_dir.clone()),
             AnyAddress::Daemon(_) => None,
         }
     }
@@ -391,6 +396,99 @@ impl AnyStore {
                     .unwrap_or_default()
             ))),
         }
+    }
+
+    /// Reads C++ Nix's export format and adds every path in it (whose
+    /// references must be valid or earlier in the stream); returns them in
+    /// stream order. Into C++ Nix's local store each NAR is kept in a
+    /// temporary file until its trailer names the path.
+    pub fn import_paths(
+        &self,
+        input: &mut dyn std::io::Read,
+    ) -> Result<Vec<StorePath>, StoreError> {
+        use super::export::{bad, read_str, read_u64, EXPORT_MAGIC};
+        let local = match &self.backend {
+            Backend::Oxnix(s) => return super::export::import_paths(s, input),
+            Backend::Local(l) => l,
+            Backend::Daemon(_) => {
+                return Err(StoreError::Daemon(
+                    "not supported yet: nix-store --import through the Nix daemon".into(),
+                ))
+            }
+        };
+        let mut r = std::io::BufReader::with_capacity(256 * 1024, input);
+        let mut imported = Vec::new();
+        loop {
+            match read_u64(&mut r)? {
+                0 => break,
+                1 => {}
+                n => return Err(bad(format!("unexpected item marker {n}"))),
+            }
+            let mut tmp = tempfile::tempfile().map_err(|source| StoreError::Io {
+                context: "creating a temporary file".into(),
+                source,
+            })?;
+            let mut hasher = crate::hash::Hasher::new(HashAlgo::Sha256);
+            let size = {
+                let mut sink = Tee {
+                    out: &mut tmp,
+                    hasher: crate::hash::Hasher::new(HashAlgo::Sha256),
+                };
+                let mut tee = super::nix_daemon::TeeBufRead {
+                    inner: &mut r,
+                    out: &mut sink,
+                    error: None,
+                };
+                let parsed =
+                    crate::nar::reader::parse_buffered(&mut tee, &mut crate::nar::reader::Validate);
+                if let Some(e) = tee.error {
+                    return Err(StoreError::Write(e));
+                }
+                parsed.map_err(StoreError::BadNar)?;
+                std::mem::swap(&mut hasher, &mut sink.hasher);
+                use std::io::Seek;
+                tmp.stream_position().map_err(StoreError::Write)?
+            };
+            if read_u64(&mut r)? != EXPORT_MAGIC {
+                return Err(bad("Nix archive cannot be imported; wrong format"));
+            }
+            let path = self.store_dir.parse_path(&read_str(&mut r)?)?;
+            let n = read_u64(&mut r)?;
+            let mut references = BTreeSet::new();
+            for _ in 0..n {
+                references.insert(self.store_dir.parse_path(&read_str(&mut r)?)?);
+            }
+            let deriver = read_str(&mut r)?;
+            let deriver = if deriver.is_empty() {
+                None
+            } else {
+                Some(self.store_dir.parse_path(&deriver)?)
+            };
+            if read_u64(&mut r)? == 1 {
+                read_str(&mut r)?;
+            }
+            for reference in &references {
+                if *reference != path && !local.is_valid(reference)? {
+                    return Err(StoreError::NotValid(self.print(reference)));
+                }
+            }
+            use std::io::Seek;
+            tmp.rewind().map_err(StoreError::Write)?;
+            let info = ValidPathInfo {
+                path: path.clone(),
+                nar_hash: hasher.finish(),
+                nar_size: size,
+                references,
+                deriver,
+                registration_time: super::now(),
+                ultimate: false,
+                signatures: Vec::new(),
+                ca: None,
+            };
+            local.add_nar_reader(info, &mut tmp)?;
+            imported.push(path);
+        }
+        Ok(imported)
     }
 
     /// Registers the symlink `link` as a garbage collector root.

@@ -86,18 +86,18 @@ impl<W: Write> Write for HashTee<'_, W> {
     }
 }
 
-fn bad(msg: impl Into<String>) -> StoreError {
+pub(crate) fn bad(msg: impl Into<String>) -> StoreError {
     StoreError::BadExport(msg.into())
 }
 
-fn read_u64(r: &mut impl Read) -> Result<u64, StoreError> {
+pub(crate) fn read_u64(r: &mut impl Read) -> Result<u64, StoreError> {
     let mut b = [0u8; 8];
     r.read_exact(&mut b)
         .map_err(|_| bad("unexpected end-of-file"))?;
     Ok(u64::from_le_bytes(b))
 }
 
-fn read_str(r: &mut impl Read) -> Result<String, StoreError> {
+pub(crate) fn read_str(r: &mut impl Read) -> Result<String, StoreError> {
     let len = read_u64(r)?;
     if len > MAX_STRING {
         return Err(bad(format!("string of {len} bytes is too long")));

@@ -83,22 +83,38 @@ pub struct ValidPathInfo {
     pub ca: Option<String>,
 }
 
-/// Where a local store is: the store directory paths are named in, the
-/// state directory (`/nix/var/nix`), and an optional root they are both
-/// under on disk (`local?root=DIR`, a "chroot store").
+/// Where a local store is: the store directory paths are named in, and on
+/// disk the state directory (`/nix/var/nix`) and the real store directory.
+/// A "chroot store" (`local?root=DIR`) keeps both under DIR, at
+/// `DIR/nix/var/nix` and `DIR/nix/store` whatever the store directory's
+/// name, as C++ Nix 2.8 places them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalConfig {
     pub store_dir: StoreDir,
     pub state_dir: PathBuf,
+    pub real_store_dir: PathBuf,
+    /// The root of a chroot store.
     pub root: Option<PathBuf>,
 }
 
 impl LocalConfig {
-    /// `path` as it is on disk (under the root, if any).
-    pub fn real(&self, path: &Path) -> PathBuf {
-        match &self.root {
-            Some(root) => root.join(path.strip_prefix("/").unwrap_or(path)),
-            None => path.to_owned(),
+    /// The store at its own place: files in the store directory itself.
+    pub fn new(store_dir: StoreDir, state_dir: PathBuf) -> LocalConfig {
+        LocalConfig {
+            real_store_dir: PathBuf::from(store_dir.as_str()),
+            store_dir,
+            state_dir,
+            root: None,
+        }
+    }
+
+    /// A chroot store under `root`.
+    pub fn chroot(store_dir: StoreDir, root: PathBuf) -> LocalConfig {
+        LocalConfig {
+            store_dir,
+            state_dir: root.join("nix/var/nix"),
+            real_store_dir: root.join("nix/store"),
+            root: Some(root),
         }
     }
 }
@@ -130,8 +146,8 @@ impl LocalStore {
     /// Opens (creating if needed) the local store of `config`.
     pub fn open(config: LocalConfig) -> Result<LocalStore, StoreError> {
         let store_dir = config.store_dir.clone();
-        let real_store = config.real(Path::new(store_dir.as_str()));
-        let state_dir = config.real(&config.state_dir);
+        let real_store = config.real_store_dir.clone();
+        let state_dir = config.state_dir.clone();
         let db_dir = state_dir.join("db");
         for d in [
             &real_store,

@@ -553,10 +553,10 @@ fn strip_ansi(s: &str) -> String {
 }
 
 /// A buffered reader that copies every byte consumed to `out`.
-struct TeeBufRead<'a, R: BufRead> {
-    inner: &'a mut R,
-    out: &'a mut dyn Write,
-    error: Option<io::Error>,
+pub(crate) struct TeeBufRead<'a, R: BufRead> {
+    pub(crate) inner: &'a mut R,
+    pub(crate) out: &'a mut dyn Write,
+    pub(crate) error: Option<io::Error>,
 }
 
 impl<R: BufRead> Read for TeeBufRead<'_, R> {
