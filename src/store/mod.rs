@@ -28,7 +28,7 @@ use thiserror::Error;
 
 use crate::castore::grpc::{GrpcBlobService, GrpcConnection, GrpcDirectoryService, GrpcEndpoint};
 use crate::castore::{
-    BlobService, CastoreError, DirectoryService, FsBlobService, MemoryBlobService,
+    BlobDamage, BlobService, CastoreError, DirectoryService, FsBlobService, MemoryBlobService,
     MemoryDirectoryService, SledDirectoryService,
 };
 use crate::hash::{Hash, HashAlgo, HashFormat};
@@ -92,6 +92,31 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+    /// A file's stored contents are not what was stored: `path` is the
+    /// file's (from [`render`], relative to the rendered tree's root
+    /// until [`StoreError::under`] puts the store path in front).
+    #[error("the contents of '{path}' in oxnix's store are damaged ({damage}); run 'nix-store --verify --check-contents'")]
+    Damaged { path: String, damage: BlobDamage },
+    #[error("hash of path '{path}' has changed from '{}' to '{}'!", .expected.to_string_with(HashFormat::Nix32), .actual.to_string_with(HashFormat::Nix32))]
+    NarHashChanged {
+        path: String,
+        expected: Box<Hash>,
+        actual: Box<Hash>,
+    },
+}
+
+impl StoreError {
+    /// Damage found in a tree rendered as the store path printed `root`:
+    /// the damaged file's path under it.
+    pub fn under(self, root: &str) -> StoreError {
+        match self {
+            StoreError::Damaged { path, damage } => StoreError::Damaged {
+                path: format!("{root}{path}"),
+                damage,
+            },
+            e => e,
+        }
+    }
 }
 
 /// Where a store lives, parsed from one address string.
@@ -500,6 +525,7 @@ impl Store {
     pub fn nar<W: Write>(&self, path: &StorePath, out: W) -> Result<W, StoreError> {
         let info = self.query(path)?;
         render::write_nar(&*self.blobs, &*self.directories, &info.node, out)
+            .map_err(|e| e.under(&self.print(path)))
     }
 
     /// C++ Nix's `computeFSClosure`: `paths` and everything they refer to
@@ -606,8 +632,6 @@ impl Store {
         Ok(infos)
     }
 
-    /// Renders the path and compares its NAR hash with the recorded one;
-    /// returns the hash found.
     /// Checks that the whole tree of `node` is stored: every directory and
     /// every file's blob (without reading the blobs).
     pub fn check_tree(&self, node: &crate::castore::Node) -> Result<(), StoreError> {
@@ -637,10 +661,14 @@ impl Store {
         Ok(())
     }
 
+    /// Renders the path and hashes its NAR, checking every blob; returns
+    /// its path info and the hash found ([`StoreError::Damaged`] when a
+    /// file's contents are damaged).
     pub fn verify(&self, path: &StorePath) -> Result<(PathInfo, Hash), StoreError> {
         let info = self.query(path)?;
         let mut h = crate::hash::Hasher::new(HashAlgo::Sha256);
-        render::write_nar(&*self.blobs, &*self.directories, &info.node, &mut h)?;
+        render::hash_nar(&*self.blobs, &*self.directories, &info.node, &mut h)
+            .map_err(|e| e.under(&self.print(path)))?;
         Ok((info, h.finish()))
     }
 }
