@@ -10,7 +10,7 @@
 //! where that is not permitted, and fail instead under
 //! `OXNIX_REQUIRE_SERVICES=1`.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -31,6 +31,20 @@ fn command(bin: &str, store: &Path) -> Command {
 
 fn run(mut c: Command) -> Output {
     c.output().expect("running a command")
+}
+
+fn run_with_input(mut c: Command, input: &[u8]) -> Output {
+    c.stdin(Stdio::piped());
+    let mut child = c.spawn().expect("starting a command");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        // The command may stop reading early.
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("waiting for a command");
+    let _ = writer.join();
+    out
 }
 
 fn ok(what: &str, out: Output) -> Output {
@@ -294,4 +308,107 @@ fn the_mount_answers_eio_for_damaged_files() {
         }
         mount.unmount().expect("unmount");
     }
+}
+
+/// An export stream of one path holding `contents` as a regular file.
+fn export_of(name: &str, contents: &[u8]) -> Vec<u8> {
+    fn s(out: &mut Vec<u8>, b: &[u8]) {
+        out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        out.extend_from_slice(b);
+        out.resize(out.len() + (8 - b.len() % 8) % 8, 0);
+    }
+    let mut out = 1u64.to_le_bytes().to_vec();
+    for t in ["nix-archive-1", "(", "type", "regular", "contents"] {
+        s(&mut out, t.as_bytes());
+    }
+    s(&mut out, contents);
+    s(&mut out, b")");
+    out.extend_from_slice(&0x4558_494eu64.to_le_bytes());
+    s(
+        &mut out,
+        format!("/nix/store/{}-{name}", "c".repeat(32)).as_bytes(),
+    );
+    out.extend_from_slice(&0u64.to_le_bytes());
+    s(&mut out, b"");
+    out.extend_from_slice(&0u64.to_le_bytes());
+    out.extend_from_slice(&0u64.to_le_bytes());
+    out
+}
+
+/// A NAR of `depth` directories, each holding the next as `a`, the last a
+/// file.
+fn deep_nar(depth: usize) -> Vec<u8> {
+    fn s(out: &mut Vec<u8>, b: &[u8]) {
+        out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+        out.extend_from_slice(b);
+        out.resize(out.len() + (8 - b.len() % 8) % 8, 0);
+    }
+    let mut level = Vec::new();
+    for t in ["(", "type", "directory", "entry", "(", "name", "a", "node"] {
+        s(&mut level, t.as_bytes());
+    }
+    let mut close = Vec::new();
+    s(&mut close, b")");
+    s(&mut close, b")");
+    let mut out = Vec::new();
+    s(&mut out, b"nix-archive-1");
+    for _ in 0..depth {
+        out.extend_from_slice(&level);
+    }
+    for t in ["(", "type", "regular", "contents", "deep", ")"] {
+        s(&mut out, t.as_bytes());
+    }
+    for _ in 0..depth {
+        out.extend_from_slice(&close);
+    }
+    out
+}
+
+#[test]
+fn deep_archives_import_dump_and_restore() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("store");
+    // Deeper than any file system path can go: imported and dumped back.
+    let nar = deep_nar(50_000);
+    let mut export = 1u64.to_le_bytes().to_vec();
+    export.extend_from_slice(&nar);
+    let tail = export_of("x", b"");
+    // The trailer of `export_of`, after its NAR.
+    let trailer_at = tail
+        .windows(8)
+        .position(|w| w == 0x4558_494eu64.to_le_bytes())
+        .expect("trailer");
+    export.extend_from_slice(&tail[trailer_at..]);
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--import");
+    let path = stdout_line(&ok("--import of a deep NAR", run_with_input(c, &export)));
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--dump").arg(&path);
+    assert!(ok("--dump of a deep path", run(c)).stdout == nar);
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--verify-path").arg(&path);
+    ok("--verify-path of a deep path", run(c));
+    // Restored where paths allow it.
+    let shallow = deep_nar(1_000);
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--restore").arg(work.path().join("restored"));
+    ok("--restore", run_with_input(c, &shallow));
+    let mut p = work.path().join("restored");
+    for _ in 0..1_000 {
+        p.push("a");
+    }
+    assert_eq!(std::fs::read(&p).expect("deepest file"), b"deep");
+    // Deeper than PATH_MAX: an error (as C++ Nix), and nothing left.
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--restore").arg(work.path().join("too-deep"));
+    let out = run_with_input(c, &nar);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("File name too long"));
+    assert!(!work.path().join("too-deep").exists());
+    let hidden: Vec<_> = std::fs::read_dir(work.path())
+        .expect("work")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "restore left {hidden:?}");
 }

@@ -3,7 +3,8 @@
 //! refers to is already stored (or comes earlier in the same closure) with
 //! the size it claims, so a stored directory never dangles.
 //! [`MemoryDirectoryService`] keeps them in a map,
-//! [`SledDirectoryService`] in a `sled` tree (a closure in one batch).
+//! [`SledDirectoryService`] in a `sled` tree (a closure in batches,
+//! children first).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -23,10 +24,11 @@ pub trait DirectoryService: Send + Sync {
         Ok(self.get(digest)?.is_some())
     }
 
-    /// Stores `dirs`, children before parents (the root last), all or
-    /// nothing; returns the root's digest. Each directory is validated and
-    /// each subdirectory it names must be earlier in `dirs` or already
-    /// stored, with the size its parent records.
+    /// Stores `dirs`, children before parents (the root last); returns the
+    /// root's digest. Each directory is validated and each subdirectory it
+    /// names must be earlier in `dirs` or already stored, with the size its
+    /// parent records. Nothing is stored unless all of `dirs` is valid; a
+    /// failure while storing may leave some stored, each with its children.
     fn put_closure(&self, dirs: Vec<Directory>) -> Result<B3Digest, CastoreError>;
 
     /// Stores one directory whose subdirectories are all stored already.
@@ -154,6 +156,9 @@ impl DirectoryService for MemoryDirectoryService {
     }
 }
 
+/// Directories stored in one sled batch.
+const SLED_BATCH: usize = 1024;
+
 /// Directories in a `sled` tree, keyed by digest, valued by canonical
 /// encoding.
 #[derive(Clone)]
@@ -198,11 +203,19 @@ impl DirectoryService for SledDirectoryService {
             .last()
             .map(|(d, _)| *d)
             .ok_or(CastoreError::EmptyClosure)?;
-        let mut batch = sled::Batch::default();
-        for (digest, bytes) in checked {
-            batch.insert(digest.as_bytes(), bytes);
+        // In batches of SLED_BATCH, children first: sled keeps every node
+        // version a batch replaces until the batch ends (several KB per
+        // insert), so one batch for a large closure would cost memory in
+        // proportion to it. Whatever a failure leaves stored has all its
+        // children stored.
+        let mut checked = checked.into_iter().peekable();
+        while checked.peek().is_some() {
+            let mut batch = sled::Batch::default();
+            for (digest, bytes) in checked.by_ref().take(SLED_BATCH) {
+                batch.insert(digest.as_bytes(), bytes);
+            }
+            self.tree.apply_batch(batch)?;
         }
-        self.tree.apply_batch(batch)?;
         self.tree.flush()?;
         Ok(root)
     }

@@ -280,13 +280,20 @@ fn create_sled(dir: &Path, db_path: &Path) -> Result<(), StoreError> {
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io(format!("removing '{}'", tmp.display())))?;
     }
-    let db = sled::Config::new()
-        .path(&tmp)
-        .open()
-        .map_err(StoreError::Database)?;
+    let db = sled_config(&tmp).open().map_err(StoreError::Database)?;
     db.flush().map_err(StoreError::Database)?;
     drop(db);
     std::fs::rename(&tmp, db_path).map_err(io(format!("renaming '{}'", tmp.display())))
+}
+
+/// The memory sled may keep of the database (its default is 1 GiB, all of
+/// which a large import fills): the records are small and the kernel's
+/// page cache holds the file anyway.
+const SLED_CACHE: u64 = 64 << 20;
+
+/// How the database at `path` is opened.
+fn sled_config(path: &Path) -> sled::Config {
+    sled::Config::new().path(path).cache_capacity(SLED_CACHE)
 }
 
 fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
@@ -296,7 +303,7 @@ fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
     }
     let start = std::time::Instant::now();
     loop {
-        match sled::Config::new().path(&db_path).open() {
+        match sled_config(&db_path).open() {
             Ok(db) => return Ok(db),
             // sled locks its database for one process: wait for the other
             // (one that does not take the store's lock, e.g. an older
