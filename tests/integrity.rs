@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 const NIX_STORE: &str = env!("CARGO_BIN_EXE_nix-store");
+const NIX_INSTANTIATE: &str = env!("CARGO_BIN_EXE_nix-instantiate");
 const OXNIX: &str = env!("CARGO_BIN_EXE_oxnix");
 
 fn command(bin: &str, store: &Path) -> Command {
@@ -310,6 +311,87 @@ fn the_mount_answers_eio_for_damaged_files() {
     }
 }
 
+/// A tmpfs of `size` mounted on `dir` for the test's life.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Result<Tmpfs, String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs(dir.to_owned()))
+    }
+
+    /// Fills it up to `leave` bytes free.
+    fn fill(&self, leave: u64) {
+        let free = self.free();
+        let mut f = std::fs::File::create(self.0.join("fill")).expect("fill");
+        let chunk = vec![0xa5u8; 4096];
+        let mut left = free.saturating_sub(leave);
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            if f.write_all(&chunk[..n]).is_err() {
+                break;
+            }
+            left -= n as u64;
+        }
+        if leave == 0 {
+            // To the last byte.
+            while f.write(&chunk).map(|n| n > 0).unwrap_or(false) {}
+        }
+    }
+
+    fn unfill(&self) {
+        std::fs::remove_file(self.0.join("fill")).expect("unfill");
+    }
+
+    fn free(&self) -> u64 {
+        // SAFETY: statvfs on a valid NUL-terminated path into a zeroed struct.
+        unsafe {
+            let c = std::ffi::CString::new(self.0.as_os_str().as_encoded_bytes()).expect("path");
+            let mut st: libc::statvfs = std::mem::zeroed();
+            assert_eq!(libc::statvfs(c.as_ptr(), &mut st), 0);
+            st.f_bavail as u64 * st.f_frsize as u64
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Temporaries and leftovers a failed command must not leave in the store.
+fn leftovers(store: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(store.join("blobs/tmp"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    if store.join("db.new").exists() {
+        found.push(store.join("db.new"));
+    }
+    found.extend(
+        std::fs::read_dir(store.join("db"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.to_string_lossy().ends_with(".generating"))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default(),
+    );
+    found
+}
+
 /// An export stream of one path holding `contents` as a regular file.
 fn export_of(name: &str, contents: &[u8]) -> Vec<u8> {
     fn s(out: &mut Vec<u8>, b: &[u8]) {
@@ -333,6 +415,88 @@ fn export_of(name: &str, contents: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&0u64.to_le_bytes());
     out.extend_from_slice(&0u64.to_le_bytes());
     out
+}
+
+fn assert_out_of_space(what: &str, out: &Output) {
+    assert_eq!(out.status.code(), Some(1), "{what}: {}", stderr(out));
+    let err = stderr(out);
+    assert!(
+        err.starts_with("error: ") && err.contains("No space left on device"),
+        "{what}: {err}"
+    );
+    assert!(!err.contains("panicked"), "{what}: {err}");
+}
+
+#[test]
+fn a_full_disk_fails_cleanly_and_the_store_recovers() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let fs = match Tmpfs::mount(&work.path().join("small"), "4m") {
+        Ok(fs) => fs,
+        Err(e) => return skip("the disk-full test", &e),
+    };
+    let store = fs.0.join("store");
+    std::fs::write(work.path().join("first"), "first\n").expect("first");
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--add").arg(work.path().join("first"));
+    let first = stdout_line(&ok("--add", run(c)));
+    let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 239) as u8).collect();
+    std::fs::write(work.path().join("big"), &big).expect("big");
+    let instantiate = |store: &Path| {
+        let mut c = command(NIX_INSTANTIATE, store);
+        c.arg("--no-gc-warning").arg("-E").arg(
+            "builtins.genList (i: derivation { name = \"d${toString i}\"; system = \"x\"; \
+             builder = \"/bin/sh\"; src = builtins.toFile \"s${toString i}\" \
+             (builtins.concatStringsSep \"\" (builtins.genList (x: \"s\") 20000)); }) 100",
+        );
+        run(c)
+    };
+    // With a little space (the database opens; blobs do not fit) and with
+    // none at all (the database cannot be written).
+    for leave in [300_000, 0] {
+        fs.fill(leave);
+        let mut c = command(NIX_STORE, &store);
+        c.arg("--add").arg(work.path().join("big"));
+        assert_out_of_space(&format!("--add, {leave} bytes free"), &run(c));
+        assert_eq!(leftovers(&store), Vec::<PathBuf>::new(), "after --add");
+        let mut c = command(NIX_STORE, &store);
+        c.arg("--import");
+        let out = run_with_input(c, &export_of("imported", &big));
+        assert_out_of_space(&format!("--import, {leave} bytes free"), &out);
+        assert_eq!(leftovers(&store), Vec::<PathBuf>::new(), "after --import");
+        assert_out_of_space(
+            &format!("nix-instantiate, {leave} bytes free"),
+            &instantiate(&store),
+        );
+        assert_eq!(
+            leftovers(&store),
+            Vec::<PathBuf>::new(),
+            "after nix-instantiate"
+        );
+        fs.unfill();
+        // Space is back: everything works, unaided.
+        let mut c = command(NIX_STORE, &store);
+        c.arg("--verify").arg("--check-contents");
+        ok("--verify after freeing space", run(c));
+        let mut c = command(NIX_STORE, &store);
+        c.arg("--dump").arg(&first);
+        ok("--dump after freeing space", run(c));
+    }
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--add").arg(work.path().join("big"));
+    let added = stdout_line(&ok("--add after freeing space", run(c)));
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--import");
+    ok(
+        "--import after freeing space",
+        run_with_input(c, &export_of("imported", &big)),
+    );
+    ok("nix-instantiate after freeing space", instantiate(&store));
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--verify-path").arg(&first).arg(&added);
+    ok("--verify-path", run(c));
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--verify").arg("--check-contents");
+    ok("--verify", run(c));
 }
 
 /// A NAR of `depth` directories, each holding the next as `a`, the last a

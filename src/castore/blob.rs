@@ -488,7 +488,8 @@ struct FsBlobWriter {
 
 impl Write for FsBlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
+        // The file itself: its errors without the temporary's name.
+        let n = self.file.as_file_mut().write(buf)?;
         self.hasher.update(&buf[..n]);
         Ok(n)
     }

@@ -235,6 +235,36 @@ fn remove_temporaries(tmp: &Path) {
     }
 }
 
+/// Removes what sled leaves behind when a process writing it dies or runs
+/// out of space: snapshots being generated (`db/snap.*.generating`). sled
+/// 0.34 takes the newest-named snapshot file at open, this one included,
+/// and reports an empty or partial one as "Read corrupted data" from then
+/// on; the complete snapshot before it and the log are what it recovers
+/// from. Only called with the store's lock held: no one else writes it.
+fn remove_sled_leftovers(db: &Path) -> Result<(), StoreError> {
+    let entries = match std::fs::read_dir(db) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(StoreError::Io {
+                context: format!("reading '{}'", db.display()),
+                source,
+            })
+        }
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(e.path()).map_err(|source| StoreError::Io {
+                context: format!("removing '{}'", e.path().display()),
+                source,
+            })?;
+        }
+    }
+    Ok(())
+}
+
 /// Takes the lock on the local store in `dir`. One process at a time uses
 /// a local store's database; another one waits for it, saying so once,
 /// unless a process serving the store listens on its [`handoff_socket`]:
@@ -280,10 +310,19 @@ fn create_sled(dir: &Path, db_path: &Path) -> Result<(), StoreError> {
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io(format!("removing '{}'", tmp.display())))?;
     }
-    let db = sled_config(&tmp).open().map_err(StoreError::Database)?;
-    db.flush().map_err(StoreError::Database)?;
-    drop(db);
-    std::fs::rename(&tmp, db_path).map_err(io(format!("renaming '{}'", tmp.display())))
+    let made = sled_config(&tmp)
+        .open()
+        .and_then(|db| db.flush().map(|_| ()))
+        .map_err(|e| sled_error(&tmp, e))
+        .and_then(|()| {
+            std::fs::rename(&tmp, db_path).map_err(io(format!("renaming '{}'", tmp.display())))
+        });
+    if made.is_err() {
+        // Out of space, say: nothing half-made stays (the next process
+        // would remove it too).
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    made
 }
 
 /// The memory sled may keep of the database (its default is 1 GiB, all of
@@ -315,8 +354,20 @@ fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
             {
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Err(e) => return Err(StoreError::Database(e)),
+            Err(e) => return Err(sled_error(&db_path, e)),
         }
+    }
+}
+
+/// A failure of sled on the database at `db`: an I/O error (out of space,
+/// say) names the database.
+fn sled_error(db: &Path, e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(source) => StoreError::Io {
+            context: format!("opening the store's database '{}'", db.display()),
+            source,
+        },
+        e => StoreError::Database(e),
     }
 }
 
@@ -349,6 +400,7 @@ impl Store {
                 // Whatever a killed writer left half-written: no process
                 // writes into the store without the lock we now hold.
                 remove_temporaries(&dir.join("blobs").join("tmp"));
+                remove_sled_leftovers(&dir.join("db"))?;
                 let db = open_sled(dir)?;
                 Ok(Store {
                     store_dir,
@@ -478,7 +530,10 @@ impl Store {
             w.regular_bytes(false, contents).map_err(io_error)?;
             let nar = w.finish().map_err(io_error)?;
             let mut blob = self.blobs.open_write()?;
-            blob.write_all(contents).map_err(io_error)?;
+            blob.write_all(contents).map_err(|source| StoreError::Io {
+                context: "writing a blob into the store".into(),
+                source,
+            })?;
             let digest = blob.close()?;
             infos.push(PathInfo {
                 store_path: path.clone(),
