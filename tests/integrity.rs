@@ -11,6 +11,7 @@
 //! `OXNIX_REQUIRE_SERVICES=1`.
 
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -497,6 +498,107 @@ fn a_full_disk_fails_cleanly_and_the_store_recovers() {
     let mut c = command(NIX_STORE, &store);
     c.arg("--verify").arg("--check-contents");
     ok("--verify", run(c));
+}
+
+/// `cmd` with its address space limited to `bytes`.
+fn limited(mut cmd: Command, bytes: u64) -> Command {
+    // SAFETY: setrlimit is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            if libc::setrlimit(libc::RLIMIT_AS, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+fn assert_out_of_memory(what: &str, out: &Output) {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{what}: {} {err}", out.status);
+    assert!(err.ends_with("error: out of memory\n"), "{what}: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{what}: {err}"
+    );
+}
+
+#[test]
+fn running_out_of_memory_is_an_error_not_an_abort() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("store");
+    let mut c = command(NIX_INSTANTIATE, &store);
+    c.args([
+        "--eval",
+        "-E",
+        "builtins.length (builtins.genList (x: x) 100000000)",
+    ]);
+    assert_out_of_memory("genList", &run(limited(c, 3_000_000_000)));
+    // Store commands, with ever more memory: each ends normally or with
+    // the error, never with a signal, a panic or a hang, and the store
+    // stays whole.
+    std::fs::write(work.path().join("small"), "small\n").expect("small");
+    let export = export_of("imported", &[7u8; 100_000]);
+    let mut outcomes = (0, 0);
+    for mb in (40..=200).step_by(8) {
+        let limit = mb << 20;
+        let mut c = command(NIX_STORE, &store);
+        c.arg("--add").arg(work.path().join("small"));
+        let mut c = limited(c, limit);
+        let add = run_with_timeout(&mut c, None);
+        let mut c = command(NIX_STORE, &store);
+        c.arg("--import");
+        let mut c = limited(c, limit);
+        let import = run_with_timeout(&mut c, Some(&export));
+        for (what, out) in [("--add", add), ("--import", import)] {
+            if out.status.success() {
+                outcomes.0 += 1;
+            } else {
+                assert_out_of_memory(&format!("{what} in {mb} MB"), &out);
+                outcomes.1 += 1;
+            }
+        }
+    }
+    assert!(
+        outcomes.0 > 0 && outcomes.1 > 0,
+        "{outcomes:?}: no limit told"
+    );
+    assert_eq!(leftovers(&store), Vec::<PathBuf>::new());
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--verify").arg("--check-contents");
+    ok("--verify after running out of memory", run(c));
+}
+
+/// Runs `c` (with `input` on stdin), failing the test if it takes more
+/// than a minute (a hang).
+fn run_with_timeout(c: &mut Command, input: Option<&[u8]>) -> Output {
+    c.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    let mut child = c.spawn().expect("starting a command");
+    if let Some(input) = input {
+        let mut stdin = child.stdin.take().expect("stdin");
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+    }
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("waiting").is_none() {
+        if start.elapsed().as_secs() > 60 {
+            let _ = child.kill();
+            panic!("a command hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
 }
 
 /// A NAR of `depth` directories, each holding the next as `a`, the last a

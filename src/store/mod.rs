@@ -212,6 +212,9 @@ pub struct Store {
     pub path_infos: Arc<dyn PathInfoService>,
     /// Told of the progress of `add_path` and imports (a progress bar).
     pub progress: Option<Arc<dyn IngestProgress>>,
+    /// A local store's database, flushed when the last clone goes
+    /// (before the lock is let go: fields drop in order).
+    _db: Option<Arc<FlushOnDrop>>,
     /// The lock on a local store's directory, held while this process
     /// uses it (see [`Store::open`]).
     _lock: Option<Arc<std::fs::File>>,
@@ -332,7 +335,13 @@ const SLED_CACHE: u64 = 64 << 20;
 
 /// How the database at `path` is opened.
 fn sled_config(path: &Path) -> sled::Config {
-    sled::Config::new().path(path).cache_capacity(SLED_CACHE)
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(SLED_CACHE)
+        // Every write is flushed by its writer (and the database once more
+        // when the store is dropped): no flushing thread, which sled
+        // cannot do without (it panics when one cannot start).
+        .flush_every_ms(None)
 }
 
 fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
@@ -359,6 +368,47 @@ fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
     }
 }
 
+/// sled runs its writes on a pool of threads; when none can be started
+/// (out of memory: a thread's stack cannot be mapped) it says so once as a
+/// warning and then waits forever for the work it queued. Hearing that
+/// warning, the process ends as it does when memory runs out
+/// ([`crate::allocator`]) instead of hanging. Installed once, as the
+/// process's `log` logger (nothing else here uses that crate's records).
+pub fn watch_sled() {
+    static WATCH: SledWatch = SledWatch;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if ::log::set_logger(&WATCH).is_ok() {
+            ::log::set_max_level(::log::LevelFilter::Warn);
+        }
+    });
+}
+
+struct SledWatch;
+
+impl ::log::Log for SledWatch {
+    fn enabled(&self, m: &::log::Metadata<'_>) -> bool {
+        m.target().starts_with("sled") && m.level() <= ::log::Level::Warn
+    }
+
+    fn log(&self, record: &::log::Record<'_>) {
+        if self.enabled(record.metadata()) && record.args().to_string().contains("threadpool") {
+            crate::allocator::out_of_memory();
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Flushes the database when the last handle of a store on it goes.
+struct FlushOnDrop(sled::Db);
+
+impl Drop for FlushOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.flush();
+    }
+}
+
 /// A failure of sled on the database at `db`: an I/O error (out of space,
 /// say) names the database.
 fn sled_error(db: &Path, e: sled::Error) -> StoreError {
@@ -380,6 +430,7 @@ impl Store {
             directories: Arc::new(MemoryDirectoryService::new()),
             path_infos: Arc::new(MemoryPathInfoService::new()),
             progress: None,
+            _db: None,
             _lock: None,
         }
     }
@@ -401,6 +452,7 @@ impl Store {
                 // writes into the store without the lock we now hold.
                 remove_temporaries(&dir.join("blobs").join("tmp"));
                 remove_sled_leftovers(&dir.join("db"))?;
+                watch_sled();
                 let db = open_sled(dir)?;
                 Ok(Store {
                     store_dir,
@@ -408,6 +460,7 @@ impl Store {
                     directories: Arc::new(SledDirectoryService::new(&db)?),
                     path_infos: Arc::new(SledPathInfoService::new(&db)?),
                     progress: None,
+                    _db: Some(Arc::new(FlushOnDrop(db))),
                     _lock: Some(Arc::new(lock)),
                 })
             }
@@ -425,6 +478,7 @@ impl Store {
             directories: Arc::new(GrpcDirectoryService::new(&conn)),
             path_infos: Arc::new(grpc::GrpcPathInfoService::new(&conn)),
             progress: None,
+            _db: None,
             _lock: None,
         })
     }
