@@ -668,3 +668,105 @@ fn gc_keeps_derivations_and_outputs_per_settings() {
     run(&["--delete", "--ignore-liveness", &drv], None);
     assert_eq!(blob_count(&store), 0);
 }
+
+/// What a killed writer may leave that the next process to open the store
+/// must have removed: temporary blobs, a half-made database, sled's
+/// snapshots being generated.
+fn leftovers(store: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(store.join("blobs/tmp"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    if store.join("db.new").exists() {
+        found.push(store.join("db.new"));
+    }
+    if let Ok(d) = std::fs::read_dir(store.join("db")) {
+        found.extend(
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.to_string_lossy().ends_with(".generating")),
+        );
+    }
+    found
+}
+
+/// Kills (SIGKILL) the command `make()` starts after each of `delays`,
+/// then checks that the store opens, verifies clean with its contents,
+/// and holds no temporaries.
+fn kill_and_verify(store: &Path, what: &str, delays: &[u64], make: &dyn Fn() -> Child) {
+    for &ms in delays {
+        let mut child = make();
+        std::thread::sleep(Duration::from_millis(ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        let mut c = command(NIX_STORE, store);
+        c.arg("--verify").arg("--check-contents");
+        let out = c.output().expect("nix-store --verify");
+        assert!(
+            out.status.success(),
+            "after killing {what} at {ms} ms, --verify failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            leftovers(store),
+            Vec::<PathBuf>::new(),
+            "after killing {what} at {ms} ms"
+        );
+    }
+}
+
+#[test]
+fn killed_imports_and_instantiations_leave_a_store_that_verifies() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("store");
+    // An export of a tree of large files, made in another store.
+    let other = work.path().join("other");
+    let tree = work.path().join("tree");
+    std::fs::create_dir_all(tree.join("sub")).expect("tree");
+    for i in 0..4u8 {
+        let body: Vec<u8> = (0..(24u32 << 20)).map(|j| (j % 251) as u8 ^ i).collect();
+        std::fs::write(tree.join(format!("sub/f{i}")), body).expect("file");
+    }
+    let mut c = command(NIX_STORE, &other);
+    c.arg("--add").arg(&tree);
+    let path = stdout_line(&finish("nix-store --add", spawn(c)));
+    let export = work.path().join("export");
+    let mut c = command(NIX_STORE, &other);
+    c.arg("--export").arg(&path);
+    let out = finish("nix-store --export", spawn(c));
+    std::fs::write(&export, &out.stdout).expect("export");
+    // A path of its own first, so the store exists when the kills start.
+    std::fs::write(work.path().join("seed"), "seed\n").expect("seed");
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--add").arg(work.path().join("seed"));
+    finish("nix-store --add", spawn(c));
+
+    let import = || {
+        let mut c = command(NIX_STORE, &store);
+        c.arg("--import")
+            .stdin(std::fs::File::open(&export).expect("export"));
+        spawn(c)
+    };
+    kill_and_verify(&store, "nix-store --import", &[30, 150, 400, 900], &import);
+    let instantiate = || {
+        let mut c = command(NIX_INSTANTIATE, &store);
+        c.arg("--no-gc-warning").arg("-E").arg(
+            "builtins.genList (i: derivation { name = \"k${toString i}\"; system = \"x\"; \
+             builder = \"/bin/sh\"; src = builtins.toFile \"k${toString i}\" (toString i); }) 3000",
+        );
+        spawn(c)
+    };
+    kill_and_verify(
+        &store,
+        "nix-instantiate",
+        &[100, 400, 900, 1500],
+        &instantiate,
+    );
+    // Whole runs still work, and verify.
+    let out = finish("nix-store --import", import());
+    assert_eq!(stdout_line(&out), path);
+    let out = finish("nix-instantiate", instantiate());
+    assert_eq!(stdout_line(&out).lines().count(), 3000);
+    let mut c = command(NIX_STORE, &store);
+    c.arg("--verify").arg("--check-contents");
+    finish("nix-store --verify", spawn(c));
+}

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use super::gc::Stored;
-use super::{B3Digest, CastoreError};
+use super::{B3Digest, BlobDamage, CastoreError};
 use std::time::SystemTime;
 
 /// A blob being written; [`BlobWriter::close`] stores it and returns its
@@ -31,7 +31,9 @@ pub trait BlobWriter: Write + Send {
 pub trait BlobService: Send + Sync {
     /// Whether the blob is stored.
     fn has(&self, digest: &B3Digest) -> Result<bool, CastoreError>;
-    /// A reader streaming the blob, or `None` when it is not stored.
+    /// A reader streaming the blob, or `None` when it is not stored. The
+    /// stream is not checked: read it through [`open_verified`] (or
+    /// [`check_blob`] first).
     fn open_read(&self, digest: &B3Digest) -> Result<Option<Box<dyn Read + Send>>, CastoreError>;
     /// A reader streaming the blob from byte `offset` on (nothing when
     /// `offset` is past its end), or `None` when it is not stored. The
@@ -68,6 +70,202 @@ pub trait BlobService: Send + Sync {
     /// Removes a blob; false if it was not stored. Only the garbage
     /// collector calls this, holding [`super::CollectLock::collecting`].
     fn delete(&self, digest: &B3Digest) -> Result<bool, CastoreError>;
+}
+
+/// A blob's stream checked as it is read: its bytes are hashed on the way
+/// through, and the read that reaches the blob's end (its recorded size,
+/// when known, else the end of the stream) fails instead of returning
+/// anything when the digest differs, or when the stream ends short of the
+/// size. The error is an [`io::ErrorKind::InvalidData`] carrying
+/// [`CastoreError::BlobDamaged`] (see [`damage_of`]). Nothing past the
+/// recorded size is read. Every consumer of blob contents reads through
+/// one of these (or [`check_blob`]): bytes are never passed on as a blob's
+/// without being checked by the time its end is reached.
+pub struct VerifiedReader<R> {
+    inner: R,
+    digest: B3Digest,
+    size: Option<u64>,
+    /// `None`: only the size is checked ([`VerifiedReader::size_only`]).
+    hasher: Option<blake3::Hasher>,
+    read: u64,
+    state: VerifyState,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum VerifyState {
+    Reading,
+    Verified,
+    Damaged(BlobDamage),
+}
+
+impl<R: Read> VerifiedReader<R> {
+    /// Checks `inner` against `digest`, and against `size` when given.
+    pub fn new(inner: R, digest: B3Digest, size: Option<u64>) -> Self {
+        VerifiedReader {
+            inner,
+            digest,
+            size,
+            hasher: Some(blake3::Hasher::new()),
+            read: 0,
+            state: VerifyState::Reading,
+        }
+    }
+
+    /// Checks only that `inner` has `size` bytes: for a blob whose digest
+    /// was checked just before (its bytes come from the page cache that
+    /// check filled), so that a large file is not hashed twice.
+    pub fn size_only(inner: R, digest: B3Digest, size: u64) -> Self {
+        VerifiedReader {
+            hasher: None,
+            ..Self::new(inner, digest, Some(size))
+        }
+    }
+
+    fn fail(&mut self, damage: BlobDamage) -> io::Error {
+        self.state = VerifyState::Damaged(damage);
+        damaged(self.digest, damage)
+    }
+
+    /// At the end: whether what was read hashes to the digest.
+    fn finish(&mut self) -> io::Result<()> {
+        let matches = match &self.hasher {
+            Some(h) => B3Digest::from(h.finalize()) == self.digest,
+            None => true,
+        };
+        if matches {
+            self.state = VerifyState::Verified;
+            Ok(())
+        } else {
+            Err(self.fail(BlobDamage::Digest))
+        }
+    }
+}
+
+fn damaged(digest: B3Digest, damage: BlobDamage) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        CastoreError::BlobDamaged { digest, damage },
+    )
+}
+
+impl<R: Read> Read for VerifiedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.state {
+            VerifyState::Reading => {}
+            VerifyState::Verified => return Ok(0),
+            VerifyState::Damaged(d) => return Err(damaged(self.digest, d)),
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let want = match self.size {
+            Some(size) => (size - self.read).min(buf.len() as u64) as usize,
+            None => buf.len(),
+        };
+        if want == 0 {
+            // An empty blob of recorded size 0.
+            self.finish()?;
+            return Ok(0);
+        }
+        let n = loop {
+            match self.inner.read(&mut buf[..want]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => break r?,
+            }
+        };
+        if n == 0 {
+            if let Some(expected) = self.size {
+                return Err(self.fail(BlobDamage::Short {
+                    expected,
+                    actual: self.read,
+                }));
+            }
+            self.finish()?;
+            return Ok(0);
+        }
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n]);
+        }
+        self.read += n as u64;
+        if self.size == Some(self.read) {
+            // The last bytes are handed on only once the whole is checked.
+            self.finish()?;
+        }
+        Ok(n)
+    }
+}
+
+/// The blob `digest` (of `size` bytes, when known), checked as it is read
+/// ([`VerifiedReader`]); `None` when it is not stored.
+pub fn open_verified(
+    blobs: &dyn BlobService,
+    digest: &B3Digest,
+    size: Option<u64>,
+) -> Result<Option<VerifiedReader<Box<dyn Read + Send>>>, CastoreError> {
+    Ok(blobs
+        .open_read(digest)?
+        .map(|r| VerifiedReader::new(r, *digest, size)))
+}
+
+/// Reads the whole blob `digest` and checks it against its digest (and
+/// `size`, when known): [`CastoreError::BlobDamaged`] when it differs or
+/// is not stored.
+pub fn check_blob(
+    blobs: &dyn BlobService,
+    digest: &B3Digest,
+    size: Option<u64>,
+) -> Result<(), CastoreError> {
+    let Some(mut r) = open_verified(blobs, digest, size)? else {
+        return Err(CastoreError::BlobDamaged {
+            digest: *digest,
+            damage: BlobDamage::Missing,
+        });
+    };
+    io::copy(&mut r, &mut io::sink()).map_err(|e| read_error(digest, e))?;
+    Ok(())
+}
+
+/// Reads the whole blob `digest` of `size` bytes into `buf` (replacing
+/// what it held), checked: nothing is in `buf` unless all of it is right.
+pub fn read_verified(
+    blobs: &dyn BlobService,
+    digest: &B3Digest,
+    size: u64,
+    buf: &mut Vec<u8>,
+) -> Result<(), CastoreError> {
+    buf.clear();
+    let Some(mut r) = open_verified(blobs, digest, Some(size))? else {
+        return Err(CastoreError::BlobDamaged {
+            digest: *digest,
+            damage: BlobDamage::Missing,
+        });
+    };
+    if let Ok(n) = usize::try_from(size) {
+        buf.reserve(n);
+    }
+    let result = r.read_to_end(buf);
+    if let Err(e) = result {
+        buf.clear();
+        return Err(read_error(digest, e));
+    }
+    Ok(())
+}
+
+/// The damage a [`VerifiedReader`]'s error reports, if it is one.
+pub fn damage_of(e: &io::Error) -> Option<(B3Digest, BlobDamage)> {
+    match e.get_ref()?.downcast_ref::<CastoreError>()? {
+        CastoreError::BlobDamaged { digest, damage } => Some((*digest, *damage)),
+        _ => None,
+    }
+}
+
+/// An error reading blob `digest` as a [`CastoreError`]: the damage found,
+/// or the I/O error.
+pub fn read_error(digest: &B3Digest, e: io::Error) -> CastoreError {
+    match damage_of(&e) {
+        Some((digest, damage)) => CastoreError::BlobDamaged { digest, damage },
+        None => CastoreError::io(format!("reading blob {digest}"))(e),
+    }
 }
 
 /// Blobs in memory (tests, `memory://` stores).
@@ -396,7 +594,8 @@ struct FsBlobWriter {
 
 impl Write for FsBlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
+        // The file itself: its errors without the temporary's name.
+        let n = self.file.as_file_mut().write(buf)?;
         self.hasher.update(&buf[..n]);
         Ok(n)
     }
@@ -429,5 +628,81 @@ impl BlobWriter for FsBlobWriter {
             CastoreError::io(format!("storing blob '{}'", target.display()))(e.error)
         })?;
         Ok(digest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(data: &[u8], digest: B3Digest, size: Option<u64>) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        // Small reads, so that the last one is the one that fails.
+        let mut r = VerifiedReader::new(data, digest, size);
+        let mut buf = [0u8; 7];
+        loop {
+            let n = r.read(&mut buf)?;
+            if n == 0 {
+                return Ok(out);
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    #[test]
+    fn verified_reads_pass_intact_blobs_and_fail_damaged_ones() {
+        let data = b"the contents of a blob, long enough for a few reads";
+        let d = B3Digest::of(data);
+        let n = data.len() as u64;
+        assert_eq!(read_all(data, d, Some(n)).unwrap(), data);
+        assert_eq!(read_all(data, d, None).unwrap(), data);
+        assert_eq!(read_all(b"", B3Digest::of(b""), Some(0)).unwrap(), b"");
+        let mut flipped = data.to_vec();
+        flipped[3] ^= 1;
+        for size in [Some(n), None] {
+            let e = read_all(&flipped, d, size).unwrap_err();
+            assert_eq!(damage_of(&e), Some((d, BlobDamage::Digest)));
+        }
+        let e = read_all(&data[..10], d, Some(n)).unwrap_err();
+        assert_eq!(
+            damage_of(&e),
+            Some((
+                d,
+                BlobDamage::Short {
+                    expected: n,
+                    actual: 10
+                }
+            ))
+        );
+        assert_eq!(
+            damage_of(&read_all(&data[..10], d, None).unwrap_err()),
+            Some((d, BlobDamage::Digest))
+        );
+        // Trailing bytes past the recorded size are not the blob's.
+        let mut longer = data.to_vec();
+        longer.push(b'!');
+        assert_eq!(read_all(&longer, d, Some(n)).unwrap(), data);
+    }
+
+    #[test]
+    fn a_damaged_blob_is_never_read_whole() {
+        let blobs = MemoryBlobService::new();
+        let mut w = blobs.open_write().unwrap();
+        w.write_all(b"stored").unwrap();
+        let d = w.close().unwrap();
+        let mut buf = Vec::new();
+        read_verified(&blobs, &d, 6, &mut buf).unwrap();
+        assert_eq!(buf, b"stored");
+        let e = read_verified(&blobs, &d, 7, &mut buf).unwrap_err();
+        assert!(matches!(e, CastoreError::BlobDamaged { .. }), "{e}");
+        assert!(buf.is_empty());
+        let missing = B3Digest::of(b"nothing");
+        assert!(matches!(
+            check_blob(&blobs, &missing, None),
+            Err(CastoreError::BlobDamaged {
+                damage: BlobDamage::Missing,
+                ..
+            })
+        ));
     }
 }

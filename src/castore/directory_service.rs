@@ -3,7 +3,8 @@
 //! refers to is already stored (or comes earlier in the same closure) with
 //! the size it claims, so a stored directory never dangles.
 //! [`MemoryDirectoryService`] keeps them in a map,
-//! [`SledDirectoryService`] in a `sled` tree (a closure in one batch).
+//! [`SledDirectoryService`] in a `sled` tree (a closure in batches,
+//! children first).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -25,10 +26,11 @@ pub trait DirectoryService: Send + Sync {
         Ok(self.get(digest)?.is_some())
     }
 
-    /// Stores `dirs`, children before parents (the root last), all or
-    /// nothing; returns the root's digest. Each directory is validated and
-    /// each subdirectory it names must be earlier in `dirs` or already
-    /// stored, with the size its parent records.
+    /// Stores `dirs`, children before parents (the root last); returns the
+    /// root's digest. Each directory is validated and each subdirectory it
+    /// names must be earlier in `dirs` or already stored, with the size its
+    /// parent records. Nothing is stored unless all of `dirs` is valid; a
+    /// failure while storing may leave some stored, each with its children.
     fn put_closure(&self, dirs: Vec<Directory>) -> Result<B3Digest, CastoreError>;
 
     /// Stores one directory whose subdirectories are all stored already.
@@ -188,6 +190,9 @@ impl DirectoryService for MemoryDirectoryService {
     }
 }
 
+/// Directories stored in one sled batch.
+const SLED_BATCH: usize = 1024;
+
 /// Directories in a `sled` tree, keyed by digest, valued by canonical
 /// encoding; the time each was last written in a second tree (see
 /// [`super::gc`]).
@@ -241,16 +246,26 @@ impl DirectoryService for SledDirectoryService {
             .ok_or(CastoreError::EmptyClosure)?;
         // Times first: a time without its directory (a write cut short)
         // is harmless, a directory without a recent time could be
-        // collected under an add.
+        // collected under an add. Both in batches of SLED_BATCH, children
+        // first: sled keeps every node version a batch replaces until the
+        // batch ends (several KB per insert), so one batch for a large
+        // closure would cost memory in proportion to it. Whatever a
+        // failure leaves stored has all its children stored.
         let now = encode_time(SystemTime::now());
-        let mut times = sled::Batch::default();
-        let mut batch = sled::Batch::default();
-        for (digest, bytes) in checked {
-            times.insert(digest.as_bytes(), &now);
-            batch.insert(digest.as_bytes(), bytes);
+        for chunk in checked.chunks(SLED_BATCH) {
+            let mut times = sled::Batch::default();
+            for (digest, _) in chunk {
+                times.insert(digest.as_bytes(), &now);
+            }
+            self.times.apply_batch(times)?;
         }
-        self.times.apply_batch(times)?;
-        self.tree.apply_batch(batch)?;
+        for chunk in checked.chunks(SLED_BATCH) {
+            let mut batch = sled::Batch::default();
+            for (digest, bytes) in chunk {
+                batch.insert(digest.as_bytes(), bytes.clone());
+            }
+            self.tree.apply_batch(batch)?;
+        }
         self.tree.flush()?;
         Ok(root)
     }

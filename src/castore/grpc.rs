@@ -156,6 +156,7 @@ pub fn status(e: CastoreError) -> Status {
         CastoreError::MissingBlob(_) | CastoreError::MissingDirectory(_) => {
             Status::not_found(e.to_string())
         }
+        CastoreError::BlobDamaged { .. } => Status::data_loss(e.to_string()),
         e => Status::internal(e.to_string()),
     }
 }
@@ -219,6 +220,7 @@ impl BlobService for GrpcBlobService {
         };
         match self.rt.block_on(c.read(req)) {
             Ok(r) => Ok(Some(Box::new(GrpcBlobReader {
+                digest: *digest,
                 rt: self.rt.clone(),
                 stream: r.into_inner(),
                 buf: Vec::new(),
@@ -255,6 +257,7 @@ impl BlobService for GrpcBlobService {
 }
 
 struct GrpcBlobReader {
+    digest: B3Digest,
     rt: Arc<Runtime>,
     stream: Streaming<BlobChunk>,
     buf: Vec<u8>,
@@ -274,6 +277,16 @@ impl Read for GrpcBlobReader {
                     self.pos = 0;
                 }
                 Ok(None) => self.done = true,
+                // The daemon found the blob damaged (see `BlobServer::read`).
+                Err(s) if s.code() == tonic::Code::DataLoss => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        CastoreError::BlobDamaged {
+                            digest: self.digest,
+                            damage: super::BlobDamage::Digest,
+                        },
+                    ))
+                }
                 Err(s) => return Err(io::Error::other(remote(s))),
             }
         }
@@ -566,7 +579,9 @@ impl blob_service_server::BlobService for BlobServer {
     ) -> Result<Response<Self::ReadStream>, Status> {
         let d = digest_arg(&req.get_ref().digest)?;
         let blobs = self.blobs.clone();
-        let reader = tokio::task::spawn_blocking(move || blobs.open_read(&d))
+        // Checked as it is sent: a damaged blob ends its stream with
+        // DATA_LOSS instead of its last piece (the client checks too).
+        let reader = tokio::task::spawn_blocking(move || super::open_verified(&*blobs, &d, None))
             .await
             .map_err(join_error)?
             .map_err(status)?;
@@ -588,8 +603,13 @@ impl blob_service_server::BlobService for BlobServer {
                         }
                     }
                     Err(e) => {
-                        let _ = tx
-                            .blocking_send(Err(Status::internal(format!("reading blob {d}: {e}"))));
+                        let status = match super::damage_of(&e) {
+                            Some((d, damage)) => {
+                                Status::data_loss(format!("blob {d} is damaged ({damage})"))
+                            }
+                            None => Status::internal(format!("reading blob {d}: {e}")),
+                        };
+                        let _ = tx.blocking_send(Err(status));
                         break;
                     }
                 }

@@ -17,7 +17,10 @@ use std::io;
 
 use thiserror::Error;
 
-pub use blob::{BlobService, BlobWriter, FsBlobService, MemoryBlobService};
+pub use blob::{
+    check_blob, damage_of, open_verified, read_error, read_verified, BlobService, BlobWriter,
+    FsBlobService, MemoryBlobService, VerifiedReader,
+};
 pub use digest::B3Digest;
 pub use directory::{DirectoryError, Entry, Node};
 pub use directory_service::{DirectoryService, MemoryDirectoryService, SledDirectoryService};
@@ -42,8 +45,13 @@ pub enum CastoreError {
     },
     #[error("stored directory {0} does not decode: {1}")]
     CorruptDirectory(B3Digest, String),
-    #[error("blob {digest} is shorter than the {expected} bytes recorded")]
-    BlobTooShort { digest: B3Digest, expected: u64 },
+    /// A blob's contents are not what its digest (or the size recorded
+    /// with it) says.
+    #[error("blob {digest} is damaged ({damage})")]
+    BlobDamaged {
+        digest: B3Digest,
+        damage: BlobDamage,
+    },
     #[error("blob {0} is not in the store")]
     MissingBlob(B3Digest),
     #[error("directory {0} is not in the store")]
@@ -70,6 +78,29 @@ pub enum CastoreError {
         #[source]
         source: io::Error,
     },
+}
+
+/// How a stored blob differs from what refers to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobDamage {
+    /// Its contents do not hash to its digest.
+    Digest,
+    /// It ends after `actual` of the `expected` bytes recorded.
+    Short { expected: u64, actual: u64 },
+    /// It is not stored at all.
+    Missing,
+}
+
+impl std::fmt::Display for BlobDamage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlobDamage::Digest => write!(f, "BLAKE3 mismatch"),
+            BlobDamage::Short { expected, actual } => {
+                write!(f, "truncated: {actual} of {expected} bytes")
+            }
+            BlobDamage::Missing => write!(f, "missing"),
+        }
+    }
 }
 
 impl CastoreError {

@@ -125,10 +125,37 @@ fn default_sigpipe() {
     }
 }
 
+/// A collection asked to grow past what an address can hold ("capacity
+/// overflow", a panic), or a thread that could not be started, has run
+/// out of memory: it ends as the allocator's
+/// failures do (`error: out of memory`, exit 1, no backtrace). Other
+/// panics keep Rust's report: they are bugs.
+fn out_of_memory_on_capacity_overflow() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+            // Also a thread that cannot start (its stack cannot be mapped).
+            if msg.is_some_and(|m| {
+                m.contains("capacity overflow") || m.starts_with("failed to spawn thread")
+            }) {
+                crate::allocator::out_of_memory();
+            }
+            report(info);
+        }));
+    });
+}
+
 /// Runs command `name` with `args` (without the program name); returns the
 /// process exit code.
 pub fn run_command(name: &str, args: Vec<OsString>) -> i32 {
     default_sigpipe();
+    out_of_memory_on_capacity_overflow();
     let result = match commands::find(name) {
         Some(c) => (c.run)(args),
         None => Err(CliError::Usage(format!("unknown command '{name}'"))),

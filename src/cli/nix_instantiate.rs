@@ -257,7 +257,8 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
             }
             main_eval(&ev, &o, &args, &io, &cwd)
         })
-        .map_err(CliError::failed)?;
+        // Its stack cannot be mapped: out of (address) space.
+        .map_err(|_| CliError::Failed("out of memory".into()))?;
     handle.join().unwrap_or_else(|_| {
         Err(CliError::Failed(
             "internal error: the evaluator thread panicked".into(),

@@ -509,6 +509,21 @@ fn no_args(operands: &[PathBuf]) -> Result<(), CliError> {
     }
 }
 
+/// `--verify-path`/`--verify --check-contents` on a path with a damaged
+/// file: C++ Nix's "was modified!", saying what was found instead of the
+/// hash it would print.
+fn modified_damaged(
+    store: &StoreDir,
+    sp: &StorePath,
+    file: &str,
+    damage: crate::castore::BlobDamage,
+) -> String {
+    format!(
+        "path '{}' was modified! the contents of '{file}' are damaged ({damage})",
+        store.print(sp)
+    )
+}
+
 fn store_error(e: StoreError) -> CliError {
     CliError::Failed(e.to_string())
 }
@@ -1498,6 +1513,10 @@ impl Context<'_> {
                         ok = false;
                     }
                     Ok(_) => {}
+                    Err(StoreError::Damaged { path, damage }) => {
+                        super::print_error(&modified_damaged(&store.store_dir, sp, &path, damage));
+                        ok = false;
+                    }
                     Err(e) => {
                         damaged(sp, e);
                         ok = false;
@@ -1520,7 +1539,14 @@ impl Context<'_> {
         let store = self.open_any()?;
         let mut ok = true;
         for sp in self.store_paths(&store.store_dir, operands)? {
-            let (info, found) = store.verify(&sp).map_err(store_error)?;
+            let (info, found) = match store.verify(&sp) {
+                Err(StoreError::Damaged { path, damage }) => {
+                    super::print_error(&modified_damaged(&store.store_dir, &sp, &path, damage));
+                    ok = false;
+                    continue;
+                }
+                r => r.map_err(store_error)?,
+            };
             if found != info.nar_hash {
                 super::print_error(&format!(
                     "path '{}' was modified! expected hash '{}', got '{}'",

@@ -181,10 +181,13 @@ pub fn parse_buffered<R: BufRead>(
         Err(e) => return Err(e),
     }
 
-    let mut path: Vec<Vec<u8>> = Vec::new();
-    // One entry per open directory: the last entry name seen in it.
-    let mut dirs: Vec<Option<Vec<u8>>> = Vec::new();
+    // All that is kept per level: for each open directory, the last entry
+    // name seen in it (empty before the first). A node starts right after
+    // its entry's name, the last one of its directory, so `names` is also
+    // the path of the node being read.
+    let mut names: Vec<Vec<u8>> = Vec::new();
     loop {
+        let path = names.as_slice();
         // A node starts here.
         input.expect("(")?;
         input.expect("type")?;
@@ -215,7 +218,7 @@ pub fn parse_buffered<R: BufRead>(
                     left: size,
                 };
                 visitor
-                    .regular(&path, executable, size, &mut contents)
+                    .regular(path, executable, size, &mut contents)
                     .map_err(eof_to_truncated)?;
                 let left = contents.left;
                 input.skip(left)?;
@@ -227,12 +230,12 @@ pub fn parse_buffered<R: BufRead>(
                 input.expect("target")?;
                 let target = input.token()?;
                 input.expect(")")?;
-                visitor.symlink(&path, &target)?;
+                visitor.symlink(path, &target)?;
                 false
             }
             b"directory" => {
-                visitor.enter_directory(&path)?;
-                dirs.push(None);
+                visitor.enter_directory(path)?;
+                names.push(Vec::new());
                 true
             }
             _ => {
@@ -246,18 +249,17 @@ pub fn parse_buffered<R: BufRead>(
         // Close finished entries and directories until the next entry starts.
         let mut entry_done = !opened_directory;
         loop {
-            if dirs.is_empty() {
+            if names.is_empty() {
                 return Ok(());
             }
             if entry_done {
                 input.expect(")")?;
-                path.pop();
             }
             let at = input.offset;
             let tag = input.token()?;
             if tag == b")" {
-                dirs.pop();
-                visitor.leave_directory(&path)?;
+                names.pop();
+                visitor.leave_directory(&names)?;
                 entry_done = true;
                 continue;
             }
@@ -278,19 +280,18 @@ pub fn parse_buffered<R: BufRead>(
                     offset: at,
                 });
             }
-            let last = dirs.last_mut().expect("a directory is open");
-            if let Some(prev) = last.as_ref() {
-                if prev.as_slice() >= name.as_slice() {
-                    return Err(NarError::Unsorted {
-                        previous: prev.clone().into(),
-                        name: name.into(),
-                        offset: at,
-                    });
-                }
+            let Some(last) = names.last_mut() else {
+                return Ok(()); // checked at the top of the loop
+            };
+            if !last.is_empty() && last.as_slice() >= name.as_slice() {
+                return Err(NarError::Unsorted {
+                    previous: last.clone().into(),
+                    name: name.into(),
+                    offset: at,
+                });
             }
-            *last = Some(name.clone());
+            *last = name;
             input.expect("node")?;
-            path.push(name);
             break;
         }
     }

@@ -2,7 +2,7 @@
 //! node, a directory's entries, a file's contents. The evaluator's
 //! store-backed I/O (in the CLI layer) walks paths with these.
 
-use std::io::{self, Read};
+use std::io::Read;
 
 use super::{Store, StoreError};
 use crate::castore::directory::{self, Entry};
@@ -24,8 +24,9 @@ impl Store {
         Ok(directory::entries(&dir))
     }
 
-    /// A stream of a stored file's contents, which fails rather than end
-    /// early when the blob is shorter than recorded.
+    /// A stream of a stored file's contents, checked as it is read: it
+    /// fails rather than end early or hand on damaged bytes (BLAKE3 and
+    /// size checked when its end is reached).
     pub fn open_file(
         &self,
         digest: &B3Digest,
@@ -35,12 +36,11 @@ impl Store {
             .blobs
             .open_read(digest)?
             .ok_or(CastoreError::MissingBlob(*digest))?;
-        Ok(Box::new(Exact {
-            inner: reader,
-            left: size,
-            digest: *digest,
-            size,
-        }))
+        Ok(Box::new(crate::castore::VerifiedReader::new(
+            reader,
+            *digest,
+            Some(size),
+        )))
     }
 
     /// A stored file's contents.
@@ -52,36 +52,5 @@ impl Store {
                 StoreError::Castore(CastoreError::io(format!("reading blob {digest}"))(e))
             })?;
         Ok(out)
-    }
-}
-
-/// A blob reader that yields exactly the recorded size.
-struct Exact {
-    inner: Box<dyn Read + Send>,
-    left: u64,
-    digest: B3Digest,
-    size: u64,
-}
-
-impl Read for Exact {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.left == 0 {
-            return Ok(0);
-        }
-        let want = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(io::Error::other(
-                CastoreError::BlobTooShort {
-                    digest: self.digest,
-                    expected: self.size,
-                }
-                .to_string(),
-            ));
-        }
-        self.left -= n as u64;
-        Ok(n)
     }
 }

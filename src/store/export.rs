@@ -43,10 +43,14 @@ pub fn export_paths<W: Write>(
             out: &mut out,
             hasher: crate::hash::Hasher::new(HashAlgo::Sha256),
         };
-        let tee = super::render::write_nar(&*store.blobs, &*store.directories, &info.node, tee)?;
+        // Each file is checked before it is written: a damaged one ends
+        // the stream there, without its trailer or the end marker.
+        let tee = super::render::write_nar(&*store.blobs, &*store.directories, &info.node, tee)
+            .map_err(|e| e.under(&store.print(&p)))?;
         let got = tee.hasher.finish();
         if got != info.nar_hash() {
-            return Err(StoreError::NarHashMismatch {
+            return Err(StoreError::NarHashChanged {
+                path: store.print(&p),
                 expected: Box::new(info.nar_hash()),
                 actual: Box::new(got),
             });

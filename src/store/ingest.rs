@@ -4,8 +4,11 @@
 //! [`NarVisitor`]: file contents stream through a fixed buffer into the blob
 //! writer and the NAR hasher at once, so memory does not grow with file
 //! size. Blobs are synced before the directories are stored, and
-//! directories (one closure, children first) before the caller registers a
-//! path info that refers to them.
+//! directories (children first) before the caller registers a path info
+//! that refers to them. Finished directories are stored in batches of
+//! [`DIRECTORY_BATCH`] as they pile up (blobs synced first), so memory does
+//! not grow with the number (or nesting depth) of directories; what a
+//! failed ingestion stored is unreferenced, never dangling.
 
 use std::io::{self, BufRead, Read, Write};
 use std::path::Path;
@@ -58,6 +61,9 @@ impl Write for NarSink {
     }
 }
 
+/// Finished directories kept before they are stored.
+pub const DIRECTORY_BATCH: usize = 4096;
+
 /// Reads file contents and copies them into the blob writer and, for a flat
 /// content hash, into its hasher.
 struct Tee<'a> {
@@ -65,12 +71,18 @@ struct Tee<'a> {
     blob: &'a mut dyn BlobWriter,
     flat: Option<&'a mut Hasher>,
     progress: Option<&'a dyn IngestProgress>,
+    /// Writing the blob failed (so that it is not taken for bad input).
+    write_failed: Option<io::Error>,
 }
 
 impl Read for Tee<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.blob.write_all(&buf[..n])?;
+        if let Err(e) = self.blob.write_all(&buf[..n]) {
+            let kind = e.kind();
+            self.write_failed = Some(e);
+            return Err(io::Error::new(kind, "writing a blob failed"));
+        }
         if let Some(h) = &mut self.flat {
             h.update(&buf[..n]);
         }
@@ -83,11 +95,15 @@ impl Read for Tee<'_> {
 
 struct Ingester<'a> {
     blobs: &'a dyn BlobService,
+    directories: &'a dyn DirectoryService,
     nar: NarWriter<NarSink>,
     /// Entries of each open directory.
     open: Vec<Vec<Entry>>,
-    /// Finished directories, children first.
+    /// Finished directories not stored yet, children first.
     closure: Vec<Directory>,
+    /// Why storing failed, if it did: the visitor's callers see only an
+    /// `io::Error`, and this is reported instead of it.
+    failure: Option<StoreError>,
     root: Option<Node>,
     flat: Option<Hasher>,
     progress: Option<&'a dyn IngestProgress>,
@@ -98,6 +114,25 @@ fn other(e: impl std::fmt::Display) -> io::Error {
 }
 
 impl Ingester<'_> {
+    /// Records a failure to store (not a fault of the input) and returns
+    /// the error that stops the walk.
+    fn failed(&mut self, e: StoreError) -> io::Error {
+        let msg = e.to_string();
+        self.failure = Some(e);
+        io::Error::other(msg)
+    }
+
+    /// Stores the finished directories (their blobs made durable first).
+    fn store_directories(&mut self) -> Result<(), StoreError> {
+        if self.closure.is_empty() {
+            return Ok(());
+        }
+        self.blobs.sync()?;
+        self.directories
+            .put_closure(std::mem::take(&mut self.closure))?;
+        Ok(())
+    }
+
     fn entry(&mut self, path: &[Vec<u8>]) -> io::Result<()> {
         match path.last() {
             Some(name) => self.nar.entry(name),
@@ -144,6 +179,11 @@ impl NarVisitor for Ingester<'_> {
         let size = directory::size(&dir).map_err(other)?;
         let digest = directory::digest(&dir);
         self.closure.push(dir);
+        if self.closure.len() >= DIRECTORY_BATCH {
+            if let Err(e) = self.store_directories() {
+                return Err(self.failed(e));
+            }
+        }
         self.place(path, Node::Directory { digest, size })
     }
 
@@ -166,7 +206,10 @@ impl NarVisitor for Ingester<'_> {
         contents: &mut dyn Read,
     ) -> io::Result<()> {
         self.entry(path)?;
-        let mut blob = self.blobs.open_write().map_err(other)?;
+        let mut blob = match self.blobs.open_write() {
+            Ok(b) => b,
+            Err(e) => return Err(self.failed(e.into())),
+        };
         let flat = if path.is_empty() {
             self.flat.as_mut()
         } else {
@@ -177,9 +220,20 @@ impl NarVisitor for Ingester<'_> {
             blob: &mut *blob,
             flat,
             progress: self.progress,
+            write_failed: None,
         };
-        self.nar.regular(executable, size, &mut tee)?;
-        let digest = blob.close().map_err(other)?;
+        let written = self.nar.regular(executable, size, &mut tee);
+        if let Some(source) = tee.write_failed.take() {
+            return Err(self.failed(StoreError::Io {
+                context: "writing a blob into the store".into(),
+                source,
+            }));
+        }
+        written?;
+        let digest = match blob.close() {
+            Ok(d) => d,
+            Err(e) => return Err(self.failed(e.into())),
+        };
         self.place(
             path,
             Node::File {
@@ -193,6 +247,7 @@ impl NarVisitor for Ingester<'_> {
 
 fn new_ingester<'a>(
     blobs: &'a dyn BlobService,
+    directories: &'a dyn DirectoryService,
     content_hash: Option<(IngestionMethod, HashAlgo)>,
     progress: Option<&'a dyn IngestProgress>,
 ) -> Result<Ingester<'a>, StoreError> {
@@ -208,23 +263,36 @@ fn new_ingester<'a>(
     };
     Ok(Ingester {
         blobs,
+        directories,
         nar: NarWriter::new(sink).map_err(StoreError::Nar)?,
         open: Vec::new(),
         closure: Vec::new(),
+        failure: None,
         root: None,
         flat,
         progress,
     })
 }
 
-fn finish(
-    ing: Ingester<'_>,
-    blobs: &dyn BlobService,
-    directories: &dyn DirectoryService,
-) -> Result<Ingested, StoreError> {
+/// What stopped a walk: the store's failure, when that was it.
+fn walk_error<E>(ing: &mut Ingester<'_>, e: E) -> StoreError
+where
+    StoreError: From<E>,
+{
+    ing.failure.take().unwrap_or_else(|| StoreError::from(e))
+}
+
+fn finish(mut ing: Ingester<'_>) -> Result<Ingested, StoreError> {
     let root = ing
         .root
+        .take()
         .ok_or_else(|| StoreError::Nar(other("empty archive")))?;
+    // Blobs durable before the directories naming them are stored.
+    if ing.closure.is_empty() {
+        ing.blobs.sync()?;
+    } else {
+        ing.store_directories()?;
+    }
     let sink = ing.nar.finish().map_err(StoreError::Nar)?;
     let content_hash = match (sink.extra, ing.flat) {
         (Some(h), _) => Some(h.finish()),
@@ -234,17 +302,21 @@ fn finish(
         },
         (None, None) => None,
     };
-    // Blobs durable before the directories naming them are stored.
-    blobs.sync()?;
-    if !ing.closure.is_empty() {
-        directories.put_closure(ing.closure)?;
-    }
     Ok(Ingested {
         node: root,
         nar_hash: sink.sha256.finish(),
         nar_size: sink.size,
         content_hash,
     })
+}
+
+/// A NAR that could not be read, as a [`StoreError`].
+struct BadNar(nar::NarError);
+
+impl From<BadNar> for StoreError {
+    fn from(e: BadNar) -> Self {
+        StoreError::BadNar(e.0)
+    }
 }
 
 /// Ingests the tree at `path` (a symlink at `path` is stored as a symlink).
@@ -268,9 +340,11 @@ pub fn ingest_path_with_progress(
     content_hash: Option<(IngestionMethod, HashAlgo)>,
     progress: Option<&dyn IngestProgress>,
 ) -> Result<Ingested, StoreError> {
-    let mut ing = new_ingester(blobs, content_hash, progress)?;
-    nar::fs::walk_path(path, &mut ing)?;
-    finish(ing, blobs, directories)
+    let mut ing = new_ingester(blobs, directories, content_hash, progress)?;
+    if let Err(e) = nar::fs::walk_path(path, &mut ing) {
+        return Err(walk_error(&mut ing, e));
+    }
+    finish(ing)
 }
 
 /// Ingests the NAR read from `input` (validating it as it streams). With
@@ -282,9 +356,11 @@ pub fn ingest_nar(
     input: impl Read,
     expected: Option<(Hash, u64)>,
 ) -> Result<Ingested, StoreError> {
-    let mut ing = new_ingester(blobs, None, None)?;
-    nar::parse(input, &mut ing).map_err(StoreError::BadNar)?;
-    let done = finish(ing, blobs, directories)?;
+    let mut ing = new_ingester(blobs, directories, None, None)?;
+    if let Err(e) = nar::parse(input, &mut ing) {
+        return Err(walk_error(&mut ing, BadNar(e)));
+    }
+    let done = finish(ing)?;
     if let Some((hash, size)) = expected {
         if done.nar_hash != hash {
             return Err(StoreError::NarHashMismatch {
@@ -310,7 +386,9 @@ pub fn ingest_nar_buffered<R: BufRead>(
     input: &mut R,
     progress: Option<&dyn IngestProgress>,
 ) -> Result<Ingested, StoreError> {
-    let mut ing = new_ingester(blobs, None, progress)?;
-    nar::parse_buffered(input, &mut ing).map_err(StoreError::BadNar)?;
-    finish(ing, blobs, directories)
+    let mut ing = new_ingester(blobs, directories, None, progress)?;
+    if let Err(e) = nar::parse_buffered(input, &mut ing) {
+        return Err(walk_error(&mut ing, BadNar(e)));
+    }
+    finish(ing)
 }

@@ -34,8 +34,8 @@ use thiserror::Error;
 
 use crate::castore::grpc::{GrpcBlobService, GrpcConnection, GrpcDirectoryService, GrpcEndpoint};
 use crate::castore::{
-    BlobService, CastoreError, CollectLock, DirectoryService, FsBlobService, MemoryBlobService,
-    MemoryDirectoryService, SledDirectoryService,
+    BlobDamage, BlobService, CastoreError, CollectLock, DirectoryService, FsBlobService,
+    MemoryBlobService, MemoryDirectoryService, SledDirectoryService,
 };
 use crate::hash::{Hash, HashAlgo, HashFormat};
 use crate::nar::fs::DumpError;
@@ -108,6 +108,31 @@ pub enum StoreError {
         #[source]
         source: io::Error,
     },
+    /// A file's stored contents are not what was stored: `path` is the
+    /// file's (from [`render`], relative to the rendered tree's root
+    /// until [`StoreError::under`] puts the store path in front).
+    #[error("the contents of '{path}' in oxnix's store are damaged ({damage}); run 'nix-store --verify --check-contents'")]
+    Damaged { path: String, damage: BlobDamage },
+    #[error("hash of path '{path}' has changed from '{}' to '{}'!", .expected.to_string_with(HashFormat::Nix32), .actual.to_string_with(HashFormat::Nix32))]
+    NarHashChanged {
+        path: String,
+        expected: Box<Hash>,
+        actual: Box<Hash>,
+    },
+}
+
+impl StoreError {
+    /// Damage found in a tree rendered as the store path printed `root`:
+    /// the damaged file's path under it.
+    pub fn under(self, root: &str) -> StoreError {
+        match self {
+            StoreError::Damaged { path, damage } => StoreError::Damaged {
+                path: format!("{root}{path}"),
+                damage,
+            },
+            e => e,
+        }
+    }
 }
 
 /// Where a store lives, parsed from one address string.
@@ -206,6 +231,9 @@ pub struct Store {
     /// Keeps writes and garbage collection of this store apart within the
     /// process (see [`gc`]); shared by clones.
     pub collect_lock: CollectLock,
+    /// A local store's database, flushed when the last clone goes
+    /// (before the lock is let go: fields drop in order).
+    _db: Option<Arc<FlushOnDrop>>,
     /// The lock on a local store's directory, held while this process
     /// uses it (see [`Store::open`]).
     _lock: Option<Arc<std::fs::File>>,
@@ -227,6 +255,36 @@ fn remove_temporaries(tmp: &Path) {
     for e in entries.flatten() {
         let _ = std::fs::remove_file(e.path());
     }
+}
+
+/// Removes what sled leaves behind when a process writing it dies or runs
+/// out of space: snapshots being generated (`db/snap.*.generating`). sled
+/// 0.34 takes the newest-named snapshot file at open, this one included,
+/// and reports an empty or partial one as "Read corrupted data" from then
+/// on; the complete snapshot before it and the log are what it recovers
+/// from. Only called with the store's lock held: no one else writes it.
+fn remove_sled_leftovers(db: &Path) -> Result<(), StoreError> {
+    let entries = match std::fs::read_dir(db) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(StoreError::Io {
+                context: format!("reading '{}'", db.display()),
+                source,
+            })
+        }
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(e.path()).map_err(|source| StoreError::Io {
+                context: format!("removing '{}'", e.path().display()),
+                source,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// Takes the lock on the local store in `dir`. One process at a time uses
@@ -274,13 +332,35 @@ fn create_sled(dir: &Path, db_path: &Path) -> Result<(), StoreError> {
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io(format!("removing '{}'", tmp.display())))?;
     }
-    let db = sled::Config::new()
-        .path(&tmp)
+    let made = sled_config(&tmp)
         .open()
-        .map_err(StoreError::Database)?;
-    db.flush().map_err(StoreError::Database)?;
-    drop(db);
-    std::fs::rename(&tmp, db_path).map_err(io(format!("renaming '{}'", tmp.display())))
+        .and_then(|db| db.flush().map(|_| ()))
+        .map_err(|e| sled_error(&tmp, e))
+        .and_then(|()| {
+            std::fs::rename(&tmp, db_path).map_err(io(format!("renaming '{}'", tmp.display())))
+        });
+    if made.is_err() {
+        // Out of space, say: nothing half-made stays (the next process
+        // would remove it too).
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    made
+}
+
+/// The memory sled may keep of the database (its default is 1 GiB, all of
+/// which a large import fills): the records are small and the kernel's
+/// page cache holds the file anyway.
+const SLED_CACHE: u64 = 64 << 20;
+
+/// How the database at `path` is opened.
+fn sled_config(path: &Path) -> sled::Config {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(SLED_CACHE)
+        // Every write is flushed by its writer (and the database once more
+        // when the store is dropped): no flushing thread, which sled
+        // cannot do without (it panics when one cannot start).
+        .flush_every_ms(None)
 }
 
 fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
@@ -290,7 +370,7 @@ fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
     }
     let start = std::time::Instant::now();
     loop {
-        match sled::Config::new().path(&db_path).open() {
+        match sled_config(&db_path).open() {
             Ok(db) => return Ok(db),
             // sled locks its database for one process: wait for the other
             // (one that does not take the store's lock, e.g. an older
@@ -302,8 +382,61 @@ fn open_sled(dir: &Path) -> Result<sled::Db, StoreError> {
             {
                 std::thread::sleep(Duration::from_millis(50));
             }
-            Err(e) => return Err(StoreError::Database(e)),
+            Err(e) => return Err(sled_error(&db_path, e)),
         }
+    }
+}
+
+/// sled runs its writes on a pool of threads; when none can be started
+/// (out of memory: a thread's stack cannot be mapped) it says so once as a
+/// warning and then waits forever for the work it queued. Hearing that
+/// warning, the process ends as it does when memory runs out
+/// ([`crate::allocator`]) instead of hanging. Installed once, as the
+/// process's `log` logger (nothing else here uses that crate's records).
+pub fn watch_sled() {
+    static WATCH: SledWatch = SledWatch;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if ::log::set_logger(&WATCH).is_ok() {
+            ::log::set_max_level(::log::LevelFilter::Warn);
+        }
+    });
+}
+
+struct SledWatch;
+
+impl ::log::Log for SledWatch {
+    fn enabled(&self, m: &::log::Metadata<'_>) -> bool {
+        m.target().starts_with("sled") && m.level() <= ::log::Level::Warn
+    }
+
+    fn log(&self, record: &::log::Record<'_>) {
+        if self.enabled(record.metadata()) && record.args().to_string().contains("threadpool") {
+            crate::allocator::out_of_memory();
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Flushes the database when the last handle of a store on it goes.
+struct FlushOnDrop(sled::Db);
+
+impl Drop for FlushOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.flush();
+    }
+}
+
+/// A failure of sled on the database at `db`: an I/O error (out of space,
+/// say) names the database.
+fn sled_error(db: &Path, e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(source) => StoreError::Io {
+            context: format!("opening the store's database '{}'", db.display()),
+            source,
+        },
+        e => StoreError::Database(e),
     }
 }
 
@@ -317,6 +450,7 @@ impl Store {
             path_infos: Arc::new(MemoryPathInfoService::new()),
             progress: None,
             collect_lock: CollectLock::new(),
+            _db: None,
             _lock: None,
         }
     }
@@ -337,6 +471,8 @@ impl Store {
                 // Whatever a killed writer left half-written: no process
                 // writes into the store without the lock we now hold.
                 remove_temporaries(&dir.join("blobs").join("tmp"));
+                remove_sled_leftovers(&dir.join("db"))?;
+                watch_sled();
                 let db = open_sled(dir)?;
                 Ok(Store {
                     store_dir,
@@ -345,6 +481,7 @@ impl Store {
                     path_infos: Arc::new(SledPathInfoService::new(&db)?),
                     progress: None,
                     collect_lock: CollectLock::new(),
+                    _db: Some(Arc::new(FlushOnDrop(db))),
                     _lock: Some(Arc::new(lock)),
                 })
             }
@@ -363,6 +500,7 @@ impl Store {
             path_infos: Arc::new(grpc::GrpcPathInfoService::new(&conn)),
             progress: None,
             collect_lock: CollectLock::new(),
+            _db: None,
             _lock: None,
         })
     }
@@ -472,7 +610,10 @@ impl Store {
             w.regular_bytes(false, contents).map_err(io_error)?;
             let nar = w.finish().map_err(io_error)?;
             let mut blob = self.blobs.open_write()?;
-            blob.write_all(contents).map_err(io_error)?;
+            blob.write_all(contents).map_err(|source| StoreError::Io {
+                context: "writing a blob into the store".into(),
+                source,
+            })?;
             let digest = blob.close()?;
             infos.push(PathInfo {
                 store_path: path.clone(),
@@ -527,6 +668,7 @@ impl Store {
     pub fn nar<W: Write>(&self, path: &StorePath, out: W) -> Result<W, StoreError> {
         let info = self.query(path)?;
         render::write_nar(&*self.blobs, &*self.directories, &info.node, out)
+            .map_err(|e| e.under(&self.print(path)))
     }
 
     /// C++ Nix's `computeFSClosure`: `paths` and everything they refer to
@@ -639,12 +781,14 @@ impl Store {
         check_tree(&*self.blobs, &*self.directories, node)
     }
 
-    /// Renders the path and compares its NAR hash with the recorded one;
-    /// returns the hash found.
+    /// Renders the path and hashes its NAR, checking every blob; returns
+    /// its path info and the hash found ([`StoreError::Damaged`] when a
+    /// file's contents are damaged).
     pub fn verify(&self, path: &StorePath) -> Result<(PathInfo, Hash), StoreError> {
         let info = self.query(path)?;
         let mut h = crate::hash::Hasher::new(HashAlgo::Sha256);
-        render::write_nar(&*self.blobs, &*self.directories, &info.node, &mut h)?;
+        render::hash_nar(&*self.blobs, &*self.directories, &info.node, &mut h)
+            .map_err(|e| e.under(&self.print(path)))?;
         Ok((info, h.finish()))
     }
 }

@@ -10,6 +10,12 @@
 //! costs a few round trips per directory instead of one or more per file.
 //! Works over any [`Store`], a daemon's included.
 //!
+//! No damaged contents are ever served: a file's blob is checked whole
+//! against its digest and recorded size before its first bytes go to the
+//! kernel (by a read or a push into the page cache), and its digest is
+//! remembered as checked for the life of the mount; a damaged file's reads
+//! fail with EIO (and the mount names the file on stderr).
+//!
 //! [`Mount::start`] mounts and serves on a few threads;
 //! [`Mount::unmount`] (or drop) unmounts and joins them.
 
@@ -17,7 +23,7 @@ mod mountinfo;
 mod prefetch;
 mod readahead;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::CStr;
 use std::io::{self, Read};
 use std::path::Path;
@@ -94,6 +100,8 @@ pub struct StoreFs {
     /// dropped once read to its end.
     no_open: AtomicBool,
     readers: Mutex<HashMap<u64, Arc<Mutex<OpenBlob>>>>,
+    /// Blobs checked whole against their digests (and sizes).
+    verified: Mutex<HashSet<B3Digest>>,
     /// Pushes files into the kernel's cache, once mounted.
     prefetcher: Prefetcher,
     /// READ requests served.
@@ -129,6 +137,7 @@ impl StoreFs {
             next_handle: AtomicU64::new(1),
             no_open: AtomicBool::new(false),
             readers: Mutex::default(),
+            verified: Mutex::default(),
             prefetcher: Prefetcher::default(),
             reads: AtomicU64::new(0),
             inited: AtomicBool::new(false),
@@ -177,6 +186,52 @@ impl StoreFs {
         let ino = inodes.nodes.len() as u64 + 1;
         inodes.by_name.insert(key, ino);
         ino
+    }
+
+    /// Whether the blob `digest` has been checked whole.
+    fn is_verified(&self, digest: &B3Digest) -> bool {
+        lock(&self.verified).contains(digest)
+    }
+
+    /// Checks the blob of file inode `ino` (`digest`, `size` bytes) whole,
+    /// once per mount: EIO when it is damaged (or unreadable).
+    fn verify_blob(&self, ino: u64, digest: &B3Digest, size: u64) -> io::Result<()> {
+        if self.is_verified(digest) {
+            return Ok(());
+        }
+        match crate::castore::check_blob(&*self.store.blobs, digest, Some(size)) {
+            Ok(()) => {
+                lock(&self.verified).insert(*digest);
+                Ok(())
+            }
+            Err(crate::castore::CastoreError::BlobDamaged { damage, .. }) => {
+                let root = self.store.store_dir.as_str().to_owned();
+                Err(eio(format!(
+                    "the contents of '{root}{}' in oxnix's store are damaged ({damage}); run 'nix-store --verify --check-contents'",
+                    self.path_of(ino)
+                )))
+            }
+            Err(e) => Err(eio(e)),
+        }
+    }
+
+    /// The path of inode `ino` below the mount's root (`/name/…`), for
+    /// messages: found by searching the names known, so slow.
+    fn path_of(&self, mut ino: u64) -> String {
+        let inodes = read_lock(&self.inodes);
+        let mut names: Vec<&[u8]> = Vec::new();
+        while ino != ROOT {
+            let Some(((parent, name), _)) = inodes.by_name.iter().find(|(_, i)| **i == ino) else {
+                break;
+            };
+            names.push(name);
+            ino = *parent;
+        }
+        names
+            .iter()
+            .rev()
+            .map(|n| format!("/{}", String::from_utf8_lossy(n)))
+            .collect()
     }
 
     /// The inode of entry `i` of directory `dir`.
@@ -363,6 +418,7 @@ fn read_blob(
     b: &mut OpenBlob,
     offset: u64,
     size: usize,
+    file_size: u64,
     w: &mut dyn ZeroCopyWriter,
 ) -> io::Result<usize> {
     /// Gaps up to this are read through rather than reopened (larger
@@ -386,7 +442,7 @@ fn read_blob(
         let skipped = io::copy(&mut reader.take(skip), &mut io::sink())?;
         b.pos += skipped;
         if skipped < skip {
-            return Ok(0);
+            return Err(eio(format!("blob {} ended early", b.digest)));
         }
     }
     READ_BUF.with_borrow_mut(|buf| {
@@ -401,6 +457,11 @@ fn read_blob(
             }
         }
         b.pos += n as u64;
+        // The blob was checked whole; it cannot be shorter than recorded
+        // unless it changed since.
+        if n < size && offset + (n as u64) < file_size {
+            return Err(eio(format!("blob {} ended early", b.digest)));
+        }
         w.write_all(&buf[..n])?;
         Ok(n)
     })
@@ -527,6 +588,8 @@ impl FileSystem for StoreFs {
         else {
             return Err(errno(libc::EISDIR));
         };
+        // Nothing of a file goes to the kernel before its blob is checked.
+        self.verify_blob(ino, &digest, file_size)?;
         if offset == 0 {
             rec.delivered.store(true, Ordering::Relaxed);
         }
@@ -555,7 +618,7 @@ impl FileSystem for StoreFs {
         };
         let n = {
             let mut b = lock(&blob);
-            read_blob(&self.store, &mut b, offset, size as usize, w)?
+            read_blob(&self.store, &mut b, offset, size as usize, file_size, w)?
         };
         let end = offset + n as u64;
         let before = rec.read_to.fetch_max(end, Ordering::Relaxed);

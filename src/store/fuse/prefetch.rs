@@ -338,9 +338,32 @@ fn push_file(fs: &StoreFs, dev: &File, push: &Push, buf: &mut Vec<u8>) -> bool {
     if rec.delivered.swap(true, Ordering::Relaxed) {
         return false;
     }
-    let Ok(Some(mut reader)) = fs.store.blobs.open_read(&push.digest) else {
-        rec.delivered.store(false, Ordering::Relaxed);
-        return false; // a read will report it
+    // Checked before anything of it goes to the kernel: a small file is
+    // read whole and checked, a larger one hashed first.
+    let mut whole = Vec::new();
+    let mut reader: Box<dyn Read + Send> = if fs.is_verified(&push.digest) || size > CHUNK {
+        if fs.verify_blob(ino, &push.digest, size).is_err() {
+            rec.delivered.store(false, Ordering::Relaxed);
+            return false; // a read will report it
+        }
+        match fs.store.blobs.open_read(&push.digest) {
+            Ok(Some(r)) => r,
+            _ => {
+                rec.delivered.store(false, Ordering::Relaxed);
+                return false; // a read will report it
+            }
+        }
+    } else {
+        match crate::castore::read_verified(&*fs.store.blobs, &push.digest, size, &mut whole) {
+            Ok(()) => {
+                lock(&fs.verified).insert(push.digest);
+                Box::new(io::Cursor::new(whole))
+            }
+            Err(_) => {
+                rec.delivered.store(false, Ordering::Relaxed);
+                return false; // a read will report it
+            }
+        }
     };
     // In pieces of at most CHUNK, each pushed as soon as it is read. A
     // reader that has got ahead reads the rest itself, and one that has
@@ -377,6 +400,9 @@ fn push_ahead(fs: &StoreFs, dev: &File, stream: Stream, buf: &mut Vec<u8>) -> bo
         mut from,
         mut to,
     } = stream;
+    if !fs.is_verified(&digest) {
+        return false; // reads check it first
+    }
     // The blob, open where the next piece starts.
     let mut reader: Option<(Box<dyn Read + Send>, u64)> = None;
     loop {
