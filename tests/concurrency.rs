@@ -143,6 +143,66 @@ fn processes_share_a_local_store_a_daemon_serves() {
     verify(&store, &made);
 }
 
+/// Thousands of blobs read through a daemon (each a call of its own, read
+/// to its recorded size): every call must end cleanly, or the daemon's
+/// HTTP/2 server takes the resets for an attack and drops the connection
+/// (found by benches/concurrency.py: "h2 protocol error").
+#[test]
+fn thousands_of_blob_reads_through_a_daemon() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("store");
+    // As the bench that found it: 40 paths of 200 small files and a
+    // 1 MiB one, added one process each.
+    let mut trees = Vec::new();
+    for i in 0..40 {
+        let t = work.path().join(format!("t{i}"));
+        std::fs::create_dir_all(t.join("sub")).expect("tree");
+        for j in 0..200 {
+            std::fs::write(
+                t.join(format!("sub/f{j}")),
+                format!("tree {i} file {j}\n").repeat(200),
+            )
+            .expect("file");
+        }
+        std::fs::write(t.join("big"), vec![i as u8; 1 << 20]).expect("big");
+        trees.push(t);
+    }
+    let mut c = command(OXNIX, &store);
+    let listen = format!("grpc+unix://{}", work.path().join("d.sock").display());
+    c.args(["store", "daemon", "--listen", &listen]);
+    let mut daemon = spawn(c);
+    let socket = store.join("daemon.sock");
+    let start = Instant::now();
+    while !socket.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no daemon socket"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut last = String::new();
+    for t in &trees {
+        let mut add = command(NIX_STORE, &store);
+        add.arg("--add").arg(t);
+        last = stdout_line(&finish("add", spawn(add)));
+    }
+    for args in [vec!["--verify", "--check-contents"], vec!["--dump", &last]] {
+        let mut c = command(NIX_STORE, &store);
+        c.args(&args);
+        let out = c.output().expect("nix-store");
+        assert!(
+            out.status.success(),
+            "{args:?} through the daemon: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // SAFETY: sending SIGTERM to our own child has no preconditions.
+    unsafe {
+        libc::kill(daemon.id() as i32, libc::SIGTERM);
+    }
+    let _ = daemon.wait();
+}
+
 #[test]
 fn a_killed_add_leaves_nothing_behind_after_the_next_start() {
     let work = tempfile::tempdir().expect("tempdir");

@@ -265,6 +265,23 @@ struct GrpcBlobReader {
     done: bool,
 }
 
+impl Drop for GrpcBlobReader {
+    /// A reader that took the whole blob (the usual case: readers stop at
+    /// the size they know) has the stream's end still to come: wait for it
+    /// briefly, so the call ends cleanly instead of being reset. A server
+    /// sees thousands of resets as an attack and ends the connection
+    /// ("h2 protocol error"). A reader dropped part way resets its call.
+    fn drop(&mut self) {
+        if self.done || self.pos != self.buf.len() {
+            return;
+        }
+        let stream = &mut self.stream;
+        let _ = self.rt.block_on(async {
+            tokio::time::timeout(std::time::Duration::from_millis(200), stream.message()).await
+        });
+    }
+}
+
 impl Read for GrpcBlobReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.pos == self.buf.len() {
