@@ -675,6 +675,9 @@ impl Context<'_> {
         if !operands.is_empty() {
             return Err(CliError::Usage("no arguments expected".into()));
         }
+        if let Some(result) = self.gc_through_daemon(action, max_freed, None, false) {
+            return result;
+        }
         let store = self.open()?;
         let Some(action) = action else {
             return self.collect(&store, &gc::Target::Dead, max_freed, false);
@@ -790,6 +793,66 @@ impl Context<'_> {
         }
     }
 
+    /// `--gc` and `--delete` when the store is C++ Nix's daemon: its own
+    /// collector does the work (it knows every root); we print what C++
+    /// Nix's client prints. `None` when the store is not the daemon.
+    fn gc_through_daemon(
+        &self,
+        action: Option<&str>,
+        max_freed: u64,
+        delete: Option<BTreeSet<StorePath>>,
+        ignore_liveness: bool,
+    ) -> Option<Result<(), CliError>> {
+        let address = match super::store_env::any_address(self.store.as_deref()) {
+            Ok(a) => a,
+            Err(e) => return Some(Err(e)),
+        };
+        if !matches!(address, AnyAddress::Daemon(_)) {
+            return None;
+        }
+        Some((|| {
+            let store = self.open_any()?;
+            let Some(mut d) = store.daemon_client() else {
+                return Err(CliError::Failed("internal error: not the daemon".into()));
+            };
+            if action == Some("--print-roots") {
+                let mut roots = d.find_roots().map_err(store_error)?;
+                roots.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+                return with_stdout(|out| {
+                    for (link, target) in &roots {
+                        writeln!(out, "{link} -> {}", store.print(target)).map_err(out_err)?;
+                    }
+                    Ok(())
+                });
+            }
+            let (code, paths) = match (&delete, action) {
+                (Some(p), _) => (3, p.clone()),
+                (None, Some("--print-live")) => (0, BTreeSet::new()),
+                (None, Some("--print-dead")) => (1, BTreeSet::new()),
+                _ => (2, BTreeSet::new()),
+            };
+            let (found, freed) = d
+                .collect_garbage(code, &paths, ignore_liveness, max_freed)
+                .map_err(store_error)?;
+            if code < 2 {
+                let mut found = found;
+                found.sort();
+                return with_stdout(|out| {
+                    for p in &found {
+                        writeln!(out, "{p}").map_err(out_err)?;
+                    }
+                    Ok(())
+                });
+            }
+            println!(
+                "{} store paths deleted, {:.2} MiB freed",
+                found.len(),
+                freed as f64 / (1024.0 * 1024.0)
+            );
+            Ok(())
+        })())
+    }
+
     /// What the collector keeps: the closure of `roots`, with (per
     /// `keep-derivations`) the derivations live paths were built from and
     /// (per `keep-outputs`) the valid outputs of live derivations.
@@ -857,6 +920,13 @@ impl Context<'_> {
     /// [`Context::find_roots`] for any store: C++ Nix's roots of its local
     /// store, oxnix's of its own.
     fn find_roots_any(&self, store: &AnyStore) -> Result<crate::store::gc_roots::Roots, CliError> {
+        if let Some(mut d) = store.daemon_client() {
+            let mut roots = crate::store::gc_roots::Roots::new();
+            for (link, target) in d.find_roots().map_err(store_error)? {
+                roots.entry(target).or_default().insert(PathBuf::from(link));
+            }
+            return Ok(roots);
+        }
         let address = super::store_env::any_address(self.store.as_deref())?;
         let Some(state) = address.state_dir() else {
             return Err(CliError::Failed(
@@ -1574,11 +1644,16 @@ impl Context<'_> {
                 other => return Err(CliError::Usage(format!("unknown flag '{other}'"))),
             }
         }
-        let store = self.open()?;
         let paths: BTreeSet<StorePath> = self
-            .store_paths(&store.store_dir, operands)?
+            .store_paths(&store_dir()?, operands)?
             .into_iter()
             .collect();
+        if let Some(result) =
+            self.gc_through_daemon(None, u64::MAX, Some(paths.clone()), ignore_liveness)
+        {
+            return result;
+        }
+        let store = self.open()?;
         self.collect(&store, &gc::Target::Paths(paths), u64::MAX, ignore_liveness)
     }
 

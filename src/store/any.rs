@@ -491,6 +491,15 @@ impl AnyStore {
         Ok(imported)
     }
 
+    /// The Nix daemon's connection, when this store is the daemon (whose
+    /// own collector then does garbage collection).
+    pub fn daemon_client(&self) -> Option<MutexGuard<'_, DaemonClient>> {
+        match &self.backend {
+            Backend::Daemon(c) => Some(self.daemon(c)),
+            _ => None,
+        }
+    }
+
     /// Registers the symlink `link` as a garbage collector root.
     pub fn add_indirect_root(&self, link: &Path, address: &AnyAddress) -> Result<(), StoreError> {
         match &self.backend {

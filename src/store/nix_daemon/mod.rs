@@ -45,7 +45,9 @@ mod op {
     pub(super) const BUILD_PATHS: u64 = 9;
     pub(super) const ADD_TEMP_ROOT: u64 = 11;
     pub(super) const ADD_INDIRECT_ROOT: u64 = 12;
+    pub(super) const FIND_ROOTS: u64 = 14;
     pub(super) const SET_OPTIONS: u64 = 19;
+    pub(super) const COLLECT_GARBAGE: u64 = 20;
     pub(super) const QUERY_ALL_VALID_PATHS: u64 = 23;
     pub(super) const QUERY_PATH_INFO: u64 = 26;
     pub(super) const QUERY_VALID_DERIVERS: u64 = 33;
@@ -428,6 +430,50 @@ impl DaemonClient {
         self.finish()?;
         read_u64(&mut self.reader).map_err(proto)?;
         Ok(())
+    }
+
+    /// The daemon's garbage collector roots: (link, store path) pairs.
+    pub fn find_roots(&mut self) -> Result<Vec<(String, StorePath)>, StoreError> {
+        self.start(op::FIND_ROOTS)?;
+        self.finish()?;
+        let n = read_u64(&mut self.reader).map_err(proto)?;
+        if n > MAX_LIST {
+            return Err(StoreError::Daemon(format!("the Nix daemon sent {n} roots")));
+        }
+        let mut roots = Vec::new();
+        for _ in 0..n {
+            let link = read_string(&mut self.reader).map_err(proto)?;
+            let target = read_string(&mut self.reader).map_err(proto)?;
+            roots.push((link, self.path(&target)?));
+        }
+        Ok(roots)
+    }
+
+    /// Has the daemon's collector run: `action` 0 returns the live paths,
+    /// 1 the dead ones, 2 deletes the dead ones, 3 deletes `paths`. Answers
+    /// the paths (returned or deleted) and the bytes freed.
+    pub fn collect_garbage(
+        &mut self,
+        action: u64,
+        paths: &BTreeSet<StorePath>,
+        ignore_liveness: bool,
+        max_freed: u64,
+    ) -> Result<(Vec<String>, u64), StoreError> {
+        self.start(op::COLLECT_GARBAGE)?;
+        write_u64(&mut self.writer, action).map_err(proto)?;
+        let printed: Vec<String> = paths.iter().map(|p| self.store_dir.print(p)).collect();
+        write_strings(&mut self.writer, printed.iter().map(String::as_str)).map_err(proto)?;
+        write_bool(&mut self.writer, ignore_liveness).map_err(proto)?;
+        write_u64(&mut self.writer, max_freed).map_err(proto)?;
+        // Three obsolete fields.
+        for _ in 0..3 {
+            write_u64(&mut self.writer, 0).map_err(proto)?;
+        }
+        self.finish()?;
+        let found = read_strings(&mut self.reader).map_err(proto)?;
+        let freed = read_u64(&mut self.reader).map_err(proto)?;
+        read_u64(&mut self.reader).map_err(proto)?;
+        Ok((found, freed))
     }
 
     /// Passes the client's settings (C++ Nix sends them first on every
