@@ -406,7 +406,7 @@ impl AnyStore {
         &self,
         input: &mut dyn std::io::Read,
     ) -> Result<Vec<StorePath>, StoreError> {
-        use super::export::{bad, read_str, read_u64, EXPORT_MAGIC};
+        use super::export::{bad, read_u64};
         let local = match &self.backend {
             Backend::Oxnix(s) => return super::export::import_paths(s, input),
             Backend::Local(l) => l,
@@ -449,24 +449,11 @@ impl AnyStore {
                 use std::io::Seek;
                 tmp.stream_position().map_err(StoreError::Write)?
             };
-            if read_u64(&mut r)? != EXPORT_MAGIC {
-                return Err(bad("Nix archive cannot be imported; wrong format"));
-            }
-            let path = self.store_dir.parse_path(&read_str(&mut r)?)?;
-            let n = read_u64(&mut r)?;
-            let mut references = BTreeSet::new();
-            for _ in 0..n {
-                references.insert(self.store_dir.parse_path(&read_str(&mut r)?)?);
-            }
-            let deriver = read_str(&mut r)?;
-            let deriver = if deriver.is_empty() {
-                None
-            } else {
-                Some(self.store_dir.parse_path(&deriver)?)
-            };
-            if read_u64(&mut r)? == 1 {
-                read_str(&mut r)?;
-            }
+            let super::export::Trailer {
+                path,
+                references,
+                deriver,
+            } = super::export::read_trailer(&mut r, &self.store_dir)?;
             for reference in &references {
                 if *reference != path && !local.is_valid(reference)? {
                     return Err(StoreError::NotValid(self.print(reference)));
@@ -579,33 +566,7 @@ impl AnyStore {
         if let Backend::Oxnix(s) = &self.backend {
             return s.sort_references_first(paths);
         }
-        let mut refs = std::collections::BTreeMap::new();
-        for p in paths {
-            refs.insert(p, self.query(p)?.references);
-        }
-        let mut out = Vec::with_capacity(paths.len());
-        let mut visited: BTreeSet<&StorePath> = BTreeSet::new();
-        for start in paths {
-            if !visited.insert(start) {
-                continue;
-            }
-            let mut stack = vec![(start, super::children(&refs, start, paths))];
-            while let Some((p, kids)) = stack.last_mut() {
-                match kids.pop() {
-                    Some(k) => {
-                        if visited.insert(k) {
-                            let c = super::children(&refs, k, paths);
-                            stack.push((k, c));
-                        }
-                    }
-                    None => {
-                        out.push((*p).clone());
-                        stack.pop();
-                    }
-                }
-            }
-        }
-        Ok(out)
+        super::sort_references_first(paths, &mut |p| Ok(self.query(p)?.references))
     }
 
     /// Serialises a valid path again and hashes it: the recorded info and

@@ -119,6 +119,45 @@ pub(crate) fn read_str(r: &mut impl Read) -> Result<String, StoreError> {
     String::from_utf8(s).map_err(|_| bad("a path is not UTF-8"))
 }
 
+/// What follows each NAR in the export format.
+pub(crate) struct Trailer {
+    pub path: StorePath,
+    pub references: BTreeSet<StorePath>,
+    pub deriver: Option<StorePath>,
+}
+
+/// Reads the trailer after a NAR: the magic number, the path, its
+/// references and deriver, and an optional legacy signature (ignored, as
+/// C++ Nix does).
+pub(crate) fn read_trailer(
+    r: &mut impl Read,
+    dir: &crate::store_path::StoreDir,
+) -> Result<Trailer, StoreError> {
+    if read_u64(r)? != EXPORT_MAGIC {
+        return Err(bad("Nix archive cannot be imported; wrong format"));
+    }
+    let path = dir.parse_path(&read_str(r)?)?;
+    let n = read_u64(r)?;
+    let mut references = BTreeSet::new();
+    for _ in 0..n {
+        references.insert(dir.parse_path(&read_str(r)?)?);
+    }
+    let deriver = read_str(r)?;
+    let deriver = if deriver.is_empty() {
+        None
+    } else {
+        Some(dir.parse_path(&deriver)?)
+    };
+    if read_u64(r)? == 1 {
+        read_str(r)?;
+    }
+    Ok(Trailer {
+        path,
+        references,
+        deriver,
+    })
+}
+
 /// Reads an export stream and registers every path in it; returns them in
 /// stream order. Each NAR streams into the castore; its path info is written
 /// only once the trailer (path, references, deriver) has been read and the
@@ -141,25 +180,11 @@ pub fn import_paths(store: &Store, input: impl Read) -> Result<Vec<StorePath>, S
             &mut r,
             store.progress.as_deref(),
         )?;
-        if read_u64(&mut r)? != EXPORT_MAGIC {
-            return Err(bad("Nix archive cannot be imported; wrong format"));
-        }
-        let path = store.store_dir.parse_path(&read_str(&mut r)?)?;
-        let n = read_u64(&mut r)?;
-        let mut references = BTreeSet::new();
-        for _ in 0..n {
-            references.insert(store.store_dir.parse_path(&read_str(&mut r)?)?);
-        }
-        let deriver = read_str(&mut r)?;
-        let deriver = if deriver.is_empty() {
-            None
-        } else {
-            Some(store.store_dir.parse_path(&deriver)?)
-        };
-        // An optional legacy signature, ignored (as C++ Nix does).
-        if read_u64(&mut r)? == 1 {
-            read_str(&mut r)?;
-        }
+        let Trailer {
+            path,
+            references,
+            deriver,
+        } = read_trailer(&mut r, &store.store_dir)?;
         for reference in &references {
             if *reference != path && !store.is_valid(reference)? {
                 return Err(StoreError::NotValid(store.print(reference)));

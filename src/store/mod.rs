@@ -723,35 +723,7 @@ impl Store {
         &self,
         paths: &BTreeSet<StorePath>,
     ) -> Result<Vec<StorePath>, StoreError> {
-        let mut refs: BTreeMap<&StorePath, BTreeSet<StorePath>> = BTreeMap::new();
-        for p in paths {
-            refs.insert(p, self.query(p)?.references);
-        }
-        let mut out = Vec::with_capacity(paths.len());
-        let mut visited: BTreeSet<&StorePath> = BTreeSet::new();
-        // Depth-first, post-order, with an explicit stack of (path, children).
-        for start in paths {
-            if !visited.insert(start) {
-                continue;
-            }
-            let mut stack: Vec<(&StorePath, Vec<&StorePath>)> =
-                vec![(start, children(&refs, start, paths))];
-            while let Some((p, kids)) = stack.last_mut() {
-                match kids.pop() {
-                    Some(k) => {
-                        if visited.insert(k) {
-                            let c = children(&refs, k, paths);
-                            stack.push((k, c));
-                        }
-                    }
-                    None => {
-                        out.push((*p).clone());
-                        stack.pop();
-                    }
-                }
-            }
-        }
-        Ok(out)
+        sort_references_first(paths, &mut |p| Ok(self.query(p)?.references))
     }
 
     /// Deletes `paths` (their path infos; the castore data stays until
@@ -833,9 +805,46 @@ pub fn check_tree(
     Ok(())
 }
 
+/// `paths` ordered so that a path comes after the paths of the set it
+/// refers to (C++ Nix's `topoSortPaths`), with `references` giving each
+/// path's references. Depth-first, post-order, with an explicit stack.
+pub fn sort_references_first(
+    paths: &BTreeSet<StorePath>,
+    references: &mut dyn FnMut(&StorePath) -> Result<BTreeSet<StorePath>, StoreError>,
+) -> Result<Vec<StorePath>, StoreError> {
+    let mut refs: BTreeMap<&StorePath, BTreeSet<StorePath>> = BTreeMap::new();
+    for p in paths {
+        refs.insert(p, references(p)?);
+    }
+    let mut out = Vec::with_capacity(paths.len());
+    let mut visited: BTreeSet<&StorePath> = BTreeSet::new();
+    for start in paths {
+        if !visited.insert(start) {
+            continue;
+        }
+        let mut stack: Vec<(&StorePath, Vec<&StorePath>)> =
+            vec![(start, children(&refs, start, paths))];
+        while let Some((p, kids)) = stack.last_mut() {
+            match kids.pop() {
+                Some(k) => {
+                    if visited.insert(k) {
+                        let c = children(&refs, k, paths);
+                        stack.push((k, c));
+                    }
+                }
+                None => {
+                    out.push((*p).clone());
+                    stack.pop();
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The references of `p` that are in `within`, other than `p`, in the order
 /// the depth-first walk takes them (popped from the end: ascending).
-pub(crate) fn children<'a>(
+fn children<'a>(
     refs: &BTreeMap<&StorePath, BTreeSet<StorePath>>,
     p: &StorePath,
     within: &'a BTreeSet<StorePath>,

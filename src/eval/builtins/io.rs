@@ -76,21 +76,7 @@ async fn path_arg_with_context(co: &Co, v: Value) -> Result<(PathBuf, Option<Con
 /// restricted evaluation (its real path then).
 pub(crate) async fn realised_path(co: &Co, v: Value) -> Result<PathBuf, ErrorKind> {
     let (path, context) = path_arg_with_context(co, v).await?;
-    let v = crate::eval::vm::with_evaluator(
-        co,
-        Box::new(move |ev| {
-            if let Some(c) = &context {
-                ev.realise_context(c)?;
-            }
-            ev.check_source_path(&path)
-                .map(|p| Value::Path(std::rc::Rc::new(p)))
-        }),
-    )
-    .await?;
-    match v {
-        Value::Path(p) => Ok(p.as_ref().clone()),
-        _ => Err(ErrorKind::Other("internal error: path check".into())),
-    }
+    checked_path(co, path, context).await
 }
 
 /// The path a value stands for, with the store paths of its context made
@@ -110,9 +96,22 @@ pub(crate) async fn path_with_realised_context(co: &Co, v: Value) -> Result<Path
 /// `path`, if restricted evaluation allows reading it (its real path
 /// then), else C++ Nix's error.
 pub(crate) async fn allowed(co: &Co, path: PathBuf) -> Result<PathBuf, ErrorKind> {
+    checked_path(co, path, None).await
+}
+
+/// `path` after realising `context` (if any), checked against restricted
+/// evaluation (its real path then).
+async fn checked_path(
+    co: &Co,
+    path: PathBuf,
+    context: Option<Context>,
+) -> Result<PathBuf, ErrorKind> {
     let v = crate::eval::vm::with_evaluator(
         co,
         Box::new(move |ev| {
+            if let Some(c) = &context {
+                ev.realise_context(c)?;
+            }
             ev.check_source_path(&path)
                 .map(|p| Value::Path(std::rc::Rc::new(p)))
         }),
