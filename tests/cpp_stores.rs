@@ -334,6 +334,35 @@ fn nix_store_on(nix: &Nix, env: &[(&str, &str)]) {
     same(nix, &["-q", "--hash", &missing], env);
     // An export of C++ Nix's imports into another local store of ours, and
     // is valid and identical there to C++ Nix.
+    if env.iter().any(|(_, v)| v.starts_with("unix://")) {
+        // Through the daemon: a path deleted there comes back by --import.
+        let x = nix.write("imported", "to export and import");
+        let p = nix.ok("nix-store", &["--add", &x], env);
+        let export = nix.run("nix-store", &["--export", &p], env);
+        nix.ok(NIX_STORE, &["--delete", &p], env);
+        let mut c = nix.command(NIX_STORE);
+        c.arg("--import")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().expect("import");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(&export.stdout).expect("feed");
+        }
+        let imported = child.wait_with_output().expect("import");
+        assert!(
+            imported.status.success(),
+            "{}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&imported.stdout).trim(), p);
+        nix.ok("nix-store", &["--check-validity", &p], env);
+    }
     if env.iter().any(|(_, v)| *v == "local") {
         let closure = nix.ok("nix-store", &["-qR", &drv], env);
         let mut args = vec!["--export"];

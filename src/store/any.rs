@@ -400,22 +400,17 @@ impl AnyStore {
 
     /// Reads C++ Nix's export format and adds every path in it (whose
     /// references must be valid or earlier in the stream); returns them in
-    /// stream order. Into C++ Nix's local store each NAR is kept in a
-    /// temporary file until its trailer names the path.
+    /// stream order. For C++ Nix's stores each NAR is kept in a temporary
+    /// file until its trailer names the path; the daemon then checks it as
+    /// it checks any client's (signatures, unless the user is trusted).
     pub fn import_paths(
         &self,
         input: &mut dyn std::io::Read,
     ) -> Result<Vec<StorePath>, StoreError> {
         use super::export::{bad, read_u64};
-        let local = match &self.backend {
-            Backend::Oxnix(s) => return super::export::import_paths(s, input),
-            Backend::Local(l) => l,
-            Backend::Daemon(_) => {
-                return Err(StoreError::Daemon(
-                    "not supported yet: nix-store --import through the Nix daemon".into(),
-                ))
-            }
-        };
+        if let Backend::Oxnix(s) = &self.backend {
+            return super::export::import_paths(s, input);
+        }
         let mut r = std::io::BufReader::with_capacity(256 * 1024, input);
         let mut imported = Vec::new();
         loop {
@@ -455,7 +450,7 @@ impl AnyStore {
                 deriver,
             } = super::export::read_trailer(&mut r, &self.store_dir)?;
             for reference in &references {
-                if *reference != path && !local.is_valid(reference)? {
+                if *reference != path && !self.is_valid(reference)? {
                     return Err(StoreError::NotValid(self.print(reference)));
                 }
             }
@@ -472,7 +467,13 @@ impl AnyStore {
                 signatures: Vec::new(),
                 ca: None,
             };
-            local.add_nar_reader(info, &mut tmp)?;
+            match &self.backend {
+                Backend::Local(l) => {
+                    l.add_nar_reader(info, &mut tmp)?;
+                }
+                Backend::Daemon(c) => self.daemon(c).add_to_store_nar(&info, &mut tmp)?,
+                Backend::Oxnix(_) => unreachable!("handled above"),
+            }
             imported.push(path);
         }
         Ok(imported)
