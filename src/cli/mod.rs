@@ -154,6 +154,7 @@ fn out_of_memory_on_capacity_overflow() {
 /// Runs command `name` with `args` (without the program name); returns the
 /// process exit code.
 pub fn run_command(name: &str, args: Vec<OsString>) -> i32 {
+    crate::allocator::disable_transparent_huge_pages();
     default_sigpipe();
     out_of_memory_on_capacity_overflow();
     let result = match commands::find(name) {
@@ -166,6 +167,7 @@ pub fn run_command(name: &str, args: Vec<OsString>) -> i32 {
 /// Entry point of the multicall binary: dispatches on the name it was started
 /// as (a Nix command's), or on its first argument (`oxnix nix-hash …`).
 pub fn main_multicall(mut argv: Vec<OsString>) -> i32 {
+    crate::allocator::disable_transparent_huge_pages();
     let invoked = argv
         .first()
         .and_then(|a| Path::new(a).file_name())

@@ -58,6 +58,10 @@ pub enum Request {
     TryForce(Value),
     /// Apply a function to an argument.
     Call(Value, Value),
+    /// Apply a function to two arguments in turn (`f x y`, as `foldl'`
+    /// calls its operator); `a: b: …` is entered without a frame for the
+    /// first call, which only makes the inner closure.
+    Call2(Value, Value, Value),
     /// The (lazy, cached) value of a Nix file.
     Import(PathBuf),
     /// The store path a path is copied to, as a string with context.

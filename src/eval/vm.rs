@@ -37,6 +37,14 @@ pub async fn call(co: &Co, f: Value, arg: Value) -> Result<Value, ErrorKind> {
     }
 }
 
+/// Calls `f` with `x` and the result with `y` from inside a generator.
+pub async fn call2(co: &Co, f: Value, x: Value, y: Value) -> Result<Value, ErrorKind> {
+    match co.yield_(Request::Call2(f, x, y)).await {
+        Response::Value(v) => Ok(v),
+        Response::Error(e) => Err(e),
+    }
+}
+
 /// Where a finished frame's value goes.
 enum Done {
     /// Onto the value stack (the frame below is code that called).
@@ -343,41 +351,6 @@ impl<'e> Vm<'e> {
         Ok(())
     }
 
-    /// Starts evaluating thunk `t`; its value goes to `done`.
-    fn start_thunk(&mut self, t: Thunk) -> Result<(), ErrorKind> {
-        match t.start() {
-            ThunkState::Suspended { code, env } => {
-                let base = self.stack.len();
-                self.frames.push(Frame::Code(CodeFrame {
-                    code,
-                    ip: 0,
-                    env,
-                    base,
-                    done: Done::Thunk(t),
-                }));
-                Ok(())
-            }
-            ThunkState::Apply(f, arg) => match self.call_frame(f, arg, Done::Thunk(t.clone())) {
-                Ok(Callee::Frame(frame)) => {
-                    self.frames.push(frame);
-                    Ok(())
-                }
-                Ok(Callee::Value(v)) => {
-                    // Cannot fail: delivering into a thunk.
-                    let _ = self.complete(v, Done::Thunk(t));
-                    Ok(())
-                }
-                Err(e) => {
-                    t.restore();
-                    Err(e)
-                }
-            },
-            ThunkState::Done(_) => Ok(()),
-            // Already being evaluated.
-            _ => Err(ErrorKind::InfiniteRecursion),
-        }
-    }
-
     fn run_gen_frame(&mut self, mut g: Box<GenFrame>) -> Result<(), EvalError> {
         let reply = g.reply.take().unwrap_or(Response::Value(Value::Null));
         match g.gen.resume_with(reply) {
@@ -431,6 +404,40 @@ impl<'e> Vm<'e> {
                     Request::ForceWithContext(ctx, v) => {
                         g.error_context = Some(ctx);
                         (v, false)
+                    }
+                    Request::Call2(f, x, y) => {
+                        let (f, arg) = match curried_inner(&f, &x) {
+                            Some(g) => (g, y),
+                            None => {
+                                // Not `a: b: …`: both calls, in a generator.
+                                let gen = generator(move |co| async move {
+                                    let g = call(&co, f, x).await?;
+                                    call(&co, g, y).await
+                                });
+                                self.frames.push(Frame::Gen(g));
+                                let mut frame = gen_frame(gen, Done::Resume);
+                                if let Frame::Gen(inner) = &mut frame {
+                                    inner.span = span;
+                                }
+                                self.frames.push(frame);
+                                return Ok(());
+                            }
+                        };
+                        match self.call_frame(f, arg, Done::Resume) {
+                            Ok(Callee::Frame(frame)) => {
+                                self.frames.push(Frame::Gen(g));
+                                self.frames.push(frame);
+                            }
+                            Ok(Callee::Value(v)) => {
+                                g.reply = Some(Response::Value(v));
+                                self.frames.push(Frame::Gen(g));
+                            }
+                            Err(k) => {
+                                self.frames.push(Frame::Gen(g));
+                                return Err(EvalError::located(k, span));
+                            }
+                        }
+                        return Ok(());
                     }
                     Request::Call(f, arg) => {
                         match self.call_frame(f, arg, Done::Resume) {
@@ -617,10 +624,14 @@ impl<'e> Vm<'e> {
     /// Runs code frame `f`. When it calls, forces or returns, the next
     /// frame to run is taken in this same loop if it is code (a generator
     /// frame, a limit or the end of this drive goes back to [`Vm::drive`]).
+    /// A code frame that a call or a force starts runs at once, without a
+    /// trip through the frame stack.
     fn run_code(&mut self, mut f: CodeFrame, bottom: usize) -> Result<(), EvalError> {
         loop {
             let op = f.code.ops[f.ip];
-            match self.exec(&mut f, op) {
+            // The frame to run next when it is not the one on top of the
+            // frame stack.
+            let next: Option<CodeFrame> = match self.exec(&mut f, op) {
                 Ok(Flow::Next) => {
                     f.ip += 1;
                     continue;
@@ -629,27 +640,66 @@ impl<'e> Vm<'e> {
                     f.ip = t;
                     continue;
                 }
-                Ok(Flow::Force(t)) => {
-                    self.frames.push(Frame::Code(f));
-                    if let Err(k) = self.start_thunk(t) {
-                        let span = match self.frames.last() {
-                            Some(Frame::Code(c)) => Some(c.code.spans[c.ip].clone()),
-                            _ => None,
-                        };
-                        return Err(EvalError::new(k, span));
+                Ok(Flow::Force(t)) => match t.start() {
+                    ThunkState::Suspended { code, env } => {
+                        let base = self.stack.len();
+                        self.frames.push(Frame::Code(f));
+                        Some(CodeFrame {
+                            code,
+                            ip: 0,
+                            env,
+                            base,
+                            done: Done::Thunk(t),
+                        })
                     }
-                }
-                Ok(Flow::Call(mut frame)) => {
-                    if let Frame::Gen(g) = &mut frame {
-                        g.span.get_or_insert_with(|| f.code.spans[f.ip].clone());
+                    ThunkState::Done(_) => {
+                        // Evaluated meanwhile: run the instruction again.
+                        continue;
                     }
+                    ThunkState::Apply(func, arg) => {
+                        self.frames.push(Frame::Code(f));
+                        match self.call_frame(func, arg, Done::Thunk(t.clone())) {
+                            Ok(Callee::Frame(Frame::Code(c))) => Some(c),
+                            Ok(Callee::Frame(frame)) => {
+                                self.frames.push(frame);
+                                None
+                            }
+                            Ok(Callee::Value(v)) => {
+                                // Cannot fail: delivering into a thunk.
+                                let _ = self.complete(v, Done::Thunk(t));
+                                None
+                            }
+                            Err(k) => {
+                                t.restore();
+                                return Err(self.error_at_top(k));
+                            }
+                        }
+                    }
+                    // Already being evaluated.
+                    _ => {
+                        self.frames.push(Frame::Code(f));
+                        return Err(self.error_at_top(ErrorKind::InfiniteRecursion));
+                    }
+                },
+                Ok(Flow::Call(frame)) => {
                     f.ip += 1;
-                    self.frames.push(Frame::Code(f));
-                    self.frames.push(frame);
+                    match frame {
+                        Frame::Code(c) => {
+                            self.frames.push(Frame::Code(f));
+                            Some(c)
+                        }
+                        Frame::Gen(mut g) => {
+                            g.span.get_or_insert_with(|| f.code.spans[f.ip - 1].clone());
+                            self.frames.push(Frame::Code(f));
+                            self.frames.push(Frame::Gen(g));
+                            None
+                        }
+                    }
                 }
                 Ok(Flow::Return(v)) => {
                     self.stack.truncate(f.base);
                     self.complete(v, f.done)?;
+                    None
                 }
                 Err(kind) => {
                     let span = f.code.spans[f.ip].clone();
@@ -660,20 +710,41 @@ impl<'e> Vm<'e> {
                     self.frames.push(Frame::Code(f));
                     return Err(e);
                 }
-            }
-            self.steps += 1;
-            if self.frames.len() <= bottom
-                || self.frames.len() > MAX_FRAMES
-                || self.steps > self.max_steps
-                || !matches!(self.frames.last(), Some(Frame::Code(_)))
-            {
-                return Ok(());
-            }
-            let Some(Frame::Code(next)) = self.frames.pop() else {
-                unreachable!("checked above")
             };
-            f = next;
+            self.steps += 1;
+            match next {
+                Some(c) => {
+                    if self.frames.len() >= MAX_FRAMES || self.steps > self.max_steps {
+                        self.frames.push(Frame::Code(c));
+                        return Ok(());
+                    }
+                    f = c;
+                }
+                None => {
+                    if self.frames.len() <= bottom
+                        || self.frames.len() > MAX_FRAMES
+                        || self.steps > self.max_steps
+                        || !matches!(self.frames.last(), Some(Frame::Code(_)))
+                    {
+                        return Ok(());
+                    }
+                    let Some(Frame::Code(next)) = self.frames.pop() else {
+                        unreachable!("checked above")
+                    };
+                    f = next;
+                }
+            }
         }
+    }
+
+    /// An error of the instruction the code frame on top of the frame
+    /// stack is running.
+    fn error_at_top(&self, k: ErrorKind) -> EvalError {
+        let span = match self.frames.last() {
+            Some(Frame::Code(c)) => Some(c.code.spans[c.ip].clone()),
+            _ => None,
+        };
+        EvalError::new(k, span)
     }
 
     /// The value `n` places below the top of the stack, or the thunk to
@@ -869,6 +940,13 @@ impl<'e> Vm<'e> {
             }
             Op::Jump(t) => return Ok(Flow::Jump(t as usize)),
             Op::JumpIfFalse(t) => {
+                if let Some(b) = self.stack.last().and_then(bool_of) {
+                    self.pop();
+                    if !b {
+                        return Ok(Flow::Jump(t as usize));
+                    }
+                    return Ok(Flow::Next);
+                }
                 need!(0);
                 let v = self.take();
                 let Value::Bool(b) = v else {
@@ -927,6 +1005,31 @@ impl<'e> Vm<'e> {
                 }
             }
             Op::BinOp(bop) => {
+                // Integers (the common case) without cloning or a call.
+                let len = self.stack.len();
+                if let (Some(x), Some(y)) =
+                    (int_of(&self.stack[len - 2]), int_of(&self.stack[len - 1]))
+                {
+                    let r = match bop {
+                        BinOp::Add => x.checked_add(y).map(Value::Int),
+                        BinOp::Sub => x.checked_sub(y).map(Value::Int),
+                        BinOp::Mul => x.checked_mul(y).map(Value::Int),
+                        BinOp::Less => Some(Value::Bool(x < y)),
+                        BinOp::LessEq => Some(Value::Bool(x <= y)),
+                        BinOp::More => Some(Value::Bool(x > y)),
+                        BinOp::MoreEq => Some(Value::Bool(x >= y)),
+                        BinOp::Eq => Some(Value::Bool(x == y)),
+                        BinOp::NotEq => Some(Value::Bool(x != y)),
+                        // Division, and overflows: the general path
+                        // reports their errors.
+                        _ => None,
+                    };
+                    if let Some(r) = r {
+                        self.stack.truncate(len - 2);
+                        self.stack.push(r);
+                        return Ok(Flow::Next);
+                    }
+                }
                 need!(0, 1);
                 let rhs = self.take();
                 let lhs = self.take();
@@ -1025,6 +1128,51 @@ impl<'e> Vm<'e> {
 
     fn gen_frame(&self, gen: Gen) -> Frame {
         gen_frame(gen, Done::Push)
+    }
+}
+
+/// `f x` without running it, when `f` is `a: b: …` (its body only makes
+/// the inner closure): that closure, in a scope holding `x`.
+fn curried_inner(f: &Value, x: &Value) -> Option<Value> {
+    let Value::Closure(c) = f.resolved() else {
+        return None;
+    };
+    let lambda = &c.lambda;
+    if !matches!(lambda.params, Params::Ident) {
+        return None;
+    }
+    let [Op::Closure(i), Op::Return] = lambda.body.ops.as_slice() else {
+        return None;
+    };
+    let inner = lambda.body.lambdas.get(*i as usize)?.clone();
+    let env = Env::new(lambda.scope_size as usize, Some(c.env.clone()));
+    env.set(0, x.clone());
+    Some(Value::Closure(Rc::new(Closure { lambda: inner, env })))
+}
+
+/// The integer `v` is or (an evaluated thunk) holds.
+#[inline(always)]
+fn int_of(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::Thunk(t) => match &*t.0.borrow() {
+            ThunkState::Done(Value::Int(i)) => Some(*i),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The Boolean `v` is or (an evaluated thunk) holds.
+#[inline(always)]
+fn bool_of(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Thunk(t) => match &*t.0.borrow() {
+            ThunkState::Done(Value::Bool(b)) => Some(*b),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

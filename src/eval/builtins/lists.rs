@@ -100,8 +100,7 @@ fn foldl(co: Co, [f, acc, l]: [Value; 3]) -> GenFuture {
         let mut acc = acc;
         let l = list_arg(&co, l).await?;
         for x in l.iter() {
-            let g = call(&co, f.clone(), acc).await?;
-            acc = force(&co, call(&co, g, x.clone()).await?).await?;
+            acc = force(&co, call2(&co, &f, acc, x.clone()).await?).await?;
         }
         Ok(acc)
     })
@@ -173,8 +172,7 @@ fn all(co: Co, args: [Value; 2]) -> GenFuture {
 
 /// Applies the two-argument function `f` to `a` and `b`.
 async fn call2(co: &Co, f: &Value, a: Value, b: Value) -> Result<Value, ErrorKind> {
-    let g = call(co, f.clone(), a).await?;
-    call(co, g, b).await
+    crate::eval::vm::call2(co, f.clone(), a, b).await
 }
 
 /// `a < b` as C++ Nix 2.8's `CompareValues` decides it (used by
