@@ -134,8 +134,10 @@ impl fmt::Display for NixString {
     }
 }
 
-/// Attribute maps: sorted by name, as Nix prints and iterates them.
-pub type Attrs = imbl::OrdMap<NixString, Value>;
+/// Attribute maps: sorted by name, as Nix prints and iterates them. With
+/// `Rc` nodes: values are single-threaded, and `imbl`'s default `Arc`
+/// costs an atomic operation for every node shared or dropped.
+pub type Attrs = imbl::GenericOrdMap<NixString, Value, imbl::shared_ptr::RcK>;
 
 /// An attribute set value: the map, and where its attributes were defined
 /// (for sets built from source; `None` for sets made by builtins). The
@@ -266,8 +268,8 @@ impl Builtin {
     }
 }
 
-/// Lists.
-pub type List = imbl::Vector<Value>;
+/// Lists (with `Rc` nodes, as [`Attrs`]).
+pub type List = imbl::GenericVector<Value, imbl::shared_ptr::RcK>;
 
 /// A variable scope at run time. Variables are resolved at compile time to
 /// (depth, slot); a `with` scope holds its attribute set in slot 0.

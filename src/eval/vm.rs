@@ -1141,7 +1141,9 @@ fn curried_inner(f: &Value, x: &Value) -> Option<Value> {
     if !matches!(lambda.params, Params::Ident) {
         return None;
     }
-    let [Op::Closure(i), Op::Return] = lambda.body.ops.as_slice() else {
+    let ([Op::Closure(i), Op::Return] | [Op::Closure(i), Op::Force, Op::Return]) =
+        lambda.body.ops.as_slice()
+    else {
         return None;
     };
     let inner = lambda.body.lambdas.get(*i as usize)?.clone();
