@@ -257,6 +257,7 @@ impl<'e> Vm<'e> {
                     }
                     if let Done::Thunk(t) = f.done {
                         t.restore();
+                        self.builtin_argument_trace(&mut e, &t);
                     }
                 }
                 Some(Frame::Gen(g)) => {
@@ -269,6 +270,7 @@ impl<'e> Vm<'e> {
                         }
                         if let Done::Thunk(t) = g.done {
                             t.restore();
+                            self.builtin_argument_trace(&mut e, &t);
                         }
                         innermost = false;
                         continue;
@@ -287,6 +289,7 @@ impl<'e> Vm<'e> {
                     }
                     if let Done::Thunk(t) = g.done {
                         t.restore();
+                        self.builtin_argument_trace(&mut e, &t);
                     }
                 }
                 None => {}
@@ -295,6 +298,29 @@ impl<'e> Vm<'e> {
         }
         self.exit_traced(bottom);
         Err(e)
+    }
+
+    /// When thunk `t`, whose evaluation failed, is the argument the code
+    /// frame on top is about to give a strict one-argument builtin (see
+    /// `Op::Call`), the trace frame the builtin would have added had it
+    /// forced the argument itself.
+    fn builtin_argument_trace(&self, e: &mut EvalError, t: &Thunk) {
+        let Some(Frame::Code(caller)) = self.frames.last() else {
+            return;
+        };
+        if !matches!(caller.code.ops.get(caller.ip), Some(Op::Call)) || self.stack.len() < 2 {
+            return;
+        }
+        let n = self.stack.len();
+        if !matches!(&self.stack[n - 1], Value::Thunk(a) if a.ptr_eq(t)) {
+            return;
+        }
+        if let Some(name) = strict_unary_builtin(&self.stack[n - 2]) {
+            e.add_trace(
+                format!("while calling the '{name}' builtin"),
+                caller.code.spans.get(caller.ip).cloned(),
+            );
+        }
     }
 
     /// Prints `function-trace exited` for the traced calls entered at
@@ -997,6 +1023,16 @@ impl<'e> Vm<'e> {
             }
             Op::Call => {
                 need!(1);
+                // A one-argument builtin with a fast path is strict in its
+                // argument: evaluate it here and run this instruction
+                // again, so that the fast path can answer without a
+                // generator. (An error on the way gets the builtin's trace
+                // frame in `unwind`, as if the builtin had forced it.)
+                if let Some(t) = self.unevaluated(0) {
+                    if strict_unary_builtin(&self.stack[self.stack.len() - 2]).is_some() {
+                        return Ok(Flow::Force(t));
+                    }
+                }
                 let arg = self.pop();
                 let func = self.take();
                 match self.call_frame(func, arg, Done::Push)? {
@@ -1150,6 +1186,22 @@ fn curried_inner(f: &Value, x: &Value) -> Option<Value> {
     let env = Env::new(lambda.scope_size as usize, Some(c.env.clone()));
     env.set(0, x.clone());
     Some(Value::Closure(Rc::new(Closure { lambda: inner, env })))
+}
+
+/// The name of the builtin `f` is (or an evaluated thunk holds) when it
+/// takes one argument and has a fast path: such builtins (`toString`,
+/// `length`, `typeOf`, the type predicates, …) all evaluate their argument
+/// before anything else.
+fn strict_unary_builtin(f: &Value) -> Option<&'static str> {
+    let pick = |b: &Builtin| (b.arity == 1 && b.fast.is_some()).then_some(b.name);
+    match f {
+        Value::Builtin(b) => pick(b),
+        Value::Thunk(t) => match &*t.0.borrow() {
+            ThunkState::Done(Value::Builtin(b)) => pick(b),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// The integer `v` is or (an evaluated thunk) holds.
