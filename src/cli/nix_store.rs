@@ -23,6 +23,7 @@ use super::CliError;
 use crate::hash::{HashAlgo, HashFormat};
 use crate::nar::fs::{check_dumpable, dump_path_with, restore_with};
 use crate::store::any::{AnyAddress, AnyStore};
+use crate::store::local::LocalStore;
 use crate::store::{gc, validity, Store, StoreError};
 use crate::store_path::{IngestionMethod, StoreDir, StorePath};
 
@@ -678,6 +679,9 @@ impl Context<'_> {
         if let Some(result) = self.gc_through_daemon(action, max_freed, None, false) {
             return result;
         }
+        if let Some(local) = self.open_local()? {
+            return self.gc_local(&local, action, max_freed, BTreeSet::new(), false);
+        }
         let store = self.open()?;
         let Some(action) = action else {
             return self.collect(&store, &gc::Target::Dead, max_freed, false);
@@ -790,6 +794,82 @@ impl Context<'_> {
                 store.print(&p)
             ))),
             None => Ok(()),
+        }
+    }
+
+    /// `--gc` and `--delete` on C++ Nix's local store: Nix 2.8's collector
+    /// (see [`crate::store::local::gc`]), printing what its `nix-store`
+    /// prints.
+    fn gc_local(
+        &self,
+        local: &LocalStore,
+        action: Option<&str>,
+        max_freed: u64,
+        delete: BTreeSet<StorePath>,
+        ignore_liveness: bool,
+    ) -> Result<(), CliError> {
+        use crate::store::local::gc::{GcAction, GcOptions, GcResults};
+        let info = |m: &str| self.info(m);
+        if action == Some("--print-roots") {
+            let roots = local.find_roots(false, &info).map_err(store_error)?;
+            let pairs: BTreeSet<(String, String)> = roots
+                .iter()
+                .flat_map(|(target, links)| {
+                    links
+                        .iter()
+                        .map(|l| (l.display().to_string(), local.print(target)))
+                })
+                .collect();
+            return with_stdout(|out| {
+                for (link, target) in &pairs {
+                    writeln!(out, "{link} -> {target}").map_err(out_err)?;
+                }
+                Ok(())
+            });
+        }
+        let specific = !delete.is_empty() || action == Some("--delete");
+        let options = GcOptions {
+            action: match action {
+                _ if specific => GcAction::DeleteSpecific,
+                Some("--print-live") => GcAction::ReturnLive,
+                Some("--print-dead") => GcAction::ReturnDead,
+                _ => GcAction::DeleteDead,
+            },
+            paths_to_delete: delete,
+            ignore_liveness,
+            max_freed,
+            keep_derivations: self.keep_derivations,
+            keep_outputs: self.keep_outputs,
+        };
+        let mut results = GcResults::default();
+        let r = local.collect_garbage(&options, &mut results, &info);
+        match options.action {
+            GcAction::DeleteDead | GcAction::DeleteSpecific => println!(
+                "{} store paths deleted, {:.2} MiB freed",
+                results.paths.len(),
+                results.bytes_freed as f64 / (1024.0 * 1024.0)
+            ),
+            _ if r.is_ok() => with_stdout(|out| {
+                for p in &results.paths {
+                    writeln!(out, "{p}").map_err(out_err)?;
+                }
+                Ok(())
+            })?,
+            _ => {}
+        }
+        match r {
+            Err(StoreError::StillAlive(p)) => Err(CliError::Failed(format!(
+                "Cannot delete path '{p}' since it is still alive. To find out why, use: nix-store --query --roots"
+            ))),
+            r => r.map_err(store_error),
+        }
+    }
+
+    /// C++ Nix's local store, when the store is that.
+    fn open_local(&self) -> Result<Option<LocalStore>, CliError> {
+        match super::store_env::any_address(self.store.as_deref())? {
+            AnyAddress::Local(c) => Ok(Some(LocalStore::open(c).map_err(store_error)?)),
+            _ => Ok(None),
         }
     }
 
@@ -926,6 +1006,11 @@ impl Context<'_> {
                 roots.entry(target).or_default().insert(PathBuf::from(link));
             }
             return Ok(roots);
+        }
+        if let crate::store::any::Backend::Local(local) = &store.backend {
+            return local
+                .find_roots(false, &|m| self.info(m))
+                .map_err(store_error);
         }
         let address = super::store_env::any_address(self.store.as_deref())?;
         let Some(state) = address.state_dir() else {
@@ -1652,6 +1737,9 @@ impl Context<'_> {
             self.gc_through_daemon(None, u64::MAX, Some(paths.clone()), ignore_liveness)
         {
             return result;
+        }
+        if let Some(local) = self.open_local()? {
+            return self.gc_local(&local, Some("--delete"), u64::MAX, paths, ignore_liveness);
         }
         let store = self.open()?;
         self.collect(&store, &gc::Target::Paths(paths), u64::MAX, ignore_liveness)
