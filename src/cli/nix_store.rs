@@ -865,6 +865,31 @@ impl Context<'_> {
         }
     }
 
+    /// Where the local store's maintenance writes its messages, as C++
+    /// Nix's `nix-store` does (informational ones hidden by `--quiet`,
+    /// talkative ones shown by `-v`).
+    fn messages(&self) -> crate::store::local::maintain::Messages<'_> {
+        crate::store::local::maintain::Messages {
+            info: self.info_fn(),
+            talk: if self.verbosity >= 1 {
+                &|m: &str| log::message(log::Level::Info, m)
+            } else {
+                &|_: &str| {}
+            },
+            error: &|m: &str| log::message(log::Level::Error, m),
+            error_labelled: &|m: &str| log::error(m),
+            warning: &|m: &str| log::warning(m),
+        }
+    }
+
+    fn info_fn(&self) -> &dyn Fn(&str) {
+        if self.verbosity >= 0 {
+            &|m: &str| log::message(log::Level::Info, m)
+        } else {
+            &|_: &str| {}
+        }
+    }
+
     /// C++ Nix's local store, when the store is that.
     fn open_local(&self) -> Result<Option<LocalStore>, CliError> {
         match super::store_env::any_address(self.store.as_deref())? {
@@ -1609,6 +1634,17 @@ impl Context<'_> {
         if !operands.is_empty() || !self.flags.is_empty() {
             return Err(CliError::Usage("no arguments expected".into()));
         }
+        if let Some(local) = self.open_local()? {
+            let stats = local
+                .optimise_store(&self.messages())
+                .map_err(store_error)?;
+            self.info(&format!(
+                "{:.2} MiB freed by hard-linking {} files",
+                stats.bytes_freed as f64 / (1024.0 * 1024.0),
+                stats.files_linked
+            ));
+            return Ok(());
+        }
         self.open()?;
         if self.verbosity >= 0 {
             log::message(log::Level::Info, "0.00 MiB freed by hard-linking 0 files");
@@ -1629,6 +1665,17 @@ impl Context<'_> {
         }
         if !operands.is_empty() {
             return Err(CliError::Usage("no arguments expected".into()));
+        }
+        if let Some(local) = self.open_local()? {
+            let repair = self.flags.iter().any(|f| f == "--repair");
+            let errors = local
+                .verify_store(check_contents, repair, &self.messages())
+                .map_err(store_error)?;
+            if errors {
+                log::warning("not all store errors were fixed");
+                return Err(CliError::Exit(1));
+            }
+            return Ok(());
         }
         let store = self.open()?;
         log::message(log::Level::Info, "reading the Nix store...");
@@ -1748,6 +1795,20 @@ impl Context<'_> {
     /// `--dump-db [PATHS]`: the registrations of the PATHs (of every
     /// valid path without any), in C++ Nix's format.
     fn dump_db(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        if let Some(local) = self.open_local()? {
+            return with_stdout(|out| {
+                let paths = if operands.is_empty() {
+                    local.valid_paths()?.into_iter().collect()
+                } else {
+                    self.store_paths(&local.store_dir, operands)?
+                };
+                for sp in paths {
+                    let info = local.query(&sp)?;
+                    validity::write_local(out, &local.store_dir, &info).map_err(out_err)?;
+                }
+                Ok(())
+            });
+        }
         let store = self.open()?;
         with_stdout(|out| {
             if operands.is_empty() {
@@ -1786,6 +1847,11 @@ impl Context<'_> {
         while let Some(r) = reader.next_registration().map_err(CliError::failed)? {
             regs.push(r);
         }
+        if let Some(local) = self.open_local()? {
+            validity::register_local(&local, regs, reregister, !load_db)
+                .map_err(CliError::failed)?;
+            return Ok(());
+        }
         let store = self.open()?;
         validity::register(&store, regs, reregister).map_err(CliError::failed)?;
         Ok(())
@@ -1798,6 +1864,13 @@ impl Context<'_> {
     fn repair_path(&self, operands: &[PathBuf]) -> Result<(), CliError> {
         if !self.flags.is_empty() {
             return Err(CliError::Usage("no flags expected".into()));
+        }
+        if let Some(local) = self.open_local()? {
+            for arg in operands {
+                let sp = follow_links_to_store_path(&local.store_dir, arg)?;
+                local.repair_path(&sp).map_err(store_error)?;
+            }
+            return Ok(());
         }
         let store = self.open()?;
         // The first path ends the command either way.
