@@ -124,7 +124,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "optimise",
         None,
-        "Report the space hard-linking identical files frees (none: oxnix's store keeps each content once)",
+        "Hard-link identical files of C++ Nix's local store into its .links directory and report the space freed (oxnix's store keeps each content once: nothing to link)",
     ),
     not_yet("read-log", Some('l')),
     op(
@@ -151,7 +151,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "verify",
         None,
-        "Check the store's database against its data; with --check-contents, also every path's NAR hash (--repair repairs nothing: oxnix cannot fetch paths again)",
+        "Check the store's database against its data (on C++ Nix's local store, vanished paths are removed from it); with --check-contents, also every path's NAR hash (--repair repairs nothing: oxnix cannot fetch paths again)",
     ),
     op(
         "repair-path",
