@@ -240,3 +240,406 @@ fn cpp_nix_and_oxnix_writing_at_once_lose_nothing() {
     }
     cpp(&bin, &root, &["--verify", "--check-contents"]);
 }
+
+/// Our `nix-store`.
+const OUR_NIX_STORE: &str = env!("CARGO_BIN_EXE_nix-store");
+
+/// A configuration directory for C++ Nix without substituters (so that a
+/// repair fails at once, as ours does).
+fn conf_dir(tmp: &Path) -> PathBuf {
+    let conf = tmp.join("conf");
+    std::fs::create_dir_all(&conf).expect("conf");
+    std::fs::write(conf.join("nix.conf"), "substituters =\n").expect("nix.conf");
+    conf
+}
+
+/// Runs `bin` (C++'s or ours) on the chroot store at `root`: exit code,
+/// stdout, stderr (with `root` written as `ROOT`).
+fn run_on(bin: &Path, root: &Path, conf: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(bin)
+        .arg("--store")
+        .arg(format!("local?root={}", root.display()))
+        .args(args)
+        .env_remove("NIX_REMOTE")
+        .env_remove("NIX_STORE_DIR")
+        .env_remove("NIX_STATE_DIR")
+        .env_remove("OXNIX_STORE")
+        .env_remove("OXNIX_STORE_DIR")
+        .env("NIX_CONF_DIR", conf)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running nix-store");
+    let clean = |b: &[u8]| String::from_utf8_lossy(b).replace(&root.display().to_string(), "ROOT");
+    (out.status.code(), clean(&out.stdout), clean(&out.stderr))
+}
+
+/// C++ Nix on `theirs` and we on `ours` (an identical copy) give the same
+/// output and exit code.
+fn same_on_copies(bin: &Path, theirs: &Path, ours: &Path, conf: &Path, args: &[&str]) -> String {
+    let t = run_on(bin, theirs, conf, args);
+    let o = run_on(Path::new(OUR_NIX_STORE), ours, conf, args);
+    assert_eq!(o, t, "nix-store {args:?}: ours (left) vs C++ (right)");
+    t.1
+}
+
+/// The entries of a store directory (with `.links`'s).
+fn entries(root: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for sub in ["nix/store", "nix/store/.links"] {
+        for e in std::fs::read_dir(root.join(sub)).expect("store") {
+            let e = e.expect("entry");
+            out.insert(format!("{sub}/{}", e.file_name().to_string_lossy()));
+        }
+    }
+    out
+}
+
+/// Copies a store (`cp -a`, which keeps the directory order of an ext4
+/// directory the same: our collector visits the store in directory order,
+/// as C++ Nix's).
+fn copy_store(from: &Path, to: &Path) {
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(st.success());
+}
+
+/// A store made by C++ Nix: trees, texts referring to each other, a
+/// derivation, a root, a file that is no store path.
+fn populated_store(bin: &Path, tmp: &Path, root: &Path) -> Vec<String> {
+    let tag = format!("{}-{}", std::process::id(), tmp.display().to_string().len());
+    let src = tmp.join("src");
+    std::fs::create_dir_all(&src).expect("src");
+    let mut paths = Vec::new();
+    for i in 0..3 {
+        let t = src.join(format!("t{i}"));
+        make_tree(&t, &format!("{i} {tag}"));
+        // Shared contents, for --optimise.
+        std::fs::write(t.join("same"), format!("same {tag}\n")).expect("same");
+        paths.push(
+            cpp(bin, root, &["--add", t.to_str().expect("utf-8")])
+                .trim()
+                .to_owned(),
+        );
+    }
+    let expr = format!(
+        r#"let dep = builtins.toFile "dep-{tag}" "dep"; top = builtins.toFile "top-{tag}" "uses ${{dep}}"; in (derivation {{ name = "d-{tag}"; system = "x"; builder = top; }}).drvPath + " " + top"#
+    );
+    let out = Command::new("/usr/bin/nix-instantiate")
+        .arg("--store")
+        .arg(format!("local?root={}", root.display()))
+        .args(["--eval", "--read-write-mode", "-E", &expr])
+        .env_remove("NIX_REMOTE")
+        .output()
+        .expect("nix-instantiate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .trim_matches('"')
+        .to_owned();
+    paths.extend(text.split(' ').map(str::to_owned));
+    // paths: t0, t1, t2, drv, top. A root for t0 and for the derivation.
+    cpp(
+        bin,
+        root,
+        &[
+            "--add-root",
+            tmp.join("zz-root-t0").to_str().expect("utf-8"),
+            "-r",
+            &paths[0],
+        ],
+    );
+    // A direct root for the derivation (whose outputs are not built).
+    std::os::unix::fs::symlink(&paths[3], root.join("nix/var/nix/gcroots/drv")).expect("root");
+    std::fs::write(root.join("nix/store/not-a-store-path"), "junk").expect("junk");
+    paths
+}
+
+#[test]
+fn our_garbage_collector_does_what_cpp_nix_does_on_a_copy() {
+    let Some(bin) = cpp_nix_store() else { return };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let conf = conf_dir(tmp.path());
+    let theirs = tmp.path().join("s-theirs");
+    let paths = populated_store(&bin, tmp.path(), &theirs);
+    let ours = tmp.path().join("s-ours");
+    copy_store(&theirs, &ours);
+    let (t0, t1, drv, top) = (&paths[0], &paths[1], &paths[3], &paths[4]);
+    for args in [
+        vec!["--gc", "--print-roots"],
+        vec!["--gc", "--print-live"],
+        vec!["--gc", "--print-dead"],
+        vec!["-q", "--roots", t0],
+        vec!["-q", "--roots", top],
+        vec!["--delete", t0],
+        vec!["--delete", top],
+        vec!["--delete", t1],
+        vec!["--delete", "--ignore-liveness", top],
+        vec!["--gc", "--max-freed", "1"],
+        vec!["--gc", "--print-dead"],
+        vec!["--gc"],
+        vec!["--gc"],
+    ] {
+        same_on_copies(&bin, &theirs, &ours, &conf, &args);
+    }
+    // The live paths stayed, the same on both.
+    assert_eq!(entries(&ours), entries(&theirs));
+    assert_eq!(
+        run_on(&bin, &ours, &conf, &["--dump-db"]),
+        run_on(&bin, &theirs, &conf, &["--dump-db"])
+    );
+    assert!(entries(&ours)
+        .iter()
+        .any(|e| e.ends_with(&t0[t0.len() - 20..])));
+    assert!(entries(&ours)
+        .iter()
+        .any(|e| e.ends_with(&drv[drv.len() - 20..])));
+    cpp(&bin, &ours, &["--verify", "--check-contents"]);
+}
+
+#[test]
+fn verify_optimise_and_registrations_do_what_cpp_nix_does_on_a_copy() {
+    let Some(bin) = cpp_nix_store() else { return };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let conf = conf_dir(tmp.path());
+    let theirs = tmp.path().join("s-theirs");
+    let paths = populated_store(&bin, tmp.path(), &theirs);
+    std::fs::remove_file(theirs.join("nix/store/not-a-store-path")).expect("rm");
+    let ours = tmp.path().join("s-ours");
+    copy_store(&theirs, &ours);
+    let both = |args: &[&str]| same_on_copies(&bin, &theirs, &ours, &conf, args);
+    both(&["--verify", "--check-contents"]);
+    both(&["--optimise"]);
+    both(&["--optimise"]);
+    assert_eq!(entries(&ours), entries(&theirs));
+    cpp(&bin, &ours, &["--verify", "--check-contents"]);
+    let dump = both(&["--dump-db"]);
+    both(&["--dump-db", &paths[4], &paths[3]]);
+    // A file changed behind the store's back, in both copies: found the
+    // same way, and not repaired (no substituters).
+    for root in [&theirs, &ours] {
+        let t1 = root.join(&paths[1][1..]);
+        let a = t1.join("a");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&t1, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        std::fs::write(&a, "changed\n").expect("change");
+    }
+    both(&["--verify", "--check-contents"]);
+    both(&["--verify", "--check-contents", "--repair"]);
+    both(&["--repair-path", &paths[1]]);
+    // A path gone: removed from the database unless something refers to
+    // it.
+    for root in [&theirs, &ours] {
+        std::fs::remove_dir_all(root.join(&paths[2][1..])).ok();
+        let dep = std::fs::read_dir(root.join("nix/store"))
+            .expect("store")
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().contains("-dep-"))
+            .expect("dep");
+        std::fs::remove_file(dep.path()).expect("rm dep");
+    }
+    both(&["--verify"]);
+    both(&["--verify", "--repair"]);
+    // --dump-db | --load-db into stores holding only the files.
+    let (theirs2, ours2) = (tmp.path().join("s-theirs2"), tmp.path().join("s-ours2"));
+    for (from, to) in [(&theirs, &theirs2), (&ours, &ours2)] {
+        std::fs::create_dir_all(to.join("nix")).expect("mkdir");
+        copy_store(&from.join("nix/store"), &to.join("nix/store"));
+    }
+    let load = |bin: &Path, root: &Path| {
+        let mut child = Command::new(bin)
+            .arg("--store")
+            .arg(format!("local?root={}", root.display()))
+            .arg("--load-db")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("load-db");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(dump.as_bytes())
+            .expect("feed");
+        assert!(child.wait().expect("load-db").success());
+    };
+    load(&bin, &theirs2);
+    load(Path::new(OUR_NIX_STORE), &ours2);
+    let dumped = run_on(&bin, &ours2, &conf, &["--dump-db"]);
+    assert_eq!(dumped, run_on(&bin, &theirs2, &conf, &["--dump-db"]));
+    assert_eq!(dumped.1, dump);
+}
+
+/// Ends a child process when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn paths_running_processes_use_survive_our_collector() {
+    let Some(bin) = cpp_nix_store() else { return };
+    // A store in its own directory (not a chroot store): the paths
+    // processes use are named as the store names them.
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (store, state) = (tmp.path().join("store"), tmp.path().join("state"));
+    let env = |c: &mut Command| {
+        c.env("NIX_STORE_DIR", &store)
+            .env("NIX_STATE_DIR", &state)
+            .env("NIX_CONF_DIR", conf_dir(tmp.path()))
+            .env_remove("NIX_REMOTE")
+            .env_remove("OXNIX_STORE")
+            .env_remove("OXNIX_STORE_DIR");
+    };
+    let add = |p: &Path| {
+        let mut c = Command::new(&bin);
+        c.arg("--add").arg(p);
+        env(&mut c);
+        let out = c.output().expect("add");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+    };
+    let dir = tmp.path().join("cwd-dir");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("f"), "a directory a process works in").expect("f");
+    let file = tmp.path().join("open-file");
+    std::fs::write(&file, "a file a process has open").expect("file");
+    let dead = tmp.path().join("dead-file");
+    std::fs::write(&dead, "nobody uses this").expect("dead");
+    let (cwd_path, fd_path, dead_path) = (add(&dir), add(&file), add(&dead));
+    let _cwd = Killed(
+        Command::new("sleep")
+            .arg("60")
+            .current_dir(&cwd_path)
+            .spawn()
+            .expect("sleep"),
+    );
+    let _fd = Killed(
+        Command::new("sleep")
+            .arg("60")
+            .stdin(std::fs::File::open(&fd_path).expect("open"))
+            .spawn()
+            .expect("sleep"),
+    );
+    let mut c = Command::new(OUR_NIX_STORE);
+    c.args(["--gc", "--print-roots"]);
+    env(&mut c);
+    let roots = String::from_utf8_lossy(&c.output().expect("roots").stdout).into_owned();
+    assert!(
+        roots.contains(&format!("/cwd -> {}", cwd_path.display())),
+        "{roots}"
+    );
+    assert!(
+        roots.contains(&format!("/fd/0 -> {}", fd_path.display())),
+        "{roots}"
+    );
+    let mut c = Command::new(OUR_NIX_STORE);
+    c.arg("--gc");
+    env(&mut c);
+    let out = c.output().expect("gc");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(cwd_path.join("f").exists());
+    assert!(fd_path.exists());
+    assert!(!dead_path.exists());
+    let mut c = Command::new(&bin);
+    c.args(["--verify", "--check-contents"]);
+    env(&mut c);
+    assert!(c.status().expect("verify").success());
+}
+
+#[test]
+fn roots_cpp_nix_sends_while_we_collect_survive() {
+    let Some(bin) = cpp_nix_store() else { return };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let conf = conf_dir(tmp.path());
+    // Much garbage, so that collecting it takes a while.
+    let garbage = tmp.path().join("garbage");
+    std::fs::create_dir_all(&garbage).expect("garbage");
+    let mut files = Vec::new();
+    for i in 0..3000 {
+        let f = garbage.join(format!("g{i}"));
+        std::fs::write(&f, format!("garbage {i}\n")).expect("g");
+        files.push(f.display().to_string());
+    }
+    let mut args = vec!["--add"];
+    args.extend(files.iter().map(String::as_str));
+    cpp(&bin, &root, &args);
+    let mut ours = Command::new(OUR_NIX_STORE)
+        .arg("--store")
+        .arg(format!("local?root={}", root.display()))
+        .arg("--gc")
+        .env_remove("NIX_REMOTE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("our gc");
+    // Meanwhile C++ Nix adds paths: new ones, and garbage being deleted
+    // (added again). Each must be there once C++ Nix says it added it.
+    let mut added = Vec::new();
+    let start = std::time::Instant::now();
+    let mut i = 0;
+    while added.len() < 40 && start.elapsed() < std::time::Duration::from_secs(60) {
+        let new = tmp.path().join(format!("new{i}"));
+        std::fs::write(&new, format!("new {i}\n")).expect("new");
+        let again = &files[(i * 37) % files.len()];
+        let out = Command::new(&bin)
+            .arg("--store")
+            .arg(format!("local?root={}", root.display()))
+            .args(["--add", new.to_str().expect("utf-8"), again])
+            .env("NIX_CONF_DIR", &conf)
+            .env_remove("NIX_REMOTE")
+            .output()
+            .expect("C++ add");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if i == 0 {
+            // The collection was still going on.
+            assert!(
+                ours.try_wait().expect("wait").is_none(),
+                "collected too fast"
+            );
+        }
+        for p in String::from_utf8_lossy(&out.stdout).lines() {
+            let real = root.join(p.trim_start_matches('/'));
+            assert!(real.exists(), "{p} was added but is gone");
+            added.push(p.to_owned());
+        }
+        i += 1;
+    }
+    let out = ours.wait_with_output().expect("our gc");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("store paths deleted"), "{stdout}");
+    let mut args = vec!["--check-validity"];
+    args.extend(added.iter().map(String::as_str));
+    cpp(&bin, &root, &args);
+    cpp(&bin, &root, &["--verify", "--check-contents"]);
+}

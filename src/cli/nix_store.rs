@@ -23,6 +23,7 @@ use super::CliError;
 use crate::hash::{HashAlgo, HashFormat};
 use crate::nar::fs::{check_dumpable, dump_path_with, restore_with};
 use crate::store::any::{AnyAddress, AnyStore};
+use crate::store::local::LocalStore;
 use crate::store::{gc, validity, Store, StoreError};
 use crate::store_path::{IngestionMethod, StoreDir, StorePath};
 
@@ -123,7 +124,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "optimise",
         None,
-        "Report the space hard-linking identical files frees (none: oxnix's store keeps each content once)",
+        "Hard-link identical files of C++ Nix's local store into its .links directory and report the space freed (oxnix's store keeps each content once: nothing to link)",
     ),
     not_yet("read-log", Some('l')),
     op(
@@ -150,7 +151,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "verify",
         None,
-        "Check the store's database against its data; with --check-contents, also every path's NAR hash (--repair repairs nothing: oxnix cannot fetch paths again)",
+        "Check the store's database against its data (on C++ Nix's local store, vanished paths are removed from it); with --check-contents, also every path's NAR hash (--repair repairs nothing: oxnix cannot fetch paths again)",
     ),
     op(
         "repair-path",
@@ -678,6 +679,9 @@ impl Context<'_> {
         if let Some(result) = self.gc_through_daemon(action, max_freed, None, false) {
             return result;
         }
+        if let Some(local) = self.open_local()? {
+            return self.gc_local(&local, action, max_freed, BTreeSet::new(), false);
+        }
         let store = self.open()?;
         let Some(action) = action else {
             return self.collect(&store, &gc::Target::Dead, max_freed, false);
@@ -790,6 +794,107 @@ impl Context<'_> {
                 store.print(&p)
             ))),
             None => Ok(()),
+        }
+    }
+
+    /// `--gc` and `--delete` on C++ Nix's local store: Nix 2.8's collector
+    /// (see [`crate::store::local::gc`]), printing what its `nix-store`
+    /// prints.
+    fn gc_local(
+        &self,
+        local: &LocalStore,
+        action: Option<&str>,
+        max_freed: u64,
+        delete: BTreeSet<StorePath>,
+        ignore_liveness: bool,
+    ) -> Result<(), CliError> {
+        use crate::store::local::gc::{GcAction, GcOptions, GcResults};
+        let info = |m: &str| self.info(m);
+        if action == Some("--print-roots") {
+            let roots = local.find_roots(false, &info).map_err(store_error)?;
+            let pairs: BTreeSet<(String, String)> = roots
+                .iter()
+                .flat_map(|(target, links)| {
+                    links
+                        .iter()
+                        .map(|l| (l.display().to_string(), local.print(target)))
+                })
+                .collect();
+            return with_stdout(|out| {
+                for (link, target) in &pairs {
+                    writeln!(out, "{link} -> {target}").map_err(out_err)?;
+                }
+                Ok(())
+            });
+        }
+        let specific = !delete.is_empty() || action == Some("--delete");
+        let options = GcOptions {
+            action: match action {
+                _ if specific => GcAction::DeleteSpecific,
+                Some("--print-live") => GcAction::ReturnLive,
+                Some("--print-dead") => GcAction::ReturnDead,
+                _ => GcAction::DeleteDead,
+            },
+            paths_to_delete: delete,
+            ignore_liveness,
+            max_freed,
+            keep_derivations: self.keep_derivations,
+            keep_outputs: self.keep_outputs,
+        };
+        let mut results = GcResults::default();
+        let r = local.collect_garbage(&options, &mut results, &info);
+        match options.action {
+            GcAction::DeleteDead | GcAction::DeleteSpecific => println!(
+                "{} store paths deleted, {:.2} MiB freed",
+                results.paths.len(),
+                results.bytes_freed as f64 / (1024.0 * 1024.0)
+            ),
+            _ if r.is_ok() => with_stdout(|out| {
+                for p in &results.paths {
+                    writeln!(out, "{p}").map_err(out_err)?;
+                }
+                Ok(())
+            })?,
+            _ => {}
+        }
+        match r {
+            Err(StoreError::StillAlive(p)) => Err(CliError::Failed(format!(
+                "Cannot delete path '{p}' since it is still alive. To find out why, use: nix-store --query --roots"
+            ))),
+            r => r.map_err(store_error),
+        }
+    }
+
+    /// Where the local store's maintenance writes its messages, as C++
+    /// Nix's `nix-store` does (informational ones hidden by `--quiet`,
+    /// talkative ones shown by `-v`).
+    fn messages(&self) -> crate::store::local::maintain::Messages<'_> {
+        crate::store::local::maintain::Messages {
+            info: self.info_fn(),
+            talk: if self.verbosity >= 1 {
+                &|m: &str| log::message(log::Level::Info, m)
+            } else {
+                &|_: &str| {}
+            },
+            error: &|m: &str| log::message(log::Level::Error, m),
+            error_labelled: &|m: &str| log::error(m),
+            warning: &|m: &str| log::warning(m),
+        }
+    }
+
+    fn info_fn(&self) -> &dyn Fn(&str) {
+        if self.verbosity >= 0 {
+            &|m: &str| log::message(log::Level::Info, m)
+        } else {
+            &|_: &str| {}
+        }
+    }
+
+    /// C++ Nix's local store, when the store is that.
+    fn open_local(&self) -> Result<Option<LocalStore>, CliError> {
+        match super::store_env::any_address(self.store.as_deref())? {
+            AnyAddress::Local(c) => Ok(Some(LocalStore::open(c).map_err(store_error)?)),
+            _ => Ok(None),
         }
     }
 
@@ -926,6 +1031,11 @@ impl Context<'_> {
                 roots.entry(target).or_default().insert(PathBuf::from(link));
             }
             return Ok(roots);
+        }
+        if let crate::store::any::Backend::Local(local) = &store.backend {
+            return local
+                .find_roots(false, &|m| self.info(m))
+                .map_err(store_error);
         }
         let address = super::store_env::any_address(self.store.as_deref())?;
         let Some(state) = address.state_dir() else {
@@ -1524,6 +1634,17 @@ impl Context<'_> {
         if !operands.is_empty() || !self.flags.is_empty() {
             return Err(CliError::Usage("no arguments expected".into()));
         }
+        if let Some(local) = self.open_local()? {
+            let stats = local
+                .optimise_store(&self.messages())
+                .map_err(store_error)?;
+            self.info(&format!(
+                "{:.2} MiB freed by hard-linking {} files",
+                stats.bytes_freed as f64 / (1024.0 * 1024.0),
+                stats.files_linked
+            ));
+            return Ok(());
+        }
         self.open()?;
         if self.verbosity >= 0 {
             log::message(log::Level::Info, "0.00 MiB freed by hard-linking 0 files");
@@ -1544,6 +1665,17 @@ impl Context<'_> {
         }
         if !operands.is_empty() {
             return Err(CliError::Usage("no arguments expected".into()));
+        }
+        if let Some(local) = self.open_local()? {
+            let repair = self.flags.iter().any(|f| f == "--repair");
+            let errors = local
+                .verify_store(check_contents, repair, &self.messages())
+                .map_err(store_error)?;
+            if errors {
+                log::warning("not all store errors were fixed");
+                return Err(CliError::Exit(1));
+            }
+            return Ok(());
         }
         let store = self.open()?;
         log::message(log::Level::Info, "reading the Nix store...");
@@ -1653,6 +1785,9 @@ impl Context<'_> {
         {
             return result;
         }
+        if let Some(local) = self.open_local()? {
+            return self.gc_local(&local, Some("--delete"), u64::MAX, paths, ignore_liveness);
+        }
         let store = self.open()?;
         self.collect(&store, &gc::Target::Paths(paths), u64::MAX, ignore_liveness)
     }
@@ -1660,6 +1795,20 @@ impl Context<'_> {
     /// `--dump-db [PATHS]`: the registrations of the PATHs (of every
     /// valid path without any), in C++ Nix's format.
     fn dump_db(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        if let Some(local) = self.open_local()? {
+            return with_stdout(|out| {
+                let paths = if operands.is_empty() {
+                    local.valid_paths()?.into_iter().collect()
+                } else {
+                    self.store_paths(&local.store_dir, operands)?
+                };
+                for sp in paths {
+                    let info = local.query(&sp)?;
+                    validity::write_local(out, &local.store_dir, &info).map_err(out_err)?;
+                }
+                Ok(())
+            });
+        }
         let store = self.open()?;
         with_stdout(|out| {
             if operands.is_empty() {
@@ -1698,6 +1847,11 @@ impl Context<'_> {
         while let Some(r) = reader.next_registration().map_err(CliError::failed)? {
             regs.push(r);
         }
+        if let Some(local) = self.open_local()? {
+            validity::register_local(&local, regs, reregister, !load_db)
+                .map_err(CliError::failed)?;
+            return Ok(());
+        }
         let store = self.open()?;
         validity::register(&store, regs, reregister).map_err(CliError::failed)?;
         Ok(())
@@ -1710,6 +1864,13 @@ impl Context<'_> {
     fn repair_path(&self, operands: &[PathBuf]) -> Result<(), CliError> {
         if !self.flags.is_empty() {
             return Err(CliError::Usage("no flags expected".into()));
+        }
+        if let Some(local) = self.open_local()? {
+            for arg in operands {
+                let sp = follow_links_to_store_path(&local.store_dir, arg)?;
+                local.repair_path(&sp).map_err(store_error)?;
+            }
+            return Ok(());
         }
         let store = self.open()?;
         // The first path ends the command either way.

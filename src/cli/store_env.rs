@@ -21,7 +21,7 @@ pub const NIX_STORE_HELP: &str = "The store: C++ Nix's auto, local, local?root=D
 /// The environment variables choosing C++ Nix's store, and what they do.
 pub const NIX_STORE_ENV_HELP: (&str, &str) = (
     "NIX_REMOTE, NIX_STATE_DIR, NIX_DAEMON_SOCKET_PATH",
-    "C++ Nix's store, used where Nix is installed unless OXNIX_STORE or OXNIX_STORE_DIR choose oxnix's: $NIX_REMOTE as --store (auto, local, daemon, unix:///SOCKET, local?root=DIR); auto means the local store (files under the store directory, the SQLite database in $NIX_STATE_DIR, default /nix/var/nix) when the state directory is writable, else the daemon at $NIX_DAEMON_SOCKET_PATH (default /nix/var/nix/daemon-socket/socket). Operations only oxnix's store has (--verify, --optimise, --dump-db, --load-db, --repair-path; --gc and --delete on the local store, which the daemon's collector does through the daemon) answer 'not supported yet' there.",
+    "C++ Nix's store, used where Nix is installed unless OXNIX_STORE or OXNIX_STORE_DIR choose oxnix's: $NIX_REMOTE as --store (auto, local, daemon, unix:///SOCKET, local?root=DIR); auto means the local store (files under the store directory, the SQLite database in $NIX_STATE_DIR, default /nix/var/nix) when the state directory is writable, else the daemon at $NIX_DAEMON_SOCKET_PATH (default /nix/var/nix/daemon-socket/socket). On the local store --gc, --delete, --verify, --optimise, --dump-db, --load-db, --register-validity and --repair-path work as Nix 2.8's (its collector's locks, GC socket, runtime and temporary roots); through the daemon --gc, --delete and -q --roots are the daemon collector's, and the other whole-store operations answer 'not supported yet'.",
 );
 
 /// The environment variables choosing oxnix's store, and what they do

@@ -345,14 +345,19 @@ impl AnyStore {
             Backend::Local(s) => s.add_nar(path, nar, ca),
             Backend::Daemon(c) => {
                 let method = ca.rsplit_once(':').map_or(ca, |(m, _)| m);
-                if method != "fixed:r:sha256" {
+                let info = if method.starts_with("fixed:r:") {
+                    self.daemon(c)
+                        .add_ca_nar(path.name(), method, &mut &nar[..])?
+                } else if method.starts_with("fixed:") {
+                    // Flat: the daemon reads the file's bytes, not a NAR.
+                    let contents = flat_file_contents(nar)?;
+                    self.daemon(c)
+                        .add_ca_nar(path.name(), method, &mut &contents[..])?
+                } else {
                     return Err(StoreError::Daemon(format!(
                         "not supported yet: adding a path of content address '{method}' through the Nix daemon"
                     )));
-                }
-                let info = self
-                    .daemon(c)
-                    .add_ca_nar(path.name(), method, &mut &nar[..])?;
+                };
                 if &info.path != path {
                     return Err(StoreError::Daemon(format!(
                         "the Nix daemon stored '{}' as '{}'",
@@ -499,6 +504,39 @@ impl AnyStore {
             },
         }
     }
+}
+
+/// The contents of the single regular file `nar` serialises (a flat
+/// content-addressed path).
+fn flat_file_contents(nar: &[u8]) -> Result<Vec<u8>, StoreError> {
+    struct FileContents(Vec<u8>);
+    impl crate::nar::reader::NarVisitor for FileContents {
+        fn enter_directory(&mut self, _: &[Vec<u8>]) -> std::io::Result<()> {
+            Err(std::io::Error::other(
+                "a flat path is a single regular file",
+            ))
+        }
+        fn leave_directory(&mut self, _: &[Vec<u8>]) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn symlink(&mut self, _: &[Vec<u8>], _: &[u8]) -> std::io::Result<()> {
+            Err(std::io::Error::other(
+                "a flat path is a single regular file",
+            ))
+        }
+        fn regular(
+            &mut self,
+            _: &[Vec<u8>],
+            _: bool,
+            _: u64,
+            contents: &mut dyn std::io::Read,
+        ) -> std::io::Result<()> {
+            contents.read_to_end(&mut self.0).map(|_| ())
+        }
+    }
+    let mut file = FileContents(Vec::new());
+    crate::nar::reader::parse(nar, &mut file).map_err(StoreError::BadNar)?;
+    Ok(file.0)
 }
 
 /// A castore path info's metadata (without its tree).

@@ -19,6 +19,7 @@ use std::io::{self, BufRead, Write};
 
 use thiserror::Error;
 
+use super::local::{LocalStore, ValidPathInfo};
 use super::{now, PathInfo, Store, StoreError};
 use crate::hash::{Hash, HashAlgo, HashFormat};
 use crate::store_path::{StoreDir, StorePath};
@@ -66,17 +67,101 @@ pub struct Registration {
 
 /// Writes the registration of `info` with its hash (as `--dump-db`).
 pub fn write(out: &mut dyn Write, dir: &StoreDir, info: &PathInfo) -> io::Result<()> {
-    writeln!(out, "{}", dir.print(&info.store_path))?;
-    writeln!(out, "{}", info.nar_hash().encode(HashFormat::Base16))?;
-    writeln!(out, "{}", info.nar_size)?;
-    match &info.deriver {
+    write_registration(
+        out,
+        dir,
+        &info.store_path,
+        &info.nar_hash(),
+        info.nar_size,
+        info.deriver.as_ref(),
+        &info.references,
+    )
+}
+
+/// [`write`] for a path of C++ Nix's local store.
+pub fn write_local(out: &mut dyn Write, dir: &StoreDir, info: &ValidPathInfo) -> io::Result<()> {
+    write_registration(
+        out,
+        dir,
+        &info.path,
+        &info.nar_hash,
+        info.nar_size,
+        info.deriver.as_ref(),
+        &info.references,
+    )
+}
+
+fn write_registration(
+    out: &mut dyn Write,
+    dir: &StoreDir,
+    path: &StorePath,
+    nar_hash: &Hash,
+    nar_size: u64,
+    deriver: Option<&StorePath>,
+    references: &BTreeSet<StorePath>,
+) -> io::Result<()> {
+    writeln!(out, "{}", dir.print(path))?;
+    writeln!(out, "{}", nar_hash.encode(HashFormat::Base16))?;
+    writeln!(out, "{nar_size}")?;
+    match deriver {
         Some(d) => writeln!(out, "{}", dir.print(d))?,
         None => writeln!(out)?,
     }
-    writeln!(out, "{}", info.references.len())?;
-    for r in &info.references {
+    writeln!(out, "{}", references.len())?;
+    for r in references {
         writeln!(out, "{}", dir.print(r))?;
     }
+    Ok(())
+}
+
+/// Makes the paths of `regs` valid in C++ Nix's local store, as Nix 2.8's
+/// `registerValidity`: a path valid already only with `reregister`; its
+/// files (in the store directory) made canonical with `canonicalise`
+/// (`--register-validity`), and hashed unless the input gives the hash;
+/// then all registered in one transaction (references valid or
+/// registered here).
+pub fn register_local(
+    store: &LocalStore,
+    regs: Vec<Registration>,
+    reregister: bool,
+    canonicalise: bool,
+) -> Result<(), ValidityError> {
+    let mut chosen: BTreeMap<StorePath, ValidPathInfo> = BTreeMap::new();
+    for r in regs {
+        if store.is_valid(&r.path)? && !reregister {
+            continue;
+        }
+        let real = store.real_path(&r.path);
+        if canonicalise {
+            if let Err(source) = std::fs::symlink_metadata(&real) {
+                return Err(ValidityError::Missing {
+                    path: real.display().to_string(),
+                    source,
+                });
+            }
+            super::local::canonicalise(&real)?;
+        }
+        let (nar_hash, nar_size) = match r.nar {
+            Some(n) => n,
+            None => super::local::maintain::hash_path(&real)?,
+        };
+        chosen.insert(
+            r.path.clone(),
+            ValidPathInfo {
+                path: r.path,
+                nar_hash,
+                nar_size,
+                references: r.references,
+                deriver: r.deriver,
+                registration_time: now(),
+                ultimate: false,
+                signatures: Vec::new(),
+                ca: None,
+            },
+        );
+    }
+    let infos: Vec<ValidPathInfo> = chosen.into_values().collect();
+    store.register_valid_paths(&infos)?;
     Ok(())
 }
 

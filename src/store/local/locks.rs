@@ -164,11 +164,18 @@ impl TempRoots {
             self.gc_lock = Some(open_lock_file(&self.state_dir.join("gc.lock"))?);
         }
         if let Some(gc_lock) = &self.gc_lock {
-            match gc_lock.try_lock_shared() {
+            loop {
                 // No collector runs: it cannot start before the root is
                 // written, as we hold its lock shared until then.
-                Ok(()) => {}
-                Err(_) => self.tell_collector(printed)?,
+                if gc_lock.try_lock_shared().is_ok() {
+                    break;
+                }
+                // A collector runs: it has the root once it answers. One
+                // not listening yet, or gone meanwhile: try again.
+                if self.tell_collector(printed)? {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
             }
         }
         let f = self.file()?;
@@ -188,21 +195,20 @@ impl TempRoots {
     }
 
     /// A collector holds `gc.lock`: hand it the root over its socket and
-    /// wait for its acknowledgement.
-    fn tell_collector(&self, printed: &str) -> Result<(), StoreError> {
+    /// wait for its acknowledgement (C++ Nix's protocol: the path and a
+    /// newline, answered by `1`). Answers whether the collector has it.
+    fn tell_collector(&self, printed: &str) -> Result<bool, StoreError> {
         let socket = self.state_dir.join("gc-socket").join("socket");
         let mut conn = match std::os::unix::net::UnixStream::connect(&socket) {
             Ok(c) => c,
-            // The collector finished meanwhile.
-            Err(_) => return Ok(()),
+            // Not listening yet, or finished meanwhile.
+            Err(_) => return Ok(false),
         };
-        conn.write_all(format!("{printed}\n").as_bytes())
-            .map_err(io_err(
-                "telling the garbage collector about a temporary root",
-            ))?;
+        if conn.write_all(format!("{printed}\n").as_bytes()).is_err() {
+            return Ok(false);
+        }
         let mut ack = [0u8; 1];
-        let _ = conn.read(&mut ack);
-        Ok(())
+        Ok(matches!(conn.read(&mut ack), Ok(1)) && ack[0] == b'1')
     }
 }
 

@@ -7,7 +7,9 @@
 //! temporary roots are C++ Nix's ([`locks`]), so C++ Nix and oxnix may use
 //! the store at the same time.
 
+pub mod gc;
 pub mod locks;
+pub mod maintain;
 
 use std::collections::BTreeSet;
 use std::ffi::CString;
@@ -151,6 +153,7 @@ impl LocalStore {
         let db_dir = state_dir.join("db");
         for d in [
             &real_store,
+            &real_store.join(".links"),
             &db_dir,
             &state_dir.join("temproots"),
             &state_dir.join("gcroots"),
@@ -471,6 +474,13 @@ impl LocalStore {
         tx.commit().map_err(sql("committing a transaction"))
     }
 
+    /// Registers `infos` (whose files are in place) as valid, in one
+    /// transaction; a valid path's row is updated (`--load-db`,
+    /// `--register-validity`).
+    pub fn register_valid_paths(&self, infos: &[ValidPathInfo]) -> Result<(), StoreError> {
+        self.register(infos)
+    }
+
     /// Writes a path under its lock unless it is valid: `fill` makes the
     /// files at the real path (which holds nothing then), `info` says what
     /// to register. Answers whether this call added the path.
@@ -755,8 +765,12 @@ impl Read for HashingReader<'_> {
 fn write_file_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), StoreError> {
     use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().unwrap_or(Path::new("/"));
+    // Named after the file, so that a garbage collector sees it as part
+    // of the path being written (a temporary root by its hash part).
+    let mut prefix = path.file_name().unwrap_or_default().to_owned();
+    prefix.push(".tmp-");
     let mut tmp = tempfile::Builder::new()
-        .prefix(".oxnix-tmp-")
+        .prefix(&prefix)
         .tempfile_in(dir)
         .map_err(io_err(format!("creating a file in '{}'", dir.display())))?;
     tmp.write_all(contents)
@@ -834,7 +848,7 @@ fn set_mtime_one(path: &Path) -> Result<(), StoreError> {
 
 /// C++ Nix's canonical metadata: read-only (0444, 0555 for executables
 /// and directories), modification time 1, for the whole tree.
-fn canonicalise(root: &Path) -> Result<(), StoreError> {
+pub fn canonicalise(root: &Path) -> Result<(), StoreError> {
     use std::os::unix::fs::PermissionsExt;
     let mut dirs = Vec::new();
     let mut stack = vec![root.to_owned()];
