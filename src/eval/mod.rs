@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod attr_path;
+pub mod attrs;
 pub mod builtins;
 pub mod code;
 pub mod compiler;

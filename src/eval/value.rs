@@ -134,10 +134,7 @@ impl fmt::Display for NixString {
     }
 }
 
-/// Attribute maps: sorted by name, as Nix prints and iterates them. With
-/// `Rc` nodes: values are single-threaded, and `imbl`'s default `Arc`
-/// costs an atomic operation for every node shared or dropped.
-pub type Attrs = imbl::GenericOrdMap<NixString, Value, imbl::shared_ptr::RcK>;
+pub use super::attrs::Attrs;
 
 /// An attribute set value: the map, and where its attributes were defined
 /// (for sets built from source; `None` for sets made by builtins). The

@@ -94,7 +94,9 @@ fn list_to_attrs(co: Co, [l]: [Value; 1]) -> GenFuture {
                     hint: String::new(),
                 })?;
             // The first occurrence of a name wins.
-            out.entry(name).or_insert(value);
+            if !out.contains_key(&name) {
+                out.insert(name, value);
+            }
         }
         Ok(Value::attrs(out))
     })

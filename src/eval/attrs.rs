@@ -1,0 +1,303 @@
+//! Attribute maps, sorted by name as Nix prints and iterates them.
+//!
+//! Most sets are small (a derivation's arguments, a module's options, a
+//! JSON object): those are a sorted vector of (name, value) pairs, one
+//! allocation as C++ Nix's `Bindings`. A set that grows past
+//! [`SMALL_MAX`] names becomes a persistent B-tree (`imbl`), so that
+//! building a large set name by name (`listToAttrs`, `mapAttrs`) and
+//! updating it stay logarithmic.
+
+use std::iter::FromIterator;
+
+use super::value::{NixString, Value};
+
+/// The largest set kept as a sorted vector.
+pub const SMALL_MAX: usize = 16;
+
+type Tree = imbl::GenericOrdMap<NixString, Value, imbl::shared_ptr::RcK>;
+
+/// An attribute map: name to value, ordered by name.
+#[derive(Clone)]
+pub struct Attrs(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Small(Vec<(NixString, Value)>),
+    Large(Tree),
+}
+
+impl Default for Attrs {
+    fn default() -> Self {
+        Attrs::new()
+    }
+}
+
+impl Attrs {
+    pub const fn new() -> Attrs {
+        Attrs(Repr::Small(Vec::new()))
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.0 {
+            Repr::Small(v) => v.len(),
+            Repr::Large(t) => t.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn find(v: &[(NixString, Value)], key: &[u8]) -> Result<usize, usize> {
+        v.binary_search_by(|(k, _)| k.as_bytes().cmp(key))
+    }
+
+    pub fn get(&self, key: &NixString) -> Option<&Value> {
+        match &self.0 {
+            Repr::Small(v) => Self::find(v, key.as_bytes()).ok().map(|i| &v[i].1),
+            Repr::Large(t) => t.get(key),
+        }
+    }
+
+    pub fn get_mut(&mut self, key: &NixString) -> Option<&mut Value> {
+        match &mut self.0 {
+            Repr::Small(v) => match Self::find(v, key.as_bytes()) {
+                Ok(i) => Some(&mut v[i].1),
+                Err(_) => None,
+            },
+            Repr::Large(t) => t.get_mut(key),
+        }
+    }
+
+    pub fn contains_key(&self, key: &NixString) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// Sets `key` to `value`; the value it had, if any.
+    pub fn insert(&mut self, key: NixString, value: Value) -> Option<Value> {
+        match &mut self.0 {
+            Repr::Small(v) => match Self::find(v, key.as_bytes()) {
+                Ok(i) => Some(std::mem::replace(&mut v[i].1, value)),
+                Err(i) => {
+                    if v.len() < SMALL_MAX {
+                        v.insert(i, (key, value));
+                    } else {
+                        let mut t: Tree = std::mem::take(v).into_iter().collect();
+                        t.insert(key, value);
+                        self.0 = Repr::Large(t);
+                    }
+                    None
+                }
+            },
+            Repr::Large(t) => t.insert(key, value),
+        }
+    }
+
+    pub fn remove(&mut self, key: &NixString) -> Option<Value> {
+        match &mut self.0 {
+            Repr::Small(v) => match Self::find(v, key.as_bytes()) {
+                Ok(i) => Some(v.remove(i).1),
+                Err(_) => None,
+            },
+            Repr::Large(t) => t.remove(key),
+        }
+    }
+
+    /// Keeps the entries `f` accepts.
+    pub fn retain(&mut self, mut f: impl FnMut(&NixString, &Value) -> bool) {
+        match &mut self.0 {
+            Repr::Small(v) => v.retain(|(k, x)| f(k, x)),
+            Repr::Large(t) => {
+                let gone: Vec<NixString> = t
+                    .iter()
+                    .filter(|(k, x)| !f(k, x))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for k in gone {
+                    t.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// This map with `other`'s entries added; on a name both have, this
+    /// map's value stays (as `imbl`'s `union`).
+    pub fn union(self, other: Attrs) -> Attrs {
+        let mut out = other;
+        for (k, v) in self {
+            out.insert(k, v);
+        }
+        out
+    }
+
+    pub fn iter(&self) -> Iter<'_> {
+        match &self.0 {
+            Repr::Small(v) => Iter::Small(v.iter()),
+            Repr::Large(t) => Iter::Large(t.iter()),
+        }
+    }
+
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &NixString> + '_ {
+        self.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + '_ {
+        self.iter().map(|(_, v)| v)
+    }
+}
+
+/// The entries of an [`Attrs`], by name.
+pub enum Iter<'a> {
+    Small(std::slice::Iter<'a, (NixString, Value)>),
+    Large(imbl::ordmap::Iter<'a, NixString, Value, imbl::shared_ptr::RcK>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a NixString, &'a Value);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Iter::Small(i) => i.next().map(|(k, v)| (k, v)),
+            Iter::Large(i) => i.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            Iter::Small(i) => i.size_hint(),
+            Iter::Large(i) => i.size_hint(),
+        }
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match self {
+            Iter::Small(i) => i.next_back().map(|(k, v)| (k, v)),
+            Iter::Large(i) => i.next_back(),
+        }
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+impl<'a> IntoIterator for &'a Attrs {
+    type Item = (&'a NixString, &'a Value);
+    type IntoIter = Iter<'a>;
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// The owned entries of an [`Attrs`], by name.
+pub enum IntoIter {
+    Small(std::vec::IntoIter<(NixString, Value)>),
+    Large(imbl::ordmap::ConsumingIter<NixString, Value, imbl::shared_ptr::RcK>),
+}
+
+impl Iterator for IntoIter {
+    type Item = (NixString, Value);
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            IntoIter::Small(i) => i.next(),
+            IntoIter::Large(i) => i.next(),
+        }
+    }
+}
+
+impl IntoIterator for Attrs {
+    type Item = (NixString, Value);
+    type IntoIter = IntoIter;
+    fn into_iter(self) -> IntoIter {
+        match self.0 {
+            Repr::Small(v) => IntoIter::Small(v.into_iter()),
+            Repr::Large(t) => IntoIter::Large(t.into_iter()),
+        }
+    }
+}
+
+impl FromIterator<(NixString, Value)> for Attrs {
+    /// On repeated names the last wins (as repeated `insert`s).
+    fn from_iter<I: IntoIterator<Item = (NixString, Value)>>(iter: I) -> Attrs {
+        let mut v: Vec<(NixString, Value)> = iter.into_iter().collect();
+        if v.len() > SMALL_MAX {
+            let mut t = Tree::new();
+            for (k, x) in v {
+                t.insert(k, x);
+            }
+            return Attrs(Repr::Large(t));
+        }
+        // Stable: of equal names, the later stays last; keep it.
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(NixString, Value)> = Vec::with_capacity(v.len());
+        for (k, x) in v {
+            match out.last_mut() {
+                Some(last) if last.0 == k => last.1 = x,
+                _ => out.push((k, x)),
+            }
+        }
+        Attrs(Repr::Small(out))
+    }
+}
+
+impl Extend<(NixString, Value)> for Attrs {
+    fn extend<I: IntoIterator<Item = (NixString, Value)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(i: usize) -> NixString {
+        NixString::from(format!("k{i:03}"))
+    }
+
+    #[test]
+    fn small_and_large_agree_with_a_btree() {
+        let mut a = Attrs::new();
+        let mut reference = std::collections::BTreeMap::new();
+        for round in 0..3 {
+            for i in (0..40).rev() {
+                let k = key(i * 7 % 40);
+                let prev = a.insert(k.clone(), Value::Int((i + round) as i64));
+                let prev_ref = reference.insert(k, (i + round) as i64);
+                assert_eq!(prev.is_some(), prev_ref.is_some());
+                assert_eq!(a.len(), reference.len());
+            }
+            let names: Vec<_> = a.keys().cloned().collect();
+            let names_ref: Vec<_> = reference.keys().cloned().collect();
+            assert!(names == names_ref);
+            for i in (0..40).step_by(3) {
+                assert_eq!(
+                    a.remove(&key(i)).is_some(),
+                    reference.remove(&key(i)).is_some()
+                );
+            }
+            assert_eq!(a.len(), reference.len());
+        }
+    }
+
+    #[test]
+    fn collecting_keeps_the_last_of_repeated_names() {
+        let a: Attrs = [
+            (key(2), Value::Int(1)),
+            (key(1), Value::Int(2)),
+            (key(2), Value::Int(3)),
+        ]
+        .into_iter()
+        .collect();
+        let got: Vec<(String, i64)> = a
+            .iter()
+            .map(|(k, v)| match v {
+                Value::Int(i) => (k.to_string(), *i),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(got, vec![("k001".into(), 2), ("k002".into(), 3)]);
+    }
+}
