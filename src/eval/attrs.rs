@@ -49,7 +49,7 @@ impl Attrs {
     }
 
     fn find(v: &[(NixString, Value)], key: &[u8]) -> Result<usize, usize> {
-        v.binary_search_by(|(k, _)| k.as_bytes().cmp(key))
+        v.binary_search_by(|(k, _)| super::value::cmp_bytes(k.as_bytes(), key))
     }
 
     pub fn get(&self, key: &NixString) -> Option<&Value> {
@@ -279,6 +279,33 @@ mod tests {
                 );
             }
             assert_eq!(a.len(), reference.len());
+        }
+    }
+
+    #[test]
+    fn byte_order_is_slice_order() {
+        let words: [&[u8]; 12] = [
+            b"",
+            b"a",
+            b"a\0",
+            b"ab",
+            b"abcdefgh",
+            b"abcdefgh\0",
+            b"abcdefghi",
+            b"abcdefgi",
+            b"b",
+            b"\xff",
+            b"abcdefg",
+            b"abcdefgha",
+        ];
+        for x in words {
+            for y in words {
+                assert_eq!(
+                    super::super::value::cmp_bytes(x, y),
+                    x.cmp(y),
+                    "{x:?} {y:?}"
+                );
+            }
         }
     }
 

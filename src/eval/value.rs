@@ -42,8 +42,28 @@ impl PartialOrd for NixString {
     }
 }
 impl Ord for NixString {
+    #[inline]
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_bytes().cmp(other.as_bytes())
+        cmp_bytes(self.as_bytes(), other.as_bytes())
+    }
+}
+
+/// Byte-wise (lexicographic) order, as `<[u8]>::cmp`, deciding most pairs
+/// of names from their first eight bytes without a call to `memcmp`:
+/// attribute lookups compare many short names.
+#[inline]
+pub fn cmp_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    #[inline(always)]
+    fn prefix(s: &[u8]) -> u64 {
+        let mut buf = [0u8; 8];
+        let n = s.len().min(8);
+        buf[..n].copy_from_slice(&s[..n]);
+        u64::from_be_bytes(buf)
+    }
+    match prefix(a).cmp(&prefix(b)) {
+        std::cmp::Ordering::Equal if a.len() <= 8 && b.len() <= 8 => a.len().cmp(&b.len()),
+        std::cmp::Ordering::Equal => a.cmp(b),
+        o => o,
     }
 }
 impl std::hash::Hash for NixString {
