@@ -55,10 +55,16 @@ impl Ord for NixString {
 pub fn cmp_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     #[inline(always)]
     fn prefix(s: &[u8]) -> u64 {
-        let mut buf = [0u8; 8];
-        let n = s.len().min(8);
-        buf[..n].copy_from_slice(&s[..n]);
-        u64::from_be_bytes(buf)
+        if let Some(head) = s.first_chunk::<8>() {
+            return u64::from_be_bytes(*head);
+        }
+        // Shorter: byte by byte (a copy of variable length would call
+        // `memcpy`, which costs what it saves).
+        let mut x = 0u64;
+        for (i, &c) in s.iter().enumerate() {
+            x |= u64::from(c) << (56 - 8 * i);
+        }
+        x
     }
     match prefix(a).cmp(&prefix(b)) {
         std::cmp::Ordering::Equal if a.len() <= 8 && b.len() <= 8 => a.len().cmp(&b.len()),
