@@ -124,7 +124,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "optimise",
         None,
-        "Hard-link identical files of C++ Nix's local store into its .links directory and report the space freed (oxnix's store keeps each content once: nothing to link)",
+        "Hard-link identical files of C++ Nix's local store into its .links directory and report the space freed (oxnix's store keeps each content once: nothing to link; through C++ Nix's daemon, the daemon does it)",
     ),
     not_yet("read-log", Some('l')),
     op(
@@ -135,12 +135,12 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "load-db",
         None,
-        "Register the paths of --dump-db output read on standard input; contents not stored yet are read from the store directory and must have the NAR hash given",
+        "Register the paths of --dump-db output read on standard input; contents not stored yet are read from the store directory and must have the NAR hash given (not through C++ Nix's daemon: 2.8's error)",
     ),
     op(
         "register-validity",
         None,
-        "Register paths read on standard input (path, deriver, references; with --hash-given also NAR hash and size), their contents read from the store directory; with --reregister also valid ones",
+        "Register paths read on standard input (path, deriver, references; with --hash-given also NAR hash and size), their contents read from the store directory; with --reregister also valid ones (not through C++ Nix's daemon: 2.8's error)",
     ),
     op(
         "gc",
@@ -151,12 +151,12 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "verify",
         None,
-        "Check the store's database against its data (on C++ Nix's local store, vanished paths are removed from it); with --check-contents, also every path's NAR hash (--repair repairs nothing: oxnix cannot fetch paths again)",
+        "Check the store's database against its data (on C++ Nix's local store, vanished paths are removed from it); with --check-contents, also every path's NAR hash (--repair repairs nothing: oxnix cannot fetch paths again); through C++ Nix's daemon, the daemon checks (and, for a trusted user, repairs)",
     ),
     op(
         "repair-path",
         None,
-        "Repair the store PATHs (oxnix has no substituters: checks them, then fails as C++ Nix without substituters does; -v says what was found)",
+        "Repair the store PATHs (oxnix has no substituters: checks them, then fails as C++ Nix without substituters does; -v says what was found; through C++ Nix's daemon, 2.8's error)",
     ),
     not_yet("serve", None),
     not_yet("generate-binary-cache-key", None),
@@ -1023,8 +1023,9 @@ impl Context<'_> {
     }
 
     /// oxnix's own store, for the operations only it has (garbage
-    /// collection, whole-store checks, registrations, imports); on C++
-    /// Nix's stores these are "not supported yet".
+    /// collection, whole-store checks, registrations, imports); the
+    /// operations handle C++ Nix's stores before they get here, so the
+    /// "not supported yet" is for any left.
     fn open(&self) -> Result<Store, CliError> {
         match super::store_env::any_address(self.store.as_deref())? {
             AnyAddress::Oxnix(a) => Store::open(&a, store_dir()?).map_err(store_error),

@@ -2,7 +2,8 @@
 //! protocol as Nix 2.8 does (protocol 1.34; an older or newer daemon is
 //! met at the lower of the two versions): the handshake, the daemon's log
 //! messages relayed to stderr, queries, adding texts and NARs, temporary
-//! and indirect roots, and builds. This is how an unprivileged user of a
+//! and indirect roots, builds, and the daemon's own checks and
+//! optimisation of its store. This is how an unprivileged user of a
 //! multi-user Nix installation reaches the store.
 
 pub mod wire;
