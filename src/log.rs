@@ -8,7 +8,7 @@
 //! chosen once, by the command line.
 
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// C++ Nix's verbosity levels, as `internal-json` numbers them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +27,21 @@ pub fn set_internal_json(on: bool) {
 
 fn json() -> bool {
     JSON.load(Ordering::Relaxed)
+}
+
+/// C++ Nix's `verbosity` (0 error … 3 info, the default, … 7 vomit),
+/// which a client of the Nix daemon passes on so that the daemon sends
+/// the messages of that level and below.
+static VERBOSITY: AtomicU64 = AtomicU64::new(3);
+
+/// The verbosity level (C++ Nix's numbering; 3 is `info`).
+pub fn verbosity() -> u64 {
+    VERBOSITY.load(Ordering::Relaxed)
+}
+
+/// Sets the verbosity level, as `-v`, `--quiet` and `--debug` do.
+pub fn set_verbosity(level: u64) {
+    VERBOSITY.store(level, Ordering::Relaxed);
 }
 
 /// An error message (`error:` and `msg`), as the commands end with.

@@ -517,3 +517,242 @@ fn a_nix_installation_is_the_default_store() {
     );
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Runs our `nix-store` and C++ Nix's with the same arguments, environment
+/// and standard input (as user 65534 with `as_nobody`); their stdout,
+/// stderr and exit codes must be the same. Answers our stderr.
+fn same_all(
+    nix: &Nix,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: &[u8],
+    as_nobody: bool,
+) -> String {
+    let run = |bin: &str| {
+        let mut c = if as_nobody {
+            let mut c = nix.command("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+            c
+        } else {
+            nix.command(bin)
+        };
+        c.args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().expect("spawn");
+        {
+            use std::io::Write;
+            let mut input = child.stdin.take().expect("stdin");
+            // The command may stop reading early.
+            let _ = input.write_all(stdin);
+        }
+        child.wait_with_output().expect("wait")
+    };
+    let ours = run(NIX_STORE);
+    let theirs = run("nix-store");
+    let show = |o: &Output| {
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(
+        show(&ours),
+        show(&theirs),
+        "nix-store {args:?} (as nobody: {as_nobody}): ours, then C++ Nix's"
+    );
+    String::from_utf8_lossy(&ours.stderr).into_owned()
+}
+
+/// The whole-store operations through the daemon, ours and C++ Nix 2.8's
+/// client alike: --optimise (ours links, C++ Nix's --verify then finds the
+/// store intact), --verify [--check-contents] [--repair] on a store with a
+/// modified file, --dump-db, --load-db and --register-validity (read,
+/// checked, then refused as C++ Nix's client refuses a non-local store),
+/// --repair-path (unsupported by a daemon store, named as C++ Nix names
+/// it); as root and, where `setpriv` can make us user 65534, as a user
+/// the daemon does not trust.
+#[test]
+fn whole_store_operations_through_the_daemon() {
+    if !have_cpp() {
+        return;
+    }
+    let nix = Nix::new();
+    let daemon = Daemon::start(&nix);
+    let remote = format!("unix://{}", daemon.socket.display());
+    let env = [("NIX_REMOTE", remote.as_str())];
+    let env = &env[..];
+    // Trees with files alike, to be linked; a derivation's output, with a
+    // deriver and references.
+    for t in ["t1", "t2"] {
+        let tree = nix.root.join(t);
+        std::fs::create_dir_all(tree.join("sub")).expect("tree");
+        std::fs::write(tree.join("sub/same"), "the same contents\n").expect("f");
+        std::fs::write(tree.join("own"), format!("{t}\n")).expect("f");
+    }
+    let t1 = nix.ok("nix-store", &["--add", "t1"], env);
+    nix.ok("nix-store", &["--add", "t2"], env);
+    let file = nix.write("w.nix", &drv_expr("whole", "w"));
+    let drv = nix.ok("nix-instantiate", &[&file], env);
+    let out = nix.ok("nix-store", &["-r", &drv], env);
+
+    let optimised = nix.run(NIX_STORE, &["--optimise"], env);
+    assert!(optimised.status.success());
+    let said = String::from_utf8_lossy(&optimised.stderr).into_owned();
+    let linked: u64 = said
+        .strip_prefix("0.00 MiB freed by hard-linking ")
+        .and_then(|s| s.strip_suffix(" files\n"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(linked > 0, "{said}");
+    nix.ok("nix-store", &["--verify", "--check-contents"], env);
+    same_all(&nix, &["--optimise"], env, b"", false);
+    same_all(&nix, &["-v", "--optimise"], env, b"", false);
+
+    // A path whose file is changed behind the store's back.
+    let m = nix.write("m", "as added\n");
+    let m = nix.ok("nix-store", &["--add", &m], env);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let p = std::fs::Permissions::from_mode(0o644);
+        std::fs::set_permissions(&m, p).expect("chmod");
+        std::fs::write(&m, "modified\n").expect("modify");
+        std::fs::set_permissions(&m, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+    }
+    same_all(&nix, &["--verify"], env, b"", false);
+    let err = same_all(&nix, &["--verify", "--check-contents"], env, b"", false);
+    assert!(err.contains("was modified!"), "{err}");
+    assert!(
+        err.ends_with("warning: not all store errors were fixed\n"),
+        "{err}"
+    );
+    same_all(
+        &nix,
+        &["--quiet", "--verify", "--check-contents"],
+        env,
+        b"",
+        false,
+    );
+    same_all(
+        &nix,
+        &["-v", "--verify", "--check-contents"],
+        env,
+        b"",
+        false,
+    );
+    let err = same_all(
+        &nix,
+        &["--verify", "--check-contents", "--repair"],
+        env,
+        b"",
+        false,
+    );
+    assert!(
+        err.contains(&format!("error: cannot repair path '{m}'")),
+        "{err}"
+    );
+    same_all(&nix, &["--verify", "--repair"], env, b"", false);
+
+    let db = same_all(&nix, &["--dump-db"], env, b"", false);
+    assert!(db.is_empty());
+    let dump = nix.ok("nix-store", &["--dump-db"], env);
+    assert!(dump.contains(&drv), "{dump}");
+    same_all(&nix, &["--dump-db", &out, &drv], env, b"", false);
+    same_all(&nix, &["--dump-db", &out, "/tmp"], env, b"", false);
+    let missing = format!(
+        "{}/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-missing",
+        nix.store().display()
+    );
+    same_all(&nix, &["--dump-db", &missing], env, b"", false);
+
+    let dump = format!("{dump}\n");
+    let refused = same_all(&nix, &["--load-db"], env, dump.as_bytes(), false);
+    assert_eq!(
+        refused,
+        "error: you don't have sufficient rights to use this command\n"
+    );
+    same_all(&nix, &["--load-db"], env, b"garbage\n\n", false);
+    let reg = format!("{out}\n{drv}\n0\n");
+    for args in [
+        vec!["--register-validity"],
+        vec!["--register-validity", "--reregister"],
+        vec!["--register-validity", "--reregister", "--hash-given"],
+    ] {
+        let input = if args.contains(&"--hash-given") {
+            dump.as_str()
+        } else {
+            reg.as_str()
+        };
+        same_all(&nix, &args, env, input.as_bytes(), false);
+    }
+    let reg_missing = format!("{missing}\n\n0\n");
+    let err = same_all(
+        &nix,
+        &["--register-validity"],
+        env,
+        reg_missing.as_bytes(),
+        false,
+    );
+    assert!(err.contains("getting status of"), "{err}");
+
+    let err = same_all(&nix, &["--repair-path", &m, &t1], env, b"", false);
+    assert_eq!(
+        err,
+        format!("error: operation 'repairPath' is not supported by store '{remote}'\n")
+    );
+    same_all(&nix, &["--repair-path", "/tmp"], env, b"", false);
+    same_all(&nix, &["--repair-path"], env, b"", false);
+    // `daemon` (the socket of $NIX_DAEMON_SOCKET_PATH) is named so.
+    let socket = daemon.socket.display().to_string();
+    let err = same_all(
+        &nix,
+        &["--repair-path", &m],
+        &[
+            ("NIX_REMOTE", "daemon"),
+            ("NIX_DAEMON_SOCKET_PATH", &socket),
+        ],
+        b"",
+        false,
+    );
+    assert_eq!(
+        err,
+        "error: operation 'repairPath' is not supported by store 'daemon'\n"
+    );
+
+    // A user the daemon does not trust (as root, made user 65534).
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("not checked: an untrusted client (needs root and setpriv)");
+        return;
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&nix.root, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let err = same_all(
+        &nix,
+        &["--verify", "--check-contents", "--repair"],
+        env,
+        b"",
+        true,
+    );
+    assert_eq!(err, "error: you are not privileged to repair paths\n");
+    same_all(&nix, &["--verify", "--check-contents"], env, b"", true);
+    same_all(&nix, &["--optimise"], env, b"", true);
+    same_all(&nix, &["--dump-db", &out], env, b"", true);
+    let err = same_all(
+        &nix,
+        &["--register-validity", "--reregister"],
+        env,
+        reg.as_bytes(),
+        true,
+    );
+    assert!(err.contains("changing owner of"), "{err}");
+    same_all(&nix, &["--load-db"], env, dump.as_bytes(), true);
+    same_all(&nix, &["--repair-path", &m], env, b"", true);
+}

@@ -266,3 +266,60 @@ fn string(v: &oxnix::eval::value::Value) -> String {
         _ => panic!("not a string"),
     }
 }
+
+/// A path of content address `text:sha256:…` (a text without references)
+/// added through the daemon as a NAR (`AnyStore::add_nar`): the daemon
+/// stores it at the text's path, with that content address, as
+/// `add_text` would; a second text with references goes through
+/// `AddToStore` too.
+#[test]
+fn a_text_content_address_is_added_through_the_socket() {
+    let Some(daemon) = cpp_bin("nix-daemon") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let d = SocketDaemon::start(&daemon, &root, tmp.path());
+    let dir = store_dir(&root);
+    let store = oxnix::store::any::AnyStore::open(
+        &oxnix::store::any::AnyAddress::Daemon {
+            socket: d.socket.clone(),
+            named: true,
+        },
+        dir.clone(),
+    )
+    .expect("open");
+    let contents = b"a text, added as a NAR\n";
+    let file = tmp.path().join("text");
+    std::fs::write(&file, contents).expect("text");
+    let nar = oxnix::nar::fs::dump_path(&file, Vec::new()).expect("nar");
+    let path = dir
+        .text_path("note", contents, &BTreeSet::new())
+        .expect("text path");
+    let hash = oxnix::hash::Hash::of_bytes(oxnix::hash::HashAlgo::Sha256, contents);
+    let ca = format!("text:{}", hash.to_string_with(HashFormat::Nix32));
+    store.add_nar(&path, &nar, &ca).expect("add text NAR");
+    let printed = dir.print(&path);
+    assert_eq!(std::fs::read(&printed).expect("stored"), contents);
+    cpp_store(&root, &["--check-validity", &printed]);
+    let info = store.query(&path).expect("query");
+    assert_eq!(info.ca.as_deref(), Some(ca.as_str()));
+    assert!(info.references.is_empty());
+
+    let mut c = DaemonClient::connect(&d.socket, dir.clone()).expect("connect");
+    let refs: BTreeSet<_> = [path.clone()].into_iter().collect();
+    let text = format!("see {printed}");
+    let info = c
+        .add_to_store("see", "text:sha256", &refs, false, &mut text.as_bytes())
+        .expect("add to store");
+    assert_eq!(
+        info.path,
+        dir.text_path("see", text.as_bytes(), &refs)
+            .expect("text path")
+    );
+    assert_eq!(info.references, refs);
+    assert_eq!(
+        cpp_store(&root, &["-q", "--references", &dir.print(&info.path)]).trim(),
+        printed
+    );
+}

@@ -425,9 +425,20 @@ fn apply_shared(what: Shared, vals: Vec<String>, common: &mut Common) -> Result<
     let mut vals = vals.into_iter();
     let mut next = || vals.next().unwrap_or_default();
     match what {
-        Shared::Verbose => common.verbosity += 1,
-        Shared::Quiet => common.verbosity -= 1,
-        Shared::Debug => common.verbosity = 5,
+        // C++ Nix: -v raises the level, --quiet lowers it down to
+        // `error`, --debug sets `debug`.
+        Shared::Verbose => {
+            common.verbosity += 1;
+            crate::log::set_verbosity(crate::log::verbosity() + 1);
+        }
+        Shared::Quiet => {
+            common.verbosity -= 1;
+            crate::log::set_verbosity(crate::log::verbosity().saturating_sub(1));
+        }
+        Shared::Debug => {
+            common.verbosity = 5;
+            crate::log::set_verbosity(5);
+        }
         Shared::LogFormat => {
             let f = next();
             if !matches!(

@@ -124,7 +124,7 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "optimise",
         None,
-        "Hard-link identical files of C++ Nix's local store into its .links directory and report the space freed (oxnix's store keeps each content once: nothing to link)",
+        "Hard-link identical files of C++ Nix's local store into its .links directory and report the space freed (oxnix's store keeps each content once: nothing to link; through C++ Nix's daemon, the daemon does it)",
     ),
     not_yet("read-log", Some('l')),
     op(
@@ -135,12 +135,12 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "load-db",
         None,
-        "Register the paths of --dump-db output read on standard input; contents not stored yet are read from the store directory and must have the NAR hash given",
+        "Register the paths of --dump-db output read on standard input; contents not stored yet are read from the store directory and must have the NAR hash given (not through C++ Nix's daemon: 2.8's error)",
     ),
     op(
         "register-validity",
         None,
-        "Register paths read on standard input (path, deriver, references; with --hash-given also NAR hash and size), their contents read from the store directory; with --reregister also valid ones",
+        "Register paths read on standard input (path, deriver, references; with --hash-given also NAR hash and size), their contents read from the store directory; with --reregister also valid ones (not through C++ Nix's daemon: 2.8's error)",
     ),
     op(
         "gc",
@@ -151,12 +151,12 @@ pub const OPERATIONS: &[Operation] = &[
     op(
         "verify",
         None,
-        "Check the store's database against its data (on C++ Nix's local store, vanished paths are removed from it); with --check-contents, also every path's NAR hash (--repair repairs nothing: oxnix cannot fetch paths again)",
+        "Check the store's database against its data (on C++ Nix's local store, vanished paths are removed from it); with --check-contents, also every path's NAR hash (--repair repairs nothing: oxnix cannot fetch paths again); through C++ Nix's daemon, the daemon checks (and, for a trusted user, repairs)",
     ),
     op(
         "repair-path",
         None,
-        "Repair the store PATHs (oxnix has no substituters: checks them, then fails as C++ Nix without substituters does; -v says what was found)",
+        "Repair the store PATHs (oxnix has no substituters: checks them, then fails as C++ Nix without substituters does; -v says what was found; through C++ Nix's daemon, 2.8's error)",
     ),
     not_yet("serve", None),
     not_yet("generate-binary-cache-key", None),
@@ -603,6 +603,15 @@ fn with_stdout(f: impl FnOnce(&mut dyn Write) -> Result<(), CliError>) -> Result
     out.flush().map_err(CliError::failed)
 }
 
+/// The daemon connection of a store opened by `Context::open_daemon`.
+fn daemon(
+    store: &AnyStore,
+) -> Result<std::sync::MutexGuard<'_, crate::store::nix_daemon::DaemonClient>, CliError> {
+    store
+        .daemon_client()
+        .ok_or_else(|| CliError::Failed("internal error: not the daemon".into()))
+}
+
 fn out_err(e: io::Error) -> CliError {
     CliError::failed(e)
 }
@@ -898,6 +907,16 @@ impl Context<'_> {
         }
     }
 
+    /// The store when it is C++ Nix's daemon (connected), with its address.
+    fn open_daemon(&self) -> Result<Option<(AnyStore, AnyAddress)>, CliError> {
+        let address = super::store_env::any_address(self.store.as_deref())?;
+        if !matches!(address, AnyAddress::Daemon { .. }) {
+            return Ok(None);
+        }
+        let store = AnyStore::open(&address, store_dir()?).map_err(store_error)?;
+        Ok(Some((store, address)))
+    }
+
     /// `--gc` and `--delete` when the store is C++ Nix's daemon: its own
     /// collector does the work (it knows every root); we print what C++
     /// Nix's client prints. `None` when the store is not the daemon.
@@ -912,7 +931,7 @@ impl Context<'_> {
             Ok(a) => a,
             Err(e) => return Some(Err(e)),
         };
-        if !matches!(address, AnyAddress::Daemon(_)) {
+        if !matches!(address, AnyAddress::Daemon { .. }) {
             return None;
         }
         Some((|| {
@@ -1004,8 +1023,9 @@ impl Context<'_> {
     }
 
     /// oxnix's own store, for the operations only it has (garbage
-    /// collection, whole-store checks, registrations, imports); on C++
-    /// Nix's stores these are "not supported yet".
+    /// collection, whole-store checks, registrations, imports); the
+    /// operations handle C++ Nix's stores before they get here, so the
+    /// "not supported yet" is for any left.
     fn open(&self) -> Result<Store, CliError> {
         match super::store_env::any_address(self.store.as_deref())? {
             AnyAddress::Oxnix(a) => Store::open(&a, store_dir()?).map_err(store_error),
@@ -1645,6 +1665,10 @@ impl Context<'_> {
             ));
             return Ok(());
         }
+        if let Some((store, _)) = self.open_daemon()? {
+            // The daemon optimises its store and says what it freed.
+            return daemon(&store)?.optimise_store().map_err(store_error);
+        }
         self.open()?;
         if self.verbosity >= 0 {
             log::message(log::Level::Info, "0.00 MiB freed by hard-linking 0 files");
@@ -1670,6 +1694,19 @@ impl Context<'_> {
             let repair = self.flags.iter().any(|f| f == "--repair");
             let errors = local
                 .verify_store(check_contents, repair, &self.messages())
+                .map_err(store_error)?;
+            if errors {
+                log::warning("not all store errors were fixed");
+                return Err(CliError::Exit(1));
+            }
+            return Ok(());
+        }
+        if let Some((store, _)) = self.open_daemon()? {
+            // The daemon checks its store, its findings relayed; only a
+            // trusted user may have it repair.
+            let repair = self.flags.iter().any(|f| f == "--repair");
+            let errors = daemon(&store)?
+                .verify_store(check_contents, repair)
                 .map_err(store_error)?;
             if errors {
                 log::warning("not all store errors were fixed");
@@ -1809,6 +1846,28 @@ impl Context<'_> {
                 Ok(())
             });
         }
+        if let Some((store, _)) = self.open_daemon()? {
+            // Each path's registration as it is queried (C++ Nix writes
+            // them one by one: those before an invalid argument are out).
+            let mut out = BufWriter::with_capacity(64 * 1024, io::stdout().lock());
+            let mut write = |sp: &StorePath| -> Result<(), CliError> {
+                let info = store.query(sp)?;
+                validity::write_local(&mut out, &store.store_dir, &info).map_err(out_err)
+            };
+            let written = (|| {
+                if operands.is_empty() {
+                    for sp in store.valid_paths()? {
+                        write(&sp)?;
+                    }
+                }
+                for arg in operands {
+                    write(&follow_links_to_store_path(&store.store_dir, arg)?)?;
+                }
+                Ok(())
+            })();
+            let flushed = out.flush().map_err(out_err);
+            return written.and(flushed);
+        }
         let store = self.open()?;
         with_stdout(|out| {
             if operands.is_empty() {
@@ -1839,6 +1898,18 @@ impl Context<'_> {
             }
         }
         no_args(operands)?;
+        if let Some((store, _)) = self.open_daemon()? {
+            // Nix 2.8 reads the registrations, hashing and (for
+            // --register-validity) making canonical the files of paths to
+            // register, before it finds that only its local store
+            // registers paths.
+            let mut reader = validity::Reader::new(io::stdin().lock(), store_dir()?, hash_given);
+            validity::check_through_daemon(&store, &mut reader, reregister, !load_db)
+                .map_err(CliError::failed)?;
+            return Err(CliError::Failed(
+                "you don't have sufficient rights to use this command".into(),
+            ));
+        }
         // The whole input first, then the store: the input may come from
         // another process using the store (`--dump-db | --load-db`), which
         // holds it until its output is read.
@@ -1869,6 +1940,16 @@ impl Context<'_> {
             for arg in operands {
                 let sp = follow_links_to_store_path(&local.store_dir, arg)?;
                 local.repair_path(&sp).map_err(store_error)?;
+            }
+            return Ok(());
+        }
+        if let Some((store, address)) = self.open_daemon()? {
+            // Nix 2.8's client cannot have the daemon repair a path.
+            if let Some(arg) = operands.first() {
+                follow_links_to_store_path(&store.store_dir, arg)?;
+                return Err(CliError::Failed(format!(
+                    "operation 'repairPath' is not supported by store '{address}'"
+                )));
             }
             return Ok(());
         }

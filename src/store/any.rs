@@ -74,8 +74,10 @@ pub enum AnyAddress {
     Oxnix(StoreAddress),
     /// C++ Nix's local store.
     Local(LocalConfig),
-    /// C++ Nix's daemon on this unix socket.
-    Daemon(PathBuf),
+    /// C++ Nix's daemon on this unix socket: `unix://SOCKET` when
+    /// `named` (C++ Nix calls the store so), else `daemon` (or `auto`
+    /// choosing it), on the default socket.
+    Daemon { socket: PathBuf, named: bool },
 }
 
 impl std::fmt::Display for AnyAddress {
@@ -86,7 +88,11 @@ impl std::fmt::Display for AnyAddress {
                 Some(r) => write!(f, "local?root={}", r.display()),
                 None => write!(f, "local"),
             },
-            AnyAddress::Daemon(p) => write!(f, "unix://{}", p.display()),
+            AnyAddress::Daemon {
+                socket,
+                named: true,
+            } => write!(f, "unix://{}", socket.display()),
+            AnyAddress::Daemon { named: false, .. } => write!(f, "daemon"),
         }
     }
 }
@@ -105,7 +111,7 @@ impl AnyAddress {
         let param = |k: &str| params.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
         match scheme {
             "auto" => return Ok(Self::auto(nix)),
-            "daemon" => return Ok(AnyAddress::Daemon(nix.daemon_socket.clone())),
+            "daemon" => return Ok(AnyAddress::daemon(nix)),
             "local" => {
                 let mut c = nix.local(param("root").map(PathBuf::from));
                 if let Some(store) = param("store") {
@@ -128,7 +134,10 @@ impl AnyAddress {
             if !p.starts_with('/') {
                 return Err(StoreError::BadAddress(s.to_owned()));
             }
-            return Ok(AnyAddress::Daemon(PathBuf::from(p)));
+            return Ok(AnyAddress::Daemon {
+                socket: PathBuf::from(p),
+                named: true,
+            });
         }
         if scheme.starts_with('/') || scheme.starts_with("./") {
             let root = std::path::absolute(scheme).unwrap_or_else(|_| PathBuf::from(scheme));
@@ -150,7 +159,7 @@ impl AnyAddress {
             return AnyAddress::Local(nix.local(None));
         }
         if nix.daemon_socket.exists() {
-            return AnyAddress::Daemon(nix.daemon_socket.clone());
+            return AnyAddress::daemon(nix);
         }
         AnyAddress::Local(nix.local(None))
     }
@@ -176,13 +185,21 @@ impl AnyAddress {
         StoreAddress::from_env(env).map(AnyAddress::Oxnix)
     }
 
+    /// The daemon on its default socket, as `daemon` names it.
+    fn daemon(nix: &NixPaths) -> AnyAddress {
+        AnyAddress::Daemon {
+            socket: nix.daemon_socket.clone(),
+            named: false,
+        }
+    }
+
     /// The state directory garbage collector roots go under (on disk),
     /// when the store is local.
     pub fn state_dir(&self) -> Option<PathBuf> {
         match self {
             AnyAddress::Oxnix(a) => a.state_dir().map(Path::to_owned),
             AnyAddress::Local(c) => Some(c.state_dir.clone()),
-            AnyAddress::Daemon(_) => None,
+            AnyAddress::Daemon { .. } => None,
         }
     }
 }
@@ -207,7 +224,7 @@ impl AnyStore {
         let backend = match address {
             AnyAddress::Oxnix(a) => Backend::Oxnix(Store::open(a, store_dir.clone())?),
             AnyAddress::Local(c) => Backend::Local(LocalStore::open(c.clone())?),
-            AnyAddress::Daemon(socket) => {
+            AnyAddress::Daemon { socket, .. } => {
                 let mut c = DaemonClient::connect(socket, store_dir.clone())?;
                 c.set_options(&[])?;
                 Backend::Daemon(Mutex::new(c))
@@ -338,7 +355,8 @@ impl AnyStore {
     }
 
     /// Adds the tree serialised in `nar` at the content-addressed `path`
-    /// (`ca`: `fixed:r:sha256:…` or, for a flat file, `fixed:sha256:…`).
+    /// (`ca`: `fixed:r:sha256:…` or, for a flat file, `fixed:sha256:…`;
+    /// `text:sha256:…` for a text file without references).
     pub fn add_nar(&self, path: &StorePath, nar: &[u8], ca: &str) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Oxnix(s) => s.add_nar(path, nar, ca),
@@ -353,6 +371,17 @@ impl AnyStore {
                     let contents = flat_file_contents(nar)?;
                     self.daemon(c)
                         .add_ca_nar(path.name(), method, &mut &contents[..])?
+                } else if method == "text:sha256" {
+                    // A text (of no references here): its contents, as
+                    // C++ Nix's client sends `addTextToStore`.
+                    let contents = flat_file_contents(nar)?;
+                    self.daemon(c).add_to_store(
+                        path.name(),
+                        method,
+                        &BTreeSet::new(),
+                        false,
+                        &mut &contents[..],
+                    )?
                 } else {
                     return Err(StoreError::Daemon(format!(
                         "not supported yet: adding a path of content address '{method}' through the Nix daemon"

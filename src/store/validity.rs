@@ -165,6 +165,33 @@ pub fn register_local(
     Ok(())
 }
 
+/// `--register-validity` and `--load-db` through C++ Nix's daemon, up to
+/// where Nix 2.8's client finds that only a local store registers paths
+/// (the caller then fails as it does): each registration read in turn, and
+/// for a path not valid (or any with `reregister`) its files made
+/// canonical (with `canonicalise`, as `--register-validity` does) and
+/// hashed unless the input gives the hash.
+pub fn check_through_daemon<R: BufRead>(
+    store: &super::any::AnyStore,
+    reader: &mut Reader<R>,
+    reregister: bool,
+    canonicalise: bool,
+) -> Result<(), ValidityError> {
+    while let Some(r) = reader.next_registration()? {
+        if store.is_valid(&r.path)? && !reregister {
+            continue;
+        }
+        let real = std::path::PathBuf::from(store.print(&r.path));
+        if canonicalise {
+            super::local::canonicalise_path_metadata(&real)?;
+        }
+        if r.nar.is_none() {
+            super::local::maintain::hash_path(&real)?;
+        }
+    }
+    Ok(())
+}
+
 /// Reads registrations from `input` one at a time.
 pub struct Reader<R> {
     input: R,

@@ -846,6 +846,159 @@ fn set_mtime_one(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// C++ Nix 2.8's `canonicalisePathMetaData(path, -1)`, step by step and
+/// with its messages: each file's extended attributes removed (but
+/// `security.selinux` and `system.nfs4_acl`), its mode made 0444 or 0555
+/// when it is neither, its modification time 1, its owner this process's
+/// user; a file neither regular, directory nor symlink is refused. As
+/// another user than the files' owner (a client of the daemon) this fails
+/// where C++ Nix fails.
+pub fn canonicalise_path_metadata(path: &Path) -> Result<(), StoreError> {
+    canonicalise_one(path)?;
+    let meta = lstat(path)?;
+    // SAFETY: geteuid has no preconditions.
+    if std::os::unix::fs::MetadataExt::uid(&meta) != unsafe { libc::geteuid() } {
+        return Err(StoreError::Local(format!(
+            "wrong ownership of top-level store path '{}'",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn lstat(path: &Path) -> Result<std::fs::Metadata, StoreError> {
+    std::fs::symlink_metadata(path)
+        .map_err(sys_err(format!("getting status of '{}'", path.display())))
+}
+
+/// A `SysError`'s message: `context: strerror`.
+fn sys_err(context: String) -> impl FnOnce(io::Error) -> StoreError {
+    move |e| StoreError::Local(format!("{context}: {}", crate::os_error::message(&e)))
+}
+
+fn c_path(path: &Path) -> Result<CString, StoreError> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| StoreError::Local(format!("path '{}' has a NUL byte", path.display())))
+}
+
+fn canonicalise_one(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = lstat(path)?;
+    let t = meta.file_type();
+    if !(t.is_file() || t.is_dir() || t.is_symlink()) {
+        return Err(StoreError::Local(format!(
+            "file '{}' has an unsupported type",
+            path.display()
+        )));
+    }
+    let c = c_path(path)?;
+    remove_xattrs(path, &c)?;
+    let st_mode = meta.mode();
+    if !t.is_symlink() {
+        let mode = st_mode & 0o7777;
+        if mode != 0o444 && mode != 0o555 {
+            let mode = 0o444 | if st_mode & 0o100 != 0 { 0o111 } else { 0 };
+            // SAFETY: `c` is a valid NUL-terminated path.
+            if unsafe { libc::chmod(c.as_ptr(), mode as libc::mode_t) } == -1 {
+                return Err(sys_err(format!(
+                    "changing mode of '{}' to {mode:o}",
+                    path.display()
+                ))(io::Error::last_os_error()));
+            }
+        }
+    }
+    if meta.mtime() != 1 {
+        let times = [
+            libc::timespec {
+                tv_sec: meta.atime() as libc::time_t,
+                tv_nsec: 0,
+            },
+            libc::timespec {
+                tv_sec: 1,
+                tv_nsec: 0,
+            },
+        ];
+        // SAFETY: `c` is a valid NUL-terminated path and `times` two timespecs.
+        let r = unsafe {
+            libc::utimensat(
+                libc::AT_FDCWD,
+                c.as_ptr(),
+                times.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if r == -1 {
+            return Err(sys_err(format!(
+                "changing modification time of '{}'",
+                path.display()
+            ))(io::Error::last_os_error()));
+        }
+    }
+    // SAFETY: geteuid and getegid have no preconditions.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if meta.uid() != uid {
+        // SAFETY: `c` is a valid NUL-terminated path.
+        if unsafe { libc::lchown(c.as_ptr(), uid, gid) } == -1 {
+            return Err(sys_err(format!(
+                "changing owner of '{}' to {uid}",
+                path.display()
+            ))(io::Error::last_os_error()));
+        }
+    }
+    if t.is_dir() {
+        // C++ Nix's readDirectory: in the order the directory gives.
+        let entries = std::fs::read_dir(path)
+            .map_err(sys_err(format!("opening directory '{}'", path.display())))?;
+        for e in entries {
+            let e = e.map_err(sys_err(format!("reading directory '{}'", path.display())))?;
+            canonicalise_one(&e.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the extended attributes of `path` but those C++ Nix's
+/// `ignored-acls` keeps.
+fn remove_xattrs(path: &Path, c: &CString) -> Result<(), StoreError> {
+    let querying = || format!("querying extended attributes of '{}'", path.display());
+    // SAFETY: `c` is a valid path; a null buffer of size 0 asks the size.
+    let size = unsafe { libc::llistxattr(c.as_ptr(), std::ptr::null_mut(), 0) };
+    if size < 0 {
+        let e = io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENOTSUP) | Some(libc::ENODATA) => Ok(()),
+            _ => Err(sys_err(querying())(e)),
+        };
+    }
+    if size == 0 {
+        return Ok(());
+    }
+    let mut buf = vec![0u8; size as usize];
+    // SAFETY: `buf` has `buf.len()` writable bytes.
+    let size = unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if size < 0 {
+        return Err(sys_err(querying())(io::Error::last_os_error()));
+    }
+    for name in buf[..size as usize]
+        .split(|b| *b == 0)
+        .filter(|n| !n.is_empty())
+    {
+        if name == b"security.selinux" || name == b"system.nfs4_acl" {
+            continue;
+        }
+        let cname = CString::new(name).unwrap_or_default();
+        // SAFETY: both are valid NUL-terminated strings.
+        if unsafe { libc::lremovexattr(c.as_ptr(), cname.as_ptr()) } == -1 {
+            return Err(sys_err(format!(
+                "removing extended attribute '{}' from '{}'",
+                String::from_utf8_lossy(name),
+                path.display()
+            ))(io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
 /// C++ Nix's canonical metadata: read-only (0444, 0555 for executables
 /// and directories), modification time 1, for the whole tree.
 pub fn canonicalise(root: &Path) -> Result<(), StoreError> {

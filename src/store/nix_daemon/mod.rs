@@ -2,7 +2,8 @@
 //! protocol as Nix 2.8 does (protocol 1.34; an older or newer daemon is
 //! met at the lower of the two versions): the handshake, the daemon's log
 //! messages relayed to stderr, queries, adding texts and NARs, temporary
-//! and indirect roots, and builds. This is how an unprivileged user of a
+//! and indirect roots, builds, and the daemon's own checks and
+//! optimisation of its store. This is how an unprivileged user of a
 //! multi-user Nix installation reaches the store.
 
 pub mod wire;
@@ -51,6 +52,8 @@ mod op {
     pub(super) const QUERY_ALL_VALID_PATHS: u64 = 23;
     pub(super) const QUERY_PATH_INFO: u64 = 26;
     pub(super) const QUERY_VALID_DERIVERS: u64 = 33;
+    pub(super) const OPTIMISE_STORE: u64 = 34;
+    pub(super) const VERIFY_STORE: u64 = 35;
     pub(super) const NAR_FROM_PATH: u64 = 38;
     pub(super) const ADD_TO_STORE_NAR: u64 = 39;
 }
@@ -187,9 +190,10 @@ impl DaemonClient {
                     let text = read_string(r).map_err(proto)?;
                     read_fields(r).map_err(proto)?;
                     let _parent = read_u64(r).map_err(proto)?;
-                    // Shown as C++ Nix shows them at the default verbosity.
-                    if level <= 3 && !text.is_empty() {
-                        relay(&text);
+                    // Shown as C++ Nix's simple logger shows them at the
+                    // client's verbosity: the text and "...".
+                    if level <= crate::log::verbosity() && !text.is_empty() {
+                        relay(&format!("{text}..."));
                     }
                 }
                 STDERR_STOP_ACTIVITY => {
@@ -348,19 +352,37 @@ impl DaemonClient {
         method: &str,
         nar: &mut dyn Read,
     ) -> Result<ValidPathInfo, StoreError> {
+        self.add_to_store(name, method, &BTreeSet::new(), false, nar)
+    }
+
+    /// `AddToStore` as protocol 1.25 has it: adds `data` as a
+    /// content-addressed path named `name` with `references` (`method`:
+    /// `text:sha256` for a text, whose `data` is its contents; `fixed:r:…`
+    /// for a NAR; `fixed:…` for a flat file's contents), the daemon
+    /// computing its hash; with `repair`, a valid path's files are written
+    /// again.
+    pub fn add_to_store(
+        &mut self,
+        name: &str,
+        method: &str,
+        references: &BTreeSet<StorePath>,
+        repair: bool,
+        data: &mut dyn Read,
+    ) -> Result<ValidPathInfo, StoreError> {
         if minor(self.version) < 25 {
             return Err(StoreError::Daemon(
                 "not supported yet: adding paths through a Nix daemon older than 2.4".into(),
             ));
         }
         self.start(op::ADD_TO_STORE)?;
+        let refs: Vec<String> = references.iter().map(|r| self.store_dir.print(r)).collect();
         write_bytes(&mut self.writer, name.as_bytes()).map_err(proto)?;
         write_bytes(&mut self.writer, method.as_bytes()).map_err(proto)?;
-        write_u64(&mut self.writer, 0).map_err(proto)?;
-        write_bool(&mut self.writer, false).map_err(proto)?;
+        write_strings(&mut self.writer, refs.iter().map(String::as_str)).map_err(proto)?;
+        write_bool(&mut self.writer, repair).map_err(proto)?;
         {
             let mut framed = FramedWriter::new(&mut self.writer);
-            io::copy(nar, &mut framed).map_err(proto)?;
+            io::copy(data, &mut framed).map_err(proto)?;
             framed.finish().map_err(proto)?;
         }
         self.finish()?;
@@ -524,8 +546,30 @@ impl DaemonClient {
         Ok((found, freed))
     }
 
+    /// `VerifyStore`: the daemon checks that every valid path is there
+    /// (with `check_contents`, that its files have the recorded NAR hash;
+    /// with `repair`, a trusted user's, that it fixes what it can),
+    /// sending its findings as messages. Answers whether errors remain.
+    pub fn verify_store(&mut self, check_contents: bool, repair: bool) -> Result<bool, StoreError> {
+        self.start(op::VERIFY_STORE)?;
+        write_bool(&mut self.writer, check_contents).map_err(proto)?;
+        write_bool(&mut self.writer, repair).map_err(proto)?;
+        self.finish()?;
+        read_bool(&mut self.reader).map_err(proto)
+    }
+
+    /// `OptimiseStore`: the daemon hard-links identical files of its
+    /// store, saying what it freed as a message.
+    pub fn optimise_store(&mut self) -> Result<(), StoreError> {
+        self.start(op::OPTIMISE_STORE)?;
+        self.finish()?;
+        read_u64(&mut self.reader).map_err(proto)?;
+        Ok(())
+    }
+
     /// Passes the client's settings (C++ Nix sends them first on every
-    /// connection): verbosity and the `name = value` overrides given.
+    /// connection): verbosity ([`crate::log::verbosity`]) and the
+    /// `name = value` overrides given.
     pub fn set_options(&mut self, overrides: &[(String, String)]) -> Result<(), StoreError> {
         self.start(op::SET_OPTIONS)?;
         let w = &mut self.writer;
@@ -533,15 +577,15 @@ impl DaemonClient {
             0u64, // keepFailed
             0,    // keepGoing
             0,    // tryFallback
-            3,    // verbosity: info
-            1,    // maxBuildJobs
-            0,    // maxSilentTime
-            1,    // useBuildHook (obsolete)
-            0,    // verboseBuild: error level
-            0,    // logType (obsolete)
-            0,    // printBuildTrace (obsolete)
-            0,    // buildCores: all
-            1,    // useSubstitutes
+            crate::log::verbosity(),
+            1, // maxBuildJobs
+            0, // maxSilentTime
+            1, // useBuildHook (obsolete)
+            0, // verboseBuild: error level
+            0, // logType (obsolete)
+            0, // printBuildTrace (obsolete)
+            0, // buildCores: all
+            1, // useSubstitutes
         ] {
             write_u64(w, v).map_err(proto)?;
         }
