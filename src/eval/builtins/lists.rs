@@ -434,6 +434,60 @@ fn concat_map(co: Co, [f, l]: [Value; 2]) -> GenFuture {
     })
 }
 
+/// The keys `genericClosure` has seen, in order. Integer or string keys
+/// (the usual case) are kept in a B-tree set of their own; a key of
+/// another kind turns the set into a sorted list searched with Nix's
+/// comparison, which also gives its error for keys that do not compare.
+enum ClosureKeys {
+    Ints(std::collections::BTreeSet<i64>),
+    Strings(std::collections::BTreeSet<NixString>),
+    General(Vec<Value>),
+}
+
+impl ClosureKeys {
+    /// Adds `key`; false when it was there already.
+    async fn insert(&mut self, co: &Co, key: Value) -> Result<bool, ErrorKind> {
+        match (&mut *self, &key) {
+            (ClosureKeys::Ints(set), Value::Int(i)) => return Ok(set.insert(*i)),
+            (ClosureKeys::Strings(set), Value::String(s)) => return Ok(set.insert(s.clone())),
+            (ClosureKeys::Ints(set), Value::String(s)) if set.is_empty() => {
+                *self = ClosureKeys::Strings([s.clone()].into_iter().collect());
+                return Ok(true);
+            }
+            (ClosureKeys::General(_), _) => {}
+            _ => {
+                let sorted: Vec<Value> = match &*self {
+                    ClosureKeys::Ints(set) => set.iter().map(|i| Value::Int(*i)).collect(),
+                    ClosureKeys::Strings(set) => set.iter().cloned().map(Value::String).collect(),
+                    ClosureKeys::General(v) => v.clone(),
+                };
+                *self = ClosureKeys::General(sorted);
+            }
+        }
+        let ClosureKeys::General(done_keys) = self else {
+            unreachable!("made general above")
+        };
+        // Upper bound: the first key greater than `key`; `key` is
+        // already there if the one before it is not less than it.
+        let (mut lo, mut hi) = (0, done_keys.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if less_than(co, key.clone(), done_keys[mid].clone()).await? {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        if let Some(prev) = lo.checked_sub(1).map(|i| done_keys[i].clone()) {
+            if !less_than(co, prev, key.clone()).await? {
+                return Ok(false);
+            }
+        }
+        done_keys.insert(lo, key);
+        Ok(true)
+    }
+}
+
 /// The attribute `name` of the set argument of `genericClosure`.
 fn closure_attr(a: &Attrs, name: &str) -> Result<Value, ErrorKind> {
     a.get(&NixString::from(name)).cloned().ok_or_else(|| {
@@ -455,7 +509,7 @@ fn generic_closure(co: Co, [a]: [Value; 1]) -> GenFuture {
         let op = force(&co, closure_attr(&a, "operator")?).await?;
         let key_name = NixString::from("key");
         let mut work: VecDeque<Value> = start.iter().cloned().collect();
-        let mut done_keys: List = List::new();
+        let mut done_keys = ClosureKeys::Ints(Default::default());
         let mut result = List::new();
         while let Some(e) = work.pop_front() {
             let e_attrs = attrs_arg(&co, e.clone()).await?;
@@ -464,26 +518,9 @@ fn generic_closure(co: Co, [a]: [Value; 1]) -> GenFuture {
                 .cloned()
                 .ok_or_else(|| ErrorKind::Other("attribute 'key' required".into()))?;
             let key = force(&co, key).await?;
-            // Upper bound: the first key greater than `key`; `key` is
-            // already there if the one before it is not less than it.
-            let (mut lo, mut hi) = (0, done_keys.len());
-            while lo < hi {
-                let mid = lo + (hi - lo) / 2;
-                let Some(k) = done_keys.get(mid).cloned() else {
-                    break;
-                };
-                if less_than(&co, key.clone(), k).await? {
-                    hi = mid;
-                } else {
-                    lo = mid + 1;
-                }
+            if !done_keys.insert(&co, key).await? {
+                continue;
             }
-            if let Some(prev) = lo.checked_sub(1).and_then(|i| done_keys.get(i).cloned()) {
-                if !less_than(&co, prev, key.clone()).await? {
-                    continue;
-                }
-            }
-            done_keys.insert(lo, key);
             result.push_back(Value::Attrs(e_attrs));
             let next = call(&co, op.clone(), e).await?;
             for x in list_arg(&co, next).await?.iter() {
