@@ -15,9 +15,11 @@ builtins! {
     #[fast(fast::attr_names)] "attrNames" => attr_names,
     #[fast(fast::attr_values)] "attrValues" => attr_values,
     #[fast(fast::get_attr)] "getAttr" => get_attr,
-    #[fast(fast::has_attr)] "hasAttr" => has_attr, #[global] "removeAttrs" => remove_attrs,
-    "listToAttrs" => list_to_attrs, "mapAttrs" => map_attrs, "zipAttrsWith" => zip_attrs_with,
-    "catAttrs" => cat_attrs, "intersectAttrs" => intersect_attrs,
+    #[fast(fast::has_attr)] "hasAttr" => has_attr,
+    #[global] #[fast(remove_attrs_fast)] "removeAttrs" => remove_attrs,
+    "listToAttrs" => list_to_attrs, #[fast(map_attrs_fast)] "mapAttrs" => map_attrs,
+    "zipAttrsWith" => zip_attrs_with,
+    "catAttrs" => cat_attrs, #[fast(intersect_attrs_fast)] "intersectAttrs" => intersect_attrs,
     "unsafeGetAttrPos" => unsafe_get_attr_pos,
 }
 
@@ -56,6 +58,24 @@ fn has_attr(co: Co, [k, a]: [Value; 2]) -> GenFuture {
         let a = attrs_arg(&co, a).await?;
         Ok(Value::Bool(a.contains_key(&k)))
     })
+}
+
+/// `removeAttrs`'s fast path: the set and the list evaluated, every name
+/// an evaluated string without context.
+fn remove_attrs_fast([a, names]: &[Value; 2]) -> Option<Value> {
+    let (Value::Attrs(a), Value::List(names)) = (fast::ready(a)?, fast::ready(names)?) else {
+        return None;
+    };
+    let mut out = a.map.clone();
+    for n in names.iter() {
+        match fast::ready(n)? {
+            Value::String(s) if !s.has_context() => {
+                out.remove(&s);
+            }
+            _ => return None,
+        }
+    }
+    Some(Value::attrs_with_pos(out, a.pos.clone()))
 }
 
 fn remove_attrs(co: Co, [a, names]: [Value; 2]) -> GenFuture {
@@ -106,6 +126,19 @@ fn list_to_attrs(co: Co, [l]: [Value; 1]) -> GenFuture {
 fn apply_to_name(f: &Value, name: &NixString, v: Value) -> Value {
     let partial = Value::Thunk(Thunk::apply(f.clone(), Value::String(name.clone())));
     Value::Thunk(Thunk::apply(partial, v))
+}
+
+/// `mapAttrs`'s fast path: the set evaluated (the function is applied
+/// lazily either way).
+fn map_attrs_fast([f, a]: &[Value; 2]) -> Option<Value> {
+    let Value::Attrs(a) = fast::ready(a)? else {
+        return None;
+    };
+    Some(Value::attrs(
+        a.iter()
+            .map(|(k, v)| (k.clone(), apply_to_name(f, k, v.clone())))
+            .collect(),
+    ))
 }
 
 fn map_attrs(co: Co, [f, a]: [Value; 2]) -> GenFuture {
@@ -162,23 +195,37 @@ fn cat_attrs(co: Co, [name, l]: [Value; 2]) -> GenFuture {
 
 /// `builtins.intersectAttrs e1 e2`: the attributes of `e2` whose names are
 /// also in `e1`.
+/// `intersectAttrs`'s fast path: both sets evaluated.
+fn intersect_attrs_fast([names, values]: &[Value; 2]) -> Option<Value> {
+    match (fast::ready(names)?, fast::ready(values)?) {
+        (Value::Attrs(names), Value::Attrs(values)) => {
+            Some(Value::attrs(intersection(&names, &values)))
+        }
+        _ => None,
+    }
+}
+
+/// The entries of `values` whose names `names` has.
+fn intersection(names: &Attrs, values: &Attrs) -> Attrs {
+    if names.len() < values.len() {
+        names
+            .keys()
+            .filter_map(|k| values.get(k).map(|v| (k.clone(), v.clone())))
+            .collect()
+    } else {
+        values
+            .iter()
+            .filter(|(k, _)| names.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
 fn intersect_attrs(co: Co, [names, values]: [Value; 2]) -> GenFuture {
     sync(async move {
         let names = attrs_arg(&co, names).await?;
         let values = attrs_arg(&co, values).await?;
-        let out: Attrs = if names.len() < values.len() {
-            names
-                .keys()
-                .filter_map(|k| values.get(k).map(|v| (k.clone(), v.clone())))
-                .collect()
-        } else {
-            values
-                .iter()
-                .filter(|(k, _)| names.contains_key(*k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        };
-        Ok(Value::attrs(out))
+        Ok(Value::attrs(intersection(&names, &values)))
     })
 }
 

@@ -20,7 +20,7 @@ builtins! {
     #[fast(fast_is_function)] "isFunction" => is_function,
     #[fast(fast_is_path)] "isPath" => is_path,
     #[fast(fast::type_of)] "typeOf" => type_of,
-    "functionArgs" => function_args,
+    #[fast(function_args_fast)] "functionArgs" => function_args,
 }
 
 /// A type predicate `$name` and its fast path `$fast`: whether the value
@@ -58,9 +58,19 @@ fn type_of(co: Co, [v]: [Value; 1]) -> GenFuture {
 /// `builtins.functionArgs f`: for a lambda with formals `{ a, b ? e }`,
 /// `{ a = false; b = true; }` (whether each has a default); `{ }` for
 /// `x: …` lambdas and builtins.
+/// `functionArgs`'s fast path: the function evaluated.
+fn function_args_fast([f]: &[Value; 1]) -> Option<Value> {
+    args_of(&fast::ready(f)?).ok()
+}
+
 fn function_args(co: Co, [f]: [Value; 1]) -> GenFuture {
-    sync(async move {
-        match force(&co, f).await? {
+    sync(async move { args_of(&force(&co, f).await?) })
+}
+
+/// The formal arguments of function `f`, each with whether it has a default.
+fn args_of(f: &Value) -> Result<Value, ErrorKind> {
+    {
+        match f {
             Value::Builtin(_) => Ok(Value::attrs(Attrs::new())),
             Value::Closure(c) => Ok(match &c.lambda.params {
                 Params::Ident => Value::attrs(Attrs::new()),
@@ -82,5 +92,5 @@ fn function_args(co: Co, [f]: [Value; 1]) -> GenFuture {
                 "'functionArgs' requires a function".into(),
             )),
         }
-    })
+    }
 }
