@@ -215,7 +215,7 @@ fn intersection(names: &Attrs, values: &Attrs) -> Attrs {
     } else {
         values
             .iter()
-            .filter(|(k, _)| names.contains_key(*k))
+            .filter(|(k, _)| names.contains_key(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
     }
