@@ -93,6 +93,18 @@ pub fn check_closure(
     dirs: &[Directory],
     lookup: &dyn Fn(&B3Digest) -> Result<Option<Directory>, CastoreError>,
 ) -> Result<Vec<(B3Digest, Vec<u8>)>, CastoreError> {
+    check_closure_sized(dirs, &|d| match lookup(d)? {
+        Some(dir) => Ok(Some(directory::size(&dir)?)),
+        None => Ok(None),
+    })
+}
+
+/// [`check_closure`] with `size_of` giving the size (nodes below) of a
+/// directory stored before, `None` when it is not stored.
+pub fn check_closure_sized(
+    dirs: &[Directory],
+    size_of: &dyn Fn(&B3Digest) -> Result<Option<u64>, CastoreError>,
+) -> Result<Vec<(B3Digest, Vec<u8>)>, CastoreError> {
     if dirs.is_empty() {
         return Err(CastoreError::EmptyClosure);
     }
@@ -112,8 +124,8 @@ pub fn check_closure(
             })?;
             let actual = match sizes.get(&child_digest) {
                 Some(s) => *s,
-                None => match lookup(&child_digest)? {
-                    Some(d) => directory::size(&d)?,
+                None => match size_of(&child_digest)? {
+                    Some(size) => size,
                     None => {
                         return Err(CastoreError::MissingChild {
                             parent: digest,

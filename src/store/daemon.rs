@@ -4,17 +4,34 @@
 //! `oxnix store daemon` command, or a test) can connect at once; the
 //! daemon shuts down gracefully on [`Daemon::stop`] or drop, and removes
 //! its socket.
+//!
+//! Trust ([`DaemonConfig`], [`super::trust`]): every connection's user is
+//! known (unix socket: `SO_PEERCRED`; loopback TCP: the kernel's socket
+//! table) and checked against `allowed-users`/`trusted-users` as C++ Nix's
+//! daemon does, or, over TCP with a token configured, every call must
+//! carry the token, whose bearer is trusted. The servers read the
+//! resulting [`Client`] from each request: untrusted clients add only
+//! what the daemon can verify and delete nothing (see `super::grpc`).
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::server::Connected;
+use tonic::Status;
 
 use super::grpc::PathInfoServer;
-use super::{Store, StoreAddress, StoreError};
+use super::trust::{is_loopback, loopback_peer_uid, Token, TrustConfig};
+use super::{HttpAddress, Store, StoreAddress, StoreError};
+use crate::castore::access::{Client, Limits, Uploads};
 use crate::castore::grpc::{BlobServer, DirectoryServer};
 
 /// Where the daemon listens.
@@ -50,6 +67,31 @@ impl Listen {
 /// How long [`Daemon::stop`] lets calls under way finish.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// How a daemon serves: who may connect and who is trusted, the limits,
+/// the unix socket's mode, and where the store's garbage collector roots
+/// are (so that `Delete` keeps what they keep alive).
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub trust: TrustConfig,
+    pub limits: Limits,
+    /// Permissions of the unix socket (C++ Nix's socket is 0666: whether
+    /// a user may connect is `allowed-users`' decision).
+    pub socket_mode: u32,
+    /// The store's state directory (its `gcroots/`), when it has one.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            trust: TrustConfig::default(),
+            limits: Limits::default(),
+            socket_mode: 0o666,
+            state_dir: None,
+        }
+    }
+}
+
 /// A running daemon.
 pub struct Daemon {
     rt: Option<Runtime>,
@@ -64,42 +106,194 @@ fn io_err(context: String) -> impl FnOnce(io::Error) -> StoreError {
 }
 
 /// Binds a unix socket, replacing a stale one (a socket file nobody
-/// listens on any more).
-fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, StoreError> {
+/// listens on any more), and gives it `mode`.
+fn bind_unix(path: &Path, mode: u32) -> Result<tokio::net::UnixListener, StoreError> {
+    use std::os::unix::fs::PermissionsExt;
     let ctx = || format!("listening on '{}'", path.display());
-    match tokio::net::UnixListener::bind(path) {
-        Ok(l) => Ok(l),
+    let listener = match tokio::net::UnixListener::bind(path) {
+        Ok(l) => l,
         Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
             match std::os::unix::net::UnixStream::connect(path) {
                 Err(c) if c.kind() == io::ErrorKind::ConnectionRefused => {
                     std::fs::remove_file(path).map_err(io_err(ctx()))?;
-                    tokio::net::UnixListener::bind(path).map_err(io_err(ctx()))
+                    tokio::net::UnixListener::bind(path).map_err(io_err(ctx()))?
                 }
-                _ => Err(io_err(ctx())(e)),
+                _ => return Err(io_err(ctx())(e)),
             }
         }
-        Err(e) => Err(io_err(ctx())(e)),
+        Err(e) => return Err(io_err(ctx())(e)),
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(io_err(format!("setting the mode of '{}'", path.display())))?;
+    Ok(listener)
+}
+
+/// What the daemon knows of a connection from its start: the client the
+/// connection's user is (or why the user may not connect), and whether
+/// it came over TCP (where a configured token decides instead).
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    pub decided: Result<Client, String>,
+    pub tcp: bool,
+}
+
+/// An accepted connection with what is known of its client.
+struct Conn<S> {
+    io: S,
+    info: ConnectionInfo,
+}
+
+impl<S> Connected for Conn<S> {
+    type ConnectInfo = ConnectionInfo;
+    fn connect_info(&self) -> ConnectionInfo {
+        self.info.clone()
     }
 }
 
+impl<S: AsyncRead + Unpin> AsyncRead for Conn<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Conn<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+/// Checks every call: the client its connection's user is (refused with
+/// PERMISSION_DENIED when not allowed), or over TCP with a token
+/// configured, the token (UNAUTHENTICATED without it); puts the
+/// [`Client`] into the request for the servers.
+#[derive(Clone)]
+struct Gate {
+    token: Option<Arc<Token>>,
+}
+
+impl tonic::service::Interceptor for Gate {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        let Some(info) = req.extensions().get::<ConnectionInfo>().cloned() else {
+            return Err(Status::permission_denied("connection of unknown origin"));
+        };
+        let client = match (&self.token, info.tcp) {
+            (Some(token), true) => {
+                let given = req.metadata().get("authorization").map(|v| v.as_bytes());
+                if !given.is_some_and(|g| token.accepts(g)) {
+                    return Err(Status::unauthenticated(
+                        "this daemon needs its token: 'authorization: Bearer TOKEN' (a store address grpc+http://HOST:PORT?token-file=PATH, or OXNIX_DAEMON_TOKEN_FILE)",
+                    ));
+                }
+                Client {
+                    who: "token".into(),
+                    trusted: true,
+                }
+            }
+            _ => info.decided.map_err(Status::permission_denied)?,
+        };
+        req.extensions_mut().insert(client);
+        Ok(req)
+    }
+}
+
+/// Accepts connections from `accept` and hands them, with what is known
+/// of their client, to the server through the channel returned.
+fn accepting<S, F, Fut>(rt: &Runtime, mut accept: F) -> ReceiverStream<Result<Conn<S>, io::Error>>
+where
+    S: Send + 'static,
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = io::Result<Option<(S, ConnectionInfo)>>> + Send,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    rt.spawn(async move {
+        loop {
+            let item = match accept().await {
+                Ok(Some((io, info))) => Ok(Conn { io, info }),
+                // A connection that went before it was known: skip it.
+                Ok(None) => continue,
+                Err(e) => Err(e),
+            };
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() {
+                break;
+            }
+            if failed {
+                // As the listener streams do: a failing accept (out of
+                // descriptors, say) is retried after a pause.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    });
+    ReceiverStream::new(rx)
+}
+
 impl Daemon {
-    /// Binds `listen` and serves `store` in the background.
+    /// Binds `listen` and serves `store` in the background, with the
+    /// default [`DaemonConfig`] (root and the daemon's user trusted,
+    /// everyone allowed, no token: loopback TCP only).
     pub fn start(store: &Store, listen: &Listen) -> Result<Daemon, StoreError> {
+        Self::start_with(store, listen, &DaemonConfig::default())
+    }
+
+    /// Binds `listen` and serves `store` in the background as `config`
+    /// says.
+    pub fn start_with(
+        store: &Store,
+        listen: &Listen,
+        config: &DaemonConfig,
+    ) -> Result<Daemon, StoreError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("oxnix-daemon")
             .enable_all()
             .build()
             .map_err(io_err("starting the daemon's runtime".into()))?;
+        let limits = Arc::new(config.limits.clone());
+        let uploads = Uploads::new();
+        let gate = Gate {
+            token: config.trust.token.clone().map(Arc::new),
+        };
         let router = tonic::transport::Server::builder()
+            .max_concurrent_streams(limits.max_streams_per_connection)
+            .timeout(limits.call_timeout)
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(60)))
+            .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
+            .layer(tonic::service::InterceptorLayer::new(gate))
             .add_service(
                 BlobServer::new(store.blobs.clone())
                     .with_lock(store.collect_lock.clone())
+                    .with_limits(limits.clone(), uploads.clone())
                     .service(),
             )
             .add_service(
                 DirectoryServer::new(store.directories.clone())
+                    .with_blobs(store.blobs.clone())
                     .with_lock(store.collect_lock.clone())
+                    .with_limits(limits.clone(), uploads.clone())
                     .service(),
             )
             .add_service(
@@ -109,12 +303,16 @@ impl Daemon {
                     store.directories.clone(),
                 )
                 .with_lock(store.collect_lock.clone())
+                .with_limits(limits.clone())
+                .with_store_dir(store.store_dir.clone())
+                .with_roots(config.state_dir.clone())
                 .service(),
             );
         let (tx, rx) = oneshot::channel::<()>();
         let signal = async {
             let _ = rx.await;
         };
+        let trust = Arc::new(config.trust.clone());
         let (address, socket, task) = match listen {
             Listen::Tcp(hp) => {
                 let listener = rt
@@ -123,16 +321,63 @@ impl Daemon {
                 let local: SocketAddr = listener
                     .local_addr()
                     .map_err(io_err(format!("listening on '{hp}'")))?;
-                let incoming = TcpListenerStream::new(listener);
+                if trust.token.is_none() && !is_loopback(&local.ip()) {
+                    return Err(StoreError::Serve(format!(
+                        "refusing to listen on {local}, which is not a loopback address, without authentication (give --token-file)"
+                    )));
+                }
+                let listener = Arc::new(listener);
+                let incoming = accepting(&rt, move || {
+                    let (listener, trust) = (listener.clone(), trust.clone());
+                    async move {
+                        let (stream, peer) = listener.accept().await?;
+                        let _ = stream.set_nodelay(true);
+                        let decided = if trust.token.is_some() {
+                            // The token decides, call by call.
+                            Err("no token".to_owned())
+                        } else {
+                            tcp_client(&trust, local, peer).await
+                        };
+                        Ok(Some((stream, ConnectionInfo { decided, tcp: true })))
+                    }
+                });
                 let task = rt.spawn(router.serve_with_incoming_shutdown(incoming, signal));
-                (StoreAddress::GrpcHttp(local.to_string()), None, task)
+                (
+                    StoreAddress::GrpcHttp(HttpAddress::new(local.to_string())),
+                    None,
+                    task,
+                )
             }
             Listen::Unix(path) => {
                 let listener = {
                     let _guard = rt.enter();
-                    bind_unix(path)?
+                    bind_unix(path, config.socket_mode)?
                 };
-                let incoming = UnixListenerStream::new(listener);
+                let listener = Arc::new(listener);
+                let incoming = accepting(&rt, move || {
+                    let (listener, trust) = (listener.clone(), trust.clone());
+                    async move {
+                        let (stream, _) = listener.accept().await?;
+                        let decided = match stream.peer_cred() {
+                            Ok(cred) => {
+                                let trust = trust.clone();
+                                tokio::task::spawn_blocking(move || {
+                                    trust.decide(cred.uid(), cred.gid())
+                                })
+                                .await
+                                .unwrap_or_else(|e| Err(format!("checking the client: {e}")))
+                            }
+                            Err(e) => Err(format!("cannot tell which user connected: {e}")),
+                        };
+                        Ok(Some((
+                            stream,
+                            ConnectionInfo {
+                                decided,
+                                tcp: false,
+                            },
+                        )))
+                    }
+                });
                 let task = rt.spawn(router.serve_with_incoming_shutdown(incoming, signal));
                 (
                     StoreAddress::GrpcUnix(path.clone()),
@@ -212,6 +457,42 @@ impl Daemon {
         }
         result
     }
+}
+
+/// The client of a loopback TCP connection: the user owning its socket.
+async fn tcp_client(
+    trust: &Arc<TrustConfig>,
+    local: SocketAddr,
+    peer: SocketAddr,
+) -> Result<Client, String> {
+    if !is_loopback(&peer.ip()) {
+        return Err(format!(
+            "{peer} is not a loopback address, and the daemon has no token"
+        ));
+    }
+    let trust = trust.clone();
+    tokio::task::spawn_blocking(move || match loopback_peer_uid(local, peer) {
+        Ok(Some(uid)) => {
+            // The primary group comes from the user database.
+            let gid = primary_gid(uid).unwrap_or(u32::MAX);
+            trust.decide(uid, gid)
+        }
+        Ok(None) => Err(format!("cannot tell which user connected from {peer}")),
+        Err(e) => Err(format!("cannot tell which user connected from {peer}: {e}")),
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("checking the client: {e}")))
+}
+
+/// The primary group of user `uid`.
+fn primary_gid(uid: u32) -> Option<u32> {
+    let mut buf = vec![0 as libc::c_char; 16384];
+    // SAFETY: an all-zero passwd is a valid value to be filled in.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; `buf` outlives it.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut result) };
+    (rc == 0 && !result.is_null()).then_some(pw.pw_gid)
 }
 
 impl Drop for Daemon {

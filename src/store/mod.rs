@@ -6,6 +6,7 @@
 //! `grpc+http://…`/`grpc+unix://…`, see [`grpc`] and [`daemon`]) with the
 //! operations `nix-store` needs.
 
+pub mod admission;
 pub mod any;
 pub mod browse;
 pub mod daemon;
@@ -21,6 +22,7 @@ pub mod path_info;
 pub mod path_info_service;
 pub mod proto;
 pub mod render;
+pub mod trust;
 pub mod validity;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,6 +90,8 @@ pub enum StoreError {
     BadListen(String),
     #[error("store daemon: {0}")]
     Serve(String),
+    #[error("{0}")]
+    Trust(#[from] trust::TrustError),
     #[error("mount {0}")]
     Mount(String),
     /// A local store's SQLite database failed.
@@ -142,8 +146,8 @@ pub enum StoreAddress {
     Memory,
     /// `sled:///abs/path`: a sled database and a blob directory there.
     Sled(PathBuf),
-    /// `grpc+http://host:port`: a daemon over TCP.
-    GrpcHttp(String),
+    /// `grpc+http://host:port[?token-file=PATH]`: a daemon over TCP.
+    GrpcHttp(HttpAddress),
     /// `grpc+unix:///path`: a daemon's unix socket.
     GrpcUnix(PathBuf),
 }
@@ -153,7 +157,7 @@ impl std::fmt::Display for StoreAddress {
         match self {
             StoreAddress::Memory => write!(f, "memory://"),
             StoreAddress::Sled(p) => write!(f, "sled://{}", p.display()),
-            StoreAddress::GrpcHttp(a) => write!(f, "grpc+http://{a}"),
+            StoreAddress::GrpcHttp(a) => write!(f, "{a}"),
             StoreAddress::GrpcUnix(p) => write!(f, "grpc+unix://{}", p.display()),
         }
     }
@@ -181,11 +185,24 @@ impl StoreAddress {
             }
             return Ok(StoreAddress::Sled(PathBuf::from(p)));
         }
-        if let Some(hp) = s.strip_prefix("grpc+http://") {
+        if let Some(rest) = s.strip_prefix("grpc+http://") {
+            let (hp, query) = match rest.split_once('?') {
+                Some((hp, q)) => (hp, Some(q)),
+                None => (rest, None),
+            };
             if hp.is_empty() || hp.contains('/') && !hp.ends_with('/') {
                 return Err(bad());
             }
-            return Ok(StoreAddress::GrpcHttp(hp.trim_end_matches('/').to_owned()));
+            let mut address = HttpAddress::new(hp.trim_end_matches('/').to_owned());
+            for param in query.into_iter().flat_map(|q| q.split('&')) {
+                match param.split_once('=') {
+                    Some(("token-file", p)) if p.starts_with('/') => {
+                        address.token_file = Some(PathBuf::from(p));
+                    }
+                    _ => return Err(bad()),
+                }
+            }
+            return Ok(StoreAddress::GrpcHttp(address));
         }
         if let Some(p) = s.strip_prefix("grpc+unix://") {
             if !p.starts_with('/') {
@@ -218,6 +235,37 @@ impl StoreAddress {
         Ok(StoreAddress::Sled(std::path::absolute(&dir).unwrap_or(dir)))
     }
 }
+
+/// A daemon's TCP address, as clients name it: `HOST:PORT`, and the file
+/// holding the daemon's token (`?token-file=PATH`), if it needs one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAddress {
+    pub host_port: String,
+    pub token_file: Option<PathBuf>,
+}
+
+impl HttpAddress {
+    pub fn new(host_port: String) -> HttpAddress {
+        HttpAddress {
+            host_port,
+            token_file: None,
+        }
+    }
+}
+
+impl std::fmt::Display for HttpAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "grpc+http://{}", self.host_port)?;
+        if let Some(t) = &self.token_file {
+            write!(f, "?token-file={}", t.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// The environment variable naming a token file for `grpc+http://`
+/// addresses that do not name one.
+pub const TOKEN_FILE_ENV: &str = "OXNIX_DAEMON_TOKEN_FILE";
 
 /// A store: the three services and the store directory its paths are in.
 #[derive(Clone)]
@@ -485,14 +533,38 @@ impl Store {
                     _lock: Some(Arc::new(lock)),
                 })
             }
-            StoreAddress::GrpcHttp(a) => Self::remote(GrpcEndpoint::Tcp(a.clone()), store_dir),
+            StoreAddress::GrpcHttp(a) => {
+                let token_file = a.token_file.clone().or_else(|| {
+                    std::env::var_os(TOKEN_FILE_ENV)
+                        .filter(|v| !v.is_empty())
+                        .map(PathBuf::from)
+                });
+                let token = match token_file {
+                    Some(f) => Some(trust::Token::read(&f, false)?),
+                    None => None,
+                };
+                Self::remote_with(
+                    GrpcEndpoint::Tcp(a.host_port.clone()),
+                    store_dir,
+                    token.as_ref(),
+                )
+            }
             StoreAddress::GrpcUnix(p) => Self::remote(GrpcEndpoint::Unix(p.clone()), store_dir),
         }
     }
 
     /// A store served by a daemon.
     fn remote(endpoint: GrpcEndpoint, store_dir: StoreDir) -> Result<Store, StoreError> {
-        let conn = GrpcConnection::connect(&endpoint)?;
+        Self::remote_with(endpoint, store_dir, None)
+    }
+
+    /// A store served by a daemon, presenting `token`.
+    fn remote_with(
+        endpoint: GrpcEndpoint,
+        store_dir: StoreDir,
+        token: Option<&trust::Token>,
+    ) -> Result<Store, StoreError> {
+        let conn = GrpcConnection::connect_with_token(&endpoint, token.map(|t| t.secret()))?;
         Ok(Store {
             store_dir,
             blobs: Arc::new(GrpcBlobService::new(&conn)),
