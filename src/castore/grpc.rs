@@ -867,14 +867,13 @@ impl DirectoryServer {
                 check_files(&**blobs, &batch, &checked)?;
             }
             for ((digest, _), dir) in checked.iter().zip(&batch) {
-                sizes.insert(
-                    *digest,
-                    directory::size(dir)
-                        .map_err(CastoreError::from)
-                        .map_err(status)?,
-                );
+                let size = directory::size(dir)
+                    .map_err(CastoreError::from)
+                    .map_err(status)?;
+                sizes.insert(*digest, size);
             }
-            let root = dirs.put_closure(batch).map_err(status)?;
+            // Checked above, against this closure's earlier batches too.
+            let root = dirs.put_checked(checked, batch).map_err(status)?;
             Ok((root, sizes))
         })
         .await

@@ -64,6 +64,9 @@ impl Listen {
     }
 }
 
+/// Threads running the backend's (synchronous) work.
+const MAX_BLOCKING_THREADS: usize = 32;
+
 /// How long [`Daemon::stop`] lets calls under way finish.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -268,6 +271,10 @@ impl Daemon {
     ) -> Result<Daemon, StoreError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            // The backend's work; no call waits on a client there (streams
+            // are read on the runtime), so a burst of calls queues for
+            // these instead of starting a thread each.
+            .max_blocking_threads(MAX_BLOCKING_THREADS)
             .thread_name("oxnix-daemon")
             .enable_all()
             .build()
