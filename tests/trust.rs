@@ -872,3 +872,64 @@ fn large_closure_uploads_stay_bounded() {
         hwm >> 10
     );
 }
+
+/// Connections beyond a client's limit are closed as they come; others'
+/// are not affected, and a place freed is a place again.
+#[test]
+fn connections_are_limited_per_client() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let config = DaemonConfig {
+        limits: oxnix::castore::access::Limits {
+            max_connections_per_client: 2,
+            ..Default::default()
+        },
+        ..DaemonConfig::default()
+    };
+    let (_daemon, sock, _store, _) = daemon_with_seed(t.path(), &config);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let stat = |ch: Channel| async move {
+            BlobServiceClient::new(ch)
+                .stat(StatBlobRequest {
+                    digest: vec![0; 32],
+                })
+                .await
+                .map(|_| ())
+        };
+        let a = unix_channel(&sock).await;
+        let b = unix_channel(&sock).await;
+        assert_eq!(stat(a.clone()).await.unwrap_err().code(), Code::NotFound);
+        assert_eq!(stat(b.clone()).await.unwrap_err().code(), Code::NotFound);
+        // The third is closed as it comes: its handshake (or its first
+        // call) fails.
+        let path = sock.clone();
+        let third = Endpoint::from_static("http://localhost")
+            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+                let path = path.clone();
+                async move {
+                    let s = tokio::net::UnixStream::connect(path).await?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(s))
+                }
+            }))
+            .await;
+        match third {
+            Err(e) => eprintln!("third connection: {e}"),
+            Ok(c) => {
+                let e = stat(c).await.unwrap_err();
+                eprintln!("third connection: {:?} {}", e.code(), e.message());
+                assert!(
+                    matches!(
+                        e.code(),
+                        Code::Unavailable | Code::Cancelled | Code::Unknown
+                    ),
+                    "{e}"
+                );
+            }
+        }
+        drop(b);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let d = unix_channel(&sock).await;
+        assert_eq!(stat(d).await.unwrap_err().code(), Code::NotFound);
+        drop(a);
+    });
+}

@@ -196,6 +196,8 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subco
 complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subcommand_from daemon" -l max-uploads -d 'Blob and directory uploads in progress at once, all clients together (more fail with RESOURCE_EXHAUSTED)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subcommand_from daemon" -l max-uploads-per-client -d 'Uploads in progress at once for one user (or the token\'s holders)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subcommand_from daemon" -l max-streams-per-connection -d 'Calls one connection may have open at once' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subcommand_from daemon" -l max-connections -d 'Connections open at once, all clients together (more are closed as they come)' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subcommand_from daemon" -l max-connections-per-client -d 'Connections one user (over TCP with a token, one address) may have open at once' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subcommand_from daemon" -l max-message-size -d 'Largest message either side accepts' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subcommand_from daemon" -l max-directory-entries -d 'Most entries one directory may have' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subcommand_from daemon" -l max-closure -d 'Most directories one directory upload may carry' -r

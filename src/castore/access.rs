@@ -66,6 +66,11 @@ pub struct Limits {
     pub max_signature_len: usize,
     /// Streams one connection may have open at once (HTTP/2).
     pub max_streams_per_connection: u32,
+    /// Connections open at once, all clients together, and for one client
+    /// (one user; over TCP with a token, one peer address): more are
+    /// closed as they come.
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
 }
 
 impl Default for Limits {
@@ -81,6 +86,8 @@ impl Default for Limits {
             max_signatures: 64,
             max_signature_len: 1024,
             max_streams_per_connection: 256,
+            max_connections: 1024,
+            max_connections_per_client: 128,
         }
     }
 }

@@ -73,6 +73,8 @@ pub fn command() -> Command {
                 .arg(limit_arg("max-uploads", "N", "512", "Blob and directory uploads in progress at once, all clients together (more fail with RESOURCE_EXHAUSTED)"))
                 .arg(limit_arg("max-uploads-per-client", "N", "128", "Uploads in progress at once for one user (or the token's holders)"))
                 .arg(limit_arg("max-streams-per-connection", "N", "256", "Calls one connection may have open at once"))
+                .arg(limit_arg("max-connections", "N", "1024", "Connections open at once, all clients together (more are closed as they come)"))
+                .arg(limit_arg("max-connections-per-client", "N", "128", "Connections one user (over TCP with a token, one address) may have open at once"))
                 .arg(limit_arg("max-message-size", "BYTES", "67108864", "Largest message either side accepts"))
                 .arg(limit_arg("max-directory-entries", "N", "1048576", "Most entries one directory may have"))
                 .arg(limit_arg("max-closure", "N", "4194304", "Most directories one directory upload may carry"))
@@ -162,6 +164,8 @@ fn daemon_config(m: &ArgMatches, address: &StoreAddress) -> Result<DaemonConfig,
         max_signature_len: Limits::default().max_signature_len,
         max_streams_per_connection: u32::try_from(n("max-streams-per-connection"))
             .unwrap_or(u32::MAX),
+        max_connections: size("max-connections"),
+        max_connections_per_client: size("max-connections-per-client"),
     };
     Ok(DaemonConfig {
         trust,
@@ -233,6 +237,7 @@ fn daemon(m: &ArgMatches) -> Result<(), CliError> {
     let listen = Listen::parse(listen).map_err(CliError::failed)?;
     let (store, address) = open_store(m)?;
     let config = daemon_config(m, &address)?;
+    raise_descriptor_limit();
     let mut daemon = Daemon::start_with(&store, &listen, &config).map_err(CliError::failed)?;
     let handoff = handoff_daemon(&store, &address, Some(&listen), &config)?;
     eprintln!("oxnix store daemon listening on {}", daemon.address());
@@ -242,6 +247,24 @@ fn daemon(m: &ArgMatches) -> Result<(), CliError> {
     }
     waited?;
     daemon.stop().map_err(CliError::failed)
+}
+
+/// Raises the soft limit on open files to the hard one: each client
+/// connection (and each upload's temporary blob) takes a descriptor, and
+/// the connection limits, not the default soft limit, should decide how
+/// many clients are served.
+fn raise_descriptor_limit() {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `r` is a valid rlimit for both calls.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
 }
 
 fn mount(m: &ArgMatches) -> Result<(), CliError> {

@@ -17,6 +17,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -144,6 +145,7 @@ pub struct ConnectionInfo {
 struct Conn<S> {
     io: S,
     info: ConnectionInfo,
+    _slot: ConnSlot,
 }
 
 impl<S> Connected for Conn<S> {
@@ -223,31 +225,114 @@ impl tonic::service::Interceptor for Gate {
     }
 }
 
+/// Open connections, in total and per client (the key
+/// [`ConnectionInfo::key`] gives).
+#[derive(Clone, Default)]
+struct Connections(Arc<std::sync::Mutex<(usize, HashMap<String, usize>)>>);
+
+/// One open connection's place among [`Connections`], given back when
+/// the connection is dropped.
+struct ConnSlot {
+    conns: Connections,
+    key: String,
+}
+
+impl Connections {
+    /// A place for a connection of `key`, unless it or everyone together
+    /// has the most allowed open.
+    fn admit(&self, key: String, limits: &Limits) -> Option<ConnSlot> {
+        let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = c.1.get(&key).copied().unwrap_or(0);
+        if mine >= limits.max_connections_per_client || c.0 >= limits.max_connections {
+            return None;
+        }
+        c.0 += 1;
+        *c.1.entry(key.clone()).or_default() += 1;
+        Some(ConnSlot {
+            conns: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut c = self.conns.0.lock().unwrap_or_else(|e| e.into_inner());
+        c.0 = c.0.saturating_sub(1);
+        if let Some(n) = c.1.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.1.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl ConnectionInfo {
+    /// Whose connection it is, for the per-client limit: the client, or
+    /// the reason it was refused (which names the user), or `tcp_peer`.
+    fn key(&self, tcp_peer: Option<SocketAddr>) -> String {
+        match (&self.decided, tcp_peer) {
+            (Ok(c), _) => c.who.clone(),
+            (Err(_), Some(peer)) => format!("tcp {}", peer.ip()),
+            (Err(reason), None) => reason.clone(),
+        }
+    }
+}
+
 /// Accepts connections from `accept` and hands them, with what is known
-/// of their client, to the server through the channel returned.
-fn accepting<S, F, Fut>(rt: &Runtime, mut accept: F) -> ReceiverStream<Result<Conn<S>, io::Error>>
+/// of their client, to the server through the channel returned. Each
+/// connection's client is found (`identify`) in a task of its own, so a
+/// slow lookup never holds up the next accept; a connection over the
+/// limits ([`Limits::max_connections`], per client
+/// [`Limits::max_connections_per_client`]) is closed at once.
+fn accepting<S, A, AF, I>(
+    rt: &Runtime,
+    limits: Arc<Limits>,
+    mut accept: A,
+    identify: I,
+) -> ReceiverStream<Result<Conn<S>, io::Error>>
 where
     S: Send + 'static,
-    F: FnMut() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = io::Result<Option<(S, ConnectionInfo)>>> + Send,
+    A: FnMut() -> AF + Send + 'static,
+    AF: std::future::Future<Output = io::Result<(S, Option<SocketAddr>)>> + Send,
+    I: Fn(&S, Option<SocketAddr>) -> ConnectionInfo + Send + Sync + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let identify = Arc::new(identify);
+    let conns = Connections::default();
     rt.spawn(async move {
         loop {
-            let item = match accept().await {
-                Ok(Some((io, info))) => Ok(Conn { io, info }),
-                // A connection that went before it was known: skip it.
-                Ok(None) => continue,
-                Err(e) => Err(e),
-            };
-            let failed = item.is_err();
-            if tx.send(item).await.is_err() {
-                break;
+            match accept().await {
+                Ok((io, peer)) => {
+                    let (tx, identify, conns, limits) =
+                        (tx.clone(), identify.clone(), conns.clone(), limits.clone());
+                    tokio::spawn(async move {
+                        // Lookups of users and groups may block (NSS).
+                        let info = tokio::task::block_in_place(|| identify(&io, peer));
+                        let Some(slot) = conns.admit(info.key(peer), &limits) else {
+                            return; // closed: too many connections
+                        };
+                        let _ = tx
+                            .send(Ok(Conn {
+                                io,
+                                info,
+                                _slot: slot,
+                            }))
+                            .await;
+                    });
+                }
+                Err(e) => {
+                    if tx.send(Err(e)).await.is_err() {
+                        break;
+                    }
+                    // As the listener streams do: a failing accept (out
+                    // of descriptors, say) is retried after a pause.
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
             }
-            if failed {
-                // As the listener streams do: a failing accept (out of
-                // descriptors, say) is retried after a pause.
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if tx.is_closed() {
+                break;
             }
         }
     });
@@ -334,20 +419,27 @@ impl Daemon {
                     )));
                 }
                 let listener = Arc::new(listener);
-                let incoming = accepting(&rt, move || {
-                    let (listener, trust) = (listener.clone(), trust.clone());
-                    async move {
-                        let (stream, peer) = listener.accept().await?;
-                        let _ = stream.set_nodelay(true);
-                        let decided = if trust.token.is_some() {
+                let incoming = accepting(
+                    &rt,
+                    limits.clone(),
+                    move || {
+                        let listener = listener.clone();
+                        async move {
+                            let (stream, peer) = listener.accept().await?;
+                            let _ = stream.set_nodelay(true);
+                            Ok((stream, Some(peer)))
+                        }
+                    },
+                    move |_, peer| {
+                        let decided = match (&trust.token, peer) {
                             // The token decides, call by call.
-                            Err("no token".to_owned())
-                        } else {
-                            tcp_client(&trust, local, peer).await
+                            (Some(_), _) => Err("no token".to_owned()),
+                            (None, Some(peer)) => tcp_client(&trust, local, peer),
+                            (None, None) => Err("no peer address".to_owned()),
                         };
-                        Ok(Some((stream, ConnectionInfo { decided, tcp: true })))
-                    }
-                });
+                        ConnectionInfo { decided, tcp: true }
+                    },
+                );
                 let task = rt.spawn(router.serve_with_incoming_shutdown(incoming, signal));
                 (
                     StoreAddress::GrpcHttp(HttpAddress::new(local.to_string())),
@@ -361,30 +453,27 @@ impl Daemon {
                     bind_unix(path, config.socket_mode)?
                 };
                 let listener = Arc::new(listener);
-                let incoming = accepting(&rt, move || {
-                    let (listener, trust) = (listener.clone(), trust.clone());
-                    async move {
-                        let (stream, _) = listener.accept().await?;
+                let incoming = accepting(
+                    &rt,
+                    limits.clone(),
+                    move || {
+                        let listener = listener.clone();
+                        async move {
+                            let (stream, _) = listener.accept().await?;
+                            Ok((stream, None))
+                        }
+                    },
+                    move |stream: &tokio::net::UnixStream, _| {
                         let decided = match stream.peer_cred() {
-                            Ok(cred) => {
-                                let trust = trust.clone();
-                                tokio::task::spawn_blocking(move || {
-                                    trust.decide(cred.uid(), cred.gid())
-                                })
-                                .await
-                                .unwrap_or_else(|e| Err(format!("checking the client: {e}")))
-                            }
+                            Ok(cred) => trust.decide(cred.uid(), cred.gid()),
                             Err(e) => Err(format!("cannot tell which user connected: {e}")),
                         };
-                        Ok(Some((
-                            stream,
-                            ConnectionInfo {
-                                decided,
-                                tcp: false,
-                            },
-                        )))
-                    }
-                });
+                        ConnectionInfo {
+                            decided,
+                            tcp: false,
+                        }
+                    },
+                );
                 let task = rt.spawn(router.serve_with_incoming_shutdown(incoming, signal));
                 (
                     StoreAddress::GrpcUnix(path.clone()),
@@ -467,18 +556,13 @@ impl Daemon {
 }
 
 /// The client of a loopback TCP connection: the user owning its socket.
-async fn tcp_client(
-    trust: &Arc<TrustConfig>,
-    local: SocketAddr,
-    peer: SocketAddr,
-) -> Result<Client, String> {
+fn tcp_client(trust: &TrustConfig, local: SocketAddr, peer: SocketAddr) -> Result<Client, String> {
     if !is_loopback(&peer.ip()) {
         return Err(format!(
             "{peer} is not a loopback address, and the daemon has no token"
         ));
     }
-    let trust = trust.clone();
-    tokio::task::spawn_blocking(move || match loopback_peer_uid(local, peer) {
+    match loopback_peer_uid(local, peer) {
         Ok(Some(uid)) => {
             // The primary group comes from the user database.
             let gid = primary_gid(uid).unwrap_or(u32::MAX);
@@ -486,9 +570,7 @@ async fn tcp_client(
         }
         Ok(None) => Err(format!("cannot tell which user connected from {peer}")),
         Err(e) => Err(format!("cannot tell which user connected from {peer}: {e}")),
-    })
-    .await
-    .unwrap_or_else(|e| Err(format!("checking the client: {e}")))
+    }
 }
 
 /// The primary group of user `uid`.
