@@ -933,3 +933,63 @@ fn connections_are_limited_per_client() {
         drop(a);
     });
 }
+
+/// `oxnix store daemon` reads allowed-users and trusted-users from
+/// nix.conf as C++ Nix does (`$NIX_CONF_DIR/nix.conf`); flags override.
+#[test]
+fn the_daemon_command_reads_nix_conf() {
+    if !can_drop_privileges() {
+        return;
+    }
+    let t = open_tempdir();
+    let conf = t.path().join("conf");
+    std::fs::create_dir(&conf).expect("mkdir");
+    std::fs::write(conf.join("nix.conf"), "allowed-users = root @wheel\n").expect("write");
+    let start = |extra: &[&str]| {
+        let dir = t.path().join(format!("d{}", extra.len()));
+        std::fs::create_dir(&dir).expect("mkdir");
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let sock = dir.join("d.sock");
+        let child = Command::new(env!("CARGO_BIN_EXE_oxnix"))
+            .args(["store", "daemon", "--listen"])
+            .arg(format!("grpc+unix://{}", sock.display()))
+            .arg("--store")
+            .arg(format!("sled://{}", dir.join("store").display()))
+            .args(extra)
+            .env("NIX_CONF_DIR", &conf)
+            .env("NIX_USER_CONF_FILES", "")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("daemon");
+        let d = DaemonProcess { child, sock };
+        let begun = Instant::now();
+        while !d.sock.exists() && begun.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d
+    };
+    let query = |d: &DaemonProcess| {
+        as_nobody(&nix_store_bin())
+            .arg("--store")
+            .arg(format!("grpc+unix://{}", d.sock.display()))
+            .args([
+                "-q",
+                "--hash",
+                "/nix/store/00000000000000000000000000000000-x",
+            ])
+            .output()
+            .expect("nix-store")
+    };
+    let d = start(&[]);
+    let o = query(&d);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("is not allowed to connect"), "{stderr}");
+    drop(d);
+    let d = start(&["--allowed-users", "*"]);
+    let o = query(&d);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("not allowed"), "{stderr}");
+    assert!(stderr.contains("is not valid"), "{stderr}");
+}
