@@ -993,3 +993,163 @@ fn the_daemon_command_reads_nix_conf() {
     assert!(!stderr.contains("not allowed"), "{stderr}");
     assert!(stderr.contains("is not valid"), "{stderr}");
 }
+
+/// TLS (rustls): a daemon with a certificate serves grpc+https://; a
+/// client checking it against the CA connects (and with the token is
+/// trusted), one without the CA's trust cannot, and a plain-text client
+/// gets nothing.
+#[test]
+fn tls_with_a_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let openssl = Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !openssl {
+        assert!(
+            !require_services(),
+            "openssl is needed to make certificates (OXNIX_REQUIRE_SERVICES=1)"
+        );
+        eprintln!("skipped: openssl is needed to make certificates");
+        return;
+    }
+    let t = tempfile::tempdir().expect("tempdir");
+    let p = |n: &str| t.path().join(n);
+    let ssl = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(t.path())
+            .output()
+            .expect("openssl");
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    ssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=oxnix test CA",
+    ]);
+    ssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(p("ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").expect("write");
+    ssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+    // Another CA, which did not sign the daemon's certificate.
+    ssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "other.key",
+        "-out",
+        "other.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=other CA",
+    ]);
+    std::fs::write(p("token"), "tls-token\n").expect("write");
+    std::fs::set_permissions(p("token"), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+
+    let store = sled_store(t.path());
+    let config = DaemonConfig {
+        trust: TrustConfig {
+            token: Some(Token::read(&p("token"), true).expect("token")),
+            ..TrustConfig::default()
+        },
+        tls: Some(
+            oxnix::store::daemon::TlsIdentity::read(&p("server.pem"), &p("server.key"))
+                .expect("identity"),
+        ),
+        ..DaemonConfig::default()
+    };
+    let daemon =
+        Daemon::start_with(&store, &Listen::Tcp("127.0.0.1:0".into()), &config).expect("daemon");
+    let shown = daemon.address().to_string();
+    assert!(shown.starts_with("grpc+https://"), "{shown}");
+    let port = shown.rsplit(':').next().expect("port").to_owned();
+    let address = |host: &str, ca: &str, token: bool| {
+        let mut a = format!("grpc+https://{host}:{port}?ca-file={}", p(ca).display());
+        if token {
+            a.push_str(&format!("&token-file={}", p("token").display()));
+        }
+        StoreAddress::parse(&a).expect("address")
+    };
+    let client = Store::open(&address("localhost", "ca.pem", true), StoreDir::default())
+        .expect("TLS with the right CA");
+    let src = t.path().join("f");
+    std::fs::write(&src, b"over tls").expect("write");
+    let added = client
+        .add_path(
+            &src,
+            "f",
+            oxnix::store_path::IngestionMethod::Recursive,
+            HashAlgo::Sha256,
+        )
+        .expect("add over TLS");
+    assert!(client
+        .path_infos
+        .delete(&added)
+        .expect("trusted: the token"));
+    // No token: every call refused.
+    let anonymous = Store::open(&address("127.0.0.1", "ca.pem", false), StoreDir::default())
+        .expect("TLS connects");
+    let e = anonymous.is_valid(&added).expect_err("no token");
+    assert!(e.to_string().contains("needs its token"), "{e}");
+    // The wrong CA: the connection fails.
+    let e = Store::open(
+        &address("localhost", "other.pem", true),
+        StoreDir::default(),
+    )
+    .err()
+    .expect("untrusted certificate");
+    eprintln!("wrong CA: {e}");
+    // Plain text to a TLS port: nothing.
+    let plain = StoreAddress::parse(&format!(
+        "grpc+http://127.0.0.1:{port}?token-file={}",
+        p("token").display()
+    ))
+    .expect("address");
+    let refused = Store::open(&plain, StoreDir::default()).and_then(|s| s.is_valid(&added));
+    assert!(refused.is_err(), "plain text answered");
+}

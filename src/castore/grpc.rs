@@ -52,6 +52,9 @@ pub enum GrpcEndpoint {
     Tcp(String),
     /// A unix socket.
     Unix(PathBuf),
+    /// `host:port` over TLS, the daemon's certificate checked against the
+    /// certificate authority `ca_pem` (PEM).
+    Tls { host_port: String, ca_pem: Vec<u8> },
 }
 
 impl std::fmt::Display for GrpcEndpoint {
@@ -59,6 +62,7 @@ impl std::fmt::Display for GrpcEndpoint {
         match self {
             GrpcEndpoint::Tcp(a) => write!(f, "grpc+http://{a}"),
             GrpcEndpoint::Unix(p) => write!(f, "grpc+unix://{}", p.display()),
+            GrpcEndpoint::Tls { host_port, .. } => write!(f, "grpc+https://{host_port}"),
         }
     }
 }
@@ -114,6 +118,21 @@ impl GrpcConnection {
             GrpcEndpoint::Tcp(hostport) => {
                 let ep = Endpoint::from_shared(format!("http://{hostport}"))
                     .map_err(|e| fail(e.to_string()))?;
+                rt.block_on(ep.connect())
+                    .map_err(|e| fail(error_chain(&e)))?
+            }
+            GrpcEndpoint::Tls { host_port, ca_pem } => {
+                let host = host_port
+                    .rsplit_once(':')
+                    .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
+                    .unwrap_or(host_port);
+                let tls = tonic::transport::ClientTlsConfig::new()
+                    .ca_certificate(tonic::transport::Certificate::from_pem(ca_pem))
+                    .domain_name(host.to_owned());
+                let ep = Endpoint::from_shared(format!("https://{host_port}"))
+                    .map_err(|e| fail(e.to_string()))?
+                    .tls_config(tls)
+                    .map_err(|e| fail(error_chain(&e)))?;
                 rt.block_on(ep.connect())
                     .map_err(|e| fail(error_chain(&e)))?
             }

@@ -11,7 +11,7 @@ use clap::{Arg, ArgMatches, Command};
 
 use super::{clap_failure, store_env, CliError};
 use crate::castore::access::Limits;
-use crate::store::daemon::{Daemon, DaemonConfig, Listen};
+use crate::store::daemon::{Daemon, DaemonConfig, Listen, TlsIdentity};
 use crate::store::fuse::{Mount, MountOptions};
 use crate::store::trust::{Token, TrustConfig, UserList};
 use crate::store::Store;
@@ -38,7 +38,7 @@ pub fn command() -> Command {
                         .long("listen")
                         .value_name("ADDR")
                         .required(true)
-                        .help("HOST:PORT, grpc+http://HOST:PORT or grpc+unix:///PATH (port 0: any free port, printed on stderr); TCP on a non-loopback address needs --token-file"),
+                        .help("HOST:PORT, grpc+http://HOST:PORT, grpc+https://HOST:PORT (with --tls-cert) or grpc+unix:///PATH (port 0: any free port, printed on stderr); TCP on a non-loopback address needs --token-file"),
                 )
                 .arg(store_arg())
                 .arg(
@@ -60,6 +60,24 @@ pub fn command() -> Command {
                         .value_parser(clap::value_parser!(PathBuf))
                         .value_hint(clap::ValueHint::FilePath)
                         .help("Over TCP, require this bearer token (the file's first line; the file must not be world-readable) on every call; its bearer is trusted"),
+                )
+                .arg(
+                    Arg::new("tls-cert")
+                        .long("tls-cert")
+                        .value_name("FILE")
+                        .requires("tls-key")
+                        .value_parser(clap::value_parser!(PathBuf))
+                        .value_hint(clap::ValueHint::FilePath)
+                        .help("Serve TCP over TLS with this certificate chain (PEM); clients use grpc+https://HOST:PORT?ca-file=CA.pem"),
+                )
+                .arg(
+                    Arg::new("tls-key")
+                        .long("tls-key")
+                        .value_name("FILE")
+                        .requires("tls-cert")
+                        .value_parser(clap::value_parser!(PathBuf))
+                        .value_hint(clap::ValueHint::FilePath)
+                        .help("The private key (PEM) of --tls-cert"),
                 )
                 .arg(
                     Arg::new("socket-mode")
@@ -167,11 +185,19 @@ fn daemon_config(m: &ArgMatches, address: &StoreAddress) -> Result<DaemonConfig,
         max_connections: size("max-connections"),
         max_connections_per_client: size("max-connections-per-client"),
     };
+    let tls = match (
+        m.get_one::<PathBuf>("tls-cert"),
+        m.get_one::<PathBuf>("tls-key"),
+    ) {
+        (Some(cert), Some(key)) => Some(TlsIdentity::read(cert, key).map_err(CliError::failed)?),
+        _ => None,
+    };
     Ok(DaemonConfig {
         trust,
         limits,
         socket_mode,
         state_dir: address.state_dir().map(Path::to_path_buf),
+        tls,
     })
 }
 
@@ -238,6 +264,11 @@ fn daemon(m: &ArgMatches) -> Result<(), CliError> {
     let (store, address) = open_store(m)?;
     let config = daemon_config(m, &address)?;
     raise_descriptor_limit();
+    if config.trust.token.is_some() && config.tls.is_none() {
+        crate::log::warning(
+            "the daemon's token travels in clear text over TCP; give --tls-cert and --tls-key, or keep it to loopback or a tunnel",
+        );
+    }
     let mut daemon = Daemon::start_with(&store, &listen, &config).map_err(CliError::failed)?;
     let handoff = handoff_daemon(&store, &address, Some(&listen), &config)?;
     eprintln!("oxnix store daemon listening on {}", daemon.address());

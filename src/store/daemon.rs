@@ -26,7 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::server::Connected;
+use tonic::transport::server::{Connected, TlsConnectInfo};
 use tonic::Status;
 
 use super::grpc::PathInfoServer;
@@ -38,7 +38,8 @@ use crate::castore::grpc::{BlobServer, DirectoryServer};
 /// Where the daemon listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Listen {
-    /// `HOST:PORT` or `grpc+http://HOST:PORT` (port 0: any free port).
+    /// `HOST:PORT`, `grpc+http://HOST:PORT` or `grpc+https://HOST:PORT`
+    /// (port 0: any free port; TLS when [`DaemonConfig::tls`] is set).
     Tcp(String),
     /// `grpc+unix:///ABSOLUTE/PATH`.
     Unix(PathBuf),
@@ -53,7 +54,10 @@ impl Listen {
             }
             return Ok(Listen::Unix(PathBuf::from(p)));
         }
-        let hp = s.strip_prefix("grpc+http://").unwrap_or(s);
+        let hp = s
+            .strip_prefix("grpc+http://")
+            .or_else(|| s.strip_prefix("grpc+https://"))
+            .unwrap_or(s);
         let hp = hp.strip_suffix('/').unwrap_or(hp);
         // HOST:PORT with a numeric port; the host may be a name.
         match hp.rsplit_once(':') {
@@ -83,6 +87,33 @@ pub struct DaemonConfig {
     pub socket_mode: u32,
     /// The store's state directory (its `gcroots/`), when it has one.
     pub state_dir: Option<PathBuf>,
+    /// Serve TCP with TLS: this certificate chain and private key (PEM).
+    pub tls: Option<TlsIdentity>,
+}
+
+/// A server certificate chain and its private key, in PEM.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsIdentity(..)")
+    }
+}
+
+impl TlsIdentity {
+    /// Reads the certificate chain and key files.
+    pub fn read(cert: &Path, key: &Path) -> Result<TlsIdentity, StoreError> {
+        let read =
+            |p: &Path| std::fs::read(p).map_err(io_err(format!("reading '{}'", p.display())));
+        Ok(TlsIdentity {
+            cert_pem: read(cert)?,
+            key_pem: read(key)?,
+        })
+    }
 }
 
 impl Default for DaemonConfig {
@@ -92,6 +123,7 @@ impl Default for DaemonConfig {
             limits: Limits::default(),
             socket_mode: 0o666,
             state_dir: None,
+            tls: None,
         }
     }
 }
@@ -202,7 +234,16 @@ struct Gate {
 
 impl tonic::service::Interceptor for Gate {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        let Some(info) = req.extensions().get::<ConnectionInfo>().cloned() else {
+        let info = req
+            .extensions()
+            .get::<ConnectionInfo>()
+            .cloned()
+            .or_else(|| {
+                req.extensions()
+                    .get::<TlsConnectInfo<ConnectionInfo>>()
+                    .map(|t| t.get_ref().clone())
+            });
+        let Some(info) = info else {
             return Err(Status::permission_denied("connection of unknown origin"));
         };
         let client = match (&self.token, info.tcp) {
@@ -369,7 +410,18 @@ impl Daemon {
         let gate = Gate {
             token: config.trust.token.clone().map(Arc::new),
         };
-        let router = tonic::transport::Server::builder()
+        let mut server = tonic::transport::Server::builder();
+        if let (Some(tls), Listen::Tcp(_)) = (&config.tls, listen) {
+            let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
+            server = server
+                .tls_config(
+                    tonic::transport::ServerTlsConfig::new()
+                        .identity(identity)
+                        .timeout(limits.idle_timeout),
+                )
+                .map_err(|e| StoreError::Serve(format!("TLS: {e}")))?;
+        }
+        let router = server
             .max_concurrent_streams(limits.max_streams_per_connection)
             .timeout(limits.call_timeout)
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(60)))
@@ -441,11 +493,9 @@ impl Daemon {
                     },
                 );
                 let task = rt.spawn(router.serve_with_incoming_shutdown(incoming, signal));
-                (
-                    StoreAddress::GrpcHttp(HttpAddress::new(local.to_string())),
-                    None,
-                    task,
-                )
+                let mut address = HttpAddress::new(local.to_string());
+                address.tls = config.tls.is_some();
+                (StoreAddress::GrpcHttp(address), None, task)
             }
             Listen::Unix(path) => {
                 let listener = {

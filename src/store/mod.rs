@@ -185,7 +185,8 @@ impl StoreAddress {
             }
             return Ok(StoreAddress::Sled(PathBuf::from(p)));
         }
-        if let Some(rest) = s.strip_prefix("grpc+http://") {
+        let https = s.strip_prefix("grpc+https://");
+        if let Some(rest) = s.strip_prefix("grpc+http://").or(https) {
             let (hp, query) = match rest.split_once('?') {
                 Some((hp, q)) => (hp, Some(q)),
                 None => (rest, None),
@@ -194,10 +195,14 @@ impl StoreAddress {
                 return Err(bad());
             }
             let mut address = HttpAddress::new(hp.trim_end_matches('/').to_owned());
+            address.tls = https.is_some();
             for param in query.into_iter().flat_map(|q| q.split('&')) {
                 match param.split_once('=') {
                     Some(("token-file", p)) if p.starts_with('/') => {
                         address.token_file = Some(PathBuf::from(p));
+                    }
+                    Some(("ca-file", p)) if p.starts_with('/') && address.tls => {
+                        address.ca_file = Some(PathBuf::from(p));
                     }
                     _ => return Err(bad()),
                 }
@@ -236,12 +241,16 @@ impl StoreAddress {
     }
 }
 
-/// A daemon's TCP address, as clients name it: `HOST:PORT`, and the file
-/// holding the daemon's token (`?token-file=PATH`), if it needs one.
+/// A daemon's TCP address, as clients name it: `grpc+http://HOST:PORT`
+/// or, over TLS, `grpc+https://HOST:PORT`, with the file holding the
+/// daemon's token (`?token-file=PATH`) and, for TLS, the certificate
+/// authority to check the daemon's certificate with (`ca-file=PATH`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpAddress {
     pub host_port: String,
     pub token_file: Option<PathBuf>,
+    pub tls: bool,
+    pub ca_file: Option<PathBuf>,
 }
 
 impl HttpAddress {
@@ -249,15 +258,22 @@ impl HttpAddress {
         HttpAddress {
             host_port,
             token_file: None,
+            tls: false,
+            ca_file: None,
         }
     }
 }
 
 impl std::fmt::Display for HttpAddress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "grpc+http://{}", self.host_port)?;
-        if let Some(t) = &self.token_file {
-            write!(f, "?token-file={}", t.display())?;
+        let scheme = if self.tls { "grpc+https" } else { "grpc+http" };
+        write!(f, "{scheme}://{}", self.host_port)?;
+        let mut sep = '?';
+        for (k, v) in [("token-file", &self.token_file), ("ca-file", &self.ca_file)] {
+            if let Some(v) = v {
+                write!(f, "{sep}{k}={}", v.display())?;
+                sep = '&';
+            }
         }
         Ok(())
     }
@@ -266,6 +282,10 @@ impl std::fmt::Display for HttpAddress {
 /// The environment variable naming a token file for `grpc+http://`
 /// addresses that do not name one.
 pub const TOKEN_FILE_ENV: &str = "OXNIX_DAEMON_TOKEN_FILE";
+
+/// The environment variable naming the certificate authority for
+/// `grpc+https://` addresses that do not name one.
+pub const CA_FILE_ENV: &str = "OXNIX_DAEMON_CA_FILE";
 
 /// A store: the three services and the store directory its paths are in.
 #[derive(Clone)]
@@ -543,11 +563,29 @@ impl Store {
                     Some(f) => Some(trust::Token::read(&f, false)?),
                     None => None,
                 };
-                Self::remote_with(
-                    GrpcEndpoint::Tcp(a.host_port.clone()),
-                    store_dir,
-                    token.as_ref(),
-                )
+                let endpoint = if a.tls {
+                    let ca_file = a.ca_file.clone().or_else(|| {
+                        std::env::var_os(CA_FILE_ENV)
+                            .filter(|v| !v.is_empty())
+                            .map(PathBuf::from)
+                    });
+                    let Some(ca_file) = ca_file else {
+                        return Err(StoreError::BadAddress(format!(
+                            "{a} (a grpc+https:// address needs ?ca-file=PATH or {CA_FILE_ENV}: the certificate authority to check the daemon with)"
+                        )));
+                    };
+                    let ca = std::fs::read(&ca_file).map_err(|source| StoreError::Io {
+                        context: format!("reading '{}'", ca_file.display()),
+                        source,
+                    })?;
+                    GrpcEndpoint::Tls {
+                        host_port: a.host_port.clone(),
+                        ca_pem: ca,
+                    }
+                } else {
+                    GrpcEndpoint::Tcp(a.host_port.clone())
+                };
+                Self::remote_with(endpoint, store_dir, token.as_ref())
             }
             StoreAddress::GrpcUnix(p) => Self::remote(GrpcEndpoint::Unix(p.clone()), store_dir),
         }
