@@ -200,6 +200,7 @@ complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subco
 complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subcommand_from daemon" -l max-streams-per-connection -d 'Calls one connection may have open at once' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subcommand_from daemon" -l max-connections -d 'Connections open at once, all clients together (more are closed as they come)' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subcommand_from daemon" -l max-connections-per-client -d 'Connections one user (over TCP with a token, one address) may have open at once' -r
+complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subcommand_from daemon" -l max-busy-per-client -d 'Pieces of the store\'s work (on its 32 threads) one client may have running at once; more wait without holding a thread' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subcommand_from daemon" -l max-message-size -d 'Largest message either side accepts' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subcommand_from daemon" -l max-directory-entries -d 'Most entries one directory may have' -r
 complete -c oxnix -n "__fish_oxnix_using_subcommand store; and __fish_seen_subcommand_from daemon" -l max-closure -d 'Most directories one directory upload may carry' -r

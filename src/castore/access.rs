@@ -71,6 +71,10 @@ pub struct Limits {
     /// closed as they come.
     pub max_connections: usize,
     pub max_connections_per_client: usize,
+    /// Pieces of the backend's work (on its thread pool) one client may
+    /// have running or queued at once; more wait, holding no thread, so
+    /// one client's expensive calls leave threads for others.
+    pub max_busy_per_client: usize,
 }
 
 impl Default for Limits {
@@ -88,6 +92,7 @@ impl Default for Limits {
             max_streams_per_connection: 256,
             max_connections: 1024,
             max_connections_per_client: 128,
+            max_busy_per_client: 8,
         }
     }
 }
@@ -167,6 +172,47 @@ impl Drop for UploadSlot {
     }
 }
 
+/// Runs the backend's work for clients on tokio's blocking pool, at most
+/// [`Limits::max_busy_per_client`] pieces of one client's at a time;
+/// shared by a daemon's servers.
+#[derive(Clone, Default)]
+pub struct Busy {
+    per_client: Arc<Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>>,
+}
+
+impl Busy {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `f` for `client` on the blocking pool, waiting (on the
+    /// runtime) while the client has the most allowed under way.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        client: &Client,
+        limits: &Limits,
+        f: impl FnOnce() -> Result<T, Status> + Send + 'static,
+    ) -> Result<T, Status> {
+        let sem = {
+            let mut m = self.per_client.lock().unwrap_or_else(|e| e.into_inner());
+            m.entry(client.who.clone())
+                .or_insert_with(|| {
+                    Arc::new(tokio::sync::Semaphore::new(
+                        limits.max_busy_per_client.max(1),
+                    ))
+                })
+                .clone()
+        };
+        let _permit = sem
+            .acquire_owned()
+            .await
+            .map_err(|_| Status::unavailable("the daemon is shutting down"))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| Status::internal(format!("server task failed: {e}")))?
+    }
+}
+
 /// The next message of a client's stream, waiting at most the idle
 /// timeout and never past `deadline`: DEADLINE_EXCEEDED otherwise. Waits
 /// on the runtime, holding no thread.
@@ -228,5 +274,49 @@ mod tests {
         drop(a1);
         assert_eq!(u.in_progress(), 2);
         let _b2 = u.acquire(&b, &limits).expect("b2 after a1 went");
+    }
+
+    #[test]
+    fn a_busy_client_waits_for_itself_not_others() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let limits = Limits {
+            max_busy_per_client: 1,
+            ..Limits::default()
+        };
+        let busy = Busy::new();
+        let a = Client {
+            who: "user a".into(),
+            trusted: false,
+        };
+        let b = Client {
+            who: "user b".into(),
+            trusted: false,
+        };
+        rt.block_on(async {
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            // a's first piece of work blocks until told to end.
+            let (busy2, a2, l2) = (busy.clone(), a.clone(), limits.clone());
+            let first = tokio::spawn(async move {
+                busy2
+                    .run(&a2, &l2, move || {
+                        let _ = rx.recv();
+                        Ok(())
+                    })
+                    .await
+            });
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            // a's second waits; b's runs.
+            let second = busy.run(&a, &limits, || Ok(()));
+            let second = tokio::time::timeout(Duration::from_millis(100), second).await;
+            assert!(second.is_err(), "a's second piece ran beside its first");
+            busy.run(&b, &limits, || Ok(())).await.expect("b runs");
+            let _ = tx.send(());
+            first.await.expect("join").expect("first");
+            busy.run(&a, &limits, || Ok(())).await.expect("a again");
+        });
     }
 }

@@ -25,7 +25,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::access::{client_of, next_message, Limits, Uploads};
+use super::access::{client_of, next_message, Busy, Client, Limits, Uploads};
 use super::directory_service::{check_closure, check_closure_sized};
 use super::proto::blob_service_client::BlobServiceClient;
 use super::proto::blob_service_server;
@@ -225,10 +225,6 @@ fn digest_arg(bytes: &[u8]) -> Result<B3Digest, Status> {
     B3Digest::from_slice(bytes).ok_or_else(|| {
         Status::invalid_argument(format!("digest of {} bytes (32 expected)", bytes.len()))
     })
-}
-
-fn join_error(e: tokio::task::JoinError) -> Status {
-    Status::internal(format!("server task failed: {e}"))
 }
 
 // ---------------------------------------------------------------------------
@@ -594,13 +590,6 @@ impl DirectoryService for GrpcDirectoryService {
 // upload and goes quiet holds no thread, only its slot among the uploads
 // ([`Uploads`]), and only until the idle timeout ([`Limits`]).
 
-/// Runs `f` on the blocking pool.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
-) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f).await.map_err(join_error)?
-}
-
 /// Serves a [`BlobService`]. Each blob is hashed by the server as it
 /// arrives (the digest answered is the server's), and stored holding
 /// [`CollectLock::writing`] (of the store served, see
@@ -610,6 +599,7 @@ pub struct BlobServer {
     lock: CollectLock,
     limits: Arc<Limits>,
     uploads: Uploads,
+    busy: Busy,
 }
 
 impl BlobServer {
@@ -619,6 +609,7 @@ impl BlobServer {
             lock: CollectLock::new(),
             limits: Arc::new(Limits::default()),
             uploads: Uploads::new(),
+            busy: Busy::new(),
         }
     }
 
@@ -629,11 +620,13 @@ impl BlobServer {
         self
     }
 
-    /// Serves under `limits`, counting uploads in `uploads` (shared with
-    /// the daemon's other servers).
-    pub fn with_limits(mut self, limits: Arc<Limits>, uploads: Uploads) -> Self {
+    /// Serves under `limits`, counting uploads in `uploads` and running
+    /// clients' work through `busy` (both shared with the daemon's other
+    /// servers).
+    pub fn with_limits(mut self, limits: Arc<Limits>, uploads: Uploads, busy: Busy) -> Self {
         self.limits = limits;
         self.uploads = uploads;
+        self.busy = busy;
         self
     }
 
@@ -666,9 +659,15 @@ impl blob_service_server::BlobService for BlobServer {
         &self,
         req: Request<StatBlobRequest>,
     ) -> Result<Response<StatBlobResponse>, Status> {
+        let client = client_of(&req);
         let d = digest_arg(&req.get_ref().digest)?;
         let blobs = self.blobs.clone();
-        let size = blocking(move || blobs.size(&d).map_err(status)).await?;
+        let size = self
+            .busy
+            .run(&client, &self.limits, move || {
+                blobs.size(&d).map_err(status)
+            })
+            .await?;
         match size {
             Some(size) => Ok(Response::new(StatBlobResponse { size })),
             None => Err(Status::not_found(format!("blob {d} is not in the store"))),
@@ -681,12 +680,17 @@ impl blob_service_server::BlobService for BlobServer {
         &self,
         req: Request<ReadBlobRequest>,
     ) -> Result<Response<Self::ReadStream>, Status> {
+        let client = client_of(&req);
         let d = digest_arg(&req.get_ref().digest)?;
         let blobs = self.blobs.clone();
         // Checked as it is sent: a damaged blob ends its stream with
         // DATA_LOSS instead of its last piece (the client checks too).
-        let reader =
-            blocking(move || super::open_verified(&*blobs, &d, None).map_err(status)).await?;
+        let reader = self
+            .busy
+            .run(&client, &self.limits, move || {
+                super::open_verified(&*blobs, &d, None).map_err(status)
+            })
+            .await?;
         let Some(reader) = reader else {
             return Err(Status::not_found(format!("blob {d} is not in the store")));
         };
@@ -695,20 +699,22 @@ impl blob_service_server::BlobService for BlobServer {
         // runtime: a client that stops reading holds no thread, and one
         // that does not read within the idle timeout loses its call.
         let idle = self.limits.idle_timeout;
+        let (busy, limits) = (self.busy.clone(), self.limits.clone());
         tokio::spawn(async move {
             let mut reader = Some(reader);
             while let Some(mut r) = reader.take() {
-                let read = tokio::task::spawn_blocking(move || {
-                    let mut buf = vec![0u8; CHUNK_SIZE];
-                    let got = read_full(&mut r, &mut buf).map(|n| {
-                        buf.truncate(n);
-                        buf
-                    });
-                    (r, got)
-                })
-                .await;
+                let read = busy
+                    .run(&client, &limits, move || {
+                        let mut buf = vec![0u8; CHUNK_SIZE];
+                        let got = read_full(&mut r, &mut buf).map(|n| {
+                            buf.truncate(n);
+                            buf
+                        });
+                        Ok((r, got))
+                    })
+                    .await;
                 let item = match read {
-                    Err(e) => Err(join_error(e)),
+                    Err(e) => Err(e),
                     Ok((_, Ok(data))) if data.is_empty() => break,
                     Ok((r, Ok(data))) => {
                         reader = Some(r);
@@ -752,18 +758,23 @@ impl blob_service_server::BlobService for BlobServer {
                 Some(w) => w,
                 None => {
                     let blobs = self.blobs.clone();
-                    blocking(move || blobs.open_write().map_err(status)).await?
+                    self.busy
+                        .run(&client, &self.limits, move || {
+                            blobs.open_write().map_err(status)
+                        })
+                        .await?
                 }
             };
             let last = chunk.last;
             writer = Some(
-                blocking(move || {
-                    let mut w = w;
-                    w.write_all(&chunk.data)
-                        .map_err(|e| Status::internal(format!("writing blob: {e}")))?;
-                    Ok(w)
-                })
-                .await?,
+                self.busy
+                    .run(&client, &self.limits, move || {
+                        let mut w = w;
+                        w.write_all(&chunk.data)
+                            .map_err(|e| Status::internal(format!("writing blob: {e}")))?;
+                        Ok(w)
+                    })
+                    .await?,
             );
             if last {
                 if next_message(&mut stream, &self.limits, deadline)
@@ -779,11 +790,13 @@ impl blob_service_server::BlobService for BlobServer {
             return Err(Status::internal("blob writer lost"));
         };
         let lock = self.lock.clone();
-        let d = blocking(move || {
-            let _writing = lock.writing();
-            w.close().map_err(status)
-        })
-        .await?;
+        let d = self
+            .busy
+            .run(&client, &self.limits, move || {
+                let _writing = lock.writing();
+                w.close().map_err(status)
+            })
+            .await?;
         Ok(Response::new(PutBlobResponse {
             digest: d.as_bytes().to_vec(),
         }))
@@ -791,10 +804,13 @@ impl blob_service_server::BlobService for BlobServer {
 
     async fn sync(
         &self,
-        _req: Request<SyncBlobsRequest>,
+        req: Request<SyncBlobsRequest>,
     ) -> Result<Response<SyncBlobsResponse>, Status> {
+        let client = client_of(&req);
         let blobs = self.blobs.clone();
-        blocking(move || blobs.sync().map_err(status)).await?;
+        self.busy
+            .run(&client, &self.limits, move || blobs.sync().map_err(status))
+            .await?;
         Ok(Response::new(SyncBlobsResponse {}))
     }
 }
@@ -809,6 +825,7 @@ pub struct DirectoryServer {
     lock: CollectLock,
     limits: Arc<Limits>,
     uploads: Uploads,
+    busy: Busy,
 }
 
 /// The most directories one `Put` may carry (by default; see
@@ -828,6 +845,7 @@ impl DirectoryServer {
             lock: CollectLock::new(),
             limits: Arc::new(Limits::default()),
             uploads: Uploads::new(),
+            busy: Busy::new(),
         }
     }
 
@@ -845,10 +863,12 @@ impl DirectoryServer {
         self
     }
 
-    /// Serves under `limits`, counting uploads in `uploads`.
-    pub fn with_limits(mut self, limits: Arc<Limits>, uploads: Uploads) -> Self {
+    /// Serves under `limits`, counting uploads in `uploads` and running
+    /// clients' work through `busy`.
+    pub fn with_limits(mut self, limits: Arc<Limits>, uploads: Uploads, busy: Busy) -> Self {
         self.limits = limits;
         self.uploads = uploads;
+        self.busy = busy;
         self
     }
 
@@ -865,37 +885,39 @@ impl DirectoryServer {
     /// Answers the digest of the batch's last directory.
     async fn store_batch(
         &self,
+        client: &Client,
         batch: Vec<Directory>,
         sizes: HashMap<B3Digest, u64>,
     ) -> Result<(B3Digest, HashMap<B3Digest, u64>), Status> {
         let dirs = self.dirs.clone();
         let blobs = self.blobs.clone();
         let lock = self.lock.clone();
-        blocking(move || {
-            let mut sizes = sizes;
-            let _writing = lock.writing();
-            let checked = check_closure_sized(&batch, &|d| match sizes.get(d) {
-                Some(s) => Ok(Some(*s)),
-                None => match dirs.get(d)? {
-                    Some(dir) => Ok(Some(directory::size(&dir)?)),
-                    None => Ok(None),
-                },
+        self.busy
+            .run(client, &self.limits, move || {
+                let mut sizes = sizes;
+                let _writing = lock.writing();
+                let checked = check_closure_sized(&batch, &|d| match sizes.get(d) {
+                    Some(s) => Ok(Some(*s)),
+                    None => match dirs.get(d)? {
+                        Some(dir) => Ok(Some(directory::size(&dir)?)),
+                        None => Ok(None),
+                    },
+                })
+                .map_err(status)?;
+                if let Some(blobs) = &blobs {
+                    check_files(&**blobs, &batch, &checked)?;
+                }
+                for ((digest, _), dir) in checked.iter().zip(&batch) {
+                    let size = directory::size(dir)
+                        .map_err(CastoreError::from)
+                        .map_err(status)?;
+                    sizes.insert(*digest, size);
+                }
+                // Checked above, against this closure's earlier batches too.
+                let root = dirs.put_checked(checked, batch).map_err(status)?;
+                Ok((root, sizes))
             })
-            .map_err(status)?;
-            if let Some(blobs) = &blobs {
-                check_files(&**blobs, &batch, &checked)?;
-            }
-            for ((digest, _), dir) in checked.iter().zip(&batch) {
-                let size = directory::size(dir)
-                    .map_err(CastoreError::from)
-                    .map_err(status)?;
-                sizes.insert(*digest, size);
-            }
-            // Checked above, against this closure's earlier batches too.
-            let root = dirs.put_checked(checked, batch).map_err(status)?;
-            Ok((root, sizes))
-        })
-        .await
+            .await
     }
 }
 
@@ -948,18 +970,21 @@ impl directory_service_server::DirectoryService for DirectoryServer {
         &self,
         req: Request<GetDirectoryRequest>,
     ) -> Result<Response<Self::GetStream>, Status> {
+        let client = client_of(&req);
         let d = digest_arg(&req.get_ref().digest)?;
         let recursive = req.get_ref().recursive;
         let dirs = self.dirs.clone();
-        let found = blocking(move || {
-            if recursive {
-                dirs.get_recursive(&d)
-            } else {
-                dirs.get(&d).map(|d| d.into_iter().collect())
-            }
-            .map_err(status)
-        })
-        .await?;
+        let found = self
+            .busy
+            .run(&client, &self.limits, move || {
+                if recursive {
+                    dirs.get_recursive(&d)
+                } else {
+                    dirs.get(&d).map(|d| d.into_iter().collect())
+                }
+                .map_err(status)
+            })
+            .await?;
         if found.is_empty() {
             return Err(Status::not_found(format!(
                 "directory {d} is not in the store"
@@ -1012,7 +1037,9 @@ impl directory_service_server::DirectoryService for DirectoryServer {
             } else if batch.is_empty() {
                 break;
             }
-            let (r, s) = self.store_batch(std::mem::take(&mut batch), sizes).await?;
+            let (r, s) = self
+                .store_batch(&client, std::mem::take(&mut batch), sizes)
+                .await?;
             batch_bytes = 0;
             sizes = s;
             root = Some(r);

@@ -93,6 +93,7 @@ pub fn command() -> Command {
                 .arg(limit_arg("max-streams-per-connection", "N", "256", "Calls one connection may have open at once"))
                 .arg(limit_arg("max-connections", "N", "1024", "Connections open at once, all clients together (more are closed as they come)"))
                 .arg(limit_arg("max-connections-per-client", "N", "128", "Connections one user (over TCP with a token, one address) may have open at once"))
+                .arg(limit_arg("max-busy-per-client", "N", "8", "Pieces of the store's work (on its 32 threads) one client may have running at once; more wait without holding a thread"))
                 .arg(limit_arg("max-message-size", "BYTES", "67108864", "Largest message either side accepts"))
                 .arg(limit_arg("max-directory-entries", "N", "1048576", "Most entries one directory may have"))
                 .arg(limit_arg("max-closure", "N", "4194304", "Most directories one directory upload may carry"))
@@ -184,6 +185,7 @@ fn daemon_config(m: &ArgMatches, address: &StoreAddress) -> Result<DaemonConfig,
             .unwrap_or(u32::MAX),
         max_connections: size("max-connections"),
         max_connections_per_client: size("max-connections-per-client"),
+        max_busy_per_client: size("max-busy-per-client"),
     };
     let tls = match (
         m.get_one::<PathBuf>("tls-cert"),

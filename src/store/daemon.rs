@@ -32,7 +32,7 @@ use tonic::Status;
 use super::grpc::PathInfoServer;
 use super::trust::{is_loopback, loopback_peer_uid, Token, TrustConfig};
 use super::{HttpAddress, Store, StoreAddress, StoreError};
-use crate::castore::access::{Client, Limits, Uploads};
+use crate::castore::access::{Busy, Client, Limits, Uploads};
 use crate::castore::grpc::{BlobServer, DirectoryServer};
 
 /// Where the daemon listens.
@@ -407,6 +407,7 @@ impl Daemon {
             .map_err(io_err("starting the daemon's runtime".into()))?;
         let limits = Arc::new(config.limits.clone());
         let uploads = Uploads::new();
+        let busy = Busy::new();
         let gate = Gate {
             token: config.trust.token.clone().map(Arc::new),
         };
@@ -430,14 +431,14 @@ impl Daemon {
             .add_service(
                 BlobServer::new(store.blobs.clone())
                     .with_lock(store.collect_lock.clone())
-                    .with_limits(limits.clone(), uploads.clone())
+                    .with_limits(limits.clone(), uploads.clone(), busy.clone())
                     .service(),
             )
             .add_service(
                 DirectoryServer::new(store.directories.clone())
                     .with_blobs(store.blobs.clone())
                     .with_lock(store.collect_lock.clone())
-                    .with_limits(limits.clone(), uploads.clone())
+                    .with_limits(limits.clone(), uploads.clone(), busy.clone())
                     .service(),
             )
             .add_service(
@@ -447,7 +448,7 @@ impl Daemon {
                     store.directories.clone(),
                 )
                 .with_lock(store.collect_lock.clone())
-                .with_limits(limits.clone())
+                .with_limits(limits.clone(), busy.clone())
                 .with_store_dir(store.store_dir.clone())
                 .with_roots(config.state_dir.clone())
                 .service(),

@@ -25,7 +25,7 @@ use super::proto::{
     ListPathInfoRequest, PutPathInfoResponse,
 };
 use super::{PathInfo, PathInfoService, StoreError};
-use crate::castore::access::{client_of, Limits};
+use crate::castore::access::{client_of, Busy, Limits};
 use crate::castore::grpc::{remote, AuthChannel, GrpcConnection, MAX_MESSAGE_SIZE};
 use crate::castore::{BlobService, CastoreError, CollectLock, DirectoryService};
 use crate::store_path::{StoreDir, StorePath};
@@ -125,6 +125,7 @@ pub struct PathInfoServer {
     directories: Arc<dyn DirectoryService>,
     lock: CollectLock,
     limits: Arc<Limits>,
+    busy: Busy,
     store_dir: StoreDir,
     /// The store's state directory, whose garbage collector roots keep
     /// paths from `Delete`.
@@ -143,6 +144,7 @@ impl PathInfoServer {
             directories,
             lock: CollectLock::new(),
             limits: Arc::new(Limits::default()),
+            busy: Busy::new(),
             store_dir: StoreDir::default(),
             roots: None,
         }
@@ -155,9 +157,10 @@ impl PathInfoServer {
         self
     }
 
-    /// Serves under `limits`.
-    pub fn with_limits(mut self, limits: Arc<Limits>) -> Self {
+    /// Serves under `limits`, running clients' work through `busy`.
+    pub fn with_limits(mut self, limits: Arc<Limits>, busy: Busy) -> Self {
         self.limits = limits;
+        self.busy = busy;
         self
     }
 
@@ -194,24 +197,23 @@ fn path_arg(base_name: &str) -> Result<StorePath, Status> {
         .map_err(|e| Status::invalid_argument(format!("store path {base_name:?}: {e}")))
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
-) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Status::internal(format!("server task failed: {e}")))?
-}
-
 #[tonic::async_trait]
 impl path_info_service_server::PathInfoService for PathInfoServer {
     async fn get(
         &self,
         req: Request<GetPathInfoRequest>,
     ) -> Result<Response<pb::PathInfo>, Status> {
+        let client = client_of(&req);
         let path = path_arg(&req.get_ref().base_name)?;
         let infos = self.infos.clone();
         let p = path.clone();
-        match blocking(move || infos.get(&p).map_err(store_status)).await? {
+        let found = self
+            .busy
+            .run(&client, &self.limits, move || {
+                infos.get(&p).map_err(store_status)
+            })
+            .await?;
+        match found {
             Some(info) => Ok(Response::new(info.to_proto())),
             None => Err(Status::not_found(format!(
                 "path '{}' is not valid",
@@ -235,21 +237,23 @@ impl path_info_service_server::PathInfoService for PathInfoServer {
             self.limits.clone(),
             self.store_dir.clone(),
         );
-        blocking(move || {
-            let _writing = lock.writing();
-            let a = Admission {
-                infos: &*infos,
-                blobs: &*blobs,
-                directories: &*dirs,
-                store_dir: &store_dir,
-                limits: &limits,
-            };
-            if admit(&a, &mut info, client.trusted).map_err(Refusal::status)? {
-                infos.put(info).map_err(store_status)?;
-            }
-            Ok(())
-        })
-        .await?;
+        let busy_limits = self.limits.clone();
+        self.busy
+            .run(&client.clone(), &busy_limits, move || {
+                let _writing = lock.writing();
+                let a = Admission {
+                    infos: &*infos,
+                    blobs: &*blobs,
+                    directories: &*dirs,
+                    store_dir: &store_dir,
+                    limits: &limits,
+                };
+                if admit(&a, &mut info, client.trusted).map_err(Refusal::status)? {
+                    infos.put(info).map_err(store_status)?;
+                }
+                Ok(())
+            })
+            .await?;
         Ok(Response::new(PutPathInfoResponse {}))
     }
 
@@ -257,10 +261,16 @@ impl path_info_service_server::PathInfoService for PathInfoServer {
 
     async fn list(
         &self,
-        _req: Request<ListPathInfoRequest>,
+        req: Request<ListPathInfoRequest>,
     ) -> Result<Response<Self::ListStream>, Status> {
+        let client = client_of(&req);
         let infos = self.infos.clone();
-        let all = blocking(move || infos.list().map_err(store_status)).await?;
+        let all = self
+            .busy
+            .run(&client, &self.limits, move || {
+                infos.list().map_err(store_status)
+            })
+            .await?;
         let (tx, rx) = tokio::sync::mpsc::channel(all.len().max(1));
         for i in all {
             // The channel has room for all of them.
@@ -288,23 +298,25 @@ impl path_info_service_server::PathInfoService for PathInfoServer {
             self.store_dir.clone(),
             self.roots.clone(),
         );
-        let deleted = blocking(move || {
-            // Exclusive: no add that names the path as a reference comes
-            // between the check and the deletion.
-            let _collecting = lock.collecting();
-            if !ignore_liveness {
-                let roots = state.map(|s| {
-                    let mut is_valid = |p: &StorePath| infos.get(p).ok().flatten().is_some();
-                    super::gc_roots::find_roots(&s, &store_dir, &mut is_valid, &mut |_| {})
-                        .into_keys()
-                        .collect::<BTreeSet<_>>()
-                });
-                check_deletable(&*infos, &store_dir, &path, roots.as_ref())
-                    .map_err(Refusal::status)?;
-            }
-            infos.delete(&path).map_err(store_status)
-        })
-        .await?;
+        let deleted = self
+            .busy
+            .run(&client, &self.limits, move || {
+                // Exclusive: no add that names the path as a reference comes
+                // between the check and the deletion.
+                let _collecting = lock.collecting();
+                if !ignore_liveness {
+                    let roots = state.map(|s| {
+                        let mut is_valid = |p: &StorePath| infos.get(p).ok().flatten().is_some();
+                        super::gc_roots::find_roots(&s, &store_dir, &mut is_valid, &mut |_| {})
+                            .into_keys()
+                            .collect::<BTreeSet<_>>()
+                    });
+                    check_deletable(&*infos, &store_dir, &path, roots.as_ref())
+                        .map_err(Refusal::status)?;
+                }
+                infos.delete(&path).map_err(store_status)
+            })
+            .await?;
         Ok(Response::new(DeletePathInfoResponse { deleted }))
     }
 }
