@@ -145,6 +145,16 @@ impl StoreDir {
         self.make_path(&self.make_type("text", references, false), &hash, name)
     }
 
+    /// The path of a text file whose contents have the SHA-256 `hash`.
+    pub fn text_path_of_hash(
+        &self,
+        name: &str,
+        hash: &Hash,
+        references: &BTreeSet<StorePath>,
+    ) -> Result<StorePath, StorePathError> {
+        self.make_path(&self.make_type("text", references, false), hash, name)
+    }
+
     /// The path of content-addressed data: recursive sha256 imports are
     /// `source` paths (and may have references); everything else is a fixed
     /// output of the `fixed:out:` fingerprint.

@@ -31,6 +31,16 @@ pub trait BlobWriter: Write + Send {
 pub trait BlobService: Send + Sync {
     /// Whether the blob is stored.
     fn has(&self, digest: &B3Digest) -> Result<bool, CastoreError>;
+    /// The blob's size in bytes, or `None` when it is not stored. The
+    /// default reads the blob through; services that know it override.
+    fn size(&self, digest: &B3Digest) -> Result<Option<u64>, CastoreError> {
+        let Some(mut r) = self.open_read(digest)? else {
+            return Ok(None);
+        };
+        io::copy(&mut r, &mut io::sink())
+            .map(Some)
+            .map_err(CastoreError::io(format!("reading blob {digest}")))
+    }
     /// A reader streaming the blob, or `None` when it is not stored. The
     /// stream is not checked: read it through [`open_verified`] (or
     /// [`check_blob`] first).
@@ -305,6 +315,10 @@ impl BlobService for MemoryBlobService {
         Ok(read_lock(&self.blobs).contains_key(digest))
     }
 
+    fn size(&self, digest: &B3Digest) -> Result<Option<u64>, CastoreError> {
+        Ok(read_lock(&self.blobs).get(digest).map(|b| b.len() as u64))
+    }
+
     fn open_read(&self, digest: &B3Digest) -> Result<Option<Box<dyn Read + Send>>, CastoreError> {
         Ok(read_lock(&self.blobs)
             .get(digest)
@@ -445,6 +459,15 @@ impl BlobService for FsBlobService {
         match fs::symlink_metadata(&p) {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(CastoreError::io(format!("reading '{}'", p.display()))(e)),
+        }
+    }
+
+    fn size(&self, digest: &B3Digest) -> Result<Option<u64>, CastoreError> {
+        let p = self.path_of(digest);
+        match fs::symlink_metadata(&p) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(CastoreError::io(format!("reading '{}'", p.display()))(e)),
         }
     }

@@ -33,6 +33,22 @@ pub trait DirectoryService: Send + Sync {
     /// failure while storing may leave some stored, each with its children.
     fn put_closure(&self, dirs: Vec<Directory>) -> Result<B3Digest, CastoreError>;
 
+    /// Stores a closure already checked by [`check_closure`] (or
+    /// [`check_closure_sized`]): `checked` is what the check returned for
+    /// `dirs` (each directory's digest and canonical encoding, children
+    /// first). Not checked again, so a server that checked a closure
+    /// against more than this service knows (sizes of directories it
+    /// stored in earlier batches) need not fetch anything to store it.
+    /// Returns the last directory's digest.
+    fn put_checked(
+        &self,
+        checked: Vec<(B3Digest, Vec<u8>)>,
+        dirs: Vec<Directory>,
+    ) -> Result<B3Digest, CastoreError> {
+        drop(checked);
+        self.put_closure(dirs)
+    }
+
     /// Stores one directory whose subdirectories are all stored already.
     fn put(&self, dir: Directory) -> Result<B3Digest, CastoreError> {
         self.put_closure(vec![dir])
@@ -93,6 +109,18 @@ pub fn check_closure(
     dirs: &[Directory],
     lookup: &dyn Fn(&B3Digest) -> Result<Option<Directory>, CastoreError>,
 ) -> Result<Vec<(B3Digest, Vec<u8>)>, CastoreError> {
+    check_closure_sized(dirs, &|d| match lookup(d)? {
+        Some(dir) => Ok(Some(directory::size(&dir)?)),
+        None => Ok(None),
+    })
+}
+
+/// [`check_closure`] with `size_of` giving the size (nodes below) of a
+/// directory stored before, `None` when it is not stored.
+pub fn check_closure_sized(
+    dirs: &[Directory],
+    size_of: &dyn Fn(&B3Digest) -> Result<Option<u64>, CastoreError>,
+) -> Result<Vec<(B3Digest, Vec<u8>)>, CastoreError> {
     if dirs.is_empty() {
         return Err(CastoreError::EmptyClosure);
     }
@@ -112,8 +140,8 @@ pub fn check_closure(
             })?;
             let actual = match sizes.get(&child_digest) {
                 Some(s) => *s,
-                None => match lookup(&child_digest)? {
-                    Some(d) => directory::size(&d)?,
+                None => match size_of(&child_digest)? {
+                    Some(size) => size,
                     None => {
                         return Err(CastoreError::MissingChild {
                             parent: digest,
@@ -157,6 +185,19 @@ impl DirectoryService for MemoryDirectoryService {
 
     fn put_closure(&self, dirs: Vec<Directory>) -> Result<B3Digest, CastoreError> {
         let checked = check_closure(&dirs, &|d| self.get(d))?;
+        let root = checked
+            .last()
+            .map(|(d, _)| *d)
+            .ok_or(CastoreError::EmptyClosure)?;
+        self.put_checked(checked, dirs)?;
+        Ok(root)
+    }
+
+    fn put_checked(
+        &self,
+        checked: Vec<(B3Digest, Vec<u8>)>,
+        dirs: Vec<Directory>,
+    ) -> Result<B3Digest, CastoreError> {
         let root = checked
             .last()
             .map(|(d, _)| *d)
@@ -240,6 +281,17 @@ impl DirectoryService for SledDirectoryService {
 
     fn put_closure(&self, dirs: Vec<Directory>) -> Result<B3Digest, CastoreError> {
         let checked = check_closure(&dirs, &|d| self.get(d))?;
+        drop(dirs);
+        self.put_checked(checked, Vec::new())
+    }
+
+    fn put_checked(
+        &self,
+        checked: Vec<(B3Digest, Vec<u8>)>,
+        dirs: Vec<Directory>,
+    ) -> Result<B3Digest, CastoreError> {
+        // Only the encodings are stored.
+        drop(dirs);
         let root = checked
             .last()
             .map(|(d, _)| *d)
@@ -259,10 +311,11 @@ impl DirectoryService for SledDirectoryService {
             }
             self.times.apply_batch(times)?;
         }
-        for chunk in checked.chunks(SLED_BATCH) {
+        let mut checked = checked.into_iter().peekable();
+        while checked.peek().is_some() {
             let mut batch = sled::Batch::default();
-            for (digest, bytes) in chunk {
-                batch.insert(digest.as_bytes(), bytes.clone());
+            for (digest, bytes) in checked.by_ref().take(SLED_BATCH) {
+                batch.insert(digest.as_bytes(), bytes);
             }
             self.tree.apply_batch(batch)?;
         }

@@ -13,10 +13,11 @@
 //! were asked for, a written blob must come back with the digest the client
 //! computed itself.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
@@ -24,7 +25,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::directory_service::check_closure;
+use super::access::{client_of, next_message, Busy, Client, Limits, Uploads};
+use super::directory_service::{check_closure, check_closure_sized};
 use super::proto::blob_service_client::BlobServiceClient;
 use super::proto::blob_service_server;
 use super::proto::directory_service_client::DirectoryServiceClient;
@@ -50,6 +52,9 @@ pub enum GrpcEndpoint {
     Tcp(String),
     /// A unix socket.
     Unix(PathBuf),
+    /// `host:port` over TLS, the daemon's certificate checked against the
+    /// certificate authority `ca_pem` (PEM).
+    Tls { host_port: String, ca_pem: Vec<u8> },
 }
 
 impl std::fmt::Display for GrpcEndpoint {
@@ -57,6 +62,7 @@ impl std::fmt::Display for GrpcEndpoint {
         match self {
             GrpcEndpoint::Tcp(a) => write!(f, "grpc+http://{a}"),
             GrpcEndpoint::Unix(p) => write!(f, "grpc+unix://{}", p.display()),
+            GrpcEndpoint::Tls { host_port, .. } => write!(f, "grpc+https://{host_port}"),
         }
     }
 }
@@ -66,11 +72,38 @@ impl std::fmt::Display for GrpcEndpoint {
 pub struct GrpcConnection {
     rt: Arc<Runtime>,
     channel: Channel,
+    bearer: Bearer,
 }
+
+/// Adds the daemon's token to every call (`authorization: Bearer …`),
+/// when there is one.
+#[derive(Clone, Default)]
+pub struct Bearer(Option<tonic::metadata::AsciiMetadataValue>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// The channel the clients use: calls carry the token, if any.
+pub type AuthChannel = tonic::service::interceptor::InterceptedService<Channel, Bearer>;
 
 impl GrpcConnection {
     /// Connects (eagerly, so that an unreachable daemon is reported here).
     pub fn connect(endpoint: &GrpcEndpoint) -> Result<GrpcConnection, CastoreError> {
+        Self::connect_with_token(endpoint, None)
+    }
+
+    /// Connects, presenting `token` (the daemon's bearer token) with
+    /// every call.
+    pub fn connect_with_token(
+        endpoint: &GrpcEndpoint,
+        token: Option<&str>,
+    ) -> Result<GrpcConnection, CastoreError> {
         let fail = |message: String| CastoreError::Connect {
             address: endpoint.to_string(),
             message,
@@ -85,6 +118,21 @@ impl GrpcConnection {
             GrpcEndpoint::Tcp(hostport) => {
                 let ep = Endpoint::from_shared(format!("http://{hostport}"))
                     .map_err(|e| fail(e.to_string()))?;
+                rt.block_on(ep.connect())
+                    .map_err(|e| fail(error_chain(&e)))?
+            }
+            GrpcEndpoint::Tls { host_port, ca_pem } => {
+                let host = host_port
+                    .rsplit_once(':')
+                    .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
+                    .unwrap_or(host_port);
+                let tls = tonic::transport::ClientTlsConfig::new()
+                    .ca_certificate(tonic::transport::Certificate::from_pem(ca_pem))
+                    .domain_name(host.to_owned());
+                let ep = Endpoint::from_shared(format!("https://{host_port}"))
+                    .map_err(|e| fail(e.to_string()))?
+                    .tls_config(tls)
+                    .map_err(|e| fail(error_chain(&e)))?;
                 rt.block_on(ep.connect())
                     .map_err(|e| fail(error_chain(&e)))?
             }
@@ -104,9 +152,18 @@ impl GrpcConnection {
                 .map_err(|e| fail(error_chain(&e)))?
             }
         };
+        let bearer = match token {
+            None => Bearer(None),
+            Some(t) => {
+                Bearer(Some(format!("Bearer {t}").parse().map_err(|_| {
+                    fail("the token is not printable ASCII".into())
+                })?))
+            }
+        };
         Ok(GrpcConnection {
             rt: Arc::new(rt),
             channel,
+            bearer,
         })
     }
 
@@ -115,9 +172,12 @@ impl GrpcConnection {
         &self.rt
     }
 
-    /// The channel, for the generated clients.
-    pub fn channel(&self) -> Channel {
-        self.channel.clone()
+    /// The channel, for the generated clients: calls carry the token.
+    pub fn channel(&self) -> AuthChannel {
+        tonic::service::interceptor::InterceptedService::new(
+            self.channel.clone(),
+            self.bearer.clone(),
+        )
     }
 }
 
@@ -167,10 +227,6 @@ fn digest_arg(bytes: &[u8]) -> Result<B3Digest, Status> {
     })
 }
 
-fn join_error(e: tokio::task::JoinError) -> Status {
-    Status::internal(format!("server task failed: {e}"))
-}
-
 // ---------------------------------------------------------------------------
 // Clients.
 
@@ -178,7 +234,7 @@ fn join_error(e: tokio::task::JoinError) -> Status {
 #[derive(Clone)]
 pub struct GrpcBlobService {
     rt: Arc<Runtime>,
-    client: BlobServiceClient<Channel>,
+    client: BlobServiceClient<AuthChannel>,
 }
 
 impl GrpcBlobService {
@@ -202,13 +258,17 @@ impl BlobService for GrpcBlobService {
     }
 
     fn has(&self, digest: &B3Digest) -> Result<bool, CastoreError> {
+        Ok(self.size(digest)?.is_some())
+    }
+
+    fn size(&self, digest: &B3Digest) -> Result<Option<u64>, CastoreError> {
         let mut c = self.client.clone();
         let req = StatBlobRequest {
             digest: digest.as_bytes().to_vec(),
         };
         match self.rt.block_on(c.stat(req)) {
-            Ok(_) => Ok(true),
-            Err(s) if s.code() == tonic::Code::NotFound => Ok(false),
+            Ok(r) => Ok(Some(r.into_inner().size)),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(None),
             Err(s) => Err(remote(s)),
         }
     }
@@ -406,7 +466,7 @@ impl Drop for GrpcBlobWriter {
 #[derive(Clone)]
 pub struct GrpcDirectoryService {
     rt: Arc<Runtime>,
-    client: DirectoryServiceClient<Channel>,
+    client: DirectoryServiceClient<AuthChannel>,
 }
 
 impl GrpcDirectoryService {
@@ -524,12 +584,22 @@ impl DirectoryService for GrpcDirectoryService {
 
 // ---------------------------------------------------------------------------
 // Servers.
+//
+// Every call runs the synchronous backend on tokio's blocking pool, but a
+// stream from the client is read on the runtime: a client that opens an
+// upload and goes quiet holds no thread, only its slot among the uploads
+// ([`Uploads`]), and only until the idle timeout ([`Limits`]).
 
-/// Serves a [`BlobService`]. Each blob is stored holding
-/// [`CollectLock::writing`] (of the store served, see [`BlobServer::with_lock`]).
+/// Serves a [`BlobService`]. Each blob is hashed by the server as it
+/// arrives (the digest answered is the server's), and stored holding
+/// [`CollectLock::writing`] (of the store served, see
+/// [`BlobServer::with_lock`]).
 pub struct BlobServer {
     blobs: Arc<dyn BlobService>,
     lock: CollectLock,
+    limits: Arc<Limits>,
+    uploads: Uploads,
+    busy: Busy,
 }
 
 impl BlobServer {
@@ -537,6 +607,9 @@ impl BlobServer {
         BlobServer {
             blobs,
             lock: CollectLock::new(),
+            limits: Arc::new(Limits::default()),
+            uploads: Uploads::new(),
+            busy: Busy::new(),
         }
     }
 
@@ -547,11 +620,22 @@ impl BlobServer {
         self
     }
 
+    /// Serves under `limits`, counting uploads in `uploads` and running
+    /// clients' work through `busy` (both shared with the daemon's other
+    /// servers).
+    pub fn with_limits(mut self, limits: Arc<Limits>, uploads: Uploads, busy: Busy) -> Self {
+        self.limits = limits;
+        self.uploads = uploads;
+        self.busy = busy;
+        self
+    }
+
     /// The tonic service.
     pub fn service(self) -> blob_service_server::BlobServiceServer<BlobServer> {
+        let max = self.limits.max_message_size;
         blob_service_server::BlobServiceServer::new(self)
-            .max_decoding_message_size(MAX_MESSAGE_SIZE)
-            .max_encoding_message_size(MAX_MESSAGE_SIZE)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max)
     }
 }
 
@@ -575,16 +659,18 @@ impl blob_service_server::BlobService for BlobServer {
         &self,
         req: Request<StatBlobRequest>,
     ) -> Result<Response<StatBlobResponse>, Status> {
+        let client = client_of(&req);
         let d = digest_arg(&req.get_ref().digest)?;
         let blobs = self.blobs.clone();
-        let has = tokio::task::spawn_blocking(move || blobs.has(&d))
-            .await
-            .map_err(join_error)?
-            .map_err(status)?;
-        if has {
-            Ok(Response::new(StatBlobResponse {}))
-        } else {
-            Err(Status::not_found(format!("blob {d} is not in the store")))
+        let size = self
+            .busy
+            .run(&client, &self.limits, move || {
+                blobs.size(&d).map_err(status)
+            })
+            .await?;
+        match size {
+            Some(size) => Ok(Response::new(StatBlobResponse { size })),
+            None => Err(Status::not_found(format!("blob {d} is not in the store"))),
         }
     }
 
@@ -594,41 +680,57 @@ impl blob_service_server::BlobService for BlobServer {
         &self,
         req: Request<ReadBlobRequest>,
     ) -> Result<Response<Self::ReadStream>, Status> {
+        let client = client_of(&req);
         let d = digest_arg(&req.get_ref().digest)?;
         let blobs = self.blobs.clone();
         // Checked as it is sent: a damaged blob ends its stream with
         // DATA_LOSS instead of its last piece (the client checks too).
-        let reader = tokio::task::spawn_blocking(move || super::open_verified(&*blobs, &d, None))
-            .await
-            .map_err(join_error)?
-            .map_err(status)?;
-        let Some(mut reader) = reader else {
+        let reader = self
+            .busy
+            .run(&client, &self.limits, move || {
+                super::open_verified(&*blobs, &d, None).map_err(status)
+            })
+            .await?;
+        let Some(reader) = reader else {
             return Err(Status::not_found(format!("blob {d} is not in the store")));
         };
         let (tx, rx) = mpsc::channel(4);
-        tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0u8; CHUNK_SIZE];
-            loop {
-                match read_full(&mut reader, &mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        let chunk = BlobChunk {
-                            data: buf[..n].to_vec(),
-                        };
-                        if tx.blocking_send(Ok(chunk)).is_err() {
-                            break; // the client went away
+        // One piece at a time on the blocking pool, each sent from the
+        // runtime: a client that stops reading holds no thread, and one
+        // that does not read within the idle timeout loses its call.
+        let idle = self.limits.idle_timeout;
+        let (busy, limits) = (self.busy.clone(), self.limits.clone());
+        tokio::spawn(async move {
+            let mut reader = Some(reader);
+            while let Some(mut r) = reader.take() {
+                let read = busy
+                    .run(&client, &limits, move || {
+                        let mut buf = vec![0u8; CHUNK_SIZE];
+                        let got = read_full(&mut r, &mut buf).map(|n| {
+                            buf.truncate(n);
+                            buf
+                        });
+                        Ok((r, got))
+                    })
+                    .await;
+                let item = match read {
+                    Err(e) => Err(e),
+                    Ok((_, Ok(data))) if data.is_empty() => break,
+                    Ok((r, Ok(data))) => {
+                        reader = Some(r);
+                        Ok(BlobChunk { data })
+                    }
+                    Ok((_, Err(e))) => Err(match super::damage_of(&e) {
+                        Some((d, damage)) => {
+                            Status::data_loss(format!("blob {d} is damaged ({damage})"))
                         }
-                    }
-                    Err(e) => {
-                        let status = match super::damage_of(&e) {
-                            Some((d, damage)) => {
-                                Status::data_loss(format!("blob {d} is damaged ({damage})"))
-                            }
-                            None => Status::internal(format!("reading blob {d}: {e}")),
-                        };
-                        let _ = tx.blocking_send(Err(status));
-                        break;
-                    }
+                        None => Status::internal(format!("reading blob {d}: {e}")),
+                    }),
+                };
+                match tokio::time::timeout(idle, tx.send(item)).await {
+                    Ok(Ok(())) => {}
+                    // The client gone, or not reading.
+                    _ => break,
                 }
             }
         });
@@ -639,74 +741,119 @@ impl blob_service_server::BlobService for BlobServer {
         &self,
         req: Request<Streaming<PutBlobChunk>>,
     ) -> Result<Response<PutBlobResponse>, Status> {
+        let client = client_of(&req);
+        let _slot = self.uploads.acquire(&client, &self.limits)?;
+        let deadline = Instant::now() + self.limits.call_timeout;
         let mut stream = req.into_inner();
-        let blobs = self.blobs.clone();
-        let lock = self.lock.clone();
-        let rt = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            let mut w = blobs.open_write().map_err(status)?;
-            loop {
-                match rt.block_on(stream.message())? {
-                    Some(chunk) => {
+        // Opened with the first piece: a stream that never sends one costs
+        // no temporary file.
+        let mut writer: Option<Box<dyn BlobWriter>> = None;
+        loop {
+            let Some(chunk) = next_message(&mut stream, &self.limits, deadline).await? else {
+                return Err(Status::aborted(
+                    "blob stream ended before its last piece; nothing stored",
+                ));
+            };
+            let w = match writer.take() {
+                Some(w) => w,
+                None => {
+                    let blobs = self.blobs.clone();
+                    self.busy
+                        .run(&client, &self.limits, move || {
+                            blobs.open_write().map_err(status)
+                        })
+                        .await?
+                }
+            };
+            let last = chunk.last;
+            writer = Some(
+                self.busy
+                    .run(&client, &self.limits, move || {
+                        let mut w = w;
                         w.write_all(&chunk.data)
                             .map_err(|e| Status::internal(format!("writing blob: {e}")))?;
-                        if chunk.last {
-                            if rt.block_on(stream.message())?.is_some() {
-                                return Err(Status::invalid_argument(
-                                    "blob data after the last piece",
-                                ));
-                            }
-                            break;
-                        }
-                    }
-                    None => {
-                        return Err(Status::aborted(
-                            "blob stream ended before its last piece; nothing stored",
-                        ))
-                    }
+                        Ok(w)
+                    })
+                    .await?,
+            );
+            if last {
+                if next_message(&mut stream, &self.limits, deadline)
+                    .await?
+                    .is_some()
+                {
+                    return Err(Status::invalid_argument("blob data after the last piece"));
                 }
+                break;
             }
-            let d = {
+        }
+        let Some(w) = writer else {
+            return Err(Status::internal("blob writer lost"));
+        };
+        let lock = self.lock.clone();
+        let d = self
+            .busy
+            .run(&client, &self.limits, move || {
                 let _writing = lock.writing();
-                w.close().map_err(status)?
-            };
-            Ok(Response::new(PutBlobResponse {
-                digest: d.as_bytes().to_vec(),
-            }))
-        })
-        .await
-        .map_err(join_error)?
+                w.close().map_err(status)
+            })
+            .await?;
+        Ok(Response::new(PutBlobResponse {
+            digest: d.as_bytes().to_vec(),
+        }))
     }
 
     async fn sync(
         &self,
-        _req: Request<SyncBlobsRequest>,
+        req: Request<SyncBlobsRequest>,
     ) -> Result<Response<SyncBlobsResponse>, Status> {
+        let client = client_of(&req);
         let blobs = self.blobs.clone();
-        tokio::task::spawn_blocking(move || blobs.sync())
-            .await
-            .map_err(join_error)?
-            .map_err(status)?;
+        self.busy
+            .run(&client, &self.limits, move || blobs.sync().map_err(status))
+            .await?;
         Ok(Response::new(SyncBlobsResponse {}))
     }
 }
 
-/// Serves a [`DirectoryService`]; closures are stored holding
-/// [`CollectLock::writing`] (see [`DirectoryServer::with_lock`]).
+/// Serves a [`DirectoryService`]; closures are checked against the
+/// castore (subdirectories and blobs stored, sizes right) and stored in
+/// batches as they arrive, each holding [`CollectLock::writing`] (see
+/// [`DirectoryServer::with_lock`]).
 pub struct DirectoryServer {
     dirs: Arc<dyn DirectoryService>,
+    blobs: Option<Arc<dyn BlobService>>,
     lock: CollectLock,
+    limits: Arc<Limits>,
+    uploads: Uploads,
+    busy: Busy,
 }
 
-/// The most directories one `Put` may carry.
+/// The most directories one `Put` may carry (by default; see
+/// [`Limits::max_closure`]).
 pub const MAX_CLOSURE: usize = 4 << 20;
+
+/// A closure `Put` stores what it received once it holds this many
+/// directories, or this many bytes of them.
+const PUT_BATCH: usize = 1024;
+const PUT_BATCH_BYTES: usize = 8 << 20;
 
 impl DirectoryServer {
     pub fn new(dirs: Arc<dyn DirectoryService>) -> Self {
         DirectoryServer {
             dirs,
+            blobs: None,
             lock: CollectLock::new(),
+            limits: Arc::new(Limits::default()),
+            uploads: Uploads::new(),
+            busy: Busy::new(),
         }
+    }
+
+    /// Checks that the blobs a directory's files name are stored in
+    /// `blobs`, with the sizes the directory gives them.
+    pub fn with_blobs(mut self, blobs: Arc<dyn BlobService>) -> Self {
+        self.blobs = Some(blobs);
+        self
     }
 
     /// Writes under `lock`, the lock a garbage collector of the same
@@ -716,12 +863,103 @@ impl DirectoryServer {
         self
     }
 
+    /// Serves under `limits`, counting uploads in `uploads` and running
+    /// clients' work through `busy`.
+    pub fn with_limits(mut self, limits: Arc<Limits>, uploads: Uploads, busy: Busy) -> Self {
+        self.limits = limits;
+        self.uploads = uploads;
+        self.busy = busy;
+        self
+    }
+
     /// The tonic service.
     pub fn service(self) -> directory_service_server::DirectoryServiceServer<DirectoryServer> {
+        let max = self.limits.max_message_size;
         directory_service_server::DirectoryServiceServer::new(self)
-            .max_decoding_message_size(MAX_MESSAGE_SIZE)
-            .max_encoding_message_size(MAX_MESSAGE_SIZE)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max)
     }
+
+    /// Checks and stores one batch of a closure; `sizes` holds the sizes
+    /// of the closure's directories stored so far (and gets this batch's).
+    /// Answers the digest of the batch's last directory.
+    async fn store_batch(
+        &self,
+        client: &Client,
+        batch: Vec<Directory>,
+        sizes: HashMap<B3Digest, u64>,
+    ) -> Result<(B3Digest, HashMap<B3Digest, u64>), Status> {
+        let dirs = self.dirs.clone();
+        let blobs = self.blobs.clone();
+        let lock = self.lock.clone();
+        self.busy
+            .run(client, &self.limits, move || {
+                let mut sizes = sizes;
+                let _writing = lock.writing();
+                let checked = check_closure_sized(&batch, &|d| match sizes.get(d) {
+                    Some(s) => Ok(Some(*s)),
+                    None => match dirs.get(d)? {
+                        Some(dir) => Ok(Some(directory::size(&dir)?)),
+                        None => Ok(None),
+                    },
+                })
+                .map_err(status)?;
+                if let Some(blobs) = &blobs {
+                    check_files(&**blobs, &batch, &checked)?;
+                }
+                for ((digest, _), dir) in checked.iter().zip(&batch) {
+                    let size = directory::size(dir)
+                        .map_err(CastoreError::from)
+                        .map_err(status)?;
+                    sizes.insert(*digest, size);
+                }
+                // Checked above, against this closure's earlier batches too.
+                let root = dirs.put_checked(checked, batch).map_err(status)?;
+                Ok((root, sizes))
+            })
+            .await
+    }
+}
+
+/// Every file of `batch` names a stored blob of the size it gives.
+fn check_files(
+    blobs: &dyn BlobService,
+    batch: &[Directory],
+    checked: &[(B3Digest, Vec<u8>)],
+) -> Result<(), Status> {
+    let mut known: HashMap<B3Digest, Option<u64>> = HashMap::new();
+    for (dir, (dir_digest, _)) in batch.iter().zip(checked) {
+        for f in &dir.files {
+            // Validated: 32 bytes.
+            let Some(d) = B3Digest::from_slice(&f.digest) else {
+                return Err(Status::invalid_argument("file digest of wrong length"));
+            };
+            let size = match known.get(&d) {
+                Some(s) => *s,
+                None => {
+                    let s = blobs.size(&d).map_err(status)?;
+                    known.insert(d, s);
+                    s
+                }
+            };
+            let name = bstr::BStr::new(&f.name);
+            match size {
+                None => {
+                    return Err(Status::failed_precondition(format!(
+                        "directory {dir_digest}: file {name:?} names blob {d}, which is not in the store"
+                    )))
+                }
+                Some(s) if s != f.size => {
+                    return Err(Status::invalid_argument(format!(
+                        "directory {dir_digest}: file {name:?} gives blob {d} the size {}, but it has {s} bytes",
+                        f.size
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 #[tonic::async_trait]
@@ -732,19 +970,21 @@ impl directory_service_server::DirectoryService for DirectoryServer {
         &self,
         req: Request<GetDirectoryRequest>,
     ) -> Result<Response<Self::GetStream>, Status> {
+        let client = client_of(&req);
         let d = digest_arg(&req.get_ref().digest)?;
         let recursive = req.get_ref().recursive;
         let dirs = self.dirs.clone();
-        let found = tokio::task::spawn_blocking(move || {
-            if recursive {
-                dirs.get_recursive(&d)
-            } else {
-                Ok(dirs.get(&d)?.into_iter().collect())
-            }
-        })
-        .await
-        .map_err(join_error)?
-        .map_err(status)?;
+        let found = self
+            .busy
+            .run(&client, &self.limits, move || {
+                if recursive {
+                    dirs.get_recursive(&d)
+                } else {
+                    dirs.get(&d).map(|d| d.into_iter().collect())
+                }
+                .map_err(status)
+            })
+            .await?;
         if found.is_empty() {
             return Err(Status::not_found(format!(
                 "directory {d} is not in the store"
@@ -762,25 +1002,54 @@ impl directory_service_server::DirectoryService for DirectoryServer {
         &self,
         req: Request<Streaming<Directory>>,
     ) -> Result<Response<PutDirectoryResponse>, Status> {
+        let client = client_of(&req);
+        let _slot = self.uploads.acquire(&client, &self.limits)?;
+        let deadline = Instant::now() + self.limits.call_timeout;
         let mut stream = req.into_inner();
-        let mut closure = Vec::new();
-        while let Some(dir) = stream.message().await? {
-            if closure.len() >= MAX_CLOSURE {
-                return Err(Status::resource_exhausted(format!(
-                    "more than {MAX_CLOSURE} directories in one closure"
-                )));
+        let mut sizes = HashMap::new();
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0;
+        let mut received = 0usize;
+        let mut root = None;
+        loop {
+            let next = next_message(&mut stream, &self.limits, deadline).await?;
+            let done = next.is_none();
+            if let Some(dir) = next {
+                received += 1;
+                if received > self.limits.max_closure {
+                    return Err(Status::resource_exhausted(format!(
+                        "more than {} directories in one closure (--max-closure)",
+                        self.limits.max_closure
+                    )));
+                }
+                let entries = dir.directories.len() + dir.files.len() + dir.symlinks.len();
+                if entries > self.limits.max_directory_entries {
+                    return Err(Status::resource_exhausted(format!(
+                        "a directory of {entries} entries (at most {} allowed, --max-directory-entries)",
+                        self.limits.max_directory_entries
+                    )));
+                }
+                batch_bytes += prost::Message::encoded_len(&dir);
+                batch.push(dir);
+                if batch.len() < PUT_BATCH && batch_bytes < PUT_BATCH_BYTES {
+                    continue;
+                }
+            } else if batch.is_empty() {
+                break;
             }
-            closure.push(dir);
+            let (r, s) = self
+                .store_batch(&client, std::mem::take(&mut batch), sizes)
+                .await?;
+            batch_bytes = 0;
+            sizes = s;
+            root = Some(r);
+            if done {
+                break;
+            }
         }
-        let dirs = self.dirs.clone();
-        let lock = self.lock.clone();
-        let root = tokio::task::spawn_blocking(move || {
-            let _writing = lock.writing();
-            dirs.put_closure(closure)
-        })
-        .await
-        .map_err(join_error)?
-        .map_err(status)?;
+        let Some(root) = root else {
+            return Err(status(CastoreError::EmptyClosure));
+        };
         Ok(Response::new(PutDirectoryResponse {
             root_digest: root.as_bytes().to_vec(),
         }))

@@ -5,6 +5,7 @@
 //! backend and a persistent one (blobs as files, directories in `sled`).
 //! Nothing here knows about Nix store paths; that is [`crate::store`].
 
+pub mod access;
 pub mod blob;
 pub mod digest;
 pub mod directory;

@@ -3,17 +3,21 @@
 //! see [`crate::castore::grpc`]) and the server [`PathInfoServer`], which
 //! refuses a path info whose tree (every directory and blob of it) is not
 //! stored, so a remote client cannot make a path valid before its tree is
-//! complete. The check and the write hold the store's
+//! complete, and checks everything else a client sends as
+//! [`super::admission`] says (an untrusted client's paths are verified;
+//! only trusted clients delete). The check and the write hold the store's
 //! [`crate::castore::CollectLock::writing`], so no garbage collection in the
 //! daemon's process comes between them (see [`super::gc`]).
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::runtime::Runtime;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
+use super::admission::{admit, check_deletable, Admission, Refusal};
 use super::proto::path_info_service_client::PathInfoServiceClient;
 use super::proto::path_info_service_server;
 use super::proto::{
@@ -21,15 +25,16 @@ use super::proto::{
     ListPathInfoRequest, PutPathInfoResponse,
 };
 use super::{PathInfo, PathInfoService, StoreError};
-use crate::castore::grpc::{remote, GrpcConnection, MAX_MESSAGE_SIZE};
+use crate::castore::access::{client_of, Busy, Limits};
+use crate::castore::grpc::{remote, AuthChannel, GrpcConnection, MAX_MESSAGE_SIZE};
 use crate::castore::{BlobService, CastoreError, CollectLock, DirectoryService};
-use crate::store_path::StorePath;
+use crate::store_path::{StoreDir, StorePath};
 
 /// [`PathInfoService`] of a daemon.
 #[derive(Clone)]
 pub struct GrpcPathInfoService {
     rt: Arc<Runtime>,
-    client: PathInfoServiceClient<Channel>,
+    client: PathInfoServiceClient<AuthChannel>,
 }
 
 impl GrpcPathInfoService {
@@ -99,8 +104,11 @@ impl PathInfoService for GrpcPathInfoService {
 
     fn delete(&self, path: &StorePath) -> Result<bool, StoreError> {
         let mut c = self.client.clone();
+        // The trait's delete forgets the path as asked (the daemon lets
+        // only trusted clients do so); `Store::delete` checks liveness.
         let req = DeletePathInfoRequest {
             base_name: path.base_name().to_owned(),
+            ignore_liveness: true,
         };
         self.rt
             .block_on(c.delete(req))
@@ -109,12 +117,19 @@ impl PathInfoService for GrpcPathInfoService {
     }
 }
 
-/// Serves a [`PathInfoService`], checking trees against the castore.
+/// Serves a [`PathInfoService`], checking what clients send against the
+/// castore (see [`super::admission`]).
 pub struct PathInfoServer {
     infos: Arc<dyn PathInfoService>,
     blobs: Arc<dyn BlobService>,
     directories: Arc<dyn DirectoryService>,
     lock: CollectLock,
+    limits: Arc<Limits>,
+    busy: Busy,
+    store_dir: StoreDir,
+    /// The store's state directory, whose garbage collector roots keep
+    /// paths from `Delete`.
+    roots: Option<PathBuf>,
 }
 
 impl PathInfoServer {
@@ -128,6 +143,10 @@ impl PathInfoServer {
             blobs,
             directories,
             lock: CollectLock::new(),
+            limits: Arc::new(Limits::default()),
+            busy: Busy::new(),
+            store_dir: StoreDir::default(),
+            roots: None,
         }
     }
 
@@ -138,11 +157,31 @@ impl PathInfoServer {
         self
     }
 
+    /// Serves under `limits`, running clients' work through `busy`.
+    pub fn with_limits(mut self, limits: Arc<Limits>, busy: Busy) -> Self {
+        self.limits = limits;
+        self.busy = busy;
+        self
+    }
+
+    /// The store directory paths are computed in (for content addresses).
+    pub fn with_store_dir(mut self, store_dir: StoreDir) -> Self {
+        self.store_dir = store_dir;
+        self
+    }
+
+    /// The state directory whose `gcroots/` keep paths from `Delete`.
+    pub fn with_roots(mut self, state_dir: Option<PathBuf>) -> Self {
+        self.roots = state_dir;
+        self
+    }
+
     /// The tonic service.
     pub fn service(self) -> path_info_service_server::PathInfoServiceServer<PathInfoServer> {
+        let max = self.limits.max_message_size;
         path_info_service_server::PathInfoServiceServer::new(self)
-            .max_decoding_message_size(MAX_MESSAGE_SIZE)
-            .max_encoding_message_size(MAX_MESSAGE_SIZE)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max)
     }
 }
 
@@ -158,25 +197,23 @@ fn path_arg(base_name: &str) -> Result<StorePath, Status> {
         .map_err(|e| Status::invalid_argument(format!("store path {base_name:?}: {e}")))
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Status::internal(format!("server task failed: {e}")))?
-        .map_err(store_status)
-}
-
 #[tonic::async_trait]
 impl path_info_service_server::PathInfoService for PathInfoServer {
     async fn get(
         &self,
         req: Request<GetPathInfoRequest>,
     ) -> Result<Response<pb::PathInfo>, Status> {
+        let client = client_of(&req);
         let path = path_arg(&req.get_ref().base_name)?;
         let infos = self.infos.clone();
         let p = path.clone();
-        match blocking(move || infos.get(&p)).await? {
+        let found = self
+            .busy
+            .run(&client, &self.limits, move || {
+                infos.get(&p).map_err(store_status)
+            })
+            .await?;
+        match found {
             Some(info) => Ok(Response::new(info.to_proto())),
             None => Err(Status::not_found(format!(
                 "path '{}' is not valid",
@@ -189,33 +226,34 @@ impl path_info_service_server::PathInfoService for PathInfoServer {
         &self,
         req: Request<pb::PathInfo>,
     ) -> Result<Response<PutPathInfoResponse>, Status> {
-        let info = PathInfo::from_proto(req.get_ref())
+        let client = client_of(&req);
+        let mut info = PathInfo::from_proto(req.get_ref())
             .map_err(|e| Status::invalid_argument(format!("path info: {e}")))?;
-        let (infos, blobs, dirs, lock) = (
+        let (infos, blobs, dirs, lock, limits, store_dir) = (
             self.infos.clone(),
             self.blobs.clone(),
             self.directories.clone(),
             self.lock.clone(),
+            self.limits.clone(),
+            self.store_dir.clone(),
         );
-        let base = info.store_path.base_name().to_owned();
-        let stored = blocking(move || {
-            let _writing = lock.writing();
-            match super::check_tree(&*blobs, &*dirs, &info.node) {
-                Ok(()) => {}
-                Err(StoreError::Castore(
-                    CastoreError::MissingBlob(_) | CastoreError::MissingDirectory(_),
-                )) => return Ok(false),
-                Err(e) => return Err(e),
-            }
-            infos.put(info)?;
-            Ok(true)
-        })
-        .await?;
-        if !stored {
-            return Err(Status::failed_precondition(format!(
-                "the tree of '{base}' is not in the store"
-            )));
-        }
+        let busy_limits = self.limits.clone();
+        self.busy
+            .run(&client.clone(), &busy_limits, move || {
+                let _writing = lock.writing();
+                let a = Admission {
+                    infos: &*infos,
+                    blobs: &*blobs,
+                    directories: &*dirs,
+                    store_dir: &store_dir,
+                    limits: &limits,
+                };
+                if admit(&a, &mut info, client.trusted).map_err(Refusal::status)? {
+                    infos.put(info).map_err(store_status)?;
+                }
+                Ok(())
+            })
+            .await?;
         Ok(Response::new(PutPathInfoResponse {}))
     }
 
@@ -223,10 +261,16 @@ impl path_info_service_server::PathInfoService for PathInfoServer {
 
     async fn list(
         &self,
-        _req: Request<ListPathInfoRequest>,
+        req: Request<ListPathInfoRequest>,
     ) -> Result<Response<Self::ListStream>, Status> {
+        let client = client_of(&req);
         let infos = self.infos.clone();
-        let all = blocking(move || infos.list()).await?;
+        let all = self
+            .busy
+            .run(&client, &self.limits, move || {
+                infos.list().map_err(store_status)
+            })
+            .await?;
         let (tx, rx) = tokio::sync::mpsc::channel(all.len().max(1));
         for i in all {
             // The channel has room for all of them.
@@ -239,9 +283,40 @@ impl path_info_service_server::PathInfoService for PathInfoServer {
         &self,
         req: Request<DeletePathInfoRequest>,
     ) -> Result<Response<DeletePathInfoResponse>, Status> {
+        let client = client_of(&req);
         let path = path_arg(&req.get_ref().base_name)?;
-        let infos = self.infos.clone();
-        let deleted = blocking(move || infos.delete(&path)).await?;
+        if !client.trusted {
+            return Err(Status::permission_denied(format!(
+                "{} may not delete paths: only trusted users (trusted-users) may; the daemon's garbage collector deletes what nothing keeps alive",
+                client.who
+            )));
+        }
+        let ignore_liveness = req.get_ref().ignore_liveness;
+        let (infos, lock, store_dir, state) = (
+            self.infos.clone(),
+            self.lock.clone(),
+            self.store_dir.clone(),
+            self.roots.clone(),
+        );
+        let deleted = self
+            .busy
+            .run(&client, &self.limits, move || {
+                // Exclusive: no add that names the path as a reference comes
+                // between the check and the deletion.
+                let _collecting = lock.collecting();
+                if !ignore_liveness {
+                    let roots = state.map(|s| {
+                        let mut is_valid = |p: &StorePath| infos.get(p).ok().flatten().is_some();
+                        super::gc_roots::find_roots(&s, &store_dir, &mut is_valid, &mut |_| {})
+                            .into_keys()
+                            .collect::<BTreeSet<_>>()
+                    });
+                    check_deletable(&*infos, &store_dir, &path, roots.as_ref())
+                        .map_err(Refusal::status)?;
+                }
+                infos.delete(&path).map_err(store_status)
+            })
+            .await?;
         Ok(Response::new(DeletePathInfoResponse { deleted }))
     }
 }

@@ -6,6 +6,7 @@
 //! `grpc+http://…`/`grpc+unix://…`, see [`grpc`] and [`daemon`]) with the
 //! operations `nix-store` needs.
 
+pub mod admission;
 pub mod any;
 pub mod browse;
 pub mod daemon;
@@ -21,6 +22,7 @@ pub mod path_info;
 pub mod path_info_service;
 pub mod proto;
 pub mod render;
+pub mod trust;
 pub mod validity;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,6 +90,8 @@ pub enum StoreError {
     BadListen(String),
     #[error("store daemon: {0}")]
     Serve(String),
+    #[error("{0}")]
+    Trust(#[from] trust::TrustError),
     #[error("mount {0}")]
     Mount(String),
     /// A local store's SQLite database failed.
@@ -142,8 +146,8 @@ pub enum StoreAddress {
     Memory,
     /// `sled:///abs/path`: a sled database and a blob directory there.
     Sled(PathBuf),
-    /// `grpc+http://host:port`: a daemon over TCP.
-    GrpcHttp(String),
+    /// `grpc+http://host:port[?token-file=PATH]`: a daemon over TCP.
+    GrpcHttp(HttpAddress),
     /// `grpc+unix:///path`: a daemon's unix socket.
     GrpcUnix(PathBuf),
 }
@@ -153,7 +157,7 @@ impl std::fmt::Display for StoreAddress {
         match self {
             StoreAddress::Memory => write!(f, "memory://"),
             StoreAddress::Sled(p) => write!(f, "sled://{}", p.display()),
-            StoreAddress::GrpcHttp(a) => write!(f, "grpc+http://{a}"),
+            StoreAddress::GrpcHttp(a) => write!(f, "{a}"),
             StoreAddress::GrpcUnix(p) => write!(f, "grpc+unix://{}", p.display()),
         }
     }
@@ -181,11 +185,29 @@ impl StoreAddress {
             }
             return Ok(StoreAddress::Sled(PathBuf::from(p)));
         }
-        if let Some(hp) = s.strip_prefix("grpc+http://") {
+        let https = s.strip_prefix("grpc+https://");
+        if let Some(rest) = s.strip_prefix("grpc+http://").or(https) {
+            let (hp, query) = match rest.split_once('?') {
+                Some((hp, q)) => (hp, Some(q)),
+                None => (rest, None),
+            };
             if hp.is_empty() || hp.contains('/') && !hp.ends_with('/') {
                 return Err(bad());
             }
-            return Ok(StoreAddress::GrpcHttp(hp.trim_end_matches('/').to_owned()));
+            let mut address = HttpAddress::new(hp.trim_end_matches('/').to_owned());
+            address.tls = https.is_some();
+            for param in query.into_iter().flat_map(|q| q.split('&')) {
+                match param.split_once('=') {
+                    Some(("token-file", p)) if p.starts_with('/') => {
+                        address.token_file = Some(PathBuf::from(p));
+                    }
+                    Some(("ca-file", p)) if p.starts_with('/') && address.tls => {
+                        address.ca_file = Some(PathBuf::from(p));
+                    }
+                    _ => return Err(bad()),
+                }
+            }
+            return Ok(StoreAddress::GrpcHttp(address));
         }
         if let Some(p) = s.strip_prefix("grpc+unix://") {
             if !p.starts_with('/') {
@@ -218,6 +240,52 @@ impl StoreAddress {
         Ok(StoreAddress::Sled(std::path::absolute(&dir).unwrap_or(dir)))
     }
 }
+
+/// A daemon's TCP address, as clients name it: `grpc+http://HOST:PORT`
+/// or, over TLS, `grpc+https://HOST:PORT`, with the file holding the
+/// daemon's token (`?token-file=PATH`) and, for TLS, the certificate
+/// authority to check the daemon's certificate with (`ca-file=PATH`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpAddress {
+    pub host_port: String,
+    pub token_file: Option<PathBuf>,
+    pub tls: bool,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl HttpAddress {
+    pub fn new(host_port: String) -> HttpAddress {
+        HttpAddress {
+            host_port,
+            token_file: None,
+            tls: false,
+            ca_file: None,
+        }
+    }
+}
+
+impl std::fmt::Display for HttpAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.tls { "grpc+https" } else { "grpc+http" };
+        write!(f, "{scheme}://{}", self.host_port)?;
+        let mut sep = '?';
+        for (k, v) in [("token-file", &self.token_file), ("ca-file", &self.ca_file)] {
+            if let Some(v) = v {
+                write!(f, "{sep}{k}={}", v.display())?;
+                sep = '&';
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The environment variable naming a token file for `grpc+http://`
+/// addresses that do not name one.
+pub const TOKEN_FILE_ENV: &str = "OXNIX_DAEMON_TOKEN_FILE";
+
+/// The environment variable naming the certificate authority for
+/// `grpc+https://` addresses that do not name one.
+pub const CA_FILE_ENV: &str = "OXNIX_DAEMON_CA_FILE";
 
 /// A store: the three services and the store directory its paths are in.
 #[derive(Clone)]
@@ -485,14 +553,56 @@ impl Store {
                     _lock: Some(Arc::new(lock)),
                 })
             }
-            StoreAddress::GrpcHttp(a) => Self::remote(GrpcEndpoint::Tcp(a.clone()), store_dir),
+            StoreAddress::GrpcHttp(a) => {
+                let token_file = a.token_file.clone().or_else(|| {
+                    std::env::var_os(TOKEN_FILE_ENV)
+                        .filter(|v| !v.is_empty())
+                        .map(PathBuf::from)
+                });
+                let token = match token_file {
+                    Some(f) => Some(trust::Token::read(&f, false)?),
+                    None => None,
+                };
+                let endpoint = if a.tls {
+                    let ca_file = a.ca_file.clone().or_else(|| {
+                        std::env::var_os(CA_FILE_ENV)
+                            .filter(|v| !v.is_empty())
+                            .map(PathBuf::from)
+                    });
+                    let Some(ca_file) = ca_file else {
+                        return Err(StoreError::BadAddress(format!(
+                            "{a} (a grpc+https:// address needs ?ca-file=PATH or {CA_FILE_ENV}: the certificate authority to check the daemon with)"
+                        )));
+                    };
+                    let ca = std::fs::read(&ca_file).map_err(|source| StoreError::Io {
+                        context: format!("reading '{}'", ca_file.display()),
+                        source,
+                    })?;
+                    GrpcEndpoint::Tls {
+                        host_port: a.host_port.clone(),
+                        ca_pem: ca,
+                    }
+                } else {
+                    GrpcEndpoint::Tcp(a.host_port.clone())
+                };
+                Self::remote_with(endpoint, store_dir, token.as_ref())
+            }
             StoreAddress::GrpcUnix(p) => Self::remote(GrpcEndpoint::Unix(p.clone()), store_dir),
         }
     }
 
     /// A store served by a daemon.
     fn remote(endpoint: GrpcEndpoint, store_dir: StoreDir) -> Result<Store, StoreError> {
-        let conn = GrpcConnection::connect(&endpoint)?;
+        Self::remote_with(endpoint, store_dir, None)
+    }
+
+    /// A store served by a daemon, presenting `token`.
+    fn remote_with(
+        endpoint: GrpcEndpoint,
+        store_dir: StoreDir,
+        token: Option<&trust::Token>,
+    ) -> Result<Store, StoreError> {
+        let conn = GrpcConnection::connect_with_token(&endpoint, token.map(|t| t.secret()))?;
         Ok(Store {
             store_dir,
             blobs: Arc::new(GrpcBlobService::new(&conn)),

@@ -73,7 +73,11 @@ pub struct StatBlobRequest {
 }
 /// Answered for a stored blob; a missing blob is NOT_FOUND.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
-pub struct StatBlobResponse {}
+pub struct StatBlobResponse {
+    /// The blob's length in bytes.
+    #[prost(uint64, tag = "1")]
+    pub size: u64,
+}
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct ReadBlobRequest {
     #[prost(bytes = "vec", tag = "1")]
@@ -774,8 +778,14 @@ pub mod directory_service_client {
                 .insert(GrpcMethod::new("oxnix.castore.v1.DirectoryService", "Get"));
             self.inner.server_streaming(req, path, codec).await
         }
-        /// Stores a closure, children before parents, the root last; all or
-        /// nothing. Answers the root's digest.
+        /// Stores a closure, children before parents, the root last, as it
+        /// arrives: each directory is checked (valid, within the entry limit,
+        /// every subdirectory stored or earlier in the stream with the size
+        /// claimed, every file's blob stored with the size claimed) and written
+        /// in batches, so the server never holds the whole closure. A failure
+        /// stores nothing of the failing batch; directories of earlier batches
+        /// stay (each with everything below it), for the garbage collector.
+        /// Answers the root's digest.
         pub async fn put(
             &mut self,
             request: impl tonic::IntoStreamingRequest<Message = super::Directory>,
@@ -827,8 +837,14 @@ pub mod directory_service_server {
             &self,
             request: tonic::Request<super::GetDirectoryRequest>,
         ) -> std::result::Result<tonic::Response<Self::GetStream>, tonic::Status>;
-        /// Stores a closure, children before parents, the root last; all or
-        /// nothing. Answers the root's digest.
+        /// Stores a closure, children before parents, the root last, as it
+        /// arrives: each directory is checked (valid, within the entry limit,
+        /// every subdirectory stored or earlier in the stream with the size
+        /// claimed, every file's blob stored with the size claimed) and written
+        /// in batches, so the server never holds the whole closure. A failure
+        /// stores nothing of the failing batch; directories of earlier batches
+        /// stay (each with everything below it), for the garbage collector.
+        /// Answers the root's digest.
         async fn put(
             &self,
             request: tonic::Request<tonic::Streaming<super::Directory>>,

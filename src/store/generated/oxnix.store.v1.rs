@@ -48,6 +48,10 @@ pub struct ListPathInfoRequest {}
 pub struct DeletePathInfoRequest {
     #[prost(string, tag = "1")]
     pub base_name: ::prost::alloc::string::String,
+    /// Delete the path even though valid paths (or, where the daemon knows
+    /// them, garbage collector roots) keep it alive. Trusted clients only.
+    #[prost(bool, tag = "2")]
+    pub ignore_liveness: bool,
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct DeletePathInfoResponse {
@@ -169,7 +173,13 @@ pub mod path_info_service_client {
             self.inner.unary(req, path, codec).await
         }
         /// Registers a path; its root directory or blob must be stored already
-        /// (FAILED_PRECONDITION otherwise).
+        /// (FAILED_PRECONDITION otherwise), and so must its references (or be
+        /// the path itself). From an untrusted client, the path must be
+        /// content-addressed: the daemon recomputes its NAR hash and size and
+        /// its content address from the stored tree and checks that the store
+        /// path is the one they give (INVALID_ARGUMENT otherwise; PERMISSION_DENIED
+        /// for a path without content address); a path already valid is left as
+        /// it is.
         pub async fn put(
             &mut self,
             request: impl tonic::IntoRequest<super::PathInfo>,
@@ -219,6 +229,9 @@ pub mod path_info_service_client {
                 .insert(GrpcMethod::new("oxnix.store.v1.PathInfoService", "List"));
             self.inner.server_streaming(req, path, codec).await
         }
+        /// Trusted clients only (PERMISSION_DENIED otherwise); a path other
+        /// valid paths refer to is refused (FAILED_PRECONDITION) unless
+        /// `ignore_liveness`.
         pub async fn delete(
             &mut self,
             request: impl tonic::IntoRequest<super::DeletePathInfoRequest>,
@@ -264,7 +277,13 @@ pub mod path_info_service_server {
             request: tonic::Request<super::GetPathInfoRequest>,
         ) -> std::result::Result<tonic::Response<super::PathInfo>, tonic::Status>;
         /// Registers a path; its root directory or blob must be stored already
-        /// (FAILED_PRECONDITION otherwise).
+        /// (FAILED_PRECONDITION otherwise), and so must its references (or be
+        /// the path itself). From an untrusted client, the path must be
+        /// content-addressed: the daemon recomputes its NAR hash and size and
+        /// its content address from the stored tree and checks that the store
+        /// path is the one they give (INVALID_ARGUMENT otherwise; PERMISSION_DENIED
+        /// for a path without content address); a path already valid is left as
+        /// it is.
         async fn put(
             &self,
             request: tonic::Request<super::PathInfo>,
@@ -283,6 +302,9 @@ pub mod path_info_service_server {
             &self,
             request: tonic::Request<super::ListPathInfoRequest>,
         ) -> std::result::Result<tonic::Response<Self::ListStream>, tonic::Status>;
+        /// Trusted clients only (PERMISSION_DENIED otherwise); a path other
+        /// valid paths refer to is refused (FAILED_PRECONDITION) unless
+        /// `ignore_liveness`.
         async fn delete(
             &self,
             request: tonic::Request<super::DeletePathInfoRequest>,
