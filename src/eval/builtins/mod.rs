@@ -139,7 +139,7 @@ mod tests {
     use super::*;
 
     /// The builtins that have a fast path, with their arities.
-    const FAST: [(&str, usize); 22] = [
+    const FAST: [(&str, usize); 26] = [
         ("toString", 1),
         ("stringLength", 1),
         ("length", 1),
@@ -162,6 +162,10 @@ mod tests {
         ("concatStringsSep", 2),
         ("map", 2),
         ("genList", 2),
+        ("functionArgs", 1),
+        ("mapAttrs", 2),
+        ("removeAttrs", 2),
+        ("intersectAttrs", 2),
     ];
 
     /// Every fast path is attached to the builtin it is for, with that
