@@ -1193,41 +1193,40 @@ fn curried_inner(f: &Value, x: &Value) -> Option<Value> {
 /// `length`, `typeOf`, the type predicates, …) all evaluate their argument
 /// before anything else.
 fn strict_unary_builtin(f: &Value) -> Option<&'static str> {
-    let pick = |b: &Builtin| (b.arity == 1 && b.fast.is_some()).then_some(b.name);
-    match f {
-        Value::Builtin(b) => pick(b),
+    evaluated(f, |v| match v {
+        Value::Builtin(b) if b.arity == 1 && b.fast.is_some() => Some(b.name),
+        _ => None,
+    })
+}
+
+/// What `pick` finds in `v`, or in the value an evaluated thunk `v` holds.
+#[inline(always)]
+fn evaluated<T>(v: &Value, pick: impl Fn(&Value) -> Option<T>) -> Option<T> {
+    match v {
         Value::Thunk(t) => match &*t.0.borrow() {
-            ThunkState::Done(Value::Builtin(b)) => pick(b),
+            ThunkState::Done(inner) => pick(inner),
             _ => None,
         },
-        _ => None,
+        v => pick(v),
     }
 }
 
 /// The integer `v` is or (an evaluated thunk) holds.
 #[inline(always)]
 fn int_of(v: &Value) -> Option<i64> {
-    match v {
+    evaluated(v, |v| match v {
         Value::Int(i) => Some(*i),
-        Value::Thunk(t) => match &*t.0.borrow() {
-            ThunkState::Done(Value::Int(i)) => Some(*i),
-            _ => None,
-        },
         _ => None,
-    }
+    })
 }
 
 /// The Boolean `v` is or (an evaluated thunk) holds.
 #[inline(always)]
 fn bool_of(v: &Value) -> Option<bool> {
-    match v {
+    evaluated(v, |v| match v {
         Value::Bool(b) => Some(*b),
-        Value::Thunk(t) => match &*t.0.borrow() {
-            ThunkState::Done(Value::Bool(b)) => Some(*b),
-            _ => None,
-        },
         _ => None,
-    }
+    })
 }
 
 /// "while evaluating the first argument passed to builtins.X" when a

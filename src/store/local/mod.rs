@@ -818,16 +818,20 @@ fn delete_path(path: &Path) -> Result<(), StoreError> {
 fn set_mtime_one(path: &Path) -> Result<(), StoreError> {
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| StoreError::Local(format!("path '{}' has a NUL byte", path.display())))?;
-    let times = [
-        libc::timespec {
-            tv_sec: 1,
-            tv_nsec: 0,
-        },
-        libc::timespec {
-            tv_sec: 1,
-            tv_nsec: 0,
-        },
-    ];
+    set_times(&c, 1, 1).map_err(io_err(format!(
+        "changing the times of '{}'",
+        path.display()
+    )))
+}
+
+/// Sets the access and modification times (whole seconds) of `c` itself,
+/// not following a symlink.
+fn set_times(c: &CString, atime: i64, mtime: i64) -> io::Result<()> {
+    let at = |sec: i64| libc::timespec {
+        tv_sec: sec as libc::time_t,
+        tv_nsec: 0,
+    };
+    let times = [at(atime), at(mtime)];
     // SAFETY: `c` is a valid NUL-terminated path and `times` two timespecs.
     let r = unsafe {
         libc::utimensat(
@@ -838,10 +842,7 @@ fn set_mtime_one(path: &Path) -> Result<(), StoreError> {
         )
     };
     if r != 0 {
-        return Err(io_err(format!(
-            "changing the times of '{}'",
-            path.display()
-        ))(io::Error::last_os_error()));
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }
@@ -908,31 +909,10 @@ fn canonicalise_one(path: &Path) -> Result<(), StoreError> {
         }
     }
     if meta.mtime() != 1 {
-        let times = [
-            libc::timespec {
-                tv_sec: meta.atime() as libc::time_t,
-                tv_nsec: 0,
-            },
-            libc::timespec {
-                tv_sec: 1,
-                tv_nsec: 0,
-            },
-        ];
-        // SAFETY: `c` is a valid NUL-terminated path and `times` two timespecs.
-        let r = unsafe {
-            libc::utimensat(
-                libc::AT_FDCWD,
-                c.as_ptr(),
-                times.as_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        };
-        if r == -1 {
-            return Err(sys_err(format!(
-                "changing modification time of '{}'",
-                path.display()
-            ))(io::Error::last_os_error()));
-        }
+        set_times(&c, meta.atime(), 1).map_err(sys_err(format!(
+            "changing modification time of '{}'",
+            path.display()
+        )))?;
     }
     // SAFETY: geteuid and getegid have no preconditions.
     let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
