@@ -57,12 +57,10 @@ impl Evaluator {
     /// evaluated when the function uses it.
     pub fn lazy_source(&self, name: &str, dir: &Path, text: String) -> Result<Value, EvalError> {
         let code = self.compile(name, dir, text)?;
-        Ok(Value::Thunk(super::value::Thunk(Rc::new(
-            std::cell::RefCell::new(super::value::ThunkState::Suspended {
-                code,
-                env: super::value::Env::new(0, None),
-            }),
-        ))))
+        Ok(Value::Thunk(super::value::Thunk::suspended(
+            code,
+            super::value::Env::new(0, None),
+        )))
     }
 
     /// C++ Nix's `autoCallFunction`: a set with `__functor` is called

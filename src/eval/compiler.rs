@@ -339,7 +339,8 @@ impl<'g> Compiler<'g> {
     fn lazy(&mut self, expr: &ast::Expr) -> R<()> {
         match expr {
             // Constants are pushed as they are (like C++ Nix, which makes
-            // thunks of everything else, lambdas included).
+            // thunks of everything else, lambdas included: an unforced
+            // lambda prints as `<CODE>`, a forced one as `<LAMBDA>`).
             ast::Expr::Literal(_) => return self.expr(expr),
             ast::Expr::PathAbs(_) | ast::Expr::PathRel(_) | ast::Expr::PathHome(_)
                 if expr.syntax().children().next().is_none() =>

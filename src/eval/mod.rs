@@ -101,12 +101,10 @@ impl Evaluator {
         };
         let text = include_str!("corepkgs/derivation.nix").to_owned();
         match self.compile(COREPKGS_DERIVATION, Path::new(COREPKGS), text) {
-            Ok(code) => {
-                *t.0.borrow_mut() = ThunkState::Suspended {
-                    code,
-                    env: Env::new(0, None),
-                }
-            }
+            Ok(code) => t.set_state(ThunkState::Suspended {
+                code,
+                env: Env::new(0, None),
+            }),
             Err(e) => t.finish(Value::string(format!("internal error: {}", e.render()))),
         }
     }
@@ -162,11 +160,11 @@ impl Evaluator {
             }
         }
         // `derivation`: filled in by `define_derivation`.
-        let derivation = Value::Thunk(Thunk(Rc::new(RefCell::new(ThunkState::Blackhole))));
+        let derivation = Value::Thunk(Thunk::with_state(ThunkState::Blackhole));
         builtins.insert(NixString::from("derivation"), derivation.clone());
         globals.insert("derivation".into(), derivation);
         // `builtins.builtins` is the set itself.
-        let this = Thunk(Rc::new(RefCell::new(ThunkState::Blackhole)));
+        let this = Thunk::with_state(ThunkState::Blackhole);
         builtins.insert(NixString::from("builtins"), Value::Thunk(this.clone()));
         let set = Value::attrs(builtins);
         this.finish(set.clone());

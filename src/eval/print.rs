@@ -80,7 +80,7 @@ fn print_into(v: &Value, out: &mut Vec<u8>, seen: &mut HashSet<usize>) {
     // holds them (as C++ Nix does), so a list containing itself prints
     // once more before «repeated».
     let slot = match v {
-        Value::Thunk(t) => Some(Rc::as_ptr(&t.0) as usize),
+        Value::Thunk(t) => Some(t.address()),
         _ => None,
     };
     let v = v.resolved();

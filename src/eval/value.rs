@@ -2,7 +2,7 @@
 //! sets and lists are persistent (`imbl`) so updates share structure, and
 //! laziness lives in [`Thunk`]s that are evaluated at most once.
 
-use std::cell::RefCell;
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -298,7 +298,7 @@ pub type List = imbl::GenericVector<Value, imbl::shared_ptr::RcK>;
 /// (depth, slot); a `with` scope holds its attribute set in slot 0.
 pub struct Env {
     /// Small scopes (most lambdas) keep their slots inline: one allocation.
-    pub slots: RefCell<SmallVec<[Value; 3]>>,
+    slots: UnsafeCell<SmallVec<[Value; 3]>>,
     pub parent: Option<Rc<Env>>,
     pub is_with: bool,
 }
@@ -306,7 +306,7 @@ pub struct Env {
 impl Env {
     pub fn new(size: usize, parent: Option<Rc<Env>>) -> Rc<Env> {
         Rc::new(Env {
-            slots: RefCell::new(smallvec::smallvec![Value::Null; size]),
+            slots: UnsafeCell::new(smallvec::smallvec![Value::Null; size]),
             parent,
             is_with: false,
         })
@@ -314,13 +314,14 @@ impl Env {
 
     pub fn with_scope(attrs: Value, parent: Option<Rc<Env>>) -> Rc<Env> {
         Rc::new(Env {
-            slots: RefCell::new(smallvec::smallvec![attrs]),
+            slots: UnsafeCell::new(smallvec::smallvec![attrs]),
             parent,
             is_with: true,
         })
     }
 
     /// The environment `depth` levels up.
+    #[inline]
     pub fn up(self: &Rc<Env>, depth: usize) -> &Rc<Env> {
         let mut e = self;
         for _ in 0..depth {
@@ -332,12 +333,20 @@ impl Env {
         e
     }
 
+    #[inline]
     pub fn get(&self, slot: usize) -> Value {
-        self.slots.borrow()[slot].clone()
+        // SAFETY: see `Env::set`; cloning a value only counts a reference.
+        unsafe { (&*self.slots.get())[slot].clone() }
     }
 
+    #[inline]
     pub fn set(&self, slot: usize, v: Value) {
-        self.slots.borrow_mut()[slot] = v;
+        // SAFETY: the evaluator is single-threaded (`Env` is not `Sync`),
+        // and no reference into the slots outlives a `get` or `set`: the
+        // old value is moved out here and dropped after the write, so
+        // whatever its drop frees cannot observe this scope mid-update.
+        let old = unsafe { std::mem::replace(&mut (&mut *self.slots.get())[slot], v) };
+        drop(old);
     }
 }
 
@@ -347,24 +356,20 @@ pub struct Closure {
     pub env: Rc<Env>,
 }
 
-/// What a thunk holds over its life.
+/// What a thunk holds over its life. 32 bytes: `Apply` is the one largest
+/// variant, so the others fit around its first value's tag.
 #[derive(Clone)]
 pub enum ThunkState {
     /// Code to run in a scope.
-    Suspended {
-        code: Rc<Code>,
-        env: Rc<Env>,
-    },
+    Suspended { code: Rc<Code>, env: Rc<Env> },
     /// A delayed function application (`map`, `genList`, …).
     Apply(Value, Value),
     /// Being evaluated: meeting it again means infinite recursion. The work
     /// stays here, to be put back if the evaluation fails (so that forcing
     /// it again fails again instead of reporting recursion).
-    EvaluatingCode {
-        code: Rc<Code>,
-        env: Rc<Env>,
-    },
-    EvaluatingApply(Value, Value),
+    EvaluatingCode { code: Rc<Code>, env: Rc<Env> },
+    /// Boxed, so that `Apply` stays the only 32-byte variant.
+    EvaluatingApply(Box<(Value, Value)>),
     /// Being evaluated, with nothing to put back.
     Blackhole,
     /// Evaluated to weak head normal form.
@@ -372,65 +377,104 @@ pub enum ThunkState {
 }
 
 /// A lazily evaluated value, shared by everything that refers to it.
+///
+/// The state sits in an `UnsafeCell` rather than a `RefCell` (8 bytes and
+/// a flag check less per thunk): the evaluator is single-threaded (`Rc`
+/// makes `Thunk` neither `Send` nor `Sync`), and every access below
+/// either copies a value out (a reference count) or swaps the state,
+/// dropping what it replaced only after the write. No reference into the
+/// state is handed out, except to the `pick` of [`Thunk::with_value`],
+/// which only reads.
 #[derive(Clone)]
-pub struct Thunk(pub Rc<RefCell<ThunkState>>);
+pub struct Thunk(Rc<UnsafeCell<ThunkState>>);
 
 impl Thunk {
     pub fn suspended(code: Rc<Code>, env: Rc<Env>) -> Thunk {
-        Thunk(Rc::new(RefCell::new(ThunkState::Suspended { code, env })))
+        Thunk::with_state(ThunkState::Suspended { code, env })
     }
 
     pub fn apply(f: Value, arg: Value) -> Thunk {
-        Thunk(Rc::new(RefCell::new(ThunkState::Apply(f, arg))))
+        Thunk::with_state(ThunkState::Apply(f, arg))
+    }
+
+    /// A thunk in state `state` (`Blackhole` for one to be filled later).
+    pub fn with_state(state: ThunkState) -> Thunk {
+        Thunk(Rc::new(UnsafeCell::new(state)))
+    }
+
+    /// Replaces the state (for thunks made before their code exists).
+    pub fn set_state(&self, state: ThunkState) {
+        // SAFETY: see the type's comment.
+        let old = unsafe { std::mem::replace(&mut *self.0.get(), state) };
+        drop(old);
+    }
+
+    /// What `pick` finds in the value, if evaluated. `pick` must only read.
+    #[inline(always)]
+    pub fn with_value<T>(&self, pick: impl FnOnce(&Value) -> Option<T>) -> Option<T> {
+        // SAFETY: see the type's comment; `pick` gets a shared reference
+        // while nothing writes to the state.
+        match unsafe { &*self.0.get() } {
+            ThunkState::Done(v) => pick(v),
+            _ => None,
+        }
     }
 
     /// The value, if evaluated.
     #[inline]
     pub fn value(&self) -> Option<Value> {
-        match &*self.0.borrow() {
-            ThunkState::Done(v) => Some(v.clone()),
-            _ => None,
-        }
+        self.with_value(|v| Some(v.clone()))
     }
 
     /// Whether the thunk has been evaluated.
     #[inline]
     pub fn is_done(&self) -> bool {
-        matches!(&*self.0.borrow(), ThunkState::Done(_))
+        // SAFETY: see the type's comment.
+        matches!(unsafe { &*self.0.get() }, ThunkState::Done(_))
     }
 
     /// Takes the pending work out, leaving a blackhole.
     pub fn start(&self) -> ThunkState {
-        let mut state = self.0.borrow_mut();
+        // SAFETY: see the type's comment.
+        let state = unsafe { &mut *self.0.get() };
         let evaluating = match &*state {
             ThunkState::Suspended { code, env } => ThunkState::EvaluatingCode {
                 code: code.clone(),
                 env: env.clone(),
             },
-            ThunkState::Apply(f, x) => ThunkState::EvaluatingApply(f.clone(), x.clone()),
+            ThunkState::Apply(f, x) => {
+                ThunkState::EvaluatingApply(Box::new((f.clone(), x.clone())))
+            }
             ThunkState::Done(v) => return ThunkState::Done(v.clone()),
             _ => return ThunkState::Blackhole,
         };
-        std::mem::replace(&mut *state, evaluating)
+        std::mem::replace(state, evaluating)
     }
 
     pub fn finish(&self, v: Value) {
-        *self.0.borrow_mut() = ThunkState::Done(v);
+        self.set_state(ThunkState::Done(v));
     }
 
     /// Puts back the work [`Thunk::start`] began, when its evaluation failed.
     pub fn restore(&self) {
-        let mut state = self.0.borrow_mut();
-        let back = match std::mem::replace(&mut *state, ThunkState::Blackhole) {
+        // SAFETY: see the type's comment.
+        let state = unsafe { &mut *self.0.get() };
+        let back = match std::mem::replace(state, ThunkState::Blackhole) {
             ThunkState::EvaluatingCode { code, env } => ThunkState::Suspended { code, env },
-            ThunkState::EvaluatingApply(f, x) => ThunkState::Apply(f, x),
+            ThunkState::EvaluatingApply(work) => ThunkState::Apply(work.0, work.1),
             other => other,
         };
-        *state = back;
+        let old = std::mem::replace(state, back);
+        drop(old);
     }
 
     pub fn ptr_eq(&self, other: &Thunk) -> bool {
         Rc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// The thunk's address (its identity while it lives).
+    pub fn address(&self) -> usize {
+        Rc::as_ptr(&self.0) as usize
     }
 }
 
@@ -520,5 +564,20 @@ impl Value {
             Value::Builtin(_) => "a built-in function",
             Value::Thunk(_) => "a thunk",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sizes the evaluator's memory use rests on: a thunk is one
+    /// 48-byte block (counts, state), a value two words.
+    #[test]
+    fn values_and_thunks_stay_small() {
+        assert_eq!(std::mem::size_of::<Value>(), 16);
+        assert_eq!(std::mem::size_of::<ThunkState>(), 32);
+        // A scope of up to three slots: 88 bytes with its counts.
+        assert_eq!(std::mem::size_of::<Env>(), 72);
     }
 }

@@ -1203,10 +1203,7 @@ fn strict_unary_builtin(f: &Value) -> Option<&'static str> {
 #[inline(always)]
 fn evaluated<T>(v: &Value, pick: impl Fn(&Value) -> Option<T>) -> Option<T> {
     match v {
-        Value::Thunk(t) => match &*t.0.borrow() {
-            ThunkState::Done(inner) => pick(inner),
-            _ => None,
-        },
+        Value::Thunk(t) => t.with_value(pick),
         v => pick(v),
     }
 }
