@@ -129,6 +129,8 @@ pub struct Vm<'e> {
     /// The code that forces the value on top of the stack (to finish a
     /// thunk whose builtin returned a lazy value).
     force_code: Rc<Code>,
+    /// The (empty) scope `force_code` runs in.
+    empty_env: Rc<Env>,
     /// Frame activations so far, and the limit (`max_steps`).
     steps: u64,
     max_steps: u64,
@@ -155,6 +157,7 @@ impl<'e> Vm<'e> {
             steps: 0,
             max_steps: ev.config().max_steps.unwrap_or(u64::MAX),
             traced: Vec::new(),
+            empty_env: Env::new(0, None),
             force_code: Rc::new(Code {
                 ops: vec![Op::Force, Op::Return],
                 spans: vec![span.clone(), span],
@@ -367,7 +370,7 @@ impl<'e> Vm<'e> {
                     self.frames.push(Frame::Code(CodeFrame {
                         code: self.force_code.clone(),
                         ip: 0,
-                        env: Env::new(0, None),
+                        env: self.empty_env.clone(),
                         base: self.stack.len() - 1,
                         done: Done::Thunk(t),
                     }));
@@ -506,7 +509,7 @@ impl<'e> Vm<'e> {
         self.frames.push(Frame::Code(CodeFrame {
             code: self.force_code.clone(),
             ip: 0,
-            env: Env::new(0, None),
+            env: self.empty_env.clone(),
             base: self.stack.len() - 1,
             done: Done::Resume,
         }));
