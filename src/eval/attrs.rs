@@ -48,20 +48,21 @@ impl Attrs {
         self.len() == 0
     }
 
-    fn find(v: &[(NixString, Value)], key: &[u8]) -> Result<usize, usize> {
-        v.binary_search_by(|(k, _)| super::value::cmp_bytes(k.as_bytes(), key))
+    #[inline]
+    fn find(v: &[(NixString, Value)], key: &NixString) -> Result<usize, usize> {
+        v.binary_search_by(|(k, _)| k.cmp(key))
     }
 
     pub fn get(&self, key: &NixString) -> Option<&Value> {
         match &self.0 {
-            Repr::Small(v) => Self::find(v, key.as_bytes()).ok().map(|i| &v[i].1),
+            Repr::Small(v) => Self::find(v, key).ok().map(|i| &v[i].1),
             Repr::Large(t) => t.get(key),
         }
     }
 
     pub fn get_mut(&mut self, key: &NixString) -> Option<&mut Value> {
         match &mut self.0 {
-            Repr::Small(v) => match Self::find(v, key.as_bytes()) {
+            Repr::Small(v) => match Self::find(v, key) {
                 Ok(i) => Some(&mut v[i].1),
                 Err(_) => None,
             },
@@ -76,7 +77,7 @@ impl Attrs {
     /// Sets `key` to `value`; the value it had, if any.
     pub fn insert(&mut self, key: NixString, value: Value) -> Option<Value> {
         match &mut self.0 {
-            Repr::Small(v) => match Self::find(v, key.as_bytes()) {
+            Repr::Small(v) => match Self::find(v, &key) {
                 Ok(i) => Some(std::mem::replace(&mut v[i].1, value)),
                 Err(i) => {
                     if v.len() < SMALL_MAX {
@@ -95,7 +96,7 @@ impl Attrs {
 
     pub fn remove(&mut self, key: &NixString) -> Option<Value> {
         match &mut self.0 {
-            Repr::Small(v) => match Self::find(v, key.as_bytes()) {
+            Repr::Small(v) => match Self::find(v, key) {
                 Ok(i) => Some(v.remove(i).1),
                 Err(_) => None,
             },

@@ -19,9 +19,23 @@ use super::code::{Code, LambdaInfo, Source};
 pub type Context = std::collections::BTreeSet<Box<str>>;
 
 struct StrData {
+    /// The first eight bytes, big-endian, zero-padded (see [`head_of`]):
+    /// next to the counts, so that comparing names (attribute lookups
+    /// compare many) mostly needs no second pointer to follow.
+    head: u64,
     bytes: Box<[u8]>,
     /// `None` for the (common) strings without context.
     context: Option<Box<Context>>,
+}
+
+impl StrData {
+    fn new(bytes: Box<[u8]>, context: Option<Box<Context>>) -> StrData {
+        StrData {
+            head: head_of(&bytes),
+            bytes,
+            context,
+        }
+    }
 }
 
 /// A Nix string: immutable bytes (not necessarily UTF-8) and a string
@@ -32,7 +46,7 @@ pub struct NixString(Rc<StrData>);
 
 impl PartialEq for NixString {
     fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
+        self.0.head == other.0.head && self.as_bytes() == other.as_bytes()
     }
 }
 impl Eq for NixString {}
@@ -44,33 +58,44 @@ impl PartialOrd for NixString {
 impl Ord for NixString {
     #[inline]
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        cmp_bytes(self.as_bytes(), other.as_bytes())
+        cmp_with_heads(self.0.head, self.as_bytes(), other.0.head, other.as_bytes())
     }
 }
 
-/// Byte-wise (lexicographic) order, as `<[u8]>::cmp`, deciding most pairs
-/// of names from their first eight bytes without a call to `memcmp`:
-/// attribute lookups compare many short names.
+/// The first eight bytes of `s` as a big-endian number, zero-padded. When
+/// the heads of two strings differ, they are ordered as the strings are:
+/// padding sorts before every byte but zero, and a shorter string before
+/// its extensions.
 #[inline]
-pub fn cmp_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-    #[inline(always)]
-    fn prefix(s: &[u8]) -> u64 {
-        if let Some(head) = s.first_chunk::<8>() {
-            return u64::from_be_bytes(*head);
-        }
-        // Shorter: byte by byte (a copy of variable length would call
-        // `memcpy`, which costs what it saves).
-        let mut x = 0u64;
-        for (i, &c) in s.iter().enumerate() {
-            x |= u64::from(c) << (56 - 8 * i);
-        }
-        x
+pub fn head_of(s: &[u8]) -> u64 {
+    if let Some(head) = s.first_chunk::<8>() {
+        return u64::from_be_bytes(*head);
     }
-    match prefix(a).cmp(&prefix(b)) {
+    // Shorter: byte by byte (a copy of variable length would call
+    // `memcpy`, which costs what it saves).
+    let mut x = 0u64;
+    for (i, &c) in s.iter().enumerate() {
+        x |= u64::from(c) << (56 - 8 * i);
+    }
+    x
+}
+
+/// Byte-wise (lexicographic) order of `a` and `b` given their heads: most
+/// pairs of names are decided by the heads alone.
+#[inline]
+pub fn cmp_with_heads(ha: u64, a: &[u8], hb: u64, b: &[u8]) -> std::cmp::Ordering {
+    match ha.cmp(&hb) {
         std::cmp::Ordering::Equal if a.len() <= 8 && b.len() <= 8 => a.len().cmp(&b.len()),
         std::cmp::Ordering::Equal => a.cmp(b),
         o => o,
     }
+}
+
+/// Byte-wise (lexicographic) order, as `<[u8]>::cmp`, deciding most pairs
+/// by their first eight bytes without a call to `memcmp`.
+#[inline]
+pub fn cmp_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    cmp_with_heads(head_of(a), a, head_of(b), b)
 }
 impl std::hash::Hash for NixString {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -81,10 +106,10 @@ impl std::hash::Hash for NixString {
 impl NixString {
     /// A string with a context (none when `context` is empty).
     pub fn with_context(bytes: impl Into<Box<[u8]>>, context: Context) -> NixString {
-        NixString(Rc::new(StrData {
-            bytes: bytes.into(),
-            context: (!context.is_empty()).then(|| Box::new(context)),
-        }))
+        NixString(Rc::new(StrData::new(
+            bytes.into(),
+            (!context.is_empty()).then(|| Box::new(context)),
+        )))
     }
     pub fn as_bytes(&self) -> &[u8] {
         &self.0.bytes
@@ -116,6 +141,11 @@ impl NixString {
     pub fn len(&self) -> usize {
         self.0.bytes.len()
     }
+    /// The first eight bytes as [`head_of`] gives them.
+    #[inline]
+    pub fn head(&self) -> u64 {
+        self.0.head
+    }
     pub fn is_empty(&self) -> bool {
         self.0.bytes.is_empty()
     }
@@ -123,18 +153,12 @@ impl NixString {
 
 impl From<&[u8]> for NixString {
     fn from(b: &[u8]) -> Self {
-        NixString(Rc::new(StrData {
-            bytes: Box::from(b),
-            context: None,
-        }))
+        NixString(Rc::new(StrData::new(Box::from(b), None)))
     }
 }
 impl From<Vec<u8>> for NixString {
     fn from(b: Vec<u8>) -> Self {
-        NixString(Rc::new(StrData {
-            bytes: b.into_boxed_slice(),
-            context: None,
-        }))
+        NixString(Rc::new(StrData::new(b.into_boxed_slice(), None)))
     }
 }
 impl From<&str> for NixString {
