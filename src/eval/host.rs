@@ -15,7 +15,7 @@ use super::config::EvalConfig;
 use super::error::{ErrorKind, EvalError};
 use super::eval_io::EvalIo;
 use super::instantiation::Instantiation;
-use super::value::{AttrSet, Attrs, Context, Value};
+use super::value::{AttrSet, Attrs, Context, List, Value};
 
 /// The evaluator as running code sees it.
 pub trait Host {
@@ -73,6 +73,32 @@ pub enum Request {
     /// `addErrorContext`: force the value; an error on the way gets the
     /// message (the first value, evaluated only then) as a trace frame.
     ForceWithContext(Value, Value),
+    /// Run this loop over a list in the VM itself (a function call per
+    /// element without a trip through the generator); the answer is the
+    /// loop's result.
+    Loop(ListLoop),
+}
+
+/// A builtin's loop that calls a function on each element of a list, run
+/// by the VM (`vm::loops`). The function and the list are already forced
+/// and checked; each result is forced as the builtin would force it.
+pub enum ListLoop {
+    /// `foldl' f acc list`: `acc = f acc x`, forced, for each element.
+    Foldl {
+        f: Value,
+        acc: Value,
+        list: Rc<List>,
+    },
+    /// `filter f list`: the elements for which `f` returns true.
+    Filter { f: Value, list: Rc<List> },
+    /// `any f list` (`want` true) or `all f list` (`want` false).
+    AnyAll {
+        f: Value,
+        list: Rc<List>,
+        want: bool,
+    },
+    /// `concatMap f list`: the lists `f` returns, concatenated.
+    ConcatMap { f: Value, list: Rc<List> },
 }
 
 /// A computation run with the evaluator (see [`Request::WithEvaluator`]).

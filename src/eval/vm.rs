@@ -11,12 +11,15 @@ use genawaiter::GeneratorState;
 use super::code::{BinOp, Code, Op, Params, Span};
 use super::error::{ErrorKind, EvalError};
 pub use super::host::{
-    generator, with_evaluator, Co, EvaluatorTask, Gen, GenFuture, Host, Request, Response,
+    generator, with_evaluator, Co, EvaluatorTask, Gen, GenFuture, Host, ListLoop, Request, Response,
 };
+
+mod loops;
 use super::ops;
 use super::value::{
     AttrPos, Attrs, Builtin, Closure, Env, List, NixString, Thunk, ThunkState, Value,
 };
+use loops::LoopFrame;
 
 /// Forces `v` from inside a generator.
 pub async fn force(co: &Co, v: Value) -> Result<Value, ErrorKind> {
@@ -85,6 +88,9 @@ struct GenFrame {
 enum Frame {
     Code(CodeFrame),
     Gen(Box<GenFrame>),
+    /// A builtin's loop over a list (see [`ListLoop`]), above the
+    /// generator that asked for it.
+    Loop(Box<LoopFrame>),
 }
 
 /// A frame for a generator that has not started yet.
@@ -98,6 +104,19 @@ fn gen_frame(gen: Gen, done: Done) -> Frame {
         builtin: None,
         error_context: None,
     }))
+}
+
+/// Code of the VM's own, every instruction at `span`.
+fn internal_code(ops: Vec<Op>, span: &Span) -> Rc<Code> {
+    Rc::new(Code {
+        spans: vec![span.clone(); ops.len()],
+        ops,
+        constants: vec![],
+        codes: vec![],
+        lambdas: vec![],
+        attr_pos: vec![],
+        lambda: None,
+    })
 }
 
 /// What applying a function gives: a frame to run, or (a builtin that
@@ -129,7 +148,12 @@ pub struct Vm<'e> {
     /// The code that forces the value on top of the stack (to finish a
     /// thunk whose builtin returned a lazy value).
     force_code: Rc<Code>,
-    /// The (empty) scope `force_code` runs in.
+    /// The code that calls the function below the top of the stack (a
+    /// thunk not evaluated yet) with the value on top: `Op::Call` forces
+    /// the function. Its frame stands for the generator that did this, so
+    /// errors get no position or call-site frame from it.
+    call_code: Rc<Code>,
+    /// The (empty) scope `force_code` and `call_code` run in.
     empty_env: Rc<Env>,
     /// Frame activations so far, and the limit (`max_steps`).
     steps: u64,
@@ -143,6 +167,7 @@ fn frame_done(f: &mut Frame) -> &mut Done {
     match f {
         Frame::Code(c) => &mut c.done,
         Frame::Gen(g) => &mut g.done,
+        Frame::Loop(l) => &mut l.done,
     }
 }
 
@@ -158,15 +183,8 @@ impl<'e> Vm<'e> {
             max_steps: ev.config().max_steps.unwrap_or(u64::MAX),
             traced: Vec::new(),
             empty_env: Env::new(0, None),
-            force_code: Rc::new(Code {
-                ops: vec![Op::Force, Op::Return],
-                spans: vec![span.clone(), span],
-                constants: vec![],
-                codes: vec![],
-                lambdas: vec![],
-                attr_pos: vec![],
-                lambda: None,
-            }),
+            force_code: internal_code(vec![Op::Force, Op::Return], &span),
+            call_code: internal_code(vec![Op::Call, Op::Return], &span),
         }
     }
 
@@ -219,6 +237,7 @@ impl<'e> Vm<'e> {
             let step = match self.frames.pop() {
                 Some(Frame::Code(f)) => self.run_code(f, bottom),
                 Some(Frame::Gen(g)) => self.run_gen_frame(g),
+                Some(Frame::Loop(l)) => self.run_loop(l),
                 None => unreachable!("checked above"),
             };
             if let Err(e) = step {
@@ -243,6 +262,14 @@ impl<'e> Vm<'e> {
                 }
             }
             match self.frames.pop() {
+                // A loop adds nothing: its generator below adds the
+                // builtin's frames, as if the loop were its own.
+                Some(Frame::Loop(l)) => {
+                    if l.uncurried {
+                        innermost = false;
+                    }
+                    continue;
+                }
                 Some(Frame::Code(f)) => {
                     self.stack.truncate(f.base);
                     if let Some((name, span)) = &f.code.lambda {
@@ -254,8 +281,12 @@ impl<'e> Vm<'e> {
                         if let (Done::Push, Some(Frame::Code(caller))) =
                             (&f.done, self.frames.last())
                         {
-                            let site = caller.code.spans.get(caller.ip.wrapping_sub(1));
-                            e.add_trace("from call site".into(), site.cloned());
+                            // (`call_code` stands for a generator, which
+                            // had no call site.)
+                            if !Rc::ptr_eq(&caller.code, &self.call_code) {
+                                let site = caller.code.spans.get(caller.ip.wrapping_sub(1));
+                                e.add_trace("from call site".into(), site.cloned());
+                            }
                         }
                     }
                     if let Done::Thunk(t) = f.done {
@@ -359,6 +390,7 @@ impl<'e> Vm<'e> {
                     g.reply = Some(Response::Value(v));
                     g.catching = false;
                 }
+                Some(Frame::Loop(l)) => l.reply = Some(v),
                 _ => unreachable!("Resume is only used below a generator"),
             },
             Done::Thunk(t) => {
@@ -430,6 +462,12 @@ impl<'e> Vm<'e> {
                     }
                     Request::Force(v) => (v, false),
                     Request::TryForce(v) => (v, true),
+                    Request::Loop(work) => {
+                        let frame = LoopFrame::new(work, span);
+                        self.frames.push(Frame::Gen(g));
+                        self.frames.push(Frame::Loop(Box::new(frame)));
+                        return Ok(());
+                    }
                     Request::ForceWithContext(ctx, v) => {
                         g.error_context = Some(ctx);
                         (v, false)
@@ -546,13 +584,17 @@ impl<'e> Vm<'e> {
                 ))),
             },
             Value::Thunk(t) => {
-                // Force the function first, then call it.
-                let f = Value::Thunk(t);
-                let gen = generator(move |co| async move {
-                    let f = force(&co, f).await?;
-                    call(&co, f, arg).await
-                });
-                Ok(Callee::Frame(gen_frame(gen, done)))
+                // Force the function first, then call it: `call_code`.
+                let base = self.stack.len();
+                self.stack.push(Value::Thunk(t));
+                self.stack.push(arg);
+                Ok(Callee::Frame(Frame::Code(CodeFrame {
+                    code: self.call_code.clone(),
+                    ip: 0,
+                    env: self.empty_env.clone(),
+                    base,
+                    done,
+                })))
             }
             other => Err(ErrorKind::Other(format!(
                 "attempt to call something which is not a function but {}: {}",
@@ -718,9 +760,18 @@ impl<'e> Vm<'e> {
                             Some(c)
                         }
                         Frame::Gen(mut g) => {
-                            g.span.get_or_insert_with(|| f.code.spans[f.ip - 1].clone());
+                            if !Rc::ptr_eq(&f.code, &self.call_code) {
+                                g.span.get_or_insert_with(|| f.code.spans[f.ip - 1].clone());
+                            }
                             self.frames.push(Frame::Code(f));
                             self.frames.push(Frame::Gen(g));
+                            None
+                        }
+                        // (Calls do not make loop frames; only generators
+                        // ask for them.)
+                        other => {
+                            self.frames.push(Frame::Code(f));
+                            self.frames.push(other);
                             None
                         }
                     }
@@ -731,8 +782,12 @@ impl<'e> Vm<'e> {
                     None
                 }
                 Err(kind) => {
-                    let span = f.code.spans[f.ip].clone();
-                    let mut e = EvalError::located(kind, Some(span));
+                    let span = if Rc::ptr_eq(&f.code, &self.call_code) {
+                        None
+                    } else {
+                        Some(f.code.spans[f.ip].clone())
+                    };
+                    let mut e = EvalError::located(kind, span);
                     if let Op::BinOp(bop) = op {
                         operator_context(&mut e, bop);
                     }
@@ -1032,7 +1087,9 @@ impl<'e> Vm<'e> {
                 // generator. (An error on the way gets the builtin's trace
                 // frame in `unwind`, as if the builtin had forced it.)
                 if let Some(t) = self.unevaluated(0) {
-                    if strict_unary_builtin(&self.stack[self.stack.len() - 2]).is_some() {
+                    if strict_unary_builtin(&self.stack[self.stack.len() - 2]).is_some()
+                        && !Rc::ptr_eq(&f.code, &self.call_code)
+                    {
                         return Ok(Flow::Force(t));
                     }
                 }

@@ -10,7 +10,7 @@ use super::fast;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops;
 use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
-use crate::eval::vm::{call, force, Co, GenFuture};
+use crate::eval::vm::{call, force, Co, GenFuture, ListLoop, Request, Response};
 
 builtins! {
     #[fast(fast::length)] "length" => length, #[fast(fast::head)] "head" => head,
@@ -82,27 +82,19 @@ fn map(co: Co, [f, l]: [Value; 2]) -> GenFuture {
 fn filter(co: Co, [f, l]: [Value; 2]) -> GenFuture {
     sync(async move {
         let f = function_arg(&co, f).await?;
-        let l = list_arg(&co, l).await?;
-        let mut out = List::new();
-        for x in l.iter() {
-            let keep = call(&co, f.clone(), x.clone()).await?;
-            if bool_of(&co, keep).await? {
-                out.push_back(x.clone());
-            }
-        }
-        Ok(Value::list(out))
+        let list = list_arg(&co, l).await?;
+        run_loop(&co, ListLoop::Filter { f, list }).await
     })
 }
 
 fn foldl(co: Co, [f, acc, l]: [Value; 3]) -> GenFuture {
     sync(async move {
         let f = function_arg(&co, f).await?;
-        let mut acc = acc;
-        let l = list_arg(&co, l).await?;
-        for x in l.iter() {
-            acc = force(&co, call2(&co, &f, acc, x.clone()).await?).await?;
+        let list = list_arg(&co, l).await?;
+        if list.is_empty() {
+            return Ok(acc);
         }
-        Ok(acc)
+        run_loop(&co, ListLoop::Foldl { f, acc, list }).await
     })
 }
 
@@ -154,14 +146,8 @@ fn gen_list(co: Co, [f, n]: [Value; 2]) -> GenFuture {
 /// `want` for some element; elements are tested in order until then.
 async fn any_all(co: Co, [f, l]: [Value; 2], want: bool) -> Result<Value, ErrorKind> {
     let f = function_arg(&co, f).await?;
-    let l = list_arg(&co, l).await?;
-    for x in l.iter() {
-        let r = call(&co, f.clone(), x.clone()).await?;
-        if bool_of(&co, r).await? == want {
-            return Ok(Value::Bool(want));
-        }
-    }
-    Ok(Value::Bool(!want))
+    let list = list_arg(&co, l).await?;
+    run_loop(&co, ListLoop::AnyAll { f, list, want }).await
 }
 
 fn any(co: Co, args: [Value; 2]) -> GenFuture {
@@ -170,6 +156,14 @@ fn any(co: Co, args: [Value; 2]) -> GenFuture {
 
 fn all(co: Co, args: [Value; 2]) -> GenFuture {
     sync(any_all(co, args, false))
+}
+
+/// Runs `work` in the VM (see `vm::loops`).
+async fn run_loop(co: &Co, work: ListLoop) -> Result<Value, ErrorKind> {
+    match co.yield_(Request::Loop(work)).await {
+        Response::Value(v) => Ok(v),
+        Response::Error(e) => Err(e),
+    }
 }
 
 /// Applies the two-argument function `f` to `a` and `b`.
@@ -423,14 +417,9 @@ fn group_by(co: Co, [f, l]: [Value; 2]) -> GenFuture {
 fn concat_map(co: Co, [f, l]: [Value; 2]) -> GenFuture {
     sync(async move {
         let f = function_arg(&co, f).await?;
-        let l = list_arg(&co, l).await?;
+        let list = list_arg(&co, l).await?;
         // As `concatLists`: collected flat, made a list once.
-        let mut out = Vec::new();
-        for x in l.iter() {
-            let r = call(&co, f.clone(), x.clone()).await?;
-            out.extend(list_arg(&co, r).await?.iter().cloned());
-        }
-        Ok(Value::list(List::from(out)))
+        run_loop(&co, ListLoop::ConcatMap { f, list }).await
     })
 }
 

@@ -1,0 +1,223 @@
+//! Builtins' loops over lists, run by the VM itself: `foldl'`, `filter`,
+//! `any`/`all` and `concatMap` call a function per element. As generators,
+//! each call was a round trip through the generator (about 400
+//! instructions); here the loop's state is a frame of its own, and a call
+//! whose function needs no frame (a builtin's fast path) or a result that
+//! is already evaluated continues without leaving this loop.
+//!
+//! The builtin's generator forces and checks the function and the list,
+//! then asks for the loop ([`Request::Loop`](super::Request::Loop)) and
+//! returns its answer, so that errors get the builtin's trace frames from
+//! the generator below, as before.
+
+use super::{curried_inner, Callee, Done, EvalError, Frame, ListLoop, Span, Value, Vm};
+use crate::eval::error::ErrorKind;
+use crate::eval::value::List;
+
+/// What the value the loop gets back next is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Awaiting {
+    /// Nothing yet: start with the next element.
+    Nothing,
+    /// `f acc` for `foldl'` with a function that is not `a: b: …`: call
+    /// the result with the element kept in `second`.
+    FirstApplication,
+    /// The function's result for the current element (maybe unevaluated).
+    Result,
+}
+
+pub(super) struct LoopFrame {
+    work: ListLoop,
+    /// The list's elements, taken out once: indexing the persistent list
+    /// costs a tree walk per element.
+    items: std::vec::IntoIter<Value>,
+    /// The element of the call under way (`filter` keeps it).
+    current: Option<Value>,
+    /// The elements kept (`filter`) or collected (`concatMap`).
+    out: Vec<Value>,
+    awaiting: Awaiting,
+    /// The element `foldl'` gives the function's first result.
+    second: Option<Value>,
+    /// Whether `foldl'`'s function is not `a: b: …`, so that it is called
+    /// twice per element. The generator did those calls in a generator of
+    /// their own, so that an error of the call itself (a missing formal
+    /// argument) was not the builtin's innermost frame; unwinding keeps
+    /// that (`Vm::unwind`).
+    pub(super) uncurried: bool,
+    /// The answer of the frame above, when it finished.
+    pub(super) reply: Option<Value>,
+    /// The builtin call's position (for errors of the loop itself).
+    span: Option<Span>,
+    pub(super) done: Done,
+}
+
+impl LoopFrame {
+    pub(super) fn new(work: ListLoop, span: Option<Span>) -> LoopFrame {
+        let items: Vec<Value> = match &work {
+            ListLoop::Foldl { list, .. }
+            | ListLoop::Filter { list, .. }
+            | ListLoop::AnyAll { list, .. }
+            | ListLoop::ConcatMap { list, .. } => list.iter().cloned().collect(),
+        };
+        LoopFrame {
+            work,
+            items: items.into_iter(),
+            current: None,
+            out: Vec::new(),
+            awaiting: Awaiting::Nothing,
+            second: None,
+            uncurried: false,
+            reply: None,
+            span,
+            done: Done::Resume,
+        }
+    }
+
+    /// Takes in the (evaluated) result of the call for the current
+    /// element; `Some` when the loop's answer is known early (`any`,
+    /// `all`).
+    fn absorb(&mut self, v: Value) -> Result<Option<Value>, ErrorKind> {
+        match &mut self.work {
+            ListLoop::Foldl { acc, .. } => *acc = v,
+            ListLoop::Filter { .. } => match v {
+                Value::Bool(keep) => {
+                    if let (true, Some(x)) = (keep, self.current.take()) {
+                        self.out.push(x);
+                    }
+                }
+                other => return Err(ErrorKind::type_error("a Boolean", &other)),
+            },
+            ListLoop::AnyAll { want, .. } => match v {
+                Value::Bool(b) => {
+                    if b == *want {
+                        return Ok(Some(Value::Bool(*want)));
+                    }
+                }
+                other => return Err(ErrorKind::type_error("a Boolean", &other)),
+            },
+            ListLoop::ConcatMap { .. } => match v {
+                Value::List(l) => self.out.extend(l.iter().cloned()),
+                other => return Err(ErrorKind::type_error("a list", &other)),
+            },
+        }
+        Ok(None)
+    }
+
+    /// The loop's answer once every element is done.
+    fn finish(&mut self) -> Value {
+        let out = std::mem::take(&mut self.out);
+        match &mut self.work {
+            ListLoop::Foldl { acc, .. } => std::mem::replace(acc, Value::Null),
+            ListLoop::Filter { .. } | ListLoop::ConcatMap { .. } => Value::list(List::from(out)),
+            ListLoop::AnyAll { want, .. } => Value::Bool(!*want),
+        }
+    }
+
+    /// The function and argument of the next call, and what its value is.
+    fn next_call(&mut self, x: Value) -> (Value, Value, Awaiting) {
+        match &self.work {
+            ListLoop::Foldl { f, acc, .. } => match curried_inner(f, acc) {
+                Some(g) => (g, x, Awaiting::Result),
+                None => {
+                    self.uncurried = true;
+                    self.second = Some(x);
+                    (f.clone(), acc.clone(), Awaiting::FirstApplication)
+                }
+            },
+            ListLoop::Filter { f, .. }
+            | ListLoop::AnyAll { f, .. }
+            | ListLoop::ConcatMap { f, .. } => (f.clone(), x, Awaiting::Result),
+        }
+    }
+}
+
+impl Vm<'_> {
+    /// Runs loop frame `l` until it needs a frame above it evaluated, or
+    /// is done.
+    pub(super) fn run_loop(&mut self, mut l: Box<LoopFrame>) -> Result<(), EvalError> {
+        loop {
+            if let Some(v) = l.reply.take() {
+                let awaiting = std::mem::replace(&mut l.awaiting, Awaiting::Nothing);
+                match awaiting {
+                    Awaiting::FirstApplication => {
+                        let y = l.second.take().unwrap_or(Value::Null);
+                        l.awaiting = Awaiting::Result;
+                        match self.loop_call(l, v, y)? {
+                            Some(back) => {
+                                l = back;
+                                continue;
+                            }
+                            None => return Ok(()),
+                        }
+                    }
+                    Awaiting::Result => {
+                        if let Value::Thunk(t) = &v {
+                            if !t.is_done() {
+                                // Force it; its value comes back as the reply.
+                                let t = t.clone();
+                                l.awaiting = Awaiting::Result;
+                                self.frames.push(Frame::Loop(l));
+                                self.force_for_gen(t);
+                                return Ok(());
+                            }
+                        }
+                        match l.absorb(v.resolved()) {
+                            Ok(Some(answer)) => {
+                                let done = std::mem::replace(&mut l.done, Done::Top);
+                                return self.complete(answer, done);
+                            }
+                            Ok(None) => {}
+                            Err(kind) => {
+                                let span = l.span.clone();
+                                self.frames.push(Frame::Loop(l));
+                                return Err(EvalError::new(kind, span));
+                            }
+                        }
+                    }
+                    Awaiting::Nothing => {}
+                }
+            }
+            let Some(x) = l.items.next() else {
+                let answer = l.finish();
+                let done = std::mem::replace(&mut l.done, Done::Top);
+                return self.complete(answer, done);
+            };
+            if matches!(l.work, ListLoop::Filter { .. }) {
+                l.current = Some(x.clone());
+            }
+            let (f, arg, awaiting) = l.next_call(x);
+            l.awaiting = awaiting;
+            match self.loop_call(l, f, arg)? {
+                Some(back) => l = back,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Calls `f` with `arg` for loop `l`: `l` back when the value is there
+    /// at once (in `l.reply`), `None` when `l` and the call's frame were
+    /// pushed. On an error, `l` is pushed so that unwinding sees it.
+    fn loop_call(
+        &mut self,
+        mut l: Box<LoopFrame>,
+        f: Value,
+        arg: Value,
+    ) -> Result<Option<Box<LoopFrame>>, EvalError> {
+        match self.call_frame(f, arg, Done::Resume) {
+            Ok(Callee::Value(v)) => {
+                l.reply = Some(v);
+                Ok(Some(l))
+            }
+            Ok(Callee::Frame(frame)) => {
+                self.frames.push(Frame::Loop(l));
+                self.frames.push(frame);
+                Ok(None)
+            }
+            Err(kind) => {
+                let span = l.span.clone();
+                self.frames.push(Frame::Loop(l));
+                Err(EvalError::located(kind, span))
+            }
+        }
+    }
+}
