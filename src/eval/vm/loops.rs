@@ -28,9 +28,10 @@ enum Awaiting {
 
 pub(super) struct LoopFrame {
     work: ListLoop,
-    /// The list's elements, taken out once: indexing the persistent list
-    /// costs a tree walk per element.
-    items: std::vec::IntoIter<Value>,
+    /// The list's elements in order: a consuming iterator of a copy of the
+    /// (persistent) list, which shares its nodes, so that the loop holds no
+    /// borrow, and does not walk the tree per element as indexing would.
+    items: imbl::vector::ConsumingIter<Value, imbl::shared_ptr::RcK>,
     /// The element of the call under way (`filter` keeps it).
     current: Option<Value>,
     /// The elements kept (`filter`) or collected (`concatMap`).
@@ -53,11 +54,11 @@ pub(super) struct LoopFrame {
 
 impl LoopFrame {
     pub(super) fn new(work: ListLoop, span: Option<Span>) -> LoopFrame {
-        let items: Vec<Value> = match &work {
+        let items: List = match &work {
             ListLoop::Foldl { list, .. }
             | ListLoop::Filter { list, .. }
             | ListLoop::AnyAll { list, .. }
-            | ListLoop::ConcatMap { list, .. } => list.iter().cloned().collect(),
+            | ListLoop::ConcatMap { list, .. } => (**list).clone(),
         };
         LoopFrame {
             work,
