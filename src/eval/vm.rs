@@ -381,6 +381,7 @@ impl<'e> Vm<'e> {
     }
 
     /// Delivers a finished frame's value.
+    #[inline]
     fn complete(&mut self, v: Value, done: Done) -> Result<(), EvalError> {
         match done {
             Done::Push => self.stack.push(v),
@@ -394,8 +395,15 @@ impl<'e> Vm<'e> {
                 _ => unreachable!("Resume is only used below a generator"),
             },
             Done::Thunk(t) => {
-                if v.is_evaluated() {
-                    t.finish(v.resolved());
+                let v = match v {
+                    Value::Thunk(inner) => match inner.value() {
+                        Some(x) => x,
+                        None => Value::Thunk(inner),
+                    },
+                    v => v,
+                };
+                if !matches!(v, Value::Thunk(_)) {
+                    t.finish(v);
                 } else {
                     // A builtin returned something lazy: force it first.
                     self.stack.push(v);
@@ -833,7 +841,7 @@ impl<'e> Vm<'e> {
 
     /// The value `n` places below the top of the stack, or the thunk to
     /// evaluate first.
-    #[inline]
+    #[inline(always)]
     fn peek(&self, n: usize) -> Result<Value, Thunk> {
         let v = &self.stack[self.stack.len() - 1 - n];
         match v {
@@ -853,7 +861,7 @@ impl<'e> Vm<'e> {
     }
 
     /// Pops the top value, following an evaluated thunk.
-    #[inline]
+    #[inline(always)]
     fn take(&mut self) -> Value {
         match self.pop() {
             Value::Thunk(t) => t.value().unwrap_or(Value::Thunk(t)),
