@@ -99,6 +99,13 @@ pub enum ListLoop {
     },
     /// `concatMap f list`: the lists `f` returns, concatenated.
     ConcatMap { f: Value, list: Rc<List> },
+    /// Forces the elements in order while they turn out `wanted` (for a
+    /// builtin that forces each element and then uses it in a way that
+    /// cannot fail for such values, so forcing ahead changes nothing).
+    ForceWhile {
+        list: Rc<List>,
+        wanted: fn(&Value) -> bool,
+    },
 }
 
 /// A computation run with the evaluator (see [`Request::WithEvaluator`]).

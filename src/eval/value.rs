@@ -553,7 +553,7 @@ impl Value {
     #[inline]
     pub fn is_evaluated(&self) -> bool {
         match self {
-            Value::Thunk(t) => t.value().is_some(),
+            Value::Thunk(t) => t.is_done(),
             _ => true,
         }
     }

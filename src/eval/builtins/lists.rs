@@ -116,6 +116,7 @@ fn elem(co: Co, [x, l]: [Value; 2]) -> GenFuture {
 fn concat_lists(co: Co, [l]: [Value; 1]) -> GenFuture {
     sync(async move {
         let l = list_arg(&co, l).await?;
+        force_while(&co, &l, |v| matches!(v, Value::List(_))).await?;
         // Collected flat, then made a list once: appending list to list
         // rebalances the tree each time (about 20 µs per piece).
         let mut out = Vec::new();
@@ -164,6 +165,29 @@ async fn run_loop(co: &Co, work: ListLoop) -> Result<Value, ErrorKind> {
         Response::Value(v) => Ok(v),
         Response::Error(e) => Err(e),
     }
+}
+
+/// Forces the elements of `list` in order while they are `wanted`
+/// (`ListLoop::ForceWhile`), for a builtin whose own loop then finds them
+/// evaluated. Only for builtins that force each element first and then
+/// use it in a way that cannot fail for `wanted` values, so that the
+/// first error is the one the builtin's own loop would meet.
+pub(super) async fn force_while(
+    co: &Co,
+    list: &std::rc::Rc<List>,
+    wanted: fn(&Value) -> bool,
+) -> Result<(), ErrorKind> {
+    if list.len() > 1 && list.iter().any(|x| !x.is_evaluated()) {
+        run_loop(
+            co,
+            ListLoop::ForceWhile {
+                list: list.clone(),
+                wanted,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Applies the two-argument function `f` to `a` and `b`.

@@ -12,6 +12,7 @@ use std::rc::Rc;
 
 use super::args::{int_arg, list_arg, string_arg, sync};
 use super::fast;
+use super::lists::force_while;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::{coerce_into, coerce_no_copy, coerce_to_string, Coercion};
 use crate::eval::value::{Context, NixString, Value};
@@ -78,6 +79,9 @@ fn concat_strings_sep(co: Co, [sep, l]: [Value; 2]) -> GenFuture {
     sync(async move {
         let sep = string_arg(&co, sep).await?;
         let l = list_arg(&co, l).await?;
+        // Forcing the elements that are strings ahead, in order, fails
+        // where the loop below would, and saves it a round trip each.
+        force_while(&co, &l, |v| matches!(v, Value::String(_))).await?;
         let mut out = Vec::new();
         let mut ctx = Context::new();
         sep.add_context_to(&mut ctx);

@@ -1,5 +1,6 @@
 //! Builtins' loops over lists, run by the VM itself: `foldl'`, `filter`,
-//! `any`/`all` and `concatMap` call a function per element. As generators,
+//! `any`/`all` and `concatMap` call a function per element, and
+//! `concatStringsSep`/`concatLists` force the elements ahead. As generators,
 //! each call was a round trip through the generator (about 400
 //! instructions); here the loop's state is a frame of its own, and a call
 //! whose function needs no frame (a builtin's fast path) or a result that
@@ -58,7 +59,8 @@ impl LoopFrame {
             ListLoop::Foldl { list, .. }
             | ListLoop::Filter { list, .. }
             | ListLoop::AnyAll { list, .. }
-            | ListLoop::ConcatMap { list, .. } => (**list).clone(),
+            | ListLoop::ConcatMap { list, .. }
+            | ListLoop::ForceWhile { list, .. } => (**list).clone(),
         };
         LoopFrame {
             work,
@@ -100,6 +102,11 @@ impl LoopFrame {
                 Value::List(l) => self.out.extend(l.iter().cloned()),
                 other => return Err(ErrorKind::type_error("a list", &other)),
             },
+            ListLoop::ForceWhile { wanted, .. } => {
+                if !wanted(&v) {
+                    return Ok(Some(Value::Null));
+                }
+            }
         }
         Ok(None)
     }
@@ -111,12 +118,15 @@ impl LoopFrame {
             ListLoop::Foldl { acc, .. } => std::mem::replace(acc, Value::Null),
             ListLoop::Filter { .. } | ListLoop::ConcatMap { .. } => Value::list(List::from(out)),
             ListLoop::AnyAll { want, .. } => Value::Bool(!*want),
+            ListLoop::ForceWhile { .. } => Value::Null,
         }
     }
 
-    /// The function and argument of the next call, and what its value is.
-    fn next_call(&mut self, x: Value) -> (Value, Value, Awaiting) {
-        match &self.work {
+    /// The function and argument of the call for element `x`, and what
+    /// its value is; `Err(x)` when the loop calls nothing (`ForceWhile`:
+    /// the element itself is the value to take in).
+    fn next_call(&mut self, x: Value) -> Result<(Value, Value, Awaiting), Value> {
+        Ok(match &self.work {
             ListLoop::Foldl { f, acc, .. } => match curried_inner(f, acc) {
                 Some(g) => (g, x, Awaiting::Result),
                 None => {
@@ -125,10 +135,15 @@ impl LoopFrame {
                     (f.clone(), acc.clone(), Awaiting::FirstApplication)
                 }
             },
-            ListLoop::Filter { f, .. }
-            | ListLoop::AnyAll { f, .. }
-            | ListLoop::ConcatMap { f, .. } => (f.clone(), x, Awaiting::Result),
-        }
+            ListLoop::Filter { f, .. } => {
+                self.current = Some(x.clone());
+                (f.clone(), x, Awaiting::Result)
+            }
+            ListLoop::AnyAll { f, .. } | ListLoop::ConcatMap { f, .. } => {
+                (f.clone(), x, Awaiting::Result)
+            }
+            ListLoop::ForceWhile { .. } => return Err(x),
+        })
     }
 }
 
@@ -183,10 +198,14 @@ impl Vm<'_> {
                 let done = std::mem::replace(&mut l.done, Done::Top);
                 return self.complete(answer, done);
             };
-            if matches!(l.work, ListLoop::Filter { .. }) {
-                l.current = Some(x.clone());
-            }
-            let (f, arg, awaiting) = l.next_call(x);
+            let (f, arg, awaiting) = match l.next_call(x) {
+                Ok(call) => call,
+                Err(x) => {
+                    l.awaiting = Awaiting::Result;
+                    l.reply = Some(x);
+                    continue;
+                }
+            };
             l.awaiting = awaiting;
             match self.loop_call(l, f, arg)? {
                 Some(back) => l = back,
