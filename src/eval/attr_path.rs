@@ -70,7 +70,7 @@ impl Evaluator {
     pub fn auto_call(&self, v: Value, args: &AutoArgs) -> Result<Value, EvalError> {
         let v = self.force(v)?;
         if let Value::Attrs(a) = &v {
-            if let Some(functor) = a.get(&NixString::from("__functor")).cloned() {
+            if let Some(functor) = a.get_bytes(b"__functor").cloned() {
                 let f = self.call(functor, v.clone())?;
                 return self.auto_call(f, args);
             }
@@ -217,7 +217,7 @@ impl Evaluator {
                 if !done.insert(Rc::as_ptr(a) as usize) {
                     return Ok(());
                 }
-                let combine = a.contains_key(&NixString::from("_combineChannels"));
+                let combine = a.get_bytes(b"_combineChannels").is_some();
                 for (name, item) in a.iter() {
                     if !is_attr_name(name.as_bytes()) {
                         continue;
@@ -231,7 +231,7 @@ impl Evaluator {
                         continue;
                     }
                     let Value::Attrs(inner) = &item else { continue };
-                    if let Some(r) = inner.get(&NixString::from("recurseForDerivations")) {
+                    if let Some(r) = inner.get_bytes(b"recurseForDerivations") {
                         match self.force(r.clone())? {
                             Value::Bool(true) => {
                                 self.get_derivations_in(item.clone(), args, found, done)?
@@ -289,7 +289,7 @@ impl Evaluator {
     /// Whether `v` is a set whose `type` is `"derivation"`.
     pub fn is_derivation(&self, v: &Value) -> Result<bool, EvalError> {
         let Value::Attrs(a) = v else { return Ok(false) };
-        match a.get(&NixString::from("type")) {
+        match a.get_bytes(b"type") {
             Some(t) => Ok(matches!(
                 self.force(t.clone())?,
                 Value::String(s) if s.as_bytes() == b"derivation"

@@ -60,6 +60,22 @@ impl Attrs {
         }
     }
 
+    /// The value of the attribute named `key` (a name written in the
+    /// evaluator's code, such as `outPath`, without making a string).
+    pub fn get_bytes(&self, key: &[u8]) -> Option<&Value> {
+        match &self.0 {
+            Repr::Small(v) => {
+                let head = super::value::head_of(key);
+                v.binary_search_by(|(k, _)| {
+                    super::value::cmp_with_heads(k.head(), k.as_bytes(), head, key)
+                })
+                .ok()
+                .map(|i| &v[i].1)
+            }
+            Repr::Large(t) => t.get(key),
+        }
+    }
+
     pub fn get_mut(&mut self, key: &NixString) -> Option<&mut Value> {
         match &mut self.0 {
             Repr::Small(v) => match Self::find(v, key) {

@@ -261,7 +261,7 @@ pub async fn equal(co: &Co, a: Value, b: Value) -> Result<bool, ErrorKind> {
                 work.extend(x.iter().cloned().zip(y.iter().cloned()).rev());
             }
             (Value::Attrs(x), Value::Attrs(y)) => {
-                let is_drv = |s: &super::value::Attrs| matches!(s.get(&NixString::from("type")).map(|v| v.resolved()), Some(Value::String(t)) if t.as_bytes() == b"derivation");
+                let is_drv = |s: &super::value::Attrs| matches!(s.get_bytes(b"type").map(|v| v.resolved()), Some(Value::String(t)) if t.as_bytes() == b"derivation");
                 let out = NixString::from("outPath");
                 if is_drv(x) && is_drv(y) {
                     if let (Some(p), Some(q)) = (x.get(&out), y.get(&out)) {
@@ -403,11 +403,11 @@ pub async fn coerce_into(
                 }
             }
             Value::Attrs(a) => {
-                if let Some(f) = a.get(&NixString::from("__toString")) {
+                if let Some(f) = a.get_bytes(b"__toString") {
                     let r = call(co, f.clone(), v.clone()).await?;
                     work.push(Work::Item(r, space_after));
                     continue;
-                } else if let Some(p) = a.get(&NixString::from("outPath")) {
+                } else if let Some(p) = a.get_bytes(b"outPath") {
                     work.push(Work::Item(p.clone(), space_after));
                     continue;
                 } else {
@@ -452,9 +452,9 @@ pub async fn coerce_no_copy(co: &Co, v: Value) -> Result<NixString, ErrorKind> {
             Value::String(s) => return Ok(s.clone()),
             Value::Path(p) => return Ok(NixString::from(p.as_os_str().as_encoded_bytes())),
             Value::Attrs(a) => {
-                if let Some(f) = a.get(&NixString::from("__toString")) {
+                if let Some(f) = a.get_bytes(b"__toString") {
                     v = call(co, f.clone(), forced.clone()).await?;
-                } else if let Some(p) = a.get(&NixString::from("outPath")) {
+                } else if let Some(p) = a.get_bytes(b"outPath") {
                     v = p.clone();
                 } else {
                     return Err(ErrorKind::cannot_coerce(&forced));

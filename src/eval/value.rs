@@ -97,6 +97,14 @@ pub fn cmp_with_heads(ha: u64, a: &[u8], hb: u64, b: &[u8]) -> std::cmp::Orderin
 pub fn cmp_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     cmp_with_heads(head_of(a), a, head_of(b), b)
 }
+/// Names are ordered as their bytes, so maps keyed by names can be
+/// searched with bytes.
+impl std::borrow::Borrow<[u8]> for NixString {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
 impl std::hash::Hash for NixString {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.as_bytes().hash(state)

@@ -575,7 +575,7 @@ impl<'e> Vm<'e> {
                 }
                 Applied::Value(v) => Ok(Callee::Value(v)),
             },
-            Value::Attrs(a) => match a.get(&NixString::from("__functor")) {
+            Value::Attrs(a) => match a.get_bytes(b"__functor") {
                 Some(functor) => {
                     let functor = functor.clone();
                     let this = Value::Attrs(a.clone());

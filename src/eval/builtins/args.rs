@@ -79,7 +79,7 @@ pub(super) async fn function_arg(co: &Co, v: Value) -> Result<Value, ErrorKind> 
     let f = force(co, v).await?;
     match &f {
         Value::Closure(_) | Value::Builtin(_) => Ok(f),
-        Value::Attrs(a) if a.contains_key(&NixString::from("__functor")) => Ok(f),
+        Value::Attrs(a) if a.get_bytes(b"__functor").is_some() => Ok(f),
         _ => Err(ErrorKind::type_error("a function", &f)),
     }
 }

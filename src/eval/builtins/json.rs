@@ -101,12 +101,12 @@ pub(crate) async fn to_json_bytes(
                 s.add_context_to(ctx);
             }
             Value::Attrs(a) => {
-                if let Some(f) = a.get(&NixString::from("__toString")) {
+                if let Some(f) = a.get_bytes(b"__toString") {
                     let r = call(co, f.clone(), Value::Attrs(a.clone())).await?;
                     let s = coerce_no_copy(co, r).await?;
                     json_string(s.as_bytes(), &mut out)?;
                     s.add_context_to(ctx);
-                } else if let Some(p) = a.get(&NixString::from("outPath")) {
+                } else if let Some(p) = a.get_bytes(b"outPath") {
                     work.push(JsonWork::Value(p.clone(), depth + 1));
                 } else {
                     out.push(b'{');
