@@ -141,6 +141,9 @@ pub enum Op {
     MakeList(u32),
     /// Pop name and set; push the attribute, or fail.
     Select,
+    /// `Select` with the name `constants[i]` (a name written in the
+    /// source): replace the set on top with its attribute, or fail.
+    SelectConst(u32),
     /// Pop name and set; push the attribute, or jump (popping both).
     SelectOr(u32),
     /// Pop name and value; push whether the value is a set with that name.

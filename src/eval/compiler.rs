@@ -828,6 +828,13 @@ impl<'g> Compiler<'g> {
         let default = s.default_expr();
         let mut fails = Vec::new();
         for attr in path.attrs() {
+            if default.is_none() {
+                if let Some(name) = self.static_name(&attr) {
+                    let i = self.constant(Value::string(name));
+                    self.emit(Op::SelectConst(i), s);
+                    continue;
+                }
+            }
             self.attr_name(&attr)?;
             if default.is_some() {
                 fails.push(self.emit(Op::SelectOr(0), &attr));

@@ -990,6 +990,20 @@ impl<'e> Vm<'e> {
                 let items = self.stack.split_off(self.stack.len() - n as usize);
                 self.stack.push(Value::list(List::from(items)));
             }
+            Op::SelectConst(i) => {
+                let Value::String(key) = &f.code.constants[i as usize] else {
+                    unreachable!("the compiler stores names as strings")
+                };
+                let target = forced!(0);
+                let found = match &target {
+                    Value::Attrs(a) => a.get(key).cloned(),
+                    _ => None,
+                };
+                match found {
+                    Some(v) => *self.stack.last_mut().expect("an operand") = v,
+                    None => return Err(select_error(&target, key)),
+                }
+            }
             Op::Select | Op::SelectOr(_) | Op::HasAttr | Op::HasAttrStep(_) => {
                 let key = forced!(0);
                 let Value::String(key) = key else {
@@ -1006,16 +1020,7 @@ impl<'e> Vm<'e> {
                     (Op::Select, Some(v))
                     | (Op::SelectOr(_), Some(v))
                     | (Op::HasAttrStep(_), Some(v)) => self.stack.push(v),
-                    (Op::Select, None) => {
-                        if let Value::Attrs(a) = &target {
-                            let names: Vec<String> = a.keys().map(|k| k.to_string()).collect();
-                            return Err(ErrorKind::AttributeMissing {
-                                name: key.to_string(),
-                                hint: did_you_mean(&names, &key.to_string()),
-                            });
-                        }
-                        return Err(ErrorKind::type_error("a set", &target));
-                    }
+                    (Op::Select, None) => return Err(select_error(&target, &key)),
                     (Op::SelectOr(t), None) => return Ok(Flow::Jump(t as usize)),
                     (Op::HasAttr, found) => self.stack.push(Value::Bool(found.is_some())),
                     (Op::HasAttrStep(t), None) => {
@@ -1233,6 +1238,19 @@ impl<'e> Vm<'e> {
     fn gen_frame(&self, gen: Gen) -> Frame {
         gen_frame(gen, Done::Push)
     }
+}
+
+/// The error of selecting `key` from `target`, which has no such
+/// attribute (or is not a set).
+fn select_error(target: &Value, key: &NixString) -> ErrorKind {
+    if let Value::Attrs(a) = target {
+        let names: Vec<String> = a.keys().map(|k| k.to_string()).collect();
+        return ErrorKind::AttributeMissing {
+            name: key.to_string(),
+            hint: did_you_mean(&names, &key.to_string()),
+        };
+    }
+    ErrorKind::type_error("a set", target)
 }
 
 /// `f x` without running it, when `f` is `a: b: …` (its body only makes
