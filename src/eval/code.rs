@@ -144,6 +144,15 @@ pub enum Op {
     /// `Select` with the name `constants[i]` (a name written in the
     /// source): replace the set on top with its attribute, or fail.
     SelectConst(u32),
+    /// `SelectOr` with the name `constants[name]`: replace the set on top
+    /// with its attribute, or pop it and jump.
+    SelectOrConst {
+        name: u32,
+        target: u32,
+    },
+    /// `HasAttr` with the name `constants[i]`: replace the value on top
+    /// with whether it is a set with that attribute.
+    HasAttrConst(u32),
     /// Pop name and set; push the attribute, or jump (popping both).
     SelectOr(u32),
     /// Pop name and value; push whether the value is a set with that name.

@@ -254,7 +254,11 @@ impl<'g> Compiler<'g> {
     fn patch(&mut self, at: usize) {
         let target = self.b().ops.len() as u32;
         match &mut self.b().ops[at] {
-            Op::Jump(t) | Op::JumpIfFalse(t) | Op::SelectOr(t) | Op::HasAttrStep(t) => *t = target,
+            Op::Jump(t)
+            | Op::JumpIfFalse(t)
+            | Op::SelectOr(t)
+            | Op::HasAttrStep(t)
+            | Op::SelectOrConst { target: t, .. } => *t = target,
             _ => unreachable!("patching a jump"),
         }
     }
@@ -828,12 +832,15 @@ impl<'g> Compiler<'g> {
         let default = s.default_expr();
         let mut fails = Vec::new();
         for attr in path.attrs() {
-            if default.is_none() {
-                if let Some(name) = self.static_name(&attr) {
-                    let i = self.constant(Value::string(name));
+            if let Some(name) = self.static_name(&attr) {
+                let i = self.constant(Value::string(name));
+                if default.is_some() {
+                    let op = Op::SelectOrConst { name: i, target: 0 };
+                    fails.push(self.emit(op, &attr));
+                } else {
                     self.emit(Op::SelectConst(i), s);
-                    continue;
                 }
+                continue;
             }
             self.attr_name(&attr)?;
             if default.is_some() {
@@ -860,6 +867,13 @@ impl<'g> Compiler<'g> {
         let attrs: Vec<_> = path.attrs().collect();
         let mut steps = Vec::new();
         for (i, attr) in attrs.iter().enumerate() {
+            if i + 1 == attrs.len() {
+                if let Some(name) = self.static_name(attr) {
+                    let c = self.constant(Value::string(name));
+                    self.emit(Op::HasAttrConst(c), attr);
+                    continue;
+                }
+            }
             self.attr_name(attr)?;
             if i + 1 == attrs.len() {
                 self.emit(Op::HasAttr, attr);

@@ -1004,6 +1004,32 @@ impl<'e> Vm<'e> {
                     None => return Err(select_error(&target, key)),
                 }
             }
+            Op::SelectOrConst { name, target: t } => {
+                let Value::String(key) = &f.code.constants[name as usize] else {
+                    unreachable!("the compiler stores names as strings")
+                };
+                let found = match forced!(0) {
+                    Value::Attrs(a) => a.get(key).cloned(),
+                    _ => None,
+                };
+                match found {
+                    Some(v) => *self.stack.last_mut().expect("an operand") = v,
+                    None => {
+                        self.pop();
+                        return Ok(Flow::Jump(t as usize));
+                    }
+                }
+            }
+            Op::HasAttrConst(i) => {
+                let Value::String(key) = &f.code.constants[i as usize] else {
+                    unreachable!("the compiler stores names as strings")
+                };
+                let has = match forced!(0) {
+                    Value::Attrs(a) => a.get(key).is_some(),
+                    _ => false,
+                };
+                *self.stack.last_mut().expect("an operand") = Value::Bool(has);
+            }
             Op::Select | Op::SelectOr(_) | Op::HasAttr | Op::HasAttrStep(_) => {
                 let key = forced!(0);
                 let Value::String(key) = key else {
