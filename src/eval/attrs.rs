@@ -26,6 +26,26 @@ enum Repr {
     Large(Tree),
 }
 
+thread_local! {
+    /// The names [`Attrs::get_bytes`] was asked for, made once.
+    static WELL_KNOWN: std::cell::RefCell<Vec<(&'static [u8], NixString)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `name` as a string, made once per thread (the evaluator asks for a
+/// handful of names: `outPath`, `__toString`, `__functor`, `type`, …).
+fn well_known_name(name: &'static [u8]) -> NixString {
+    WELL_KNOWN.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some((_, s)) = names.iter().find(|(n, _)| *n == name) {
+            return s.clone();
+        }
+        let s = NixString::from(name);
+        names.push((name, s.clone()));
+        s
+    })
+}
+
 impl Default for Attrs {
     fn default() -> Self {
         Attrs::new()
@@ -62,7 +82,7 @@ impl Attrs {
 
     /// The value of the attribute named `key` (a name written in the
     /// evaluator's code, such as `outPath`, without making a string).
-    pub fn get_bytes(&self, key: &[u8]) -> Option<&Value> {
+    pub fn get_bytes(&self, key: &'static [u8]) -> Option<&Value> {
         match &self.0 {
             Repr::Small(v) => {
                 let head = super::value::head_of(key);
@@ -72,7 +92,9 @@ impl Attrs {
                 .ok()
                 .map(|i| &v[i].1)
             }
-            Repr::Large(t) => t.get(key),
+            // The tree compares keys as names (first eight bytes, then
+            // the rest), so it is searched with the name as a string.
+            Repr::Large(t) => t.get(&well_known_name(key)),
         }
     }
 
