@@ -21,16 +21,16 @@ pub(crate) enum InputDrvKeys<'a> {
 /// Appends `s` as an ATerm string literal: `"` and `\` are escaped, newline,
 /// CR and TAB become `\n`, `\r`, `\t`; every other byte is written raw.
 pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let mut start = 0;
-    for (i, &b) in s.iter().enumerate() {
-        let escaped: &[u8] = match b {
+    while let Some(i) = next_special(s, start) {
+        let escaped: &[u8] = match s[i] {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
             b'\n' => b"\\n",
             b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            _ => continue,
+            _ => b"\\t",
         };
         out.extend_from_slice(&s[start..i]);
         out.extend_from_slice(escaped);
@@ -38,6 +38,39 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     }
     out.extend_from_slice(&s[start..]);
     out.push(b'"');
+}
+
+/// Whether ATerm escapes byte `b`.
+#[inline]
+fn is_special(b: u8) -> bool {
+    matches!(b, b'"' | b'\\' | b'\n' | b'\r' | b'\t')
+}
+
+/// The position of the first byte at or after `from` that ATerm escapes.
+/// Environment values (build scripts, long lists of paths) are most of a
+/// derivation's text and rarely need escaping, so the bytes are tested
+/// eight at a time: a word with none of the five bytes is skipped whole.
+fn next_special(s: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    /// Whether some byte of `w` is zero (exact: no false positives in the
+    /// bytes that matter, since any hit is confirmed byte by byte).
+    #[inline]
+    fn has_zero(w: u64) -> bool {
+        (w.wrapping_sub(ONES) & !w & HIGHS) != 0
+    }
+    let mut i = from;
+    while let Some(chunk) = s.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        let hit = [b'"', b'\\', b'\n', b'\r', b'\t']
+            .iter()
+            .any(|&c| has_zero(w ^ (ONES * u64::from(c))));
+        if hit {
+            break;
+        }
+        i += 8;
+    }
+    s[i..].iter().position(|&b| is_special(b)).map(|p| i + p)
 }
 
 /// Writes `[item,item,…]`.
@@ -401,6 +434,43 @@ mod tests {
         format!(
             r#"Derive([("lib","","",""),("out","{P3}","","")],[("{P2}",["lib","out"])],["{P1}"],"x86_64-linux","/bin/sh",["-c","echo \"hi\"\n"],[("a","\\x\t"),("b","")])"#
         )
+    }
+
+    #[test]
+    fn strings_are_escaped_wherever_the_special_bytes_fall() {
+        fn naive(s: &[u8]) -> Vec<u8> {
+            let mut out = vec![b'"'];
+            for &b in s {
+                match b {
+                    b'"' => out.extend_from_slice(b"\\\""),
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    _ => out.push(b),
+                }
+            }
+            out.push(b'"');
+            out
+        }
+        // Every special byte (and bytes next to them in value: 0x21, 0x5b,
+        // 0x0b, 0x80, 0xff) at every position of strings of length 0..24.
+        for len in 0..24 {
+            for pos in 0..len.max(1) {
+                for &c in b"\"\\\n\r\t!\x5b\x0b\x80\xffa" {
+                    let mut s = vec![b'x'; len];
+                    if pos < len {
+                        s[pos] = c;
+                    }
+                    if len > 3 {
+                        s[len - 1] = b'\n';
+                    }
+                    let mut out = Vec::new();
+                    write_string(&mut out, &s);
+                    assert_eq!(out, naive(&s), "{s:?}");
+                }
+            }
+        }
     }
 
     #[test]
