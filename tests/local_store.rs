@@ -594,6 +594,29 @@ fn roots_cpp_nix_sends_while_we_collect_survive() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("our gc");
+    // Wait until the collector holds `gc.lock`: a path C++ Nix adds (and
+    // exits) before then has no root left when the collector looks, and
+    // is rightly garbage (so C++ Nix's collector does too).
+    let gc_lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(root.join("nix/var/nix/gc.lock"))
+        .expect("gc.lock");
+    let waiting = std::time::Instant::now();
+    loop {
+        match gc_lock.try_lock_shared() {
+            Ok(()) => {
+                let _ = gc_lock.unlock();
+                assert!(
+                    waiting.elapsed() < std::time::Duration::from_secs(60),
+                    "our collector never took gc.lock"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(_) => break,
+        }
+    }
     // Meanwhile C++ Nix adds paths: new ones, and garbage being deleted
     // (added again). Each must be there once C++ Nix says it added it.
     let mut added = Vec::new();
