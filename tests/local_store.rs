@@ -604,18 +604,13 @@ fn roots_cpp_nix_sends_while_we_collect_survive() {
         .open(root.join("nix/var/nix/gc.lock"))
         .expect("gc.lock");
     let waiting = std::time::Instant::now();
-    loop {
-        match gc_lock.try_lock_shared() {
-            Ok(()) => {
-                let _ = gc_lock.unlock();
-                assert!(
-                    waiting.elapsed() < std::time::Duration::from_secs(60),
-                    "our collector never took gc.lock"
-                );
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
-            Err(_) => break,
-        }
+    while let Ok(()) = gc_lock.try_lock_shared() {
+        let _ = gc_lock.unlock();
+        assert!(
+            waiting.elapsed() < std::time::Duration::from_secs(60),
+            "our collector never took gc.lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
     }
     // Meanwhile C++ Nix adds paths: new ones, and garbage being deleted
     // (added again). Each must be there once C++ Nix says it added it.
