@@ -256,6 +256,21 @@ impl IntoIterator for Attrs {
     }
 }
 
+impl Attrs {
+    /// The map of `entries`, whose names are all different (in any order;
+    /// sorted ones, as the compiler pushes a set's static names, are only
+    /// checked).
+    pub fn from_distinct(mut entries: Vec<(NixString, Value)>) -> Attrs {
+        if entries.len() > SMALL_MAX {
+            return Attrs(Repr::Large(entries.into_iter().collect()));
+        }
+        if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        }
+        Attrs(Repr::Small(entries))
+    }
+}
+
 impl FromIterator<(NixString, Value)> for Attrs {
     /// On repeated names the last wins (as repeated `insert`s).
     fn from_iter<I: IntoIterator<Item = (NixString, Value)>>(iter: I) -> Attrs {
