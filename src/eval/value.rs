@@ -345,6 +345,25 @@ impl Env {
         })
     }
 
+    /// A scope of `size` slots (at least one) whose first slot holds
+    /// `first` (a function's argument).
+    #[inline]
+    pub fn with_first(size: usize, first: Value, parent: Rc<Env>) -> Rc<Env> {
+        let slots = if size <= 1 {
+            SmallVec::from_buf([first])
+        } else {
+            let mut v = SmallVec::with_capacity(size);
+            v.push(first);
+            v.resize(size, Value::Null);
+            v
+        };
+        Rc::new(Env {
+            slots: UnsafeCell::new(slots),
+            parent: Some(parent),
+            is_with: false,
+        })
+    }
+
     pub fn with_scope(attrs: Value, parent: Option<Rc<Env>>) -> Rc<Env> {
         Rc::new(Env {
             slots: UnsafeCell::new(smallvec::smallvec![attrs]),

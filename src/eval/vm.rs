@@ -335,7 +335,7 @@ impl<'e> Vm<'e> {
     }
 
     /// When thunk `t`, whose evaluation failed, is the argument the code
-    /// frame on top is about to give a strict one-argument builtin (see
+    /// frame on top is about to give a builtin strict in it (see
     /// `Op::Call`), the trace frame the builtin would have added had it
     /// forced the argument itself.
     fn builtin_argument_trace(&self, e: &mut EvalError, t: &Thunk) {
@@ -349,7 +349,7 @@ impl<'e> Vm<'e> {
         if !matches!(&self.stack[n - 1], Value::Thunk(a) if a.ptr_eq(t)) {
             return;
         }
-        if let Some(name) = strict_unary_builtin(&self.stack[n - 2]) {
+        if let Some(name) = strict_last_builtin(&self.stack[n - 2]) {
             e.add_trace(
                 format!("while calling the '{name}' builtin"),
                 caller.code.spans.get(caller.ip).cloned(),
@@ -627,75 +627,76 @@ impl<'e> Vm<'e> {
         done: Done,
     ) -> Result<Frame, ErrorKind> {
         let lambda = &c.lambda;
+        let Params::Formals {
+            formals,
+            ellipsis,
+            at_slot,
+        } = &lambda.params
+        else {
+            // `x: …`: the argument is the first slot.
+            return Ok(Frame::Code(CodeFrame {
+                code: lambda.body.clone(),
+                ip: 0,
+                env: Env::with_first(lambda.scope_size as usize, arg, c.env.clone()),
+                base: self.stack.len(),
+                done,
+            }));
+        };
+        if !arg.is_evaluated() {
+            // Formals need the set: force it, then call again.
+            let f = Value::Closure(c.clone());
+            let gen = generator(move |co| async move {
+                let arg = force(&co, arg).await?;
+                call(&co, f, arg).await
+            });
+            return Ok(gen_frame(gen, done));
+        }
+        let Value::Attrs(attrs) = arg.resolved() else {
+            return Err(ErrorKind::type_error("a set", &arg));
+        };
         let env = Env::new(lambda.scope_size as usize, Some(c.env.clone()));
-        match &lambda.params {
-            Params::Ident => env.set(0, arg),
-            Params::Formals {
-                formals,
-                ellipsis,
-                at_slot,
-            } => {
-                if !arg.is_evaluated() {
-                    // Formals need the set: force it, then call again.
-                    let f = Value::Closure(c.clone());
-                    let gen = generator(move |co| async move {
-                        let arg = force(&co, arg).await?;
-                        call(&co, f, arg).await
-                    });
-                    return Ok(gen_frame(gen, done));
-                }
-                let Value::Attrs(attrs) = arg.resolved() else {
-                    return Err(ErrorKind::type_error("a set", &arg));
-                };
-                let fname = || {
-                    lambda
-                        .name
-                        .as_ref()
-                        .map(|n| n.to_string())
-                        .unwrap_or_else(|| "anonymous lambda".into())
-                };
-                if let Some(slot) = at_slot {
-                    env.set(*slot as usize, Value::Attrs(attrs.clone()));
-                }
-                for formal in formals {
-                    let v = match attrs.get(&formal.name) {
-                        Some(v) => v.clone(),
-                        None => match &formal.default {
-                            Some(code) => match (code.as_constant(), formal.shares) {
-                                (Some(c), _) => c.clone(),
-                                (None, Some((depth, slot))) => {
-                                    env.up(depth as usize).get(slot as usize)
-                                }
-                                (None, None) => {
-                                    Value::Thunk(Thunk::suspended(code.clone(), env.clone()))
-                                }
-                            },
-                            None => {
-                                return Err(ErrorKind::MissingArgument {
-                                    function: fname(),
-                                    name: formal.name.to_string(),
-                                    lambda: Some(lambda.span.clone()),
-                                })
-                            }
-                        },
-                    };
-                    env.set(formal.slot as usize, v);
-                }
-                if !ellipsis {
-                    for k in attrs.keys() {
-                        if !formals.iter().any(|f| &f.name == k) {
-                            let names: Vec<String> =
-                                formals.iter().map(|f| f.name.to_string()).collect();
-                            return Err(ErrorKind::UnexpectedArgument {
-                                function: fname(),
-                                name: k.to_string(),
-                                at: Box::new((
-                                    Some(lambda.span.clone()),
-                                    did_you_mean(&names, &k.to_string()),
-                                )),
-                            });
-                        }
+        let fname = || {
+            lambda
+                .name
+                .as_ref()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "anonymous lambda".into())
+        };
+        if let Some(slot) = at_slot {
+            env.set(*slot as usize, Value::Attrs(attrs.clone()));
+        }
+        for formal in formals {
+            let v = match attrs.get(&formal.name) {
+                Some(v) => v.clone(),
+                None => match &formal.default {
+                    Some(code) => match (code.as_constant(), formal.shares) {
+                        (Some(c), _) => c.clone(),
+                        (None, Some((depth, slot))) => env.up(depth as usize).get(slot as usize),
+                        (None, None) => Value::Thunk(Thunk::suspended(code.clone(), env.clone())),
+                    },
+                    None => {
+                        return Err(ErrorKind::MissingArgument {
+                            function: fname(),
+                            name: formal.name.to_string(),
+                            lambda: Some(lambda.span.clone()),
+                        })
                     }
+                },
+            };
+            env.set(formal.slot as usize, v);
+        }
+        if !ellipsis {
+            for k in attrs.keys() {
+                if !formals.iter().any(|f| &f.name == k) {
+                    let names: Vec<String> = formals.iter().map(|f| f.name.to_string()).collect();
+                    return Err(ErrorKind::UnexpectedArgument {
+                        function: fname(),
+                        name: k.to_string(),
+                        at: Box::new((
+                            Some(lambda.span.clone()),
+                            did_you_mean(&names, &k.to_string()),
+                        )),
+                    });
                 }
             }
         }
@@ -1158,13 +1159,13 @@ impl<'e> Vm<'e> {
             }
             Op::Call => {
                 need!(1);
-                // A one-argument builtin with a fast path is strict in its
-                // argument: evaluate it here and run this instruction
+                // A builtin with a fast path that is strict in the
+                // argument it gets last: evaluate it here and run this instruction
                 // again, so that the fast path can answer without a
                 // generator. (An error on the way gets the builtin's trace
                 // frame in `unwind`, as if the builtin had forced it.)
                 if let Some(t) = self.unevaluated(0) {
-                    if strict_unary_builtin(&self.stack[self.stack.len() - 2]).is_some()
+                    if strict_last_builtin(&self.stack[self.stack.len() - 2]).is_some()
                         && !Rc::ptr_eq(&f.code, &self.call_code)
                     {
                         return Ok(Flow::Force(t));
@@ -1333,18 +1334,27 @@ fn curried_inner(f: &Value, x: &Value) -> Option<Value> {
         return None;
     };
     let inner = lambda.body.lambdas.get(*i as usize)?.clone();
-    let env = Env::new(lambda.scope_size as usize, Some(c.env.clone()));
-    env.set(0, x.clone());
+    let env = Env::with_first(lambda.scope_size as usize, x.clone(), c.env.clone());
     Some(Value::Closure(Rc::new(Closure { lambda: inner, env })))
 }
 
-/// The name of the builtin `f` is (or an evaluated thunk holds) when it
-/// takes one argument and has a fast path: such builtins (`toString`,
-/// `length`, `typeOf`, the type predicates, …) all evaluate their argument
-/// before anything else.
-fn strict_unary_builtin(f: &Value) -> Option<&'static str> {
+/// The name of the builtin `f` is (or an evaluated thunk holds) when the
+/// argument it is about to get is its last, it has a fast path, and it
+/// evaluates that argument before anything else: the one-argument ones
+/// (`toString`, `length`, `typeOf`, the type predicates, …), and `map`,
+/// `genList` and `mapAttrs`, which (as in C++ Nix) force the list, length
+/// or set and never the function.
+fn strict_last_builtin(f: &Value) -> Option<&'static str> {
     evaluated(f, |v| match v {
-        Value::Builtin(b) if b.arity == 1 && b.fast.is_some() => Some(b.name),
+        Value::Builtin(b)
+            if b.fast.is_some()
+                && (b.arity == 1
+                    || (b.arity == 2
+                        && b.args.len() == 1
+                        && matches!(b.name, "map" | "genList" | "mapAttrs"))) =>
+        {
+            Some(b.name)
+        }
         _ => None,
     })
 }
