@@ -162,11 +162,38 @@ impl Attrs {
     /// This map with `other`'s entries added; on a name both have, this
     /// map's value stays (as `imbl`'s `union`).
     pub fn union(self, other: Attrs) -> Attrs {
-        let mut out = other;
-        for (k, v) in self {
-            out.insert(k, v);
+        match (self.0, other.0) {
+            // Two vectors: one merge of the sorted entries.
+            (Repr::Small(mine), Repr::Small(theirs)) => {
+                let mut out = Vec::with_capacity(mine.len() + theirs.len());
+                let mut a = mine.into_iter().peekable();
+                let mut b = theirs.into_iter().peekable();
+                loop {
+                    let order = match (a.peek(), b.peek()) {
+                        (Some(x), Some(y)) => x.0.cmp(&y.0),
+                        (Some(_), None) => std::cmp::Ordering::Less,
+                        (None, Some(_)) => std::cmp::Ordering::Greater,
+                        (None, None) => break,
+                    };
+                    match order {
+                        std::cmp::Ordering::Less => out.extend(a.next()),
+                        std::cmp::Ordering::Greater => out.extend(b.next()),
+                        std::cmp::Ordering::Equal => {
+                            out.extend(a.next());
+                            b.next();
+                        }
+                    }
+                }
+                Attrs::from_distinct(out)
+            }
+            (mine, theirs) => {
+                let mut out = Attrs(theirs);
+                for (k, v) in Attrs(mine) {
+                    out.insert(k, v);
+                }
+                out
+            }
         }
-        out
     }
 
     pub fn iter(&self) -> Iter<'_> {
@@ -380,5 +407,45 @@ mod tests {
             })
             .collect();
         assert_eq!(got, vec![("k001".into(), 2), ("k002".into(), 3)]);
+    }
+
+    /// `//` keeps the left map's value on a shared name, whatever the two
+    /// maps' representations (merged vectors, or inserts into a tree).
+    #[test]
+    fn union_agrees_with_a_btree() {
+        let sizes = [
+            0,
+            1,
+            3,
+            SMALL_MAX - 1,
+            SMALL_MAX,
+            SMALL_MAX + 5,
+            3 * SMALL_MAX,
+        ];
+        for &n in &sizes {
+            for &m in &sizes {
+                let left: Attrs = (0..n).map(|i| (key(i * 3), Value::Int(i as i64))).collect();
+                let right: Attrs = (0..m)
+                    .map(|i| (key(i * 2), Value::Int(1000 + i as i64)))
+                    .collect();
+                let mut reference = std::collections::BTreeMap::new();
+                for i in 0..m {
+                    reference.insert(key(i * 2), 1000 + i as i64);
+                }
+                for i in 0..n {
+                    reference.insert(key(i * 3), i as i64);
+                }
+                let got: Vec<(NixString, i64)> = left
+                    .union(right)
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Value::Int(i) => (k.clone(), *i),
+                        _ => unreachable!(),
+                    })
+                    .collect();
+                let want: Vec<(NixString, i64)> = reference.into_iter().collect();
+                assert!(got == want, "sizes {n} and {m}");
+            }
+        }
     }
 }
