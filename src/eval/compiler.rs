@@ -47,9 +47,30 @@ struct Builder {
     codes: Vec<Rc<Code>>,
     lambdas: Vec<Rc<LambdaInfo>>,
     attr_pos: Vec<AttrPosInfo>,
+    /// The last position a jump was patched to land on (jumps only go
+    /// forward, and are patched when their target is the next op).
+    label: Option<usize>,
 }
 
 impl Builder {
+    /// Emits `Force`, unless the op before it always leaves a value that
+    /// is evaluated already (a closure, a set, a list, a constant that is
+    /// not a thunk, a forced value) and no jump lands here.
+    fn force(&mut self, span: Span) {
+        let evaluated = match self.ops.last() {
+            Some(Op::Closure(_) | Op::MakeAttrs { .. } | Op::MakeList(_) | Op::Force) => true,
+            Some(Op::Constant(i)) => {
+                !matches!(self.constants.get(*i as usize), Some(Value::Thunk(_)))
+            }
+            _ => false,
+        };
+        if evaluated && self.label != Some(self.ops.len()) {
+            return;
+        }
+        self.ops.push(Op::Force);
+        self.spans.push(span);
+    }
+
     fn finish(self) -> Rc<Code> {
         Rc::new(Code {
             ops: self.ops,
@@ -234,6 +255,10 @@ impl<'g> Compiler<'g> {
 
     fn emit_span(&mut self, op: Op, span: Span) -> usize {
         let b = self.b();
+        if let Op::Force = op {
+            b.force(span);
+            return b.ops.len() - 1;
+        }
         b.ops.push(op);
         b.spans.push(span);
         b.ops.len() - 1
@@ -253,6 +278,7 @@ impl<'g> Compiler<'g> {
     /// Patches the jump at `at` to land at the next instruction.
     fn patch(&mut self, at: usize) {
         let target = self.b().ops.len() as u32;
+        self.b().label = Some(target as usize);
         match &mut self.b().ops[at] {
             Op::Jump(t)
             | Op::JumpIfFalse(t)
@@ -328,8 +354,7 @@ impl<'g> Compiler<'g> {
         let mut b = self.builders.pop().expect("pushed above");
         result?;
         let span = self.span(expr);
-        b.ops.push(Op::Force);
-        b.spans.push(span.clone());
+        b.force(span.clone());
         b.ops.push(Op::Return);
         b.spans.push(span);
         let code = b.finish();
@@ -1295,8 +1320,9 @@ impl<'g> Compiler<'g> {
         let r = body(self);
         let mut b = self.builders.pop().expect("pushed above");
         r?;
-        b.ops.extend([Op::Force, Op::Return]);
-        b.spans.extend([span.clone(), span.clone()]);
+        b.force(span.clone());
+        b.ops.push(Op::Return);
+        b.spans.push(span.clone());
         let cur = self.b();
         cur.codes.push(b.finish());
         let i = (cur.codes.len() - 1) as u32;

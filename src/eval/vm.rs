@@ -730,7 +730,7 @@ impl<'e> Vm<'e> {
                 }
                 Ok(Flow::Force(t)) => match t.start() {
                     ThunkState::Suspended { code, env } => {
-                        if let [Op::Closure(i), Op::Force, Op::Return] = code.ops[..] {
+                        if let [Op::Closure(i), Op::Return] = code.ops[..] {
                             // A binding of a function (`f = x: …;`): make
                             // the closure here, without a frame.
                             let lambda = code.lambdas[i as usize].clone();
@@ -1328,9 +1328,7 @@ fn curried_inner(f: &Value, x: &Value) -> Option<Value> {
     if !matches!(lambda.params, Params::Ident) {
         return None;
     }
-    let ([Op::Closure(i), Op::Return] | [Op::Closure(i), Op::Force, Op::Return]) =
-        lambda.body.ops.as_slice()
-    else {
+    let [Op::Closure(i), Op::Return] = lambda.body.ops.as_slice() else {
         return None;
     };
     let inner = lambda.body.lambdas.get(*i as usize)?.clone();
