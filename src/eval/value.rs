@@ -455,6 +455,7 @@ impl Thunk {
     }
 
     /// Replaces the state (for thunks made before their code exists).
+    #[inline]
     pub fn set_state(&self, state: ThunkState) {
         // SAFETY: see the type's comment.
         let old = unsafe { std::mem::replace(&mut *self.0.get(), state) };
@@ -486,6 +487,7 @@ impl Thunk {
     }
 
     /// Takes the pending work out, leaving a blackhole.
+    #[inline]
     pub fn start(&self) -> ThunkState {
         // SAFETY: see the type's comment.
         let state = unsafe { &mut *self.0.get() };
@@ -503,6 +505,7 @@ impl Thunk {
         std::mem::replace(state, evaluating)
     }
 
+    #[inline]
     pub fn finish(&self, v: Value) {
         self.set_state(ThunkState::Done(v));
     }

@@ -481,6 +481,15 @@ impl<'e> Vm<'e> {
                         (v, false)
                     }
                     Request::Call2(f, x, y) => {
+                        let base = self.stack.len();
+                        let y = match curried_frame(&f.resolved(), &x, y, base, Done::Resume) {
+                            Ok(frame) => {
+                                self.frames.push(Frame::Gen(g));
+                                self.frames.push(frame);
+                                return Ok(());
+                            }
+                            Err(y) => y,
+                        };
                         let (f, arg) = match curried_inner(&f, &x) {
                             Some(g) => (g, y),
                             None => {
@@ -1334,6 +1343,39 @@ fn curried_inner(f: &Value, x: &Value) -> Option<Value> {
     let inner = lambda.body.lambdas.get(*i as usize)?.clone();
     let env = Env::with_first(lambda.scope_size as usize, x.clone(), c.env.clone());
     Some(Value::Closure(Rc::new(Closure { lambda: inner, env })))
+}
+
+/// `f x y` as a frame, when `f` is `a: b: …` (its body only makes the
+/// inner closure) and the inner function takes its argument whole: the
+/// inner body in a scope holding `y` inside one holding `x`, without
+/// making the inner closure. `y` comes back when `f` is not such.
+fn curried_frame(f: &Value, x: &Value, y: Value, base: usize, done: Done) -> Result<Frame, Value> {
+    let inner = match f {
+        Value::Closure(c) if matches!(c.lambda.params, Params::Ident) => {
+            match c.lambda.body.ops.as_slice() {
+                [Op::Closure(i), Op::Return] => c
+                    .lambda
+                    .body
+                    .lambdas
+                    .get(*i as usize)
+                    .filter(|inner| matches!(inner.params, Params::Ident))
+                    .map(|inner| (c, inner)),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let Some((c, inner)) = inner else {
+        return Err(y);
+    };
+    let outer = Env::with_first(c.lambda.scope_size as usize, x.clone(), c.env.clone());
+    Ok(Frame::Code(CodeFrame {
+        code: inner.body.clone(),
+        ip: 0,
+        env: Env::with_first(inner.scope_size as usize, y, outer),
+        base,
+        done,
+    }))
 }
 
 /// The name of the builtin `f` is (or an evaluated thunk holds) when the

@@ -11,7 +11,9 @@
 //! returns its answer, so that errors get the builtin's trace frames from
 //! the generator below, as before.
 
-use super::{curried_inner, Callee, Done, EvalError, Frame, ListLoop, Span, Value, Vm};
+use super::{
+    curried_frame, curried_inner, Callee, Done, EvalError, Frame, ListLoop, Span, Value, Vm,
+};
 use crate::eval::error::ErrorKind;
 use crate::eval::value::List;
 
@@ -197,6 +199,22 @@ impl Vm<'_> {
                 let answer = l.finish();
                 let done = std::mem::replace(&mut l.done, Done::Top);
                 return self.complete(answer, done);
+            };
+            // `foldl'` with `a: b: …`: the inner body's frame at once.
+            let x = match &l.work {
+                ListLoop::Foldl { f, acc, .. } => {
+                    let base = self.stack.len();
+                    match curried_frame(f, acc, x, base, Done::Resume) {
+                        Ok(frame) => {
+                            l.awaiting = Awaiting::Result;
+                            self.frames.push(Frame::Loop(l));
+                            self.frames.push(frame);
+                            return Ok(());
+                        }
+                        Err(x) => x,
+                    }
+                }
+                _ => x,
             };
             let (f, arg, awaiting) = match l.next_call(x) {
                 Ok(call) => call,
