@@ -490,7 +490,7 @@ impl<'e> Vm<'e> {
                             }
                             Err(y) => y,
                         };
-                        let (f, arg) = match curried_inner(&f, &x) {
+                        let (f, arg) = match curried_inner(&f.resolved(), &x) {
                             Some(g) => (g, y),
                             None => {
                                 // Not `a: b: …`: both calls, in a generator.
@@ -1182,6 +1182,12 @@ impl<'e> Vm<'e> {
                 }
                 let arg = self.pop();
                 let func = self.take();
+                // `f x` where `f` is `a: b: …`: the inner closure, without
+                // a frame for a body that only makes it.
+                if let Some(g) = curried_inner(&func, &arg) {
+                    self.stack.push(g);
+                    return Ok(Flow::Next);
+                }
                 match self.call_frame(func, arg, Done::Push)? {
                     Callee::Frame(frame) => return Ok(Flow::Call(frame)),
                     Callee::Value(v) => self.stack.push(v),
@@ -1328,9 +1334,9 @@ fn select_error(target: &Value, key: &NixString) -> ErrorKind {
 }
 
 /// `f x` without running it, when `f` is `a: b: …` (its body only makes
-/// the inner closure): that closure, in a scope holding `x`.
+/// the inner closure; `f` evaluated): that closure, in a scope holding `x`.
 fn curried_inner(f: &Value, x: &Value) -> Option<Value> {
-    let Value::Closure(c) = f.resolved() else {
+    let Value::Closure(c) = f else {
         return None;
     };
     let lambda = &c.lambda;
