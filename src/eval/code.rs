@@ -271,4 +271,8 @@ pub struct LambdaInfo {
     pub scope_size: u32,
     pub body: Rc<Code>,
     pub span: Span,
+    /// For `x: y: …` (a body that only makes the inner function): the
+    /// inner lambda, so that a call with one argument makes the inner
+    /// closure without running the body.
+    pub curried: Option<Rc<LambdaInfo>>,
 }

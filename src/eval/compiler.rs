@@ -1018,6 +1018,12 @@ impl<'g> Compiler<'g> {
             if let Some(c) = Rc::get_mut(&mut code) {
                 c.lambda = Some((name.map(NixString::from), span.clone()));
             }
+            let curried = match (&params, code.ops.as_slice()) {
+                (Params::Ident, [Op::Closure(i), Op::Return]) => {
+                    code.lambdas.get(*i as usize).cloned()
+                }
+                _ => None,
+            };
             Ok(LambdaInfo {
                 name: name.map(NixString::from),
                 param_name: param_name.clone(),
@@ -1025,6 +1031,7 @@ impl<'g> Compiler<'g> {
                 scope_size,
                 body: code,
                 span: span.clone(),
+                curried,
             })
         })();
         self.scopes.pop();

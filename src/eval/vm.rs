@@ -1339,16 +1339,12 @@ fn curried_inner(f: &Value, x: &Value) -> Option<Value> {
     let Value::Closure(c) = f else {
         return None;
     };
-    let lambda = &c.lambda;
-    if !matches!(lambda.params, Params::Ident) {
-        return None;
-    }
-    let [Op::Closure(i), Op::Return] = lambda.body.ops.as_slice() else {
-        return None;
-    };
-    let inner = lambda.body.lambdas.get(*i as usize)?.clone();
-    let env = Env::with_first(lambda.scope_size as usize, x.clone(), c.env.clone());
-    Some(Value::Closure(Rc::new(Closure { lambda: inner, env })))
+    let inner = c.lambda.curried.as_ref()?;
+    let env = Env::with_first(c.lambda.scope_size as usize, x.clone(), c.env.clone());
+    Some(Value::Closure(Rc::new(Closure {
+        lambda: inner.clone(),
+        env,
+    })))
 }
 
 /// `f x y` as a frame, when `f` is `a: b: …` (its body only makes the
@@ -1357,18 +1353,12 @@ fn curried_inner(f: &Value, x: &Value) -> Option<Value> {
 /// making the inner closure. `y` comes back when `f` is not such.
 fn curried_frame(f: &Value, x: &Value, y: Value, base: usize, done: Done) -> Result<Frame, Value> {
     let inner = match f {
-        Value::Closure(c) if matches!(c.lambda.params, Params::Ident) => {
-            match c.lambda.body.ops.as_slice() {
-                [Op::Closure(i), Op::Return] => c
-                    .lambda
-                    .body
-                    .lambdas
-                    .get(*i as usize)
-                    .filter(|inner| matches!(inner.params, Params::Ident))
-                    .map(|inner| (c, inner)),
-                _ => None,
-            }
-        }
+        Value::Closure(c) => c
+            .lambda
+            .curried
+            .as_ref()
+            .filter(|inner| matches!(inner.params, Params::Ident))
+            .map(|inner| (c, inner)),
         _ => None,
     };
     let Some((c, inner)) = inner else {
