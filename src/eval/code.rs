@@ -213,6 +213,15 @@ impl Code {
         }
     }
 
+    /// The lambda (index into `lambdas`) of code that only makes a closure
+    /// (a binding `f = x: …;`, or the body of `x: y: …`).
+    pub fn as_closure(&self) -> Option<u32> {
+        match self.ops.as_slice() {
+            [Op::Closure(i), Op::Return] => Some(*i),
+            _ => None,
+        }
+    }
+
     /// The value of code that only pushes a constant (a literal default of
     /// a formal): C++ Nix uses such values directly instead of a thunk, so
     /// they print evaluated.

@@ -1018,11 +1018,11 @@ impl<'g> Compiler<'g> {
             if let Some(c) = Rc::get_mut(&mut code) {
                 c.lambda = Some((name.map(NixString::from), span.clone()));
             }
-            let curried = match (&params, code.ops.as_slice()) {
-                (Params::Ident, [Op::Closure(i), Op::Return]) => {
-                    code.lambdas.get(*i as usize).cloned()
-                }
-                _ => None,
+            let curried = match params {
+                Params::Ident => code
+                    .as_closure()
+                    .and_then(|i| code.lambdas.get(i as usize).cloned()),
+                Params::Formals { .. } => None,
             };
             Ok(LambdaInfo {
                 name: name.map(NixString::from),

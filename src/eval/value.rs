@@ -307,6 +307,9 @@ pub struct Builtin {
     pub arity: usize,
     pub id: u32,
     pub fast: Option<FastFn>,
+    /// Forces its last argument before anything else (`map`, `genList`,
+    /// `mapAttrs`; one-argument builtins need no mark).
+    pub strict_last: bool,
     pub args: Vec<Value>,
 }
 
@@ -318,6 +321,7 @@ impl Builtin {
             arity: self.arity,
             id: self.id,
             fast: self.fast,
+            strict_last: self.strict_last,
             args: Vec::new(),
         }
     }

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use genawaiter::GeneratorState;
 
-use super::code::{BinOp, Code, Op, Params, Span};
+use super::code::{BinOp, Code, LambdaInfo, Op, Params, Span};
 use super::error::{ErrorKind, EvalError};
 pub use super::host::{
     generator, with_evaluator, Co, EvaluatorTask, Gen, GenFuture, Host, ListLoop, Request, Response,
@@ -481,8 +481,9 @@ impl<'e> Vm<'e> {
                         (v, false)
                     }
                     Request::Call2(f, x, y) => {
+                        let f = f.resolved();
                         let base = self.stack.len();
-                        let y = match curried_frame(&f.resolved(), &x, y, base, Done::Resume) {
+                        let y = match curried_frame(&f, &x, y, base, Done::Resume) {
                             Ok(frame) => {
                                 self.frames.push(Frame::Gen(g));
                                 self.frames.push(frame);
@@ -490,7 +491,7 @@ impl<'e> Vm<'e> {
                             }
                             Err(y) => y,
                         };
-                        let (f, arg) = match curried_inner(&f.resolved(), &x) {
+                        let (f, arg) = match curried_inner(&f, &x) {
                             Some(g) => (g, y),
                             None => {
                                 // Not `a: b: …`: both calls, in a generator.
@@ -642,14 +643,13 @@ impl<'e> Vm<'e> {
             at_slot,
         } = &lambda.params
         else {
-            // `x: …`: the argument is the first slot.
-            return Ok(Frame::Code(CodeFrame {
-                code: lambda.body.clone(),
-                ip: 0,
-                env: Env::with_first(lambda.scope_size as usize, arg, c.env.clone()),
-                base: self.stack.len(),
+            return Ok(ident_frame(
+                lambda,
+                arg,
+                c.env.clone(),
+                self.stack.len(),
                 done,
-            }));
+            ));
         };
         if !arg.is_evaluated() {
             // Formals need the set: force it, then call again.
@@ -739,7 +739,7 @@ impl<'e> Vm<'e> {
                 }
                 Ok(Flow::Force(t)) => match t.start() {
                     ThunkState::Suspended { code, env } => {
-                        if let [Op::Closure(i), Op::Return] = code.ops[..] {
+                        if let Some(i) = code.as_closure() {
                             // A binding of a function (`f = x: …;`): make
                             // the closure here, without a frame.
                             let lambda = code.lambdas[i as usize].clone();
@@ -990,8 +990,8 @@ impl<'e> Vm<'e> {
                 let info = &f.code.attr_pos[pos as usize];
                 let first_dynamic = n - info.dynamic.len();
                 let mut items = self.stack.drain(self.stack.len() - 2 * n..);
-                // The static names (distinct, and pushed in order by the
-                // compiler) make the set at once; dynamic ones are added.
+                // The static names (distinct: the compiler checked) make
+                // the set at once; dynamic ones are added.
                 let mut statics = Vec::with_capacity(first_dynamic);
                 for _ in 0..first_dynamic {
                     let (Some(Value::String(k)), Some(v)) = (items.next(), items.next()) else {
@@ -1169,9 +1169,9 @@ impl<'e> Vm<'e> {
             Op::Call => {
                 need!(1);
                 // A builtin with a fast path that is strict in the
-                // argument it gets last: evaluate it here and run this instruction
-                // again, so that the fast path can answer without a
-                // generator. (An error on the way gets the builtin's trace
+                // argument it gets last: evaluate it here and run this
+                // instruction again, so that the fast path can answer
+                // without a generator. (An error on the way gets the builtin's trace
                 // frame in `unwind`, as if the builtin had forced it.)
                 if let Some(t) = self.unevaluated(0) {
                     if strict_last_builtin(&self.stack[self.stack.len() - 2]).is_some()
@@ -1365,29 +1365,32 @@ fn curried_frame(f: &Value, x: &Value, y: Value, base: usize, done: Done) -> Res
         return Err(y);
     };
     let outer = Env::with_first(c.lambda.scope_size as usize, x.clone(), c.env.clone());
-    Ok(Frame::Code(CodeFrame {
-        code: inner.body.clone(),
+    Ok(ident_frame(inner, y, outer, base, done))
+}
+
+/// The frame of a call of `x: …` (`lambda`) with `arg`, in a scope whose
+/// first slot is the argument, inside `parent`.
+fn ident_frame(lambda: &LambdaInfo, arg: Value, parent: Rc<Env>, base: usize, done: Done) -> Frame {
+    Frame::Code(CodeFrame {
+        code: lambda.body.clone(),
         ip: 0,
-        env: Env::with_first(inner.scope_size as usize, y, outer),
+        env: Env::with_first(lambda.scope_size as usize, arg, parent),
         base,
         done,
-    }))
+    })
 }
 
 /// The name of the builtin `f` is (or an evaluated thunk holds) when the
 /// argument it is about to get is its last, it has a fast path, and it
 /// evaluates that argument before anything else: the one-argument ones
-/// (`toString`, `length`, `typeOf`, the type predicates, …), and `map`,
-/// `genList` and `mapAttrs`, which (as in C++ Nix) force the list, length
-/// or set and never the function.
+/// (`toString`, `length`, `typeOf`, the type predicates, …) and those
+/// marked `strict_last` in the builtins table.
 fn strict_last_builtin(f: &Value) -> Option<&'static str> {
     evaluated(f, |v| match v {
         Value::Builtin(b)
             if b.fast.is_some()
-                && (b.arity == 1
-                    || (b.arity == 2
-                        && b.args.len() == 1
-                        && matches!(b.name, "map" | "genList" | "mapAttrs"))) =>
+                && b.args.len() + 1 == b.arity
+                && (b.arity == 1 || b.strict_last) =>
         {
             Some(b.name)
         }

@@ -91,6 +91,8 @@ pub struct Spec {
     pub func: BuiltinFn,
     /// The synchronous fast path, if it has one.
     pub fast: Option<FastFn>,
+    /// Whether it forces its last argument before anything else.
+    pub strict_last: bool,
     /// Also visible without `builtins.` (like `map`, `toString`).
     pub global: bool,
 }

@@ -15,9 +15,9 @@ use crate::eval::vm::{call, force, Co, GenFuture, ListLoop, Request, Response};
 builtins! {
     #[fast(fast::length)] "length" => length, #[fast(fast::head)] "head" => head,
     "tail" => tail, #[fast(fast::elem_at)] "elemAt" => elem_at,
-    #[global] #[fast(fast::map)] "map" => map, "filter" => filter, "foldl'" => foldl,
+    #[global] #[fast(fast::map)] #[strict_last] "map" => map, "filter" => filter, "foldl'" => foldl,
     "elem" => elem, "concatLists" => concat_lists,
-    #[fast(fast::gen_list)] "genList" => gen_list, "any" => any, "all" => all, "sort" => sort,
+    #[fast(fast::gen_list)] #[strict_last] "genList" => gen_list, "any" => any, "all" => all, "sort" => sort,
     "partition" => partition, "groupBy" => group_by, "concatMap" => concat_map,
     "genericClosure" => generic_closure,
 }

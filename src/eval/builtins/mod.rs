@@ -5,7 +5,9 @@
 
 /// Declares a module's builtins, `"name" => function`, and defines the
 /// module's `specs()`. Each entry is a [`spec!`]: `#[global]` marks those
-/// also visible without `builtins.`, `#[fast(path)]` attaches a fast path.
+/// also visible without `builtins.`, `#[fast(path)]` attaches a fast path,
+/// `#[strict_last]` marks one that forces its last argument before anything
+/// else (so the VM may force it first, for the fast path to answer).
 macro_rules! builtins {
     ($( $(#[$($attr:tt)*])* $name:literal => $f:ident ),* $(,)?) => {
         pub(super) fn specs() -> Vec<$crate::eval::builtins::args::Spec> {
@@ -15,29 +17,34 @@ macro_rules! builtins {
 }
 
 /// The table entry of one builtin: `spec!(#[global] #[fast(fast_fn)]
-/// "name" => function)`, both attributes optional. The function takes its
-/// arguments as an array, `fn(Co, [Value; N]) -> GenFuture`, and that `N`
-/// is the builtin's arity; a fast path, `fn(&[Value; N]) -> Option<Value>`,
-/// must take as many (checked when compiling).
+/// #[strict_last] "name" => function)`, all attributes optional. The
+/// function takes its arguments as an array, `fn(Co, [Value; N]) ->
+/// GenFuture`, and that `N` is the builtin's arity; a fast path,
+/// `fn(&[Value; N]) -> Option<Value>`, must take as many (checked when
+/// compiling).
 macro_rules! spec {
     ($(#[$($attr:tt)*])* $name:literal => $f:path) => {
-        spec!(@attrs [$name, $f, false, None] $([$($attr)*])*)
+        spec!(@attrs [$name, $f, false, None, false] $([$($attr)*])*)
     };
-    (@attrs [$name:literal, $f:path, $global:expr, $fast:expr] [global] $($rest:tt)*) => {
-        spec!(@attrs [$name, $f, true, $fast] $($rest)*)
+    (@attrs [$name:literal, $f:path, $global:expr, $fast:expr, $strict:expr] [global] $($rest:tt)*) => {
+        spec!(@attrs [$name, $f, true, $fast, $strict] $($rest)*)
     };
-    (@attrs [$name:literal, $f:path, $global:expr, $fast:expr] [fast($fast_fn:path)] $($rest:tt)*) => {
+    (@attrs [$name:literal, $f:path, $global:expr, $fast:expr, $strict:expr] [strict_last] $($rest:tt)*) => {
+        spec!(@attrs [$name, $f, $global, $fast, true] $($rest)*)
+    };
+    (@attrs [$name:literal, $f:path, $global:expr, $fast:expr, $strict:expr] [fast($fast_fn:path)] $($rest:tt)*) => {
         spec!(@attrs [$name, $f, $global, Some(
             (|args| $crate::eval::builtins::args::fast_with($f, $fast_fn, args))
                 as $crate::eval::value::FastFn
-        )] $($rest)*)
+        ), $strict] $($rest)*)
     };
-    (@attrs [$name:literal, $f:path, $global:expr, $fast:expr]) => {
+    (@attrs [$name:literal, $f:path, $global:expr, $fast:expr, $strict:expr]) => {
         $crate::eval::builtins::args::Spec {
             name: $name,
             arity: $crate::eval::builtins::args::arity($f),
             func: |co, args| $crate::eval::builtins::args::call_with($f, co, args),
             fast: $fast,
+            strict_last: $strict,
             global: $global,
         }
     };
@@ -130,6 +137,7 @@ pub fn value_of(spec: &Spec, id: u32) -> Value {
         arity: spec.arity,
         id,
         fast: spec.fast,
+        strict_last: spec.strict_last,
         args: Vec::new(),
     }))
 }

@@ -17,7 +17,7 @@ builtins! {
     #[fast(fast::get_attr)] "getAttr" => get_attr,
     #[fast(fast::has_attr)] "hasAttr" => has_attr,
     #[global] #[fast(remove_attrs_fast)] "removeAttrs" => remove_attrs,
-    "listToAttrs" => list_to_attrs, #[fast(map_attrs_fast)] "mapAttrs" => map_attrs,
+    "listToAttrs" => list_to_attrs, #[fast(map_attrs_fast)] #[strict_last] "mapAttrs" => map_attrs,
     "zipAttrsWith" => zip_attrs_with,
     "catAttrs" => cat_attrs, #[fast(intersect_attrs_fast)] "intersectAttrs" => intersect_attrs,
     "unsafeGetAttrPos" => unsafe_get_attr_pos,
