@@ -159,8 +159,21 @@ impl Daemon {
             .stderr(Stdio::null())
             .spawn()
             .expect("nix-daemon");
+        // C++ Nix's socket file appears at bind, a moment before it
+        // listens: wait until it answers. The probe's handler is let
+        // finish first (it opens the store, and two first openings of a
+        // new store at once fail in C++ Nix 2.8).
+        let answers = |socket: &Path| {
+            use std::io::Read;
+            let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else {
+                return false;
+            };
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let _ = s.read_to_end(&mut Vec::new());
+            true
+        };
         let start = Instant::now();
-        while !socket.exists() {
+        while !answers(&socket) {
             assert!(
                 start.elapsed() < Duration::from_secs(20),
                 "nix-daemon did not listen"

@@ -685,6 +685,80 @@ impl Drop for DaemonProcess {
     }
 }
 
+/// The socket file appears only once the daemon listens (scripts and
+/// tests wait for the file); a live daemon's socket is not taken by a
+/// second one, and a killed daemon's stale socket is replaced.
+#[test]
+fn the_socket_appears_listening() {
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let t = open_tempdir();
+    let sock = t.path().join("d.sock");
+    let daemon = |store: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_oxnix"));
+        c.args(["store", "daemon", "--listen"])
+            .arg(format!("grpc+unix://{}", sock.display()))
+            .arg("--store")
+            .arg(store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        c
+    };
+    let store = format!("sled://{}", t.path().join("store").display());
+    let wait = |done: &dyn Fn() -> bool| {
+        let start = Instant::now();
+        while !done() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the daemon did not start"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    };
+    for round in 0..10 {
+        // Odd rounds start where the round before left its killed
+        // daemon's socket file: it is replaced.
+        if round % 2 == 0 {
+            let _ = std::fs::remove_file(&sock);
+        }
+        let child = Killed(daemon(&store).spawn().expect("daemon"));
+        if round % 2 == 0 {
+            wait(&|| sock.exists());
+            if let Err(e) = std::os::unix::net::UnixStream::connect(&sock) {
+                panic!("round {round}: the socket exists but refuses: {e}");
+            }
+        } else {
+            wait(&|| std::os::unix::net::UnixStream::connect(&sock).is_ok());
+        }
+        if round == 0 {
+            // A second daemon on the same socket fails and leaves it be.
+            let second = daemon("memory://").output().expect("second daemon");
+            let err = String::from_utf8_lossy(&second.stderr);
+            assert_eq!(second.status.code(), Some(1), "{err}");
+            assert!(err.contains("listens there"), "{err}");
+            std::os::unix::net::UnixStream::connect(&sock).expect("first still listens");
+        }
+        // Killed: the socket file stays behind, stale.
+        drop(child);
+        assert!(sock.exists());
+        assert!(std::os::unix::net::UnixStream::connect(&sock).is_err());
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(t.path())
+        .expect("read_dir")
+        .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary sockets left: {leftovers:?}"
+    );
+}
+
 /// 600 upload streams that never finish hold no threads, and ordinary
 /// requests (of another user, through nix-store) are answered at once.
 #[test]

@@ -143,25 +143,60 @@ fn io_err(context: String) -> impl FnOnce(io::Error) -> StoreError {
 
 /// Binds a unix socket, replacing a stale one (a socket file nobody
 /// listens on any more), and gives it `mode`.
+///
+/// The socket appears at `path` only once it listens with its mode set:
+/// it is bound under a temporary name beside `path` and then linked into
+/// place, so a client (or a script waiting for the file) that sees it can
+/// connect at once, and two daemons starting together cannot both take it.
 fn bind_unix(path: &Path, mode: u32) -> Result<tokio::net::UnixListener, StoreError> {
     use std::os::unix::fs::PermissionsExt;
     let ctx = || format!("listening on '{}'", path.display());
-    let listener = match tokio::net::UnixListener::bind(path) {
-        Ok(l) => l,
-        Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-            match std::os::unix::net::UnixStream::connect(path) {
-                Err(c) if c.kind() == io::ErrorKind::ConnectionRefused => {
-                    std::fs::remove_file(path).map_err(io_err(ctx()))?;
-                    tokio::net::UnixListener::bind(path).map_err(io_err(ctx()))?
-                }
-                _ => return Err(io_err(ctx())(e)),
-            }
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => {
+            return Err(io_err(ctx())(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "another process listens there",
+            )))
+        }
+        // Stale: nobody listens on it any more.
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+            std::fs::remove_file(path).map_err(io_err(ctx()))?;
+        }
+        Err(_) => {}
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(
+        ".{}.{}",
+        name.as_deref().unwrap_or("socket"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&tmp);
+    let mode_of = |p: &Path| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+            .map_err(io_err(format!("setting the mode of '{}'", p.display())))
+    };
+    let std_listener = match std::os::unix::net::UnixListener::bind(&tmp) {
+        Ok(l) => {
+            // A link fails where a file appeared meanwhile (another
+            // daemon starting): it is not replaced.
+            let placed =
+                mode_of(&tmp).and_then(|()| std::fs::hard_link(&tmp, path).map_err(io_err(ctx())));
+            let _ = std::fs::remove_file(&tmp);
+            placed?;
+            l
+        }
+        // The temporary name is too long for a socket address where
+        // `path` is not: bind in place (the file then shows a moment
+        // before the socket listens).
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            let l = std::os::unix::net::UnixListener::bind(path).map_err(io_err(ctx()))?;
+            mode_of(path)?;
+            l
         }
         Err(e) => return Err(io_err(ctx())(e)),
     };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(io_err(format!("setting the mode of '{}'", path.display())))?;
-    Ok(listener)
+    std_listener.set_nonblocking(true).map_err(io_err(ctx()))?;
+    tokio::net::UnixListener::from_std(std_listener).map_err(io_err(ctx()))
 }
 
 /// What the daemon knows of a connection from its start: the client the

@@ -376,16 +376,32 @@ fn lock_store_dir(dir: &Path) -> Result<Result<std::fs::File, PathBuf>, StoreErr
         Err(std::fs::TryLockError::WouldBlock) => {}
         Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
     }
+    // The holder may be a daemon that has not started listening yet (it
+    // takes the lock first): keep looking for its socket while waiting.
     let socket = handoff_socket(dir);
-    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-        return Ok(Err(socket));
+    let mut said = false;
+    let mut pause = Duration::from_millis(5);
+    let began = std::time::Instant::now();
+    loop {
+        if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            return Ok(Err(socket));
+        }
+        // Said once, and not for a daemon about to listen.
+        if !said && began.elapsed() >= Duration::from_millis(500) {
+            crate::log::message(
+                crate::log::Level::Error,
+                &format!("waiting for the lock on store '{}'...", dir.display()),
+            );
+            said = true;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(200));
+        match file.try_lock() {
+            Ok(()) => return Ok(Ok(file)),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
     }
-    crate::log::message(
-        crate::log::Level::Error,
-        &format!("waiting for the lock on store '{}'...", dir.display()),
-    );
-    file.lock().map_err(io)?;
-    Ok(Ok(file))
 }
 
 /// How long to wait for another process holding a sled store.
