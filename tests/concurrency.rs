@@ -143,6 +143,58 @@ fn processes_share_a_local_store_a_daemon_serves() {
     verify(&store, &made);
 }
 
+/// Commands started together with a daemon on the same store: one that
+/// finds the store locked by the daemon before its socket listens uses
+/// the daemon once it does, instead of waiting for it to exit.
+#[test]
+fn commands_started_with_the_daemon_do_not_wait_for_it() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let store = work.path().join("store");
+    let files: Vec<PathBuf> = (0..6)
+        .map(|i| {
+            let f = work.path().join(format!("f{i}"));
+            std::fs::write(&f, format!("file {i}\n")).expect("write");
+            f
+        })
+        .collect();
+    for round in 0..3 {
+        let mut c = command(OXNIX, &store);
+        c.args(["store", "daemon", "--listen", "127.0.0.1:0"]);
+        let mut daemon = spawn(c);
+        let mut adds: Vec<Child> = files
+            .iter()
+            .map(|f| {
+                let mut c = command(NIX_STORE, &store);
+                c.arg("--add").arg(f);
+                spawn(c)
+            })
+            .collect();
+        let start = Instant::now();
+        while adds
+            .iter_mut()
+            .any(|a| a.try_wait().expect("try_wait").is_none())
+        {
+            if start.elapsed() > Duration::from_secs(60) {
+                for a in adds.iter_mut().chain(std::iter::once(&mut daemon)) {
+                    let _ = a.kill();
+                }
+                panic!("round {round}: commands still waiting for the daemon after 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for (i, a) in adds.into_iter().enumerate() {
+            let out = finish(&format!("--add f{i}"), a);
+            assert!(stdout_line(&out).ends_with(&format!("-f{i}")));
+        }
+        // SAFETY: sending SIGTERM to our own child has no preconditions.
+        unsafe {
+            libc::kill(daemon.id() as i32, libc::SIGTERM);
+        }
+        let status = daemon.wait().expect("daemon");
+        assert!(status.success(), "daemon ended with {status}");
+    }
+}
+
 /// Thousands of blobs read through a daemon (each a call of its own, read
 /// to its recorded size): every call must end cleanly, or the daemon's
 /// HTTP/2 server takes the resets for an attack and drops the connection
