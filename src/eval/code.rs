@@ -121,6 +121,11 @@ pub enum Op {
     },
     /// Push a thunk of `codes[i]` in the current scope.
     Thunk(u32),
+    /// Push a thunk of `codes[i]` in the scope enclosing the current one:
+    /// a `let`/`rec` binding that names none of its siblings, so that the
+    /// scope does not hold a thunk holding the scope (a cycle reference
+    /// counting never frees).
+    ThunkOuter(u32),
     /// Push a closure of `lambdas[i]` in the current scope.
     Closure(u32),
     /// Enter a new scope of `n` slots.

@@ -1323,6 +1323,13 @@ impl<'g> Compiler<'g> {
     /// Emits a thunk whose code is what `body` compiles (in the current
     /// scopes), as C++ Nix delays nested sets and lambdas.
     fn delayed(&mut self, span: &Span, body: impl FnOnce(&mut Self) -> R<()>) -> R<()> {
+        let i = self.delayed_code(span, body)?;
+        self.emit_span(Op::Thunk(i), span.clone());
+        Ok(())
+    }
+
+    /// The code of a thunk whose body is what `body` compiles.
+    fn delayed_code(&mut self, span: &Span, body: impl FnOnce(&mut Self) -> R<()>) -> R<u32> {
         self.builders.push(Builder::default());
         let r = body(self);
         let mut b = self.builders.pop().expect("pushed above");
@@ -1332,9 +1339,33 @@ impl<'g> Compiler<'g> {
         b.spans.push(span.clone());
         let cur = self.b();
         cur.codes.push(b.finish());
-        let i = (cur.codes.len() - 1) as u32;
-        self.emit_span(Op::Thunk(i), span.clone());
-        Ok(())
+        Ok((cur.codes.len() - 1) as u32)
+    }
+
+    /// Emits the value of a `let`/`rec` binding that names none of its
+    /// siblings and would be a thunk: a thunk in the enclosing scope
+    /// ([`Op::ThunkOuter`]), compiled without the innermost scope. Answers
+    /// false (emitting nothing) for other bindings.
+    fn outer_binding(&mut self, name: &str, entry: &Entry, siblings: &HashSet<&str>) -> R<bool> {
+        let Entry::Value { expr, span } = entry else {
+            return Ok(false);
+        };
+        if !makes_thunk(expr) || names_any(expr, siblings) {
+            return Ok(false);
+        }
+        let Some(scope) = self.scopes.pop() else {
+            return Ok(false);
+        };
+        let (i, at) = match expr {
+            ast::Expr::Lambda(l) => (
+                self.delayed_code(span, |c| c.lambda(l, Some(name))),
+                span.clone(),
+            ),
+            _ => (self.sub_code(expr), self.span(expr)),
+        };
+        self.scopes.push(scope);
+        self.emit_span(Op::ThunkOuter(i?), at);
+        Ok(true)
     }
 
     fn dynamic_entries(
@@ -1466,6 +1497,7 @@ impl<'g> Compiler<'g> {
                 .map(|(slot, n)| (super::symbols::intern(n.as_bytes()), slot))
                 .collect();
             fill.sort_unstable();
+            let siblings: HashSet<&str> = names.iter().map(String::as_str).collect();
             for (_, slot) in fill {
                 let name = &names[slot];
                 let entry = tree.statics.remove(name).expect("ordered names exist");
@@ -1474,7 +1506,11 @@ impl<'g> Compiler<'g> {
                         let i = self.sub_code(&expr)?;
                         self.emit(Op::Thunk(i), &expr);
                     }
-                    entry => self.entry_value(name, entry, 1)?,
+                    entry => {
+                        if !self.outer_binding(name, &entry, &siblings)? {
+                            self.entry_value(name, entry, 1)?;
+                        }
+                    }
                 }
                 self.emit_span(Op::SetSlot(slot as u32), span.clone());
                 if !overridable {
@@ -1552,6 +1588,43 @@ impl<'g> Compiler<'g> {
     }
 }
 
+/// Whether [`Compiler::lazy`] (or a binding's lambda) makes a thunk of
+/// `expr`, rather than pushing a constant or a variable's value.
+fn makes_thunk(expr: &ast::Expr) -> bool {
+    match expr {
+        ast::Expr::Literal(_) | ast::Expr::Ident(_) => false,
+        ast::Expr::PathAbs(_) | ast::Expr::PathRel(_) | ast::Expr::PathHome(_) => {
+            expr.syntax().children().next().is_some()
+        }
+        ast::Expr::Str(s) => !s
+            .normalized_parts()
+            .iter()
+            .all(|p| matches!(p, InterpolPart::Literal(_))),
+        ast::Expr::Paren(p) => p.expr().is_none_or(|e| makes_thunk(&e)),
+        _ => true,
+    }
+}
+
+/// Whether `expr` may name one of `names` as a variable: any identifier
+/// but an attribute name in a path (`x.a`, `{ a = …; }`, `x ? a`). An
+/// over-approximation (a lambda's own argument of that name counts too),
+/// which is safe: such a binding just stays in its scope.
+fn names_any(expr: &ast::Expr, names: &HashSet<&str>) -> bool {
+    use rnix::SyntaxKind::{NODE_ATTRPATH, NODE_IDENT, TOKEN_IDENT};
+    expr.syntax().descendants_with_tokens().any(|item| {
+        let rowan::NodeOrToken::Token(t) = item else {
+            return false;
+        };
+        if t.kind() != TOKEN_IDENT || !names.contains(t.text()) {
+            return false;
+        }
+        let Some(ident) = t.parent().filter(|p| p.kind() == NODE_IDENT) else {
+            return true;
+        };
+        ident.parent().is_none_or(|p| p.kind() != NODE_ATTRPATH)
+    })
+}
+
 /// The hidden variable holding the source of the `i`th `inherit (e)` of a
 /// set (a name no Nix identifier can have).
 fn hidden_from(i: usize) -> String {
@@ -1595,5 +1668,53 @@ fn intern_names(root: &rnix::Root) {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The thunk-making ops of the body of the lambda `text`, in order.
+    fn thunk_ops(text: &str) -> Vec<&'static str> {
+        let source = Source::new("test".into(), PathBuf::from("/"), text.into());
+        let code =
+            Compiler::compile_source(source, &Globals::new(), None, Lints::default(), &[], false)
+                .expect("compiles");
+        let body = &code.lambdas.first().expect("a lambda").body;
+        body.ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Thunk(_) => Some("in"),
+                Op::ThunkOuter(_) => Some("outer"),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Bindings naming no sibling are made in the enclosing scope (no
+    /// scope holding a thunk holding the scope); others stay.
+    #[test]
+    fn bindings_naming_no_sibling_are_made_outside() {
+        // Filled in name order: a, b, f, g.
+        assert_eq!(
+            thunk_ops("x: let a = x + 1; b = a + 1; f = n: n; g = n: b; in g"),
+            ["outer", "in", "outer", "in"]
+        );
+        // An attribute name is not a variable; `inherit` and a lambda's
+        // argument of a sibling's name count (over-approximated).
+        assert_eq!(
+            thunk_ops("x: let a = x.b + 1; b = { a = 1; }; c = { inherit a; }; d = a: a; in d"),
+            ["outer", "outer", "in", "in"]
+        );
+        // `rec` sets alike, but not those with `__overrides`.
+        assert_eq!(
+            thunk_ops("x: rec { p = x + 1; q = p + 1; }"),
+            ["outer", "in"]
+        );
+        assert_eq!(
+            thunk_ops("x: rec { __overrides = {}; p = x + 1; }"),
+            ["in", "in"]
+        );
     }
 }

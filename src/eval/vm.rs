@@ -962,6 +962,11 @@ impl<'e> Vm<'e> {
                 let t = Thunk::suspended(f.code.codes[i as usize].clone(), f.env.clone());
                 self.stack.push(Value::Thunk(t));
             }
+            Op::ThunkOuter(i) => {
+                let env = f.env.parent.as_ref().unwrap_or(&f.env).clone();
+                let t = Thunk::suspended(f.code.codes[i as usize].clone(), env);
+                self.stack.push(Value::Thunk(t));
+            }
             Op::Closure(i) => {
                 let c = Closure {
                     lambda: f.code.lambdas[i as usize].clone(),
