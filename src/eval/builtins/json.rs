@@ -242,6 +242,73 @@ mod reader {
         string: Vec<u8>,
         /// The last number token's value.
         number: Value,
+        /// Object keys and short strings already read, shared instead of
+        /// made again (C++ Nix shares keys as symbols): a large document's
+        /// repeated keys are then one string each.
+        shared: std::collections::HashMap<Box<[u8]>, NixString, ShortHash>,
+    }
+
+    /// A multiply-rotate hash of short strings (the shared strings are at
+    /// most [`SHARED_MAX_LEN`] bytes, and at most [`SHARED_MAX_ENTRIES`]
+    /// of them, which bounds what colliding keys could cost).
+    type ShortHash = std::hash::BuildHasherDefault<ShortHasher>;
+
+    #[derive(Default)]
+    struct ShortHasher(u64);
+
+    impl std::hash::Hasher for ShortHasher {
+        fn write(&mut self, mut bytes: &[u8]) {
+            while let Some((word, rest)) = bytes.split_first_chunk::<8>() {
+                self.mix(u64::from_le_bytes(*word));
+                bytes = rest;
+            }
+            if !bytes.is_empty() {
+                // The tail byte by byte (a copy of variable length would
+                // call `memcpy`).
+                self.mix(bytes.iter().fold(0, |w, &b| (w << 8) | u64::from(b)));
+            }
+        }
+
+        fn write_usize(&mut self, n: usize) {
+            self.mix(n as u64);
+        }
+
+        fn finish(&self) -> u64 {
+            // A product's low bits depend on its factors' low bits only:
+            // bring the well-mixed high bits down, where the table looks.
+            self.0.rotate_left(26)
+        }
+    }
+
+    impl ShortHasher {
+        #[inline]
+        fn mix(&mut self, word: u64) {
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    /// Strings up to this length are shared ([`Parser::shared`])...
+    const SHARED_MAX_LEN: usize = 32;
+    /// ...until this many are.
+    const SHARED_MAX_ENTRIES: usize = 4096;
+
+    impl Parser<'_> {
+        /// The last string token's contents as a string, shared with an
+        /// equal one read before when short.
+        fn take_string(&mut self) -> NixString {
+            let bytes = std::mem::take(&mut self.string);
+            if bytes.len() > SHARED_MAX_LEN {
+                return NixString::from(bytes);
+            }
+            if let Some(s) = self.shared.get(bytes.as_slice()) {
+                return s.clone();
+            }
+            let s = NixString::from(bytes);
+            if self.shared.len() < SHARED_MAX_ENTRIES {
+                self.shared.insert(s.as_bytes().into(), s.clone());
+            }
+            s
+        }
     }
 
     /// Line and column as nlohmann counts them once the byte at `at` (or
@@ -632,6 +699,7 @@ mod reader {
             tok_end: 0,
             string: Vec::new(),
             number: Value::Null,
+            shared: std::collections::HashMap::default(),
         };
         let mut stack: Vec<Frame> = Vec::new();
         // Parse a value, then attach it to the innermost container.
@@ -646,7 +714,7 @@ mod reader {
                     if p.string.contains(&0) {
                         return Err(nul_error(&p.string));
                     }
-                    Value::string(std::mem::take(&mut p.string))
+                    Value::String(p.take_string())
                 }
                 Ok(Tok::BeginArray) => {
                     let after = p.next();
@@ -731,12 +799,12 @@ mod reader {
 
     /// Takes the key just read and the colon after it.
     fn object_key(p: &mut Parser<'_>) -> Result<NixString, ErrorKind> {
-        let key = std::mem::take(&mut p.string);
-        if key.contains(&0) {
-            return Err(nul_error(&key));
+        if p.string.contains(&0) {
+            return Err(nul_error(&p.string));
         }
+        let key = p.take_string();
         match p.next() {
-            Ok(Tok::Colon) => Ok(NixString::from(key)),
+            Ok(Tok::Colon) => Ok(key),
             other => Err(p.syntax_error("object separator", other, Some("':'"))),
         }
     }
@@ -767,5 +835,41 @@ mod tests {
         let v = reader::parse(&deep);
         assert!(v.is_ok());
         std::mem::forget(v);
+    }
+
+    /// Repeated keys and short strings are one string each; long ones
+    /// are not shared, and a document with more distinct strings than are
+    /// shared still parses whole.
+    #[test]
+    fn repeated_strings_are_shared() {
+        let long = "x".repeat(40);
+        let text = format!(r#"[{{"key":"v","l":"{long}"}},{{"key":"v","l":"{long}"}}]"#);
+        let Ok(Value::List(items)) = reader::parse(text.as_bytes()) else {
+            panic!("a list");
+        };
+        let field = |i: usize, name: &str| {
+            let Some(Value::Attrs(a)) = items.get(i) else {
+                panic!("a set");
+            };
+            let (k, v) = a
+                .iter()
+                .find(|(k, _)| k.as_bytes() == name.as_bytes())
+                .expect("the key");
+            let Value::String(v) = v else {
+                panic!("a string");
+            };
+            (k.as_bytes().as_ptr(), v.as_bytes().as_ptr())
+        };
+        assert_eq!(field(0, "key"), field(1, "key"));
+        assert_eq!(field(0, "l").0, field(1, "l").0);
+        assert_ne!(field(0, "l").1, field(1, "l").1);
+        let many: Vec<String> = (0..10_000).map(|i| format!(r#""k{i}":"{i}""#)).collect();
+        let text = format!("{{{}}}", many.join(","));
+        let Ok(Value::Attrs(a)) = reader::parse(text.as_bytes()) else {
+            panic!("a set");
+        };
+        assert_eq!(a.len(), 10_000);
+        let found = a.iter().find(|(k, _)| k.as_bytes() == b"k9999");
+        assert!(matches!(found, Some((_, Value::String(s))) if s.as_bytes() == b"9999"));
     }
 }
