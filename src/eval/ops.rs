@@ -414,7 +414,9 @@ pub async fn coerce_into(
                     return Err(ErrorKind::cannot_coerce(&v));
                 }
             }
-            Value::Int(i) if mode.more() => out.extend_from_slice(i.to_string().as_bytes()),
+            Value::Int(i) if mode.more() => {
+                out.extend_from_slice(crate::eval::value::int_digits(*i, &mut [0; 20]))
+            }
             Value::Float(f) if mode.more() => out.extend_from_slice(format!("{f:.6}").as_bytes()),
             Value::Bool(true) if mode.more() => out.push(b'1'),
             Value::Bool(false) | Value::Null if mode.more() => {}

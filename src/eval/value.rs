@@ -159,6 +159,33 @@ impl NixString {
     }
 }
 
+/// The decimal digits of `i` (as `toString` and `{}` print an integer),
+/// written into `buf`; answers the part of it they fill.
+pub fn int_digits(i: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut n = i.unsigned_abs();
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if i < 0 {
+        at -= 1;
+        buf[at] = b'-';
+    }
+    &buf[at..]
+}
+
+impl NixString {
+    /// `toString i`: one allocation of the digits' size.
+    pub fn of_int(i: i64) -> NixString {
+        NixString::from(int_digits(i, &mut [0; 20]))
+    }
+}
+
 impl From<&[u8]> for NixString {
     fn from(b: &[u8]) -> Self {
         NixString(Rc::new(StrData::new(Box::from(b), None)))
@@ -629,6 +656,23 @@ impl Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// `toString`'s digits are Rust's (and C++'s) decimal form.
+        #[test]
+        fn int_digits_are_decimal(i in proptest::prelude::any::<i64>()) {
+            let mut buf = [0; 20];
+            let expected = i.to_string();
+            proptest::prop_assert_eq!(int_digits(i, &mut buf), expected.as_bytes());
+        }
+    }
+
+    #[test]
+    fn int_digits_at_the_edges() {
+        for i in [0, 1, -1, 9, 10, -10, i64::MAX, i64::MIN, 1234567890123] {
+            assert_eq!(NixString::of_int(i).as_bytes(), i.to_string().as_bytes());
+        }
+    }
 
     /// The sizes the evaluator's memory use rests on: a thunk is one
     /// 48-byte block (counts, state), a value two words.

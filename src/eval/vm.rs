@@ -1244,20 +1244,33 @@ impl<'e> Vm<'e> {
                     need!(i);
                 }
                 let base = self.stack.len() - n;
-                let mut out = Vec::new();
-                let mut ctx = None;
-                let all_strings = self.stack[base..].iter().all(|v| match v.resolved() {
-                    Value::String(s) => {
-                        out.extend_from_slice(s.as_bytes());
-                        if s.has_context() {
-                            s.add_context_to(ctx.get_or_insert_with(Default::default));
+                for v in &mut self.stack[base..] {
+                    if let Value::Thunk(t) = v {
+                        if let Some(r) = t.value() {
+                            *v = r;
                         }
-                        true
                     }
-                    _ => false,
-                });
-                if all_strings {
-                    self.stack.truncate(base);
+                }
+                let mut len = Some(0);
+                for v in &self.stack[base..] {
+                    match v {
+                        Value::String(s) => len = len.map(|l| l + s.len()),
+                        _ => len = None,
+                    }
+                }
+                if let Some(len) = len {
+                    // Sized once: no regrowth, and no shrinking into the
+                    // string's box.
+                    let mut out = Vec::with_capacity(len);
+                    let mut ctx = None;
+                    for v in self.stack.drain(base..) {
+                        if let Value::String(s) = v {
+                            out.extend_from_slice(s.as_bytes());
+                            if s.has_context() {
+                                s.add_context_to(ctx.get_or_insert_with(Default::default));
+                            }
+                        }
+                    }
                     self.stack.push(Value::String(NixString::with_context(
                         out,
                         ctx.unwrap_or_default(),

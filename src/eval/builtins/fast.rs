@@ -9,7 +9,7 @@
 //! `#[fast(fast::name)]`, and takes as many arguments as the builtin. (The
 //! type predicates' fast paths are made with the predicates, in `types`.)
 
-use crate::eval::value::{List, Thunk, Value};
+use crate::eval::value::{List, NixString, Thunk, Value};
 
 /// The value of `v` if it is evaluated.
 pub(super) fn ready(v: &Value) -> Option<Value> {
@@ -19,7 +19,7 @@ pub(super) fn ready(v: &Value) -> Option<Value> {
 pub(super) fn to_string([v]: &[Value; 1]) -> Option<Value> {
     match ready(v)? {
         s @ Value::String(_) => Some(s),
-        Value::Int(i) => Some(Value::string(i.to_string())),
+        Value::Int(i) => Some(Value::String(NixString::of_int(i))),
         _ => None,
     }
 }

@@ -30,7 +30,7 @@ fn to_string(co: Co, [v]: [Value; 1]) -> GenFuture {
     sync(async move {
         match v.resolved() {
             s @ Value::String(_) => return Ok(s),
-            Value::Int(i) => return Ok(Value::string(i.to_string())),
+            Value::Int(i) => return Ok(Value::String(NixString::of_int(i))),
             _ => {}
         }
         Ok(Value::String(
