@@ -82,14 +82,30 @@ fn concat_strings_sep(co: Co, [sep, l]: [Value; 2]) -> GenFuture {
         // Forcing the elements that are strings ahead, in order, fails
         // where the loop below would, and saves it a round trip each.
         force_while(&co, &l, |v| matches!(v, Value::String(_))).await?;
-        let mut out = Vec::new();
         let mut ctx = Context::new();
         sep.add_context_to(&mut ctx);
-        for (i, x) in l.iter().enumerate() {
+        // The strings (all the elements, usually) joined without a call
+        // each, into a result sized once.
+        let items: Vec<Value> = l.iter().map(Value::resolved).collect();
+        let strings_len: usize = items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => s.len(),
+                _ => 0,
+            })
+            .sum();
+        let seps_len = sep.len() * items.len().saturating_sub(1);
+        let mut out = Vec::with_capacity(strings_len + seps_len);
+        for (i, x) in items.into_iter().enumerate() {
             if i > 0 {
                 out.extend_from_slice(sep.as_bytes());
             }
-            coerce_into(&co, x.clone(), Coercion::Interpolation, &mut out, &mut ctx).await?;
+            if let Value::String(s) = &x {
+                out.extend_from_slice(s.as_bytes());
+                s.add_context_to(&mut ctx);
+                continue;
+            }
+            coerce_into(&co, x, Coercion::Interpolation, &mut out, &mut ctx).await?;
         }
         Ok(Value::String(NixString::with_context(out, ctx)))
     })
@@ -121,8 +137,28 @@ fn replace_strings(co: Co, [from, to, subject]: [Value; 3]) -> GenFuture {
         subject.add_context_to(&mut ctx);
         let mut replacements: Vec<Option<NixString>> = vec![None; to.len()];
         let mut out = Vec::with_capacity(s.len());
+        // Without an empty pattern, a byte no pattern starts with is
+        // copied as it is, with the run of such bytes after it.
+        let skip = !patterns.iter().any(|pat| pat.is_empty());
+        let mut starts = [false; 256];
+        for pat in &patterns {
+            if let Some(&b) = pat.as_bytes().first() {
+                starts[b as usize] = true;
+            }
+        }
         let mut p = 0;
         while p <= s.len() {
+            if skip {
+                let run = s[p..]
+                    .iter()
+                    .position(|&c| starts[c as usize])
+                    .unwrap_or(s.len() - p);
+                if run > 0 {
+                    out.extend_from_slice(&s[p..p + run]);
+                    p += run;
+                    continue;
+                }
+            }
             let found = patterns
                 .iter()
                 .position(|pat| s[p..].starts_with(pat.as_bytes()));
