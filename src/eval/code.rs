@@ -98,6 +98,15 @@ pub enum BinOp {
     Concat,
 }
 
+/// An operand of [`Code::as_binop`].
+#[derive(Clone, Copy, Debug)]
+pub enum Operand {
+    /// A variable, as [`Op::Var`].
+    Var { depth: u32, slot: u32 },
+    /// `constants[i]`.
+    Constant(u32),
+}
+
 /// One VM instruction. Operands index the [`Code`]'s tables.
 #[derive(Clone, Copy, Debug)]
 pub enum Op {
@@ -225,6 +234,38 @@ impl Code {
             [Op::Closure(i), Op::Return] => Some(*i),
             _ => None,
         }
+    }
+
+    /// The two operands and the operator of code that only combines two
+    /// variables or constants with a binary operator (`n - 1`, `i < j`):
+    /// such a thunk is evaluated without a frame when both are evaluated
+    /// integers.
+    pub fn as_binop(&self) -> Option<(Operand, Operand, BinOp)> {
+        use Op::{Constant as C, Force as F, Return as R, Var as V};
+        let var = |depth: &u32, slot: &u32| Operand::Var {
+            depth: *depth,
+            slot: *slot,
+        };
+        let (a, b, op) = match self.ops.as_slice() {
+            [V { depth, slot }, F, C(c), Op::BinOp(op), F, R]
+            | [V { depth, slot }, F, C(c), Op::BinOp(op), R] => {
+                (var(depth, slot), Operand::Constant(*c), op)
+            }
+            [C(c), V { depth, slot }, F, Op::BinOp(op), F, R]
+            | [C(c), V { depth, slot }, F, Op::BinOp(op), R] => {
+                (Operand::Constant(*c), var(depth, slot), op)
+            }
+            [V { depth, slot }, F, V {
+                depth: d2,
+                slot: s2,
+            }, F, Op::BinOp(op), F, R]
+            | [V { depth, slot }, F, V {
+                depth: d2,
+                slot: s2,
+            }, F, Op::BinOp(op), R] => (var(depth, slot), var(d2, s2), op),
+            _ => return None,
+        };
+        Some((a, b, *op))
     }
 
     /// The value of code that only pushes a constant (a literal default of

@@ -1692,6 +1692,37 @@ mod tests {
             .collect()
     }
 
+    /// The thunks the VM evaluates without a frame when their operands
+    /// are evaluated integers: two variables or constants and an operator.
+    #[test]
+    fn binop_thunks_are_recognised() {
+        let source = Source::new(
+            "test".into(),
+            PathBuf::from("/"),
+            "n: m: [ (n - 1) (2 * n) (n < m) (n - m - 1) (-n) ]".into(),
+        );
+        let code =
+            Compiler::compile_source(source, &Globals::new(), None, Lints::default(), &[], false)
+                .expect("compiles");
+        let outer = &code.lambdas.first().expect("a lambda").body;
+        let inner = &outer.lambdas.first().expect("the inner lambda").body;
+        let shapes: Vec<Option<BinOp>> = inner
+            .codes
+            .iter()
+            .map(|c| c.as_binop().map(|(_, _, op)| op))
+            .collect();
+        assert!(matches!(
+            shapes.as_slice(),
+            [
+                Some(BinOp::Sub),
+                Some(BinOp::Mul),
+                Some(BinOp::Less),
+                None,
+                None
+            ]
+        ));
+    }
+
     /// Bindings naming no sibling are made in the enclosing scope (no
     /// scope holding a thunk holding the scope); others stay.
     #[test]

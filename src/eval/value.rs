@@ -422,6 +422,16 @@ impl Env {
         unsafe { (&*self.slots.get())[slot].clone() }
     }
 
+    /// `f` of slot `slot`'s value, without counting a reference. `f`
+    /// must only read it (as [`Env::get`]'s callers do with the clone).
+    #[inline]
+    pub fn peek<R>(&self, slot: usize, f: impl FnOnce(&Value) -> R) -> R {
+        // SAFETY: single-threaded, and `f` gets a shared reference for its
+        // call only; it cannot reach this scope to write it (it is given
+        // the value, not the scope).
+        unsafe { f(&(&*self.slots.get())[slot]) }
+    }
+
     #[inline]
     pub fn set(&self, slot: usize, v: Value) {
         // SAFETY: the evaluator is single-threaded (`Env` is not `Sync`),

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use genawaiter::GeneratorState;
 
-use super::code::{BinOp, Code, LambdaInfo, Op, Params, Span};
+use super::code::{BinOp, Code, LambdaInfo, Op, Operand, Params, Span};
 use super::error::{ErrorKind, EvalError};
 pub use super::host::{
     generator, with_evaluator, Co, EvaluatorTask, Gen, GenFuture, Host, ListLoop, Request, Response,
@@ -746,6 +746,11 @@ impl<'e> Vm<'e> {
                             t.finish(Value::Closure(Rc::new(Closure { lambda, env })));
                             continue;
                         }
+                        // `n - 1` of evaluated integers: no frame either.
+                        if let Some(v) = int_binop_code(&code, &env) {
+                            t.finish(v);
+                            continue;
+                        }
                         let base = self.stack.len();
                         self.frames.push(Frame::Code(f));
                         Some(CodeFrame {
@@ -1204,21 +1209,7 @@ impl<'e> Vm<'e> {
                 if let (Some(x), Some(y)) =
                     (int_of(&self.stack[len - 2]), int_of(&self.stack[len - 1]))
                 {
-                    let r = match bop {
-                        BinOp::Add => x.checked_add(y).map(Value::Int),
-                        BinOp::Sub => x.checked_sub(y).map(Value::Int),
-                        BinOp::Mul => x.checked_mul(y).map(Value::Int),
-                        BinOp::Less => Some(Value::Bool(x < y)),
-                        BinOp::LessEq => Some(Value::Bool(x <= y)),
-                        BinOp::More => Some(Value::Bool(x > y)),
-                        BinOp::MoreEq => Some(Value::Bool(x >= y)),
-                        BinOp::Eq => Some(Value::Bool(x == y)),
-                        BinOp::NotEq => Some(Value::Bool(x != y)),
-                        // Division, and overflows: the general path
-                        // reports their errors.
-                        _ => None,
-                    };
-                    if let Some(r) = r {
+                    if let Some(r) = int_binop(bop, x, y) {
                         self.stack.truncate(len - 2);
                         self.stack.push(r);
                         return Ok(Flow::Next);
@@ -1423,6 +1414,36 @@ fn evaluated<T>(v: &Value, pick: impl Fn(&Value) -> Option<T>) -> Option<T> {
         Value::Thunk(t) => t.with_value(pick),
         v => pick(v),
     }
+}
+
+/// `x op y` for the operators whose integer result needs no error
+/// (division, and overflows: the general path reports their errors).
+#[inline]
+fn int_binop(op: BinOp, x: i64, y: i64) -> Option<Value> {
+    match op {
+        BinOp::Add => x.checked_add(y).map(Value::Int),
+        BinOp::Sub => x.checked_sub(y).map(Value::Int),
+        BinOp::Mul => x.checked_mul(y).map(Value::Int),
+        BinOp::Less => Some(Value::Bool(x < y)),
+        BinOp::LessEq => Some(Value::Bool(x <= y)),
+        BinOp::More => Some(Value::Bool(x > y)),
+        BinOp::MoreEq => Some(Value::Bool(x >= y)),
+        BinOp::Eq => Some(Value::Bool(x == y)),
+        BinOp::NotEq => Some(Value::Bool(x != y)),
+        _ => None,
+    }
+}
+
+/// The value of thunk code that only combines two integers (see
+/// [`Code::as_binop`]), when its operands are evaluated integers.
+#[inline]
+fn int_binop_code(code: &Code, env: &Rc<Env>) -> Option<Value> {
+    let (a, b, op) = code.as_binop()?;
+    let operand = |o: Operand| match o {
+        Operand::Var { depth, slot } => env.up(depth as usize).peek(slot as usize, int_of),
+        Operand::Constant(i) => code.constants.get(i as usize).and_then(int_of),
+    };
+    int_binop(op, operand(a)?, operand(b)?)
 }
 
 /// The integer `v` is or (an evaluated thunk) holds.
