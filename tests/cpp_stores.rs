@@ -6,9 +6,10 @@
 //! lose nothing. Skipped with a message without C++ Nix, failing instead
 //! under `OXNIX_REQUIRE_SERVICES=1`.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 const NIX_INSTANTIATE: &str = env!("CARGO_BIN_EXE_nix-instantiate");
 
@@ -159,27 +160,7 @@ impl Daemon {
             .stderr(Stdio::null())
             .spawn()
             .expect("nix-daemon");
-        // C++ Nix's socket file appears at bind, a moment before it
-        // listens: wait until it answers. The probe's handler is let
-        // finish first (it opens the store, and two first openings of a
-        // new store at once fail in C++ Nix 2.8).
-        let answers = |socket: &Path| {
-            use std::io::Read;
-            let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else {
-                return false;
-            };
-            let _ = s.shutdown(std::net::Shutdown::Write);
-            let _ = s.read_to_end(&mut Vec::new());
-            true
-        };
-        let start = Instant::now();
-        while !answers(&socket) {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "nix-daemon did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        support::wait_for_cpp_daemon(&socket);
         Daemon { child, socket }
     }
 }
