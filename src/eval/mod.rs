@@ -13,6 +13,7 @@ pub mod error;
 pub mod eval_io;
 pub mod host;
 pub mod instantiation;
+pub mod list;
 pub mod ops;
 pub mod parser;
 pub mod paths;

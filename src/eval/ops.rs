@@ -148,9 +148,13 @@ pub fn binop_simple(op: BinOp, a: &Value, b: &Value) -> Result<Option<Value>, Er
         },
         BinOp::Concat => match (a, b) {
             (List(x), List(y)) => {
-                let mut l = x.as_ref().clone();
-                l.append(y.as_ref().clone());
-                Value::list(l)
+                if y.is_empty() {
+                    Value::List(x.clone())
+                } else if x.is_empty() {
+                    Value::List(y.clone())
+                } else {
+                    Value::list(super::list::List::concat(x, y))
+                }
             }
             (List(_), _) => return Err(ErrorKind::type_error("a list", b)),
             _ => return Err(ErrorKind::type_error("a list", a)),

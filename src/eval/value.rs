@@ -1,6 +1,7 @@
-//! Runtime values of the Nix language: strings are byte strings, attribute
-//! sets and lists are persistent (`imbl`) so updates share structure, and
-//! laziness lives in [`Thunk`]s that are evaluated at most once.
+//! Runtime values of the Nix language: strings are byte strings, large
+//! attribute sets are persistent (`imbl`) so updates share structure,
+//! lists are flat arrays, and laziness lives in [`Thunk`]s that are
+//! evaluated at most once.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -354,8 +355,8 @@ impl Builtin {
     }
 }
 
-/// Lists (with `Rc` nodes, as [`Attrs`]).
-pub type List = imbl::GenericVector<Value, imbl::shared_ptr::RcK>;
+/// Lists of values (see [`super::list`]).
+pub type List = super::list::List<Value>;
 
 /// A variable scope at run time. Variables are resolved at compile time to
 /// (depth, slot); a `with` scope holds its attribute set in slot 0.

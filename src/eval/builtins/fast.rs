@@ -40,7 +40,7 @@ pub(super) fn length([v]: &[Value; 1]) -> Option<Value> {
 
 pub(super) fn head([v]: &[Value; 1]) -> Option<Value> {
     match ready(v)? {
-        Value::List(l) => l.front().cloned(),
+        Value::List(l) => l.first().cloned(),
         _ => None,
     }
 }

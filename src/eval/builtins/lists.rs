@@ -29,7 +29,7 @@ fn length(co: Co, [list]: [Value; 1]) -> GenFuture {
 fn head(co: Co, [l]: [Value; 1]) -> GenFuture {
     sync(async move {
         let l = list_arg(&co, l).await?;
-        l.front()
+        l.first()
             .cloned()
             .ok_or_else(|| ErrorKind::Other("'builtins.head' called on an empty list".into()))
     })

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::eval::error::ErrorKind;
 use crate::eval::value::List;
+use std::rc::Rc;
 
 /// What the value the loop gets back next is.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -31,10 +32,9 @@ enum Awaiting {
 
 pub(super) struct LoopFrame {
     work: ListLoop,
-    /// The list's elements in order: a consuming iterator of a copy of the
-    /// (persistent) list, which shares its nodes, so that the loop holds no
-    /// borrow, and does not walk the tree per element as indexing would.
-    items: imbl::vector::ConsumingIter<Value, imbl::shared_ptr::RcK>,
+    /// The list, and the index of the next element to take.
+    items: Rc<List>,
+    next: usize,
     /// The element of the call under way (`filter` keeps it).
     current: Option<Value>,
     /// The elements kept (`filter`) or collected (`concatMap`).
@@ -57,16 +57,17 @@ pub(super) struct LoopFrame {
 
 impl LoopFrame {
     pub(super) fn new(work: ListLoop, span: Option<Span>) -> LoopFrame {
-        let items: List = match &work {
+        let items = match &work {
             ListLoop::Foldl { list, .. }
             | ListLoop::Filter { list, .. }
             | ListLoop::AnyAll { list, .. }
             | ListLoop::ConcatMap { list, .. }
-            | ListLoop::ForceWhile { list, .. } => (**list).clone(),
+            | ListLoop::ForceWhile { list, .. } => list.clone(),
         };
         LoopFrame {
             work,
-            items: items.into_iter(),
+            items,
+            next: 0,
             current: None,
             out: Vec::new(),
             awaiting: Awaiting::Nothing,
@@ -195,11 +196,12 @@ impl Vm<'_> {
                     Awaiting::Nothing => {}
                 }
             }
-            let Some(x) = l.items.next() else {
+            let Some(x) = l.items.get(l.next).cloned() else {
                 let answer = l.finish();
                 let done = std::mem::replace(&mut l.done, Done::Top);
                 return self.complete(answer, done);
             };
+            l.next += 1;
             // `foldl'` with `a: b: …`: the inner body's frame at once.
             let x = match &l.work {
                 ListLoop::Foldl { f, acc, .. } => {
