@@ -215,9 +215,50 @@ pub struct Code {
     /// For a lambda's body: the lambda's name and position (for the trace
     /// of an error: "while calling 'f'").
     pub lambda: Option<(Option<NixString>, Span)>,
+    /// What the VM can do with this code without a frame, found once
+    /// (see [`Shape`]).
+    pub shape: Shape,
+}
+
+/// Code the VM evaluates as a thunk without running it in a frame.
+#[derive(Clone, Copy, Debug)]
+pub enum Shape {
+    /// Anything else.
+    General,
+    /// Only makes closure `lambdas[i]` ([`Code::as_closure`]).
+    Closure(u32),
+    /// Only combines two operands ([`Code::as_binop`]).
+    BinOp(Operand, Operand, BinOp),
 }
 
 impl Code {
+    /// Code of these parts, with its [`Shape`] found.
+    pub fn new(
+        ops: Vec<Op>,
+        spans: Vec<Span>,
+        constants: Vec<Value>,
+        codes: Vec<Rc<Code>>,
+        lambdas: Vec<Rc<LambdaInfo>>,
+        attr_pos: Vec<AttrPosInfo>,
+    ) -> Code {
+        let mut code = Code {
+            ops,
+            spans,
+            constants,
+            codes,
+            lambdas,
+            attr_pos,
+            lambda: None,
+            shape: Shape::General,
+        };
+        code.shape = match (code.as_closure(), code.as_binop()) {
+            (Some(i), _) => Shape::Closure(i),
+            (None, Some((a, b, op))) => Shape::BinOp(a, b, op),
+            (None, None) => Shape::General,
+        };
+        code
+    }
+
     /// The `(depth, slot)` of code that only reads a local variable.
     pub fn as_variable(&self) -> Option<(u32, u32)> {
         match self.ops.as_slice() {

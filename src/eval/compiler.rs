@@ -72,15 +72,14 @@ impl Builder {
     }
 
     fn finish(self) -> Rc<Code> {
-        Rc::new(Code {
-            ops: self.ops,
-            spans: self.spans,
-            constants: self.constants,
-            codes: self.codes,
-            lambdas: self.lambdas,
-            attr_pos: self.attr_pos,
-            lambda: None,
-        })
+        Rc::new(Code::new(
+            self.ops,
+            self.spans,
+            self.constants,
+            self.codes,
+            self.lambdas,
+            self.attr_pos,
+        ))
     }
 }
 

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use genawaiter::GeneratorState;
 
-use super::code::{BinOp, Code, LambdaInfo, Op, Operand, Params, Span};
+use super::code::{BinOp, Code, LambdaInfo, Op, Operand, Params, Shape, Span};
 use super::error::{ErrorKind, EvalError};
 pub use super::host::{
     generator, with_evaluator, Co, EvaluatorTask, Gen, GenFuture, Host, ListLoop, Request, Response,
@@ -108,15 +108,14 @@ fn gen_frame(gen: Gen, done: Done) -> Frame {
 
 /// Code of the VM's own, every instruction at `span`.
 fn internal_code(ops: Vec<Op>, span: &Span) -> Rc<Code> {
-    Rc::new(Code {
-        spans: vec![span.clone(); ops.len()],
-        ops,
-        constants: vec![],
-        codes: vec![],
-        lambdas: vec![],
-        attr_pos: vec![],
-        lambda: None,
-    })
+    Rc::new(Code::new(
+        ops.clone(),
+        vec![span.clone(); ops.len()],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+    ))
 }
 
 /// What applying a function gives: a frame to run, or (a builtin that
@@ -739,15 +738,9 @@ impl<'e> Vm<'e> {
                 }
                 Ok(Flow::Force(t)) => match t.start() {
                     ThunkState::Suspended { code, env } => {
-                        if let Some(i) = code.as_closure() {
-                            // A binding of a function (`f = x: …;`): make
-                            // the closure here, without a frame.
-                            let lambda = code.lambdas[i as usize].clone();
-                            t.finish(Value::Closure(Rc::new(Closure { lambda, env })));
-                            continue;
-                        }
-                        // `n - 1` of evaluated integers: no frame either.
-                        if let Some(v) = int_binop_code(&code, &env) {
+                        // A function binding, or `n - 1` of evaluated
+                        // integers: no frame.
+                        if let Some(v) = quick_value(&code, &env) {
                             t.finish(v);
                             continue;
                         }
@@ -1434,16 +1427,25 @@ fn int_binop(op: BinOp, x: i64, y: i64) -> Option<Value> {
     }
 }
 
-/// The value of thunk code that only combines two integers (see
-/// [`Code::as_binop`]), when its operands are evaluated integers.
+/// The value of a thunk of `code` in `env` when it needs no frame: a
+/// binding of a function (`f = x: …;`) is its closure, and `n - 1` of
+/// evaluated integers its result (see [`Shape`]).
 #[inline]
-fn int_binop_code(code: &Code, env: &Rc<Env>) -> Option<Value> {
-    let (a, b, op) = code.as_binop()?;
-    let operand = |o: Operand| match o {
-        Operand::Var { depth, slot } => env.up(depth as usize).peek(slot as usize, int_of),
-        Operand::Constant(i) => code.constants.get(i as usize).and_then(int_of),
-    };
-    int_binop(op, operand(a)?, operand(b)?)
+fn quick_value(code: &Rc<Code>, env: &Rc<Env>) -> Option<Value> {
+    match code.shape {
+        Shape::General => None,
+        Shape::Closure(i) => Some(Value::Closure(Rc::new(Closure {
+            lambda: code.lambdas.get(i as usize)?.clone(),
+            env: env.clone(),
+        }))),
+        Shape::BinOp(a, b, op) => {
+            let operand = |o: Operand| match o {
+                Operand::Var { depth, slot } => env.up(depth as usize).peek(slot as usize, int_of),
+                Operand::Constant(i) => code.constants.get(i as usize).and_then(int_of),
+            };
+            int_binop(op, operand(a)?, operand(b)?)
+        }
+    }
 }
 
 /// The integer `v` is or (an evaluated thunk) holds.
