@@ -521,6 +521,18 @@ impl Thunk {
         self.with_value(|v| Some(v.clone()))
     }
 
+    /// What `f` makes of the code and scope of a thunk not started yet
+    /// (`None` in any other state). `f` must only read them.
+    #[inline]
+    pub fn with_suspended<T>(&self, f: impl FnOnce(&Rc<Code>, &Rc<Env>) -> Option<T>) -> Option<T> {
+        // SAFETY: see the type's comment; `f` gets shared references while
+        // nothing writes to the state.
+        match unsafe { &*self.0.get() } {
+            ThunkState::Suspended { code, env } => f(code, env),
+            _ => None,
+        }
+    }
+
     /// Whether the thunk has been evaluated.
     #[inline]
     pub fn is_done(&self) -> bool {

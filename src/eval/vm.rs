@@ -19,7 +19,7 @@ use super::ops;
 use super::value::{
     AttrPos, Attrs, Builtin, Closure, Env, List, NixString, Thunk, ThunkState, Value,
 };
-use loops::LoopFrame;
+use loops::{direct_loop, loop_forces_list_first, LoopFrame};
 
 /// Forces `v` from inside a generator.
 pub async fn force(co: &Co, v: Value) -> Result<Value, ErrorKind> {
@@ -267,7 +267,25 @@ impl<'e> Vm<'e> {
                     if l.uncurried {
                         innermost = false;
                     }
-                    continue;
+                    let Some((b, last)) = &l.builtin else {
+                        continue;
+                    };
+                    // Started straight from the call: the frames its
+                    // generator would have added.
+                    if innermost {
+                        if let Some(ctx) = argument_context(b, last, &e.kind) {
+                            e.add_trace(ctx, None);
+                        }
+                        e.span_in_frame = true;
+                    }
+                    e.add_trace(
+                        format!("while calling the '{}' builtin", b.name),
+                        l.span.clone(),
+                    );
+                    if let Done::Thunk(t) = l.done {
+                        t.restore();
+                        self.builtin_argument_trace(&mut e, &t);
+                    }
                 }
                 Some(Frame::Code(f)) => {
                     self.stack.truncate(f.base);
@@ -579,16 +597,7 @@ impl<'e> Vm<'e> {
         };
         match f {
             Value::Closure(c) => self.closure_frame(&c, arg, done).map(Callee::Frame),
-            Value::Builtin(b) => match apply_builtin(self.ev, &b, arg.clone())? {
-                Applied::Run(gen) => {
-                    let mut frame = gen_frame(gen, done);
-                    if let Frame::Gen(g) = &mut frame {
-                        g.builtin = Some((b, arg));
-                    }
-                    Ok(Callee::Frame(frame))
-                }
-                Applied::Value(v) => Ok(Callee::Value(v)),
-            },
+            Value::Builtin(b) => self.builtin_call(b, arg, done),
             Value::Attrs(a) => match a.get_bytes(b"__functor") {
                 Some(functor) => {
                     let functor = functor.clone();
@@ -626,6 +635,29 @@ impl<'e> Vm<'e> {
                 other.type_desc(),
                 super::print::error_value(&other)
             ))),
+        }
+    }
+
+    /// A frame that gives builtin `b` argument `arg` (or the value, when
+    /// that needs none).
+    /// (Kept out of line: the closure calls beside it stay small.)
+    #[inline(never)]
+    fn builtin_call(&self, b: Rc<Builtin>, arg: Value, done: Done) -> Result<Callee, ErrorKind> {
+        if let Some(work) = direct_loop(&b, &arg) {
+            let mut l = LoopFrame::new(work, None);
+            l.done = done;
+            l.builtin = Some((b, arg));
+            return Ok(Callee::Frame(Frame::Loop(Box::new(l))));
+        }
+        match apply_builtin(self.ev, &b, arg.clone())? {
+            Applied::Run(gen) => {
+                let mut frame = gen_frame(gen, done);
+                if let Frame::Gen(g) = &mut frame {
+                    g.builtin = Some((b, arg));
+                }
+                Ok(Callee::Frame(frame))
+            }
+            Applied::Value(v) => Ok(Callee::Value(v)),
         }
     }
 
@@ -798,11 +830,15 @@ impl<'e> Vm<'e> {
                             self.frames.push(Frame::Gen(g));
                             None
                         }
-                        // (Calls do not make loop frames; only generators
-                        // ask for them.)
-                        other => {
+                        // A builtin's loop started straight from the call:
+                        // it has the call's position, as the builtin's
+                        // generator would have.
+                        Frame::Loop(mut l) => {
+                            if !Rc::ptr_eq(&f.code, &self.call_code) {
+                                l.span.get_or_insert_with(|| f.code.spans[f.ip - 1].clone());
+                            }
                             self.frames.push(Frame::Code(f));
-                            self.frames.push(other);
+                            self.frames.push(Frame::Loop(l));
                             None
                         }
                     }
@@ -1385,8 +1421,9 @@ fn ident_frame(lambda: &LambdaInfo, arg: Value, parent: Rc<Env>, base: usize, do
 /// The name of the builtin `f` is (or an evaluated thunk holds) when the
 /// argument it is about to get is its last, it has a fast path, and it
 /// evaluates that argument before anything else: the one-argument ones
-/// (`toString`, `length`, `typeOf`, the type predicates, …) and those
-/// marked `strict_last` in the builtins table.
+/// (`toString`, `length`, `typeOf`, the type predicates, …), those
+/// marked `strict_last` in the builtins table, and the list loops given an
+/// evaluated function (`loops::loop_forces_list_first`).
 fn strict_last_builtin(f: &Value) -> Option<&'static str> {
     evaluated(f, |v| match v {
         Value::Builtin(b)
@@ -1396,6 +1433,7 @@ fn strict_last_builtin(f: &Value) -> Option<&'static str> {
         {
             Some(b.name)
         }
+        Value::Builtin(b) if loop_forces_list_first(b) => Some(b.name),
         _ => None,
     })
 }
@@ -1430,7 +1468,7 @@ fn int_binop(op: BinOp, x: i64, y: i64) -> Option<Value> {
 /// The value of a thunk of `code` in `env` when it needs no frame: a
 /// binding of a function (`f = x: …;`) is its closure, and `n - 1` of
 /// evaluated integers its result (see [`Shape`]).
-#[inline]
+#[inline(always)]
 fn quick_value(code: &Rc<Code>, env: &Rc<Env>) -> Option<Value> {
     match code.shape {
         Shape::General => None,

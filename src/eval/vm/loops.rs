@@ -14,8 +14,9 @@
 use super::{
     curried_frame, curried_inner, Callee, Done, EvalError, Frame, ListLoop, Span, Value, Vm,
 };
+use crate::eval::code::Shape;
 use crate::eval::error::ErrorKind;
-use crate::eval::value::List;
+use crate::eval::value::{Builtin, Closure, List};
 use std::rc::Rc;
 
 /// What the value the loop gets back next is.
@@ -51,8 +52,96 @@ pub(super) struct LoopFrame {
     /// The answer of the frame above, when it finished.
     pub(super) reply: Option<Value>,
     /// The builtin call's position (for errors of the loop itself).
-    span: Option<Span>,
+    pub(super) span: Option<Span>,
     pub(super) done: Done,
+    /// For a loop started straight from the call ([`direct_loop`]), with
+    /// no generator below it: the builtin and its last argument, so that
+    /// an error gets the trace frames the generator would have added.
+    pub(super) builtin: Option<(Rc<Builtin>, Value)>,
+}
+
+/// The loop a call of builtin `b` with its last argument `last` is, when
+/// it can start without the builtin's generator: `filter`, `concatMap`,
+/// `any`, `all` and `foldl'` (on a non-empty list) with a function and a
+/// list already evaluated, the only checks the generator makes before it
+/// asks for the same loop.
+pub(super) fn direct_loop(b: &Builtin, last: &Value) -> Option<ListLoop> {
+    if !is_loop_builtin(b) || b.args.len() + 1 != b.arity {
+        return None;
+    }
+    let Value::List(list) = last.resolved() else {
+        return None;
+    };
+    let f = function_now(b.args.first()?)?;
+    Some(match b.name {
+        "filter" => ListLoop::Filter { f, list },
+        "concatMap" => ListLoop::ConcatMap { f, list },
+        "any" => ListLoop::AnyAll {
+            f,
+            list,
+            want: true,
+        },
+        "all" => ListLoop::AnyAll {
+            f,
+            list,
+            want: false,
+        },
+        "foldl'" if !list.is_empty() => ListLoop::Foldl {
+            acc: b.args.get(1)?.clone(),
+            f,
+            list,
+        },
+        _ => return None,
+    })
+}
+
+/// Whether `b` is a builtin [`direct_loop`] can start.
+pub(super) fn is_loop_builtin(b: &Builtin) -> bool {
+    b.fast.is_none() && matches!(b.name, "filter" | "concatMap" | "any" | "all" | "foldl'")
+}
+
+/// Whether the call of loop builtin `b` with one more argument, its last
+/// (the list), may evaluate that argument first: the function, which the
+/// builtin forces and checks before the list, is already an evaluated
+/// function, so nothing the builtin does comes before forcing the list.
+pub(super) fn loop_forces_list_first(b: &Builtin) -> bool {
+    is_loop_builtin(b) && b.args.len() + 1 == b.arity && b.args.first().is_some_and(function_ahead)
+}
+
+fn is_function(v: &Value) -> bool {
+    matches!(v, Value::Closure(_) | Value::Builtin(_))
+}
+
+/// Whether `f` is a function, or a thunk that only makes one (`filter (x:
+/// …) l` passes the lambda as such a thunk): forcing it cannot fail.
+fn function_ahead(f: &Value) -> bool {
+    match f {
+        Value::Thunk(t) => t
+            .with_value(|v| Some(is_function(v)))
+            .or_else(|| t.with_suspended(|code, _| Some(matches!(code.shape, Shape::Closure(_)))))
+            .unwrap_or(false),
+        v => is_function(v),
+    }
+}
+
+/// The function `f` is, or makes when it is a thunk that only makes one
+/// (evaluated here, as the builtin would force it first).
+fn function_now(f: &Value) -> Option<Value> {
+    let Value::Thunk(t) = f else {
+        return is_function(f).then(|| f.clone());
+    };
+    if let Some(v) = t.value() {
+        return is_function(&v).then_some(v);
+    }
+    let v = t.with_suspended(|code, env| match code.shape {
+        Shape::Closure(i) => Some(Value::Closure(Rc::new(Closure {
+            lambda: code.lambdas.get(i as usize)?.clone(),
+            env: env.clone(),
+        }))),
+        _ => None,
+    })?;
+    t.finish(v.clone());
+    Some(v)
 }
 
 impl LoopFrame {
@@ -76,6 +165,7 @@ impl LoopFrame {
             reply: None,
             span,
             done: Done::Resume,
+            builtin: None,
         }
     }
 
