@@ -1681,7 +1681,36 @@ enum Applied {
 /// Gives builtin `b` argument `arg`: a generator computing the result once
 /// all arguments are there, or a value (the partially applied builtin, or
 /// the result of the fast path).
-fn apply_builtin(host: &dyn Host, b: &Builtin, arg: Value) -> Result<Applied, ErrorKind> {
+fn apply_builtin(host: &dyn Host, b: &Builtin, mut arg: Value) -> Result<Applied, ErrorKind> {
+    // The last argument of a builtin with a fast path: the arguments are
+    // put together on the stack, so that a fast path that answers needs
+    // no allocation (builtins take at most three).
+    if let (Some(fast), true) = (b.fast, b.args.len() + 1 == b.arity) {
+        match b.args.as_slice() {
+            [] => {
+                let all = [arg];
+                if let Some(v) = fast(&all) {
+                    return Ok(Applied::Value(v));
+                }
+                [arg] = all;
+            }
+            [x] => {
+                let all = [x.clone(), arg];
+                if let Some(v) = fast(&all) {
+                    return Ok(Applied::Value(v));
+                }
+                [_, arg] = all;
+            }
+            [x, y] => {
+                let all = [x.clone(), y.clone(), arg];
+                if let Some(v) = fast(&all) {
+                    return Ok(Applied::Value(v));
+                }
+                [_, _, arg] = all;
+            }
+            _ => {}
+        }
+    }
     let mut args = Vec::with_capacity(b.arity);
     args.extend(b.args.iter().cloned());
     args.push(arg);
@@ -1691,7 +1720,7 @@ fn apply_builtin(host: &dyn Host, b: &Builtin, arg: Value) -> Result<Applied, Er
             ..b.without_args()
         }))));
     }
-    if let Some(fast) = b.fast {
+    if let (Some(fast), true) = (b.fast, b.arity > 3) {
         if let Some(v) = fast(&args) {
             return Ok(Applied::Value(v));
         }
