@@ -96,7 +96,13 @@ impl StoreDir {
 
     /// The absolute form of `path`.
     pub fn print(&self, path: &StorePath) -> String {
-        format!("{}/{}", self.0, path.0)
+        // (Joined by hand: `format!` costs several times more, and
+        // instantiating a derivation prints every input path.)
+        let mut s = String::with_capacity(self.0.len() + 1 + path.0.len());
+        s.push_str(&self.0);
+        s.push('/');
+        s.push_str(&path.0);
+        s
     }
 
     /// C++ Nix's `makeStorePath`: the hash part is the nix32 of the 20-byte
@@ -107,13 +113,20 @@ impl StoreDir {
         hash: &Hash,
         name: &str,
     ) -> Result<StorePath, StorePathError> {
-        let fingerprint = format!(
-            "{kind}:{}:{}:{name}",
-            hash.to_string_with(HashFormat::Base16),
-            self.0
-        );
+        let hash = hash.to_string_with(HashFormat::Base16);
+        let mut fingerprint =
+            String::with_capacity(kind.len() + hash.len() + self.0.len() + name.len() + 3);
+        for (i, part) in [kind, &hash, &self.0, name].into_iter().enumerate() {
+            if i > 0 {
+                fingerprint.push(':');
+            }
+            fingerprint.push_str(part);
+        }
         let digest = Hash::of_bytes(HashAlgo::Sha256, fingerprint.as_bytes()).truncate(20);
-        let base = format!("{}-{name}", nixbase32::encode(digest.digest()));
+        let mut base = nixbase32::encode(digest.digest());
+        base.reserve(1 + name.len());
+        base.push('-');
+        base.push_str(name);
         // Errors name the whole path, as C++ Nix's.
         validate_name(&base, name)?;
         Ok(StorePath(base))
@@ -125,7 +138,9 @@ impl StoreDir {
         let mut s = kind.to_owned();
         for r in references {
             s.push(':');
-            s.push_str(&self.print(r));
+            s.push_str(&self.0);
+            s.push('/');
+            s.push_str(&r.0);
         }
         if self_ref {
             s.push_str(":self");
