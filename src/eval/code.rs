@@ -232,31 +232,15 @@ pub enum Shape {
 }
 
 impl Code {
-    /// Code of these parts, with its [`Shape`] found.
-    pub fn new(
-        ops: Vec<Op>,
-        spans: Vec<Span>,
-        constants: Vec<Value>,
-        codes: Vec<Rc<Code>>,
-        lambdas: Vec<Rc<LambdaInfo>>,
-        attr_pos: Vec<AttrPosInfo>,
-    ) -> Code {
-        let mut code = Code {
-            ops,
-            spans,
-            constants,
-            codes,
-            lambdas,
-            attr_pos,
-            lambda: None,
-            shape: Shape::General,
-        };
-        code.shape = match (code.as_closure(), code.as_binop()) {
+    /// The same code with its [`Shape`] found (code is made with
+    /// `Shape::General` and then given its shape here).
+    pub fn with_shape(mut self) -> Code {
+        self.shape = match (self.as_closure(), self.as_binop()) {
             (Some(i), _) => Shape::Closure(i),
             (None, Some((a, b, op))) => Shape::BinOp(a, b, op),
             (None, None) => Shape::General,
         };
-        code
+        self
     }
 
     /// The `(depth, slot)` of code that only reads a local variable.

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use rnix::ast::{self, AstToken, HasEntry, InterpolPart};
 use rowan::ast::AstNode;
 
-use super::code::{AttrPosInfo, BinOp, Code, Formal, LambdaInfo, Op, Params, Source, Span};
+use super::code::{AttrPosInfo, BinOp, Code, Formal, LambdaInfo, Op, Params, Shape, Source, Span};
 use super::error::{ErrorKind, EvalError};
 use super::syntax::{ident_text, literal_string};
 use super::value::{AttrPos, NixString, Value};
@@ -72,14 +72,19 @@ impl Builder {
     }
 
     fn finish(self) -> Rc<Code> {
-        Rc::new(Code::new(
-            self.ops,
-            self.spans,
-            self.constants,
-            self.codes,
-            self.lambdas,
-            self.attr_pos,
-        ))
+        Rc::new(
+            Code {
+                ops: self.ops,
+                spans: self.spans,
+                constants: self.constants,
+                codes: self.codes,
+                lambdas: self.lambdas,
+                attr_pos: self.attr_pos,
+                lambda: None,
+                shape: Shape::General,
+            }
+            .with_shape(),
+        )
     }
 }
 

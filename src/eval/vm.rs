@@ -108,14 +108,19 @@ fn gen_frame(gen: Gen, done: Done) -> Frame {
 
 /// Code of the VM's own, every instruction at `span`.
 fn internal_code(ops: Vec<Op>, span: &Span) -> Rc<Code> {
-    Rc::new(Code::new(
-        ops.clone(),
-        vec![span.clone(); ops.len()],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-    ))
+    Rc::new(
+        Code {
+            spans: vec![span.clone(); ops.len()],
+            ops,
+            constants: vec![],
+            codes: vec![],
+            lambdas: vec![],
+            attr_pos: vec![],
+            lambda: None,
+            shape: Shape::General,
+        }
+        .with_shape(),
+    )
 }
 
 /// What applying a function gives: a frame to run, or (a builtin that
@@ -272,20 +277,8 @@ impl<'e> Vm<'e> {
                     };
                     // Started straight from the call: the frames its
                     // generator would have added.
-                    if innermost {
-                        if let Some(ctx) = argument_context(b, last, &e.kind) {
-                            e.add_trace(ctx, None);
-                        }
-                        e.span_in_frame = true;
-                    }
-                    e.add_trace(
-                        format!("while calling the '{}' builtin", b.name),
-                        l.span.clone(),
-                    );
-                    if let Done::Thunk(t) = l.done {
-                        t.restore();
-                        self.builtin_argument_trace(&mut e, &t);
-                    }
+                    add_builtin_frames(&mut e, b, last, &l.span, innermost);
+                    self.restore_thunk(&mut e, l.done);
                 }
                 Some(Frame::Code(f)) => {
                     self.stack.truncate(f.base);
@@ -306,10 +299,7 @@ impl<'e> Vm<'e> {
                             }
                         }
                     }
-                    if let Done::Thunk(t) = f.done {
-                        t.restore();
-                        self.builtin_argument_trace(&mut e, &t);
-                    }
+                    self.restore_thunk(&mut e, f.done);
                 }
                 Some(Frame::Gen(g)) => {
                     if let Some(ctx) = g.error_context.clone() {
@@ -319,29 +309,14 @@ impl<'e> Vm<'e> {
                         if let Ok(Value::String(s)) = self.ev.force(ctx) {
                             e.add_trace(s.to_str_lossy().into_owned(), None);
                         }
-                        if let Done::Thunk(t) = g.done {
-                            t.restore();
-                            self.builtin_argument_trace(&mut e, &t);
-                        }
+                        self.restore_thunk(&mut e, g.done);
                         innermost = false;
                         continue;
                     }
                     if let Some((b, last)) = &g.builtin {
-                        if innermost {
-                            if let Some(ctx) = argument_context(b, last, &e.kind) {
-                                e.add_trace(ctx, None);
-                            }
-                            e.span_in_frame = true;
-                        }
-                        e.add_trace(
-                            format!("while calling the '{}' builtin", b.name),
-                            g.span.clone(),
-                        );
+                        add_builtin_frames(&mut e, b, last, &g.span, innermost);
                     }
-                    if let Done::Thunk(t) = g.done {
-                        t.restore();
-                        self.builtin_argument_trace(&mut e, &t);
-                    }
+                    self.restore_thunk(&mut e, g.done);
                 }
                 None => {}
             }
@@ -349,6 +324,15 @@ impl<'e> Vm<'e> {
         }
         self.exit_traced(bottom);
         Err(e)
+    }
+
+    /// Puts back the work of the thunk an unwound frame was evaluating
+    /// (its `done`), with the trace frame of the builtin about to get it.
+    fn restore_thunk(&self, e: &mut EvalError, done: Done) {
+        if let Done::Thunk(t) = done {
+            t.restore();
+            self.builtin_argument_trace(e, &t);
+        }
     }
 
     /// When thunk `t`, whose evaluation failed, is the argument the code
@@ -1502,6 +1486,28 @@ fn bool_of(v: &Value) -> Option<bool> {
         Value::Bool(b) => Some(*b),
         _ => None,
     })
+}
+
+/// The trace frames an error passing through a call of builtin `b` (its
+/// last argument `last`, called at `span`) gets: what the argument was,
+/// for an error of the builtin's own (`innermost`), and the call.
+fn add_builtin_frames(
+    e: &mut EvalError,
+    b: &Builtin,
+    last: &Value,
+    span: &Option<Span>,
+    innermost: bool,
+) {
+    if innermost {
+        if let Some(ctx) = argument_context(b, last, &e.kind) {
+            e.add_trace(ctx, None);
+        }
+        e.span_in_frame = true;
+    }
+    e.add_trace(
+        format!("while calling the '{}' builtin", b.name),
+        span.clone(),
+    );
 }
 
 /// "while evaluating the first argument passed to builtins.X" when a
