@@ -200,6 +200,8 @@ fn daemon_config(m: &ArgMatches, address: &StoreAddress) -> Result<DaemonConfig,
         socket_mode,
         state_dir: address.state_dir().map(Path::to_path_buf),
         tls,
+        // `oxnix store daemon` serves until SIGINT or SIGTERM.
+        catch_signals: true,
     })
 }
 
@@ -229,6 +231,7 @@ fn handoff_daemon(
     // theirs): other users use the daemon's --listen socket.
     let config = DaemonConfig {
         socket_mode: 0o600,
+        catch_signals: false,
         ..config.clone()
     };
     Daemon::start_with(store, &Listen::Unix(socket), &config)

@@ -89,6 +89,10 @@ pub struct DaemonConfig {
     pub state_dir: Option<PathBuf>,
     /// Serve TCP with TLS: this certificate chain and private key (PEM).
     pub tls: Option<TlsIdentity>,
+    /// Catch SIGINT and SIGTERM from before the listener is bound, for
+    /// [`Daemon::wait_for_signal`]: once the socket exists, a signal
+    /// stops the daemon cleanly instead of killing it.
+    pub catch_signals: bool,
 }
 
 /// A server certificate chain and its private key, in PEM.
@@ -124,6 +128,7 @@ impl Default for DaemonConfig {
             socket_mode: 0o666,
             state_dir: None,
             tls: None,
+            catch_signals: false,
         }
     }
 }
@@ -135,6 +140,21 @@ pub struct Daemon {
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
     socket: Option<PathBuf>,
+    /// SIGTERM and SIGINT, caught since before binding
+    /// (`DaemonConfig::catch_signals`).
+    signals: Option<(Signal, Signal)>,
+}
+
+type Signal = tokio::signal::unix::Signal;
+
+/// Streams of SIGTERM and SIGINT, on runtime `rt`: from now on neither
+/// kills the process.
+fn catch_signals(rt: &Runtime) -> Result<(Signal, Signal), StoreError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let _guard = rt.enter();
+    signal(SignalKind::terminate())
+        .and_then(|t| signal(SignalKind::interrupt()).map(|i| (t, i)))
+        .map_err(io_err("catching signals".into()))
 }
 
 fn io_err(context: String) -> impl FnOnce(io::Error) -> StoreError {
@@ -440,6 +460,11 @@ impl Daemon {
             .enable_all()
             .build()
             .map_err(io_err("starting the daemon's runtime".into()))?;
+        let signals = if config.catch_signals {
+            Some(catch_signals(&rt)?)
+        } else {
+            None
+        };
         let limits = Arc::new(config.limits.clone());
         let uploads = Uploads::new();
         let busy = Busy::new();
@@ -574,6 +599,7 @@ impl Daemon {
             shutdown: Some(tx),
             task: Some(task),
             socket,
+            signals,
         })
     }
 
@@ -587,13 +613,14 @@ impl Daemon {
         let (Some(rt), Some(task)) = (&self.rt, &mut self.task) else {
             return Ok(());
         };
+        let signals = match self.signals.take() {
+            Some(s) => Ok(s),
+            None => catch_signals(rt),
+        };
         let (finished, result) = rt.block_on(async {
-            use tokio::signal::unix::{signal, SignalKind};
-            let signals = signal(SignalKind::terminate())
-                .and_then(|t| signal(SignalKind::interrupt()).map(|i| (t, i)));
             let (mut term, mut int) = match signals {
                 Ok(s) => s,
-                Err(e) => return (false, Err(io_err("waiting for signals".into())(e))),
+                Err(e) => return (false, Err(e)),
             };
             tokio::select! {
                 _ = term.recv() => (false, Ok(())),
