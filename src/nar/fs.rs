@@ -307,7 +307,7 @@ pub fn restore_with<R: Read>(input: R, target: &Path, case_hack: bool) -> Result
 }
 
 /// `rename(2)` that refuses to replace an existing `to`.
-fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+pub fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
     use std::ffi::CString;
     let c = |p: &Path| {
         CString::new(p.as_os_str().as_bytes())

@@ -197,11 +197,15 @@ fn bind_unix(path: &Path, mode: u32) -> Result<tokio::net::UnixListener, StoreEr
     };
     let std_listener = match std::os::unix::net::UnixListener::bind(&tmp) {
         Ok(l) => {
-            // A link fails where a file appeared meanwhile (another
-            // daemon starting): it is not replaced.
-            let placed =
-                mode_of(&tmp).and_then(|()| std::fs::hard_link(&tmp, path).map_err(io_err(ctx())));
-            let _ = std::fs::remove_file(&tmp);
+            // Moved into place without replacing a file that appeared
+            // meanwhile (another daemon starting), in one step, so that
+            // no temporary name is left once the socket shows.
+            let placed = mode_of(&tmp).and_then(|()| {
+                crate::nar::fs::rename_no_replace(&tmp, path).map_err(io_err(ctx()))
+            });
+            if placed.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
             placed?;
             l
         }
