@@ -178,15 +178,7 @@ impl Hash {
     pub fn to_string_with(&self, format: HashFormat) -> String {
         match format {
             HashFormat::Sri => self.encode(format),
-            _ => {
-                let digest = self.encode(format);
-                let name = self.algo.name();
-                let mut s = String::with_capacity(name.len() + 1 + digest.len());
-                s.push_str(name);
-                s.push(':');
-                s.push_str(&digest);
-                s
-            }
+            _ => [self.algo.name(), &self.encode(format)].join(":"),
         }
     }
 

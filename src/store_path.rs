@@ -96,13 +96,18 @@ impl StoreDir {
 
     /// The absolute form of `path`.
     pub fn print(&self, path: &StorePath) -> String {
-        // (Joined by hand: `format!` costs several times more, and
-        // instantiating a derivation prints every input path.)
         let mut s = String::with_capacity(self.0.len() + 1 + path.0.len());
-        s.push_str(&self.0);
-        s.push('/');
-        s.push_str(&path.0);
+        self.push_path(&mut s, path);
         s
+    }
+
+    /// Appends the absolute form of `path` to `out` (by hand, not with
+    /// `format!`, which costs several times more: instantiating a
+    /// derivation prints every input path a few times).
+    fn push_path(&self, out: &mut String, path: &StorePath) {
+        out.push_str(&self.0);
+        out.push('/');
+        out.push_str(&path.0);
     }
 
     /// C++ Nix's `makeStorePath`: the hash part is the nix32 of the 20-byte
@@ -114,14 +119,7 @@ impl StoreDir {
         name: &str,
     ) -> Result<StorePath, StorePathError> {
         let hash = hash.to_string_with(HashFormat::Base16);
-        let mut fingerprint =
-            String::with_capacity(kind.len() + hash.len() + self.0.len() + name.len() + 3);
-        for (i, part) in [kind, &hash, &self.0, name].into_iter().enumerate() {
-            if i > 0 {
-                fingerprint.push(':');
-            }
-            fingerprint.push_str(part);
-        }
+        let fingerprint = [kind, &hash, &self.0, name].join(":");
         let digest = Hash::of_bytes(HashAlgo::Sha256, fingerprint.as_bytes()).truncate(20);
         let mut base = nixbase32::encode(digest.digest());
         base.reserve(1 + name.len());
@@ -138,9 +136,7 @@ impl StoreDir {
         let mut s = kind.to_owned();
         for r in references {
             s.push(':');
-            s.push_str(&self.0);
-            s.push('/');
-            s.push_str(&r.0);
+            self.push_path(&mut s, r);
         }
         if self_ref {
             s.push_str(":self");

@@ -95,7 +95,8 @@ fn run_mix(work: &Path, store: &Path) -> Vec<String> {
 }
 
 /// Waits (up to 30 s) for the hand-off socket of a daemon serving
-/// `store`, which appears once it listens; its path.
+/// `store`, which appears once it listens; its path. Looks often, so that
+/// a caller acts within a moment of its appearing.
 fn wait_for_daemon(store: &Path) -> PathBuf {
     let socket = store.join("daemon.sock");
     let start = Instant::now();
@@ -104,7 +105,7 @@ fn wait_for_daemon(store: &Path) -> PathBuf {
             start.elapsed() < Duration::from_secs(30),
             "the daemon's socket never appeared"
         );
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_micros(200));
     }
     socket
 }
@@ -161,15 +162,7 @@ fn a_daemon_stopped_as_its_socket_appears_exits_cleanly() {
         let mut c = command(OXNIX, &store);
         c.args(["store", "daemon", "--listen", "127.0.0.1:0"]);
         let mut daemon = spawn(c);
-        let socket = store.join("daemon.sock");
-        let start = Instant::now();
-        while !socket.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "round {round}: the daemon's socket never appeared"
-            );
-            std::thread::yield_now();
-        }
+        let socket = wait_for_daemon(&store);
         // SAFETY: sending SIGTERM to our own child has no preconditions.
         unsafe {
             libc::kill(daemon.id() as i32, libc::SIGTERM);

@@ -346,15 +346,11 @@ struct Signals {
 
 impl Signals {
     fn new() -> Result<Signals, CliError> {
-        use tokio::signal::unix::{signal, SignalKind};
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(CliError::failed)?;
-        let _guard = rt.enter();
-        let term = signal(SignalKind::terminate()).map_err(CliError::failed)?;
-        let int = signal(SignalKind::interrupt()).map_err(CliError::failed)?;
-        drop(_guard);
+        let (term, int) = crate::store::daemon::catch_signals(&rt).map_err(CliError::failed)?;
         Ok(Signals { rt, term, int })
     }
 

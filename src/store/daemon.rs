@@ -145,11 +145,11 @@ pub struct Daemon {
     signals: Option<(Signal, Signal)>,
 }
 
-type Signal = tokio::signal::unix::Signal;
+pub type Signal = tokio::signal::unix::Signal;
 
 /// Streams of SIGTERM and SIGINT, on runtime `rt`: from now on neither
 /// kills the process.
-fn catch_signals(rt: &Runtime) -> Result<(Signal, Signal), StoreError> {
+pub fn catch_signals(rt: &Runtime) -> Result<(Signal, Signal), StoreError> {
     use tokio::signal::unix::{signal, SignalKind};
     let _guard = rt.enter();
     signal(SignalKind::terminate())

@@ -9,7 +9,7 @@
 //! `#[fast(fast::name)]`, and takes as many arguments as the builtin. (The
 //! type predicates' fast paths are made with the predicates, in `types`.)
 
-use crate::eval::value::{List, NixString, Thunk, Value};
+use crate::eval::value::{Context, List, NixString, Thunk, Value};
 
 /// The value of `v` if it is evaluated.
 pub(super) fn ready(v: &Value) -> Option<Value> {
@@ -90,23 +90,38 @@ pub(super) fn concat_strings_sep([sep, list]: &[Value; 2]) -> Option<Value> {
     let (Value::String(sep), Value::List(l)) = (ready(sep)?, ready(list)?) else {
         return None;
     };
-    if sep.has_context() {
-        return None;
+    join_strings(&sep, &l).map(Value::String)
+}
+
+/// `items` joined by `sep` with all their contexts, sized once, when every
+/// item is an evaluated string (`concatStringsSep`'s usual case).
+pub(super) fn join_strings(sep: &NixString, items: &[Value]) -> Option<NixString> {
+    let string_len = |v: &Value| match v {
+        Value::String(s) => Some(s.len()),
+        Value::Thunk(t) => t.with_value(|v| match v {
+            Value::String(s) => Some(s.len()),
+            _ => None,
+        }),
+        _ => None,
+    };
+    let mut len = sep.len() * items.len().saturating_sub(1);
+    for x in items {
+        len += string_len(x)?;
     }
-    let mut out = Vec::new();
-    for (i, x) in l.iter().enumerate() {
-        let Value::String(s) = ready(x)? else {
-            return None;
-        };
-        if s.has_context() {
-            return None;
-        }
+    let mut out = Vec::with_capacity(len);
+    let mut ctx = Context::new();
+    sep.add_context_to(&mut ctx);
+    for (i, x) in items.iter().enumerate() {
         if i > 0 {
             out.extend_from_slice(sep.as_bytes());
         }
+        let Value::String(s) = ready(x)? else {
+            return None;
+        };
         out.extend_from_slice(s.as_bytes());
+        s.add_context_to(&mut ctx);
     }
-    Some(Value::string(out))
+    Some(NixString::with_context(out, ctx))
 }
 
 pub(super) fn map([f, list]: &[Value; 2]) -> Option<Value> {

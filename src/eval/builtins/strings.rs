@@ -82,30 +82,19 @@ fn concat_strings_sep(co: Co, [sep, l]: [Value; 2]) -> GenFuture {
         // Forcing the elements that are strings ahead, in order, fails
         // where the loop below would, and saves it a round trip each.
         force_while(&co, &l, |v| matches!(v, Value::String(_))).await?;
+        // The strings (all the elements, usually) joined without a call
+        // each; other elements are coerced one by one.
+        if let Some(joined) = fast::join_strings(&sep, &l) {
+            return Ok(Value::String(joined));
+        }
         let mut ctx = Context::new();
         sep.add_context_to(&mut ctx);
-        // The strings (all the elements, usually) joined without a call
-        // each, into a result sized once.
-        let items: Vec<Value> = l.iter().map(Value::resolved).collect();
-        let strings_len: usize = items
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => s.len(),
-                _ => 0,
-            })
-            .sum();
-        let seps_len = sep.len() * items.len().saturating_sub(1);
-        let mut out = Vec::with_capacity(strings_len + seps_len);
-        for (i, x) in items.into_iter().enumerate() {
+        let mut out = Vec::new();
+        for (i, x) in l.iter().enumerate() {
             if i > 0 {
                 out.extend_from_slice(sep.as_bytes());
             }
-            if let Value::String(s) = &x {
-                out.extend_from_slice(s.as_bytes());
-                s.add_context_to(&mut ctx);
-                continue;
-            }
-            coerce_into(&co, x, Coercion::Interpolation, &mut out, &mut ctx).await?;
+            coerce_into(&co, x.clone(), Coercion::Interpolation, &mut out, &mut ctx).await?;
         }
         Ok(Value::String(NixString::with_context(out, ctx)))
     })

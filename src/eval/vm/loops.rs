@@ -12,11 +12,12 @@
 //! the generator below, as before.
 
 use super::{
-    curried_frame, curried_inner, Callee, Done, EvalError, Frame, ListLoop, Span, Value, Vm,
+    curried_frame, curried_inner, quick_value, Callee, Done, EvalError, Frame, ListLoop, Span,
+    Value, Vm,
 };
 use crate::eval::code::Shape;
 use crate::eval::error::ErrorKind;
-use crate::eval::value::{Builtin, Closure, List};
+use crate::eval::value::{Builtin, List};
 use std::rc::Rc;
 
 /// What the value the loop gets back next is.
@@ -134,10 +135,7 @@ fn function_now(f: &Value) -> Option<Value> {
         return is_function(&v).then_some(v);
     }
     let v = t.with_suspended(|code, env| match code.shape {
-        Shape::Closure(i) => Some(Value::Closure(Rc::new(Closure {
-            lambda: code.lambdas.get(i as usize)?.clone(),
-            env: env.clone(),
-        }))),
+        Shape::Closure(_) => quick_value(code, env),
         _ => None,
     })?;
     t.finish(v.clone());
