@@ -210,6 +210,16 @@ impl Attrs {
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + '_ {
         self.iter().map(|(_, v)| v)
     }
+
+    /// The entries of a set kept as a vector, which owns its values (a
+    /// B-tree's nodes may be shared with other sets): `None` for a large
+    /// set.
+    pub fn owned_entries(&self) -> Option<&[(NixString, Value)]> {
+        match &self.0 {
+            Repr::Small(v) => Some(v),
+            Repr::Large(_) => None,
+        }
+    }
 }
 
 /// The entries of an [`Attrs`], by name.

@@ -9,6 +9,7 @@ pub mod builtins;
 pub mod code;
 pub mod compiler;
 pub mod config;
+pub mod cycles;
 pub mod error;
 pub mod eval_io;
 pub mod host;

@@ -433,6 +433,26 @@ impl Env {
         unsafe { f(&(&*self.slots.get())[slot]) }
     }
 
+    /// How many slots the scope has.
+    pub fn slot_count(&self) -> usize {
+        // SAFETY: as `peek`.
+        unsafe { (*self.slots.get()).len() }
+    }
+
+    /// `f` of all slots, read only (as [`Env::peek`]).
+    pub fn peek_slots<R>(&self, f: impl FnOnce(&[Value]) -> R) -> R {
+        // SAFETY: as `peek`.
+        unsafe { f(&*self.slots.get()) }
+    }
+
+    /// Empties every slot (a scope found unreachable: see `cycles`).
+    pub fn clear(&self) {
+        // SAFETY: as `set`: the values are moved out, and dropped only
+        // after the write.
+        let old = unsafe { std::mem::take(&mut *self.slots.get()) };
+        drop(old);
+    }
+
     #[inline]
     pub fn set(&self, slot: usize, v: Value) {
         // SAFETY: the evaluator is single-threaded (`Env` is not `Sync`),
@@ -575,6 +595,17 @@ impl Thunk {
         };
         let old = std::mem::replace(state, back);
         drop(old);
+    }
+
+    /// What `f` makes of the state. `f` must only read it.
+    pub fn peek_state<R>(&self, f: impl FnOnce(&ThunkState) -> R) -> R {
+        // SAFETY: see the type's comment.
+        f(unsafe { &*self.0.get() })
+    }
+
+    /// Whether nothing else refers to this thunk.
+    pub fn is_unshared(&self) -> bool {
+        Rc::strong_count(&self.0) == 1
     }
 
     pub fn ptr_eq(&self, other: &Thunk) -> bool {

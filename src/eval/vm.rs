@@ -15,6 +15,7 @@ pub use super::host::{
 };
 
 mod loops;
+use super::cycles;
 use super::ops;
 use super::value::{
     AttrPos, Attrs, Builtin, Closure, Env, List, NixString, Thunk, ThunkState, Value,
@@ -994,7 +995,9 @@ impl<'e> Vm<'e> {
             }
             Op::PushScope(n) => f.env = Env::new(n as usize, Some(f.env.clone())),
             Op::PopScope => {
-                f.env = f.env.parent.clone().expect("the compiler pairs scopes");
+                let parent = f.env.parent.clone().expect("the compiler pairs scopes");
+                let scope = std::mem::replace(&mut f.env, parent);
+                cycles::free_if_unreachable(scope);
             }
             Op::SetSlot(i) => {
                 let v = self.pop();
