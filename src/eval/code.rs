@@ -183,6 +183,13 @@ pub enum Op {
     AssertBool,
     /// Pop argument and function; push the result of the call.
     Call,
+    /// `f a b`: pop `b`, `a` and `f`; push `f a b` and skip the
+    /// `CallSwap` that follows, when `f` takes both at once (`a: b: …`, a
+    /// builtin of two arguments whose fast path answers). Otherwise call
+    /// `f a`, leaving `b` below its result for the `CallSwap`.
+    Call2,
+    /// Pop function and (below it) argument; push the result of the call.
+    CallSwap,
     BinOp(BinOp),
     Not,
     Negate,

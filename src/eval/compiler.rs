@@ -252,6 +252,37 @@ impl<'g> Compiler<'g> {
         Ok(())
     }
 
+    /// A chain of applications `f a b c …`: the function, then the
+    /// arguments two at a time (`Call2`, which calls `f a b` at once when
+    /// it can, followed by the `CallSwap` it falls back on), the last one
+    /// alone with `Call`.
+    fn call(&mut self, a: &ast::Apply) -> R<()> {
+        let mut chain = vec![a.clone()];
+        let mut head = a.lambda().ok_or_else(|| self.missing(a))?;
+        while let ast::Expr::Apply(inner) = head {
+            head = inner.lambda().ok_or_else(|| self.missing(&inner))?;
+            chain.push(inner);
+        }
+        self.expr(&head)?;
+        chain.reverse();
+        let mut apps = chain.iter();
+        while let Some(app) = apps.next() {
+            let arg = app.argument().ok_or_else(|| self.missing(app))?;
+            self.lazy(&arg)?;
+            if apps.len() == 0 {
+                self.emit(Op::Call, app);
+                break;
+            }
+            if let Some(second) = apps.next() {
+                let arg = second.argument().ok_or_else(|| self.missing(second))?;
+                self.lazy(&arg)?;
+                self.emit(Op::Call2, second);
+                self.emit(Op::CallSwap, second);
+            }
+        }
+        Ok(())
+    }
+
     fn emit(&mut self, op: Op, at: &impl AstNode<Language = rnix::NixLanguage>) -> usize {
         let span = self.span(at);
         self.emit_span(op, span)
@@ -509,14 +540,7 @@ impl<'g> Compiler<'g> {
             }
             ast::Expr::Lambda(l) => self.lambda(l, None),
             ast::Expr::Apply(a) if self.trace_calls => self.traced_call(a),
-            ast::Expr::Apply(a) => {
-                let f = a.lambda().ok_or_else(|| self.missing(a))?;
-                let arg = a.argument().ok_or_else(|| self.missing(a))?;
-                self.expr(&f)?;
-                self.lazy(&arg)?;
-                self.emit(Op::Call, a);
-                Ok(())
-            }
+            ast::Expr::Apply(a) => self.call(a),
             ast::Expr::BinOp(b) => self.binop(b),
             ast::Expr::UnaryOp(u) => {
                 let e = u.expr().ok_or_else(|| self.missing(u))?;

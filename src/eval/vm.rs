@@ -344,14 +344,28 @@ impl<'e> Vm<'e> {
         let Some(Frame::Code(caller)) = self.frames.last() else {
             return;
         };
-        if !matches!(caller.code.ops.get(caller.ip), Some(Op::Call)) || self.stack.len() < 2 {
-            return;
-        }
         let n = self.stack.len();
-        if !matches!(&self.stack[n - 1], Value::Thunk(a) if a.ptr_eq(t)) {
-            return;
-        }
-        if let Some(name) = strict_last_builtin(&self.stack[n - 2]) {
+        // Whether `t` is the value `i` places below the top.
+        let is_t =
+            |i: usize| n > i && matches!(&self.stack[n - 1 - i], Value::Thunk(a) if a.ptr_eq(t));
+        let name = match caller.code.ops.get(caller.ip) {
+            Some(Op::Call) if n >= 2 && is_t(0) => strict_last_builtin(&self.stack[n - 2]),
+            Some(Op::CallSwap) if n >= 2 && is_t(1) => strict_last_builtin(&self.stack[n - 1]),
+            Some(Op::Call2) if n >= 3 => (if is_t(1) {
+                strict_last_builtin(&self.stack[n - 3])
+            } else {
+                None
+            })
+            .or_else(|| {
+                if is_t(0) {
+                    strict_pair_builtin(&self.stack[n - 3])
+                } else {
+                    None
+                }
+            }),
+            _ => None,
+        };
+        if let Some(name) = name {
             e.add_trace(
                 format!("while calling the '{name}' builtin"),
                 caller.code.spans.get(caller.ip).cloned(),
@@ -873,6 +887,27 @@ impl<'e> Vm<'e> {
         }
     }
 
+    /// Calls the function below the top of the stack (evaluated) with
+    /// the value on top.
+    #[inline(always)]
+    fn call_top(&mut self) -> Result<Flow, ErrorKind> {
+        let arg = self.pop();
+        let func = self.take();
+        // `f x` where `f` is `a: b: …`: the inner closure, without a frame
+        // for a body that only makes it.
+        if let Some(g) = curried_inner(&func, &arg) {
+            self.stack.push(g);
+            return Ok(Flow::Next);
+        }
+        match self.call_frame(func, arg, Done::Push)? {
+            Callee::Frame(frame) => Ok(Flow::Call(frame)),
+            Callee::Value(v) => {
+                self.stack.push(v);
+                Ok(Flow::Next)
+            }
+        }
+    }
+
     /// An error of the instruction the code frame on top of the frame
     /// stack is running.
     fn error_at_top(&self, k: ErrorKind) -> EvalError {
@@ -993,7 +1028,9 @@ impl<'e> Vm<'e> {
                 };
                 self.stack.push(Value::Closure(Rc::new(c)));
             }
-            Op::PushScope(n) => f.env = Env::new(n as usize, Some(f.env.clone())),
+            Op::PushScope(n) => {
+                f.env = Env::new(n as usize, Some(f.env.clone()));
+            }
             Op::PopScope => {
                 let parent = f.env.parent.clone().expect("the compiler pairs scopes");
                 let scope = std::mem::replace(&mut f.env, parent);
@@ -1206,18 +1243,80 @@ impl<'e> Vm<'e> {
                         return Ok(Flow::Force(t));
                     }
                 }
-                let arg = self.pop();
-                let func = self.take();
-                // `f x` where `f` is `a: b: …`: the inner closure, without
-                // a frame for a body that only makes it.
-                if let Some(g) = curried_inner(&func, &arg) {
-                    self.stack.push(g);
-                    return Ok(Flow::Next);
+                return self.call_top();
+            }
+            Op::CallSwap => {
+                // As `Call`, with the argument below the function (the
+                // result of the `f a` a `Call2` before made).
+                need!(0);
+                let n = self.stack.len();
+                if let Some(t) = self.unevaluated(1) {
+                    if strict_last_builtin(&self.stack[n - 1]).is_some() {
+                        return Ok(Flow::Force(t));
+                    }
                 }
-                match self.call_frame(func, arg, Done::Push)? {
-                    Callee::Frame(frame) => return Ok(Flow::Call(frame)),
-                    Callee::Value(v) => self.stack.push(v),
+                self.stack.swap(n - 1, n - 2);
+                return self.call_top();
+            }
+            Op::Call2 => {
+                need!(2);
+                let n = self.stack.len();
+                let func = match &self.stack[n - 3] {
+                    Value::Thunk(t) => t.value().expect("forced above"),
+                    v => v.clone(),
+                };
+                match &func {
+                    Value::Closure(c) if c.lambda.curried.is_some() => {
+                        let y = self.pop();
+                        let x = self.pop();
+                        self.pop();
+                        // (Skips the `CallSwap`: `Flow::Call` steps once
+                        // more, as `Next` does after a value.)
+                        f.ip += 1;
+                        let base = self.stack.len();
+                        let y = match curried_frame(&func, &x, y, base, Done::Push) {
+                            Ok(frame) => return Ok(Flow::Call(frame)),
+                            Err(y) => y,
+                        };
+                        let g = curried_inner(&func, &x).expect("a curried closure");
+                        return match self.call_frame(g, y, Done::Push) {
+                            Ok(Callee::Frame(frame)) => Ok(Flow::Call(frame)),
+                            Ok(Callee::Value(v)) => {
+                                self.stack.push(v);
+                                Ok(Flow::Next)
+                            }
+                            Err(k) => {
+                                f.ip -= 1;
+                                Err(k)
+                            }
+                        };
+                    }
+                    Value::Builtin(b) if b.args.is_empty() && b.arity == 2 => {
+                        if let Some(fast) = b.fast {
+                            // As `Call` would for `(f a) b`: a builtin
+                            // strict in its last argument gets it evaluated.
+                            if strict_pair_builtin(&func).is_some() {
+                                need!(0);
+                            }
+                            let all = [self.stack[n - 2].clone(), self.stack[n - 1].clone()];
+                            if let Some(v) = fast(&all) {
+                                self.stack.truncate(n - 3);
+                                self.stack.push(v);
+                                return Ok(Flow::Jump(f.ip + 2));
+                            }
+                        }
+                    }
+                    _ => {}
                 }
+                // `f a` now, with `b` below for the `CallSwap`.
+                if let Some(t) = self.unevaluated(1) {
+                    if strict_last_builtin(&func).is_some() {
+                        return Ok(Flow::Force(t));
+                    }
+                }
+                let y = self.pop();
+                self.stack.insert(n - 3, y);
+                return self.call_top();
             }
             Op::BinOp(bop) => {
                 // Integers (the common case) without cloning or a call.
@@ -1402,6 +1501,21 @@ fn ident_frame(lambda: &LambdaInfo, arg: Value, parent: Rc<Env>, base: usize, do
         env: Env::with_first(lambda.scope_size as usize, arg, parent),
         base,
         done,
+    })
+}
+
+/// The name of the builtin `f` is (or an evaluated thunk holds) when it
+/// takes two arguments, has none yet, has a fast path and evaluates its
+/// last argument first: what `Op::Call2` evaluates the second argument
+/// for before giving it both.
+fn strict_pair_builtin(f: &Value) -> Option<&'static str> {
+    evaluated(f, |v| match v {
+        Value::Builtin(b)
+            if b.args.is_empty() && b.arity == 2 && b.fast.is_some() && b.strict_last =>
+        {
+            Some(b.name)
+        }
+        _ => None,
     })
 }
 
