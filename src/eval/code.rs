@@ -141,6 +141,10 @@ pub enum Op {
     PushScope(u32),
     /// Leave the current scope.
     PopScope,
+    /// Leave the current scope, a `let` or `rec` scope some binding of
+    /// which is a thunk or closure of the scope: empty it when only such
+    /// bindings still refer to it (see `eval::cycles`).
+    PopCyclicScope,
     /// Pop a value into slot `i` of the current scope.
     SetSlot(u32),
     /// Pop an attribute set (expression) and enter a `with` scope for it.

@@ -1509,6 +1509,10 @@ impl<'g> Compiler<'g> {
             filled: HashSet::new(),
             builders: self.builders.len(),
         });
+        let bindings_start = self.b().ops.len();
+        // Whether a binding is a thunk or closure of the scope itself,
+        // which the scope then holds: a cycle to look at when leaving.
+        let mut holds_itself = false;
         let r = (|| {
             for (i, e) in froms.iter().enumerate() {
                 self.lazy(e)?;
@@ -1550,11 +1554,19 @@ impl<'g> Compiler<'g> {
             if let Some(s) = self.scopes.last_mut() {
                 s.initialized = true;
             }
+            holds_itself = self.b().ops[bindings_start..]
+                .iter()
+                .any(|op| matches!(op, Op::Thunk(_) | Op::Closure(_)));
             inside(self, &names)
         })();
         self.scopes.pop();
         r?;
-        self.emit_span(Op::PopScope, span.clone());
+        let leave = if holds_itself {
+            Op::PopCyclicScope
+        } else {
+            Op::PopScope
+        };
+        self.emit_span(leave, span.clone());
         Ok(())
     }
 

@@ -25,7 +25,7 @@ use super::value::{Env, ThunkState, Value};
 
 /// How many values one scope's check may visit; a scope whose values
 /// are larger is left as it is.
-const VISIT_BUDGET: usize = 64;
+const VISIT_BUDGET: usize = 16;
 
 /// Drops `scope`, a scope whose body has been evaluated, emptying it
 /// first when only its own values still refer to it.

@@ -1032,6 +1032,9 @@ impl<'e> Vm<'e> {
                 f.env = Env::new(n as usize, Some(f.env.clone()));
             }
             Op::PopScope => {
+                f.env = f.env.parent.clone().expect("the compiler pairs scopes");
+            }
+            Op::PopCyclicScope => {
                 let parent = f.env.parent.clone().expect("the compiler pairs scopes");
                 let scope = std::mem::replace(&mut f.env, parent);
                 cycles::free_if_unreachable(scope);
