@@ -1763,6 +1763,38 @@ mod tests {
         ));
     }
 
+    /// How the lambda `text`'s body leaves its scopes.
+    fn scope_exits(text: &str) -> Vec<&'static str> {
+        let source = Source::new("test".into(), PathBuf::from("/"), text.into());
+        let code =
+            Compiler::compile_source(source, &Globals::new(), None, Lints::default(), &[], false)
+                .expect("compiles");
+        let body = &code.lambdas.first().expect("a lambda").body;
+        body.ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::PopScope => Some("plain"),
+                Op::PopCyclicScope => Some("cyclic"),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Only a scope some binding of which is a thunk or closure of the
+    /// scope itself is checked for a cycle when left.
+    #[test]
+    fn scopes_holding_themselves_are_marked() {
+        assert_eq!(scope_exits("x: let a = x + 1; in a"), ["plain"]);
+        assert_eq!(scope_exits("x: let a = x + 1; b = a + 1; in b"), ["cyclic"]);
+        // (A binding that is just a sibling shares its value: no thunk.)
+        assert_eq!(scope_exits("x: let a = x + 1; b = a; in b"), ["plain"]);
+        assert_eq!(scope_exits("x: let f = n: f n; in f"), ["cyclic"]);
+        assert_eq!(scope_exits("x: rec { a = 1; b = a + 1; }"), ["cyclic"]);
+        assert_eq!(scope_exits("x: rec { a = 1; b = x; }"), ["plain"]);
+        // (The body's thunks of the scope are not held by it.)
+        assert_eq!(scope_exits("x: let a = x; in { y = a; }"), ["plain"]);
+    }
+
     /// Bindings naming no sibling are made in the enclosing scope (no
     /// scope holding a thunk holding the scope); others stay.
     #[test]
