@@ -231,19 +231,27 @@ impl<'g> Compiler<'g> {
         self.builders.last_mut().expect("a builder is active")
     }
 
-    /// With `trace-function-calls`: a chain of applications `f a b` is one
-    /// call (as C++ Nix's `ExprCall`), between `TraceEnter` (after `f` is
-    /// evaluated) and `TraceExit`.
-    fn traced_call(&mut self, a: &ast::Apply) -> R<()> {
+    /// The function of `f a b …` (`a`) and its applications, the
+    /// innermost (`f a`) first.
+    fn apply_chain(&self, a: &ast::Apply) -> R<(ast::Expr, Vec<ast::Apply>)> {
         let mut chain = vec![a.clone()];
         let mut head = a.lambda().ok_or_else(|| self.missing(a))?;
         while let ast::Expr::Apply(inner) = head {
             head = inner.lambda().ok_or_else(|| self.missing(&inner))?;
             chain.push(inner);
         }
+        chain.reverse();
+        Ok((head, chain))
+    }
+
+    /// With `trace-function-calls`: a chain of applications `f a b` is one
+    /// call (as C++ Nix's `ExprCall`), between `TraceEnter` (after `f` is
+    /// evaluated) and `TraceExit`.
+    fn traced_call(&mut self, a: &ast::Apply) -> R<()> {
+        let (head, chain) = self.apply_chain(a)?;
         self.expr(&head)?;
         self.emit(Op::TraceEnter, a);
-        for app in chain.iter().rev() {
+        for app in &chain {
             let arg = app.argument().ok_or_else(|| self.missing(app))?;
             self.lazy(&arg)?;
             self.emit(Op::Call, app);
@@ -257,14 +265,8 @@ impl<'g> Compiler<'g> {
     /// it can, followed by the `CallSwap` it falls back on), the last one
     /// alone with `Call`.
     fn call(&mut self, a: &ast::Apply) -> R<()> {
-        let mut chain = vec![a.clone()];
-        let mut head = a.lambda().ok_or_else(|| self.missing(a))?;
-        while let ast::Expr::Apply(inner) = head {
-            head = inner.lambda().ok_or_else(|| self.missing(&inner))?;
-            chain.push(inner);
-        }
+        let (head, chain) = self.apply_chain(a)?;
         self.expr(&head)?;
-        chain.reverse();
         let mut apps = chain.iter();
         while let Some(app) = apps.next() {
             let arg = app.argument().ok_or_else(|| self.missing(app))?;
@@ -1715,14 +1717,19 @@ fn intern_names(root: &rnix::Root) {
 mod tests {
     use super::*;
 
-    /// The thunk-making ops of the body of the lambda `text`, in order.
-    fn thunk_ops(text: &str) -> Vec<&'static str> {
+    /// The compiled body of the lambda `text`.
+    fn lambda_body(text: &str) -> Rc<Code> {
         let source = Source::new("test".into(), PathBuf::from("/"), text.into());
         let code =
             Compiler::compile_source(source, &Globals::new(), None, Lints::default(), &[], false)
                 .expect("compiles");
-        let body = &code.lambdas.first().expect("a lambda").body;
-        body.ops
+        code.lambdas.first().expect("a lambda").body.clone()
+    }
+
+    /// The thunk-making ops of the body of the lambda `text`, in order.
+    fn thunk_ops(text: &str) -> Vec<&'static str> {
+        lambda_body(text)
+            .ops
             .iter()
             .filter_map(|op| match op {
                 Op::Thunk(_) => Some("in"),
@@ -1765,12 +1772,8 @@ mod tests {
 
     /// How the lambda `text`'s body leaves its scopes.
     fn scope_exits(text: &str) -> Vec<&'static str> {
-        let source = Source::new("test".into(), PathBuf::from("/"), text.into());
-        let code =
-            Compiler::compile_source(source, &Globals::new(), None, Lints::default(), &[], false)
-                .expect("compiles");
-        let body = &code.lambdas.first().expect("a lambda").body;
-        body.ops
+        lambda_body(text)
+            .ops
             .iter()
             .filter_map(|op| match op {
                 Op::PopScope => Some("plain"),
