@@ -110,6 +110,27 @@ fn wait_for_daemon(store: &Path) -> PathBuf {
     socket
 }
 
+/// A daemon serving `store` on a loopback port, once it listens; and its
+/// hand-off socket.
+fn serve(store: &Path) -> (Child, PathBuf) {
+    let mut c = command(OXNIX, store);
+    c.args(["store", "daemon", "--listen", "127.0.0.1:0"]);
+    let daemon = spawn(c);
+    let socket = wait_for_daemon(store);
+    (daemon, socket)
+}
+
+/// Stops `daemon` with SIGTERM: it must exit 0 and remove `socket`.
+fn stop(mut daemon: Child, socket: &Path, what: &str) {
+    // SAFETY: sending SIGTERM to our own child has no preconditions.
+    unsafe {
+        libc::kill(daemon.id() as i32, libc::SIGTERM);
+    }
+    let status = daemon.wait().expect("daemon");
+    assert!(status.success(), "{what}daemon ended with {status}");
+    assert!(!socket.exists(), "{what}the daemon left its socket behind");
+}
+
 fn verify(store: &Path, paths: &[String]) {
     let mut c = command(NIX_STORE, store);
     c.arg("--verify-path").args(paths);
@@ -133,20 +154,11 @@ fn processes_share_a_local_store() {
 fn processes_share_a_local_store_a_daemon_serves() {
     let work = tempfile::tempdir().expect("tempdir");
     let store = work.path().join("store");
-    let mut c = command(OXNIX, &store);
-    c.args(["store", "daemon", "--listen", "127.0.0.1:0"]);
-    let mut daemon = spawn(c);
     // The daemon holds the store; others use it through its socket.
-    let socket = wait_for_daemon(&store);
+    let (daemon, socket) = serve(&store);
     let made = run_mix(work.path(), &store);
     verify(&store, &made);
-    // SAFETY: sending SIGTERM to our own child has no preconditions.
-    unsafe {
-        libc::kill(daemon.id() as i32, libc::SIGTERM);
-    }
-    let status = daemon.wait().expect("daemon");
-    assert!(status.success(), "daemon ended with {status}");
-    assert!(!socket.exists(), "the daemon left its socket behind");
+    stop(daemon, &socket, "");
     // The store works without it.
     verify(&store, &made);
 }
@@ -159,23 +171,8 @@ fn a_daemon_stopped_as_its_socket_appears_exits_cleanly() {
     for round in 0..20 {
         let work = tempfile::tempdir().expect("tempdir");
         let store = work.path().join("store");
-        let mut c = command(OXNIX, &store);
-        c.args(["store", "daemon", "--listen", "127.0.0.1:0"]);
-        let mut daemon = spawn(c);
-        let socket = wait_for_daemon(&store);
-        // SAFETY: sending SIGTERM to our own child has no preconditions.
-        unsafe {
-            libc::kill(daemon.id() as i32, libc::SIGTERM);
-        }
-        let status = daemon.wait().expect("daemon");
-        assert!(
-            status.success(),
-            "round {round}: daemon ended with {status}"
-        );
-        assert!(
-            !socket.exists(),
-            "round {round}: the socket was left behind"
-        );
+        let (daemon, socket) = serve(&store);
+        stop(daemon, &socket, &format!("round {round}: "));
     }
 }
 
@@ -225,13 +222,8 @@ fn commands_started_with_the_daemon_do_not_wait_for_it() {
         // The commands may all have finished before the daemon got the
         // store: stop it once it serves (from then on SIGTERM stops it
         // cleanly; before, it would kill it as any process).
-        wait_for_daemon(&store);
-        // SAFETY: sending SIGTERM to our own child has no preconditions.
-        unsafe {
-            libc::kill(daemon.id() as i32, libc::SIGTERM);
-        }
-        let status = daemon.wait().expect("daemon");
-        assert!(status.success(), "daemon ended with {status}");
+        let socket = wait_for_daemon(&store);
+        stop(daemon, &socket, "");
     }
 }
 

@@ -31,26 +31,28 @@ const VISIT_BUDGET: usize = 16;
 /// first when only its own values still refer to it.
 #[inline]
 pub fn free_if_unreachable(scope: Rc<Env>) {
-    let count = Rc::strong_count(&scope);
-    // (More references than slots: some come from elsewhere, almost
-    // always; not worth looking.)
-    if count > 1 && count - 1 <= scope.slot_count() && own_references(&scope) == Some(count - 1) {
+    let others = Rc::strong_count(&scope) - 1;
+    let target = Rc::as_ptr(&scope);
+    let mut budget = VISIT_BUDGET;
+    // (More references than slots come from elsewhere, almost always:
+    // not worth looking.)
+    let only_own = others > 0
+        && scope.peek_slots(|slots| {
+            others <= slots.len() && values_refs(target, slots, &mut budget) == Some(others)
+        });
+    if only_own {
         scope.clear();
     }
 }
 
-/// How many references to `env` its own slots hold through values that
-/// nothing else refers to, or `None` when there were too many to look at.
-fn own_references(env: &Rc<Env>) -> Option<usize> {
-    let target = Rc::as_ptr(env);
-    let mut budget = VISIT_BUDGET;
-    env.peek_slots(|slots| {
-        let mut n = 0;
-        for v in slots {
-            n += value_refs(target, v, &mut budget)?;
-        }
-        Some(n)
-    })
+/// References to `target` in `values` and in what only they reach, or
+/// `None` when there were too many to look at.
+fn values_refs(target: *const Env, values: &[Value], budget: &mut usize) -> Option<usize> {
+    let mut n = 0;
+    for v in values {
+        n += value_refs(target, v, budget)?;
+    }
+    Some(n)
 }
 
 /// References to `target` in `v` and in what only `v` reaches.
@@ -83,13 +85,7 @@ fn value_refs(target: *const Env, v: &Value, budget: &mut usize) -> Option<usize
             }
             None => 0,
         },
-        Value::List(l) if Rc::strong_count(l) == 1 => {
-            let mut n = 0;
-            for v in l.iter() {
-                n += value_refs(target, v, budget)?;
-            }
-            n
-        }
+        Value::List(l) if Rc::strong_count(l) == 1 => values_refs(target, l, budget)?,
         _ => 0,
     })
 }
@@ -104,16 +100,11 @@ fn env_refs(target: *const Env, env: &Rc<Env>, budget: &mut usize) -> Option<usi
         return Some(0);
     }
     *budget = budget.checked_sub(1)?;
-    let mut n = match &env.parent {
+    let n = match &env.parent {
         Some(p) => env_refs(target, p, budget)?,
         None => 0,
     };
-    env.peek_slots(|slots| {
-        for v in slots {
-            n += value_refs(target, v, budget)?;
-        }
-        Some(n)
-    })
+    Some(n + env.peek_slots(|slots| values_refs(target, slots, budget))?)
 }
 
 #[cfg(test)]
@@ -157,7 +148,7 @@ mod tests {
         let weak = Rc::downgrade(&env);
         free_if_unreachable(env);
         let env = weak.upgrade().expect("still reachable through the binding");
-        assert_eq!(env.slot_count(), 2);
+        assert_eq!(env.peek_slots(|s| s.len()), 2);
         assert!(matches!(env.get(0), Value::Thunk(_)));
         drop(escaped);
     }

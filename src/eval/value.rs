@@ -433,12 +433,6 @@ impl Env {
         unsafe { f(&(&*self.slots.get())[slot]) }
     }
 
-    /// How many slots the scope has.
-    pub fn slot_count(&self) -> usize {
-        // SAFETY: as `peek`.
-        unsafe { (*self.slots.get()).len() }
-    }
-
     /// `f` of all slots, read only (as [`Env::peek`]).
     pub fn peek_slots<R>(&self, f: impl FnOnce(&[Value]) -> R) -> R {
         // SAFETY: as `peek`.

@@ -351,18 +351,13 @@ impl<'e> Vm<'e> {
         let name = match caller.code.ops.get(caller.ip) {
             Some(Op::Call) if n >= 2 && is_t(0) => strict_last_builtin(&self.stack[n - 2]),
             Some(Op::CallSwap) if n >= 2 && is_t(1) => strict_last_builtin(&self.stack[n - 1]),
-            Some(Op::Call2) if n >= 3 => (if is_t(1) {
-                strict_last_builtin(&self.stack[n - 3])
-            } else {
-                None
-            })
-            .or_else(|| {
-                if is_t(0) {
-                    strict_pair_builtin(&self.stack[n - 3])
-                } else {
-                    None
-                }
-            }),
+            // (`f a` forced `a` for a builtin strict in it, or `f a b`
+            // forced `b` for one of two arguments.)
+            Some(Op::Call2) if n >= 3 => {
+                let f = &self.stack[n - 3];
+                (is_t(1).then(|| strict_last_builtin(f)).flatten())
+                    .or_else(|| is_t(0).then(|| strict_pair_builtin(f)).flatten())
+            }
             _ => None,
         };
         if let Some(name) = name {
@@ -498,18 +493,9 @@ impl<'e> Vm<'e> {
                     }
                     Request::Call2(f, x, y) => {
                         let f = f.resolved();
-                        let base = self.stack.len();
-                        let y = match curried_frame(&f, &x, y, base, Done::Resume) {
-                            Ok(frame) => {
-                                self.frames.push(Frame::Gen(g));
-                                self.frames.push(frame);
-                                return Ok(());
-                            }
-                            Err(y) => y,
-                        };
-                        let (f, arg) = match curried_inner(&f, &x) {
-                            Some(g) => (g, y),
-                            None => {
+                        let callee = match self.curried_call(&f, &x, y, Done::Resume) {
+                            Ok(callee) => callee,
+                            Err((y, _)) => {
                                 // Not `a: b: …`: both calls, in a generator.
                                 let gen = generator(move |co| async move {
                                     let g = call(&co, f, x).await?;
@@ -524,38 +510,11 @@ impl<'e> Vm<'e> {
                                 return Ok(());
                             }
                         };
-                        match self.call_frame(f, arg, Done::Resume) {
-                            Ok(Callee::Frame(frame)) => {
-                                self.frames.push(Frame::Gen(g));
-                                self.frames.push(frame);
-                            }
-                            Ok(Callee::Value(v)) => {
-                                g.reply = Some(Response::Value(v));
-                                self.frames.push(Frame::Gen(g));
-                            }
-                            Err(k) => {
-                                self.frames.push(Frame::Gen(g));
-                                return Err(EvalError::located(k, span));
-                            }
-                        }
-                        return Ok(());
+                        return self.answer_call(g, callee, span);
                     }
                     Request::Call(f, arg) => {
-                        match self.call_frame(f, arg, Done::Resume) {
-                            Ok(Callee::Frame(frame)) => {
-                                self.frames.push(Frame::Gen(g));
-                                self.frames.push(frame);
-                            }
-                            Ok(Callee::Value(v)) => {
-                                g.reply = Some(Response::Value(v));
-                                self.frames.push(Frame::Gen(g));
-                            }
-                            Err(k) => {
-                                self.frames.push(Frame::Gen(g));
-                                return Err(EvalError::located(k, span));
-                            }
-                        }
-                        return Ok(());
+                        let callee = self.call_frame(f, arg, Done::Resume);
+                        return self.answer_call(g, callee, span);
                     }
                 };
                 match v {
@@ -571,6 +530,53 @@ impl<'e> Vm<'e> {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Goes on with generator `g` after the call it asked for: the
+    /// callee's frame above it, or the callee's value as its reply.
+    fn answer_call(
+        &mut self,
+        mut g: Box<GenFrame>,
+        callee: Result<Callee, ErrorKind>,
+        span: Option<Span>,
+    ) -> Result<(), EvalError> {
+        match callee {
+            Ok(Callee::Frame(frame)) => {
+                self.frames.push(Frame::Gen(g));
+                self.frames.push(frame);
+            }
+            Ok(Callee::Value(v)) => {
+                g.reply = Some(Response::Value(v));
+                self.frames.push(Frame::Gen(g));
+            }
+            Err(k) => {
+                self.frames.push(Frame::Gen(g));
+                return Err(EvalError::located(k, span));
+            }
+        }
+        Ok(())
+    }
+
+    /// `f x y` at once when `f` is `a: b: …`: the inner body's frame with
+    /// both arguments ([`curried_frame`]), or the inner closure's call with
+    /// `y` when that takes a set. `y` and `done` come back when `f` is not
+    /// such a function.
+    #[inline(always)]
+    fn curried_call(
+        &mut self,
+        f: &Value,
+        x: &Value,
+        y: Value,
+        done: Done,
+    ) -> Result<Result<Callee, ErrorKind>, (Value, Done)> {
+        let (y, done) = match curried_frame(f, x, y, self.stack.len(), done) {
+            Ok(frame) => return Ok(Ok(Callee::Frame(frame))),
+            Err(back) => back,
+        };
+        match curried_inner(f, x) {
+            Some(g) => Ok(self.call_frame(g, y, done)),
+            None => Err((y, done)),
         }
     }
 
@@ -1028,9 +1034,7 @@ impl<'e> Vm<'e> {
                 };
                 self.stack.push(Value::Closure(Rc::new(c)));
             }
-            Op::PushScope(n) => {
-                f.env = Env::new(n as usize, Some(f.env.clone()));
-            }
+            Op::PushScope(n) => f.env = Env::new(n as usize, Some(f.env.clone())),
             Op::PopScope => {
                 f.env = f.env.parent.clone().expect("the compiler pairs scopes");
             }
@@ -1273,26 +1277,20 @@ impl<'e> Vm<'e> {
                         let y = self.pop();
                         let x = self.pop();
                         self.pop();
-                        // (Skips the `CallSwap`: `Flow::Call` steps once
-                        // more, as `Next` does after a value.)
-                        f.ip += 1;
-                        let base = self.stack.len();
-                        let y = match curried_frame(&func, &x, y, base, Done::Push) {
-                            Ok(frame) => return Ok(Flow::Call(frame)),
-                            Err(y) => y,
+                        let Ok(callee) = self.curried_call(&func, &x, y, Done::Push) else {
+                            unreachable!("the closure is curried")
                         };
-                        let g = curried_inner(&func, &x).expect("a curried closure");
-                        return match self.call_frame(g, y, Done::Push) {
-                            Ok(Callee::Frame(frame)) => Ok(Flow::Call(frame)),
-                            Ok(Callee::Value(v)) => {
+                        let flow = match callee? {
+                            Callee::Frame(frame) => Flow::Call(frame),
+                            Callee::Value(v) => {
                                 self.stack.push(v);
-                                Ok(Flow::Next)
-                            }
-                            Err(k) => {
-                                f.ip -= 1;
-                                Err(k)
+                                Flow::Next
                             }
                         };
+                        // Past the `CallSwap` too (`Flow::Call` and
+                        // `Next` step over this instruction).
+                        f.ip += 1;
+                        return Ok(flow);
                     }
                     Value::Builtin(b) if b.args.is_empty() && b.arity == 2 => {
                         if let Some(fast) = b.fast {
@@ -1477,8 +1475,15 @@ fn curried_inner(f: &Value, x: &Value) -> Option<Value> {
 /// `f x y` as a frame, when `f` is `a: b: …` (its body only makes the
 /// inner closure) and the inner function takes its argument whole: the
 /// inner body in a scope holding `y` inside one holding `x`, without
-/// making the inner closure. `y` comes back when `f` is not such.
-fn curried_frame(f: &Value, x: &Value, y: Value, base: usize, done: Done) -> Result<Frame, Value> {
+/// making the inner closure. `y` and `done` come back when `f` is not
+/// such.
+fn curried_frame(
+    f: &Value,
+    x: &Value,
+    y: Value,
+    base: usize,
+    done: Done,
+) -> Result<Frame, (Value, Done)> {
     let inner = match f {
         Value::Closure(c) => c
             .lambda
@@ -1489,7 +1494,7 @@ fn curried_frame(f: &Value, x: &Value, y: Value, base: usize, done: Done) -> Res
         _ => None,
     };
     let Some((c, inner)) = inner else {
-        return Err(y);
+        return Err((y, done));
     };
     let outer = Env::with_first(c.lambda.scope_size as usize, x.clone(), c.env.clone());
     Ok(ident_frame(inner, y, outer, base, done))

@@ -301,7 +301,7 @@ impl Vm<'_> {
                             self.frames.push(frame);
                             return Ok(());
                         }
-                        Err(x) => x,
+                        Err((x, _)) => x,
                     }
                 }
                 _ => x,
