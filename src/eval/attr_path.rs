@@ -3,9 +3,9 @@
 //! result with `--arg`/`--argstr` values and its defaults (auto-calling),
 //! and collecting the derivations a value stands for (`getDerivations`).
 
+use crate::eval::counted::Counted;
 use std::collections::HashSet;
 use std::path::Path;
-use std::rc::Rc;
 
 use super::code::Params;
 use super::error::{ErrorKind, EvalError};
@@ -214,7 +214,7 @@ impl Evaluator {
         }
         match &v {
             Value::Attrs(a) => {
-                if !done.insert(Rc::as_ptr(a) as usize) {
+                if !done.insert(Counted::as_ptr(a) as usize) {
                     return Ok(());
                 }
                 let combine = a.get_bytes(b"_combineChannels").is_some();
@@ -280,7 +280,7 @@ impl Evaluator {
             return Ok(true);
         }
         let Value::Attrs(a) = &v else { return Ok(true) };
-        if done.insert(Rc::as_ptr(a) as usize) {
+        if done.insert(Counted::as_ptr(a) as usize) {
             found.push(v.clone());
         }
         Ok(false)

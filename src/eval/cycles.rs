@@ -19,8 +19,7 @@
 //! the result) is left to counting as before: freeing it after the result
 //! dies would take a cycle collector.
 
-use std::rc::Rc;
-
+use super::counted::Counted;
 use super::value::{Env, ThunkState, Value};
 
 /// How many values one scope's check may visit; a scope whose values
@@ -28,11 +27,11 @@ use super::value::{Env, ThunkState, Value};
 const VISIT_BUDGET: usize = 16;
 
 /// Drops `scope`, a scope whose body has been evaluated, emptying it
-/// first when only its own values still refer to it.
+/// first when only its own values still refer to it (answers whether it was).
 #[inline]
-pub fn free_if_unreachable(scope: Rc<Env>) {
-    let others = Rc::strong_count(&scope) - 1;
-    let target = Rc::as_ptr(&scope);
+pub fn free_if_unreachable(scope: Counted<Env>) -> bool {
+    let others = Counted::strong_count(&scope) - 1;
+    let target = Counted::as_ptr(&scope);
     let mut budget = VISIT_BUDGET;
     // (More references than slots come from elsewhere, almost always:
     // not worth looking.)
@@ -43,6 +42,7 @@ pub fn free_if_unreachable(scope: Rc<Env>) {
     if only_own {
         scope.clear();
     }
+    only_own
 }
 
 /// References to `target` in `values` and in what only they reach, or
@@ -72,10 +72,10 @@ fn value_refs(target: *const Env, v: &Value, budget: &mut usize) -> Option<usize
             ThunkState::Done(v) => value_refs(target, v, budget),
             ThunkState::Blackhole => Some(0),
         })?,
-        Value::Closure(c) if Rc::strong_count(c) == 1 => env_refs(target, &c.env, budget)?,
+        Value::Closure(c) if Counted::strong_count(c) == 1 => env_refs(target, &c.env, budget)?,
         // (A large set's B-tree nodes may be shared with other sets, so
         // what they hold is not only this set's: not looked into.)
-        Value::Attrs(a) if Rc::strong_count(a) == 1 => match a.owned_entries() {
+        Value::Attrs(a) if Counted::strong_count(a) == 1 => match a.owned_entries() {
             Some(entries) => {
                 let mut n = 0;
                 for (_, v) in entries {
@@ -85,18 +85,18 @@ fn value_refs(target: *const Env, v: &Value, budget: &mut usize) -> Option<usize
             }
             None => 0,
         },
-        Value::List(l) if Rc::strong_count(l) == 1 => values_refs(target, l, budget)?,
+        Value::List(l) if Counted::strong_count(l) == 1 => values_refs(target, l, budget)?,
         _ => 0,
     })
 }
 
 /// References to `target` from scope `env`: one when it is the target,
 /// else those of a scope only this reference holds (its slots, parent).
-fn env_refs(target: *const Env, env: &Rc<Env>, budget: &mut usize) -> Option<usize> {
-    if Rc::as_ptr(env) == target {
+fn env_refs(target: *const Env, env: &Counted<Env>, budget: &mut usize) -> Option<usize> {
+    if Counted::as_ptr(env) == target {
         return Some(1);
     }
-    if Rc::strong_count(env) != 1 {
+    if Counted::strong_count(env) != 1 {
         return Some(0);
     }
     *budget = budget.checked_sub(1)?;
@@ -110,6 +110,7 @@ fn env_refs(target: *const Env, env: &Rc<Env>, budget: &mut usize) -> Option<usi
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
+    use std::rc::{Rc, Weak};
 
     use super::super::code::{Code, Source};
     use super::super::compiler::{Compiler, Globals};
@@ -124,58 +125,67 @@ mod tests {
             .expect("compiles")
     }
 
+    /// A scope below one holding a probe, which lives as long as the scope.
+    fn scope_with_probe(size: usize) -> (Counted<Env>, Weak<PathBuf>) {
+        let probe = Rc::new(PathBuf::from("/probe"));
+        let weak = Rc::downgrade(&probe);
+        let parent = Env::new(1, None);
+        parent.set(0, Value::Path(probe));
+        (Env::new(size, Some(parent)), weak)
+    }
+
     /// A scope of two bindings, each a thunk of the scope itself.
-    fn cyclic_scope() -> Rc<Env> {
-        let env = Env::new(2, Some(Env::new(0, None)));
+    fn cyclic_scope() -> (Counted<Env>, Weak<PathBuf>) {
+        let (env, probe) = scope_with_probe(2);
         for slot in 0..2 {
             env.set(slot, Value::Thunk(Thunk::suspended(code("1"), env.clone())));
         }
-        env
+        (env, probe)
     }
 
     #[test]
     fn a_scope_only_its_bindings_hold_is_freed() {
-        let env = cyclic_scope();
-        let weak = Rc::downgrade(&env);
-        free_if_unreachable(env);
-        assert!(weak.upgrade().is_none());
+        let (env, probe) = cyclic_scope();
+        assert!(free_if_unreachable(env));
+        assert!(probe.upgrade().is_none());
     }
 
     #[test]
     fn a_scope_whose_binding_escaped_is_kept() {
-        let env = cyclic_scope();
+        let (env, probe) = cyclic_scope();
         let escaped = env.get(1);
-        let weak = Rc::downgrade(&env);
-        free_if_unreachable(env);
-        let env = weak.upgrade().expect("still reachable through the binding");
-        assert_eq!(env.peek_slots(|s| s.len()), 2);
-        assert!(matches!(env.get(0), Value::Thunk(_)));
-        drop(escaped);
+        assert!(!free_if_unreachable(env));
+        assert!(probe.upgrade().is_some());
+        let Value::Thunk(t) = &escaped else {
+            unreachable!("bindings are thunks")
+        };
+        let slots = t.with_suspended(|_, env| {
+            Some(env.peek_slots(|s| s.iter().filter(|v| matches!(v, Value::Thunk(_))).count()))
+        });
+        assert_eq!(slots, Some(2));
     }
 
     #[test]
     fn a_scope_held_by_a_value_on_the_side_is_kept() {
-        let env = cyclic_scope();
+        let (env, probe) = cyclic_scope();
         let elsewhere = Thunk::suspended(code("1"), env.clone());
-        let weak = Rc::downgrade(&env);
-        free_if_unreachable(env);
-        assert!(weak.upgrade().is_some());
+        assert!(!free_if_unreachable(env));
+        assert!(probe.upgrade().is_some());
         drop(elsewhere);
     }
 
     #[test]
     fn a_function_binding_evaluated_to_its_closure_is_freed() {
-        let env = Env::new(1, Some(Env::new(0, None)));
+        let (env, probe) = scope_with_probe(1);
         let lambda = code("x: x").lambdas[0].clone();
-        let closure = Value::Closure(Rc::new(Closure {
+        let closure = Value::Closure(Counted::new(Closure {
             lambda,
             env: env.clone(),
         }));
         let binding = Thunk::suspended(code("1"), env.clone());
         binding.finish(closure);
         env.set(0, Value::Thunk(binding));
-        let weak = Rc::downgrade(&env);
-        free_if_unreachable(env);
-        assert!(weak.upgrade().is_none());
+        assert!(free_if_unreachable(env));
+        assert!(probe.upgrade().is_none());
     }
 }

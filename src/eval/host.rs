@@ -5,10 +5,10 @@
 //! builtins and other operations running as generators. Both sit below the
 //! VM and the builtins, so neither has to name the evaluator itself.
 
+use crate::eval::counted::Counted;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::rc::Rc;
 
 use super::code::Span;
 use super::config::EvalConfig;
@@ -69,7 +69,7 @@ pub enum Request {
     /// Work that needs the evaluator itself (its store state): run it.
     WithEvaluator(EvaluatorTask),
     /// `scopedImport`: a file evaluated with extra variables.
-    ScopedImport(Rc<AttrSet>, PathBuf),
+    ScopedImport(Counted<AttrSet>, PathBuf),
     /// `addErrorContext`: force the value; an error on the way gets the
     /// message (the first value, evaluated only then) as a trace frame.
     ForceWithContext(Value, Value),
@@ -87,23 +87,23 @@ pub enum ListLoop {
     Foldl {
         f: Value,
         acc: Value,
-        list: Rc<List>,
+        list: Counted<List>,
     },
     /// `filter f list`: the elements for which `f` returns true.
-    Filter { f: Value, list: Rc<List> },
+    Filter { f: Value, list: Counted<List> },
     /// `any f list` (`want` true) or `all f list` (`want` false).
     AnyAll {
         f: Value,
-        list: Rc<List>,
+        list: Counted<List>,
         want: bool,
     },
     /// `concatMap f list`: the lists `f` returns, concatenated.
-    ConcatMap { f: Value, list: Rc<List> },
+    ConcatMap { f: Value, list: Counted<List> },
     /// Forces the elements in order while they turn out `wanted` (for a
     /// builtin that forces each element and then uses it in a way that
     /// cannot fail for such values, so forcing ahead changes nothing).
     ForceWhile {
-        list: Rc<List>,
+        list: Counted<List>,
         wanted: fn(&Value) -> bool,
     },
 }

@@ -9,6 +9,7 @@ pub mod builtins;
 pub mod code;
 pub mod compiler;
 pub mod config;
+pub mod counted;
 pub mod cycles;
 pub mod error;
 pub mod eval_io;

@@ -2,6 +2,7 @@
 //! comparison, structural equality (iterative, so deep structures cannot
 //! overflow the stack), and coercion of values to strings.
 
+use crate::eval::counted::Counted;
 use std::path::Path;
 use std::rc::Rc;
 
@@ -200,8 +201,8 @@ fn scalar_eq(a: &Value, b: &Value) -> Option<bool> {
         (Int(_) | Float(_), Int(_) | Float(_)) => as_f64(a) == as_f64(b),
         (String(x), String(y)) => x == y,
         (Path(x), Path(y)) => x == y,
-        (Attrs(x), Attrs(y)) if Rc::ptr_eq(x, y) => true,
-        (List(x), List(y)) if Rc::ptr_eq(x, y) => true,
+        (Attrs(x), Attrs(y)) if Counted::ptr_eq(x, y) => true,
+        (List(x), List(y)) if Counted::ptr_eq(x, y) => true,
         (List(x), List(y)) if x.len() != y.len() => false,
         (Attrs(_), Attrs(_)) | (List(_), List(_)) => return None,
         _ => false,
@@ -293,10 +294,10 @@ pub async fn equal(co: &Co, a: Value, b: Value) -> Result<bool, ErrorKind> {
 pub fn identical(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Thunk(x), Value::Thunk(y)) => x.ptr_eq(y),
-        (Value::Closure(x), Value::Closure(y)) => Rc::ptr_eq(x, y),
+        (Value::Closure(x), Value::Closure(y)) => Counted::ptr_eq(x, y),
         (Value::Builtin(x), Value::Builtin(y)) => Rc::ptr_eq(x, y),
-        (Value::Attrs(x), Value::Attrs(y)) => Rc::ptr_eq(x, y),
-        (Value::List(x), Value::List(y)) => Rc::ptr_eq(x, y),
+        (Value::Attrs(x), Value::Attrs(y)) => Counted::ptr_eq(x, y),
+        (Value::List(x), Value::List(y)) => Counted::ptr_eq(x, y),
         _ => false,
     }
 }

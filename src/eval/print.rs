@@ -3,8 +3,8 @@
 //! functions, `<CODE>` for values not yet evaluated, and `«repeated»` for a
 //! set or list already printed.
 
+use crate::eval::counted::Counted;
 use std::collections::HashSet;
-use std::rc::Rc;
 
 use super::value::{NixString, Value};
 
@@ -92,7 +92,7 @@ fn print_into(v: &Value, out: &mut Vec<u8>, seen: &mut HashSet<usize>) {
         Value::String(s) => escape_string(s.as_bytes(), out),
         Value::Path(p) => out.extend_from_slice(p.as_os_str().as_encoded_bytes()),
         Value::Attrs(a) => {
-            if !a.is_empty() && !seen.insert(Rc::as_ptr(a) as usize) {
+            if !a.is_empty() && !seen.insert(Counted::as_ptr(a) as usize) {
                 out.extend_from_slice("«repeated»".as_bytes());
                 return;
             }

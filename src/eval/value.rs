@@ -3,16 +3,16 @@
 //! lists are flat arrays, and laziness lives in [`Thunk`]s that are
 //! evaluated at most once.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::path::PathBuf;
-use std::ptr::NonNull;
 use std::rc::Rc;
 
 use bstr::ByteSlice;
 use smallvec::SmallVec;
 
 use super::code::{Code, LambdaInfo, Source};
+use super::counted::Counted;
 
 /// What a string refers to in the store, as C++ Nix's string context:
 /// each element is a plain store path (`/nix/store/…`), a derivation with
@@ -263,7 +263,7 @@ impl AttrSet {
     }
 
     /// The positions of `left // right` (`right` as the operand).
-    pub fn update_pos(left: &AttrSet, right: &Rc<AttrSet>) -> Option<Rc<AttrPos>> {
+    pub fn update_pos(left: &AttrSet, right: &Counted<AttrSet>) -> Option<Rc<AttrPos>> {
         match (&left.pos, &right.pos) {
             (None, None) => None,
             (None, Some(r)) => Some(r.clone()),
@@ -287,7 +287,7 @@ pub enum AttrPos {
     /// the others `left`'s.
     Update {
         left: Rc<AttrPos>,
-        right: Rc<AttrSet>,
+        right: Counted<AttrSet>,
     },
 }
 
@@ -365,13 +365,28 @@ pub struct Env {
     /// A scope of one slot (the argument of `x: …`, most scopes by far)
     /// keeps it inline: one 56-byte allocation.
     slots: UnsafeCell<SmallVec<[Value; 1]>>,
-    pub parent: Option<Rc<Env>>,
+    pub parent: Option<Counted<Env>>,
     pub is_with: bool,
 }
 
+impl Counted<Env> {
+    /// The environment `depth` levels up.
+    #[inline]
+    pub fn up(&self, depth: usize) -> &Counted<Env> {
+        let mut e = self;
+        for _ in 0..depth {
+            e = e
+                .parent
+                .as_ref()
+                .expect("compiler resolved a scope depth that exists");
+        }
+        e
+    }
+}
+
 impl Env {
-    pub fn new(size: usize, parent: Option<Rc<Env>>) -> Rc<Env> {
-        Rc::new(Env {
+    pub fn new(size: usize, parent: Option<Counted<Env>>) -> Counted<Env> {
+        Counted::new(Env {
             slots: UnsafeCell::new(smallvec::smallvec![Value::Null; size]),
             parent,
             is_with: false,
@@ -381,7 +396,7 @@ impl Env {
     /// A scope of `size` slots (at least one) whose first slot holds
     /// `first` (a function's argument).
     #[inline]
-    pub fn with_first(size: usize, first: Value, parent: Rc<Env>) -> Rc<Env> {
+    pub fn with_first(size: usize, first: Value, parent: Counted<Env>) -> Counted<Env> {
         let slots = if size <= 1 {
             SmallVec::from_buf([first])
         } else {
@@ -390,32 +405,19 @@ impl Env {
             v.resize(size, Value::Null);
             v
         };
-        Rc::new(Env {
+        Counted::new(Env {
             slots: UnsafeCell::new(slots),
             parent: Some(parent),
             is_with: false,
         })
     }
 
-    pub fn with_scope(attrs: Value, parent: Option<Rc<Env>>) -> Rc<Env> {
-        Rc::new(Env {
+    pub fn with_scope(attrs: Value, parent: Option<Counted<Env>>) -> Counted<Env> {
+        Counted::new(Env {
             slots: UnsafeCell::new(smallvec::smallvec![attrs]),
             parent,
             is_with: true,
         })
-    }
-
-    /// The environment `depth` levels up.
-    #[inline]
-    pub fn up(self: &Rc<Env>, depth: usize) -> &Rc<Env> {
-        let mut e = self;
-        for _ in 0..depth {
-            e = e
-                .parent
-                .as_ref()
-                .expect("compiler resolved a scope depth that exists");
-        }
-        e
     }
 
     #[inline]
@@ -462,7 +464,7 @@ impl Env {
 /// A function value: compiled code plus the scope it closes over.
 pub struct Closure {
     pub lambda: Rc<LambdaInfo>,
-    pub env: Rc<Env>,
+    pub env: Counted<Env>,
 }
 
 /// What a thunk holds over its life. 32 bytes: `Apply` is the one largest
@@ -470,13 +472,13 @@ pub struct Closure {
 #[derive(Clone)]
 pub enum ThunkState {
     /// Code to run in a scope.
-    Suspended { code: Rc<Code>, env: Rc<Env> },
+    Suspended { code: Rc<Code>, env: Counted<Env> },
     /// A delayed function application (`map`, `genList`, …).
     Apply(Value, Value),
     /// Being evaluated: meeting it again means infinite recursion. The work
     /// stays here, to be put back if the evaluation fails (so that forcing
     /// it again fails again instead of reporting recursion).
-    EvaluatingCode { code: Rc<Code>, env: Rc<Env> },
+    EvaluatingCode { code: Rc<Code>, env: Counted<Env> },
     /// Boxed, so that `Apply` stays the only 32-byte variant.
     EvaluatingApply(Box<(Value, Value)>),
     /// Being evaluated, with nothing to put back.
@@ -495,49 +497,13 @@ pub enum ThunkState {
 /// state is handed out, except to the `pick` of [`Thunk::with_value`],
 /// which only reads.
 ///
-/// Counted by hand rather than by `Rc`: a thunk is never referred to
-/// weakly, and without `Rc`'s weak count it is a 40-byte block (count,
-/// state) instead of 48, in a run of the module benchmark 3.9 M of them.
-pub struct Thunk(NonNull<ThunkCell>);
-
-/// A thunk's allocation.
-struct ThunkCell {
-    /// References to it; the cell is freed when the last one goes.
-    count: Cell<usize>,
-    state: UnsafeCell<ThunkState>,
-}
-
-impl Clone for Thunk {
-    #[inline]
-    fn clone(&self) -> Thunk {
-        let count = &self.cell().count;
-        // As `Rc`, abort rather than let the count wrap (it would take
-        // more references than memory holds).
-        let n = count.get().wrapping_add(1);
-        if n == 0 {
-            std::process::abort();
-        }
-        count.set(n);
-        Thunk(self.0)
-    }
-}
-
-impl Drop for Thunk {
-    #[inline]
-    fn drop(&mut self) {
-        let count = &self.cell().count;
-        let n = count.get() - 1;
-        count.set(n);
-        if n == 0 {
-            // SAFETY: the last reference is going: nothing else can reach
-            // the cell, which `Thunk::with_state` made with `Box`.
-            drop(unsafe { Box::from_raw(self.0.as_ptr()) });
-        }
-    }
-}
+/// [`Counted`] rather than `Rc`: without a weak count a thunk is a
+/// 40-byte block (count, state) instead of 48.
+#[derive(Clone)]
+pub struct Thunk(Counted<UnsafeCell<ThunkState>>);
 
 impl Thunk {
-    pub fn suspended(code: Rc<Code>, env: Rc<Env>) -> Thunk {
+    pub fn suspended(code: Rc<Code>, env: Counted<Env>) -> Thunk {
         Thunk::with_state(ThunkState::Suspended { code, env })
     }
 
@@ -547,23 +513,13 @@ impl Thunk {
 
     /// A thunk in state `state` (`Blackhole` for one to be filled later).
     pub fn with_state(state: ThunkState) -> Thunk {
-        let cell = Box::new(ThunkCell {
-            count: Cell::new(1),
-            state: UnsafeCell::new(state),
-        });
-        Thunk(NonNull::from(Box::leak(cell)))
-    }
-
-    #[inline(always)]
-    fn cell(&self) -> &ThunkCell {
-        // SAFETY: the cell lives as long as any reference to it (this one).
-        unsafe { self.0.as_ref() }
+        Thunk(Counted::new(UnsafeCell::new(state)))
     }
 
     /// The state, to read or write as the type's comment says.
     #[inline(always)]
     fn state(&self) -> *mut ThunkState {
-        self.cell().state.get()
+        self.0.get()
     }
 
     /// Replaces the state (for thunks made before their code exists).
@@ -594,7 +550,10 @@ impl Thunk {
     /// What `f` makes of the code and scope of a thunk not started yet
     /// (`None` in any other state). `f` must only read them.
     #[inline]
-    pub fn with_suspended<T>(&self, f: impl FnOnce(&Rc<Code>, &Rc<Env>) -> Option<T>) -> Option<T> {
+    pub fn with_suspended<T>(
+        &self,
+        f: impl FnOnce(&Rc<Code>, &Counted<Env>) -> Option<T>,
+    ) -> Option<T> {
         // SAFETY: see the type's comment; `f` gets shared references while
         // nothing writes to the state.
         match unsafe { &*self.state() } {
@@ -655,16 +614,16 @@ impl Thunk {
 
     /// Whether nothing else refers to this thunk.
     pub fn is_unshared(&self) -> bool {
-        self.cell().count.get() == 1
+        Counted::strong_count(&self.0) == 1
     }
 
     pub fn ptr_eq(&self, other: &Thunk) -> bool {
-        self.0 == other.0
+        Counted::ptr_eq(&self.0, &other.0)
     }
 
     /// The thunk's address (its identity while it lives).
     pub fn address(&self) -> usize {
-        self.0.as_ptr() as usize
+        Counted::as_ptr(&self.0) as usize
     }
 }
 
@@ -677,9 +636,9 @@ pub enum Value {
     Float(f64),
     String(NixString),
     Path(Rc<PathBuf>),
-    Attrs(Rc<AttrSet>),
-    List(Rc<List>),
-    Closure(Rc<Closure>),
+    Attrs(Counted<AttrSet>),
+    List(Counted<List>),
+    Closure(Counted<Closure>),
     Builtin(Rc<Builtin>),
     Thunk(Thunk),
 }
@@ -690,16 +649,16 @@ impl Value {
     }
 
     pub fn attrs(a: Attrs) -> Value {
-        Value::Attrs(Rc::new(AttrSet { map: a, pos: None }))
+        Value::Attrs(Counted::new(AttrSet { map: a, pos: None }))
     }
 
     /// A set with attribute positions.
     pub fn attrs_with_pos(a: Attrs, pos: Option<Rc<AttrPos>>) -> Value {
-        Value::Attrs(Rc::new(AttrSet { map: a, pos }))
+        Value::Attrs(Counted::new(AttrSet { map: a, pos }))
     }
 
     pub fn list(l: List) -> Value {
-        Value::List(Rc::new(l))
+        Value::List(Counted::new(l))
     }
 
     /// Follows evaluated thunks; an unevaluated thunk is returned as is.
@@ -784,7 +743,6 @@ mod tests {
     fn values_and_thunks_stay_small() {
         assert_eq!(std::mem::size_of::<Value>(), 16);
         assert_eq!(std::mem::size_of::<ThunkState>(), 32);
-        assert_eq!(std::mem::size_of::<ThunkCell>(), 40);
         // A scope of one slot: 56 bytes with its counts.
         assert_eq!(std::mem::size_of::<Env>(), 40);
     }

@@ -15,6 +15,7 @@ pub use super::host::{
 };
 
 mod loops;
+use super::counted::Counted;
 use super::cycles;
 use super::ops;
 use super::value::{
@@ -64,7 +65,7 @@ enum Done {
 struct CodeFrame {
     code: Rc<Code>,
     ip: usize,
-    env: Rc<Env>,
+    env: Counted<Env>,
     base: usize,
     done: Done,
 }
@@ -159,7 +160,7 @@ pub struct Vm<'e> {
     /// errors get no position or call-site frame from it.
     call_code: Rc<Code>,
     /// The (empty) scope `force_code` and `call_code` run in.
-    empty_env: Rc<Env>,
+    empty_env: Counted<Env>,
     /// Frame activations so far, and the limit (`max_steps`).
     steps: u64,
     max_steps: u64,
@@ -194,7 +195,7 @@ impl<'e> Vm<'e> {
     }
 
     /// Runs `code` in `env` to a value in weak head normal form.
-    pub fn run(&mut self, code: Rc<Code>, env: Rc<Env>) -> Result<Value, EvalError> {
+    pub fn run(&mut self, code: Rc<Code>, env: Counted<Env>) -> Result<Value, EvalError> {
         self.frames.push(Frame::Code(CodeFrame {
             code,
             ip: 0,
@@ -668,7 +669,7 @@ impl<'e> Vm<'e> {
 
     fn closure_frame(
         &mut self,
-        c: &Rc<Closure>,
+        c: &Counted<Closure>,
         arg: Value,
         done: Done,
     ) -> Result<Frame, ErrorKind> {
@@ -1032,7 +1033,7 @@ impl<'e> Vm<'e> {
                     lambda: f.code.lambdas[i as usize].clone(),
                     env: f.env.clone(),
                 };
-                self.stack.push(Value::Closure(Rc::new(c)));
+                self.stack.push(Value::Closure(Counted::new(c)));
             }
             Op::PushScope(n) => f.env = Env::new(n as usize, Some(f.env.clone())),
             Op::PopScope => {
@@ -1041,7 +1042,7 @@ impl<'e> Vm<'e> {
             Op::PopCyclicScope => {
                 let parent = f.env.parent.clone().expect("the compiler pairs scopes");
                 let scope = std::mem::replace(&mut f.env, parent);
-                cycles::free_if_unreachable(scope);
+                let _ = cycles::free_if_unreachable(scope);
             }
             Op::SetSlot(i) => {
                 let v = self.pop();
@@ -1466,7 +1467,7 @@ fn curried_inner(f: &Value, x: &Value) -> Option<Value> {
     };
     let inner = c.lambda.curried.as_ref()?;
     let env = Env::with_first(c.lambda.scope_size as usize, x.clone(), c.env.clone());
-    Some(Value::Closure(Rc::new(Closure {
+    Some(Value::Closure(Counted::new(Closure {
         lambda: inner.clone(),
         env,
     })))
@@ -1502,7 +1503,13 @@ fn curried_frame(
 
 /// The frame of a call of `x: …` (`lambda`) with `arg`, in a scope whose
 /// first slot is the argument, inside `parent`.
-fn ident_frame(lambda: &LambdaInfo, arg: Value, parent: Rc<Env>, base: usize, done: Done) -> Frame {
+fn ident_frame(
+    lambda: &LambdaInfo,
+    arg: Value,
+    parent: Counted<Env>,
+    base: usize,
+    done: Done,
+) -> Frame {
     Frame::Code(CodeFrame {
         code: lambda.body.clone(),
         ip: 0,
@@ -1578,10 +1585,10 @@ fn int_binop(op: BinOp, x: i64, y: i64) -> Option<Value> {
 /// binding of a function (`f = x: …;`) is its closure, and `n - 1` of
 /// evaluated integers its result (see [`Shape`]).
 #[inline(always)]
-fn quick_value(code: &Rc<Code>, env: &Rc<Env>) -> Option<Value> {
+fn quick_value(code: &Rc<Code>, env: &Counted<Env>) -> Option<Value> {
     match code.shape {
         Shape::General => None,
-        Shape::Closure(i) => Some(Value::Closure(Rc::new(Closure {
+        Shape::Closure(i) => Some(Value::Closure(Counted::new(Closure {
             lambda: code.lambdas.get(i as usize)?.clone(),
             env: env.clone(),
         }))),

@@ -3,7 +3,7 @@
 //! Nix's type errors), wrapping a builtin's body as the future its
 //! generator runs, and building small result sets.
 
-use std::rc::Rc;
+use crate::eval::counted::Counted;
 
 use crate::eval::error::ErrorKind;
 use crate::eval::host::BuiltinFn;
@@ -69,8 +69,8 @@ macro_rules! typed_arg {
 
 typed_arg!(int_arg -> i64, Int, "an integer");
 typed_arg!(string_arg -> NixString, String, "a string");
-typed_arg!(list_arg -> Rc<List>, List, "a list");
-typed_arg!(attrs_arg -> Rc<AttrSet>, Attrs, "a set");
+typed_arg!(list_arg -> Counted<List>, List, "a list");
+typed_arg!(attrs_arg -> Counted<AttrSet>, Attrs, "a set");
 typed_arg!(bool_of -> bool, Bool, "a Boolean");
 
 /// Forces `v` and checks it can be called: a lambda, a builtin, or a set

@@ -1,7 +1,7 @@
 //! Control and messages: `throw`, `abort`, `seq`, `deepSeq`, `tryEval`,
 //! `addErrorContext`, `trace`, `traceVerbose`, `warn` and `break`.
 
-use std::rc::Rc;
+use crate::eval::counted::Counted;
 
 use super::args::{string_arg, sync};
 use crate::eval::error::ErrorKind;
@@ -42,12 +42,12 @@ pub async fn deep_force(co: &Co, v: Value) -> Result<(), ErrorKind> {
     let mut work = vec![v];
     while let Some(v) = work.pop() {
         match force(co, v).await? {
-            Value::Attrs(a) if seen.insert(Rc::as_ptr(&a) as usize) => {
+            Value::Attrs(a) if seen.insert(Counted::as_ptr(&a) as usize) => {
                 // In C++ Nix's order, which decides which error comes first.
                 let order = crate::eval::symbols::in_symbol_order(&a);
                 work.extend(order.into_iter().rev().map(|(_, v)| v.clone()));
             }
-            Value::List(l) if seen.insert(Rc::as_ptr(&l) as usize) => {
+            Value::List(l) if seen.insert(Counted::as_ptr(&l) as usize) => {
                 work.extend(l.iter().rev().cloned());
             }
             _ => {}

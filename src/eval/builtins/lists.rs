@@ -174,7 +174,7 @@ async fn run_loop(co: &Co, work: ListLoop) -> Result<Value, ErrorKind> {
 /// first error is the one the builtin's own loop would meet.
 pub(super) async fn force_while(
     co: &Co,
-    list: &std::rc::Rc<List>,
+    list: &crate::eval::counted::Counted<List>,
     wanted: fn(&Value) -> bool,
 ) -> Result<(), ErrorKind> {
     if list.len() > 1 && list.iter().any(|x| !x.is_evaluated()) {

@@ -16,6 +16,7 @@ use super::{
     Value, Vm,
 };
 use crate::eval::code::Shape;
+use crate::eval::counted::Counted;
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{Builtin, List};
 use std::rc::Rc;
@@ -35,7 +36,7 @@ enum Awaiting {
 pub(super) struct LoopFrame {
     work: ListLoop,
     /// The list, and the index of the next element to take.
-    items: Rc<List>,
+    items: Counted<List>,
     next: usize,
     /// The element of the call under way (`filter` keeps it).
     current: Option<Value>,

@@ -1,0 +1,133 @@
+//! [`Counted`]: a shared reference for the evaluator's most numerous
+//! allocations (thunks, scopes), counted like `Rc` but without `Rc`'s
+//! weak count, which they never use: 8 bytes less per block, in a run of
+//! the module benchmark some six million blocks.
+
+use std::cell::Cell;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::ptr::NonNull;
+
+/// A reference-counted, immutable (through `Deref`) value on the heap,
+/// freed when the last reference goes. Neither `Send` nor `Sync`.
+pub struct Counted<T>(NonNull<Block<T>>, PhantomData<Block<T>>);
+
+/// The count first, at the same offset for every `T` (as in `Rc`), so that
+/// counting a [`super::value::Value`]'s reference is the same code whatever
+/// its kind.
+#[repr(C)]
+struct Block<T> {
+    count: Cell<usize>,
+    value: T,
+}
+
+impl<T> Counted<T> {
+    #[inline]
+    pub fn new(value: T) -> Counted<T> {
+        let block = Box::new(Block {
+            count: Cell::new(1),
+            value,
+        });
+        Counted(NonNull::from(Box::leak(block)), PhantomData)
+    }
+
+    #[inline(always)]
+    fn block(&self) -> &Block<T> {
+        // SAFETY: the block lives as long as any reference to it.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// How many references there are to the value.
+    #[inline]
+    pub fn strong_count(this: &Counted<T>) -> usize {
+        this.block().count.get()
+    }
+
+    /// Whether `a` and `b` refer to the same value.
+    #[inline]
+    pub fn ptr_eq(a: &Counted<T>, b: &Counted<T>) -> bool {
+        a.0 == b.0
+    }
+
+    /// The value's address (its identity while it lives).
+    #[inline]
+    pub fn as_ptr(this: &Counted<T>) -> *const T {
+        &this.block().value
+    }
+}
+
+impl<T> Deref for Counted<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.block().value
+    }
+}
+
+impl<T> Clone for Counted<T> {
+    #[inline]
+    fn clone(&self) -> Counted<T> {
+        let count = &self.block().count;
+        let n = count.get();
+        // SAFETY: a live reference (this one) is counted.
+        unsafe { std::hint::assert_unchecked(n != 0) };
+        let n = n.wrapping_add(1);
+        count.set(n);
+        // As `Rc` (and in its order, which lets the compiler count every
+        // kind of value with the same code): abort rather than wrap.
+        if n == 0 {
+            std::process::abort();
+        }
+        Counted(self.0, PhantomData)
+    }
+}
+
+impl<T> Drop for Counted<T> {
+    #[inline]
+    fn drop(&mut self) {
+        let count = &self.block().count;
+        let n = count.get() - 1;
+        count.set(n);
+        if n == 0 {
+            self.free();
+        }
+    }
+}
+
+impl<T> Counted<T> {
+    /// Drops the value and frees the block (out of line, as `Rc` does, so
+    /// that dropping a reference stays a decrement and a test).
+    #[inline(never)]
+    fn free(&mut self) {
+        // SAFETY: the last reference is going: nothing else reaches the
+        // block, which `Counted::new` made with `Box`.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+
+    #[test]
+    fn the_value_goes_with_the_last_reference() {
+        let probe = Rc::new(());
+        let a = Counted::new(probe.clone());
+        let b = a.clone();
+        assert_eq!(Counted::strong_count(&a), 2);
+        assert!(Counted::ptr_eq(&a, &b));
+        assert!(!Counted::ptr_eq(&a, &Counted::new(probe.clone())));
+        drop(a);
+        assert_eq!(Rc::strong_count(&probe), 2);
+        assert_eq!(Counted::strong_count(&b), 1);
+        drop(b);
+        assert_eq!(Rc::strong_count(&probe), 1);
+    }
+
+    #[test]
+    fn a_block_is_a_count_and_the_value() {
+        assert_eq!(std::mem::size_of::<Block<[u64; 3]>>(), 32);
+        assert_eq!(std::mem::size_of::<Option<Counted<u64>>>(), 8);
+    }
+}
