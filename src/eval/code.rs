@@ -127,6 +127,8 @@ pub enum Op {
     /// scope that has it (lexical variables were resolved at compile time).
     WithVar {
         name: u32,
+        /// How many scopes up the innermost `with` scope is.
+        depth: u32,
     },
     /// Push a thunk of `codes[i]` in the current scope.
     Thunk(u32),
@@ -147,8 +149,12 @@ pub enum Op {
     PopCyclicScope,
     /// Pop a value into slot `i` of the current scope.
     SetSlot(u32),
-    /// Pop an attribute set (expression) and enter a `with` scope for it.
-    PushWith,
+    /// Pop an attribute set (expression) and enter a `with` scope for it;
+    /// `next` is how many scopes up from it the next `with` scope out is
+    /// (0: none), which the scope keeps for `WithVar`.
+    PushWith {
+        next: u32,
+    },
     /// Pop `n` (name, value) pairs and push the attribute set; `pos`
     /// indexes the code's `attr_pos` table.
     MakeAttrs {

@@ -95,7 +95,10 @@ enum Resolved {
         slot: u32,
         initialized: bool,
     },
-    With,
+    /// Only a `with` scope can have it; the innermost is `depth` up.
+    With {
+        depth: u32,
+    },
     Global(Value),
     Unknown,
 }
@@ -327,7 +330,7 @@ impl<'g> Compiler<'g> {
     }
 
     fn resolve(&self, name: &str, skip: usize) -> Resolved {
-        let mut saw_with = false;
+        let mut innermost_with = None;
         for (depth, scope) in self.scopes.iter().rev().skip(skip).enumerate() {
             let depth = depth as u32;
             match &scope.kind {
@@ -342,16 +345,17 @@ impl<'g> Compiler<'g> {
                         };
                     }
                 }
-                ScopeKind::With => saw_with = true,
+                ScopeKind::With => {
+                    innermost_with.get_or_insert(depth);
+                }
             }
         }
         if let Some(v) = self.globals.get(name) {
             return Resolved::Global(v.clone());
         }
-        if saw_with {
-            Resolved::With
-        } else {
-            Resolved::Unknown
+        match innermost_with {
+            Some(depth) => Resolved::With { depth },
+            None => Resolved::Unknown,
         }
     }
 
@@ -368,9 +372,10 @@ impl<'g> Compiler<'g> {
                     at,
                 );
             }
-            Resolved::With => {
+            Resolved::With { depth } => {
                 let i = self.constant(Value::string(name));
-                self.emit_span(Op::WithVar { name: i }, at);
+                let depth = depth + skip as u32;
+                self.emit_span(Op::WithVar { name: i, depth }, at);
             }
             Resolved::Global(v) => self.emit_constant(v, at),
             Resolved::Unknown => {
@@ -500,7 +505,13 @@ impl<'g> Compiler<'g> {
                 let ns = w.namespace().ok_or_else(|| self.missing(w))?;
                 let body = w.body().ok_or_else(|| self.missing(w))?;
                 self.lazy(&ns)?;
-                self.emit(Op::PushWith, w);
+                let next = self
+                    .scopes
+                    .iter()
+                    .rev()
+                    .position(|s| matches!(s.kind, ScopeKind::With))
+                    .map_or(0, |p| p as u32 + 1);
+                self.emit(Op::PushWith { next }, w);
                 self.scopes.push(Scope {
                     kind: ScopeKind::With,
                     initialized: true,
@@ -1318,7 +1329,7 @@ impl<'g> Compiler<'g> {
             } => self.rec_attrs_tree(tree, &span),
             Entry::Inherit { from: None, span } => {
                 // Inheriting what only a `with` provides stays lazy.
-                if let Resolved::With = self.resolve(name, inherit_skip) {
+                if let Resolved::With { .. } = self.resolve(name, inherit_skip) {
                     let at = span.clone();
                     return self.delayed(&at, |c| c.variable(name, inherit_skip, span));
                 }

@@ -360,13 +360,14 @@ impl Builtin {
 pub type List = super::list::List<Value>;
 
 /// A variable scope at run time. Variables are resolved at compile time to
-/// (depth, slot); a `with` scope holds its attribute set in slot 0.
+/// (depth, slot); a `with` scope holds its attribute set in slot 0 and,
+/// when there is one, how far up the next `with` scope is in slot 1
+/// ([`Env::with_scope`]). 32 bytes, a 40-byte block with its count.
 pub struct Env {
     /// A scope of one slot (the argument of `x: …`, most scopes by far)
-    /// keeps it inline: one 56-byte allocation.
+    /// keeps it inline: one 40-byte allocation.
     slots: UnsafeCell<SmallVec<[Value; 1]>>,
     pub parent: Option<Counted<Env>>,
-    pub is_with: bool,
 }
 
 impl Counted<Env> {
@@ -389,7 +390,6 @@ impl Env {
         Counted::new(Env {
             slots: UnsafeCell::new(smallvec::smallvec![Value::Null; size]),
             parent,
-            is_with: false,
         })
     }
 
@@ -408,16 +408,32 @@ impl Env {
         Counted::new(Env {
             slots: UnsafeCell::new(slots),
             parent: Some(parent),
-            is_with: false,
         })
     }
 
-    pub fn with_scope(attrs: Value, parent: Option<Counted<Env>>) -> Counted<Env> {
+    /// A `with` scope of set (expression) `attrs`, the next `with` scope
+    /// out being `next` scopes up from it (0: none). Which scopes are
+    /// `with` scopes is known when compiling, so a scope carries no mark;
+    /// a `with` scope keeps the way to the next one in its second slot.
+    pub fn with_scope(attrs: Value, next: u32, parent: Counted<Env>) -> Counted<Env> {
+        let slots = if next == 0 {
+            smallvec::smallvec![attrs]
+        } else {
+            smallvec::smallvec![attrs, Value::Int(i64::from(next))]
+        };
         Counted::new(Env {
-            slots: UnsafeCell::new(smallvec::smallvec![attrs]),
-            parent,
-            is_with: true,
+            slots: UnsafeCell::new(slots),
+            parent: Some(parent),
         })
+    }
+
+    /// The next `with` scope out from `with` scope `e`, if any.
+    pub fn next_with(e: &Counted<Env>) -> Option<&Counted<Env>> {
+        let next = e.peek_slots(|slots| match slots {
+            [_, Value::Int(n)] => Some(*n as usize),
+            _ => None,
+        })?;
+        Some(e.up(next))
     }
 
     #[inline]
@@ -743,7 +759,7 @@ mod tests {
     fn values_and_thunks_stay_small() {
         assert_eq!(std::mem::size_of::<Value>(), 16);
         assert_eq!(std::mem::size_of::<ThunkState>(), 32);
-        // A scope of one slot: 56 bytes with its counts.
-        assert_eq!(std::mem::size_of::<Env>(), 40);
+        // A scope of one slot: 40 bytes with its count.
+        assert_eq!(std::mem::size_of::<Env>(), 32);
     }
 }

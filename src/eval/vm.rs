@@ -992,30 +992,28 @@ impl<'e> Vm<'e> {
                 }
                 self.stack.push(v);
             }
-            Op::WithVar { name } => {
+            Op::WithVar { name, depth } => {
                 let Value::String(key) = &f.code.constants[name as usize] else {
                     unreachable!("names are strings")
                 };
-                let mut env = Some(&f.env);
+                let mut env = Some(f.env.up(depth as usize));
                 while let Some(e) = env {
-                    if e.is_with {
-                        let v = e.get(0);
-                        let attrs = match &v {
-                            Value::Thunk(t) => match t.value() {
-                                Some(v) => v,
-                                None => return Ok(Flow::Force(t.clone())),
-                            },
-                            v => v.clone(),
-                        };
-                        let Value::Attrs(a) = attrs else {
-                            return Err(ErrorKind::type_error("a set", &attrs));
-                        };
-                        if let Some(v) = a.get(key) {
-                            self.stack.push(v.clone());
-                            return Ok(Flow::Next);
-                        }
+                    let v = e.get(0);
+                    let attrs = match &v {
+                        Value::Thunk(t) => match t.value() {
+                            Some(v) => v,
+                            None => return Ok(Flow::Force(t.clone())),
+                        },
+                        v => v.clone(),
+                    };
+                    let Value::Attrs(a) = attrs else {
+                        return Err(ErrorKind::type_error("a set", &attrs));
+                    };
+                    if let Some(v) = a.get(key) {
+                        self.stack.push(v.clone());
+                        return Ok(Flow::Next);
                     }
-                    env = e.parent.as_ref();
+                    env = Env::next_with(e);
                 }
                 return Err(ErrorKind::UndefinedVariable(key.to_string()));
             }
@@ -1048,9 +1046,9 @@ impl<'e> Vm<'e> {
                 let v = self.pop();
                 f.env.set(i as usize, v);
             }
-            Op::PushWith => {
+            Op::PushWith { next } => {
                 let v = self.pop();
-                f.env = Env::with_scope(v, Some(f.env.clone()));
+                f.env = Env::with_scope(v, next, f.env.clone());
             }
             Op::MakeAttrs { n, pos } => {
                 let n = n as usize;
