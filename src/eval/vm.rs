@@ -19,7 +19,7 @@ use super::counted::Counted;
 use super::cycles;
 use super::ops;
 use super::value::{
-    AttrPos, Attrs, Builtin, Closure, Env, List, NixString, Thunk, ThunkState, Value,
+    AttrPos, AttrSet, Attrs, Builtin, Closure, Env, List, NixString, Thunk, ThunkState, Value,
 };
 use loops::{direct_loop, loop_forces_list_first, LoopFrame};
 
@@ -998,16 +998,9 @@ impl<'e> Vm<'e> {
                 };
                 let mut env = Some(f.env.up(depth as usize));
                 while let Some(e) = env {
-                    let v = e.get(0);
-                    let attrs = match &v {
-                        Value::Thunk(t) => match t.value() {
-                            Some(v) => v,
-                            None => return Ok(Flow::Force(t.clone())),
-                        },
-                        v => v.clone(),
-                    };
-                    let Value::Attrs(a) = attrs else {
-                        return Err(ErrorKind::type_error("a set", &attrs));
+                    let a = match forced_set(&e.get(0))? {
+                        Ok(a) => a,
+                        Err(t) => return Ok(Flow::Force(t)),
                     };
                     if let Some(v) = a.get(key) {
                         self.stack.push(v.clone());
@@ -1409,16 +1402,9 @@ impl<'e> Vm<'e> {
                 }
             }
             Op::RecOverrides { slot, names } => {
-                let v = f.env.get(slot as usize);
-                let over = match &v {
-                    Value::Thunk(t) => match t.value() {
-                        Some(v) => v,
-                        None => return Ok(Flow::Force(t.clone())),
-                    },
-                    v => v.clone(),
-                };
-                let Value::Attrs(over) = over else {
-                    return Err(ErrorKind::type_error("a set", &over));
+                let over = match forced_set(&f.env.get(slot as usize))? {
+                    Ok(a) => a,
+                    Err(t) => return Ok(Flow::Force(t)),
                 };
                 let Value::List(names) = &f.code.constants[names as usize] else {
                     unreachable!("the compiler stores the names as a list")
@@ -1501,6 +1487,22 @@ fn curried_frame(
 
 /// The frame of a call of `x: …` (`lambda`) with `arg`, in a scope whose
 /// first slot is the argument, inside `parent`.
+/// The set `v` is (an evaluated thunk followed), `Ok(Err(t))` when thunk
+/// `t` must be forced first, or the type error when it is no set.
+fn forced_set(v: &Value) -> Result<Result<Counted<AttrSet>, Thunk>, ErrorKind> {
+    let v = match v {
+        Value::Thunk(t) => match t.value() {
+            Some(v) => v,
+            None => return Ok(Err(t.clone())),
+        },
+        v => v.clone(),
+    };
+    match v {
+        Value::Attrs(a) => Ok(Ok(a)),
+        other => Err(ErrorKind::type_error("a set", &other)),
+    }
+}
+
 fn ident_frame(
     lambda: &LambdaInfo,
     arg: Value,
