@@ -3,11 +3,11 @@
 //! result with `--arg`/`--argstr` values and its defaults (auto-calling),
 //! and collecting the derivations a value stands for (`getDerivations`).
 
-use crate::eval::counted::Counted;
 use std::collections::HashSet;
 use std::path::Path;
 
 use super::code::Params;
+use super::counted::Counted;
 use super::error::{ErrorKind, EvalError};
 use super::value::{Attrs, NixString, Value};
 use super::Evaluator;

@@ -5,13 +5,13 @@
 //! builtins and other operations running as generators. Both sit below the
 //! VM and the builtins, so neither has to name the evaluator itself.
 
-use crate::eval::counted::Counted;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
 use super::code::Span;
 use super::config::EvalConfig;
+use super::counted::Counted;
 use super::error::{ErrorKind, EvalError};
 use super::eval_io::EvalIo;
 use super::instantiation::Instantiation;

@@ -2,11 +2,11 @@
 //! comparison, structural equality (iterative, so deep structures cannot
 //! overflow the stack), and coercion of values to strings.
 
-use crate::eval::counted::Counted;
 use std::path::Path;
 use std::rc::Rc;
 
 use super::code::BinOp;
+use super::counted::Counted;
 use super::paths::canonicalise;
 // Kept here for the builtins that name it so (moved to `print`).
 use super::error::ErrorKind;

@@ -3,9 +3,9 @@
 //! functions, `<CODE>` for values not yet evaluated, and `«repeated»` for a
 //! set or list already printed.
 
-use crate::eval::counted::Counted;
 use std::collections::HashSet;
 
+use super::counted::Counted;
 use super::value::{NixString, Value};
 
 /// The printed form of `v`.

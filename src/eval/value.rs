@@ -383,6 +383,15 @@ impl Counted<Env> {
         }
         e
     }
+
+    /// The next `with` scope out from this `with` scope, if any.
+    pub fn next_with(&self) -> Option<&Counted<Env>> {
+        let next = self.peek_slots(|slots| match slots {
+            [_, Value::Int(n)] => Some(*n as usize),
+            _ => None,
+        })?;
+        Some(self.up(next))
+    }
 }
 
 impl Env {
@@ -425,15 +434,6 @@ impl Env {
             slots: UnsafeCell::new(slots),
             parent: Some(parent),
         })
-    }
-
-    /// The next `with` scope out from `with` scope `e`, if any.
-    pub fn next_with(e: &Counted<Env>) -> Option<&Counted<Env>> {
-        let next = e.peek_slots(|slots| match slots {
-            [_, Value::Int(n)] => Some(*n as usize),
-            _ => None,
-        })?;
-        Some(e.up(next))
     }
 
     #[inline]
@@ -532,17 +532,11 @@ impl Thunk {
         Thunk(Counted::new(UnsafeCell::new(state)))
     }
 
-    /// The state, to read or write as the type's comment says.
-    #[inline(always)]
-    fn state(&self) -> *mut ThunkState {
-        self.0.get()
-    }
-
     /// Replaces the state (for thunks made before their code exists).
     #[inline]
     pub fn set_state(&self, state: ThunkState) {
         // SAFETY: see the type's comment.
-        let old = unsafe { std::mem::replace(&mut *self.state(), state) };
+        let old = unsafe { std::mem::replace(&mut *self.0.get(), state) };
         drop(old);
     }
 
@@ -551,7 +545,7 @@ impl Thunk {
     pub fn with_value<T>(&self, pick: impl FnOnce(&Value) -> Option<T>) -> Option<T> {
         // SAFETY: see the type's comment; `pick` gets a shared reference
         // while nothing writes to the state.
-        match unsafe { &*self.state() } {
+        match unsafe { &*self.0.get() } {
             ThunkState::Done(v) => pick(v),
             _ => None,
         }
@@ -572,7 +566,7 @@ impl Thunk {
     ) -> Option<T> {
         // SAFETY: see the type's comment; `f` gets shared references while
         // nothing writes to the state.
-        match unsafe { &*self.state() } {
+        match unsafe { &*self.0.get() } {
             ThunkState::Suspended { code, env } => f(code, env),
             _ => None,
         }
@@ -582,14 +576,14 @@ impl Thunk {
     #[inline]
     pub fn is_done(&self) -> bool {
         // SAFETY: see the type's comment.
-        matches!(unsafe { &*self.state() }, ThunkState::Done(_))
+        matches!(unsafe { &*self.0.get() }, ThunkState::Done(_))
     }
 
     /// Takes the pending work out, leaving a blackhole.
     #[inline]
     pub fn start(&self) -> ThunkState {
         // SAFETY: see the type's comment.
-        let state = unsafe { &mut *self.state() };
+        let state = unsafe { &mut *self.0.get() };
         let evaluating = match &*state {
             ThunkState::Suspended { code, env } => ThunkState::EvaluatingCode {
                 code: code.clone(),
@@ -612,7 +606,7 @@ impl Thunk {
     /// Puts back the work [`Thunk::start`] began, when its evaluation failed.
     pub fn restore(&self) {
         // SAFETY: see the type's comment.
-        let state = unsafe { &mut *self.state() };
+        let state = unsafe { &mut *self.0.get() };
         let back = match std::mem::replace(state, ThunkState::Blackhole) {
             ThunkState::EvaluatingCode { code, env } => ThunkState::Suspended { code, env },
             ThunkState::EvaluatingApply(work) => ThunkState::Apply(work.0, work.1),
@@ -625,7 +619,7 @@ impl Thunk {
     /// What `f` makes of the state. `f` must only read it.
     pub fn peek_state<R>(&self, f: impl FnOnce(&ThunkState) -> R) -> R {
         // SAFETY: see the type's comment.
-        f(unsafe { &*self.state() })
+        f(unsafe { &*self.0.get() })
     }
 
     /// Whether nothing else refers to this thunk.

@@ -1006,7 +1006,7 @@ impl<'e> Vm<'e> {
                         self.stack.push(v.clone());
                         return Ok(Flow::Next);
                     }
-                    env = Env::next_with(e);
+                    env = e.next_with();
                 }
                 return Err(ErrorKind::UndefinedVariable(key.to_string()));
             }
@@ -1490,15 +1490,9 @@ fn curried_frame(
 /// The set `v` is (an evaluated thunk followed), `Ok(Err(t))` when thunk
 /// `t` must be forced first, or the type error when it is no set.
 fn forced_set(v: &Value) -> Result<Result<Counted<AttrSet>, Thunk>, ErrorKind> {
-    let v = match v {
-        Value::Thunk(t) => match t.value() {
-            Some(v) => v,
-            None => return Ok(Err(t.clone())),
-        },
-        v => v.clone(),
-    };
-    match v {
+    match v.resolved() {
         Value::Attrs(a) => Ok(Ok(a)),
+        Value::Thunk(t) => Ok(Err(t)),
         other => Err(ErrorKind::type_error("a set", &other)),
     }
 }

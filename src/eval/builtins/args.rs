@@ -4,7 +4,6 @@
 //! generator runs, and building small result sets.
 
 use crate::eval::counted::Counted;
-
 use crate::eval::error::ErrorKind;
 use crate::eval::host::BuiltinFn;
 use crate::eval::value::{AttrSet, Attrs, FastFn, List, NixString, Value};

@@ -1,9 +1,8 @@
 //! Control and messages: `throw`, `abort`, `seq`, `deepSeq`, `tryEval`,
 //! `addErrorContext`, `trace`, `traceVerbose`, `warn` and `break`.
 
-use crate::eval::counted::Counted;
-
 use super::args::{string_arg, sync};
+use crate::eval::counted::Counted;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::{coerce_to_string, Coercion};
 use crate::eval::value::Value;

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::args::{attrs_arg, bool_of, function_arg, int_arg, list_arg, string_arg, sync};
 use super::fast;
+use crate::eval::counted::Counted;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops;
 use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
@@ -174,7 +175,7 @@ async fn run_loop(co: &Co, work: ListLoop) -> Result<Value, ErrorKind> {
 /// first error is the one the builtin's own loop would meet.
 pub(super) async fn force_while(
     co: &Co,
-    list: &crate::eval::counted::Counted<List>,
+    list: &Counted<List>,
     wanted: fn(&Value) -> bool,
 ) -> Result<(), ErrorKind> {
     if list.len() > 1 && list.iter().any(|x| !x.is_evaluated()) {
