@@ -251,6 +251,10 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
             let evaluate = move || {
                 let io = std::rc::Rc::new(super::eval_store::StoreIo::new(store_dir, address));
                 let ev = Evaluator::with_io(config, io.clone(), read_write);
+                if !read_write {
+                    // Nothing evaluation adds is written: keep none of it.
+                    ev.instantiation.discard_additions();
+                }
                 if o.find_file {
                     return find_files(&ev, &o.files);
                 }

@@ -5,7 +5,7 @@
 //! afterwards. Derivations are also kept so that the modulo hashes of
 //! their dependents can be computed.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -51,7 +51,11 @@ pub struct Instantiation {
     read_write: bool,
     sources: RefCell<HashMap<PathBuf, StorePath>>,
     additions: RefCell<Vec<Addition>>,
-    derivations: RefCell<HashMap<StorePath, Derivation>>,
+    keep_additions: Cell<bool>,
+    /// The text of every derivation met (made or read), parsed again when
+    /// needed: the text is a third of the parsed form's size, and most
+    /// derivations are parsed once, for their modulo hash.
+    derivations: RefCell<HashMap<StorePath, Rc<[u8]>>>,
     modulo_hashes: RefCell<HashMap<StorePath, Hash>>,
 }
 
@@ -70,8 +74,23 @@ impl Instantiation {
             read_write,
             sources: RefCell::new(HashMap::new()),
             additions: RefCell::new(Vec::new()),
+            keep_additions: Cell::new(true),
             derivations: RefCell::new(HashMap::new()),
             modulo_hashes: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// From now on, keeps no record of additions: for an evaluation whose
+    /// additions are never written (`nix-instantiate --eval`), where the
+    /// text of every `.drv` would stay in memory to the end.
+    pub fn discard_additions(&self) {
+        self.keep_additions.set(false);
+    }
+
+    /// Records `addition` to be written (unless discarding).
+    fn record(&self, addition: Addition) {
+        if self.keep_additions.get() {
+            self.additions.borrow_mut().push(addition);
         }
     }
 
@@ -167,7 +186,7 @@ impl Instantiation {
         self.sources
             .borrow_mut()
             .insert(path.to_owned(), store_path.clone());
-        self.additions.borrow_mut().push(Addition::Source {
+        self.record(Addition::Source {
             from: path.to_owned(),
             path: store_path.clone(),
         });
@@ -192,7 +211,7 @@ impl Instantiation {
             method.prefix(),
             hash.to_string_with(crate::hash::HashFormat::Nix32)
         );
-        self.additions.borrow_mut().push(Addition::Nar {
+        self.record(Addition::Nar {
             path: path.clone(),
             nar,
             ca,
@@ -211,7 +230,7 @@ impl Instantiation {
             .store_dir
             .text_path(name, contents, &references)
             .map_err(|e| ErrorKind::Other(e.to_string()))?;
-        self.additions.borrow_mut().push(Addition::Text {
+        self.record(Addition::Text {
             path: path.clone(),
             contents: contents.to_vec(),
             references,
@@ -237,14 +256,14 @@ impl Instantiation {
             .collect();
         let contents = drv.to_aterm(&self.store_dir);
         if !self.derivations.borrow().contains_key(&drv_path) {
-            self.additions.borrow_mut().push(Addition::Text {
+            self.derivations
+                .borrow_mut()
+                .insert(drv_path.clone(), Rc::from(contents.as_slice()));
+            self.record(Addition::Text {
                 path: drv_path.clone(),
                 contents,
                 references,
             });
-            self.derivations
-                .borrow_mut()
-                .insert(drv_path.clone(), drv.clone());
         }
         Ok((drv_path, drv))
     }
@@ -252,21 +271,25 @@ impl Instantiation {
     /// A derivation known to this evaluation, or read from its `.drv` file
     /// in the store directory.
     pub fn derivation(&self, path: &StorePath) -> Result<Derivation, DerivationError> {
-        if let Some(d) = self.derivations.borrow().get(path) {
-            return Ok(d.clone());
-        }
-        let file = self.store_dir.print(path);
-        let bytes = self
-            .read_file(Path::new(&file))
-            .map_err(|e| DerivationError::Unreadable {
-                path: file.clone(),
-                message: crate::os_error::message(&e),
-            })?;
-        let drv = Derivation::from_aterm(&bytes, &self.store_dir)?;
-        self.derivations
-            .borrow_mut()
-            .insert(path.clone(), drv.clone());
-        Ok(drv)
+        let known = self.derivations.borrow().get(path).cloned();
+        let text = match known {
+            Some(text) => text,
+            None => {
+                let file = self.store_dir.print(path);
+                let bytes =
+                    self.read_file(Path::new(&file))
+                        .map_err(|e| DerivationError::Unreadable {
+                            path: file.clone(),
+                            message: crate::os_error::message(&e),
+                        })?;
+                let text: Rc<[u8]> = Rc::from(bytes);
+                self.derivations
+                    .borrow_mut()
+                    .insert(path.clone(), text.clone());
+                text
+            }
+        };
+        Derivation::from_aterm(&text, &self.store_dir)
     }
 
     /// `hashDerivationModulo` of the derivation at `path`, memoised.
@@ -347,5 +370,45 @@ impl EvalIo for Instantiation {
 
     fn write_additions(&self, additions: Vec<Addition>) -> Result<(), String> {
         self.io.write_additions(additions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::eval::{EvalConfig, Evaluator};
+
+    /// `drvPath` of a derivation depending on two others (one through
+    /// its `drvPath`, which takes the whole closure), as JSON.
+    fn drv_paths(discard: bool) -> (String, usize) {
+        let ev = Evaluator::new(EvalConfig::default());
+        if discard {
+            ev.instantiation.discard_additions();
+        }
+        let expr = r#"
+          let
+            mk = name: attrs: derivation ({ inherit name; system = "x"; builder = "/bin/sh"; } // attrs);
+            a = mk "a" { };
+            b = mk "b" { dep = a; file = builtins.toFile "t" "text"; };
+            c = mk "c" { dep = b.drvPath; };
+          in [ a.drvPath b.drvPath c.drvPath c.outPath ]
+        "#;
+        let v = ev
+            .eval_source("«test»", Path::new("/"), expr.to_owned())
+            .expect("evaluates");
+        let json = ev.to_json(v).expect("JSON");
+        let kept = ev.instantiation.take_additions().len();
+        (String::from_utf8(json).expect("UTF-8"), kept)
+    }
+
+    #[test]
+    fn discarding_additions_keeps_paths_and_records_nothing() {
+        let (kept_paths, kept) = drv_paths(false);
+        let (paths, none) = drv_paths(true);
+        assert_eq!(paths, kept_paths);
+        // Three .drv files and the text file.
+        assert_eq!((kept, none), (4, 0));
+        assert!(paths.contains("-c.drv"), "{paths}");
     }
 }
