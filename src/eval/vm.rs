@@ -362,10 +362,13 @@ impl<'e> Vm<'e> {
             _ => None,
         };
         if let Some(name) = name {
-            e.add_trace(
-                format!("while calling the '{name}' builtin"),
-                caller.code.spans.get(caller.ip).cloned(),
-            );
+            // (`call_code` has no position of its own: a loop's call.)
+            let span = if Rc::ptr_eq(&caller.code, &self.call_code) {
+                None
+            } else {
+                caller.code.spans.get(caller.ip).cloned()
+            };
+            e.add_trace(format!("while calling the '{name}' builtin"), span);
         }
     }
 
@@ -648,13 +651,36 @@ impl<'e> Vm<'e> {
     /// that needs none).
     /// (Kept out of line: the closure calls beside it stay small.)
     #[inline(never)]
-    fn builtin_call(&self, b: Rc<Builtin>, arg: Value, done: Done) -> Result<Callee, ErrorKind> {
+    fn builtin_call(
+        &mut self,
+        b: Rc<Builtin>,
+        arg: Value,
+        done: Done,
+    ) -> Result<Callee, ErrorKind> {
         if let Some(work) = direct_loop(&b, &arg) {
             let mut l = LoopFrame::new(work, None);
             l.done = done;
             l.builtin = Some((b, arg));
             return Ok(Callee::Frame(Frame::Loop(Box::new(l))));
         }
+        let f = Value::Builtin(b);
+        if !arg.is_evaluated() && strict_last_builtin(&f).is_some() {
+            // (A loop's call of `isAttrs`, …): `call_code`, whose `Call`
+            // forces the argument, so that the fast path answers.
+            let base = self.stack.len();
+            self.stack.push(f);
+            self.stack.push(arg);
+            return Ok(Callee::Frame(Frame::Code(CodeFrame {
+                code: self.call_code.clone(),
+                ip: 0,
+                env: self.empty_env.clone(),
+                base,
+                done,
+            })));
+        }
+        let Value::Builtin(b) = f else {
+            unreachable!("made above")
+        };
         match apply_builtin(self.ev, &b, arg.clone())? {
             Applied::Run(gen) => {
                 let mut frame = gen_frame(gen, done);
@@ -689,13 +715,18 @@ impl<'e> Vm<'e> {
             ));
         };
         if !arg.is_evaluated() {
-            // Formals need the set: force it, then call again.
-            let f = Value::Closure(c.clone());
-            let gen = generator(move |co| async move {
-                let arg = force(&co, arg).await?;
-                call(&co, f, arg).await
-            });
-            return Ok(gen_frame(gen, done));
+            // Formals need the set: `call_code`, whose `Call` forces it
+            // first (see `takes_set`).
+            let base = self.stack.len();
+            self.stack.push(Value::Closure(c.clone()));
+            self.stack.push(arg);
+            return Ok(Frame::Code(CodeFrame {
+                code: self.call_code.clone(),
+                ip: 0,
+                env: self.empty_env.clone(),
+                base,
+                done,
+            }));
         }
         let Value::Attrs(attrs) = arg.resolved() else {
             return Err(ErrorKind::type_error("a set", &arg));
@@ -856,7 +887,15 @@ impl<'e> Vm<'e> {
                 }
                 Err(kind) => {
                     let span = if Rc::ptr_eq(&f.code, &self.call_code) {
-                        None
+                        // Started by a call instruction below (a function
+                        // with formals whose argument it forced first):
+                        // that call's position.
+                        match (&f.done, self.frames.last()) {
+                            (Done::Push, Some(Frame::Code(c))) => {
+                                c.code.spans.get(c.ip.wrapping_sub(1)).cloned()
+                            }
+                            _ => None,
+                        }
                     } else {
                         Some(f.code.spans[f.ip].clone())
                     };
@@ -1236,9 +1275,11 @@ impl<'e> Vm<'e> {
                 // without a generator. (An error on the way gets the builtin's trace
                 // frame in `unwind`, as if the builtin had forced it.)
                 if let Some(t) = self.unevaluated(0) {
-                    if strict_last_builtin(&self.stack[self.stack.len() - 2]).is_some()
-                        && !Rc::ptr_eq(&f.code, &self.call_code)
-                    {
+                    let func = &self.stack[self.stack.len() - 2];
+                    // A function with formals forces its argument before
+                    // anything else: here, rather than from a frame
+                    // that calls again.
+                    if takes_set(func) || strict_last_builtin(func).is_some() {
                         return Ok(Flow::Force(t));
                     }
                 }
@@ -1250,7 +1291,8 @@ impl<'e> Vm<'e> {
                 need!(0);
                 let n = self.stack.len();
                 if let Some(t) = self.unevaluated(1) {
-                    if strict_last_builtin(&self.stack[n - 1]).is_some() {
+                    let func = &self.stack[n - 1];
+                    if takes_set(func) || strict_last_builtin(func).is_some() {
                         return Ok(Flow::Force(t));
                     }
                 }
@@ -1303,7 +1345,7 @@ impl<'e> Vm<'e> {
                 }
                 // `f a` now, with `b` below for the `CallSwap`.
                 if let Some(t) = self.unevaluated(1) {
-                    if strict_last_builtin(&func).is_some() {
+                    if takes_set(&func) || strict_last_builtin(&func).is_some() {
                         return Ok(Flow::Force(t));
                     }
                 }
@@ -1546,6 +1588,17 @@ fn strict_last_builtin(f: &Value) -> Option<&'static str> {
         Value::Builtin(b) if loop_forces_list_first(b) => Some(b.name),
         _ => None,
     })
+}
+
+/// Whether `f` is a function with formals (`{ a, … }: …`), which forces
+/// its argument before it binds anything.
+#[inline]
+fn takes_set(f: &Value) -> bool {
+    evaluated(f, |v| match v {
+        Value::Closure(c) => Some(matches!(c.lambda.params, Params::Formals { .. })),
+        _ => None,
+    })
+    .unwrap_or(false)
 }
 
 /// What `pick` finds in `v`, or in the value an evaluated thunk `v` holds.
