@@ -975,6 +975,17 @@ impl<'e> Vm<'e> {
         }
     }
 
+    /// What `pick` makes of the value on top of the stack (following an
+    /// evaluated thunk, without counting a reference), or the thunk to
+    /// evaluate first.
+    #[inline(always)]
+    fn in_top<R>(&self, pick: impl FnOnce(&Value) -> R) -> Result<R, Thunk> {
+        match self.stack.last().expect("an operand") {
+            Value::Thunk(t) => t.with_value(|v| Some(pick(v))).ok_or_else(|| t.clone()),
+            v => Ok(pick(v)),
+        }
+    }
+
     /// The thunk to evaluate first if the value `n` places below the top is
     /// not evaluated yet (no reference counting on the fast path).
     #[inline]
@@ -1139,23 +1150,28 @@ impl<'e> Vm<'e> {
                 let Value::String(key) = &f.code.constants[i as usize] else {
                     unreachable!("the compiler stores names as strings")
                 };
-                let target = forced!(0);
-                let found = match &target {
+                let found = match self.in_top(|v| match v {
                     Value::Attrs(a) => a.get(key).cloned(),
                     _ => None,
+                }) {
+                    Ok(found) => found,
+                    Err(t) => return Ok(Flow::Force(t)),
                 };
                 match found {
                     Some(v) => *self.stack.last_mut().expect("an operand") = v,
-                    None => return Err(select_error(&target, key)),
+                    None => return Err(select_error(&forced!(0), key)),
                 }
             }
             Op::SelectOrConst { name, target: t } => {
                 let Value::String(key) = &f.code.constants[name as usize] else {
                     unreachable!("the compiler stores names as strings")
                 };
-                let found = match forced!(0) {
+                let found = match self.in_top(|v| match v {
                     Value::Attrs(a) => a.get(key).cloned(),
                     _ => None,
+                }) {
+                    Ok(found) => found,
+                    Err(t) => return Ok(Flow::Force(t)),
                 };
                 match found {
                     Some(v) => *self.stack.last_mut().expect("an operand") = v,
@@ -1169,9 +1185,12 @@ impl<'e> Vm<'e> {
                 let Value::String(key) = &f.code.constants[i as usize] else {
                     unreachable!("the compiler stores names as strings")
                 };
-                let has = match forced!(0) {
+                let has = match self.in_top(|v| match v {
                     Value::Attrs(a) => a.get(key).is_some(),
                     _ => false,
+                }) {
+                    Ok(has) => has,
+                    Err(t) => return Ok(Flow::Force(t)),
                 };
                 *self.stack.last_mut().expect("an operand") = Value::Bool(has);
             }
