@@ -159,37 +159,52 @@ impl Attrs {
         }
     }
 
-    /// This map with `other`'s entries added; on a name both have, this
-    /// map's value stays (as `imbl`'s `union`).
-    pub fn union(self, other: Attrs) -> Attrs {
-        match (self.0, other.0) {
-            // Two vectors: one merge of the sorted entries.
+    /// `self // right`: this map with `right`'s entries added, `right`'s
+    /// value on a name both have. Two vectors make one merge that clones
+    /// each value once; with a tree, the larger side's tree is shared and
+    /// the other side inserted into it.
+    pub fn update(&self, right: &Attrs) -> Attrs {
+        match (&self.0, &right.0) {
             (Repr::Small(mine), Repr::Small(theirs)) => {
                 let mut out = Vec::with_capacity(mine.len() + theirs.len());
-                let mut a = mine.into_iter().peekable();
-                let mut b = theirs.into_iter().peekable();
-                loop {
-                    let order = match (a.peek(), b.peek()) {
-                        (Some(x), Some(y)) => x.0.cmp(&y.0),
-                        (Some(_), None) => std::cmp::Ordering::Less,
-                        (None, Some(_)) => std::cmp::Ordering::Greater,
-                        (None, None) => break,
-                    };
-                    match order {
-                        std::cmp::Ordering::Less => out.extend(a.next()),
-                        std::cmp::Ordering::Greater => out.extend(b.next()),
+                let (mut i, mut j) = (0, 0);
+                while let (Some(a), Some(b)) = (mine.get(i), theirs.get(j)) {
+                    match a.0.cmp(&b.0) {
+                        std::cmp::Ordering::Less => {
+                            out.push(a.clone());
+                            i += 1;
+                        }
+                        std::cmp::Ordering::Greater => {
+                            out.push(b.clone());
+                            j += 1;
+                        }
                         std::cmp::Ordering::Equal => {
-                            out.extend(a.next());
-                            b.next();
+                            out.push(b.clone());
+                            i += 1;
+                            j += 1;
                         }
                     }
                 }
-                Attrs::from_distinct(out)
+                out.extend_from_slice(&mine[i..]);
+                out.extend_from_slice(&theirs[j..]);
+                if out.len() > SMALL_MAX {
+                    return Attrs::from_distinct(out);
+                }
+                Attrs(Repr::Small(out))
             }
-            (mine, theirs) => {
-                let mut out = Attrs(theirs);
-                for (k, v) in Attrs(mine) {
-                    out.insert(k, v);
+            (_, Repr::Large(_)) if right.len() >= self.len() => {
+                let mut out = right.clone();
+                for (k, v) in self {
+                    if !out.contains_key(k) {
+                        out.insert(k.clone(), v.clone());
+                    }
+                }
+                out
+            }
+            _ => {
+                let mut out = self.clone();
+                for (k, v) in right {
+                    out.insert(k.clone(), v.clone());
                 }
                 out
             }
@@ -422,7 +437,7 @@ mod tests {
     /// `//` keeps the left map's value on a shared name, whatever the two
     /// maps' representations (merged vectors, or inserts into a tree).
     #[test]
-    fn union_agrees_with_a_btree() {
+    fn update_agrees_with_a_btree() {
         let sizes = [
             0,
             1,
@@ -445,8 +460,8 @@ mod tests {
                 for i in 0..n {
                     reference.insert(key(i * 3), i as i64);
                 }
-                let got: Vec<(NixString, i64)> = left
-                    .union(right)
+                let got: Vec<(NixString, i64)> = right
+                    .update(&left)
                     .iter()
                     .map(|(k, v)| match v {
                         Value::Int(i) => (k.clone(), *i),

@@ -138,10 +138,7 @@ pub fn binop_simple(op: BinOp, a: &Value, b: &Value) -> Result<Option<Value>, Er
                 } else if y.is_empty() {
                     Attrs(x.clone())
                 } else {
-                    Value::attrs_with_pos(
-                        y.map.clone().union(x.map.clone()),
-                        AttrSet::update_pos(x, y),
-                    )
+                    Value::attrs_with_pos(x.map.update(&y.map), AttrSet::update_pos(x, y))
                 }
             }
             (Attrs(_), _) => return Err(ErrorKind::type_error("a set", b)),
