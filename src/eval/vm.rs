@@ -792,11 +792,503 @@ impl<'e> Vm<'e> {
     /// A code frame that a call or a force starts runs at once, without a
     /// trip through the frame stack.
     fn run_code(&mut self, mut f: CodeFrame, bottom: usize) -> Result<(), EvalError> {
-        loop {
+        'run: loop {
             let op = f.code.ops[f.ip];
+            // The instruction, run here rather than in a function of its
+            // own: one that goes on to the next instruction `continue`s
+            // this loop instead of returning a `Flow` to dispatch on again.
+            let flow: Result<Flow, ErrorKind> = 'op: {
+                let f = &mut f;
+                // `?` for the instruction: its error ends the block.
+                macro_rules! tri {
+                    ($e:expr) => {
+                        match $e {
+                            Ok(v) => v,
+                            Err(e) => break 'op Err(e),
+                        }
+                    };
+                }
+                macro_rules! need {
+                    ($($n:expr),+) => {
+                        $(if let Some(t) = self.unevaluated($n) {
+                            break 'op Ok(Flow::Force(t));
+                        })+
+                    };
+                }
+                macro_rules! forced {
+                    ($n:expr) => {
+                        match self.peek($n) {
+                            Ok(v) => v,
+                            Err(t) => break 'op Ok(Flow::Force(t)),
+                        }
+                    };
+                }
+                match op {
+                    Op::Constant(i) => self.stack.push(f.code.constants[i as usize].clone()),
+                    Op::Var { depth, slot } => {
+                        let v = f.env.up(depth as usize).get(slot as usize);
+                        // `Var, Force` (1.8 M times in the module benchmark): when
+                        // the variable is evaluated, push its value and skip the
+                        // `Force`.
+                        if let (Some(Op::Force), Value::Thunk(t)) = (f.code.ops.get(f.ip + 1), &v) {
+                            if let Some(x) = t.value() {
+                                self.stack.push(x);
+                                break 'op Ok(Flow::Jump(f.ip + 2));
+                            }
+                        }
+                        self.stack.push(v);
+                    }
+                    Op::WithVar { name, depth } => {
+                        let Value::String(key) = &f.code.constants[name as usize] else {
+                            unreachable!("names are strings")
+                        };
+                        let mut env = Some(f.env.up(depth as usize));
+                        while let Some(e) = env {
+                            let a = match tri!(forced_set(&e.get(0))) {
+                                Ok(a) => a,
+                                Err(t) => break 'op Ok(Flow::Force(t)),
+                            };
+                            if let Some(v) = a.get(key) {
+                                self.stack.push(v.clone());
+                                break 'op Ok(Flow::Next);
+                            }
+                            env = e.next_with();
+                        }
+                        break 'op Err(ErrorKind::UndefinedVariable(key.to_string()));
+                    }
+                    Op::Thunk(i) => {
+                        let t = Thunk::suspended(f.code.codes[i as usize].clone(), f.env.clone());
+                        self.stack.push(Value::Thunk(t));
+                    }
+                    Op::ThunkOuter(i) => {
+                        let env = f.env.parent.as_ref().unwrap_or(&f.env).clone();
+                        let t = Thunk::suspended(f.code.codes[i as usize].clone(), env);
+                        self.stack.push(Value::Thunk(t));
+                    }
+                    Op::Closure(i) => {
+                        let c = Closure {
+                            lambda: f.code.lambdas[i as usize].clone(),
+                            env: f.env.clone(),
+                        };
+                        self.stack.push(Value::Closure(Counted::new(c)));
+                    }
+                    Op::PushScope(n) => f.env = Env::new(n as usize, Some(f.env.clone())),
+                    Op::PopScope => {
+                        f.env = f.env.parent.clone().expect("the compiler pairs scopes");
+                    }
+                    Op::PopCyclicScope => {
+                        let parent = f.env.parent.clone().expect("the compiler pairs scopes");
+                        let scope = std::mem::replace(&mut f.env, parent);
+                        let _ = cycles::free_if_unreachable(scope);
+                    }
+                    Op::SetSlot(i) => {
+                        let v = self.pop();
+                        f.env.set(i as usize, v);
+                    }
+                    Op::PushWith { next } => {
+                        let v = self.pop();
+                        f.env = Env::with_scope(v, next, f.env.clone());
+                    }
+                    Op::MakeAttrs { n, pos } => {
+                        let n = n as usize;
+                        // Dynamic names must be evaluated first.
+                        for i in 0..n {
+                            forced!(2 * (n - 1 - i) + 1);
+                        }
+                        let info = &f.code.attr_pos[pos as usize];
+                        let first_dynamic = n - info.dynamic.len();
+                        let mut items = self.stack.drain(self.stack.len() - 2 * n..);
+                        // The static names (distinct: the compiler checked) make
+                        // the set at once; dynamic ones are added.
+                        let mut statics = Vec::with_capacity(first_dynamic);
+                        for _ in 0..first_dynamic {
+                            let (Some(Value::String(k)), Some(v)) = (items.next(), items.next())
+                            else {
+                                unreachable!("static names are strings")
+                            };
+                            statics.push((k, v));
+                        }
+                        let mut attrs = Attrs::from_distinct(statics);
+                        let mut dynamic_pos = Vec::new();
+                        let mut i = first_dynamic;
+                        while let (Some(k), Some(v)) = (items.next(), items.next()) {
+                            let k = k.resolved();
+                            let name = match k {
+                                Value::String(s) => s,
+                                Value::Null => {
+                                    i += 1;
+                                    continue;
+                                }
+                                other => break 'op Err(ErrorKind::type_error("a string", &other)),
+                            };
+                            dynamic_pos.push((name.clone(), info.dynamic[i - first_dynamic]));
+                            i += 1;
+                            if attrs.contains_key(&name) {
+                                break 'op Err(ErrorKind::DuplicateDynamicAttr {
+                                    name: name.to_string(),
+                                    at: f.code.spans[f.ip].describe(),
+                                });
+                            }
+                            attrs.insert(name, v);
+                        }
+                        drop(items);
+                        let pos = if dynamic_pos.is_empty() {
+                            info.statics.clone()
+                        } else {
+                            AttrPos::with_more(&info.statics, dynamic_pos)
+                        };
+                        self.stack.push(Value::attrs_with_pos(attrs, Some(pos)));
+                    }
+                    Op::MakeList(n) => {
+                        let items = self.stack.split_off(self.stack.len() - n as usize);
+                        self.stack.push(Value::list(List::from(items)));
+                    }
+                    Op::SelectConst(i) => {
+                        let Value::String(key) = &f.code.constants[i as usize] else {
+                            unreachable!("the compiler stores names as strings")
+                        };
+                        let found = match self.in_top(|v| match v {
+                            Value::Attrs(a) => a.get(key).cloned(),
+                            _ => None,
+                        }) {
+                            Ok(found) => found,
+                            Err(t) => break 'op Ok(Flow::Force(t)),
+                        };
+                        match found {
+                            Some(v) => *self.stack.last_mut().expect("an operand") = v,
+                            None => break 'op Err(select_error(&forced!(0), key)),
+                        }
+                    }
+                    Op::SelectOrConst { name, target: t } => {
+                        let Value::String(key) = &f.code.constants[name as usize] else {
+                            unreachable!("the compiler stores names as strings")
+                        };
+                        let found = match self.in_top(|v| match v {
+                            Value::Attrs(a) => a.get(key).cloned(),
+                            _ => None,
+                        }) {
+                            Ok(found) => found,
+                            Err(t) => break 'op Ok(Flow::Force(t)),
+                        };
+                        match found {
+                            Some(v) => *self.stack.last_mut().expect("an operand") = v,
+                            None => {
+                                self.pop();
+                                break 'op Ok(Flow::Jump(t as usize));
+                            }
+                        }
+                    }
+                    Op::HasAttrConst(i) => {
+                        let Value::String(key) = &f.code.constants[i as usize] else {
+                            unreachable!("the compiler stores names as strings")
+                        };
+                        let has = match self.in_top(|v| match v {
+                            Value::Attrs(a) => a.get(key).is_some(),
+                            _ => false,
+                        }) {
+                            Ok(has) => has,
+                            Err(t) => break 'op Ok(Flow::Force(t)),
+                        };
+                        *self.stack.last_mut().expect("an operand") = Value::Bool(has);
+                    }
+                    Op::Select | Op::SelectOr(_) | Op::HasAttr | Op::HasAttrStep(_) => {
+                        let key = forced!(0);
+                        let Value::String(key) = key else {
+                            break 'op Err(ErrorKind::type_error("a string", &key));
+                        };
+                        let target = forced!(1);
+                        let found = match &target {
+                            Value::Attrs(a) => a.get(&key).cloned(),
+                            _ => None,
+                        };
+                        self.pop();
+                        self.pop();
+                        match (op, found) {
+                            (Op::Select, Some(v))
+                            | (Op::SelectOr(_), Some(v))
+                            | (Op::HasAttrStep(_), Some(v)) => self.stack.push(v),
+                            (Op::Select, None) => break 'op Err(select_error(&target, &key)),
+                            (Op::SelectOr(t), None) => break 'op Ok(Flow::Jump(t as usize)),
+                            (Op::HasAttr, found) => self.stack.push(Value::Bool(found.is_some())),
+                            (Op::HasAttrStep(t), None) => {
+                                self.stack.push(Value::Bool(false));
+                                break 'op Ok(Flow::Jump(t as usize));
+                            }
+                            _ => unreachable!("matched above"),
+                        }
+                    }
+                    Op::Force => {
+                        need!(0);
+                        let v = self.take();
+                        // `Force, Return` (the end of most code): break 'op at once.
+                        if let Some(Op::Return) = f.code.ops.get(f.ip + 1) {
+                            break 'op Ok(Flow::Return(v));
+                        }
+                        self.stack.push(v);
+                    }
+                    Op::Jump(t) => break 'op Ok(Flow::Jump(t as usize)),
+                    Op::JumpIfFalse(t) => {
+                        if let Some(b) = self.stack.last().and_then(bool_of) {
+                            self.pop();
+                            if !b {
+                                break 'op Ok(Flow::Jump(t as usize));
+                            }
+                            break 'op Ok(Flow::Next);
+                        }
+                        need!(0);
+                        let v = self.take();
+                        let Value::Bool(b) = v else {
+                            break 'op Err(ErrorKind::type_error("a Boolean", &v));
+                        };
+                        if !b {
+                            break 'op Ok(Flow::Jump(t as usize));
+                        }
+                    }
+                    Op::AssertBool => {
+                        let v = forced!(0);
+                        if !matches!(v, Value::Bool(_)) {
+                            break 'op Err(ErrorKind::type_error("a Boolean", &v));
+                        }
+                        *self.stack.last_mut().expect("an operand") = v;
+                    }
+                    Op::Not => {
+                        let v = forced!(0);
+                        let Value::Bool(b) = v else {
+                            break 'op Err(ErrorKind::type_error("a Boolean", &v));
+                        };
+                        *self.stack.last_mut().expect("an operand") = Value::Bool(!b);
+                    }
+                    Op::Negate => {
+                        let v = forced!(0);
+                        let r = match v {
+                            Value::Int(i) => {
+                                Value::Int(tri!(i.checked_neg().ok_or(ErrorKind::Overflow {
+                                    op: "subtracting",
+                                    a: 0,
+                                    sym: "-",
+                                    b: i,
+                                })))
+                            }
+                            // C++ Nix computes `0 - x` (so `-0.0` is `0`).
+                            Value::Float(x) => Value::Float(0.0 - x),
+                            other => break 'op Err(ErrorKind::type_error("an integer", &other)),
+                        };
+                        *self.stack.last_mut().expect("an operand") = r;
+                    }
+                    Op::TraceEnter => {
+                        let span = f.code.spans[f.ip].clone();
+                        trace_call("entered", &span);
+                        self.traced.push((span, self.frames.len()));
+                    }
+                    Op::TraceExit => {
+                        if let Some((span, _)) = self.traced.pop() {
+                            trace_call("exited", &span);
+                        }
+                    }
+                    Op::Call => {
+                        need!(1);
+                        // A builtin with a fast path that is strict in the
+                        // argument it gets last: evaluate it here and run this
+                        // instruction again, so that the fast path can answer
+                        // without a generator. (An error on the way gets the builtin's trace
+                        // frame in `unwind`, as if the builtin had forced it.)
+                        if let Some(t) = self.unevaluated(0) {
+                            let func = &self.stack[self.stack.len() - 2];
+                            // A function with formals forces its argument before
+                            // anything else: here, rather than from a frame
+                            // that calls again.
+                            if takes_set(func) || strict_last_builtin(func).is_some() {
+                                break 'op Ok(Flow::Force(t));
+                            }
+                        }
+                        break 'op self.call_top();
+                    }
+                    Op::CallSwap => {
+                        // As `Call`, with the argument below the function (the
+                        // result of the `f a` a `Call2` before made).
+                        need!(0);
+                        let n = self.stack.len();
+                        if let Some(t) = self.unevaluated(1) {
+                            let func = &self.stack[n - 1];
+                            if takes_set(func) || strict_last_builtin(func).is_some() {
+                                break 'op Ok(Flow::Force(t));
+                            }
+                        }
+                        self.stack.swap(n - 1, n - 2);
+                        break 'op self.call_top();
+                    }
+                    Op::Call2 => {
+                        need!(2);
+                        let n = self.stack.len();
+                        let func = match &self.stack[n - 3] {
+                            Value::Thunk(t) => t.value().expect("forced above"),
+                            v => v.clone(),
+                        };
+                        match &func {
+                            Value::Closure(c) if c.lambda.curried.is_some() => {
+                                let y = self.pop();
+                                let x = self.pop();
+                                self.pop();
+                                let Ok(callee) = self.curried_call(&func, &x, y, Done::Push) else {
+                                    unreachable!("the closure is curried")
+                                };
+                                let flow = match tri!(callee) {
+                                    Callee::Frame(frame) => Flow::Call(frame),
+                                    Callee::Value(v) => {
+                                        self.stack.push(v);
+                                        Flow::Next
+                                    }
+                                };
+                                // Past the `CallSwap` too (`Flow::Call` and
+                                // `Next` step over this instruction).
+                                f.ip += 1;
+                                break 'op Ok(flow);
+                            }
+                            Value::Builtin(b) if b.args.is_empty() && b.arity == 2 => {
+                                if let Some(fast) = b.fast {
+                                    // As `Call` would for `(f a) b`: a builtin
+                                    // strict in its last argument gets it evaluated.
+                                    if strict_pair_builtin(&func).is_some() {
+                                        need!(0);
+                                    }
+                                    let all =
+                                        [self.stack[n - 2].clone(), self.stack[n - 1].clone()];
+                                    if let Some(v) = fast(&all) {
+                                        self.stack.truncate(n - 3);
+                                        self.stack.push(v);
+                                        break 'op Ok(Flow::Jump(f.ip + 2));
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                        // `f a` now, with `b` below for the `CallSwap`.
+                        if let Some(t) = self.unevaluated(1) {
+                            if takes_set(&func) || strict_last_builtin(&func).is_some() {
+                                break 'op Ok(Flow::Force(t));
+                            }
+                        }
+                        let y = self.pop();
+                        self.stack.insert(n - 3, y);
+                        break 'op self.call_top();
+                    }
+                    Op::BinOp(bop) => {
+                        // Integers (the common case) without cloning or a call.
+                        let len = self.stack.len();
+                        if let (Some(x), Some(y)) =
+                            (int_of(&self.stack[len - 2]), int_of(&self.stack[len - 1]))
+                        {
+                            if let Some(r) = int_binop(bop, x, y) {
+                                self.stack.truncate(len - 2);
+                                self.stack.push(r);
+                                break 'op Ok(Flow::Next);
+                            }
+                        }
+                        need!(0, 1);
+                        let rhs = self.take();
+                        let lhs = self.take();
+                        match tri!(ops::binop_simple(bop, &lhs, &rhs)) {
+                            Some(v) => self.stack.push(v),
+                            None => {
+                                // Needs deeper evaluation (==, < on lists, …).
+                                let gen = generator(move |co| ops::binop_deep(co, bop, lhs, rhs));
+                                break 'op Ok(Flow::Call(self.gen_frame(gen)));
+                            }
+                        }
+                    }
+                    Op::Interpolate(n) => {
+                        // Fast path: force the parts here; when they are all strings,
+                        // join them without a generator.
+                        let n = n as usize;
+                        for i in 0..n {
+                            need!(i);
+                        }
+                        let base = self.stack.len() - n;
+                        for v in &mut self.stack[base..] {
+                            if let Value::Thunk(t) = v {
+                                if let Some(r) = t.value() {
+                                    *v = r;
+                                }
+                            }
+                        }
+                        let mut len = Some(0);
+                        for v in &self.stack[base..] {
+                            match v {
+                                Value::String(s) => len = len.map(|l| l + s.len()),
+                                _ => len = None,
+                            }
+                        }
+                        if let Some(len) = len {
+                            // Sized once: no regrowth, and no shrinking into the
+                            // string's box.
+                            let mut out = Vec::with_capacity(len);
+                            let mut ctx = None;
+                            for v in self.stack.drain(base..) {
+                                if let Value::String(s) = v {
+                                    out.extend_from_slice(s.as_bytes());
+                                    if s.has_context() {
+                                        s.add_context_to(ctx.get_or_insert_with(Default::default));
+                                    }
+                                }
+                            }
+                            self.stack.push(Value::String(NixString::with_context(
+                                out,
+                                ctx.unwrap_or_default(),
+                            )));
+                            break 'op Ok(Flow::Next);
+                        }
+                        let parts = self.stack.split_off(base);
+                        let gen = generator(move |co| ops::interpolate(co, parts, false));
+                        break 'op Ok(Flow::Call(self.gen_frame(gen)));
+                    }
+                    Op::MakePath(n) => {
+                        let n = n as usize;
+                        let parts = self.stack.split_off(self.stack.len() - n);
+                        let is_path = true;
+                        let gen = generator(move |co| ops::interpolate(co, parts, is_path));
+                        break 'op Ok(Flow::Call(self.gen_frame(gen)));
+                    }
+                    Op::Assert => {
+                        let cond = forced!(1);
+                        let Value::Bool(b) = cond else {
+                            break 'op Err(ErrorKind::type_error("a Boolean", &cond));
+                        };
+                        let text = self.pop();
+                        self.pop();
+                        if !b {
+                            let Value::String(t) = text else {
+                                unreachable!("assert text")
+                            };
+                            break 'op Err(ErrorKind::AssertionFailed(t.to_string()));
+                        }
+                    }
+                    Op::RecOverrides { slot, names } => {
+                        let over = match tri!(forced_set(&f.env.get(slot as usize))) {
+                            Ok(a) => a,
+                            Err(t) => break 'op Ok(Flow::Force(t)),
+                        };
+                        let Value::List(names) = &f.code.constants[names as usize] else {
+                            unreachable!("the compiler stores the names as a list")
+                        };
+                        for (i, name) in names.iter().enumerate() {
+                            if let Value::String(n) = name {
+                                if let Some(v) = over.get(n) {
+                                    f.env.set(i, v.clone());
+                                }
+                            }
+                        }
+                    }
+                    Op::Return => {
+                        let v = self.pop();
+                        break 'op Ok(Flow::Return(v));
+                    }
+                }
+                f.ip += 1;
+                continue 'run;
+            };
             // The frame to run next when it is not the one on top of the
             // frame stack.
-            let next: Option<CodeFrame> = match self.exec(&mut f, op) {
+            let next: Option<CodeFrame> = match flow {
                 Ok(Flow::Next) => {
                     f.ip += 1;
                     continue;
@@ -1008,482 +1500,6 @@ impl<'e> Vm<'e> {
     #[inline]
     fn pop(&mut self) -> Value {
         self.stack.pop().expect("the compiler balances the stack")
-    }
-
-    #[inline(always)]
-    fn exec(&mut self, f: &mut CodeFrame, op: Op) -> Result<Flow, ErrorKind> {
-        macro_rules! need {
-            ($($n:expr),+) => {
-                $(if let Some(t) = self.unevaluated($n) {
-                    return Ok(Flow::Force(t));
-                })+
-            };
-        }
-        macro_rules! forced {
-            ($n:expr) => {
-                match self.peek($n) {
-                    Ok(v) => v,
-                    Err(t) => return Ok(Flow::Force(t)),
-                }
-            };
-        }
-        match op {
-            Op::Constant(i) => self.stack.push(f.code.constants[i as usize].clone()),
-            Op::Var { depth, slot } => {
-                let v = f.env.up(depth as usize).get(slot as usize);
-                // `Var, Force` (1.8 M times in the module benchmark): when
-                // the variable is evaluated, push its value and skip the
-                // `Force`.
-                if let (Some(Op::Force), Value::Thunk(t)) = (f.code.ops.get(f.ip + 1), &v) {
-                    if let Some(x) = t.value() {
-                        self.stack.push(x);
-                        return Ok(Flow::Jump(f.ip + 2));
-                    }
-                }
-                self.stack.push(v);
-            }
-            Op::WithVar { name, depth } => {
-                let Value::String(key) = &f.code.constants[name as usize] else {
-                    unreachable!("names are strings")
-                };
-                let mut env = Some(f.env.up(depth as usize));
-                while let Some(e) = env {
-                    let a = match forced_set(&e.get(0))? {
-                        Ok(a) => a,
-                        Err(t) => return Ok(Flow::Force(t)),
-                    };
-                    if let Some(v) = a.get(key) {
-                        self.stack.push(v.clone());
-                        return Ok(Flow::Next);
-                    }
-                    env = e.next_with();
-                }
-                return Err(ErrorKind::UndefinedVariable(key.to_string()));
-            }
-            Op::Thunk(i) => {
-                let t = Thunk::suspended(f.code.codes[i as usize].clone(), f.env.clone());
-                self.stack.push(Value::Thunk(t));
-            }
-            Op::ThunkOuter(i) => {
-                let env = f.env.parent.as_ref().unwrap_or(&f.env).clone();
-                let t = Thunk::suspended(f.code.codes[i as usize].clone(), env);
-                self.stack.push(Value::Thunk(t));
-            }
-            Op::Closure(i) => {
-                let c = Closure {
-                    lambda: f.code.lambdas[i as usize].clone(),
-                    env: f.env.clone(),
-                };
-                self.stack.push(Value::Closure(Counted::new(c)));
-            }
-            Op::PushScope(n) => f.env = Env::new(n as usize, Some(f.env.clone())),
-            Op::PopScope => {
-                f.env = f.env.parent.clone().expect("the compiler pairs scopes");
-            }
-            Op::PopCyclicScope => {
-                let parent = f.env.parent.clone().expect("the compiler pairs scopes");
-                let scope = std::mem::replace(&mut f.env, parent);
-                let _ = cycles::free_if_unreachable(scope);
-            }
-            Op::SetSlot(i) => {
-                let v = self.pop();
-                f.env.set(i as usize, v);
-            }
-            Op::PushWith { next } => {
-                let v = self.pop();
-                f.env = Env::with_scope(v, next, f.env.clone());
-            }
-            Op::MakeAttrs { n, pos } => {
-                let n = n as usize;
-                // Dynamic names must be evaluated first.
-                for i in 0..n {
-                    forced!(2 * (n - 1 - i) + 1);
-                }
-                let info = &f.code.attr_pos[pos as usize];
-                let first_dynamic = n - info.dynamic.len();
-                let mut items = self.stack.drain(self.stack.len() - 2 * n..);
-                // The static names (distinct: the compiler checked) make
-                // the set at once; dynamic ones are added.
-                let mut statics = Vec::with_capacity(first_dynamic);
-                for _ in 0..first_dynamic {
-                    let (Some(Value::String(k)), Some(v)) = (items.next(), items.next()) else {
-                        unreachable!("static names are strings")
-                    };
-                    statics.push((k, v));
-                }
-                let mut attrs = Attrs::from_distinct(statics);
-                let mut dynamic_pos = Vec::new();
-                let mut i = first_dynamic;
-                while let (Some(k), Some(v)) = (items.next(), items.next()) {
-                    let k = k.resolved();
-                    let name = match k {
-                        Value::String(s) => s,
-                        Value::Null => {
-                            i += 1;
-                            continue;
-                        }
-                        other => return Err(ErrorKind::type_error("a string", &other)),
-                    };
-                    dynamic_pos.push((name.clone(), info.dynamic[i - first_dynamic]));
-                    i += 1;
-                    if attrs.contains_key(&name) {
-                        return Err(ErrorKind::DuplicateDynamicAttr {
-                            name: name.to_string(),
-                            at: f.code.spans[f.ip].describe(),
-                        });
-                    }
-                    attrs.insert(name, v);
-                }
-                drop(items);
-                let pos = if dynamic_pos.is_empty() {
-                    info.statics.clone()
-                } else {
-                    AttrPos::with_more(&info.statics, dynamic_pos)
-                };
-                self.stack.push(Value::attrs_with_pos(attrs, Some(pos)));
-            }
-            Op::MakeList(n) => {
-                let items = self.stack.split_off(self.stack.len() - n as usize);
-                self.stack.push(Value::list(List::from(items)));
-            }
-            Op::SelectConst(i) => {
-                let Value::String(key) = &f.code.constants[i as usize] else {
-                    unreachable!("the compiler stores names as strings")
-                };
-                let found = match self.in_top(|v| match v {
-                    Value::Attrs(a) => a.get(key).cloned(),
-                    _ => None,
-                }) {
-                    Ok(found) => found,
-                    Err(t) => return Ok(Flow::Force(t)),
-                };
-                match found {
-                    Some(v) => *self.stack.last_mut().expect("an operand") = v,
-                    None => return Err(select_error(&forced!(0), key)),
-                }
-            }
-            Op::SelectOrConst { name, target: t } => {
-                let Value::String(key) = &f.code.constants[name as usize] else {
-                    unreachable!("the compiler stores names as strings")
-                };
-                let found = match self.in_top(|v| match v {
-                    Value::Attrs(a) => a.get(key).cloned(),
-                    _ => None,
-                }) {
-                    Ok(found) => found,
-                    Err(t) => return Ok(Flow::Force(t)),
-                };
-                match found {
-                    Some(v) => *self.stack.last_mut().expect("an operand") = v,
-                    None => {
-                        self.pop();
-                        return Ok(Flow::Jump(t as usize));
-                    }
-                }
-            }
-            Op::HasAttrConst(i) => {
-                let Value::String(key) = &f.code.constants[i as usize] else {
-                    unreachable!("the compiler stores names as strings")
-                };
-                let has = match self.in_top(|v| match v {
-                    Value::Attrs(a) => a.get(key).is_some(),
-                    _ => false,
-                }) {
-                    Ok(has) => has,
-                    Err(t) => return Ok(Flow::Force(t)),
-                };
-                *self.stack.last_mut().expect("an operand") = Value::Bool(has);
-            }
-            Op::Select | Op::SelectOr(_) | Op::HasAttr | Op::HasAttrStep(_) => {
-                let key = forced!(0);
-                let Value::String(key) = key else {
-                    return Err(ErrorKind::type_error("a string", &key));
-                };
-                let target = forced!(1);
-                let found = match &target {
-                    Value::Attrs(a) => a.get(&key).cloned(),
-                    _ => None,
-                };
-                self.pop();
-                self.pop();
-                match (op, found) {
-                    (Op::Select, Some(v))
-                    | (Op::SelectOr(_), Some(v))
-                    | (Op::HasAttrStep(_), Some(v)) => self.stack.push(v),
-                    (Op::Select, None) => return Err(select_error(&target, &key)),
-                    (Op::SelectOr(t), None) => return Ok(Flow::Jump(t as usize)),
-                    (Op::HasAttr, found) => self.stack.push(Value::Bool(found.is_some())),
-                    (Op::HasAttrStep(t), None) => {
-                        self.stack.push(Value::Bool(false));
-                        return Ok(Flow::Jump(t as usize));
-                    }
-                    _ => unreachable!("matched above"),
-                }
-            }
-            Op::Force => {
-                need!(0);
-                let v = self.take();
-                // `Force, Return` (the end of most code): return at once.
-                if let Some(Op::Return) = f.code.ops.get(f.ip + 1) {
-                    return Ok(Flow::Return(v));
-                }
-                self.stack.push(v);
-            }
-            Op::Jump(t) => return Ok(Flow::Jump(t as usize)),
-            Op::JumpIfFalse(t) => {
-                if let Some(b) = self.stack.last().and_then(bool_of) {
-                    self.pop();
-                    if !b {
-                        return Ok(Flow::Jump(t as usize));
-                    }
-                    return Ok(Flow::Next);
-                }
-                need!(0);
-                let v = self.take();
-                let Value::Bool(b) = v else {
-                    return Err(ErrorKind::type_error("a Boolean", &v));
-                };
-                if !b {
-                    return Ok(Flow::Jump(t as usize));
-                }
-            }
-            Op::AssertBool => {
-                let v = forced!(0);
-                if !matches!(v, Value::Bool(_)) {
-                    return Err(ErrorKind::type_error("a Boolean", &v));
-                }
-                *self.stack.last_mut().expect("an operand") = v;
-            }
-            Op::Not => {
-                let v = forced!(0);
-                let Value::Bool(b) = v else {
-                    return Err(ErrorKind::type_error("a Boolean", &v));
-                };
-                *self.stack.last_mut().expect("an operand") = Value::Bool(!b);
-            }
-            Op::Negate => {
-                let v = forced!(0);
-                let r = match v {
-                    Value::Int(i) => Value::Int(i.checked_neg().ok_or(ErrorKind::Overflow {
-                        op: "subtracting",
-                        a: 0,
-                        sym: "-",
-                        b: i,
-                    })?),
-                    // C++ Nix computes `0 - x` (so `-0.0` is `0`).
-                    Value::Float(x) => Value::Float(0.0 - x),
-                    other => return Err(ErrorKind::type_error("an integer", &other)),
-                };
-                *self.stack.last_mut().expect("an operand") = r;
-            }
-            Op::TraceEnter => {
-                let span = f.code.spans[f.ip].clone();
-                trace_call("entered", &span);
-                self.traced.push((span, self.frames.len()));
-            }
-            Op::TraceExit => {
-                if let Some((span, _)) = self.traced.pop() {
-                    trace_call("exited", &span);
-                }
-            }
-            Op::Call => {
-                need!(1);
-                // A builtin with a fast path that is strict in the
-                // argument it gets last: evaluate it here and run this
-                // instruction again, so that the fast path can answer
-                // without a generator. (An error on the way gets the builtin's trace
-                // frame in `unwind`, as if the builtin had forced it.)
-                if let Some(t) = self.unevaluated(0) {
-                    let func = &self.stack[self.stack.len() - 2];
-                    // A function with formals forces its argument before
-                    // anything else: here, rather than from a frame
-                    // that calls again.
-                    if takes_set(func) || strict_last_builtin(func).is_some() {
-                        return Ok(Flow::Force(t));
-                    }
-                }
-                return self.call_top();
-            }
-            Op::CallSwap => {
-                // As `Call`, with the argument below the function (the
-                // result of the `f a` a `Call2` before made).
-                need!(0);
-                let n = self.stack.len();
-                if let Some(t) = self.unevaluated(1) {
-                    let func = &self.stack[n - 1];
-                    if takes_set(func) || strict_last_builtin(func).is_some() {
-                        return Ok(Flow::Force(t));
-                    }
-                }
-                self.stack.swap(n - 1, n - 2);
-                return self.call_top();
-            }
-            Op::Call2 => {
-                need!(2);
-                let n = self.stack.len();
-                let func = match &self.stack[n - 3] {
-                    Value::Thunk(t) => t.value().expect("forced above"),
-                    v => v.clone(),
-                };
-                match &func {
-                    Value::Closure(c) if c.lambda.curried.is_some() => {
-                        let y = self.pop();
-                        let x = self.pop();
-                        self.pop();
-                        let Ok(callee) = self.curried_call(&func, &x, y, Done::Push) else {
-                            unreachable!("the closure is curried")
-                        };
-                        let flow = match callee? {
-                            Callee::Frame(frame) => Flow::Call(frame),
-                            Callee::Value(v) => {
-                                self.stack.push(v);
-                                Flow::Next
-                            }
-                        };
-                        // Past the `CallSwap` too (`Flow::Call` and
-                        // `Next` step over this instruction).
-                        f.ip += 1;
-                        return Ok(flow);
-                    }
-                    Value::Builtin(b) if b.args.is_empty() && b.arity == 2 => {
-                        if let Some(fast) = b.fast {
-                            // As `Call` would for `(f a) b`: a builtin
-                            // strict in its last argument gets it evaluated.
-                            if strict_pair_builtin(&func).is_some() {
-                                need!(0);
-                            }
-                            let all = [self.stack[n - 2].clone(), self.stack[n - 1].clone()];
-                            if let Some(v) = fast(&all) {
-                                self.stack.truncate(n - 3);
-                                self.stack.push(v);
-                                return Ok(Flow::Jump(f.ip + 2));
-                            }
-                        }
-                    }
-                    _ => {}
-                }
-                // `f a` now, with `b` below for the `CallSwap`.
-                if let Some(t) = self.unevaluated(1) {
-                    if takes_set(&func) || strict_last_builtin(&func).is_some() {
-                        return Ok(Flow::Force(t));
-                    }
-                }
-                let y = self.pop();
-                self.stack.insert(n - 3, y);
-                return self.call_top();
-            }
-            Op::BinOp(bop) => {
-                // Integers (the common case) without cloning or a call.
-                let len = self.stack.len();
-                if let (Some(x), Some(y)) =
-                    (int_of(&self.stack[len - 2]), int_of(&self.stack[len - 1]))
-                {
-                    if let Some(r) = int_binop(bop, x, y) {
-                        self.stack.truncate(len - 2);
-                        self.stack.push(r);
-                        return Ok(Flow::Next);
-                    }
-                }
-                need!(0, 1);
-                let rhs = self.take();
-                let lhs = self.take();
-                match ops::binop_simple(bop, &lhs, &rhs)? {
-                    Some(v) => self.stack.push(v),
-                    None => {
-                        // Needs deeper evaluation (==, < on lists, …).
-                        let gen = generator(move |co| ops::binop_deep(co, bop, lhs, rhs));
-                        return Ok(Flow::Call(self.gen_frame(gen)));
-                    }
-                }
-            }
-            Op::Interpolate(n) => {
-                // Fast path: force the parts here; when they are all strings,
-                // join them without a generator.
-                let n = n as usize;
-                for i in 0..n {
-                    need!(i);
-                }
-                let base = self.stack.len() - n;
-                for v in &mut self.stack[base..] {
-                    if let Value::Thunk(t) = v {
-                        if let Some(r) = t.value() {
-                            *v = r;
-                        }
-                    }
-                }
-                let mut len = Some(0);
-                for v in &self.stack[base..] {
-                    match v {
-                        Value::String(s) => len = len.map(|l| l + s.len()),
-                        _ => len = None,
-                    }
-                }
-                if let Some(len) = len {
-                    // Sized once: no regrowth, and no shrinking into the
-                    // string's box.
-                    let mut out = Vec::with_capacity(len);
-                    let mut ctx = None;
-                    for v in self.stack.drain(base..) {
-                        if let Value::String(s) = v {
-                            out.extend_from_slice(s.as_bytes());
-                            if s.has_context() {
-                                s.add_context_to(ctx.get_or_insert_with(Default::default));
-                            }
-                        }
-                    }
-                    self.stack.push(Value::String(NixString::with_context(
-                        out,
-                        ctx.unwrap_or_default(),
-                    )));
-                    return Ok(Flow::Next);
-                }
-                let parts = self.stack.split_off(base);
-                let gen = generator(move |co| ops::interpolate(co, parts, false));
-                return Ok(Flow::Call(self.gen_frame(gen)));
-            }
-            Op::MakePath(n) => {
-                let n = n as usize;
-                let parts = self.stack.split_off(self.stack.len() - n);
-                let is_path = true;
-                let gen = generator(move |co| ops::interpolate(co, parts, is_path));
-                return Ok(Flow::Call(self.gen_frame(gen)));
-            }
-            Op::Assert => {
-                let cond = forced!(1);
-                let Value::Bool(b) = cond else {
-                    return Err(ErrorKind::type_error("a Boolean", &cond));
-                };
-                let text = self.pop();
-                self.pop();
-                if !b {
-                    let Value::String(t) = text else {
-                        unreachable!("assert text")
-                    };
-                    return Err(ErrorKind::AssertionFailed(t.to_string()));
-                }
-            }
-            Op::RecOverrides { slot, names } => {
-                let over = match forced_set(&f.env.get(slot as usize))? {
-                    Ok(a) => a,
-                    Err(t) => return Ok(Flow::Force(t)),
-                };
-                let Value::List(names) = &f.code.constants[names as usize] else {
-                    unreachable!("the compiler stores the names as a list")
-                };
-                for (i, name) in names.iter().enumerate() {
-                    if let Value::String(n) = name {
-                        if let Some(v) = over.get(n) {
-                            f.env.set(i, v.clone());
-                        }
-                    }
-                }
-            }
-            Op::Return => {
-                let v = self.pop();
-                return Ok(Flow::Return(v));
-            }
-        }
-        Ok(Flow::Next)
     }
 
     fn gen_frame(&self, gen: Gen) -> Frame {
