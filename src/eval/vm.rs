@@ -944,29 +944,20 @@ impl<'e> Vm<'e> {
                         self.stack.push(Value::list(List::from(items)));
                     }
                     Op::SelectConst(i) => {
-                        let Value::String(key) = &f.code.constants[i as usize] else {
-                            unreachable!("the compiler stores names as strings")
-                        };
-                        let found = match self.in_top(|v| match v {
-                            Value::Attrs(a) => a.get(key).cloned(),
-                            _ => None,
-                        }) {
+                        let found = match self.top_attr(&f.code, i) {
                             Ok(found) => found,
                             Err(t) => break 'op Ok(Flow::Force(t)),
                         };
                         match found {
                             Some(v) => *self.stack.last_mut().expect("an operand") = v,
-                            None => break 'op Err(select_error(&forced!(0), key)),
+                            None => {
+                                let key = const_name(&f.code, i);
+                                break 'op Err(select_error(&forced!(0), key));
+                            }
                         }
                     }
                     Op::SelectOrConst { name, target: t } => {
-                        let Value::String(key) = &f.code.constants[name as usize] else {
-                            unreachable!("the compiler stores names as strings")
-                        };
-                        let found = match self.in_top(|v| match v {
-                            Value::Attrs(a) => a.get(key).cloned(),
-                            _ => None,
-                        }) {
+                        let found = match self.top_attr(&f.code, name) {
                             Ok(found) => found,
                             Err(t) => break 'op Ok(Flow::Force(t)),
                         };
@@ -979,9 +970,7 @@ impl<'e> Vm<'e> {
                         }
                     }
                     Op::HasAttrConst(i) => {
-                        let Value::String(key) = &f.code.constants[i as usize] else {
-                            unreachable!("the compiler stores names as strings")
-                        };
+                        let key = const_name(&f.code, i);
                         let has = match self.in_top(|v| match v {
                             Value::Attrs(a) => a.get(key).is_some(),
                             _ => false,
@@ -1478,6 +1467,18 @@ impl<'e> Vm<'e> {
         }
     }
 
+    /// The attribute named `constants[name]` of the set on top of the
+    /// stack (`None`: no such attribute, or not a set), or the thunk to
+    /// evaluate first.
+    #[inline(always)]
+    fn top_attr(&self, code: &Code, name: u32) -> Result<Option<Value>, Thunk> {
+        let key = const_name(code, name);
+        self.in_top(|v| match v {
+            Value::Attrs(a) => a.get(key).cloned(),
+            _ => None,
+        })
+    }
+
     /// The thunk to evaluate first if the value `n` places below the top is
     /// not evaluated yet (no reference counting on the fast path).
     #[inline]
@@ -1623,6 +1624,15 @@ fn strict_last_builtin(f: &Value) -> Option<&'static str> {
         Value::Builtin(b) if loop_forces_list_first(b) => Some(b.name),
         _ => None,
     })
+}
+
+/// The name `constants[i]` (a name written in the source).
+#[inline(always)]
+fn const_name(code: &Code, i: u32) -> &NixString {
+    let Value::String(key) = &code.constants[i as usize] else {
+        unreachable!("the compiler stores names as strings")
+    };
+    key
 }
 
 /// Whether `f` is a function with formals (`{ a, … }: …`), which forces
