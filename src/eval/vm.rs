@@ -597,6 +597,22 @@ impl<'e> Vm<'e> {
         }));
     }
 
+    /// A frame of `call_code` that calls `f` with `arg`: its `Call`
+    /// forces a thunk `f`, and an argument that a function with formals or
+    /// a strict builtin needs evaluated, before it calls.
+    fn call_code_frame(&mut self, f: Value, arg: Value, done: Done) -> CodeFrame {
+        let base = self.stack.len();
+        self.stack.push(f);
+        self.stack.push(arg);
+        CodeFrame {
+            code: self.call_code.clone(),
+            ip: 0,
+            env: self.empty_env.clone(),
+            base,
+            done,
+        }
+    }
+
     /// A frame that applies `f` to `arg`.
     fn call_frame(&mut self, f: Value, arg: Value, done: Done) -> Result<Callee, ErrorKind> {
         // (Moved, not cloned: this runs for every call.)
@@ -626,19 +642,12 @@ impl<'e> Vm<'e> {
                     )))
                 }
             },
-            Value::Thunk(t) => {
-                // Force the function first, then call it: `call_code`.
-                let base = self.stack.len();
-                self.stack.push(Value::Thunk(t));
-                self.stack.push(arg);
-                Ok(Callee::Frame(Frame::Code(CodeFrame {
-                    code: self.call_code.clone(),
-                    ip: 0,
-                    env: self.empty_env.clone(),
-                    base,
-                    done,
-                })))
-            }
+            // Force the function first, then call it.
+            Value::Thunk(t) => Ok(Callee::Frame(Frame::Code(self.call_code_frame(
+                Value::Thunk(t),
+                arg,
+                done,
+            )))),
             other => Err(ErrorKind::Other(format!(
                 "attempt to call something which is not a function but {}: {}",
                 other.type_desc(),
@@ -665,18 +674,11 @@ impl<'e> Vm<'e> {
         }
         let f = Value::Builtin(b);
         if !arg.is_evaluated() && strict_last_builtin(&f).is_some() {
-            // (A loop's call of `isAttrs`, …): `call_code`, whose `Call`
-            // forces the argument, so that the fast path answers.
-            let base = self.stack.len();
-            self.stack.push(f);
-            self.stack.push(arg);
-            return Ok(Callee::Frame(Frame::Code(CodeFrame {
-                code: self.call_code.clone(),
-                ip: 0,
-                env: self.empty_env.clone(),
-                base,
-                done,
-            })));
+            // (A loop's call of `isAttrs`, …): forced first, so that the
+            // fast path answers.
+            return Ok(Callee::Frame(Frame::Code(
+                self.call_code_frame(f, arg, done),
+            )));
         }
         let Value::Builtin(b) = f else {
             unreachable!("made above")
@@ -715,18 +717,9 @@ impl<'e> Vm<'e> {
             ));
         };
         if !arg.is_evaluated() {
-            // Formals need the set: `call_code`, whose `Call` forces it
-            // first (see `takes_set`).
-            let base = self.stack.len();
-            self.stack.push(Value::Closure(c.clone()));
-            self.stack.push(arg);
-            return Ok(Frame::Code(CodeFrame {
-                code: self.call_code.clone(),
-                ip: 0,
-                env: self.empty_env.clone(),
-                base,
-                done,
-            }));
+            // Formals need the set: forced first (see `takes_set`).
+            let f = Value::Closure(c.clone());
+            return Ok(Frame::Code(self.call_code_frame(f, arg, done)));
         }
         let Value::Attrs(attrs) = arg.resolved() else {
             return Err(ErrorKind::type_error("a set", &arg));
