@@ -2,8 +2,8 @@
 //! (`"${./file}"`), `builtins.toFile` texts and derivations. The evaluator
 //! only computes their store paths (as C++ Nix does in read-only mode) and
 //! records them here; `nix-instantiate` writes the records to the store
-//! afterwards. Derivations are also kept so that the modulo hashes of
-//! their dependents can be computed.
+//! afterwards. Derivations are also kept (as their `.drv` text) so that
+//! the modulo hashes of their dependents can be computed.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
@@ -248,14 +248,14 @@ impl Instantiation {
         drv.compute_output_paths(&self.store_dir, name, &mut |p| self.modulo_hash(p))
             .map_err(drv_error)?;
         let drv_path = drv.drv_path(&self.store_dir, name).map_err(drv_error)?;
-        let references: BTreeSet<StorePath> = drv
-            .input_srcs
-            .iter()
-            .chain(drv.input_drvs.keys())
-            .cloned()
-            .collect();
-        let contents = drv.to_aterm(&self.store_dir);
         if !self.derivations.borrow().contains_key(&drv_path) {
+            let references: BTreeSet<StorePath> = drv
+                .input_srcs
+                .iter()
+                .chain(drv.input_drvs.keys())
+                .cloned()
+                .collect();
+            let contents = drv.to_aterm(&self.store_dir);
             self.derivations
                 .borrow_mut()
                 .insert(drv_path.clone(), Rc::from(contents.as_slice()));

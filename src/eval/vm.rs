@@ -672,17 +672,14 @@ impl<'e> Vm<'e> {
             l.builtin = Some((b, arg));
             return Ok(Callee::Frame(Frame::Loop(Box::new(l))));
         }
-        let f = Value::Builtin(b);
-        if !arg.is_evaluated() && strict_last_builtin(&f).is_some() {
+        if !arg.is_evaluated() && strict_last(&b) {
             // (A loop's call of `isAttrs`, …): forced first, so that the
             // fast path answers.
+            let f = Value::Builtin(b);
             return Ok(Callee::Frame(Frame::Code(
                 self.call_code_frame(f, arg, done),
             )));
         }
-        let Value::Builtin(b) = f else {
-            unreachable!("made above")
-        };
         match apply_builtin(self.ev, &b, arg.clone())? {
             Applied::Run(gen) => {
                 let mut frame = gen_frame(gen, done);
@@ -792,6 +789,13 @@ impl<'e> Vm<'e> {
             // this loop instead of returning a `Flow` to dispatch on again.
             let flow: Result<Flow, ErrorKind> = 'op: {
                 let f = &mut f;
+                // On to the next instruction, without leaving the loop.
+                macro_rules! next {
+                    () => {{
+                        f.ip += 1;
+                        continue 'run;
+                    }};
+                }
                 // `?` for the instruction: its error ends the block.
                 macro_rules! tri {
                     ($e:expr) => {
@@ -843,7 +847,7 @@ impl<'e> Vm<'e> {
                             };
                             if let Some(v) = a.get(key) {
                                 self.stack.push(v.clone());
-                                break 'op Ok(Flow::Next);
+                                next!();
                             }
                             env = e.next_with();
                         }
@@ -1015,7 +1019,7 @@ impl<'e> Vm<'e> {
                             if !b {
                                 break 'op Ok(Flow::Jump(t as usize));
                             }
-                            break 'op Ok(Flow::Next);
+                            next!();
                         }
                         need!(0);
                         let v = self.take();
@@ -1079,7 +1083,7 @@ impl<'e> Vm<'e> {
                             // A function with formals forces its argument before
                             // anything else: here, rather than from a frame
                             // that calls again.
-                            if takes_set(func) || strict_last_builtin(func).is_some() {
+                            if forces_argument(func) {
                                 break 'op Ok(Flow::Force(t));
                             }
                         }
@@ -1092,7 +1096,7 @@ impl<'e> Vm<'e> {
                         let n = self.stack.len();
                         if let Some(t) = self.unevaluated(1) {
                             let func = &self.stack[n - 1];
-                            if takes_set(func) || strict_last_builtin(func).is_some() {
+                            if forces_argument(func) {
                                 break 'op Ok(Flow::Force(t));
                             }
                         }
@@ -1146,7 +1150,7 @@ impl<'e> Vm<'e> {
                         }
                         // `f a` now, with `b` below for the `CallSwap`.
                         if let Some(t) = self.unevaluated(1) {
-                            if takes_set(&func) || strict_last_builtin(&func).is_some() {
+                            if forces_argument(&func) {
                                 break 'op Ok(Flow::Force(t));
                             }
                         }
@@ -1163,7 +1167,7 @@ impl<'e> Vm<'e> {
                             if let Some(r) = int_binop(bop, x, y) {
                                 self.stack.truncate(len - 2);
                                 self.stack.push(r);
-                                break 'op Ok(Flow::Next);
+                                next!();
                             }
                         }
                         need!(0, 1);
@@ -1217,7 +1221,7 @@ impl<'e> Vm<'e> {
                                 out,
                                 ctx.unwrap_or_default(),
                             )));
-                            break 'op Ok(Flow::Next);
+                            next!();
                         }
                         let parts = self.stack.split_off(base);
                         let gen = generator(move |co| ops::interpolate(co, parts, false));
@@ -1607,16 +1611,25 @@ fn strict_pair_builtin(f: &Value) -> Option<&'static str> {
 /// evaluated function (`loops::loop_forces_list_first`).
 fn strict_last_builtin(f: &Value) -> Option<&'static str> {
     evaluated(f, |v| match v {
-        Value::Builtin(b)
-            if b.fast.is_some()
-                && b.args.len() + 1 == b.arity
-                && (b.arity == 1 || b.strict_last) =>
-        {
-            Some(b.name)
-        }
-        Value::Builtin(b) if loop_forces_list_first(b) => Some(b.name),
+        Value::Builtin(b) if strict_last(b) => Some(b.name),
         _ => None,
     })
+}
+
+/// Whether builtin `b` evaluates the argument it is about to get first
+/// (see [`strict_last_builtin`]).
+#[inline]
+fn strict_last(b: &Builtin) -> bool {
+    (b.fast.is_some() && b.args.len() + 1 == b.arity && (b.arity == 1 || b.strict_last))
+        || loop_forces_list_first(b)
+}
+
+/// Whether calling `f` evaluates its argument before anything else, so
+/// that the call instruction forces it ahead: a function with formals,
+/// or a builtin strict in its last argument.
+#[inline]
+fn forces_argument(f: &Value) -> bool {
+    takes_set(f) || strict_last_builtin(f).is_some()
 }
 
 /// The name `constants[i]` (a name written in the source).
