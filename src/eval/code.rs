@@ -123,6 +123,17 @@ pub enum Op {
         depth: u32,
         slot: u32,
     },
+    /// `Var, Force, SelectConst(name)` (`x.name`), written over the `Var`
+    /// of that sequence, which stays in place after it: when the variable
+    /// is an evaluated set that has the attribute, push the attribute and
+    /// skip the other two (and a `Force` after them, if the attribute is
+    /// evaluated); otherwise push the variable as `Var` would and go on to
+    /// the `Force`. No reference is counted on the set.
+    VarSelect {
+        depth: u16,
+        slot: u16,
+        name: u32,
+    },
     /// Push the attribute named `constants[name]` from the innermost `with`
     /// scope that has it (lexical variables were resolved at compile time).
     WithVar {
@@ -246,6 +257,19 @@ pub enum Shape {
     Closure(u32),
     /// Only combines two operands ([`Code::as_binop`]).
     BinOp(Operand, Operand, BinOp),
+}
+
+/// Writes [`Op::VarSelect`] over the `Var` of each `Var, Force,
+/// SelectConst` (scope depth and slot permitting); the instructions it
+/// stands for stay, for the slow path and for jumps into them.
+pub fn fuse_selects(ops: &mut [Op]) {
+    for i in 0..ops.len().saturating_sub(2) {
+        if let [Op::Var { depth, slot }, Op::Force, Op::SelectConst(name)] = ops[i..i + 3] {
+            if let (Ok(depth), Ok(slot)) = (u16::try_from(depth), u16::try_from(slot)) {
+                ops[i] = Op::VarSelect { depth, slot, name };
+            }
+        }
+    }
 }
 
 impl Code {

@@ -71,7 +71,8 @@ impl Builder {
         self.spans.push(span);
     }
 
-    fn finish(self) -> Rc<Code> {
+    fn finish(mut self) -> Rc<Code> {
+        crate::eval::code::fuse_selects(&mut self.ops);
         Rc::new(
             Code {
                 ops: self.ops,
@@ -1833,5 +1834,35 @@ mod tests {
             thunk_ops("x: rec { __overrides = {}; p = x + 1; }"),
             ["in", "in"]
         );
+    }
+
+    /// `x.a` of a variable is fused into one instruction over the `Var`,
+    /// the instructions it stands for staying after it; a dynamic name or
+    /// a select of something else is not.
+    #[test]
+    fn selects_of_a_variable_are_fused() {
+        let ops = |text: &str| -> Vec<String> {
+            lambda_body(text)
+                .ops
+                .iter()
+                .map(|op| {
+                    format!("{op:?}")
+                        .split([' ', '('])
+                        .next()
+                        .unwrap_or("")
+                        .to_string()
+                })
+                .collect()
+        };
+        assert_eq!(
+            ops("s: s.a"),
+            ["VarSelect", "Force", "SelectConst", "Force", "Return"]
+        );
+        assert_eq!(
+            ops("s: s.a.b")[..5],
+            ["VarSelect", "Force", "SelectConst", "SelectConst", "Force"]
+        );
+        assert!(!ops("s: let n = \"a\"; in s.${n}").contains(&"VarSelect".to_string()));
+        assert!(!ops("s: (s 1).a").contains(&"VarSelect".to_string()));
     }
 }

@@ -1,0 +1,1 @@
+let f = s: s.a; in f 1
