@@ -5,6 +5,7 @@
 pub mod access;
 pub mod attr_path;
 pub mod attrs;
+mod block_pool;
 pub mod builtins;
 pub mod code;
 pub mod compiler;
