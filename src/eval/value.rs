@@ -495,8 +495,9 @@ pub enum ThunkState {
     /// stays here, to be put back if the evaluation fails (so that forcing
     /// it again fails again instead of reporting recursion).
     EvaluatingCode { code: Rc<Code>, env: Counted<Env> },
-    /// Boxed, so that `Apply` stays the only 32-byte variant.
-    EvaluatingApply(Box<(Value, Value)>),
+    /// On the heap, so that `Apply` stays the only 32-byte variant (a
+    /// [`Counted`] block rather than a `Box`: from the block pool).
+    EvaluatingApply(Counted<(Value, Value)>),
     /// Being evaluated, with nothing to put back.
     Blackhole,
     /// Evaluated to weak head normal form.
@@ -590,7 +591,7 @@ impl Thunk {
                 env: env.clone(),
             },
             ThunkState::Apply(f, x) => {
-                ThunkState::EvaluatingApply(Box::new((f.clone(), x.clone())))
+                ThunkState::EvaluatingApply(Counted::new((f.clone(), x.clone())))
             }
             ThunkState::Done(v) => return ThunkState::Done(v.clone()),
             _ => return ThunkState::Blackhole,
@@ -609,7 +610,7 @@ impl Thunk {
         let state = unsafe { &mut *self.0.get() };
         let back = match std::mem::replace(state, ThunkState::Blackhole) {
             ThunkState::EvaluatingCode { code, env } => ThunkState::Suspended { code, env },
-            ThunkState::EvaluatingApply(work) => ThunkState::Apply(work.0, work.1),
+            ThunkState::EvaluatingApply(work) => ThunkState::Apply(work.0.clone(), work.1.clone()),
             other => other,
         };
         let old = std::mem::replace(state, back);
