@@ -64,6 +64,12 @@ impl Attrs {
         }
     }
 
+    /// Whether this is a persistent tree rather than a sorted vector.
+    #[inline]
+    pub fn is_large(&self) -> bool {
+        matches!(self.0, Repr::Large(_))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -1,10 +1,13 @@
 //! Compiled code: the instructions the VM runs, with a source position for
 //! each, and the static description of lambdas (parameters, formals).
 
+use std::cell::UnsafeCell;
 use std::path::PathBuf;
+use std::ptr::NonNull;
 use std::rc::Rc;
 
-use super::value::{AttrPos, NixString, Value};
+use super::counted::Counted;
+use super::value::{AttrPos, AttrSet, NixString, Value};
 
 /// A source file (or expression text) and where its lines start, so byte
 /// offsets can be reported as `file:line:column`.
@@ -246,6 +249,24 @@ pub struct Code {
     /// What the VM can do with this code without a frame, found once
     /// (see [`Shape`]).
     pub shape: Shape,
+    /// One per constant: for a name, the large set this code last found
+    /// it in (see [`Code::attr`]).
+    pub memos: Box<[NameMemo]>,
+}
+
+/// The large set (see [`super::attrs::SMALL_MAX`]) an instruction last
+/// found a name in, and where in it the value is: `lib.foo` in a
+/// function's body looks in the same set each time it runs, and a set
+/// never changes once made. The memo counts a reference to the set, so
+/// the address stays valid and cannot be another set's.
+#[derive(Default)]
+pub struct NameMemo(UnsafeCell<Option<(Counted<AttrSet>, NonNull<Value>)>>);
+
+impl NameMemo {
+    /// As many empty memos as `code` has constants.
+    pub fn for_constants(n: usize) -> Box<[NameMemo]> {
+        (0..n).map(|_| NameMemo::default()).collect()
+    }
 }
 
 /// Code the VM evaluates as a thunk without running it in a frame.
@@ -273,6 +294,37 @@ pub fn fuse_selects(ops: &mut [Op]) {
 }
 
 impl Code {
+    /// The value of attribute `constants[name]` (a string) of `set`. A
+    /// large set's lookup is remembered per name, and answered from the
+    /// memo while the set is the same one.
+    #[inline]
+    pub fn attr<'a>(&self, name: u32, set: &'a Counted<AttrSet>) -> Option<&'a Value> {
+        let Some(Value::String(key)) = self.constants.get(name as usize) else {
+            return None;
+        };
+        if !set.map.is_large() {
+            return set.map.get(key);
+        }
+        let Some(memo) = self.memos.get(name as usize) else {
+            return set.map.get(key);
+        };
+        // SAFETY: code is evaluated on one thread (`Rc`), and no reference
+        // into the cell outlives this function: a hit reads it, a miss
+        // replaces its content (dropping the old one only afterwards).
+        let slot = unsafe { &mut *memo.0.get() };
+        if let Some((known, at)) = slot {
+            if Counted::ptr_eq(known, set) {
+                // SAFETY: `at` points into `known`'s (immutable) map, which
+                // is `set`'s and lives at least as long as `set`'s borrow.
+                return Some(unsafe { at.as_ref() });
+            }
+        }
+        let v = set.map.get(key)?;
+        let old = slot.replace((set.clone(), NonNull::from(v)));
+        drop(old);
+        Some(v)
+    }
+
     /// The same code with its [`Shape`] found (code is made with
     /// `Shape::General` and then given its shape here).
     pub fn with_shape(mut self) -> Code {

@@ -11,7 +11,9 @@ use std::rc::Rc;
 use rnix::ast::{self, AstToken, HasEntry, InterpolPart};
 use rowan::ast::AstNode;
 
-use super::code::{AttrPosInfo, BinOp, Code, Formal, LambdaInfo, Op, Params, Shape, Source, Span};
+use super::code::{
+    AttrPosInfo, BinOp, Code, Formal, LambdaInfo, NameMemo, Op, Params, Shape, Source, Span,
+};
 use super::error::{ErrorKind, EvalError};
 use super::syntax::{ident_text, literal_string};
 use super::value::{AttrPos, NixString, Value};
@@ -77,6 +79,7 @@ impl Builder {
             Code {
                 ops: self.ops,
                 spans: self.spans,
+                memos: NameMemo::for_constants(self.constants.len()),
                 constants: self.constants,
                 codes: self.codes,
                 lambdas: self.lambdas,

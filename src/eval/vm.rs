@@ -115,6 +115,7 @@ fn internal_code(ops: Vec<Op>, span: &Span) -> Rc<Code> {
             spans: vec![span.clone(); ops.len()],
             ops,
             constants: vec![],
+            memos: Box::new([]),
             codes: vec![],
             lambdas: vec![],
             attr_pos: vec![],
@@ -841,10 +842,10 @@ impl<'e> Vm<'e> {
                     }
                     Op::VarSelect { depth, slot, name } => {
                         let env = f.env.up(depth as usize);
-                        let key = const_name(&f.code, name);
+                        let code = &f.code;
                         let found = env.peek(slot as usize, |v| {
                             evaluated(v, |v| match v {
-                                Value::Attrs(a) => a.get(key).map(|x| match x {
+                                Value::Attrs(a) => code.attr(name, a).map(|x| match x {
                                     Value::Thunk(t) => t.value().ok_or_else(|| x.clone()),
                                     x => Ok(x.clone()),
                                 }),
@@ -881,7 +882,7 @@ impl<'e> Vm<'e> {
                                 Ok(a) => a,
                                 Err(t) => break 'op Ok(Flow::Force(t)),
                             };
-                            if let Some(v) = a.get(key) {
+                            if let Some(v) = f.code.attr(name, &a) {
                                 self.stack.push(v.clone());
                                 next!();
                             }
@@ -981,9 +982,9 @@ impl<'e> Vm<'e> {
                         // benchmark): an evaluated attribute's value is
                         // pushed, and the `Force` skipped.
                         let then_force = matches!(f.code.ops.get(f.ip + 1), Some(Op::Force));
-                        let key = const_name(&f.code, i);
+                        let code = &f.code;
                         let found = self.in_top(|v| match v {
-                            Value::Attrs(a) => a.get(key).map(|x| match x {
+                            Value::Attrs(a) => code.attr(i, a).map(|x| match x {
                                 Value::Thunk(t) if then_force => match t.value() {
                                     Some(v) => (v, true),
                                     None => (x.clone(), false),
@@ -1024,9 +1025,9 @@ impl<'e> Vm<'e> {
                         }
                     }
                     Op::HasAttrConst(i) => {
-                        let key = const_name(&f.code, i);
+                        let code = &f.code;
                         let has = match self.in_top(|v| match v {
-                            Value::Attrs(a) => a.get(key).is_some(),
+                            Value::Attrs(a) => code.attr(i, a).is_some(),
                             _ => false,
                         }) {
                             Ok(has) => has,
@@ -1526,9 +1527,8 @@ impl<'e> Vm<'e> {
     /// evaluate first.
     #[inline(always)]
     fn top_attr(&self, code: &Code, name: u32) -> Result<Option<Value>, Thunk> {
-        let key = const_name(code, name);
         self.in_top(|v| match v {
-            Value::Attrs(a) => a.get(key).cloned(),
+            Value::Attrs(a) => code.attr(name, a).cloned(),
             _ => None,
         })
     }
