@@ -16,8 +16,13 @@
 //! can reach the scope or those values, and its slots are emptied, which
 //! breaks the cycle. Shared values are not looked into, so a scope is only
 //! emptied when that is certain. A scope that escapes (its bindings are in
-//! the result) is left to counting as before: freeing it after the result
-//! dies would take a cycle collector.
+//! the result) is remembered instead ([`defer`]) and looked at again
+//! later, when what it escaped into may have gone: first after a few
+//! thousand more such scopes, then (if still reachable) each time the
+//! number of older ones remembered has grown fourfold, so a scope that stays
+//! reachable costs a few looks over the whole run.
+
+use std::cell::RefCell;
 
 use super::counted::Counted;
 use super::value::{Env, ThunkState, Value};
@@ -26,10 +31,104 @@ use super::value::{Env, ThunkState, Value};
 /// are larger is left as it is.
 const VISIT_BUDGET: usize = 16;
 
+/// How many escaped scopes are remembered before they are looked at
+/// again.
+const YOUNG: usize = 4096;
+
+/// The fewest older scopes (reachable at their first look) worth a look.
+const OLD_MIN: usize = 64 * 1024;
+
+/// Scopes that were still reachable when they were left.
+#[derive(Default)]
+struct Deferred {
+    /// Not looked at since they were left.
+    young: Vec<Counted<Env>>,
+    /// Still reachable at their last look.
+    old: Vec<Counted<Env>>,
+    /// How many `old` held after its last look.
+    old_kept: usize,
+}
+
+thread_local! {
+    static DEFERRED: RefCell<Deferred> = RefCell::new(Deferred::default());
+}
+
 /// Drops `scope`, a scope whose body has been evaluated, emptying it
-/// first when only its own values still refer to it (answers whether it was).
+/// first when only its own values still refer to it; a scope that is
+/// still reachable is remembered, to be looked at again later.
 #[inline]
-pub fn free_if_unreachable(scope: Counted<Env>) -> bool {
+pub fn free_or_defer(scope: Counted<Env>) {
+    if let Err(scope) = free_if_unreachable(scope) {
+        defer(scope);
+    }
+}
+
+/// Remembers `scope` (reachable now) and looks at the scopes remembered
+/// so far when there are enough of them.
+fn defer(scope: Counted<Env>) {
+    // (Not while a look is going on: what a look frees can end no scope,
+    // but a nested call would find the lists borrowed.)
+    let full = DEFERRED.with(|d| match d.try_borrow_mut() {
+        Ok(mut d) => {
+            d.young.push(scope);
+            d.young.len() >= YOUNG
+        }
+        Err(_) => false,
+    });
+    if full {
+        look_again();
+    }
+}
+
+/// Looks at the young scopes again (and at the old ones when their number
+/// has grown fourfold since their last look): each is freed, emptied when only
+/// its own values hold it, or kept for a later look.
+#[inline(never)]
+fn look_again() {
+    let (young, old) = DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
+        let young = std::mem::take(&mut d.young);
+        let old = if d.old.len() >= OLD_MIN.max(4 * d.old_kept) {
+            std::mem::take(&mut d.old)
+        } else {
+            Vec::new()
+        };
+        (young, old)
+    });
+    let looked_at_old = !old.is_empty();
+    // (Dropping and emptying scopes runs no evaluation, so nothing is
+    // added to the lists meanwhile except through `defer`, which skips.)
+    let mut kept: Vec<Counted<Env>> = Vec::new();
+    for scope in young.into_iter().chain(old) {
+        if Counted::strong_count(&scope) == 1 {
+            continue;
+        }
+        if let Err(scope) = free_if_unreachable(scope) {
+            kept.push(scope);
+        }
+    }
+    DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
+        d.old.append(&mut kept);
+        if looked_at_old {
+            d.old_kept = d.old.len();
+        }
+    });
+}
+
+/// How many scopes are remembered, young and old (for tests).
+#[cfg(test)]
+fn deferred_len() -> usize {
+    DEFERRED.with(|d| {
+        let d = d.borrow();
+        d.young.len() + d.old.len()
+    })
+}
+
+/// Drops `scope` emptied when only its own values still refer to it; a
+/// scope still reachable comes back.
+#[inline]
+pub fn free_if_unreachable(scope: Counted<Env>) -> Result<(), Counted<Env>> {
     let others = Counted::strong_count(&scope) - 1;
     let target = Counted::as_ptr(&scope);
     let mut budget = VISIT_BUDGET;
@@ -39,10 +138,11 @@ pub fn free_if_unreachable(scope: Counted<Env>) -> bool {
         && scope.peek_slots(|slots| {
             others <= slots.len() && values_refs(target, slots, &mut budget) == Some(others)
         });
-    if only_own {
-        scope.clear();
+    if !only_own {
+        return Err(scope);
     }
-    only_own
+    scope.clear();
+    Ok(())
 }
 
 /// References to `target` in `values` and in what only they reach, or
@@ -146,7 +246,7 @@ mod tests {
     #[test]
     fn a_scope_only_its_bindings_hold_is_freed() {
         let (env, probe) = cyclic_scope();
-        assert!(free_if_unreachable(env));
+        assert!(free_if_unreachable(env).is_ok());
         assert!(probe.upgrade().is_none());
     }
 
@@ -154,7 +254,7 @@ mod tests {
     fn a_scope_whose_binding_escaped_is_kept() {
         let (env, probe) = cyclic_scope();
         let escaped = env.get(1);
-        assert!(!free_if_unreachable(env));
+        assert!(free_if_unreachable(env).is_err());
         assert!(probe.upgrade().is_some());
         let Value::Thunk(t) = &escaped else {
             unreachable!("bindings are thunks")
@@ -166,10 +266,35 @@ mod tests {
     }
 
     #[test]
+    fn an_escaped_scope_is_emptied_once_what_it_escaped_into_is_gone() {
+        let (env, probe) = cyclic_scope();
+        let escaped = env.get(1);
+        free_or_defer(env);
+        assert_eq!(deferred_len(), 1);
+        look_again();
+        // Still reachable: kept for a later look.
+        assert_eq!(deferred_len(), 1);
+        assert!(probe.upgrade().is_some());
+        drop(escaped);
+        // (The old scopes are looked at once there are enough of them.)
+        DEFERRED.with(|d| d.borrow_mut().old_kept = 0);
+        let filler: Vec<_> = (0..OLD_MIN).map(|_| cyclic_scope()).collect();
+        let held: Vec<Value> = filler.iter().map(|(env, _)| env.get(0)).collect();
+        for (env, _) in filler {
+            defer(env);
+        }
+        look_again();
+        assert!(probe.upgrade().is_none());
+        // The filler's scopes are held from outside: all kept.
+        assert_eq!(deferred_len(), OLD_MIN);
+        drop(held);
+    }
+
+    #[test]
     fn a_scope_held_by_a_value_on_the_side_is_kept() {
         let (env, probe) = cyclic_scope();
         let elsewhere = Thunk::suspended(code("1"), env.clone());
-        assert!(!free_if_unreachable(env));
+        assert!(free_if_unreachable(env).is_err());
         assert!(probe.upgrade().is_some());
         drop(elsewhere);
     }
@@ -185,7 +310,7 @@ mod tests {
         let binding = Thunk::suspended(code("1"), env.clone());
         binding.finish(closure);
         env.set(0, Value::Thunk(binding));
-        assert!(free_if_unreachable(env));
+        assert!(free_if_unreachable(env).is_ok());
         assert!(probe.upgrade().is_none());
     }
 }

@@ -913,7 +913,7 @@ impl<'e> Vm<'e> {
                     Op::PopCyclicScope => {
                         let parent = f.env.parent.clone().expect("the compiler pairs scopes");
                         let scope = std::mem::replace(&mut f.env, parent);
-                        let _ = cycles::free_if_unreachable(scope);
+                        cycles::free_or_defer(scope);
                     }
                     Op::SetSlot(i) => {
                         let v = self.pop();
