@@ -1,4 +1,4 @@
-# Names selected again and again from large sets (more than sixteen
+# Names selected again and again from large sets (more than 32
 # attributes) at the same places: from the same set, from sets that
 # alternate, from fresh sets each time, with `or`, `?`, `with` and names
 # missing.

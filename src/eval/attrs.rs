@@ -11,8 +11,10 @@ use std::iter::FromIterator;
 
 use super::value::{NixString, Value};
 
-/// The largest set kept as a sorted vector.
-pub const SMALL_MAX: usize = 16;
+/// The largest set kept as a sorted vector. 32 rather than 16 measured
+/// −34 MiB and 0.98 of the CPU time on the package benchmark (the module
+/// benchmark unchanged); 64 changed nothing more.
+pub const SMALL_MAX: usize = 32;
 
 type Tree = imbl::GenericOrdMap<NixString, Value, imbl::shared_ptr::RcK>;
 
