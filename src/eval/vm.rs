@@ -733,6 +733,8 @@ impl<'e> Vm<'e> {
         if let Some(slot) = at_slot {
             env.set(*slot as usize, Value::Attrs(attrs.clone()));
         }
+        // Whether a default's thunk holds the scope (a cycle, see below).
+        let mut cyclic = false;
         for formal in formals {
             let v = match attrs.get(&formal.name) {
                 Some(v) => v.clone(),
@@ -740,7 +742,10 @@ impl<'e> Vm<'e> {
                     Some(code) => match (code.as_constant(), formal.shares) {
                         (Some(c), _) => c.clone(),
                         (None, Some((depth, slot))) => env.up(depth as usize).get(slot as usize),
-                        (None, None) => Value::Thunk(Thunk::suspended(code.clone(), env.clone())),
+                        (None, None) => {
+                            cyclic = true;
+                            Value::Thunk(Thunk::suspended(code.clone(), env.clone()))
+                        }
                     },
                     None => {
                         return Err(ErrorKind::MissingArgument {
@@ -767,6 +772,11 @@ impl<'e> Vm<'e> {
                     });
                 }
             }
+        }
+        if cyclic {
+            // The scope and a default never forced would keep each other
+            // to the end: looked at again once the call is likely over.
+            cycles::defer(env.clone());
         }
         Ok(Frame::Code(CodeFrame {
             code: lambda.body.clone(),
