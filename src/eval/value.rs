@@ -639,7 +639,14 @@ impl Thunk {
 }
 
 /// A Nix value. `Thunk` is the only variant that may be unevaluated.
-#[derive(Clone)]
+///
+/// The tag is a whole word (`repr(u64)`) so that every payload, `Bool`'s
+/// too, starts at the second word: with a one-byte tag `Bool` sat in the
+/// first word's padding, and the compiler moved values byte by byte
+/// around it (and stores split that way stall the 16-byte loads that
+/// read them back). Still two words, and `Option<Value>` and
+/// [`ThunkState`] find their niches in the tag.
+#[repr(u64)]
 pub enum Value {
     Null,
     Bool(bool),
@@ -652,6 +659,31 @@ pub enum Value {
     Closure(Counted<Closure>),
     Builtin(Rc<Builtin>),
     Thunk(Thunk),
+}
+
+impl Clone for Value {
+    /// Counts the reference, then copies the value's 16 bytes at once.
+    /// (A derived clone writes the tag and the payload as two stores; the
+    /// 16-byte load that moves the copy on, onto the stack say, cannot
+    /// be forwarded from two stores and waits for them to retire: in the
+    /// Fibonacci benchmark the push after a variable's clone stalled on
+    /// that for a seventh of the run.)
+    #[inline]
+    fn clone(&self) -> Value {
+        match self {
+            Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) => {}
+            Value::String(s) => std::mem::forget(s.clone()),
+            Value::Path(p) => std::mem::forget(p.clone()),
+            Value::Attrs(a) => std::mem::forget(a.clone()),
+            Value::List(l) => std::mem::forget(l.clone()),
+            Value::Closure(c) => std::mem::forget(c.clone()),
+            Value::Builtin(b) => std::mem::forget(b.clone()),
+            Value::Thunk(t) => std::mem::forget(t.clone()),
+        }
+        // SAFETY: the reference the copy holds was counted above, and
+        // every other variant is plain data: a bitwise copy is a clone.
+        unsafe { std::ptr::read(self) }
+    }
 }
 
 impl Value {
@@ -753,6 +785,7 @@ mod tests {
     #[test]
     fn values_and_thunks_stay_small() {
         assert_eq!(std::mem::size_of::<Value>(), 16);
+        assert_eq!(std::mem::size_of::<Option<Value>>(), 16);
         assert_eq!(std::mem::size_of::<ThunkState>(), 32);
         // A scope of one slot: 40 bytes with its count.
         assert_eq!(std::mem::size_of::<Env>(), 32);
