@@ -14,6 +14,9 @@ use super::block_pool;
 
 /// A reference-counted, immutable (through `Deref`) value on the heap,
 /// freed when the last reference goes. Neither `Send` nor `Sync`.
+/// Transparent: a `Counted` is the block's address, the count at its
+/// start (what [`count_another`] relies on).
+#[repr(transparent)]
 pub struct Counted<T>(NonNull<Block<T>>, PhantomData<Block<T>>);
 
 /// The count first, at the same offset for every `T` (as in `Rc`), so that
@@ -99,18 +102,30 @@ impl<T> Deref for Counted<T> {
 impl<T> Clone for Counted<T> {
     #[inline]
     fn clone(&self) -> Counted<T> {
-        let count = &self.block().count;
-        let n = count.get();
-        // SAFETY: a live reference (this one) is counted.
-        unsafe { std::hint::assert_unchecked(n != 0) };
-        let n = n.wrapping_add(1);
-        count.set(n);
-        // As `Rc` (and in its order, which lets the compiler count every
-        // kind of value with the same code): abort rather than wrap.
-        if n == 0 {
-            std::process::abort();
-        }
+        // SAFETY: the block of a live reference.
+        unsafe { count_another(self.0.as_ptr().cast()) };
         Counted(self.0, PhantomData)
+    }
+}
+
+/// Counts one more reference to the block a `Counted` (of any `T`)
+/// points to, given as the address of its count (the block's start):
+/// how a [`super::value::Value`] is cloned without looking at its kind.
+///
+/// # Safety
+/// `count` must be the address of a live `Counted`'s block.
+#[inline(always)]
+pub unsafe fn count_another(count: *const Cell<usize>) {
+    // SAFETY: the caller's.
+    let count = unsafe { &*count };
+    let n = count.get();
+    // SAFETY: a live reference (the caller's) is counted.
+    unsafe { std::hint::assert_unchecked(n != 0) };
+    let n = n.wrapping_add(1);
+    count.set(n);
+    // As `Rc`: abort rather than wrap.
+    if n == 0 {
+        std::process::abort();
     }
 }
 
