@@ -823,6 +823,38 @@ impl<'e> Vm<'e> {
                         })+
                     };
                 }
+                // The frame's value: to the stack or into its thunk, and
+                // on with the code frame below, right here (the value
+                // stays in registers, and no `Flow` is written and read
+                // back); other ends through `Flow::Return`.
+                macro_rules! ret {
+                    ($v:expr) => {{
+                        let v = $v;
+                        let simple = match &f.done {
+                            Done::Push => true,
+                            Done::Thunk(_) => !matches!(v, Value::Thunk(_)),
+                            _ => false,
+                        };
+                        if simple
+                            && self.frames.len() > bottom
+                            && self.steps < self.max_steps
+                            && matches!(self.frames.last(), Some(Frame::Code(_)))
+                        {
+                            self.stack.truncate(f.base);
+                            match &f.done {
+                                Done::Thunk(t) => t.finish(v),
+                                _ => self.stack.push(v),
+                            }
+                            let Some(Frame::Code(next)) = self.frames.pop() else {
+                                unreachable!("checked above")
+                            };
+                            *f = next;
+                            self.steps += 1;
+                            continue 'run;
+                        }
+                        break 'op Ok(Flow::Return(v));
+                    }};
+                }
                 macro_rules! forced {
                     ($n:expr) => {
                         match self.peek($n) {
@@ -1076,7 +1108,7 @@ impl<'e> Vm<'e> {
                         let v = self.take();
                         // `Force, Return` (the end of most code): break 'op at once.
                         if let Some(Op::Return) = f.code.ops.get(f.ip + 1) {
-                            break 'op Ok(Flow::Return(v));
+                            ret!(v);
                         }
                         self.stack.push(v);
                     }
@@ -1372,8 +1404,7 @@ impl<'e> Vm<'e> {
                         }
                     }
                     Op::Return => {
-                        let v = self.pop();
-                        break 'op Ok(Flow::Return(v));
+                        ret!(self.pop());
                     }
                 }
                 f.ip += 1;
