@@ -813,7 +813,12 @@ mod tests {
         for v in [&set, &list, &thunk] {
             assert_ne!(COUNTED_KINDS >> tag(v) & 1, 0);
         }
-        for v in [Value::Null, Value::Bool(true), Value::Int(1), Value::Float(1.0)] {
+        for v in [
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(1),
+            Value::Float(1.0),
+        ] {
             assert_eq!(COUNTED_KINDS >> tag(&v) & 1, 0);
         }
         assert_eq!(COUNTED_KINDS >> tag(&Value::string("s")) & 1, 0);
@@ -822,7 +827,9 @@ mod tests {
         assert_eq!(tag(&thunk), 10);
         // Clones count references, and their drops give them back.
         let copies: Vec<Value> = (0..3).map(|_| set.clone()).collect();
-        let Value::Attrs(a) = &set else { unreachable!() };
+        let Value::Attrs(a) = &set else {
+            unreachable!()
+        };
         assert_eq!(Counted::strong_count(a), 4);
         drop(copies);
         assert_eq!(Counted::strong_count(a), 1);
