@@ -706,13 +706,13 @@ impl<'e> Vm<'e> {
             at_slot,
         } = &lambda.params
         else {
-            return Ok(ident_frame(
+            return Ok(Frame::Code(ident_frame(
                 lambda,
                 arg,
                 c.env.clone(),
                 self.stack.len(),
                 done,
-            ));
+            )));
         };
         if !arg.is_evaluated() {
             // Formals need the set: forced first (see `takes_set`).
@@ -1445,21 +1445,22 @@ impl<'e> Vm<'e> {
                     }
                     ThunkState::Apply(func, arg) => {
                         self.frames.push(Frame::Code(f));
-                        match self.call_frame(func, arg, Done::Thunk(t.clone())) {
-                            Ok(Callee::Frame(Frame::Code(c))) => Some(c),
-                            Ok(Callee::Frame(frame)) => {
-                                self.frames.push(frame);
-                                None
+                        // `map`'s or `genList`'s function `x: …`: its frame
+                        // at once.
+                        let func = match func {
+                            Value::Thunk(ft) => ft.value().unwrap_or(Value::Thunk(ft)),
+                            func => func,
+                        };
+                        if let Value::Closure(c) = &func {
+                            if matches!(c.lambda.params, Params::Ident) {
+                                let base = self.stack.len();
+                                let env = c.env.clone();
+                                Some(ident_frame(&c.lambda, arg, env, base, Done::Thunk(t)))
+                            } else {
+                                self.apply_frame(func, arg, t)?
                             }
-                            Ok(Callee::Value(v)) => {
-                                // Cannot fail: delivering into a thunk.
-                                let _ = self.complete(v, Done::Thunk(t));
-                                None
-                            }
-                            Err(k) => {
-                                t.restore();
-                                return Err(self.error_at_top(k));
-                            }
+                        } else {
+                            self.apply_frame(func, arg, t)?
                         }
                     }
                     // Already being evaluated.
@@ -1498,13 +1499,32 @@ impl<'e> Vm<'e> {
                 }
                 Ok(Flow::Return(v)) => {
                     self.stack.truncate(f.base);
-                    // The two common ends inline; the rest in `complete`.
+                    // The common ends inline; the rest in `complete`.
                     match f.done {
-                        Done::Push => self.stack.push(v),
-                        Done::Thunk(t) if !matches!(v, Value::Thunk(_)) => t.finish(v),
-                        done => self.complete(v, done)?,
+                        Done::Push => {
+                            self.stack.push(v);
+                            None
+                        }
+                        Done::Thunk(t) if !matches!(v, Value::Thunk(_)) => {
+                            t.finish(v);
+                            None
+                        }
+                        // Back to a builtin's loop: its next call at once.
+                        Done::Resume if matches!(self.frames.last(), Some(Frame::Loop(_))) => {
+                            let base = self.stack.len();
+                            let Some(Frame::Loop(l)) = self.frames.last_mut() else {
+                                unreachable!("checked above")
+                            };
+                            match loops::resume_inline(l, v, base) {
+                                loops::Resumed::Next(c) => Some(c),
+                                loops::Resumed::Later => None,
+                            }
+                        }
+                        done => {
+                            self.complete(v, done)?;
+                            None
+                        }
                     }
-                    None
                 }
                 Err(kind) => {
                     let span = if Rc::ptr_eq(&f.code, &self.call_code) {
@@ -1550,6 +1570,35 @@ impl<'e> Vm<'e> {
                     };
                     f = next;
                 }
+            }
+        }
+    }
+
+    /// The frame that evaluates thunk `t`, the delayed call of `func` with
+    /// `arg`, for the code frame that forces it (already back on the frame
+    /// stack); `None` when another kind of frame was pushed, or the value
+    /// is in the thunk already.
+    #[inline(never)]
+    fn apply_frame(
+        &mut self,
+        func: Value,
+        arg: Value,
+        t: Thunk,
+    ) -> Result<Option<CodeFrame>, EvalError> {
+        match self.call_frame(func, arg, Done::Thunk(t.clone())) {
+            Ok(Callee::Frame(Frame::Code(c))) => Ok(Some(c)),
+            Ok(Callee::Frame(frame)) => {
+                self.frames.push(frame);
+                Ok(None)
+            }
+            Ok(Callee::Value(v)) => {
+                // Cannot fail: delivering into a thunk.
+                let _ = self.complete(v, Done::Thunk(t));
+                Ok(None)
+            }
+            Err(k) => {
+                t.restore();
+                Err(self.error_at_top(k))
             }
         }
     }
@@ -1699,7 +1748,7 @@ fn curried_frame(
         return Err((y, done));
     };
     let outer = Env::with_first(c.lambda.scope_size as usize, x.clone(), c.env.clone());
-    Ok(ident_frame(inner, y, outer, base, done))
+    Ok(Frame::Code(ident_frame(inner, y, outer, base, done)))
 }
 
 /// The frame of a call of `x: …` (`lambda`) with `arg`, in a scope whose
@@ -1720,14 +1769,14 @@ fn ident_frame(
     parent: Counted<Env>,
     base: usize,
     done: Done,
-) -> Frame {
-    Frame::Code(CodeFrame {
+) -> CodeFrame {
+    CodeFrame {
         code: lambda.body.clone(),
         ip: 0,
         env: Env::with_first(lambda.scope_size as usize, arg, parent),
         base,
         done,
-    })
+    }
 }
 
 /// The name of the builtin `f` is (or an evaluated thunk holds) when it

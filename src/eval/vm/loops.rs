@@ -239,6 +239,45 @@ impl LoopFrame {
     }
 }
 
+/// What a loop does with a call's value that came straight back to it
+/// (see [`resume_inline`]).
+pub(super) enum Resumed {
+    /// The next element's frame, to run at once (the loop stays below).
+    Next(super::CodeFrame),
+    /// The loop has the value; [`Vm::run_loop`] goes on with it.
+    Later,
+}
+
+/// Takes in value `v` of the call the loop frame `l` (on top of the frame
+/// stack) was waiting for, and when that is `foldl'` with `a: b: …` and
+/// another element, starts that element's call here: the frame of the
+/// function's body, without a round trip through the loop's own frame.
+/// `base` is the value stack's height.
+pub(super) fn resume_inline(l: &mut LoopFrame, v: Value, base: usize) -> Resumed {
+    let ListLoop::Foldl { f, acc, .. } = &mut l.work else {
+        l.reply = Some(v);
+        return Resumed::Later;
+    };
+    if l.awaiting != Awaiting::Result || matches!(v, Value::Thunk(_)) {
+        l.reply = Some(v);
+        return Resumed::Later;
+    }
+    *acc = v;
+    l.awaiting = Awaiting::Nothing;
+    let Some(x) = l.items.get(l.next).cloned() else {
+        return Resumed::Later;
+    };
+    match curried_frame(f, acc, x, base, Done::Resume) {
+        Ok(super::Frame::Code(c)) => {
+            l.next += 1;
+            l.awaiting = Awaiting::Result;
+            Resumed::Next(c)
+        }
+        // (Not `a: b: …`: the loop calls it twice, in `run_loop`.)
+        _ => Resumed::Later,
+    }
+}
+
 impl Vm<'_> {
     /// Runs loop frame `l` until it needs a frame above it evaluated, or
     /// is done.
