@@ -17,6 +17,7 @@ pub mod eval_io;
 pub mod host;
 pub mod instantiation;
 pub mod list;
+pub mod nix_string;
 pub mod ops;
 pub mod parser;
 pub mod paths;

@@ -4,222 +4,15 @@
 //! evaluated at most once.
 
 use std::cell::UnsafeCell;
-use std::fmt;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use bstr::ByteSlice;
 use smallvec::SmallVec;
 
 use super::code::{Code, LambdaInfo, Source};
 use super::counted::{self, Counted};
 
-/// What a string refers to in the store, as C++ Nix's string context:
-/// each element is a plain store path (`/nix/store/…`), a derivation with
-/// all its outputs (`=/nix/store/….drv`) or one output of a derivation
-/// (`!out!/nix/store/….drv`). Ordered, so output is deterministic.
-pub type Context = std::collections::BTreeSet<Box<str>>;
-
-struct StrData {
-    /// The first eight bytes, big-endian, zero-padded (see [`head_of`]):
-    /// next to the counts, so that comparing names (attribute lookups
-    /// compare many) mostly needs no second pointer to follow.
-    head: u64,
-    bytes: Box<[u8]>,
-    /// `None` for the (common) strings without context.
-    context: Option<Box<Context>>,
-}
-
-impl StrData {
-    fn new(bytes: Box<[u8]>, context: Option<Box<Context>>) -> StrData {
-        StrData {
-            head: head_of(&bytes),
-            bytes,
-            context,
-        }
-    }
-}
-
-/// A Nix string: immutable bytes (not necessarily UTF-8) and a string
-/// context. A thin pointer, so that a [`Value`] stays two words. Equality,
-/// order and hashing look at the bytes only, as Nix compares strings.
-#[derive(Clone)]
-pub struct NixString(Rc<StrData>);
-
-impl PartialEq for NixString {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.head == other.0.head && self.as_bytes() == other.as_bytes()
-    }
-}
-impl Eq for NixString {}
-impl PartialOrd for NixString {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for NixString {
-    #[inline]
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        cmp_with_heads(self.0.head, self.as_bytes(), other.0.head, other.as_bytes())
-    }
-}
-
-/// The first eight bytes of `s` as a big-endian number, zero-padded. When
-/// the heads of two strings differ, they are ordered as the strings are:
-/// padding sorts before every byte but zero, and a shorter string before
-/// its extensions.
-#[inline]
-pub fn head_of(s: &[u8]) -> u64 {
-    if let Some(head) = s.first_chunk::<8>() {
-        return u64::from_be_bytes(*head);
-    }
-    // Shorter: byte by byte (a copy of variable length would call
-    // `memcpy`, which costs what it saves).
-    let mut x = 0u64;
-    for (i, &c) in s.iter().enumerate() {
-        x |= u64::from(c) << (56 - 8 * i);
-    }
-    x
-}
-
-/// Byte-wise (lexicographic) order of `a` and `b` given their heads: most
-/// pairs of names are decided by the heads alone.
-#[inline]
-pub fn cmp_with_heads(ha: u64, a: &[u8], hb: u64, b: &[u8]) -> std::cmp::Ordering {
-    match ha.cmp(&hb) {
-        std::cmp::Ordering::Equal if a.len() <= 8 && b.len() <= 8 => a.len().cmp(&b.len()),
-        std::cmp::Ordering::Equal => a.cmp(b),
-        o => o,
-    }
-}
-
-/// Byte-wise (lexicographic) order, as `<[u8]>::cmp`, deciding most pairs
-/// by their first eight bytes without a call to `memcmp`.
-#[inline]
-pub fn cmp_bytes(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
-    cmp_with_heads(head_of(a), a, head_of(b), b)
-}
-/// Names are ordered as their bytes, so maps keyed by names can be
-/// searched with bytes.
-impl std::borrow::Borrow<[u8]> for NixString {
-    fn borrow(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
-impl std::hash::Hash for NixString {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_bytes().hash(state)
-    }
-}
-
-impl NixString {
-    /// A string with a context (none when `context` is empty).
-    pub fn with_context(bytes: impl Into<Box<[u8]>>, context: Context) -> NixString {
-        NixString(Rc::new(StrData::new(
-            bytes.into(),
-            (!context.is_empty()).then(|| Box::new(context)),
-        )))
-    }
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0.bytes
-    }
-    /// The string's context, if it has one.
-    pub fn context(&self) -> Option<&Context> {
-        self.0.context.as_deref()
-    }
-    pub fn has_context(&self) -> bool {
-        self.0.context.is_some()
-    }
-    /// Adds this string's context to `ctx`.
-    pub fn add_context_to(&self, ctx: &mut Context) {
-        if let Some(c) = &self.0.context {
-            ctx.extend(c.iter().cloned());
-        }
-    }
-    /// The same bytes without context.
-    pub fn without_context(&self) -> NixString {
-        if self.has_context() {
-            NixString::from(self.as_bytes())
-        } else {
-            self.clone()
-        }
-    }
-    pub fn to_str_lossy(&self) -> std::borrow::Cow<'_, str> {
-        self.0.bytes.to_str_lossy()
-    }
-    pub fn len(&self) -> usize {
-        self.0.bytes.len()
-    }
-    /// The first eight bytes as [`head_of`] gives them.
-    #[inline]
-    pub fn head(&self) -> u64 {
-        self.0.head
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.bytes.is_empty()
-    }
-}
-
-/// The decimal digits of `i` (as `toString` and `{}` print an integer),
-/// written into `buf`; answers the part of it they fill.
-pub fn int_digits(i: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut n = i.unsigned_abs();
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if i < 0 {
-        at -= 1;
-        buf[at] = b'-';
-    }
-    &buf[at..]
-}
-
-impl NixString {
-    /// `toString i`: one allocation of the digits' size.
-    pub fn of_int(i: i64) -> NixString {
-        NixString::from(int_digits(i, &mut [0; 20]))
-    }
-}
-
-impl From<&[u8]> for NixString {
-    fn from(b: &[u8]) -> Self {
-        NixString(Rc::new(StrData::new(Box::from(b), None)))
-    }
-}
-impl From<Vec<u8>> for NixString {
-    fn from(b: Vec<u8>) -> Self {
-        NixString(Rc::new(StrData::new(b.into_boxed_slice(), None)))
-    }
-}
-impl From<&str> for NixString {
-    fn from(s: &str) -> Self {
-        NixString::from(s.as_bytes())
-    }
-}
-impl From<String> for NixString {
-    fn from(s: String) -> Self {
-        NixString::from(s.into_bytes())
-    }
-}
-
-impl fmt::Debug for NixString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0.bytes.as_bstr())
-    }
-}
-
-impl fmt::Display for NixString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.bytes.as_bstr())
-    }
-}
+pub use super::nix_string::{cmp_bytes, cmp_with_heads, head_of, int_digits, Context, NixString};
 
 pub use super::attrs::Attrs;
 
@@ -684,7 +477,6 @@ impl Clone for Value {
             unsafe { counted::count_another(*words.add(1) as *const std::cell::Cell<usize>) };
         } else {
             match self {
-                Value::String(s) => std::mem::forget(s.clone()),
                 Value::Path(p) => std::mem::forget(p.clone()),
                 Value::Builtin(b) => std::mem::forget(b.clone()),
                 _ => {}
@@ -696,9 +488,11 @@ impl Clone for Value {
     }
 }
 
-/// The tags (bit `i` for tag `i`) of the kinds whose payload is a
-/// [`Counted`]: sets, lists, closures and thunks.
-const COUNTED_KINDS: usize = 1 << 6 | 1 << 7 | 1 << 8 | 1 << 10;
+/// The tags (bit `i` for tag `i`) of the kinds whose payload is the
+/// address of a block that starts with its count: strings (whose block is
+/// laid out so, see [`NixString`]) and the [`Counted`] sets, lists,
+/// closures and thunks.
+const COUNTED_KINDS: usize = 1 << 4 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 10;
 
 impl Value {
     pub fn string(s: impl Into<NixString>) -> Value {
@@ -821,7 +615,9 @@ mod tests {
         ] {
             assert_eq!(COUNTED_KINDS >> tag(&v) & 1, 0);
         }
-        assert_eq!(COUNTED_KINDS >> tag(&Value::string("s")) & 1, 0);
+        let string = Value::string("s");
+        assert_ne!(COUNTED_KINDS >> tag(&string) & 1, 0);
+        assert_eq!(tag(&string), 4);
         assert_eq!(tag(&set), 6);
         assert_eq!(tag(&list), 7);
         assert_eq!(tag(&thunk), 10);
