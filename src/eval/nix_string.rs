@@ -54,6 +54,13 @@ const COPY_MAX: usize = 512;
 #[repr(transparent)]
 pub struct NixString(NonNull<Header>, PhantomData<*const Header>);
 
+/// The room a block keeps for `len` bytes in it: at least a word, so that
+/// the head can be read from it.
+#[inline(always)]
+fn inline_room(len: usize) -> usize {
+    len.max(8)
+}
+
 /// The layout of a block of `size` bytes (header included).
 #[inline(always)]
 fn block_layout(size: usize) -> Layout {
@@ -81,21 +88,50 @@ fn allocate(layout: Layout) -> NonNull<Header> {
 }
 
 impl NixString {
-    /// A string of a copy of `bytes`, with `context` (`None`: none).
-    fn copied(bytes: &[u8], context: Option<Box<Context>>) -> NixString {
-        let p = allocate(block_layout(HEADER + bytes.len()));
-        // SAFETY: a fresh block of the header's size and the bytes'.
+    /// A string of `len` bytes that `fill` writes (into a zeroed slice),
+    /// with `context` (`None`: none), in one block. The head is read back
+    /// from the block, whose first eight bytes are zero past the string's
+    /// end: the zero-padding [`head_of`] gives.
+    fn filled(
+        len: usize,
+        context: Option<Box<Context>>,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> NixString {
+        let room = inline_room(len);
+        let p = allocate(block_layout(HEADER + room));
+        // SAFETY: a fresh block of the header's size and `room` bytes
+        // (at least eight, and at least `len`), zeroed before use.
         unsafe {
+            let data = p.as_ptr().cast::<u8>().add(HEADER);
+            std::ptr::write_bytes(data, 0, room);
+            fill(std::slice::from_raw_parts_mut(data, len));
+            let head = u64::from_be_bytes(data.cast::<[u8; 8]>().read());
             p.as_ptr().write(Header {
                 count: Cell::new(1),
-                head: head_of(bytes),
-                len: bytes.len(),
+                head,
+                len,
                 context,
             });
-            let to = p.as_ptr().cast::<u8>().add(HEADER);
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), to, bytes.len());
         }
         NixString(p, PhantomData)
+    }
+
+    /// A string of a copy of `bytes`, with `context` (`None`: none).
+    fn copied(bytes: &[u8], context: Option<Box<Context>>) -> NixString {
+        NixString::filled(bytes.len(), context, |to| to.copy_from_slice(bytes))
+    }
+
+    /// A string of `len` bytes that `fill` writes into a zeroed slice
+    /// (the parts of an interpolation, say), with `context`: built in
+    /// place, without a buffer of its own when it is short.
+    pub fn build(len: usize, context: Context, fill: impl FnOnce(&mut [u8])) -> NixString {
+        let context = (!context.is_empty()).then(|| Box::new(context));
+        if len <= COPY_MAX {
+            return NixString::filled(len, context, fill);
+        }
+        let mut bytes = vec![0; len];
+        fill(&mut bytes);
+        NixString::owned(bytes.into_boxed_slice(), context)
     }
 
     /// A string of `bytes`: copied into the block when short, else kept.
@@ -163,9 +199,10 @@ impl NixString {
         self.header().context.is_some()
     }
     /// Adds this string's context to `ctx`.
+    #[inline]
     pub fn add_context_to(&self, ctx: &mut Context) {
         if let Some(c) = &self.header().context {
-            ctx.extend(c.iter().cloned());
+            add_all(ctx, c);
         }
     }
     /// The same bytes without context.
@@ -203,7 +240,7 @@ impl NixString {
             std::ptr::drop_in_place(&mut (*p).context);
             let len = (*p).len;
             let size = if len & OUT_OF_LINE == 0 {
-                HEADER + len
+                HEADER + inline_room(len)
             } else {
                 let at = p.cast::<u8>().add(HEADER).cast::<*mut u8>().read();
                 let bytes = std::ptr::slice_from_raw_parts_mut(at, len & !OUT_OF_LINE);
@@ -218,6 +255,13 @@ impl NixString {
             }
         }
     }
+}
+
+/// Adds the elements of `from` to `ctx` (out of line: most strings have
+/// no context, and the test for one stays small where it is made).
+#[inline(never)]
+fn add_all(ctx: &mut Context, from: &Context) {
+    ctx.extend(from.iter().cloned());
 }
 
 impl Clone for NixString {
@@ -420,6 +464,21 @@ mod tests {
     }
 
     #[test]
+    fn built_strings_are_their_parts() {
+        for n in [0, 3, 8, 20, COPY_MAX, COPY_MAX + 1, 3000] {
+            let want: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            let s = NixString::build(n, Context::new(), |buf| buf.copy_from_slice(&want));
+            assert_eq!(s.as_bytes(), want.as_slice());
+            assert_eq!(s.head(), head_of(&want));
+            assert!(!s.has_context());
+        }
+        let mut ctx = Context::new();
+        ctx.insert("/nix/store/bbbb-y".into());
+        let s = NixString::build(2, ctx.clone(), |buf| buf.copy_from_slice(b"ab"));
+        assert_eq!(s.context(), Some(&ctx));
+    }
+
+    #[test]
     fn long_buffers_are_kept_and_short_ones_copied() {
         let long = vec![b'x'; COPY_MAX + 1];
         let at = long.as_ptr();
@@ -464,7 +523,8 @@ mod tests {
     #[test]
     fn a_short_string_is_one_small_block() {
         assert_eq!(HEADER, 32);
-        assert_eq!(block_layout(HEADER + 12).size(), 48);
+        assert_eq!(block_layout(HEADER + inline_room(12)).size(), 48);
+        assert_eq!(block_layout(HEADER + inline_room(0)).size(), 40);
         assert_eq!(std::mem::size_of::<NixString>(), 8);
         assert_eq!(std::mem::size_of::<Option<NixString>>(), 8);
     }

@@ -19,7 +19,8 @@ use super::counted::Counted;
 use super::cycles;
 use super::ops;
 use super::value::{
-    AttrPos, AttrSet, Attrs, Builtin, Closure, Env, List, NixString, Thunk, ThunkState, Value,
+    AttrPos, AttrSet, Attrs, Builtin, Closure, Context, Env, List, NixString, Thunk, ThunkState,
+    Value,
 };
 use loops::{direct_loop, loop_forces_list_first, LoopFrame};
 
@@ -1344,22 +1345,25 @@ impl<'e> Vm<'e> {
                             }
                         }
                         if let Some(len) = len {
-                            // Sized once: no regrowth, and no shrinking into the
-                            // string's box.
-                            let mut out = Vec::with_capacity(len);
-                            let mut ctx = None;
-                            for v in self.stack.drain(base..) {
+                            // Written straight into the string's block.
+                            let mut ctx = Context::new();
+                            let parts = &self.stack[base..];
+                            for v in parts {
                                 if let Value::String(s) = v {
-                                    out.extend_from_slice(s.as_bytes());
-                                    if s.has_context() {
-                                        s.add_context_to(ctx.get_or_insert_with(Default::default));
-                                    }
+                                    s.add_context_to(&mut ctx);
                                 }
                             }
-                            self.stack.push(Value::String(NixString::with_context(
-                                out,
-                                ctx.unwrap_or_default(),
-                            )));
+                            let joined = NixString::build(len, ctx, |out| {
+                                let mut at = 0;
+                                for v in parts {
+                                    if let Value::String(s) = v {
+                                        out[at..at + s.len()].copy_from_slice(s.as_bytes());
+                                        at += s.len();
+                                    }
+                                }
+                            });
+                            self.stack.truncate(base);
+                            self.stack.push(Value::String(joined));
                             next!();
                         }
                         let parts = self.stack.split_off(base);
@@ -1511,11 +1515,7 @@ impl<'e> Vm<'e> {
                         }
                         // Back to a builtin's loop: its next call at once.
                         Done::Resume if matches!(self.frames.last(), Some(Frame::Loop(_))) => {
-                            let base = self.stack.len();
-                            let Some(Frame::Loop(l)) = self.frames.last_mut() else {
-                                unreachable!("checked above")
-                            };
-                            match loops::resume_inline(l, v, base) {
+                            match self.resume_inline(v) {
                                 loops::Resumed::Next(c) => Some(c),
                                 loops::Resumed::Later => None,
                             }

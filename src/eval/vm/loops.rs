@@ -239,8 +239,8 @@ impl LoopFrame {
     }
 }
 
-/// What a loop does with a call's value that came straight back to it
-/// (see [`resume_inline`]).
+/// What a loop does with a value that came straight back to it (see
+/// [`Vm::resume_inline`]).
 pub(super) enum Resumed {
     /// The next element's frame, to run at once (the loop stays below).
     Next(super::CodeFrame),
@@ -248,37 +248,65 @@ pub(super) enum Resumed {
     Later,
 }
 
-/// Takes in value `v` of the call the loop frame `l` (on top of the frame
-/// stack) was waiting for, and when that is `foldl'` with `a: b: …` and
-/// another element, starts that element's call here: the frame of the
-/// function's body, without a round trip through the loop's own frame.
-/// `base` is the value stack's height.
-pub(super) fn resume_inline(l: &mut LoopFrame, v: Value, base: usize) -> Resumed {
-    let ListLoop::Foldl { f, acc, .. } = &mut l.work else {
-        l.reply = Some(v);
-        return Resumed::Later;
-    };
-    if l.awaiting != Awaiting::Result || matches!(v, Value::Thunk(_)) {
-        l.reply = Some(v);
-        return Resumed::Later;
-    }
-    *acc = v;
-    l.awaiting = Awaiting::Nothing;
-    let Some(x) = l.items.get(l.next).cloned() else {
-        return Resumed::Later;
-    };
-    match curried_frame(f, acc, x, base, Done::Resume) {
-        Ok(super::Frame::Code(c)) => {
-            l.next += 1;
-            l.awaiting = Awaiting::Result;
-            Resumed::Next(c)
-        }
-        // (Not `a: b: …`: the loop calls it twice, in `run_loop`.)
-        _ => Resumed::Later,
-    }
-}
-
 impl Vm<'_> {
+    /// Takes in value `v` that the loop frame on top of the frame stack
+    /// was waiting for, and when the loop's next step needs a frame that
+    /// can start here, starts it: for `foldl'` with `a: b: …`, the next
+    /// element's call; for a loop that forces elements ahead, the forcing
+    /// of the next one. That saves a round trip through the loop's own
+    /// frame per element.
+    pub(super) fn resume_inline(&mut self, v: Value) -> Resumed {
+        let base = self.stack.len();
+        let Some(Frame::Loop(l)) = self.frames.last_mut() else {
+            unreachable!("called with a loop frame on top")
+        };
+        if l.awaiting != Awaiting::Result || matches!(v, Value::Thunk(_)) {
+            l.reply = Some(v);
+            return Resumed::Later;
+        }
+        match &mut l.work {
+            ListLoop::Foldl { f, acc, .. } => {
+                *acc = v;
+                l.awaiting = Awaiting::Nothing;
+                let Some(x) = l.items.get(l.next).cloned() else {
+                    return Resumed::Later;
+                };
+                match curried_frame(f, acc, x, base, Done::Resume) {
+                    Ok(Frame::Code(c)) => {
+                        l.next += 1;
+                        l.awaiting = Awaiting::Result;
+                        Resumed::Next(c)
+                    }
+                    // (Not `a: b: …`: the loop calls it twice, in `run_loop`.)
+                    _ => Resumed::Later,
+                }
+            }
+            ListLoop::ForceWhile { wanted, .. } if wanted(&v) => {
+                l.awaiting = Awaiting::Nothing;
+                // The next element, when it is to be evaluated (the loop
+                // goes through evaluated ones by itself).
+                let t = match l.items.get(l.next) {
+                    Some(Value::Thunk(t)) if !t.is_done() => t.clone(),
+                    _ => return Resumed::Later,
+                };
+                l.next += 1;
+                l.awaiting = Awaiting::Result;
+                self.stack.push(Value::Thunk(t));
+                Resumed::Next(super::CodeFrame {
+                    code: self.force_code.clone(),
+                    ip: 0,
+                    env: self.empty_env.clone(),
+                    base,
+                    done: Done::Resume,
+                })
+            }
+            _ => {
+                l.reply = Some(v);
+                Resumed::Later
+            }
+        }
+    }
+
     /// Runs loop frame `l` until it needs a frame above it evaluated, or
     /// is done.
     pub(super) fn run_loop(&mut self, mut l: Box<LoopFrame>) -> Result<(), EvalError> {
