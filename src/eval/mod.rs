@@ -258,7 +258,7 @@ impl Evaluator {
         let p = self.instantiation.copy_source(path)?;
         let printed = self.instantiation.store_dir.print(&p);
         let mut ctx = value::Context::new();
-        ctx.insert(printed.clone().into_boxed_str());
+        ctx.insert(printed.as_str().into());
         Ok(Value::String(NixString::with_context(
             printed.into_bytes(),
             ctx,

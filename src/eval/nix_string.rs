@@ -21,8 +21,11 @@ use super::counted;
 /// What a string refers to in the store, as C++ Nix's string context:
 /// each element is a plain store path (`/nix/store/…`), a derivation with
 /// all its outputs (`=/nix/store/….drv`) or one output of a derivation
-/// (`!out!/nix/store/….drv`). Ordered, so output is deterministic.
-pub type Context = std::collections::BTreeSet<Box<str>>;
+/// (`!out!/nix/store/….drv`). Ordered, so output is deterministic. The
+/// elements are shared: a context passed on from string to string (every
+/// interpolation of a derivation) counts references instead of copying
+/// store paths.
+pub type Context = std::collections::BTreeSet<std::rc::Rc<str>>;
 
 /// The block's start. The bytes follow it, or (for a long string built
 /// elsewhere, [`OUT_OF_LINE`] set in `len`) the address of their boxed

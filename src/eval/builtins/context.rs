@@ -167,7 +167,7 @@ fn discard_output_dependency(co: Co, [s]: [Value; 1]) -> GenFuture {
 fn add_drv_output_dependencies(co: Co, [s]: [Value; 1]) -> GenFuture {
     sync(async move {
         let s = string_arg(&co, s).await?;
-        let elements: Vec<&Box<str>> = s.context().into_iter().flatten().collect();
+        let elements: Vec<&std::rc::Rc<str>> = s.context().into_iter().flatten().collect();
         let [e] = elements[..] else {
             return Err(ErrorKind::Other(format!(
                 "context of string '{}' must have exactly one element, but has {}",
@@ -175,7 +175,7 @@ fn add_drv_output_dependencies(co: Co, [s]: [Value; 1]) -> GenFuture {
                 elements.len()
             )));
         };
-        let new: Box<str> = match decode(e) {
+        let new: std::rc::Rc<str> = match decode(e) {
             Element::Path(p) if p.ends_with(".drv") => format!("={p}").into(),
             Element::Path(p) => {
                 return Err(ErrorKind::Other(format!(

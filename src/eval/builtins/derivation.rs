@@ -377,7 +377,12 @@ fn to_file(co: Co, [name, contents]: [Value; 2]) -> GenFuture {
     sync(async move {
         let name = no_context(&string_arg(&co, name).await?)?;
         let contents = string_arg(&co, contents).await?;
-        let ctx: Vec<Box<str>> = contents.context().into_iter().flatten().cloned().collect();
+        let ctx: Vec<Box<str>> = contents
+            .context()
+            .into_iter()
+            .flatten()
+            .map(|e| Box::from(&**e))
+            .collect();
         let bytes = contents.as_bytes().to_vec();
         with_evaluator(
             &co,

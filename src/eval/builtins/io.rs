@@ -223,10 +223,7 @@ fn read_file(co: Co, [path]: [Value; 1]) -> GenFuture {
             if refs.is_empty() {
                 return Ok(Value::string(bytes));
             }
-            let context: Context = refs
-                .iter()
-                .map(|r| store_dir.print(r).into_boxed_str())
-                .collect();
+            let context: Context = refs.iter().map(|r| store_dir.print(r).into()).collect();
             Ok(Value::String(NixString::with_context(bytes, context)))
         })
         .await
