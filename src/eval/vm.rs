@@ -1425,54 +1425,66 @@ impl<'e> Vm<'e> {
                     f.ip = t;
                     continue;
                 }
-                Ok(Flow::Force(t)) => match t.start() {
-                    ThunkState::Suspended { code, env } => {
-                        // A function binding, or `n - 1` of evaluated
-                        // integers: no frame.
-                        if let Some(v) = quick_value(&code, &env) {
-                            t.finish(v);
-                            continue;
-                        }
-                        let base = self.stack.len();
-                        self.frames.push(Frame::Code(f));
-                        Some(CodeFrame {
-                            code,
-                            ip: 0,
-                            env,
-                            base,
-                            done: Done::Thunk(t),
-                        })
-                    }
-                    ThunkState::Done(_) => {
-                        // Evaluated meanwhile: run the instruction again.
+                Ok(Flow::Force(t)) => {
+                    // A pending call of `x: a ⊕ b` of integers: its value
+                    // at once, without starting the thunk.
+                    let quick = t.peek_state(|s| match s {
+                        ThunkState::Apply(func, arg) => quick_call(func, arg, true),
+                        _ => None,
+                    });
+                    if let Some(v) = quick {
+                        t.finish(v);
                         continue;
                     }
-                    ThunkState::Apply(func, arg) => {
-                        self.frames.push(Frame::Code(f));
-                        // `map`'s or `genList`'s function `x: …`: its frame
-                        // at once.
-                        let func = match func {
-                            Value::Thunk(ft) => ft.value().unwrap_or(Value::Thunk(ft)),
-                            func => func,
-                        };
-                        if let Value::Closure(c) = &func {
-                            if matches!(c.lambda.params, Params::Ident) {
-                                let base = self.stack.len();
-                                let env = c.env.clone();
-                                Some(ident_frame(&c.lambda, arg, env, base, Done::Thunk(t)))
+                    match t.start() {
+                        ThunkState::Suspended { code, env } => {
+                            // A function binding, or `n - 1` of evaluated
+                            // integers: no frame.
+                            if let Some(v) = quick_value(&code, &env) {
+                                t.finish(v);
+                                continue;
+                            }
+                            let base = self.stack.len();
+                            self.frames.push(Frame::Code(f));
+                            Some(CodeFrame {
+                                code,
+                                ip: 0,
+                                env,
+                                base,
+                                done: Done::Thunk(t),
+                            })
+                        }
+                        ThunkState::Done(_) => {
+                            // Evaluated meanwhile: run the instruction again.
+                            continue;
+                        }
+                        ThunkState::Apply(func, arg) => {
+                            self.frames.push(Frame::Code(f));
+                            // `map`'s or `genList`'s function `x: …`: its frame
+                            // at once.
+                            let func = match func {
+                                Value::Thunk(ft) => ft.value().unwrap_or(Value::Thunk(ft)),
+                                func => func,
+                            };
+                            if let Value::Closure(c) = &func {
+                                if matches!(c.lambda.params, Params::Ident) {
+                                    let base = self.stack.len();
+                                    let env = c.env.clone();
+                                    Some(ident_frame(&c.lambda, arg, env, base, Done::Thunk(t)))
+                                } else {
+                                    self.apply_frame(func, arg, t)?
+                                }
                             } else {
                                 self.apply_frame(func, arg, t)?
                             }
-                        } else {
-                            self.apply_frame(func, arg, t)?
+                        }
+                        // Already being evaluated.
+                        _ => {
+                            self.frames.push(Frame::Code(f));
+                            return Err(self.error_at_top(ErrorKind::InfiniteRecursion));
                         }
                     }
-                    // Already being evaluated.
-                    _ => {
-                        self.frames.push(Frame::Code(f));
-                        return Err(self.error_at_top(ErrorKind::InfiniteRecursion));
-                    }
-                },
+                }
                 Ok(Flow::Call(frame)) => {
                     f.ip += 1;
                     match frame {
@@ -1889,6 +1901,85 @@ fn quick_value(code: &Rc<Code>, env: &Counted<Env>) -> Option<Value> {
             int_binop(op, operand(a)?, operand(b)?)
         }
     }
+}
+
+/// The value of a function `x: a ⊕ b` whose body only combines two
+/// integers (see [`Shape::BinOp`]) called with the arguments `args` (the
+/// innermost first: `args[0]` is `x`, `args[1]` the argument of the
+/// function around it, for `a: b: a ⊕ b`) in scope `env` (the one around
+/// the outermost of them), when the operands are evaluated integers and
+/// the operation cannot fail: no scope and no frame for the call. An
+/// argument that is itself a pending such call (`genList (x: x * 3)`'s
+/// elements) is evaluated here too when `force` says so. `None`: the call
+/// runs as usual (and reports what went wrong, if anything).
+fn quick_body(
+    lambda: &LambdaInfo,
+    args: &[&Value],
+    env: &Counted<Env>,
+    force: bool,
+) -> Option<Value> {
+    let code = &lambda.body;
+    let Shape::BinOp(a, b, op) = code.shape else {
+        return None;
+    };
+    let operand = |o: Operand| match o {
+        Operand::Var { depth, slot } => match args.get(depth as usize) {
+            Some(arg) if slot == 0 && force => int_forcing(arg),
+            Some(arg) if slot == 0 => int_of(arg),
+            Some(_) => None,
+            None => env
+                .up(depth as usize - args.len())
+                .peek(slot as usize, int_of),
+        },
+        Operand::Constant(i) => code.constants.get(i as usize).and_then(int_of),
+    };
+    int_binop(op, operand(a)?, operand(b)?)
+}
+
+/// The value of the pending call `func arg` (a thunk's [`ThunkState::Apply`])
+/// when [`quick_body`] has it without a frame.
+#[inline]
+fn quick_call(func: &Value, arg: &Value, force: bool) -> Option<Value> {
+    evaluated(func, |f| match f {
+        Value::Closure(c) if matches!(c.lambda.params, Params::Ident) => {
+            quick_body(&c.lambda, &[arg], &c.env, force)
+        }
+        _ => None,
+    })
+}
+
+/// The integer `v` is, holds, or (a pending call that [`quick_call`]
+/// answers, which is then finished with it) evaluates to.
+fn int_forcing(v: &Value) -> Option<i64> {
+    if let Some(i) = int_of(v) {
+        return Some(i);
+    }
+    let Value::Thunk(t) = v else {
+        return None;
+    };
+    let got = t.peek_state(|s| match s {
+        ThunkState::Apply(func, arg) => quick_call(func, arg, false),
+        _ => None,
+    })?;
+    let Value::Int(i) = got else {
+        return None;
+    };
+    t.finish(got);
+    Some(i)
+}
+
+/// `f acc x` for `foldl'` when `f` is `a: b: a ⊕ b` of integers that
+/// [`quick_body`] has without a frame (the element forced when it is a
+/// pending such call).
+fn quick_fold(f: &Value, acc: &Value, x: &Value) -> Option<Value> {
+    let Value::Closure(c) = f else {
+        return None;
+    };
+    let inner = c.lambda.curried.as_ref()?;
+    if !matches!(c.lambda.params, Params::Ident) || !matches!(inner.params, Params::Ident) {
+        return None;
+    }
+    quick_body(inner, &[x, acc], &c.env, true)
 }
 
 /// The integer `v` is or (an evaluated thunk) holds.

@@ -268,6 +268,15 @@ impl Vm<'_> {
             ListLoop::Foldl { f, acc, .. } => {
                 *acc = v;
                 l.awaiting = Awaiting::Nothing;
+                // `a: b: a ⊕ b` of integers: element after element without
+                // a frame, as long as that answers.
+                while let Some(x) = l.items.get(l.next) {
+                    let Some(next) = super::quick_fold(f, acc, x) else {
+                        break;
+                    };
+                    *acc = next;
+                    l.next += 1;
+                }
                 let Some(x) = l.items.get(l.next).cloned() else {
                     return Resumed::Later;
                 };
