@@ -129,13 +129,20 @@ pub unsafe fn count_another(count: *const Cell<usize>) {
     }
 }
 
+/// Gives back one reference of a block's `count`: whether it was the
+/// last (the block is then to be freed). What dropping a `Counted`, or a
+/// string, whose block is counted the same way, does first.
+#[inline(always)]
+pub fn count_one_less(count: &Cell<usize>) -> bool {
+    let n = count.get() - 1;
+    count.set(n);
+    n == 0
+}
+
 impl<T> Drop for Counted<T> {
     #[inline]
     fn drop(&mut self) {
-        let count = &self.block().count;
-        let n = count.get() - 1;
-        count.set(n);
-        if n == 0 {
+        if count_one_less(&self.block().count) {
             self.free();
         }
     }

@@ -64,6 +64,17 @@ fn inline_room(len: usize) -> usize {
     len.max(8)
 }
 
+/// The layout of the block whose [`Header::len`] is `len`: the header and
+/// the bytes' room, or (`OUT_OF_LINE`) the header and their address.
+#[inline(always)]
+fn layout_for(len: usize) -> Layout {
+    if len & OUT_OF_LINE == 0 {
+        block_layout(HEADER + inline_room(len))
+    } else {
+        block_layout(HEADER + std::mem::size_of::<*mut u8>())
+    }
+}
+
 /// The layout of a block of `size` bytes (header included).
 #[inline(always)]
 fn block_layout(size: usize) -> Layout {
@@ -101,7 +112,7 @@ impl NixString {
         fill: impl FnOnce(&mut [u8]),
     ) -> NixString {
         let room = inline_room(len);
-        let p = allocate(block_layout(HEADER + room));
+        let p = allocate(layout_for(len));
         // SAFETY: a fresh block of the header's size and `room` bytes
         // (at least eight, and at least `len`), zeroed before use.
         unsafe {
@@ -134,24 +145,26 @@ impl NixString {
         }
         let mut bytes = vec![0; len];
         fill(&mut bytes);
-        NixString::owned(bytes.into_boxed_slice(), context)
+        NixString::owned(bytes, context)
     }
 
-    /// A string of `bytes`: copied into the block when short, else kept.
-    fn owned(bytes: Box<[u8]>, context: Option<Box<Context>>) -> NixString {
+    /// A string of `bytes`: copied into the block when short, else kept
+    /// (as a boxed slice: a buffer with spare capacity is shrunk once).
+    fn owned(bytes: Vec<u8>, context: Option<Box<Context>>) -> NixString {
         if bytes.len() <= COPY_MAX {
             return NixString::copied(&bytes, context);
         }
+        let bytes = bytes.into_boxed_slice();
         let head = head_of(&bytes);
-        let len = bytes.len();
+        let len = bytes.len() | OUT_OF_LINE;
         let at = Box::into_raw(bytes).cast::<u8>();
-        let p = allocate(block_layout(HEADER + std::mem::size_of::<*mut u8>()));
+        let p = allocate(layout_for(len));
         // SAFETY: a fresh block of the header's size and an address's.
         unsafe {
             p.as_ptr().write(Header {
                 count: Cell::new(1),
                 head,
-                len: len | OUT_OF_LINE,
+                len,
                 context,
             });
             p.as_ptr()
@@ -170,7 +183,7 @@ impl NixString {
     }
 
     /// A string with a context (none when `context` is empty).
-    pub fn with_context(bytes: impl Into<Box<[u8]>>, context: Context) -> NixString {
+    pub fn with_context(bytes: impl Into<Vec<u8>>, context: Context) -> NixString {
         NixString::owned(
             bytes.into(),
             (!context.is_empty()).then(|| Box::new(context)),
@@ -242,15 +255,12 @@ impl NixString {
         unsafe {
             std::ptr::drop_in_place(&mut (*p).context);
             let len = (*p).len;
-            let size = if len & OUT_OF_LINE == 0 {
-                HEADER + inline_room(len)
-            } else {
+            if len & OUT_OF_LINE != 0 {
                 let at = p.cast::<u8>().add(HEADER).cast::<*mut u8>().read();
                 let bytes = std::ptr::slice_from_raw_parts_mut(at, len & !OUT_OF_LINE);
                 drop(Box::from_raw(bytes));
-                HEADER + std::mem::size_of::<*mut u8>()
-            };
-            let layout = block_layout(size);
+            }
+            let layout = layout_for(len);
             if block_pool::serves(layout) {
                 block_pool::release(p.cast(), layout);
             } else {
@@ -279,10 +289,7 @@ impl Clone for NixString {
 impl Drop for NixString {
     #[inline]
     fn drop(&mut self) {
-        let count = &self.header().count;
-        let n = count.get() - 1;
-        count.set(n);
-        if n == 0 {
+        if counted::count_one_less(&self.header().count) {
             self.free();
         }
     }
@@ -410,10 +417,7 @@ impl From<&[u8]> for NixString {
 }
 impl From<Vec<u8>> for NixString {
     fn from(b: Vec<u8>) -> Self {
-        if b.len() <= COPY_MAX {
-            return NixString::copied(&b, None);
-        }
-        NixString::owned(b.into_boxed_slice(), None)
+        NixString::owned(b, None)
     }
 }
 impl From<&str> for NixString {
@@ -453,7 +457,7 @@ mod tests {
             let bytes: Vec<u8> = (0..n).map(|i| (i % 251) as u8).collect();
             let copied = NixString::from(bytes.as_slice());
             let kept = NixString::from(bytes.clone());
-            let boxed = NixString::owned(bytes.clone().into_boxed_slice(), None);
+            let boxed = NixString::with_context(bytes.clone().into_boxed_slice(), Context::new());
             for s in [&copied, &kept, &boxed] {
                 assert_eq!(s.as_bytes(), bytes.as_slice());
                 assert_eq!(s.len(), n);
@@ -526,8 +530,9 @@ mod tests {
     #[test]
     fn a_short_string_is_one_small_block() {
         assert_eq!(HEADER, 32);
-        assert_eq!(block_layout(HEADER + inline_room(12)).size(), 48);
-        assert_eq!(block_layout(HEADER + inline_room(0)).size(), 40);
+        assert_eq!(layout_for(12).size(), 48);
+        assert_eq!(layout_for(0).size(), 40);
+        assert_eq!(layout_for((COPY_MAX + 1) | OUT_OF_LINE).size(), 40);
         assert_eq!(std::mem::size_of::<NixString>(), 8);
         assert_eq!(std::mem::size_of::<Option<NixString>>(), 8);
     }

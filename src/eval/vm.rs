@@ -589,14 +589,21 @@ impl<'e> Vm<'e> {
     /// Forces `t` for the generator on top of the frame stack: pushes a
     /// frame that evaluates it, then a frame that hands the value over.
     fn force_for_gen(&mut self, t: Thunk) {
+        let frame = self.force_frame(t);
+        self.frames.push(Frame::Code(frame));
+    }
+
+    /// A frame of `force_code` that forces `t` (pushed onto the value
+    /// stack here) and gives its value back to the frame below.
+    fn force_frame(&mut self, t: Thunk) -> CodeFrame {
         self.stack.push(Value::Thunk(t));
-        self.frames.push(Frame::Code(CodeFrame {
+        CodeFrame {
             code: self.force_code.clone(),
             ip: 0,
             env: self.empty_env.clone(),
             base: self.stack.len() - 1,
             done: Done::Resume,
-        }));
+        }
     }
 
     /// A frame of `call_code` that calls `f` with `arg`: its `Call`
@@ -617,12 +624,7 @@ impl<'e> Vm<'e> {
 
     /// A frame that applies `f` to `arg`.
     fn call_frame(&mut self, f: Value, arg: Value, done: Done) -> Result<Callee, ErrorKind> {
-        // (Moved, not cloned: this runs for every call.)
-        let f = match f {
-            Value::Thunk(t) => t.value().unwrap_or(Value::Thunk(t)),
-            f => f,
-        };
-        match f {
+        match callee_now(f) {
             Value::Closure(c) => self.closure_frame(&c, arg, done).map(Callee::Frame),
             Value::Builtin(b) => self.builtin_call(b, arg, done),
             Value::Attrs(a) => match a.get_bytes(b"__functor") {
@@ -1338,21 +1340,19 @@ impl<'e> Vm<'e> {
                             }
                         }
                         let mut len = Some(0);
+                        let mut ctx = Context::new();
                         for v in &self.stack[base..] {
                             match v {
-                                Value::String(s) => len = len.map(|l| l + s.len()),
+                                Value::String(s) => {
+                                    len = len.map(|l| l + s.len());
+                                    s.add_context_to(&mut ctx);
+                                }
                                 _ => len = None,
                             }
                         }
                         if let Some(len) = len {
                             // Written straight into the string's block.
-                            let mut ctx = Context::new();
                             let parts = &self.stack[base..];
-                            for v in parts {
-                                if let Value::String(s) = v {
-                                    s.add_context_to(&mut ctx);
-                                }
-                            }
                             let joined = NixString::build(len, ctx, |out| {
                                 let mut at = 0;
                                 for v in parts {
@@ -1462,20 +1462,13 @@ impl<'e> Vm<'e> {
                             self.frames.push(Frame::Code(f));
                             // `map`'s or `genList`'s function `x: …`: its frame
                             // at once.
-                            let func = match func {
-                                Value::Thunk(ft) => ft.value().unwrap_or(Value::Thunk(ft)),
-                                func => func,
-                            };
-                            if let Value::Closure(c) = &func {
-                                if matches!(c.lambda.params, Params::Ident) {
+                            match callee_now(func) {
+                                Value::Closure(c) if matches!(c.lambda.params, Params::Ident) => {
                                     let base = self.stack.len();
                                     let env = c.env.clone();
                                     Some(ident_frame(&c.lambda, arg, env, base, Done::Thunk(t)))
-                                } else {
-                                    self.apply_frame(func, arg, t)?
                                 }
-                            } else {
-                                self.apply_frame(func, arg, t)?
+                                func => self.apply_frame(func, arg, t)?,
                             }
                         }
                         // Already being evaluated.
@@ -1761,6 +1754,16 @@ fn curried_frame(
     };
     let outer = Env::with_first(c.lambda.scope_size as usize, x.clone(), c.env.clone());
     Ok(Frame::Code(ident_frame(inner, y, outer, base, done)))
+}
+
+/// The function `f` is, or holds when it is an evaluated thunk (moved,
+/// not cloned: this runs for every call); an unevaluated thunk as it is.
+#[inline(always)]
+fn callee_now(f: Value) -> Value {
+    match f {
+        Value::Thunk(t) => t.value().unwrap_or(Value::Thunk(t)),
+        f => f,
+    }
 }
 
 /// The frame of a call of `x: …` (`lambda`) with `arg`, in a scope whose

@@ -300,14 +300,7 @@ impl Vm<'_> {
                 };
                 l.next += 1;
                 l.awaiting = Awaiting::Result;
-                self.stack.push(Value::Thunk(t));
-                Resumed::Next(super::CodeFrame {
-                    code: self.force_code.clone(),
-                    ip: 0,
-                    env: self.empty_env.clone(),
-                    base,
-                    done: Done::Resume,
-                })
+                Resumed::Next(self.force_frame(t))
             }
             _ => {
                 l.reply = Some(v);
