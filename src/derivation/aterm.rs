@@ -3,6 +3,7 @@
 //! byte for byte as C++ Nix writes it, and a strict parser for it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
 use bstr::BString;
 
@@ -97,13 +98,34 @@ fn write_input_drv(out: &mut Vec<u8>, key: &[u8], outputs: &BTreeSet<String>) {
     out.push(b')');
 }
 
+/// The list of input derivations with replacement keys (already in order).
+pub(crate) fn write_replaced_inputs(out: &mut Vec<u8>, map: &BTreeMap<String, BTreeSet<String>>) {
+    write_list(out, map, |out, (key, outs)| {
+        write_input_drv(out, key.as_bytes(), outs)
+    })
+}
+
 impl Derivation {
     /// The ATerm form, store paths printed inside `store_dir`.
     pub fn to_aterm(&self, store_dir: &StoreDir) -> Vec<u8> {
         self.write_aterm(store_dir, InputDrvKeys::Paths)
     }
 
+    /// The ATerm form and where in it the list of input derivations is
+    /// (the part [`super::hashing::ModuloForm`] replaces).
+    pub fn to_aterm_marked(&self, store_dir: &StoreDir) -> (Vec<u8>, Range<usize>) {
+        self.write_aterm_marked(store_dir, InputDrvKeys::Paths)
+    }
+
     pub(crate) fn write_aterm(&self, store_dir: &StoreDir, keys: InputDrvKeys<'_>) -> Vec<u8> {
+        self.write_aterm_marked(store_dir, keys).0
+    }
+
+    fn write_aterm_marked(
+        &self,
+        store_dir: &StoreDir,
+        keys: InputDrvKeys<'_>,
+    ) -> (Vec<u8>, Range<usize>) {
         let mut out = Vec::with_capacity(1024);
         out.extend_from_slice(b"Derive(");
         write_list(&mut out, &self.outputs, |out, (name, output)| {
@@ -121,14 +143,14 @@ impl Derivation {
             out.push(b')');
         });
         out.push(b',');
+        let inputs_start = out.len();
         match keys {
             InputDrvKeys::Paths => write_list(&mut out, &self.input_drvs, |out, (path, outs)| {
                 write_input_drv(out, store_dir.print(path).as_bytes(), outs)
             }),
-            InputDrvKeys::Replaced(map) => write_list(&mut out, map, |out, (key, outs)| {
-                write_input_drv(out, key.as_bytes(), outs)
-            }),
+            InputDrvKeys::Replaced(map) => write_replaced_inputs(&mut out, map),
         }
+        let inputs = inputs_start..out.len();
         out.push(b',');
         write_list(&mut out, &self.input_srcs, |out, path| {
             write_string(out, store_dir.print(path).as_bytes())
@@ -148,7 +170,25 @@ impl Derivation {
             out.push(b')');
         });
         out.push(b')');
-        out
+        (out, inputs)
+    }
+
+    /// Parses the list of input derivations alone, the part of a
+    /// derivation's ATerm text that [`Derivation::to_aterm_marked`] marks.
+    pub fn input_drvs_from_aterm(
+        section: &[u8],
+        store_dir: &StoreDir,
+    ) -> Result<BTreeMap<StorePath, BTreeSet<String>>> {
+        let mut parser = Parser {
+            input: section,
+            pos: 0,
+            store_dir,
+        };
+        let input_drvs = parser.input_drvs()?;
+        if parser.pos != section.len() {
+            return parser.error("end of input");
+        }
+        Ok(input_drvs)
     }
 
     /// Parses the ATerm form strictly: the exact syntax C++ Nix writes (no
@@ -286,6 +326,40 @@ impl Parser<'_> {
         }
     }
 
+    /// The list of input derivations: `[("/nix/store/…drv",["out",…]),…]`.
+    fn input_drvs(&mut self) -> Result<BTreeMap<StorePath, BTreeSet<String>>> {
+        let mut input_drvs = BTreeMap::new();
+        self.list(|p| {
+            p.expect(b"(", "'('")?;
+            let (offset, drv_path) = p.store_path("input derivation path")?;
+            if input_drvs.contains_key(&drv_path) {
+                return Err(DerivationError::DuplicateInputDrv {
+                    offset,
+                    path: p.store_dir.print(&drv_path),
+                });
+            }
+            p.expect(b",", "','")?;
+            let mut outputs = BTreeSet::new();
+            p.list(|p| {
+                let (offset, name) = p.string()?;
+                let name = utf8(offset, "output name", name)?;
+                if outputs.contains(&name) {
+                    return Err(DerivationError::DuplicateInputDrvOutput {
+                        offset,
+                        drv: p.store_dir.print(&drv_path),
+                        output: name,
+                    });
+                }
+                outputs.insert(name);
+                Ok(())
+            })?;
+            p.expect(b")", "')'")?;
+            input_drvs.insert(drv_path, outputs);
+            Ok(())
+        })?;
+        Ok(input_drvs)
+    }
+
     fn derivation(mut self) -> Result<Derivation> {
         let mut drv = Derivation::default();
         self.expect(b"Derive(", "'Derive('")?;
@@ -327,34 +401,7 @@ impl Parser<'_> {
         })?;
         self.expect(b",", "','")?;
 
-        self.list(|p| {
-            p.expect(b"(", "'('")?;
-            let (offset, drv_path) = p.store_path("input derivation path")?;
-            if drv.input_drvs.contains_key(&drv_path) {
-                return Err(DerivationError::DuplicateInputDrv {
-                    offset,
-                    path: p.store_dir.print(&drv_path),
-                });
-            }
-            p.expect(b",", "','")?;
-            let mut outputs = BTreeSet::new();
-            p.list(|p| {
-                let (offset, name) = p.string()?;
-                let name = utf8(offset, "output name", name)?;
-                if outputs.contains(&name) {
-                    return Err(DerivationError::DuplicateInputDrvOutput {
-                        offset,
-                        drv: p.store_dir.print(&drv_path),
-                        output: name,
-                    });
-                }
-                outputs.insert(name);
-                Ok(())
-            })?;
-            p.expect(b")", "')'")?;
-            drv.input_drvs.insert(drv_path, outputs);
-            Ok(())
-        })?;
+        drv.input_drvs = self.input_drvs()?;
         self.expect(b",", "','")?;
 
         self.list(|p| {
@@ -730,6 +777,26 @@ mod tests {
             let parsed = Derivation::from_aterm(&aterm, &store()).unwrap();
             prop_assert_eq!(&parsed, &drv);
             prop_assert_eq!(parsed.to_aterm(&store()), aterm);
+        }
+
+        /// The modulo hash taken from the stored text (only its input
+        /// list parsed) is the one taken from the parsed derivation.
+        #[test]
+        fn modulo_hash_from_marked_text(drv in derivation()) {
+            let (aterm, inputs) = drv.to_aterm_marked(&store());
+            prop_assert_eq!(&aterm, &drv.to_aterm(&store()));
+            let lookup = |p: &StorePath| {
+                Ok(crate::hash::Hash::of_bytes(crate::hash::HashAlgo::Sha256, p.to_string().as_bytes()))
+            };
+            let form = drv.modulo_form(&store(), inputs);
+            let direct = drv.hash_derivation_modulo(&store(), &mut |p| lookup(p));
+            match (form, direct) {
+                (Ok(form), Ok(direct)) => {
+                    prop_assert_eq!(form.hash(&aterm, &store(), &mut |p| lookup(p)).unwrap(), direct)
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => prop_assert!(false, "{:?} vs {:?}", a.map(|_| ()), b.map(|_| ())),
+            }
         }
 
         #[test]

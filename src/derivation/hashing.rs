@@ -4,12 +4,13 @@
 //! derivation, and the store path of the `.drv` file itself.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
 
 use bstr::BString;
 
-use super::aterm::InputDrvKeys;
+use super::aterm::{write_replaced_inputs, InputDrvKeys};
 use super::{Derivation, DerivationError, Output};
-use crate::hash::{Hash, HashAlgo, HashFormat};
+use crate::hash::{Hash, HashAlgo, HashFormat, Hasher};
 use crate::store_path::{IngestionMethod, StoreDir, StorePath};
 
 /// Gives the modulo hash of an input derivation (see
@@ -27,34 +28,51 @@ impl Derivation {
         store_dir: &StoreDir,
         lookup: &mut ModuloLookup<'_>,
     ) -> Result<Hash, DerivationError> {
-        if self.is_fixed_output() {
-            if let Some((name, output)) = self.outputs.iter().next() {
-                let path =
-                    output
-                        .path
-                        .as_ref()
-                        .ok_or_else(|| DerivationError::MissingOutputPath {
-                            output: name.clone(),
-                        })?;
-                let mut fingerprint = b"fixed:out:".to_vec();
-                fingerprint.extend_from_slice(&output.hash_algo);
-                fingerprint.push(b':');
-                fingerprint.extend_from_slice(&output.hash);
-                fingerprint.push(b':');
-                fingerprint.extend_from_slice(store_dir.print(path).as_bytes());
-                return Ok(Hash::of_bytes(HashAlgo::Sha256, &fingerprint));
-            }
+        if let Some(hash) = self.fixed_modulo_hash(store_dir)? {
+            return Ok(hash);
         }
-        let mut inputs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (drv_path, outputs) in &self.input_drvs {
-            let hash = lookup(drv_path)?.encode(HashFormat::Base16);
-            inputs
-                .entry(hash)
-                .or_default()
-                .extend(outputs.iter().cloned());
-        }
+        let inputs = replaced_inputs(&self.input_drvs, lookup)?;
         let aterm = self.write_aterm(store_dir, InputDrvKeys::Replaced(&inputs));
         Ok(Hash::of_bytes(HashAlgo::Sha256, &aterm))
+    }
+
+    /// The modulo hash of a fixed-output derivation (`None` for any other):
+    /// the sha256 of `fixed:out:<hashAlgo>:<hash>:<out path>`.
+    fn fixed_modulo_hash(&self, store_dir: &StoreDir) -> Result<Option<Hash>, DerivationError> {
+        if !self.is_fixed_output() {
+            return Ok(None);
+        }
+        let Some((name, output)) = self.outputs.iter().next() else {
+            return Ok(None);
+        };
+        let path = output
+            .path
+            .as_ref()
+            .ok_or_else(|| DerivationError::MissingOutputPath {
+                output: name.clone(),
+            })?;
+        let mut fingerprint = b"fixed:out:".to_vec();
+        fingerprint.extend_from_slice(&output.hash_algo);
+        fingerprint.push(b':');
+        fingerprint.extend_from_slice(&output.hash);
+        fingerprint.push(b':');
+        fingerprint.extend_from_slice(store_dir.print(path).as_bytes());
+        Ok(Some(Hash::of_bytes(HashAlgo::Sha256, &fingerprint)))
+    }
+
+    /// What the modulo hash of this derivation needs besides its ATerm
+    /// text, in which the list of input derivations spans `inputs` (see
+    /// [`Derivation::to_aterm_marked`]): with it the hash is taken from the
+    /// text, without parsing it or writing it again.
+    pub fn modulo_form(
+        &self,
+        store_dir: &StoreDir,
+        inputs: Range<usize>,
+    ) -> Result<ModuloForm, DerivationError> {
+        Ok(match self.fixed_modulo_hash(store_dir)? {
+            Some(hash) => ModuloForm::Fixed(hash),
+            None => ModuloForm::Replaced(inputs),
+        })
     }
 
     /// Fills in the output paths of a new derivation called `drv_name`, and
@@ -115,14 +133,87 @@ impl Derivation {
     /// `name` (without `.drv`): a text file whose references are the input
     /// sources and input derivations.
     pub fn drv_path(&self, store_dir: &StoreDir, name: &str) -> Result<StorePath, DerivationError> {
-        let references: BTreeSet<StorePath> = self
-            .input_srcs
+        self.drv_path_of_text(store_dir, name, &self.to_aterm(store_dir))
+    }
+
+    /// [`Derivation::drv_path`] given the derivation's ATerm text.
+    pub fn drv_path_of_text(
+        &self,
+        store_dir: &StoreDir,
+        name: &str,
+        aterm: &[u8],
+    ) -> Result<StorePath, DerivationError> {
+        Ok(store_dir.text_path(&format!("{name}.drv"), aterm, &self.references())?)
+    }
+
+    /// The store paths a `.drv` file refers to: its input sources and
+    /// input derivations.
+    pub fn references(&self) -> BTreeSet<StorePath> {
+        self.input_srcs
             .iter()
             .chain(self.input_drvs.keys())
             .cloned()
-            .collect();
-        let aterm = self.to_aterm(store_dir);
-        Ok(store_dir.text_path(&format!("{name}.drv"), &aterm, &references)?)
+            .collect()
+    }
+}
+
+/// The input derivations keyed by the base-16 modulo hashes `lookup`
+/// gives, outputs of inputs with equal hashes merged.
+fn replaced_inputs(
+    input_drvs: &BTreeMap<StorePath, BTreeSet<String>>,
+    lookup: &mut ModuloLookup<'_>,
+) -> Result<BTreeMap<String, BTreeSet<String>>, DerivationError> {
+    let mut inputs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (drv_path, outputs) in input_drvs {
+        let hash = lookup(drv_path)?.encode(HashFormat::Base16);
+        inputs
+            .entry(hash)
+            .or_default()
+            .extend(outputs.iter().cloned());
+    }
+    Ok(inputs)
+}
+
+/// A derivation's modulo hash in terms of its stored ATerm text (see
+/// [`Derivation::modulo_form`]).
+#[derive(Debug, Clone)]
+pub enum ModuloForm {
+    /// A fixed-output derivation: the hash does not depend on the text.
+    Fixed(Hash),
+    /// Any other: the sha256 of the text with the list of input
+    /// derivations (these bytes of it) written with the inputs' modulo
+    /// hashes instead of their paths.
+    Replaced(Range<usize>),
+}
+
+impl ModuloForm {
+    /// The modulo hash of the derivation whose ATerm text is `aterm`; only
+    /// the list of input derivations is parsed.
+    pub fn hash(
+        &self,
+        aterm: &[u8],
+        store_dir: &StoreDir,
+        lookup: &mut ModuloLookup<'_>,
+    ) -> Result<Hash, DerivationError> {
+        let inputs = match self {
+            ModuloForm::Fixed(hash) => return Ok(*hash),
+            ModuloForm::Replaced(inputs) => inputs,
+        };
+        let (Some(head), Some(section), Some(tail)) = (
+            aterm.get(..inputs.start),
+            aterm.get(inputs.clone()),
+            aterm.get(inputs.end..),
+        ) else {
+            return Err(DerivationError::TextMismatch);
+        };
+        let input_drvs = Derivation::input_drvs_from_aterm(section, store_dir)?;
+        let mut middle = Vec::with_capacity(section.len());
+        write_replaced_inputs(&mut middle, &replaced_inputs(&input_drvs, lookup)?);
+        let mut hasher = Hasher::new(HashAlgo::Sha256);
+        hasher.update(head);
+        hasher.update(&middle);
+        hasher.update(tail);
+        Ok(hasher.finish())
     }
 }
 

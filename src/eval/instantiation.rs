@@ -11,6 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+use crate::derivation::hashing::ModuloForm;
 use crate::derivation::{Derivation, DerivationError};
 use crate::hash::Hash;
 use crate::store_path::{IngestionMethod, StoreDir, StorePath};
@@ -56,6 +57,9 @@ pub struct Instantiation {
     /// needed: the text is a third of the parsed form's size, and most
     /// derivations are parsed once, for their modulo hash.
     derivations: RefCell<HashMap<StorePath, Rc<[u8]>>>,
+    /// For each derivation this evaluation made, what its modulo hash
+    /// needs besides its text (so it is taken without parsing the text).
+    modulo_forms: RefCell<HashMap<StorePath, ModuloForm>>,
     modulo_hashes: RefCell<HashMap<StorePath, Hash>>,
 }
 
@@ -76,6 +80,7 @@ impl Instantiation {
             additions: RefCell::new(Vec::new()),
             keep_additions: Cell::new(true),
             derivations: RefCell::new(HashMap::new()),
+            modulo_forms: RefCell::new(HashMap::new()),
             modulo_hashes: RefCell::new(HashMap::new()),
         }
     }
@@ -247,22 +252,26 @@ impl Instantiation {
     ) -> Result<(StorePath, Derivation), ErrorKind> {
         drv.compute_output_paths(&self.store_dir, name, &mut |p| self.modulo_hash(p))
             .map_err(drv_error)?;
-        let drv_path = drv.drv_path(&self.store_dir, name).map_err(drv_error)?;
+        // One ATerm text gives the `.drv` path, the file's contents and,
+        // when another derivation needs it, this one's modulo hash.
+        let (contents, inputs) = drv.to_aterm_marked(&self.store_dir);
+        let drv_path = drv
+            .drv_path_of_text(&self.store_dir, name, &contents)
+            .map_err(drv_error)?;
         if !self.derivations.borrow().contains_key(&drv_path) {
-            let references: BTreeSet<StorePath> = drv
-                .input_srcs
-                .iter()
-                .chain(drv.input_drvs.keys())
-                .cloned()
-                .collect();
-            let contents = drv.to_aterm(&self.store_dir);
+            let form = drv
+                .modulo_form(&self.store_dir, inputs)
+                .map_err(drv_error)?;
+            self.modulo_forms
+                .borrow_mut()
+                .insert(drv_path.clone(), form);
             self.derivations
                 .borrow_mut()
                 .insert(drv_path.clone(), Rc::from(contents.as_slice()));
             self.record(Addition::Text {
                 path: drv_path.clone(),
                 contents,
-                references,
+                references: drv.references(),
             });
         }
         Ok((drv_path, drv))
@@ -297,8 +306,16 @@ impl Instantiation {
         if let Some(h) = self.modulo_hashes.borrow().get(path) {
             return Ok(*h);
         }
-        let drv = self.derivation(path)?;
-        let hash = drv.hash_derivation_modulo(&self.store_dir, &mut |p| self.modulo_hash(p))?;
+        let made = self.modulo_forms.borrow().get(path).cloned();
+        let text = self.derivations.borrow().get(path).cloned();
+        let hash = match (made, text) {
+            (Some(form), Some(text)) => {
+                form.hash(&text, &self.store_dir, &mut |p| self.modulo_hash(p))?
+            }
+            _ => self
+                .derivation(path)?
+                .hash_derivation_modulo(&self.store_dir, &mut |p| self.modulo_hash(p))?,
+        };
         self.modulo_hashes.borrow_mut().insert(path.clone(), hash);
         Ok(hash)
     }
