@@ -66,6 +66,14 @@ impl Attrs {
         }
     }
 
+    /// The entries of a small set, in order (`None` for a large one).
+    pub fn as_sorted_slice(&self) -> Option<&[(NixString, Value)]> {
+        match &self.0 {
+            Repr::Small(v) => Some(v),
+            Repr::Large(_) => None,
+        }
+    }
+
     /// Whether this is a persistent tree rather than a sorted vector.
     #[inline]
     pub fn is_large(&self) -> bool {

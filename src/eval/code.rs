@@ -448,4 +448,7 @@ pub struct LambdaInfo {
     /// inner lambda, so that a call with one argument makes the inner
     /// closure without running the body.
     pub curried: Option<Rc<LambdaInfo>>,
+    /// `builtins.functionArgs` of this function, made the first time it is
+    /// asked for (a module system asks once per module it loads).
+    pub function_args: std::cell::OnceCell<super::value::Value>,
 }

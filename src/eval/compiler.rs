@@ -1077,6 +1077,7 @@ impl<'g> Compiler<'g> {
                 body: code,
                 span: span.clone(),
                 curried,
+                function_args: Default::default(),
             })
         })();
         self.scopes.pop();

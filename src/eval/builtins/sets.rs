@@ -207,6 +207,23 @@ fn intersect_attrs_fast([names, values]: &[Value; 2]) -> Option<Value> {
 
 /// The entries of `values` whose names `names` has.
 fn intersection(names: &Attrs, values: &Attrs) -> Attrs {
+    if let (Some(n), Some(v)) = (names.as_sorted_slice(), values.as_sorted_slice()) {
+        // Two small sets: one merge of the sorted names, already in order.
+        let mut out = Vec::with_capacity(n.len().min(v.len()));
+        let (mut i, mut j) = (0, 0);
+        while let (Some((a, _)), Some((b, x))) = (n.get(i), v.get(j)) {
+            match a.cmp(b) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    out.push((b.clone(), x.clone()));
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        return Attrs::from_distinct(out);
+    }
     if names.len() < values.len() {
         names
             .keys()

@@ -72,22 +72,26 @@ fn args_of(f: &Value) -> Result<Value, ErrorKind> {
     {
         match f {
             Value::Builtin(_) => Ok(Value::attrs(Attrs::new())),
-            Value::Closure(c) => Ok(match &c.lambda.params {
-                Params::Ident => Value::attrs(Attrs::new()),
-                Params::Formals { formals, .. } => {
-                    let pos = AttrPos::table(
-                        c.lambda.span.source.clone(),
-                        formals.iter().map(|f| (f.name.clone(), f.pos)).collect(),
-                    );
-                    Value::attrs_with_pos(
-                        formals
-                            .iter()
-                            .map(|f| (f.name.clone(), Value::Bool(f.default.is_some())))
-                            .collect(),
-                        Some(pos),
-                    )
-                }
-            }),
+            Value::Closure(c) => Ok(c
+                .lambda
+                .function_args
+                .get_or_init(|| match &c.lambda.params {
+                    Params::Ident => Value::attrs(Attrs::new()),
+                    Params::Formals { formals, .. } => {
+                        let pos = AttrPos::table(
+                            c.lambda.span.source.clone(),
+                            formals.iter().map(|f| (f.name.clone(), f.pos)).collect(),
+                        );
+                        Value::attrs_with_pos(
+                            formals
+                                .iter()
+                                .map(|f| (f.name.clone(), Value::Bool(f.default.is_some())))
+                                .collect(),
+                            Some(pos),
+                        )
+                    }
+                })
+                .clone()),
             _ => Err(ErrorKind::Other(
                 "'functionArgs' requires a function".into(),
             )),
