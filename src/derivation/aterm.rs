@@ -111,21 +111,7 @@ impl Derivation {
         self.write_aterm(store_dir, InputDrvKeys::Paths)
     }
 
-    /// The ATerm form and where in it the list of input derivations is
-    /// (the part [`super::hashing::ModuloForm`] replaces).
-    pub fn to_aterm_marked(&self, store_dir: &StoreDir) -> (Vec<u8>, Range<usize>) {
-        self.write_aterm_marked(store_dir, InputDrvKeys::Paths)
-    }
-
     pub(crate) fn write_aterm(&self, store_dir: &StoreDir, keys: InputDrvKeys<'_>) -> Vec<u8> {
-        self.write_aterm_marked(store_dir, keys).0
-    }
-
-    fn write_aterm_marked(
-        &self,
-        store_dir: &StoreDir,
-        keys: InputDrvKeys<'_>,
-    ) -> (Vec<u8>, Range<usize>) {
         let mut out = Vec::with_capacity(1024);
         out.extend_from_slice(b"Derive(");
         write_list(&mut out, &self.outputs, |out, (name, output)| {
@@ -143,14 +129,12 @@ impl Derivation {
             out.push(b')');
         });
         out.push(b',');
-        let inputs_start = out.len();
         match keys {
             InputDrvKeys::Paths => write_list(&mut out, &self.input_drvs, |out, (path, outs)| {
                 write_input_drv(out, store_dir.print(path).as_bytes(), outs)
             }),
             InputDrvKeys::Replaced(map) => write_replaced_inputs(&mut out, map),
         }
-        let inputs = inputs_start..out.len();
         out.push(b',');
         write_list(&mut out, &self.input_srcs, |out, path| {
             write_string(out, store_dir.print(path).as_bytes())
@@ -170,25 +154,19 @@ impl Derivation {
             out.push(b')');
         });
         out.push(b')');
-        (out, inputs)
+        out
     }
 
-    /// Parses the list of input derivations alone, the part of a
-    /// derivation's ATerm text that [`Derivation::to_aterm_marked`] marks.
-    pub fn input_drvs_from_aterm(
-        section: &[u8],
-        store_dir: &StoreDir,
-    ) -> Result<BTreeMap<StorePath, BTreeSet<String>>> {
-        let mut parser = Parser {
-            input: section,
+    /// Parses the start of the ATerm form only, up to the input
+    /// derivations: what the modulo hash of a text this evaluation wrote
+    /// needs (see [`Derivation::hash_modulo_of_aterm`]).
+    pub(crate) fn head_from_aterm(input: &[u8], store_dir: &StoreDir) -> Result<AtermHead> {
+        Parser {
+            input,
             pos: 0,
             store_dir,
-        };
-        let input_drvs = parser.input_drvs()?;
-        if parser.pos != section.len() {
-            return parser.error("end of input");
         }
-        Ok(input_drvs)
+        .head()
     }
 
     /// Parses the ATerm form strictly: the exact syntax C++ Nix writes (no
@@ -202,6 +180,14 @@ impl Derivation {
         }
         .derivation()
     }
+}
+
+/// A derivation's outputs and input derivations, read from the start of
+/// its ATerm text, and the bytes of the text the input list takes.
+pub(crate) struct AtermHead {
+    pub outputs: BTreeMap<String, Output>,
+    pub input_drvs: BTreeMap<StorePath, BTreeSet<String>>,
+    pub inputs: Range<usize>,
 }
 
 /// A cursor over the input; every method either consumes what it expects or
@@ -326,6 +312,62 @@ impl Parser<'_> {
         }
     }
 
+    /// The list of outputs: `[("out","/nix/store/…","",""),…]`.
+    fn outputs(&mut self) -> Result<BTreeMap<String, Output>> {
+        let mut outputs = BTreeMap::new();
+        self.list(|p| {
+            p.expect(b"(", "'('")?;
+            let (offset, name) = p.string()?;
+            let name = utf8(offset, "output name", name)?;
+            p.expect(b",", "','")?;
+            let (path_offset, path) = p.string()?;
+            let path = if path.is_empty() {
+                None
+            } else {
+                let path = utf8(path_offset, "output path", path)?;
+                Some(p.store_dir.parse_path(&path).map_err(|source| {
+                    DerivationError::InvalidStorePath {
+                        offset: path_offset,
+                        source,
+                    }
+                })?)
+            };
+            p.expect(b",", "','")?;
+            let hash_algo = BString::from(p.string()?.1);
+            p.expect(b",", "','")?;
+            let hash = BString::from(p.string()?.1);
+            p.expect(b")", "')'")?;
+            if outputs.contains_key(&name) {
+                return Err(DerivationError::DuplicateOutput { offset, name });
+            }
+            outputs.insert(
+                name,
+                Output {
+                    path,
+                    hash_algo,
+                    hash,
+                },
+            );
+            Ok(())
+        })?;
+        Ok(outputs)
+    }
+
+    /// The start of a derivation's text, up to its input derivations (see
+    /// [`AtermHead`]).
+    fn head(&mut self) -> Result<AtermHead> {
+        self.expect(b"Derive(", "'Derive('")?;
+        let outputs = self.outputs()?;
+        self.expect(b",", "','")?;
+        let start = self.pos;
+        let input_drvs = self.input_drvs()?;
+        Ok(AtermHead {
+            outputs,
+            input_drvs,
+            inputs: start..self.pos,
+        })
+    }
+
     /// The list of input derivations: `[("/nix/store/…drv",["out",…]),…]`.
     fn input_drvs(&mut self) -> Result<BTreeMap<StorePath, BTreeSet<String>>> {
         let mut input_drvs = BTreeMap::new();
@@ -361,47 +403,12 @@ impl Parser<'_> {
     }
 
     fn derivation(mut self) -> Result<Derivation> {
-        let mut drv = Derivation::default();
-        self.expect(b"Derive(", "'Derive('")?;
-
-        self.list(|p| {
-            p.expect(b"(", "'('")?;
-            let (offset, name) = p.string()?;
-            let name = utf8(offset, "output name", name)?;
-            p.expect(b",", "','")?;
-            let (path_offset, path) = p.string()?;
-            let path = if path.is_empty() {
-                None
-            } else {
-                let path = utf8(path_offset, "output path", path)?;
-                Some(p.store_dir.parse_path(&path).map_err(|source| {
-                    DerivationError::InvalidStorePath {
-                        offset: path_offset,
-                        source,
-                    }
-                })?)
-            };
-            p.expect(b",", "','")?;
-            let hash_algo = BString::from(p.string()?.1);
-            p.expect(b",", "','")?;
-            let hash = BString::from(p.string()?.1);
-            p.expect(b")", "')'")?;
-            if drv.outputs.contains_key(&name) {
-                return Err(DerivationError::DuplicateOutput { offset, name });
-            }
-            drv.outputs.insert(
-                name,
-                Output {
-                    path,
-                    hash_algo,
-                    hash,
-                },
-            );
-            Ok(())
-        })?;
-        self.expect(b",", "','")?;
-
-        drv.input_drvs = self.input_drvs()?;
+        let head = self.head()?;
+        let mut drv = Derivation {
+            outputs: head.outputs,
+            input_drvs: head.input_drvs,
+            ..Derivation::default()
+        };
         self.expect(b",", "','")?;
 
         self.list(|p| {
@@ -779,21 +786,17 @@ mod tests {
             prop_assert_eq!(parsed.to_aterm(&store()), aterm);
         }
 
-        /// The modulo hash taken from the stored text (only its input
-        /// list parsed) is the one taken from the parsed derivation.
+        /// The modulo hash taken from the text (only its outputs and
+        /// input list parsed) is the one taken from the parsed derivation.
         #[test]
-        fn modulo_hash_from_marked_text(drv in derivation()) {
-            let (aterm, inputs) = drv.to_aterm_marked(&store());
-            prop_assert_eq!(&aterm, &drv.to_aterm(&store()));
+        fn modulo_hash_from_text(drv in derivation()) {
             let lookup = |p: &StorePath| {
                 Ok(crate::hash::Hash::of_bytes(crate::hash::HashAlgo::Sha256, p.to_string().as_bytes()))
             };
-            let form = drv.modulo_form(&store(), inputs);
+            let from_text = Derivation::hash_modulo_of_aterm(&drv.to_aterm(&store()), &store(), &mut |p| lookup(p));
             let direct = drv.hash_derivation_modulo(&store(), &mut |p| lookup(p));
-            match (form, direct) {
-                (Ok(form), Ok(direct)) => {
-                    prop_assert_eq!(form.hash(&aterm, &store(), &mut |p| lookup(p)).unwrap(), direct)
-                }
+            match (from_text, direct) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
                 (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
                 (a, b) => prop_assert!(false, "{:?} vs {:?}", a.map(|_| ()), b.map(|_| ())),
             }

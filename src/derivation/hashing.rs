@@ -4,7 +4,6 @@
 //! derivation, and the store path of the `.drv` file itself.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Range;
 
 use bstr::BString;
 
@@ -60,19 +59,31 @@ impl Derivation {
         Ok(Some(Hash::of_bytes(HashAlgo::Sha256, &fingerprint)))
     }
 
-    /// What the modulo hash of this derivation needs besides its ATerm
-    /// text, in which the list of input derivations spans `inputs` (see
-    /// [`Derivation::to_aterm_marked`]): with it the hash is taken from the
-    /// text, without parsing it or writing it again.
-    pub fn modulo_form(
-        &self,
+    /// [`Derivation::hash_derivation_modulo`] of the derivation whose ATerm
+    /// text is `aterm`, reading only its outputs and input derivations: the
+    /// text is hashed with its list of input derivations written again
+    /// with their modulo hashes. For a text this evaluation wrote (the rest
+    /// is not checked again).
+    pub fn hash_modulo_of_aterm(
+        aterm: &[u8],
         store_dir: &StoreDir,
-        inputs: Range<usize>,
-    ) -> Result<ModuloForm, DerivationError> {
-        Ok(match self.fixed_modulo_hash(store_dir)? {
-            Some(hash) => ModuloForm::Fixed(hash),
-            None => ModuloForm::Replaced(inputs),
-        })
+        lookup: &mut ModuloLookup<'_>,
+    ) -> Result<Hash, DerivationError> {
+        let head = Derivation::head_from_aterm(aterm, store_dir)?;
+        let outputs_only = Derivation {
+            outputs: head.outputs,
+            ..Derivation::default()
+        };
+        if let Some(hash) = outputs_only.fixed_modulo_hash(store_dir)? {
+            return Ok(hash);
+        }
+        let mut inputs = Vec::with_capacity(head.inputs.len());
+        write_replaced_inputs(&mut inputs, &replaced_inputs(&head.input_drvs, lookup)?);
+        let mut hasher = Hasher::new(HashAlgo::Sha256);
+        hasher.update(&aterm[..head.inputs.start]);
+        hasher.update(&inputs);
+        hasher.update(&aterm[head.inputs.end..]);
+        Ok(hasher.finish())
     }
 
     /// Fills in the output paths of a new derivation called `drv_name`, and
@@ -133,17 +144,12 @@ impl Derivation {
     /// `name` (without `.drv`): a text file whose references are the input
     /// sources and input derivations.
     pub fn drv_path(&self, store_dir: &StoreDir, name: &str) -> Result<StorePath, DerivationError> {
-        self.drv_path_of_text(store_dir, name, &self.to_aterm(store_dir))
-    }
-
-    /// [`Derivation::drv_path`] given the derivation's ATerm text.
-    pub fn drv_path_of_text(
-        &self,
-        store_dir: &StoreDir,
-        name: &str,
-        aterm: &[u8],
-    ) -> Result<StorePath, DerivationError> {
-        Ok(store_dir.text_path(&format!("{name}.drv"), aterm, &self.references())?)
+        drv_text_path(
+            store_dir,
+            name,
+            &self.to_aterm(store_dir),
+            &self.references(),
+        )
     }
 
     /// The store paths a `.drv` file refers to: its input sources and
@@ -174,47 +180,15 @@ fn replaced_inputs(
     Ok(inputs)
 }
 
-/// A derivation's modulo hash in terms of its stored ATerm text (see
-/// [`Derivation::modulo_form`]).
-#[derive(Debug, Clone)]
-pub enum ModuloForm {
-    /// A fixed-output derivation: the hash does not depend on the text.
-    Fixed(Hash),
-    /// Any other: the sha256 of the text with the list of input
-    /// derivations (these bytes of it) written with the inputs' modulo
-    /// hashes instead of their paths.
-    Replaced(Range<usize>),
-}
-
-impl ModuloForm {
-    /// The modulo hash of the derivation whose ATerm text is `aterm`; only
-    /// the list of input derivations is parsed.
-    pub fn hash(
-        &self,
-        aterm: &[u8],
-        store_dir: &StoreDir,
-        lookup: &mut ModuloLookup<'_>,
-    ) -> Result<Hash, DerivationError> {
-        let inputs = match self {
-            ModuloForm::Fixed(hash) => return Ok(*hash),
-            ModuloForm::Replaced(inputs) => inputs,
-        };
-        let (Some(head), Some(section), Some(tail)) = (
-            aterm.get(..inputs.start),
-            aterm.get(inputs.clone()),
-            aterm.get(inputs.end..),
-        ) else {
-            return Err(DerivationError::TextMismatch);
-        };
-        let input_drvs = Derivation::input_drvs_from_aterm(section, store_dir)?;
-        let mut middle = Vec::with_capacity(section.len());
-        write_replaced_inputs(&mut middle, &replaced_inputs(&input_drvs, lookup)?);
-        let mut hasher = Hasher::new(HashAlgo::Sha256);
-        hasher.update(head);
-        hasher.update(&middle);
-        hasher.update(tail);
-        Ok(hasher.finish())
-    }
+/// The store path of the `.drv` file called `name` (without `.drv`) whose
+/// text is `aterm` and whose references are `references`.
+pub fn drv_text_path(
+    store_dir: &StoreDir,
+    name: &str,
+    aterm: &[u8],
+    references: &BTreeSet<StorePath>,
+) -> Result<StorePath, DerivationError> {
+    Ok(store_dir.text_path(&format!("{name}.drv"), aterm, references)?)
 }
 
 /// The ingestion method and hash of a fixed output: `hashAlgo` is the

@@ -117,6 +117,4 @@ pub enum DerivationError {
     StorePath(#[from] StorePathError),
     #[error("cannot get the hash of input derivation '{path}': {message}")]
     Lookup { path: String, message: String },
-    #[error("internal error: a derivation's text does not match its recorded form")]
-    TextMismatch,
 }

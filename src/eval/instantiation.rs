@@ -11,7 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use crate::derivation::hashing::ModuloForm;
+use crate::derivation::hashing::drv_text_path;
 use crate::derivation::{Derivation, DerivationError};
 use crate::hash::Hash;
 use crate::store_path::{IngestionMethod, StoreDir, StorePath};
@@ -39,6 +39,13 @@ pub enum Addition {
     },
 }
 
+/// A derivation's `.drv` text, and whether this evaluation wrote it (its
+/// modulo hash then reads only the start of it) or read it.
+struct DrvText {
+    text: Rc<[u8]>,
+    written_here: bool,
+}
+
 /// The store-facing state of an evaluation. It is also the evaluator's
 /// [`EvalIo`]: file access goes to the I/O it was made with, except that a
 /// store path evaluation has recorded but not yet written is written first
@@ -54,12 +61,9 @@ pub struct Instantiation {
     additions: RefCell<Vec<Addition>>,
     keep_additions: Cell<bool>,
     /// The text of every derivation met (made or read), parsed again when
-    /// needed: the text is a third of the parsed form's size, and most
-    /// derivations are parsed once, for their modulo hash.
-    derivations: RefCell<HashMap<StorePath, Rc<[u8]>>>,
-    /// For each derivation this evaluation made, what its modulo hash
-    /// needs besides its text (so it is taken without parsing the text).
-    modulo_forms: RefCell<HashMap<StorePath, ModuloForm>>,
+    /// needed: the text is a third of the parsed form's size. The modulo
+    /// hash of one made here reads only the start of its text.
+    derivations: RefCell<HashMap<StorePath, DrvText>>,
     modulo_hashes: RefCell<HashMap<StorePath, Hash>>,
 }
 
@@ -80,7 +84,6 @@ impl Instantiation {
             additions: RefCell::new(Vec::new()),
             keep_additions: Cell::new(true),
             derivations: RefCell::new(HashMap::new()),
-            modulo_forms: RefCell::new(HashMap::new()),
             modulo_hashes: RefCell::new(HashMap::new()),
         }
     }
@@ -254,24 +257,22 @@ impl Instantiation {
             .map_err(drv_error)?;
         // One ATerm text gives the `.drv` path, the file's contents and,
         // when another derivation needs it, this one's modulo hash.
-        let (contents, inputs) = drv.to_aterm_marked(&self.store_dir);
-        let drv_path = drv
-            .drv_path_of_text(&self.store_dir, name, &contents)
-            .map_err(drv_error)?;
+        let contents = drv.to_aterm(&self.store_dir);
+        let references = drv.references();
+        let drv_path =
+            drv_text_path(&self.store_dir, name, &contents, &references).map_err(drv_error)?;
         if !self.derivations.borrow().contains_key(&drv_path) {
-            let form = drv
-                .modulo_form(&self.store_dir, inputs)
-                .map_err(drv_error)?;
-            self.modulo_forms
-                .borrow_mut()
-                .insert(drv_path.clone(), form);
-            self.derivations
-                .borrow_mut()
-                .insert(drv_path.clone(), Rc::from(contents.as_slice()));
+            self.derivations.borrow_mut().insert(
+                drv_path.clone(),
+                DrvText {
+                    text: Rc::from(contents.as_slice()),
+                    written_here: true,
+                },
+            );
             self.record(Addition::Text {
                 path: drv_path.clone(),
                 contents,
-                references: drv.references(),
+                references,
             });
         }
         Ok((drv_path, drv))
@@ -280,7 +281,7 @@ impl Instantiation {
     /// A derivation known to this evaluation, or read from its `.drv` file
     /// in the store directory.
     pub fn derivation(&self, path: &StorePath) -> Result<Derivation, DerivationError> {
-        let known = self.derivations.borrow().get(path).cloned();
+        let known = self.derivations.borrow().get(path).map(|d| d.text.clone());
         let text = match known {
             Some(text) => text,
             None => {
@@ -292,9 +293,13 @@ impl Instantiation {
                             message: crate::os_error::message(&e),
                         })?;
                 let text: Rc<[u8]> = Rc::from(bytes);
-                self.derivations
-                    .borrow_mut()
-                    .insert(path.clone(), text.clone());
+                self.derivations.borrow_mut().insert(
+                    path.clone(),
+                    DrvText {
+                        text: text.clone(),
+                        written_here: false,
+                    },
+                );
                 text
             }
         };
@@ -306,15 +311,18 @@ impl Instantiation {
         if let Some(h) = self.modulo_hashes.borrow().get(path) {
             return Ok(*h);
         }
-        let made = self.modulo_forms.borrow().get(path).cloned();
-        let text = self.derivations.borrow().get(path).cloned();
-        let hash = match (made, text) {
-            (Some(form), Some(text)) => {
-                form.hash(&text, &self.store_dir, &mut |p| self.modulo_hash(p))?
-            }
-            _ => self
+        let written = self
+            .derivations
+            .borrow()
+            .get(path)
+            .filter(|d| d.written_here)
+            .map(|d| d.text.clone());
+        let lookup = &mut |p: &StorePath| self.modulo_hash(p);
+        let hash = match written {
+            Some(text) => Derivation::hash_modulo_of_aterm(&text, &self.store_dir, lookup)?,
+            None => self
                 .derivation(path)?
-                .hash_derivation_modulo(&self.store_dir, &mut |p| self.modulo_hash(p))?,
+                .hash_derivation_modulo(&self.store_dir, lookup)?,
         };
         self.modulo_hashes.borrow_mut().insert(path.clone(), hash);
         Ok(hash)

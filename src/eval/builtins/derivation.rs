@@ -377,12 +377,8 @@ fn to_file(co: Co, [name, contents]: [Value; 2]) -> GenFuture {
     sync(async move {
         let name = no_context(&string_arg(&co, name).await?)?;
         let contents = string_arg(&co, contents).await?;
-        let ctx: Vec<Box<str>> = contents
-            .context()
-            .into_iter()
-            .flatten()
-            .map(|e| Box::from(&**e))
-            .collect();
+        let ctx: Vec<std::rc::Rc<str>> =
+            contents.context().into_iter().flatten().cloned().collect();
         let bytes = contents.as_bytes().to_vec();
         with_evaluator(
             &co,
