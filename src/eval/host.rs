@@ -58,10 +58,6 @@ pub enum Request {
     TryForce(Value),
     /// Apply a function to an argument.
     Call(Value, Value),
-    /// Apply a function to two arguments in turn (`f x y`, as `foldl'`
-    /// calls its operator); `a: b: …` is entered without a frame for the
-    /// first call, which only makes the inner closure.
-    Call2(Value, Value, Value),
     /// The (lazy, cached) value of a Nix file.
     Import(PathBuf),
     /// The store path a path is copied to, as a string with context.
@@ -99,6 +95,12 @@ pub enum ListLoop {
     },
     /// `concatMap f list`: the lists `f` returns, concatenated.
     ConcatMap { f: Value, list: Counted<List> },
+    /// `sort f list` of the (evaluated) elements `items`: the machine
+    /// asks for one `f a b` at a time (see [`super::stable_sort`]).
+    Sort {
+        f: Value,
+        sort: Box<super::stable_sort::StableSort>,
+    },
     /// Forces the elements in order while they turn out `wanted` (for a
     /// builtin that forces each element and then uses it in a way that
     /// cannot fail for such values, so forcing ahead changes nothing).

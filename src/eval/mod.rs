@@ -24,6 +24,7 @@ pub mod paths;
 pub mod print;
 pub mod realise;
 pub mod show;
+pub mod stable_sort;
 pub mod symbols;
 pub mod syntax;
 pub mod value;

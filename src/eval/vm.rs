@@ -43,14 +43,6 @@ pub async fn call(co: &Co, f: Value, arg: Value) -> Result<Value, ErrorKind> {
     }
 }
 
-/// Calls `f` with `x` and the result with `y` from inside a generator.
-pub async fn call2(co: &Co, f: Value, x: Value, y: Value) -> Result<Value, ErrorKind> {
-    match co.yield_(Request::Call2(f, x, y)).await {
-        Response::Value(v) => Ok(v),
-        Response::Error(e) => Err(e),
-    }
-}
-
 /// Where a finished frame's value goes.
 enum Done {
     /// Onto the value stack (the frame below is code that called).
@@ -496,27 +488,6 @@ impl<'e> Vm<'e> {
                     Request::ForceWithContext(ctx, v) => {
                         g.error_context = Some(ctx);
                         (v, false)
-                    }
-                    Request::Call2(f, x, y) => {
-                        let f = f.resolved();
-                        let callee = match self.curried_call(&f, &x, y, Done::Resume) {
-                            Ok(callee) => callee,
-                            Err((y, _)) => {
-                                // Not `a: b: …`: both calls, in a generator.
-                                let gen = generator(move |co| async move {
-                                    let g = call(&co, f, x).await?;
-                                    call(&co, g, y).await
-                                });
-                                self.frames.push(Frame::Gen(g));
-                                let mut frame = gen_frame(gen, Done::Resume);
-                                if let Frame::Gen(inner) = &mut frame {
-                                    inner.span = span;
-                                }
-                                self.frames.push(frame);
-                                return Ok(());
-                            }
-                        };
-                        return self.answer_call(g, callee, span);
                     }
                     Request::Call(f, arg) => {
                         let callee = self.call_frame(f, arg, Done::Resume);

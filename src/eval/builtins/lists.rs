@@ -10,6 +10,7 @@ use super::fast;
 use crate::eval::counted::Counted;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops;
+use crate::eval::stable_sort::{StableSort, Step};
 use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
 use crate::eval::vm::{call, force, Co, GenFuture, ListLoop, Request, Response};
 
@@ -191,11 +192,6 @@ pub(super) async fn force_while(
     Ok(())
 }
 
-/// Applies the two-argument function `f` to `a` and `b`.
-async fn call2(co: &Co, f: &Value, a: Value, b: Value) -> Result<Value, ErrorKind> {
-    crate::eval::vm::call2(co, f.clone(), a, b).await
-}
-
 /// `a < b` as C++ Nix 2.8's `CompareValues` decides it (used by
 /// `lessThan` in `sort`'s fast path and for `genericClosure`'s keys):
 /// numbers (mixing integers and floats), strings and paths are ordered;
@@ -238,136 +234,11 @@ pub(crate) async fn less_than(co: &Co, a: Value, b: Value) -> Result<bool, Error
     }
 }
 
-/// The comparison `sort` uses: the user's function (whose result must be
-/// a Boolean), or [`less_than`] directly for `builtins.lessThan` as C++
-/// Nix does.
-struct Comparator<'a> {
-    co: &'a Co,
-    f: Value,
-    builtin_less_than: bool,
-}
-
-impl Comparator<'_> {
-    /// Whether `a` sorts before `b`.
-    async fn less(&self, a: &Value, b: &Value) -> Result<bool, ErrorKind> {
-        if self.builtin_less_than {
-            return less_than(self.co, a.clone(), b.clone()).await;
-        }
-        let r = call2(self.co, &self.f, a.clone(), b.clone()).await?;
-        bool_of(self.co, r).await
-    }
-
-    /// Insertion sort of a short run. A new element goes to the front when
-    /// it is less than the first, else moves left while less than its
-    /// neighbour (stopping at the front even if the comparator is not a
-    /// strict order).
-    async fn insertion_sort(&self, v: &mut [Value]) -> Result<(), ErrorKind> {
-        for i in 1..v.len() {
-            if self.less(&v[i], &v[0]).await? {
-                v[..=i].rotate_right(1);
-                continue;
-            }
-            let val = v[i].clone();
-            let mut j = i;
-            while j > 0 && self.less(&val, &v[j - 1]).await? {
-                v[j] = v[j - 1].clone();
-                j -= 1;
-            }
-            v[j] = val;
-        }
-        Ok(())
-    }
-
-    /// Merges two sorted runs onto `out`, taking from `a` unless the head
-    /// of `b` is strictly less (so equal elements keep their order).
-    async fn merge(&self, a: &[Value], b: &[Value], out: &mut Vec<Value>) -> Result<(), ErrorKind> {
-        let (mut i, mut j) = (0, 0);
-        while i < a.len() && j < b.len() {
-            if self.less(&b[j], &a[i]).await? {
-                out.push(b[j].clone());
-                j += 1;
-            } else {
-                out.push(a[i].clone());
-                i += 1;
-            }
-        }
-        out.extend_from_slice(&a[i..]);
-        out.extend_from_slice(&b[j..]);
-        Ok(())
-    }
-
-    /// One pass merging adjacent runs of length `step` from `src`.
-    async fn merge_pass(&self, src: &[Value], step: usize) -> Result<Vec<Value>, ErrorKind> {
-        let mut out = Vec::with_capacity(src.len());
-        let mut rest = src;
-        while rest.len() >= 2 * step {
-            let (a, tail) = rest.split_at(step);
-            let (b, tail) = tail.split_at(step);
-            self.merge(a, b, &mut out).await?;
-            rest = tail;
-        }
-        let (a, b) = rest.split_at(step.min(rest.len()));
-        self.merge(a, b, &mut out).await?;
-        Ok(out)
-    }
-
-    /// Bottom-up merge sort: insertion-sorted runs of 7, then passes of
-    /// doubling width, two at a time.
-    async fn merge_sort(&self, v: &mut Vec<Value>) -> Result<(), ErrorKind> {
-        const CHUNK: usize = 7;
-        for chunk in v.chunks_mut(CHUNK) {
-            self.insertion_sort(chunk).await?;
-        }
-        let mut step = CHUNK;
-        while step < v.len() {
-            let buf = self.merge_pass(v, step).await?;
-            step *= 2;
-            *v = self.merge_pass(&buf, step).await?;
-            step *= 2;
-        }
-        Ok(())
-    }
-
-    /// Stable sort with the same sequence of comparisons as the libstdc++
-    /// `std::stable_sort` C++ Nix uses (so results agree even for
-    /// comparators that are not strict orders, like `a: b: a <= b`): each
-    /// half is merge-sorted, then the halves are merged, from the back when
-    /// the first half is the longer.
-    async fn stable_sort(&self, v: Vec<Value>) -> Result<Vec<Value>, ErrorKind> {
-        let mid = v.len().div_ceil(2);
-        let mut first = v;
-        let mut second = first.split_off(mid);
-        self.merge_sort(&mut first).await?;
-        self.merge_sort(&mut second).await?;
-        if first.len() <= second.len() {
-            let mut out = Vec::with_capacity(first.len() + second.len());
-            self.merge(&first, &second, &mut out).await?;
-            return Ok(out);
-        }
-        // Backward merge: take the larger tail, the first half's when the
-        // second's is less.
-        let total = first.len() + second.len();
-        let mut out: Vec<Value> = Vec::with_capacity(total);
-        let mut rev = Vec::with_capacity(total);
-        let (mut i, mut j) = (first.len(), second.len());
-        while i > 0 && j > 0 {
-            if self.less(&second[j - 1], &first[i - 1]).await? {
-                rev.push(first[i - 1].clone());
-                i -= 1;
-            } else {
-                rev.push(second[j - 1].clone());
-                j -= 1;
-            }
-        }
-        out.extend_from_slice(&first[..i]);
-        out.extend_from_slice(&second[..j]);
-        out.extend(rev.into_iter().rev());
-        Ok(out)
-    }
-}
-
 /// `builtins.sort f list`: a stable sort by the "less than" function `f`;
-/// every element is forced first.
+/// every element is forced first. The sort runs in the VM
+/// ([`ListLoop::Sort`]), which calls `f` between its steps; with
+/// `builtins.lessThan` itself, C++ Nix compares the values directly, and
+/// so does this builtin.
 fn sort(co: Co, [f, l]: [Value; 2]) -> GenFuture {
     sync(async move {
         // The list is checked first (newer Nix), the function even for an
@@ -377,19 +248,23 @@ fn sort(co: Co, [f, l]: [Value; 2]) -> GenFuture {
         if l.is_empty() {
             return Ok(Value::List(l));
         }
+        force_while(&co, &l, |_| true).await?;
         let mut items = Vec::with_capacity(l.len());
         for x in l.iter() {
             items.push(force(&co, x.clone()).await?);
         }
-        let builtin_less_than =
-            matches!(&f, Value::Builtin(b) if b.name == "lessThan" && b.args.is_empty());
-        let cmp = Comparator {
-            co: &co,
-            f,
-            builtin_less_than,
-        };
-        let sorted = cmp.stable_sort(items).await?;
-        Ok(Value::list(sorted.into_iter().collect()))
+        let sort = Box::new(StableSort::new(items));
+        if !matches!(&f, Value::Builtin(b) if b.name == "lessThan" && b.args.is_empty()) {
+            return run_loop(&co, ListLoop::Sort { f, sort }).await;
+        }
+        let mut sort = sort;
+        let mut answer = None;
+        loop {
+            match sort.step(answer) {
+                Step::Compare(a, b) => answer = Some(less_than(&co, a, b).await?),
+                Step::Done(sorted) => return Ok(Value::list(sorted.into_iter().collect())),
+            }
+        }
     })
 }
 

@@ -18,6 +18,7 @@ use super::{
 use crate::eval::code::Shape;
 use crate::eval::counted::Counted;
 use crate::eval::error::ErrorKind;
+use crate::eval::stable_sort::Step;
 use crate::eval::value::{Builtin, List};
 use std::rc::Rc;
 
@@ -151,6 +152,7 @@ impl LoopFrame {
             | ListLoop::AnyAll { list, .. }
             | ListLoop::ConcatMap { list, .. }
             | ListLoop::ForceWhile { list, .. } => list.clone(),
+            ListLoop::Sort { .. } => Counted::new(List::from(Vec::new())),
         };
         LoopFrame {
             work,
@@ -199,6 +201,7 @@ impl LoopFrame {
                     return Ok(Some(Value::Null));
                 }
             }
+            ListLoop::Sort { .. } => unreachable!("a sort runs in `run_sort`"),
         }
         Ok(None)
     }
@@ -211,6 +214,7 @@ impl LoopFrame {
             ListLoop::Filter { .. } | ListLoop::ConcatMap { .. } => Value::list(List::from(out)),
             ListLoop::AnyAll { want, .. } => Value::Bool(!*want),
             ListLoop::ForceWhile { .. } => Value::Null,
+            ListLoop::Sort { .. } => unreachable!("a sort runs in `run_sort`"),
         }
     }
 
@@ -235,6 +239,7 @@ impl LoopFrame {
                 (f.clone(), x, Awaiting::Result)
             }
             ListLoop::ForceWhile { .. } => return Err(x),
+            ListLoop::Sort { .. } => unreachable!("a sort runs in `run_sort`"),
         })
     }
 }
@@ -312,6 +317,9 @@ impl Vm<'_> {
     /// Runs loop frame `l` until it needs a frame above it evaluated, or
     /// is done.
     pub(super) fn run_loop(&mut self, mut l: Box<LoopFrame>) -> Result<(), EvalError> {
+        if matches!(l.work, ListLoop::Sort { .. }) {
+            return self.run_sort(l);
+        }
         loop {
             if let Some(v) = l.reply.take() {
                 let awaiting = std::mem::replace(&mut l.awaiting, Awaiting::Nothing);
@@ -388,6 +396,83 @@ impl Vm<'_> {
             match self.loop_call(l, f, arg)? {
                 Some(back) => l = back,
                 None => return Ok(()),
+            }
+        }
+    }
+
+    /// Runs sort loop `l`: gives the comparator's answer (the reply) to the
+    /// sort, and calls the comparator for the next comparison it asks for.
+    fn run_sort(&mut self, mut l: Box<LoopFrame>) -> Result<(), EvalError> {
+        loop {
+            let mut answer = None;
+            if let Some(v) = l.reply.take() {
+                match std::mem::replace(&mut l.awaiting, Awaiting::Nothing) {
+                    Awaiting::FirstApplication => {
+                        // `f a` of a comparator that is not `a: b: …`:
+                        // now with `b`.
+                        let b = l.second.take().unwrap_or(Value::Null);
+                        l.awaiting = Awaiting::Result;
+                        match self.loop_call(l, v, b)? {
+                            Some(back) => {
+                                l = back;
+                                continue;
+                            }
+                            None => return Ok(()),
+                        }
+                    }
+                    Awaiting::Result => match v.resolved() {
+                        Value::Bool(less) => answer = Some(less),
+                        Value::Thunk(t) => {
+                            // Force it; its value comes back as the reply.
+                            l.awaiting = Awaiting::Result;
+                            self.frames.push(Frame::Loop(l));
+                            self.force_for_gen(t);
+                            return Ok(());
+                        }
+                        other => {
+                            let span = l.span.clone();
+                            self.frames.push(Frame::Loop(l));
+                            let kind = ErrorKind::type_error("a Boolean", &other);
+                            return Err(EvalError::new(kind, span));
+                        }
+                    },
+                    Awaiting::Nothing => {}
+                }
+            }
+            let ListLoop::Sort { f, sort } = &mut l.work else {
+                unreachable!("called for a sort")
+            };
+            let (a, b) = match sort.step(answer) {
+                Step::Compare(a, b) => (a, b),
+                Step::Done(sorted) => {
+                    let done = std::mem::replace(&mut l.done, Done::Top);
+                    return self.complete(Value::list(List::from(sorted)), done);
+                }
+            };
+            l.awaiting = Awaiting::Result;
+            match self.curried_call(f, &a, b, Done::Resume) {
+                Ok(Ok(Callee::Value(v))) => l.reply = Some(v),
+                Ok(Ok(Callee::Frame(frame))) => {
+                    self.frames.push(Frame::Loop(l));
+                    self.frames.push(frame);
+                    return Ok(());
+                }
+                Ok(Err(kind)) => {
+                    let span = l.span.clone();
+                    self.frames.push(Frame::Loop(l));
+                    return Err(EvalError::located(kind, span));
+                }
+                Err((b, _)) => {
+                    // Not `a: b: …`: `f a`, then its result with `b`.
+                    let f = f.clone();
+                    l.uncurried = true;
+                    l.second = Some(b);
+                    l.awaiting = Awaiting::FirstApplication;
+                    match self.loop_call(l, f, a)? {
+                        Some(back) => l = back,
+                        None => return Ok(()),
+                    }
+                }
             }
         }
     }
