@@ -1885,7 +1885,9 @@ fn quick_value(code: &Rc<Code>, env: &Counted<Env>) -> Option<Value> {
 /// the operation cannot fail: no scope and no frame for the call. An
 /// argument that is itself a pending such call (`genList (x: x * 3)`'s
 /// elements) is evaluated here too when `force` says so. `None`: the call
-/// runs as usual (and reports what went wrong, if anything).
+/// runs as usual (and reports what went wrong, if anything). Inlined in
+/// its callers, as the dispatch loop's layout was measured with.
+#[inline(always)]
 fn quick_body(
     lambda: &LambdaInfo,
     args: &[&Value],
@@ -1944,7 +1946,10 @@ fn int_forcing(v: &Value) -> Option<i64> {
 
 /// `f acc x` for `foldl'` when `f` is `a: b: a ⊕ b` of integers that
 /// [`quick_body`] has without a frame (the element forced when it is a
-/// pending such call).
+/// pending such call). Inlined in its callers (the return path of the
+/// dispatch loop, and the sort loop's), as the loop's layout was measured
+/// with.
+#[inline(always)]
 fn quick_fold(f: &Value, acc: &Value, x: &Value) -> Option<Value> {
     let Value::Closure(c) = f else {
         return None;
