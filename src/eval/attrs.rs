@@ -96,6 +96,26 @@ impl Attrs {
         }
     }
 
+    /// [`Attrs::get`] that first tries the entry at `hint` (where the
+    /// instruction asking last found its name), by the name's address
+    /// only, and on a miss leaves there where the search found it.
+    #[inline]
+    pub fn get_hinted(&self, key: &NixString, hint: &std::cell::Cell<u32>) -> Option<&Value> {
+        match &self.0 {
+            Repr::Small(v) => {
+                if let Some((k, x)) = v.get(hint.get() as usize) {
+                    if k.ptr_eq(key) {
+                        return Some(x);
+                    }
+                }
+                let i = Self::find(v, key).ok()?;
+                hint.set(i as u32);
+                Some(&v[i].1)
+            }
+            Repr::Large(t) => t.get(key),
+        }
+    }
+
     /// The value of the attribute named `key` (a name written in the
     /// evaluator's code, such as `outPath`, without making a string).
     pub fn get_bytes(&self, key: &'static [u8]) -> Option<&Value> {

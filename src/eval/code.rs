@@ -1,7 +1,7 @@
 //! Compiled code: the instructions the VM runs, with a source position for
 //! each, and the static description of lambdas (parameters, formals).
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::path::PathBuf;
 use std::ptr::NonNull;
 use std::rc::Rc;
@@ -259,8 +259,15 @@ pub struct Code {
 /// function's body looks in the same set each time it runs, and a set
 /// never changes once made. The memo counts a reference to the set, so
 /// the address stays valid and cannot be another set's.
+///
+/// For a small set, the memo keeps where in it the name was last found:
+/// sets an instruction looks into are mostly made by the same code, with
+/// the same names in the same places.
 #[derive(Default)]
-pub struct NameMemo(UnsafeCell<Option<(Counted<AttrSet>, NonNull<Value>)>>);
+pub struct NameMemo(
+    UnsafeCell<Option<(Counted<AttrSet>, NonNull<Value>)>>,
+    Cell<u32>,
+);
 
 impl NameMemo {
     /// As many empty memos as `code` has constants.
@@ -302,12 +309,12 @@ impl Code {
         let Some(Value::String(key)) = self.constants.get(name as usize) else {
             return None;
         };
-        if !set.map.is_large() {
-            return set.map.get(key);
-        }
         let Some(memo) = self.memos.get(name as usize) else {
             return set.map.get(key);
         };
+        if !set.map.is_large() {
+            return set.map.get_hinted(key, &memo.1);
+        }
         // SAFETY: code is evaluated on one thread (`Rc`), and no reference
         // into the cell outlives this function: a hit reads it, a miss
         // replaces its content (dropping the old one only afterwards).

@@ -377,7 +377,7 @@ impl<'g> Compiler<'g> {
                 );
             }
             Resolved::With { depth } => {
-                let i = self.constant(Value::string(name));
+                let i = self.constant(Value::String(super::symbols::name_string(name)));
                 let depth = depth + skip as u32;
                 self.emit_span(Op::WithVar { name: i, depth }, at);
             }
@@ -870,7 +870,7 @@ impl<'g> Compiler<'g> {
     fn attr_name(&mut self, attr: &ast::Attr) -> R<()> {
         if let Some(name) = self.static_name(attr) {
             let span = self.span(attr);
-            self.emit_constant(Value::string(name), span);
+            self.emit_constant(Value::String(super::symbols::name_string(name)), span);
             return Ok(());
         }
         match attr {
@@ -903,7 +903,7 @@ impl<'g> Compiler<'g> {
         let mut fails = Vec::new();
         for attr in path.attrs() {
             if let Some(name) = self.static_name(&attr) {
-                let i = self.constant(Value::string(name));
+                let i = self.constant(Value::String(super::symbols::name_string(name)));
                 if default.is_some() {
                     let op = Op::SelectOrConst { name: i, target: 0 };
                     fails.push(self.emit(op, &attr));
@@ -939,7 +939,7 @@ impl<'g> Compiler<'g> {
         for (i, attr) in attrs.iter().enumerate() {
             if i + 1 == attrs.len() {
                 if let Some(name) = self.static_name(attr) {
-                    let c = self.constant(Value::string(name));
+                    let c = self.constant(Value::String(super::symbols::name_string(name)));
                     self.emit(Op::HasAttrConst(c), attr);
                     continue;
                 }
@@ -1349,7 +1349,10 @@ impl<'g> Compiler<'g> {
                 self.builders.push(Builder::default());
                 let r = (|| {
                     self.variable(&hidden_from(i), 0, span.clone())?;
-                    self.emit_constant(Value::string(name), span.clone());
+                    self.emit_constant(
+                        Value::String(super::symbols::name_string(name)),
+                        span.clone(),
+                    );
                     self.emit_span(Op::Select, span.clone());
                     self.emit_span(Op::Force, span.clone());
                     self.emit_span(Op::Return, span.clone());
@@ -1484,7 +1487,10 @@ impl<'g> Compiler<'g> {
         let mut statics = Vec::new();
         for name in std::mem::take(&mut tree.order) {
             let entry = tree.statics.remove(&name).expect("ordered names exist");
-            self.emit_constant(Value::string(name.as_str()), span.clone());
+            self.emit_constant(
+                Value::String(super::symbols::name_string(name.as_str())),
+                span.clone(),
+            );
             self.entry_value(&name, entry, 0)?;
             let pos = tree.positions.get(&name).copied().unwrap_or(span.start);
             statics.push((NixString::from(name), pos));
@@ -1614,12 +1620,20 @@ impl<'g> Compiler<'g> {
                 .position(|n| n == "__overrides")
                 .map(|i| i as u32);
             if let Some(slot) = overrides {
-                let list = Value::list(names.iter().map(|n| Value::string(n.as_str())).collect());
+                let list = Value::list(
+                    names
+                        .iter()
+                        .map(|n| Value::String(super::symbols::name_string(n.as_str())))
+                        .collect(),
+                );
                 let names = c.constant(list);
                 c.emit_span(Op::RecOverrides { slot, names }, span.clone());
             }
             for (slot, name) in names.iter().enumerate() {
-                c.emit_constant(Value::string(name.as_str()), span.clone());
+                c.emit_constant(
+                    Value::String(super::symbols::name_string(name.as_str())),
+                    span.clone(),
+                );
                 c.emit_span(
                     Op::Var {
                         depth: 0,

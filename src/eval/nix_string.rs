@@ -235,6 +235,12 @@ impl NixString {
     pub fn len(&self) -> usize {
         self.header().len & !OUT_OF_LINE
     }
+    /// Whether `self` and `other` are the same block (so equal; names
+    /// the compiler wrote are shared, see [`super::symbols::name_string`]).
+    #[inline(always)]
+    pub fn ptr_eq(&self, other: &NixString) -> bool {
+        self.0 == other.0
+    }
     /// The first eight bytes as [`head_of`] gives them.
     #[inline]
     pub fn head(&self) -> u64 {

@@ -118,6 +118,29 @@ thread_local! {
     static TABLE: RefCell<Table> = RefCell::new(Table::new());
 }
 
+thread_local! {
+    /// One string per attribute name the compiler wrote (see
+    /// [`name_string`]).
+    static NAME_STRINGS: RefCell<HashMap<Box<[u8]>, NixString>> = RefCell::new(HashMap::new());
+}
+
+/// The string for the attribute name `name` written in code, the same
+/// block each time: a set made by `{ a = …; }` and the `x.a` that looks
+/// into it then hold one string, and an instruction that remembers where
+/// it last found its name knows it again by the address alone.
+pub fn name_string(name: impl AsRef<[u8]>) -> NixString {
+    let name = name.as_ref();
+    NAME_STRINGS.with(|m| {
+        let mut m = m.borrow_mut();
+        if let Some(s) = m.get(name) {
+            return s.clone();
+        }
+        let s = NixString::from(name);
+        m.insert(name.into(), s.clone());
+        s
+    })
+}
+
 /// The ordinal of `name`, interning it now if it is new.
 pub fn intern(name: &[u8]) -> u32 {
     TABLE.with(|t| t.borrow_mut().intern(name))
