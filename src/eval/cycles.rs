@@ -130,11 +130,15 @@ fn value_refs(target: *const Env, v: &Value, budget: &mut usize) -> Option<usize
                 env_refs(target, env, budget)
             }
             ThunkState::Apply(f, x) => {
-                Some(value_refs(target, f, budget)? + value_refs(target, x, budget)?)
+                Some(value_refs(target, f, budget)? + value_refs(target, &x.view(), budget)?)
             }
-            ThunkState::EvaluatingApply(work) => {
+            // (A pair another state shares is not looked into.)
+            ThunkState::ApplyBoxed(work) | ThunkState::EvaluatingApply(work)
+                if Counted::strong_count(work) == 1 =>
+            {
                 Some(value_refs(target, &work.0, budget)? + value_refs(target, &work.1, budget)?)
             }
+            ThunkState::ApplyBoxed(_) | ThunkState::EvaluatingApply(_) => Some(0),
             ThunkState::Done(v) => value_refs(target, v, budget),
             ThunkState::Blackhole => Some(0),
         })?,

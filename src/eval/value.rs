@@ -132,8 +132,13 @@ pub struct Builtin {
     /// Forces its last argument before anything else (`map`, `genList`,
     /// `mapAttrs`; one-argument builtins need no mark).
     pub strict_last: bool,
-    pub args: Vec<Value>,
+    pub args: PartialArgs,
 }
+
+/// The arguments a builtin has been given so far: fewer than its arity,
+/// which is at most three, so they stay in the value (a partial
+/// application such as `map f` or `foldl' op` is one allocation).
+pub type PartialArgs = smallvec::SmallVec<[Value; 2]>;
 
 impl Builtin {
     /// The same builtin with no arguments applied.
@@ -144,7 +149,7 @@ impl Builtin {
             id: self.id,
             fast: self.fast,
             strict_last: self.strict_last,
-            args: Vec::new(),
+            args: PartialArgs::new(),
         }
     }
 }
@@ -276,25 +281,143 @@ pub struct Closure {
     pub env: Counted<Env>,
 }
 
-/// What a thunk holds over its life. 32 bytes: `Apply` is the one largest
-/// variant, so the others fit around its first value's tag.
+/// What a thunk holds over its life. 24 bytes, so that a thunk is a
+/// 32-byte block: `Apply` is the one largest variant (its argument packed
+/// in a word, see [`PackedArg`]), and the others fit around its
+/// function's tag.
 #[derive(Clone)]
 pub enum ThunkState {
     /// Code to run in a scope.
     Suspended { code: Rc<Code>, env: Counted<Env> },
-    /// A delayed function application (`map`, `genList`, …).
-    Apply(Value, Value),
+    /// A delayed function application (`map`, `genList`, `mapAttrs`).
+    Apply(Value, PackedArg),
+    /// The same, for an argument that does not pack (a float, a boolean,
+    /// `null`, an integer of more than 61 bits), in a block of its own.
+    ApplyBoxed(Counted<(Value, Value)>),
     /// Being evaluated: meeting it again means infinite recursion. The work
     /// stays here, to be put back if the evaluation fails (so that forcing
     /// it again fails again instead of reporting recursion).
     EvaluatingCode { code: Rc<Code>, env: Counted<Env> },
-    /// On the heap, so that `Apply` stays the only 32-byte variant (a
-    /// [`Counted`] block rather than a `Box`: from the block pool).
+    /// A pending call being evaluated, with its function and argument
+    /// to put back.
     EvaluatingApply(Counted<(Value, Value)>),
     /// Being evaluated, with nothing to put back.
     Blackhole,
     /// Evaluated to weak head normal form.
     Done(Value),
+}
+
+impl ThunkState {
+    /// The pending call `f arg`.
+    pub fn apply(f: Value, arg: Value) -> ThunkState {
+        match PackedArg::pack(arg) {
+            Ok(a) => ThunkState::Apply(f, a),
+            Err(arg) => ThunkState::ApplyBoxed(Counted::new((f, arg))),
+        }
+    }
+
+    /// What `k` makes of the function and argument of a pending call
+    /// (`None` in any other state).
+    #[inline]
+    pub fn with_call<R>(&self, k: impl FnOnce(&Value, &Value) -> Option<R>) -> Option<R> {
+        match self {
+            ThunkState::Apply(f, a) => k(f, &a.view()),
+            ThunkState::ApplyBoxed(w) => k(&w.0, &w.1),
+            _ => None,
+        }
+    }
+
+    /// The function and argument of a pending call (the state itself
+    /// back when it is none).
+    #[inline]
+    pub fn into_call(self) -> Result<(Value, Value), ThunkState> {
+        match self {
+            ThunkState::Apply(f, a) => Ok((f, a.into_value())),
+            ThunkState::ApplyBoxed(w) => Ok((w.0.clone(), w.1.clone())),
+            other => Err(other),
+        }
+    }
+}
+
+/// A value in one word, for the argument of a pending call: an integer
+/// of up to 61 bits (shifted up three bits, the low ones zero), or a
+/// string, path, set, list, closure, builtin or thunk (its address, whose
+/// three low bits are free as blocks are 8-aligned, with the kind's tag
+/// less three in them). The reference it holds is counted as the value's.
+pub struct PackedArg(usize);
+
+/// The tag of [`Value::Int`] (see [`Value`]'s layout).
+const INT_TAG: usize = 2;
+/// The first tag of the kinds held by address (`String` … `Thunk`).
+const FIRST_POINTER_TAG: usize = 4;
+
+impl PackedArg {
+    /// `v` packed, or `v` back when it does not pack.
+    pub fn pack(v: Value) -> Result<PackedArg, Value> {
+        let words = value_words(&v);
+        let packed = match words[0] {
+            INT_TAG => {
+                let i = words[1] as i64;
+                if (i << 3) >> 3 != i {
+                    return Err(v);
+                }
+                (i << 3) as usize
+            }
+            tag @ FIRST_POINTER_TAG..=10 if words[1] & 7 == 0 => {
+                words[1] | (tag - FIRST_POINTER_TAG + 1)
+            }
+            _ => return Err(v),
+        };
+        // The reference `v` held is the packed word's now.
+        std::mem::forget(v);
+        Ok(PackedArg(packed))
+    }
+
+    /// The value, lent (its reference is not counted again: it must not
+    /// be dropped, which `ManuallyDrop` sees to).
+    #[inline]
+    pub fn view(&self) -> std::mem::ManuallyDrop<Value> {
+        let code = self.0 & 7;
+        let words = if code == 0 {
+            [INT_TAG, ((self.0 as i64) >> 3) as usize]
+        } else {
+            [code - 1 + FIRST_POINTER_TAG, self.0 & !7]
+        };
+        // SAFETY: the words of a value `pack` took apart (the tag, and an
+        // integer or the address the kind's reference is), whose
+        // reference this holds.
+        std::mem::ManuallyDrop::new(unsafe { std::mem::transmute::<[usize; 2], Value>(words) })
+    }
+
+    /// The value, with the reference this held.
+    #[inline]
+    pub fn into_value(self) -> Value {
+        let v = std::mem::ManuallyDrop::into_inner(self.view());
+        std::mem::forget(self);
+        v
+    }
+}
+
+/// The two words of `v`: its tag (`repr(u64)`, the variant's index in
+/// declaration order) and its payload.
+#[inline(always)]
+fn value_words(v: &Value) -> [usize; 2] {
+    // SAFETY: a value is two words (checked by a test), read as such.
+    unsafe { std::ptr::read(v as *const Value as *const [usize; 2]) }
+}
+
+impl Clone for PackedArg {
+    fn clone(&self) -> PackedArg {
+        // Counts the reference the copy holds.
+        std::mem::forget((*self.view()).clone());
+        PackedArg(self.0)
+    }
+}
+
+impl Drop for PackedArg {
+    fn drop(&mut self) {
+        drop(std::mem::ManuallyDrop::into_inner(self.view()));
+    }
 }
 
 /// A lazily evaluated value, shared by everything that refers to it.
@@ -308,7 +431,7 @@ pub enum ThunkState {
 /// which only reads.
 ///
 /// [`Counted`] rather than `Rc`: without a weak count a thunk is a
-/// 40-byte block (count, state) instead of 48.
+/// 32-byte block (count, state) instead of 40.
 #[derive(Clone)]
 #[repr(transparent)]
 pub struct Thunk(Counted<UnsafeCell<ThunkState>>);
@@ -319,7 +442,7 @@ impl Thunk {
     }
 
     pub fn apply(f: Value, arg: Value) -> Thunk {
-        Thunk::with_state(ThunkState::Apply(f, arg))
+        Thunk::with_state(ThunkState::apply(f, arg))
     }
 
     /// A thunk in state `state` (`Blackhole` for one to be filled later).
@@ -385,8 +508,9 @@ impl Thunk {
                 env: env.clone(),
             },
             ThunkState::Apply(f, x) => {
-                ThunkState::EvaluatingApply(Counted::new((f.clone(), x.clone())))
+                ThunkState::EvaluatingApply(Counted::new((f.clone(), (*x.view()).clone())))
             }
+            ThunkState::ApplyBoxed(work) => ThunkState::EvaluatingApply(work.clone()),
             ThunkState::Done(v) => return ThunkState::Done(v.clone()),
             _ => return ThunkState::Blackhole,
         };
@@ -404,7 +528,7 @@ impl Thunk {
         let state = unsafe { &mut *self.0.get() };
         let back = match std::mem::replace(state, ThunkState::Blackhole) {
             ThunkState::EvaluatingCode { code, env } => ThunkState::Suspended { code, env },
-            ThunkState::EvaluatingApply(work) => ThunkState::Apply(work.0.clone(), work.1.clone()),
+            ThunkState::EvaluatingApply(work) => ThunkState::apply(work.0.clone(), work.1.clone()),
             other => other,
         };
         let old = std::mem::replace(state, back);
@@ -571,6 +695,69 @@ impl Value {
 mod tests {
     use super::*;
 
+    /// Every kind of argument packs or not as documented, comes back the
+    /// same through `view` and `into_value`, and keeps its references
+    /// counted (a clone of the packing counts one more, dropping it one
+    /// less).
+    #[test]
+    fn pending_call_arguments_pack_and_come_back() {
+        let set = Value::attrs(Attrs::new());
+        let list = Value::list(vec![Value::Int(1)].into());
+        let thunk = Value::Thunk(Thunk::with_state(ThunkState::Done(Value::Int(7))));
+        let packs = [
+            Value::Int(0),
+            Value::Int(-1),
+            Value::Int((1 << 60) - 1),
+            Value::Int(-(1 << 60)),
+            Value::string("a name"),
+            Value::Path(Rc::new(PathBuf::from("/p"))),
+            set.clone(),
+            list.clone(),
+            thunk.clone(),
+        ];
+        for v in packs {
+            let shown = format!("{:?}", crate::eval::print::print_bytes(&v));
+            let p = PackedArg::pack(v).unwrap_or_else(|_| panic!("{shown} packs"));
+            assert_eq!(
+                format!("{:?}", crate::eval::print::print_bytes(&p.view())),
+                shown
+            );
+            let q = p.clone();
+            drop(p);
+            let back = q.into_value();
+            assert_eq!(
+                format!("{:?}", crate::eval::print::print_bytes(&back)),
+                shown
+            );
+        }
+        for v in [
+            Value::Null,
+            Value::Bool(true),
+            Value::Float(0.5),
+            Value::Int(1 << 60),
+            Value::Int(i64::MIN),
+        ] {
+            assert!(PackedArg::pack(v).is_err());
+        }
+        let (Value::Attrs(a), Value::List(l), Value::Thunk(t)) = (&set, &list, &thunk) else {
+            unreachable!()
+        };
+        assert_eq!(Counted::strong_count(a), 1);
+        assert_eq!(Counted::strong_count(l), 1);
+        assert!(t.is_unshared());
+        let state = ThunkState::apply(Value::Null, set.clone());
+        assert_eq!(Counted::strong_count(a), 2);
+        let copy = state.clone();
+        assert_eq!(Counted::strong_count(a), 3);
+        drop(state);
+        let Ok((_, arg)) = copy.into_call() else {
+            unreachable!("a pending call")
+        };
+        assert_eq!(Counted::strong_count(a), 2);
+        drop(arg);
+        assert_eq!(Counted::strong_count(a), 1);
+    }
+
     proptest::proptest! {
         /// `toString`'s digits are Rust's (and C++'s) decimal form.
         #[test]
@@ -630,7 +817,7 @@ mod tests {
         drop(copies);
         assert_eq!(Counted::strong_count(a), 1);
         drop(env);
-        assert_eq!(std::mem::size_of::<ThunkState>(), 32);
+        assert_eq!(std::mem::size_of::<ThunkState>(), 24);
         // A scope of one slot: 40 bytes with its count.
         assert_eq!(std::mem::size_of::<Env>(), 32);
     }

@@ -19,8 +19,8 @@ use super::counted::Counted;
 use super::cycles;
 use super::ops;
 use super::value::{
-    AttrPos, AttrSet, Attrs, Builtin, Closure, Context, Env, List, NixString, Thunk, ThunkState,
-    Value,
+    AttrPos, AttrSet, Attrs, Builtin, Closure, Context, Env, List, NixString, PartialArgs, Thunk,
+    ThunkState, Value,
 };
 use loops::{direct_loop, loop_forces_list_first, LoopFrame};
 
@@ -1399,10 +1399,7 @@ impl<'e> Vm<'e> {
                 Ok(Flow::Force(t)) => {
                     // A pending call of `x: a ⊕ b` of integers: its value
                     // at once, without starting the thunk.
-                    let quick = t.peek_state(|s| match s {
-                        ThunkState::Apply(func, arg) => quick_call(func, arg, true),
-                        _ => None,
-                    });
+                    let quick = t.peek_state(|s| s.with_call(|f, x| quick_call(f, x, true)));
                     if let Some(v) = quick {
                         t.finish(v);
                         continue;
@@ -1429,7 +1426,10 @@ impl<'e> Vm<'e> {
                             // Evaluated meanwhile: run the instruction again.
                             continue;
                         }
-                        ThunkState::Apply(func, arg) => {
+                        s @ (ThunkState::Apply(..) | ThunkState::ApplyBoxed(_)) => {
+                            let Ok((func, arg)) = s.into_call() else {
+                                unreachable!("a pending call")
+                            };
                             self.frames.push(Frame::Code(f));
                             // `map`'s or `genList`'s function `x: …`: its frame
                             // at once.
@@ -1933,10 +1933,7 @@ fn int_forcing(v: &Value) -> Option<i64> {
     let Value::Thunk(t) = v else {
         return None;
     };
-    let got = t.peek_state(|s| match s {
-        ThunkState::Apply(func, arg) => quick_call(func, arg, false),
-        _ => None,
-    })?;
+    let got = t.peek_state(|s| s.with_call(|f, x| quick_call(f, x, false)))?;
     let Value::Int(i) = got else {
         return None;
     };
@@ -2210,15 +2207,17 @@ fn apply_builtin(host: &dyn Host, b: &Builtin, mut arg: Value) -> Result<Applied
             _ => {}
         }
     }
-    let mut args = Vec::with_capacity(b.arity);
-    args.extend(b.args.iter().cloned());
-    args.push(arg);
-    if args.len() < b.arity {
+    if b.args.len() + 1 < b.arity {
+        let mut args: PartialArgs = b.args.iter().cloned().collect();
+        args.push(arg);
         return Ok(Applied::Value(Value::Builtin(Rc::new(Builtin {
             args,
             ..b.without_args()
         }))));
     }
+    let mut args = Vec::with_capacity(b.arity);
+    args.extend(b.args.iter().cloned());
+    args.push(arg);
     let f = host.builtin_fn(b.id).ok_or_else(|| {
         ErrorKind::Other(format!(
             "internal error: builtin '{}' is not registered",

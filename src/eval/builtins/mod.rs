@@ -138,7 +138,7 @@ pub fn value_of(spec: &Spec, id: u32) -> Value {
         id,
         fast: spec.fast,
         strict_last: spec.strict_last,
-        args: Vec::new(),
+        args: super::value::PartialArgs::new(),
     }))
 }
 
