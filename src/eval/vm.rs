@@ -350,7 +350,8 @@ impl<'e> Vm<'e> {
             // forced `b` for one of two arguments.)
             Some(Op::Call2) if n >= 3 => {
                 let f = &self.stack[n - 3];
-                (is_t(1).then(|| strict_last_builtin(f)).flatten())
+                (is_t(1).then(|| strict_last_builtin(f).or_else(|| strict_first_builtin(f))))
+                    .flatten()
                     .or_else(|| is_t(0).then(|| strict_pair_builtin(f)).flatten())
             }
             _ => None,
@@ -1249,6 +1250,10 @@ impl<'e> Vm<'e> {
                                     // strict in its last argument gets it evaluated.
                                     if strict_pair_builtin(&func).is_some() {
                                         need!(0);
+                                    } else if forces_first(b) {
+                                        // One that forces its first argument
+                                        // before anything else: that one.
+                                        need!(1);
                                     }
                                     let all =
                                         [self.stack[n - 2].clone(), self.stack[n - 1].clone()];
@@ -1773,6 +1778,32 @@ fn strict_pair_builtin(f: &Value) -> Option<&'static str> {
     evaluated(f, |v| match v {
         Value::Builtin(b)
             if b.args.is_empty() && b.arity == 2 && b.fast.is_some() && b.strict_last =>
+        {
+            Some(b.name)
+        }
+        _ => None,
+    })
+}
+
+/// Whether two-argument builtin `b`, with a fast path, forces its first
+/// argument before anything else (as C++ Nix's do: `intersectAttrs
+/// (functionArgs f) args`, `getAttr (prefix + name) set`), so that
+/// `Op::Call2` may force it for the fast path to answer. (Not `elemAt`,
+/// whose C++ code leaves the order to the compiler.)
+fn forces_first(b: &Builtin) -> bool {
+    matches!(
+        b.name,
+        "intersectAttrs" | "getAttr" | "hasAttr" | "removeAttrs" | "concatStringsSep"
+    )
+}
+
+/// The name of the builtin `f` is (or an evaluated thunk holds) when it
+/// takes two arguments, has none yet, has a fast path and forces its
+/// first argument first ([`forces_first`]).
+fn strict_first_builtin(f: &Value) -> Option<&'static str> {
+    evaluated(f, |v| match v {
+        Value::Builtin(b)
+            if b.args.is_empty() && b.arity == 2 && b.fast.is_some() && forces_first(b) =>
         {
             Some(b.name)
         }
