@@ -352,7 +352,23 @@ impl<'e> Vm<'e> {
                 let f = &self.stack[n - 3];
                 (is_t(1).then(|| strict_last_builtin(f).or_else(|| strict_first_builtin(f))))
                     .flatten()
-                    .or_else(|| is_t(0).then(|| strict_pair_builtin(f)).flatten())
+                    .or_else(|| {
+                        is_t(0)
+                            .then(|| {
+                                strict_pair_builtin(f).or_else(|| {
+                                    strict_first_builtin(f).filter(|_| {
+                                        evaluated(f, |b| match b {
+                                            Value::Builtin(b) => {
+                                                Some(forces_second_next(b, &self.stack[n - 2]))
+                                            }
+                                            _ => None,
+                                        })
+                                        .unwrap_or(false)
+                                    })
+                                })
+                            })
+                            .flatten()
+                    })
             }
             _ => None,
         };
@@ -1252,8 +1268,13 @@ impl<'e> Vm<'e> {
                                         need!(0);
                                     } else if forces_first(b) {
                                         // One that forces its first argument
-                                        // before anything else: that one.
+                                        // before anything else: that one, and
+                                        // then the second when the first is
+                                        // what the builtin checks it for.
                                         need!(1);
+                                        if forces_second_next(b, &self.stack[n - 2]) {
+                                            need!(0);
+                                        }
                                     }
                                     let all =
                                         [self.stack[n - 2].clone(), self.stack[n - 1].clone()];
@@ -1795,6 +1816,19 @@ fn forces_first(b: &Builtin) -> bool {
         b.name,
         "intersectAttrs" | "getAttr" | "hasAttr" | "removeAttrs" | "concatStringsSep"
     )
+}
+
+/// Whether [`forces_first`] builtin `b`, its first argument `first`
+/// evaluated, forces its second next: when `first` passed the builtin's
+/// check (a set for `intersectAttrs` and `removeAttrs`, a string for
+/// `concatStringsSep`, one without context for `getAttr` and `hasAttr`).
+fn forces_second_next(b: &Builtin, first: &Value) -> bool {
+    match (b.name, first.resolved()) {
+        ("intersectAttrs" | "removeAttrs", Value::Attrs(_)) => true,
+        ("concatStringsSep", Value::String(_)) => true,
+        ("getAttr" | "hasAttr", Value::String(s)) => !s.has_context(),
+        _ => false,
+    }
 }
 
 /// The name of the builtin `f` is (or an evaluated thunk holds) when it
