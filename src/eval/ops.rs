@@ -14,6 +14,20 @@ pub use super::print::format_float;
 use super::value::{AttrSet, Context, NixString, Value};
 use super::vm::{call, force, Co, Request, Response};
 
+/// `Ok` for a string without context; C++ Nix's error for one with
+/// context where a plain name is wanted (an attribute's name, an
+/// environment variable's, a derivation's; its `forceStringNoCtx`).
+pub fn no_context(s: &NixString) -> Result<(), ErrorKind> {
+    let Some(ctx) = s.context() else {
+        return Ok(());
+    };
+    let first = ctx.iter().next().map(|e| e.to_string()).unwrap_or_default();
+    Err(ErrorKind::Other(format!(
+        "the string '{}' is not allowed to refer to a store path (such as '{first}')",
+        s.to_str_lossy()
+    )))
+}
+
 fn overflow(op: &'static str, sym: &'static str, a: i64, b: i64) -> ErrorKind {
     ErrorKind::Overflow { op, a, sym, b }
 }

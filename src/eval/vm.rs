@@ -981,7 +981,10 @@ impl<'e> Vm<'e> {
                         while let (Some(k), Some(v)) = (items.next(), items.next()) {
                             let k = k.resolved();
                             let name = match k {
-                                Value::String(s) => s,
+                                Value::String(s) => {
+                                    tri!(ops::no_context(&s));
+                                    s
+                                }
                                 Value::Null => {
                                     i += 1;
                                     continue;
@@ -1073,6 +1076,7 @@ impl<'e> Vm<'e> {
                         let Value::String(key) = key else {
                             break 'op Err(ErrorKind::type_error("a string", &key));
                         };
+                        tri!(ops::no_context(&key));
                         let target = forced!(1);
                         let found = match &target {
                             Value::Attrs(a) => a.get(&key).cloned(),

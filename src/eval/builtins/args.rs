@@ -104,3 +104,11 @@ pub(crate) fn attrs_from(pairs: impl IntoIterator<Item = (&'static str, Value)>)
     }
     Value::attrs(a)
 }
+
+/// A string argument that is a plain name: one with context is an error
+/// (attribute names, as C++ Nix's `forceStringNoCtx`).
+pub(super) async fn name_arg(co: &Co, v: Value) -> Result<NixString, ErrorKind> {
+    let s = string_arg(co, v).await?;
+    crate::eval::ops::no_context(&s)?;
+    Ok(s)
+}

@@ -34,13 +34,7 @@ fn other(msg: impl Into<String>) -> ErrorKind {
 
 /// A string without context, or C++ Nix's error for one with context.
 fn no_context(s: &NixString) -> Result<String, ErrorKind> {
-    if let Some(ctx) = s.context() {
-        let first = ctx.iter().next().map(|e| e.to_string()).unwrap_or_default();
-        return Err(other(format!(
-            "the string '{}' is not allowed to refer to a store path (such as '{first}')",
-            s.to_str_lossy()
-        )));
-    }
+    crate::eval::ops::no_context(s)?;
     Ok(s.to_str_lossy().into_owned())
 }
 

@@ -74,14 +74,16 @@ pub(super) fn attr_values([v]: &[Value; 1]) -> Option<Value> {
 
 pub(super) fn has_attr([name, set]: &[Value; 2]) -> Option<Value> {
     match (ready(name)?, ready(set)?) {
-        (Value::String(k), Value::Attrs(a)) => Some(Value::Bool(a.contains_key(&k))),
+        (Value::String(k), Value::Attrs(a)) if !k.has_context() => {
+            Some(Value::Bool(a.contains_key(&k)))
+        }
         _ => None,
     }
 }
 
 pub(super) fn get_attr([name, set]: &[Value; 2]) -> Option<Value> {
     match (ready(name)?, ready(set)?) {
-        (Value::String(k), Value::Attrs(a)) => a.get(&k).cloned(),
+        (Value::String(k), Value::Attrs(a)) if !k.has_context() => a.get(&k).cloned(),
         _ => None,
     }
 }

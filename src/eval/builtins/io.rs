@@ -34,6 +34,7 @@ pub(crate) fn current_time() -> Value {
 fn get_env(co: Co, [name]: [Value; 1]) -> GenFuture {
     sync(async move {
         let name = string_arg(&co, name).await?;
+        crate::eval::ops::no_context(&name)?;
         if restricted(&co).await? {
             return Ok(Value::string(""));
         }

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::args::{attrs_arg, bool_of, function_arg, int_arg, list_arg, string_arg, sync};
+use super::args::{attrs_arg, bool_of, function_arg, int_arg, list_arg, name_arg, sync};
 use super::fast;
 use crate::eval::counted::Counted;
 use crate::eval::error::ErrorKind;
@@ -300,7 +300,7 @@ fn group_by(co: Co, [f, l]: [Value; 2]) -> GenFuture {
         let mut groups: BTreeMap<NixString, List> = BTreeMap::new();
         for x in l.iter() {
             let name = call(&co, f.clone(), x.clone()).await?;
-            let name = string_arg(&co, name).await?;
+            let name = name_arg(&co, name).await?;
             groups.entry(name).or_default().push_back(x.clone());
         }
         Ok(Value::attrs(

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::args::{attrs_arg, function_arg, list_arg, string_arg, sync};
+use super::args::{attrs_arg, function_arg, list_arg, name_arg, sync};
 use super::fast;
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
@@ -41,7 +41,7 @@ fn attr_values(co: Co, [a]: [Value; 1]) -> GenFuture {
 
 fn get_attr(co: Co, [k, a]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let k = string_arg(&co, k).await?;
+        let k = name_arg(&co, k).await?;
         let a = attrs_arg(&co, a).await?;
         a.get(&k)
             .cloned()
@@ -54,7 +54,7 @@ fn get_attr(co: Co, [k, a]: [Value; 2]) -> GenFuture {
 
 fn has_attr(co: Co, [k, a]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let k = string_arg(&co, k).await?;
+        let k = name_arg(&co, k).await?;
         let a = attrs_arg(&co, a).await?;
         Ok(Value::Bool(a.contains_key(&k)))
     })
@@ -84,7 +84,7 @@ fn remove_attrs(co: Co, [a, names]: [Value; 2]) -> GenFuture {
         let names = list_arg(&co, names).await?;
         let mut out = a.map.clone();
         for n in names.iter() {
-            out.remove(&string_arg(&co, n.clone()).await?);
+            out.remove(&name_arg(&co, n.clone()).await?);
         }
         // The positions of the attributes left stay.
         Ok(Value::attrs_with_pos(out, a.pos.clone()))
@@ -105,7 +105,7 @@ fn list_to_attrs(co: Co, [l]: [Value; 1]) -> GenFuture {
                     name: "name".into(),
                     hint: String::new(),
                 })?;
-            let name = string_arg(&co, name).await?;
+            let name = name_arg(&co, name).await?;
             let value = a
                 .get(&value_key)
                 .cloned()
@@ -181,7 +181,7 @@ fn zip_attrs_with(co: Co, [f, l]: [Value; 2]) -> GenFuture {
 /// sets that have it, in order.
 fn cat_attrs(co: Co, [name, l]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let name = string_arg(&co, name).await?;
+        let name = name_arg(&co, name).await?;
         let l = list_arg(&co, l).await?;
         let mut out = List::new();
         for x in l.iter() {
@@ -251,7 +251,7 @@ fn intersect_attrs(co: Co, [names, values]: [Value; 2]) -> GenFuture {
 /// by a builtin).
 fn unsafe_get_attr_pos(co: Co, [name, set]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let name = string_arg(&co, name).await?;
+        let name = name_arg(&co, name).await?;
         let set = attrs_arg(&co, set).await?;
         if !set.contains_key(&name) {
             return Ok(Value::Null);
