@@ -4,7 +4,7 @@
 //! C++ Nix does. Nested attribute paths (`a.b = 1; a.c = 2;`) are merged at
 //! compile time.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -207,7 +207,7 @@ impl<'g> Compiler<'g> {
                         .collect(),
                 ),
                 initialized: true,
-                filled: HashSet::new(),
+                filled: HashSet::default(),
                 builders: c.builders.len(),
             });
         }
@@ -519,7 +519,7 @@ impl<'g> Compiler<'g> {
                 self.scopes.push(Scope {
                     kind: ScopeKind::With,
                     initialized: true,
-                    filled: HashSet::new(),
+                    filled: HashSet::default(),
                     builders: self.builders.len(),
                 });
                 let r = self.expr(&body);
@@ -961,7 +961,7 @@ impl<'g> Compiler<'g> {
         let param = l.param().ok_or_else(|| self.missing(l))?;
         let body = l.body().ok_or_else(|| self.missing(l))?;
         let span = self.span(l);
-        let mut names = HashMap::new();
+        let mut names = HashMap::default();
         let mut formals_info = None;
         let mut param_name = None;
         match &param {
@@ -1011,7 +1011,7 @@ impl<'g> Compiler<'g> {
         self.scopes.push(Scope {
             kind: ScopeKind::Names(names),
             initialized: true,
-            filled: HashSet::new(),
+            filled: HashSet::default(),
             builders: self.builders.len(),
         });
         let result = (|| -> R<LambdaInfo> {
@@ -1473,7 +1473,7 @@ impl<'g> Compiler<'g> {
                     .collect(),
             ),
             initialized: true,
-            filled: HashSet::new(),
+            filled: HashSet::default(),
             builders: self.builders.len(),
         });
         let r = self.plain_attrs_entries(tree, span);
@@ -1530,7 +1530,7 @@ impl<'g> Compiler<'g> {
         self.scopes.push(Scope {
             kind: ScopeKind::Names(map),
             initialized: false,
-            filled: HashSet::new(),
+            filled: HashSet::default(),
             builders: self.builders.len(),
         });
         let bindings_start = self.b().ops.len();
@@ -1683,18 +1683,30 @@ fn makes_thunk(expr: &ast::Expr) -> bool {
 /// which is safe: such a binding just stays in its scope.
 fn names_any(expr: &ast::Expr, names: &HashSet<&str>) -> bool {
     use rnix::SyntaxKind::{NODE_ATTRPATH, NODE_IDENT, TOKEN_IDENT};
-    expr.syntax().descendants_with_tokens().any(|item| {
-        let rowan::NodeOrToken::Token(t) = item else {
-            return false;
-        };
-        if t.kind() != TOKEN_IDENT || !names.contains(t.text()) {
-            return false;
+    use rowan::{Language, NodeOrToken};
+    let kind = rnix::NixLanguage::kind_from_raw;
+    let syntax = expr.syntax();
+    let outer = syntax.parent().map(|p| p.kind());
+    // The green tree, walked with a stack of (node, its parent's kind): no
+    // syntax node is made, and nesting costs heap, not Rust stack.
+    let mut stack = vec![(syntax.green(), outer)];
+    while let Some((node, parent)) = stack.pop() {
+        let here = kind(node.kind());
+        for child in node.children() {
+            match child {
+                NodeOrToken::Node(n) => stack.push((n, Some(here))),
+                NodeOrToken::Token(t) => {
+                    if kind(t.kind()) == TOKEN_IDENT
+                        && names.contains(t.text())
+                        && (here != NODE_IDENT || parent != Some(NODE_ATTRPATH))
+                    {
+                        return true;
+                    }
+                }
+            }
         }
-        let Some(ident) = t.parent().filter(|p| p.kind() == NODE_IDENT) else {
-            return true;
-        };
-        ident.parent().is_none_or(|p| p.kind() != NODE_ATTRPATH)
-    })
+    }
+    false
 }
 
 /// The hidden variable holding the source of the `i`th `inherit (e)` of a
@@ -1720,25 +1732,40 @@ pub fn offset_attrs(source: &Source, offset: u32) -> Value {
 
 /// Interns the names of a parsed file in source order, as C++ Nix's parser
 /// does (see [`super::symbols`]): identifiers and static string attribute
-/// names.
+/// names. (A walk of the green tree: no syntax node is made but for the
+/// few string attribute names.)
 fn intern_names(root: &rnix::Root) {
     use rnix::SyntaxKind::{NODE_ATTRPATH, NODE_STRING, TOKEN_IDENT};
-    for item in root.syntax().descendants_with_tokens() {
-        match item {
-            rowan::NodeOrToken::Token(t) if t.kind() == TOKEN_IDENT => {
-                super::symbols::intern(t.text().as_bytes());
+    use rowan::{Language, NodeOrToken};
+    let kind = rnix::NixLanguage::kind_from_raw;
+    let green = root.syntax().green();
+    let mut stack = vec![(green.children(), kind(green.kind()))];
+    loop {
+        let Some((children, here)) = stack.last_mut() else {
+            break;
+        };
+        let here = *here;
+        match children.next() {
+            None => {
+                stack.pop();
             }
-            rowan::NodeOrToken::Node(n)
-                if n.kind() == NODE_STRING
-                    && n.parent().is_some_and(|p| p.kind() == NODE_ATTRPATH) =>
-            {
-                if let Some(s) = ast::Str::cast(n) {
-                    if let [InterpolPart::Literal(text)] = s.normalized_parts().as_slice() {
-                        super::symbols::intern(text.as_bytes());
-                    }
+            Some(NodeOrToken::Token(t)) => {
+                if kind(t.kind()) == TOKEN_IDENT {
+                    super::symbols::intern(t.text().as_bytes());
                 }
             }
-            _ => {}
+            Some(NodeOrToken::Node(n)) => {
+                let k = kind(n.kind());
+                if k == NODE_STRING && here == NODE_ATTRPATH {
+                    let node = rowan::SyntaxNode::<rnix::NixLanguage>::new_root(n.to_owned());
+                    if let Some(s) = ast::Str::cast(node) {
+                        if let [InterpolPart::Literal(text)] = s.normalized_parts().as_slice() {
+                            super::symbols::intern(text.as_bytes());
+                        }
+                    }
+                }
+                stack.push((n.children(), k));
+            }
         }
     }
 }
@@ -1750,9 +1777,15 @@ mod tests {
     /// The compiled body of the lambda `text`.
     fn lambda_body(text: &str) -> Rc<Code> {
         let source = Source::new("test".into(), PathBuf::from("/"), text.into());
-        let code =
-            Compiler::compile_source(source, &Globals::new(), None, Lints::default(), &[], false)
-                .expect("compiles");
+        let code = Compiler::compile_source(
+            source,
+            &Globals::default(),
+            None,
+            Lints::default(),
+            &[],
+            false,
+        )
+        .expect("compiles");
         code.lambdas.first().expect("a lambda").body.clone()
     }
 
@@ -1778,9 +1811,15 @@ mod tests {
             PathBuf::from("/"),
             "n: m: [ (n - 1) (2 * n) (n < m) (n - m - 1) (-n) ]".into(),
         );
-        let code =
-            Compiler::compile_source(source, &Globals::new(), None, Lints::default(), &[], false)
-                .expect("compiles");
+        let code = Compiler::compile_source(
+            source,
+            &Globals::default(),
+            None,
+            Lints::default(),
+            &[],
+            false,
+        )
+        .expect("compiles");
         let outer = &code.lambdas.first().expect("a lambda").body;
         let inner = &outer.lambdas.first().expect("the inner lambda").body;
         let shapes: Vec<Option<BinOp>> = inner

@@ -191,8 +191,15 @@ mod tests {
     /// Compiled code of `text` (a lambda's, for closures).
     fn code(text: &str) -> Rc<Code> {
         let source = Source::new("test".into(), PathBuf::from("/"), text.into());
-        Compiler::compile_source(source, &Globals::new(), None, Lints::default(), &[], false)
-            .expect("compiles")
+        Compiler::compile_source(
+            source,
+            &Globals::default(),
+            None,
+            Lints::default(),
+            &[],
+            false,
+        )
+        .expect("compiles")
     }
 
     /// A scope below one holding a probe, which lives as long as the scope.

@@ -77,7 +77,7 @@ impl Evaluator {
         )
         .unwrap_or_else(|_| crate::store_path::StoreDir::default());
         let mut ev = Evaluator {
-            globals: Globals::new(),
+            globals: Globals::default(),
             builtin_fns: Vec::new(),
             instantiation: instantiation::Instantiation::with_io(store_dir, io, read_write),
             config,
@@ -119,7 +119,7 @@ impl Evaluator {
     /// in the order of their ids.
     fn make_globals(&self) -> (Globals, Vec<builtins::BuiltinFn>) {
         let mut builtins = Attrs::new();
-        let mut globals = Globals::new();
+        let mut globals = Globals::default();
         let mut fns = Vec::new();
         // As in C++ Nix, a builtin is a variable under its own name (the
         // `global` ones) or else as `__name`, never both.

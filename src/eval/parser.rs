@@ -31,38 +31,40 @@ type R<T> = Result<T, SyntaxError>;
 
 /// Parses `text` into an `rnix::Root`, or the first syntax error.
 pub fn parse(text: &str) -> Result<rnix::Root, SyntaxError> {
-    let mut toks = Vec::new();
-    let mut at = 0;
+    if u32::try_from(text.len()).is_err() {
+        return Err(SyntaxError {
+            message: "not yet supported: a Nix file of 4 GiB or more".into(),
+            offset: 0,
+        });
+    }
+    // About one token per 3 bytes of Nix; capacity that is never written
+    // costs address space, not memory.
+    let mut toks = Vec::with_capacity(text.len() / 2 + 16);
+    let mut at = 0u32;
     for (kind, s) in rnix::tokenize(text) {
         if kind == TOKEN_ERROR && s.starts_with("/*") {
             // An unterminated comment: C++ Nix's lexer reads `/` and `*`,
             // one of which is the syntax error.
-            toks.push(Tok {
+            toks.push(Lexeme {
                 kind: TOKEN_DIV,
-                text: &s[..1],
                 start: at,
             });
-            toks.push(Tok {
+            toks.push(Lexeme {
                 kind: TOKEN_MUL,
-                text: &s[1..2],
                 start: at + 1,
             });
-            toks.push(Tok {
+            toks.push(Lexeme {
                 kind: TOKEN_ERROR,
-                text: &s[2..],
                 start: at + 2,
             });
-            at += s.len();
-            continue;
+        } else {
+            toks.push(Lexeme { kind, start: at });
         }
-        toks.push(Tok {
-            kind,
-            text: s,
-            start: at,
-        });
-        at += s.len();
+        // (Fits: the whole text's length does.)
+        at += s.len() as u32;
     }
     let mut p = Parser {
+        text,
         toks,
         pos: 0,
         builder: GreenNodeBuilder::new(),
@@ -93,9 +95,18 @@ struct Tok<'a> {
     start: usize,
 }
 
+/// A token as the parser keeps it (8 bytes: a file has about one per 3
+/// bytes of text): its text runs to the next token's start.
+#[derive(Clone, Copy)]
+struct Lexeme {
+    kind: SyntaxKind,
+    start: u32,
+}
+
 struct Parser<'a> {
+    text: &'a str,
     /// Every token, trivia included.
-    toks: Vec<Tok<'a>>,
+    toks: Vec<Lexeme>,
     /// The next token not yet in the tree (perhaps trivia).
     pos: usize,
     builder: GreenNodeBuilder<'static>,
@@ -117,6 +128,24 @@ fn starts_attr(t: Tok) -> bool {
 const ATTR_EXPECTED: &[&str] = &["ID", "OR_KW", "DOLLAR_CURLY", "'\"'"];
 
 impl<'a> Parser<'a> {
+    /// Token `i`, if there is one.
+    fn tok(&self, i: usize) -> Option<Tok<'a>> {
+        let l = self.toks.get(i)?;
+        let end = self
+            .toks
+            .get(i + 1)
+            .map_or(self.text.len(), |n| n.start as usize);
+        Some(Tok {
+            kind: l.kind,
+            text: &self.text[l.start as usize..end],
+            start: l.start as usize,
+        })
+    }
+
+    /// The kind of token `i`, if there is one.
+    fn kind_at(&self, i: usize) -> Option<SyntaxKind> {
+        self.toks.get(i).map(|l| l.kind)
+    }
     /// Index of the next significant token at or after `from`.
     fn next_significant(&self, from: usize) -> usize {
         let mut i = from;
@@ -131,7 +160,7 @@ impl<'a> Parser<'a> {
     }
 
     fn peek_tok(&self) -> Option<Tok<'a>> {
-        self.toks.get(self.peek_index()).copied()
+        self.tok(self.peek_index())
     }
 
     fn peek(&self) -> Option<SyntaxKind> {
@@ -144,12 +173,12 @@ impl<'a> Parser<'a> {
         for _ in 0..n {
             i = self.next_significant(i + 1);
         }
-        self.toks.get(i).copied()
+        self.tok(i)
     }
 
     fn emit_trivia(&mut self, upto: usize) {
         while self.pos < upto {
-            let t = self.toks[self.pos];
+            let Some(t) = self.tok(self.pos) else { break };
             self.builder.token(raw(t.kind), t.text);
             self.pos += 1;
         }
@@ -163,7 +192,7 @@ impl<'a> Parser<'a> {
     fn bump_as(&mut self, kind: Option<SyntaxKind>) {
         let i = self.peek_index();
         self.emit_trivia(i);
-        if let Some(t) = self.toks.get(i).copied() {
+        if let Some(t) = self.tok(i) {
             self.builder.token(raw(kind.unwrap_or(t.kind)), t.text);
             self.pos = i + 1;
         }
@@ -193,14 +222,14 @@ impl<'a> Parser<'a> {
     /// lexeme, whitespace and comments included.
     fn eof_offset(&self) -> usize {
         let n = self.toks.len();
-        let Some(last) = self.toks.last() else {
+        let Some(last) = n.checked_sub(1).and_then(|i| self.tok(i)) else {
             return 0;
         };
         if self.string_stack.last() == Some(&true)
             && matches!(last.kind, TOKEN_STRING_CONTENT | TOKEN_ERROR)
         {
             let opener = (n >= 2 && self.toks[n - 2].kind == TOKEN_STRING_START)
-                .then(|| self.toks[n - 2].start);
+                .then(|| self.toks[n - 2].start as usize);
             return last_ind_lexeme(last.text, last.start, opener);
         }
         last.start
@@ -276,7 +305,7 @@ impl<'a> Parser<'a> {
     /// "syntax error, unexpected X[, expecting A or B]" at the next token.
     fn unexpected(&self, expecting: &[&str]) -> SyntaxError {
         let i = self.peek_index();
-        let tok = self.toks.get(i).copied();
+        let tok = self.tok(i);
         // Inside a string, rnix's tokenizer makes the rest of an
         // unterminated string one error token: C++ Nix reads a string
         // part, then the end of the input.
@@ -679,7 +708,7 @@ impl<'a> Parser<'a> {
         if node != NODE_PATH_SEARCH {
             // The parts of an interpolated path follow without trivia.
             loop {
-                match self.toks.get(self.pos).map(|t| t.kind) {
+                match self.kind_at(self.pos) {
                     Some(TOKEN_PATH_ABS | TOKEN_PATH_REL | TOKEN_PATH_HOME) => self.bump(),
                     Some(TOKEN_INTERPOL_START) => self.parse_interpolation()?,
                     _ => break,
@@ -712,7 +741,7 @@ impl<'a> Parser<'a> {
         };
         loop {
             // No trivia inside strings.
-            match self.toks.get(self.pos).map(|t| t.kind) {
+            match self.kind_at(self.pos) {
                 Some(TOKEN_STRING_CONTENT) => self.bump(),
                 Some(TOKEN_INTERPOL_START) => {
                     let outer = self.string_stack.len();
