@@ -235,23 +235,42 @@ pub enum Op {
 }
 
 /// A unit of compiled code: a thunk body, a lambda body, or a file.
+///
+/// A file makes one per thunk and lambda in it (nixpkgs-style code about
+/// one per 40 bytes of text), so the parts are exact-size slices, and an
+/// instruction's position is two offsets into the one source.
 pub struct Code {
+    pub ops: Box<[Op]>,
+    /// The source every instruction's position is in.
+    source: Rc<Source>,
+    /// Per instruction: the start and end of its position.
+    spans: Box<[(u32, u32)]>,
+    pub constants: Box<[Value]>,
+    pub codes: Box<[Rc<Code>]>,
+    pub lambdas: Box<[Rc<LambdaInfo>]>,
+    /// Attribute positions of the sets `MakeAttrs` instructions make.
+    pub attr_pos: Box<[AttrPosInfo]>,
+    /// For a lambda's body: the lambda's name and position (for the trace
+    /// of an error: "while calling 'f'").
+    pub lambda: Option<Box<(Option<NixString>, Span)>>,
+    /// What the VM can do with this code without a frame, found once
+    /// (see [`Shape`]).
+    pub shape: Shape,
+    /// One per constant, when an instruction looks a constant name up in
+    /// a set (else none): for a name, the large set this code last found
+    /// it in (see [`Code::attr`]).
+    pub memos: Box<[NameMemo]>,
+}
+
+/// The parts of a [`Code`], as a compiler collects them.
+pub struct CodeParts {
     pub ops: Vec<Op>,
+    /// One per instruction, all in one source.
     pub spans: Vec<Span>,
     pub constants: Vec<Value>,
     pub codes: Vec<Rc<Code>>,
     pub lambdas: Vec<Rc<LambdaInfo>>,
-    /// Attribute positions of the sets `MakeAttrs` instructions make.
     pub attr_pos: Vec<AttrPosInfo>,
-    /// For a lambda's body: the lambda's name and position (for the trace
-    /// of an error: "while calling 'f'").
-    pub lambda: Option<(Option<NixString>, Span)>,
-    /// What the VM can do with this code without a frame, found once
-    /// (see [`Shape`]).
-    pub shape: Shape,
-    /// One per constant: for a name, the large set this code last found
-    /// it in (see [`Code::attr`]).
-    pub memos: Box<[NameMemo]>,
 }
 
 /// The large set (see [`super::attrs::SMALL_MAX`]) an instruction last
@@ -301,6 +320,62 @@ pub fn fuse_selects(ops: &mut [Op]) {
 }
 
 impl Code {
+    /// The code made of `parts` (instructions in `parts.spans[0]`'s
+    /// source; `None` for code without instructions), with its [`Shape`].
+    pub fn new(parts: CodeParts) -> Option<Code> {
+        let CodeParts {
+            mut ops,
+            spans,
+            constants,
+            codes,
+            lambdas,
+            attr_pos,
+        } = parts;
+        let source = spans.first()?.source.clone();
+        debug_assert!(spans.iter().all(|s| Rc::ptr_eq(&s.source, &source)));
+        fuse_selects(&mut ops);
+        let looks_up = ops.iter().any(|op| {
+            matches!(
+                op,
+                Op::VarSelect { .. }
+                    | Op::WithVar { .. }
+                    | Op::SelectConst(_)
+                    | Op::HasAttrConst(_)
+                    | Op::SelectOrConst { .. }
+            )
+        });
+        let memos = if looks_up {
+            NameMemo::for_constants(constants.len())
+        } else {
+            Box::new([])
+        };
+        Some(
+            Code {
+                ops: ops.into_boxed_slice(),
+                source,
+                spans: spans.iter().map(|s| (s.start, s.end)).collect(),
+                constants: constants.into_boxed_slice(),
+                codes: codes.into_boxed_slice(),
+                lambdas: lambdas.into_boxed_slice(),
+                attr_pos: attr_pos.into_boxed_slice(),
+                lambda: None,
+                shape: Shape::General,
+                memos,
+            }
+            .with_shape(),
+        )
+    }
+
+    /// The position of instruction `ip`.
+    pub fn span(&self, ip: usize) -> Option<Span> {
+        let &(start, end) = self.spans.get(ip)?;
+        Some(Span {
+            source: self.source.clone(),
+            start,
+            end,
+        })
+    }
+
     /// The value of attribute `constants[name]` (a string) of `set`. A
     /// large set's lookup is remembered per name, and answered from the
     /// memo while the set is the same one.
@@ -334,7 +409,7 @@ impl Code {
 
     /// The same code with its [`Shape`] found (code is made with
     /// `Shape::General` and then given its shape here).
-    pub fn with_shape(mut self) -> Code {
+    fn with_shape(mut self) -> Code {
         self.shape = match (self.as_closure(), self.as_binop()) {
             (Some(i), _) => Shape::Closure(i),
             (None, Some((a, b, op))) => Shape::BinOp(a, b, op),
@@ -345,7 +420,7 @@ impl Code {
 
     /// The `(depth, slot)` of code that only reads a local variable.
     pub fn as_variable(&self) -> Option<(u32, u32)> {
-        match self.ops.as_slice() {
+        match &*self.ops {
             [Op::Var { depth, slot }, Op::Return]
             | [Op::Var { depth, slot }, Op::Force, Op::Return] => Some((*depth, *slot)),
             _ => None,
@@ -355,7 +430,7 @@ impl Code {
     /// The lambda (index into `lambdas`) of code that only makes a closure
     /// (a binding `f = x: …;`, or the body of `x: y: …`).
     pub fn as_closure(&self) -> Option<u32> {
-        match self.ops.as_slice() {
+        match &*self.ops {
             [Op::Closure(i), Op::Return] => Some(*i),
             _ => None,
         }
@@ -371,7 +446,7 @@ impl Code {
             depth: *depth,
             slot: *slot,
         };
-        let (a, b, op) = match self.ops.as_slice() {
+        let (a, b, op) = match &*self.ops {
             [V { depth, slot }, F, C(c), Op::BinOp(op), F, R]
             | [V { depth, slot }, F, C(c), Op::BinOp(op), R] => {
                 (var(depth, slot), Operand::Constant(*c), op)
@@ -397,7 +472,7 @@ impl Code {
     /// a formal): C++ Nix uses such values directly instead of a thunk, so
     /// they print evaluated.
     pub fn as_constant(&self) -> Option<&Value> {
-        match self.ops.as_slice() {
+        match &*self.ops {
             [Op::Constant(i), Op::Return] | [Op::Constant(i), Op::Force, Op::Return] => {
                 self.constants.get(*i as usize)
             }

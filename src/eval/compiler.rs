@@ -12,7 +12,7 @@ use rnix::ast::{self, AstToken, HasEntry, InterpolPart};
 use rowan::ast::AstNode;
 
 use super::code::{
-    AttrPosInfo, BinOp, Code, Formal, LambdaInfo, NameMemo, Op, Params, Shape, Source, Span,
+    AttrPosInfo, BinOp, Code, CodeParts, Formal, LambdaInfo, Op, Params, Source, Span,
 };
 use super::error::{ErrorKind, EvalError};
 use super::syntax::{ident_text, literal_string};
@@ -73,22 +73,16 @@ impl Builder {
         self.spans.push(span);
     }
 
-    fn finish(mut self) -> Rc<Code> {
-        crate::eval::code::fuse_selects(&mut self.ops);
-        Rc::new(
-            Code {
-                ops: self.ops,
-                spans: self.spans,
-                memos: NameMemo::for_constants(self.constants.len()),
-                constants: self.constants,
-                codes: self.codes,
-                lambdas: self.lambdas,
-                attr_pos: self.attr_pos,
-                lambda: None,
-                shape: Shape::General,
-            }
-            .with_shape(),
-        )
+    fn finish(self) -> Rc<Code> {
+        let code = Code::new(CodeParts {
+            ops: self.ops,
+            spans: self.spans,
+            constants: self.constants,
+            codes: self.codes,
+            lambdas: self.lambdas,
+            attr_pos: self.attr_pos,
+        });
+        Rc::new(code.expect("compiled code has instructions"))
     }
 }
 
@@ -1061,7 +1055,7 @@ impl<'g> Compiler<'g> {
             let i = self.sub_code(&body)?;
             let mut code = self.b().codes.remove(i as usize);
             if let Some(c) = Rc::get_mut(&mut code) {
-                c.lambda = Some((name.map(NixString::from), span.clone()));
+                c.lambda = Some(Box::new((name.map(NixString::from), span.clone())));
             }
             let curried = match params {
                 Params::Ident => code

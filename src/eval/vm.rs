@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use genawaiter::GeneratorState;
 
-use super::code::{BinOp, Code, LambdaInfo, Op, Operand, Params, Shape, Span};
+use super::code::{BinOp, Code, CodeParts, LambdaInfo, Op, Operand, Params, Shape, Span};
 use super::error::{ErrorKind, EvalError};
 pub use super::host::{
     generator, with_evaluator, Co, EvaluatorTask, Gen, GenFuture, Host, ListLoop, Request, Response,
@@ -103,20 +103,15 @@ fn gen_frame(gen: Gen, done: Done) -> Frame {
 
 /// Code of the VM's own, every instruction at `span`.
 fn internal_code(ops: Vec<Op>, span: &Span) -> Rc<Code> {
-    Rc::new(
-        Code {
-            spans: vec![span.clone(); ops.len()],
-            ops,
-            constants: vec![],
-            memos: Box::new([]),
-            codes: vec![],
-            lambdas: vec![],
-            attr_pos: vec![],
-            lambda: None,
-            shape: Shape::General,
-        }
-        .with_shape(),
-    )
+    let code = Code::new(CodeParts {
+        spans: vec![span.clone(); ops.len()],
+        ops,
+        constants: vec![],
+        codes: vec![],
+        lambdas: vec![],
+        attr_pos: vec![],
+    });
+    Rc::new(code.expect("the VM's own code has instructions"))
 }
 
 /// What applying a function gives: a frame to run, or (a builtin that
@@ -278,7 +273,7 @@ impl<'e> Vm<'e> {
                 }
                 Some(Frame::Code(f)) => {
                     self.stack.truncate(f.base);
-                    if let Some((name, span)) = &f.code.lambda {
+                    if let Some((name, span)) = f.code.lambda.as_deref() {
                         let what = match name {
                             Some(n) => format!("while calling '{n}'"),
                             None => "while calling anonymous lambda".into(),
@@ -290,8 +285,8 @@ impl<'e> Vm<'e> {
                             // (`call_code` stands for a generator, which
                             // had no call site.)
                             if !Rc::ptr_eq(&caller.code, &self.call_code) {
-                                let site = caller.code.spans.get(caller.ip.wrapping_sub(1));
-                                e.add_trace("from call site".into(), site.cloned());
+                                let site = caller.code.span(caller.ip.wrapping_sub(1));
+                                e.add_trace("from call site".into(), site);
                             }
                         }
                     }
@@ -377,7 +372,7 @@ impl<'e> Vm<'e> {
             let span = if Rc::ptr_eq(&caller.code, &self.call_code) {
                 None
             } else {
-                caller.code.spans.get(caller.ip).cloned()
+                caller.code.span(caller.ip)
             };
             e.add_trace(format!("while calling the '{name}' builtin"), span);
         }
@@ -996,7 +991,7 @@ impl<'e> Vm<'e> {
                             if attrs.contains_key(&name) {
                                 break 'op Err(ErrorKind::DuplicateDynamicAttr {
                                     name: name.to_string(),
-                                    at: f.code.spans[f.ip].describe(),
+                                    at: f.code.span(f.ip).map(|s| s.describe()).unwrap_or_default(),
                                 });
                             }
                             attrs.insert(name, v);
@@ -1157,7 +1152,7 @@ impl<'e> Vm<'e> {
                         *self.stack.last_mut().expect("an operand") = r;
                     }
                     Op::TraceEnter => {
-                        let span = f.code.spans[f.ip].clone();
+                        let span = f.code.span(f.ip).expect("an instruction has a position");
                         trace_call("entered", &span);
                         self.traced.push((span, self.frames.len()));
                     }
@@ -1488,7 +1483,9 @@ impl<'e> Vm<'e> {
                         }
                         Frame::Gen(mut g) => {
                             if !Rc::ptr_eq(&f.code, &self.call_code) {
-                                g.span.get_or_insert_with(|| f.code.spans[f.ip - 1].clone());
+                                if g.span.is_none() {
+                                    g.span = f.code.span(f.ip - 1);
+                                }
                             }
                             self.frames.push(Frame::Code(f));
                             self.frames.push(Frame::Gen(g));
@@ -1499,7 +1496,9 @@ impl<'e> Vm<'e> {
                         // generator would have.
                         Frame::Loop(mut l) => {
                             if !Rc::ptr_eq(&f.code, &self.call_code) {
-                                l.span.get_or_insert_with(|| f.code.spans[f.ip - 1].clone());
+                                if l.span.is_none() {
+                                    l.span = f.code.span(f.ip - 1);
+                                }
                             }
                             self.frames.push(Frame::Code(f));
                             self.frames.push(Frame::Loop(l));
@@ -1538,13 +1537,11 @@ impl<'e> Vm<'e> {
                         // with formals whose argument it forced first):
                         // that call's position.
                         match (&f.done, self.frames.last()) {
-                            (Done::Push, Some(Frame::Code(c))) => {
-                                c.code.spans.get(c.ip.wrapping_sub(1)).cloned()
-                            }
+                            (Done::Push, Some(Frame::Code(c))) => c.code.span(c.ip.wrapping_sub(1)),
                             _ => None,
                         }
                     } else {
-                        Some(f.code.spans[f.ip].clone())
+                        f.code.span(f.ip)
                     };
                     let mut e = EvalError::located(kind, span);
                     if let Op::BinOp(bop) = op {
@@ -1634,7 +1631,7 @@ impl<'e> Vm<'e> {
     /// stack is running.
     fn error_at_top(&self, k: ErrorKind) -> EvalError {
         let span = match self.frames.last() {
-            Some(Frame::Code(c)) => Some(c.code.spans[c.ip].clone()),
+            Some(Frame::Code(c)) => c.code.span(c.ip),
             _ => None,
         };
         EvalError::new(k, span)
