@@ -416,13 +416,7 @@ impl<'g> Compiler<'g> {
             {
                 return self.expr(expr)
             }
-            ast::Expr::Str(s)
-                if s.normalized_parts()
-                    .iter()
-                    .all(|p| matches!(p, InterpolPart::Literal(_))) =>
-            {
-                return self.expr(expr)
-            }
+            ast::Expr::Str(s) if !interpolates(s) => return self.expr(expr),
             ast::Expr::Ident(id) => {
                 let name = ident_text(id);
                 if let Resolved::Local {
@@ -1654,6 +1648,16 @@ impl<'g> Compiler<'g> {
     }
 }
 
+/// Whether string `s` has an interpolation (`"${x}"`), else it is a
+/// constant. (Its parts are not unescaped to find out.)
+fn interpolates(s: &ast::Str) -> bool {
+    use rowan::Language;
+    s.syntax()
+        .green()
+        .children()
+        .any(|c| rnix::NixLanguage::kind_from_raw(c.kind()) == rnix::SyntaxKind::NODE_INTERPOL)
+}
+
 /// Whether [`Compiler::lazy`] (or a binding's lambda) makes a thunk of
 /// `expr`, rather than pushing a constant or a variable's value.
 fn makes_thunk(expr: &ast::Expr) -> bool {
@@ -1662,10 +1666,7 @@ fn makes_thunk(expr: &ast::Expr) -> bool {
         ast::Expr::PathAbs(_) | ast::Expr::PathRel(_) | ast::Expr::PathHome(_) => {
             expr.syntax().children().next().is_some()
         }
-        ast::Expr::Str(s) => !s
-            .normalized_parts()
-            .iter()
-            .all(|p| matches!(p, InterpolPart::Literal(_))),
+        ast::Expr::Str(s) => interpolates(s),
         ast::Expr::Paren(p) => p.expr().is_none_or(|e| makes_thunk(&e)),
         _ => true,
     }
