@@ -176,7 +176,13 @@ impl<'g> Compiler<'g> {
         base: &[String],
         trace_calls: bool,
     ) -> R<Rc<Code>> {
-        let root = super::parser::parse(&source.text).map_err(|e| {
+        let root = Self::parse_source(&source)?;
+        Self::compile_root(source, &root, globals, home, lints, base, trace_calls)
+    }
+
+    /// Parses `source.text`, or the syntax error at its position.
+    pub fn parse_source(source: &Rc<Source>) -> R<rnix::Root> {
+        super::parser::parse(&source.text).map_err(|e| {
             EvalError::new(
                 ErrorKind::Parse(e.message),
                 Some(Span {
@@ -185,8 +191,20 @@ impl<'g> Compiler<'g> {
                     end: e.offset as u32,
                 }),
             )
-        })?;
-        intern_names(&root);
+        })
+    }
+
+    /// Compiles `root`, what [`Compiler::parse_source`] made of `source`.
+    pub fn compile_root(
+        source: Rc<Source>,
+        root: &rnix::Root,
+        globals: &Globals,
+        home: Option<PathBuf>,
+        lints: Lints,
+        base: &[String],
+        trace_calls: bool,
+    ) -> R<Rc<Code>> {
+        intern_names(root);
         let expr = root.expr().expect("a parsed expression has an expression");
         let mut c = Compiler::new(source, globals, home, lints);
         c.trace_calls = trace_calls;

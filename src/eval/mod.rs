@@ -228,16 +228,18 @@ impl Evaluator {
         text: String,
     ) -> Result<String, EvalError> {
         let code_source = Source::new(name.to_owned(), dir.to_owned(), text);
-        Compiler::compile_source(
-            code_source.clone(),
+        // Parsed once: compiled (for its variables' errors), then shown.
+        let root = Compiler::parse_source(&code_source)?;
+        Compiler::compile_root(
+            code_source,
+            &root,
             &self.globals,
             self.config.home.clone(),
             self.config.lints,
             &[],
             self.config.trace_function_calls,
         )?;
-        let parsed = parser::parse(&code_source.text).ok();
-        let Some(expr) = parsed.and_then(|root| root.expr()) else {
+        let Some(expr) = root.expr() else {
             return Err(EvalError::new(
                 ErrorKind::Parse("empty expression".into()),
                 None,
