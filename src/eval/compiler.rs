@@ -1753,10 +1753,7 @@ fn intern_names(root: &rnix::Root) {
     let kind = rnix::NixLanguage::kind_from_raw;
     let green = root.syntax().green();
     let mut stack = vec![(green.children(), kind(green.kind()))];
-    loop {
-        let Some((children, here)) = stack.last_mut() else {
-            break;
-        };
+    while let Some((children, here)) = stack.last_mut() {
         let here = *here;
         match children.next() {
             None => {

@@ -1482,10 +1482,8 @@ impl<'e> Vm<'e> {
                             Some(c)
                         }
                         Frame::Gen(mut g) => {
-                            if !Rc::ptr_eq(&f.code, &self.call_code) {
-                                if g.span.is_none() {
-                                    g.span = f.code.span(f.ip - 1);
-                                }
+                            if !Rc::ptr_eq(&f.code, &self.call_code) && g.span.is_none() {
+                                g.span = f.code.span(f.ip - 1);
                             }
                             self.frames.push(Frame::Code(f));
                             self.frames.push(Frame::Gen(g));
@@ -1495,10 +1493,8 @@ impl<'e> Vm<'e> {
                         // it has the call's position, as the builtin's
                         // generator would have.
                         Frame::Loop(mut l) => {
-                            if !Rc::ptr_eq(&f.code, &self.call_code) {
-                                if l.span.is_none() {
-                                    l.span = f.code.span(f.ip - 1);
-                                }
+                            if !Rc::ptr_eq(&f.code, &self.call_code) && l.span.is_none() {
+                                l.span = f.code.span(f.ip - 1);
                             }
                             self.frames.push(Frame::Code(f));
                             self.frames.push(Frame::Loop(l));
