@@ -1780,22 +1780,28 @@ fn intern_names(root: &rnix::Root) {
     }
 }
 
+/// The code of `text` (a file `test` in `/`, no globals), for unit tests.
+#[cfg(test)]
+pub(crate) fn compile_test_text(text: &str) -> Rc<Code> {
+    let source = Source::new("test".into(), PathBuf::from("/"), text.into());
+    Compiler::compile_source(
+        source,
+        &Globals::default(),
+        None,
+        Lints::default(),
+        &[],
+        false,
+    )
+    .expect("compiles")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// The compiled body of the lambda `text`.
     fn lambda_body(text: &str) -> Rc<Code> {
-        let source = Source::new("test".into(), PathBuf::from("/"), text.into());
-        let code = Compiler::compile_source(
-            source,
-            &Globals::default(),
-            None,
-            Lints::default(),
-            &[],
-            false,
-        )
-        .expect("compiles");
+        let code = compile_test_text(text);
         code.lambdas.first().expect("a lambda").body.clone()
     }
 
@@ -1816,20 +1822,7 @@ mod tests {
     /// are evaluated integers: two variables or constants and an operator.
     #[test]
     fn binop_thunks_are_recognised() {
-        let source = Source::new(
-            "test".into(),
-            PathBuf::from("/"),
-            "n: m: [ (n - 1) (2 * n) (n < m) (n - m - 1) (-n) ]".into(),
-        );
-        let code = Compiler::compile_source(
-            source,
-            &Globals::default(),
-            None,
-            Lints::default(),
-            &[],
-            false,
-        )
-        .expect("compiles");
+        let code = compile_test_text("n: m: [ (n - 1) (2 * n) (n < m) (n - m - 1) (-n) ]");
         let outer = &code.lambdas.first().expect("a lambda").body;
         let inner = &outer.lambdas.first().expect("the inner lambda").body;
         let shapes: Vec<Option<BinOp>> = inner

@@ -182,24 +182,13 @@ mod tests {
     use std::path::PathBuf;
     use std::rc::{Rc, Weak};
 
-    use super::super::code::{Code, Source};
-    use super::super::compiler::{Compiler, Globals};
-    use super::super::config::Lints;
+    use super::super::code::Code;
     use super::super::value::{Closure, Thunk};
     use super::*;
 
     /// Compiled code of `text` (a lambda's, for closures).
     fn code(text: &str) -> Rc<Code> {
-        let source = Source::new("test".into(), PathBuf::from("/"), text.into());
-        Compiler::compile_source(
-            source,
-            &Globals::default(),
-            None,
-            Lints::default(),
-            &[],
-            false,
-        )
-        .expect("compiles")
+        super::super::compiler::compile_test_text(text)
     }
 
     /// A scope below one holding a probe, which lives as long as the scope.
