@@ -166,20 +166,6 @@ impl<'g> Compiler<'g> {
         }
     }
 
-    /// Parses and compiles `source.text`; the result is code that leaves the
-    /// forced value of the whole expression.
-    pub fn compile_source(
-        source: Rc<Source>,
-        globals: &Globals,
-        home: Option<PathBuf>,
-        lints: Lints,
-        base: &[String],
-        trace_calls: bool,
-    ) -> R<Rc<Code>> {
-        let root = Self::parse_source(&source)?;
-        Self::compile_root(source, &root, globals, home, lints, base, trace_calls)
-    }
-
     /// Parses `source.text`, or the syntax error at its position.
     pub fn parse_source(source: &Rc<Source>) -> R<rnix::Root> {
         super::parser::parse(&source.text).map_err(|e| {
@@ -194,7 +180,9 @@ impl<'g> Compiler<'g> {
         })
     }
 
-    /// Compiles `root`, what [`Compiler::parse_source`] made of `source`.
+    /// Compiles `root`, what [`Compiler::parse_source`] made of `source`;
+    /// the result is code that leaves the forced value of the whole
+    /// expression.
     pub fn compile_root(
         source: Rc<Source>,
         root: &rnix::Root,
@@ -1784,15 +1772,10 @@ fn intern_names(root: &rnix::Root) {
 #[cfg(test)]
 pub(crate) fn compile_test_text(text: &str) -> Rc<Code> {
     let source = Source::new("test".into(), PathBuf::from("/"), text.into());
-    Compiler::compile_source(
-        source,
-        &Globals::default(),
-        None,
-        Lints::default(),
-        &[],
-        false,
-    )
-    .expect("compiles")
+    let root = Compiler::parse_source(&source).expect("parses");
+    let globals = Globals::default();
+    Compiler::compile_root(source, &root, &globals, None, Lints::default(), &[], false)
+        .expect("compiles")
 }
 
 #[cfg(test)]

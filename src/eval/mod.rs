@@ -209,12 +209,26 @@ impl Evaluator {
         text: String,
     ) -> Result<Rc<code::Code>, EvalError> {
         let source = Source::new(name.to_owned(), dir.to_owned(), text);
-        Compiler::compile_source(
+        let root = Compiler::parse_source(&source)?;
+        self.compile_root(source, &root, &[])
+    }
+
+    /// Compiles `root`, the parsed `source`, with this evaluator's
+    /// builtins and settings; `base` names variables of its outermost
+    /// scope (`scopedImport`).
+    fn compile_root(
+        &self,
+        source: Rc<Source>,
+        root: &rnix::Root,
+        base: &[String],
+    ) -> Result<Rc<code::Code>, EvalError> {
+        Compiler::compile_root(
             source,
+            root,
             &self.globals,
             self.config.home.clone(),
             self.config.lints,
-            &[],
+            base,
             self.config.trace_function_calls,
         )
     }
@@ -230,15 +244,7 @@ impl Evaluator {
         let code_source = Source::new(name.to_owned(), dir.to_owned(), text);
         // Parsed once: compiled (for its variables' errors), then shown.
         let root = Compiler::parse_source(&code_source)?;
-        Compiler::compile_root(
-            code_source,
-            &root,
-            &self.globals,
-            self.config.home.clone(),
-            self.config.lints,
-            &[],
-            self.config.trace_function_calls,
-        )?;
+        self.compile_root(code_source, &root, &[])?;
         let Some(expr) = root.expr() else {
             return Err(EvalError::new(
                 ErrorKind::Parse("empty expression".into()),
@@ -372,15 +378,9 @@ impl Evaluator {
         let dir = file.parent().unwrap_or(Path::new("/")).to_owned();
         let names: Vec<String> = attrs.keys().map(|k| k.to_string()).collect();
         let source = Source::new(file.display().to_string(), dir, text);
-        let code = Compiler::compile_source(
-            source,
-            &self.globals,
-            self.config.home.clone(),
-            self.config.lints,
-            &names,
-            self.config.trace_function_calls,
-        )
-        .map_err(|e| ErrorKind::Other(e.render()))?;
+        let code = Compiler::parse_source(&source)
+            .and_then(|root| self.compile_root(source, &root, &names))
+            .map_err(|e| ErrorKind::Other(e.render()))?;
         let env = Env::new(names.len(), None);
         for (i, v) in attrs.values().enumerate() {
             env.set(i, v.clone());
