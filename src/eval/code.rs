@@ -263,10 +263,11 @@ pub struct Code {
 }
 
 /// The parts of a [`Code`], as a compiler collects them.
+#[derive(Default)]
 pub struct CodeParts {
     pub ops: Vec<Op>,
-    /// One per instruction, all in one source.
-    pub spans: Vec<Span>,
+    /// One per instruction: the start and end of its position.
+    pub spans: Vec<(u32, u32)>,
     pub constants: Vec<Value>,
     pub codes: Vec<Rc<Code>>,
     pub lambdas: Vec<Rc<LambdaInfo>>,
@@ -320,9 +321,9 @@ pub fn fuse_selects(ops: &mut [Op]) {
 }
 
 impl Code {
-    /// The code made of `parts` (instructions in `parts.spans[0]`'s
-    /// source; `None` for code without instructions), with its [`Shape`].
-    pub fn new(parts: CodeParts) -> Option<Code> {
+    /// The code made of `parts`, its positions in `source`, with its
+    /// [`Shape`].
+    pub fn new(source: Rc<Source>, parts: CodeParts) -> Code {
         let CodeParts {
             mut ops,
             spans,
@@ -331,8 +332,6 @@ impl Code {
             lambdas,
             attr_pos,
         } = parts;
-        let source = spans.first()?.source.clone();
-        debug_assert!(spans.iter().all(|s| Rc::ptr_eq(&s.source, &source)));
         fuse_selects(&mut ops);
         let looks_up = ops.iter().any(|op| {
             matches!(
@@ -349,21 +348,19 @@ impl Code {
         } else {
             Box::new([])
         };
-        Some(
-            Code {
-                ops: ops.into_boxed_slice(),
-                source,
-                spans: spans.iter().map(|s| (s.start, s.end)).collect(),
-                constants: constants.into_boxed_slice(),
-                codes: codes.into_boxed_slice(),
-                lambdas: lambdas.into_boxed_slice(),
-                attr_pos: attr_pos.into_boxed_slice(),
-                lambda: None,
-                shape: Shape::General,
-                memos,
-            }
-            .with_shape(),
-        )
+        Code {
+            ops: ops.into_boxed_slice(),
+            source,
+            spans: spans.into_boxed_slice(),
+            constants: constants.into_boxed_slice(),
+            codes: codes.into_boxed_slice(),
+            lambdas: lambdas.into_boxed_slice(),
+            attr_pos: attr_pos.into_boxed_slice(),
+            lambda: None,
+            shape: Shape::General,
+            memos,
+        }
+        .with_shape()
     }
 
     /// The position of instruction `ip`.

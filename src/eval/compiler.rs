@@ -43,12 +43,7 @@ struct Scope {
 
 #[derive(Default)]
 struct Builder {
-    ops: Vec<Op>,
-    spans: Vec<Span>,
-    constants: Vec<Value>,
-    codes: Vec<Rc<Code>>,
-    lambdas: Vec<Rc<LambdaInfo>>,
-    attr_pos: Vec<AttrPosInfo>,
+    parts: CodeParts,
     /// The last position a jump was patched to land on (jumps only go
     /// forward, and are patched when their target is the next op).
     label: Option<usize>,
@@ -58,31 +53,29 @@ impl Builder {
     /// Emits `Force`, unless the op before it always leaves a value that
     /// is evaluated already (a closure, a set, a list, a constant that is
     /// not a thunk, a forced value) and no jump lands here.
-    fn force(&mut self, span: Span) {
-        let evaluated = match self.ops.last() {
+    fn force(&mut self, span: &Span) {
+        let evaluated = match self.parts.ops.last() {
             Some(Op::Closure(_) | Op::MakeAttrs { .. } | Op::MakeList(_) | Op::Force) => true,
             Some(Op::Constant(i)) => {
-                !matches!(self.constants.get(*i as usize), Some(Value::Thunk(_)))
+                !matches!(self.parts.constants.get(*i as usize), Some(Value::Thunk(_)))
             }
             _ => false,
         };
-        if evaluated && self.label != Some(self.ops.len()) {
+        if evaluated && self.label != Some(self.parts.ops.len()) {
             return;
         }
-        self.ops.push(Op::Force);
-        self.spans.push(span);
+        self.push(Op::Force, span);
     }
 
-    fn finish(self) -> Rc<Code> {
-        let code = Code::new(CodeParts {
-            ops: self.ops,
-            spans: self.spans,
-            constants: self.constants,
-            codes: self.codes,
-            lambdas: self.lambdas,
-            attr_pos: self.attr_pos,
-        });
-        Rc::new(code.expect("compiled code has instructions"))
+    /// The code built, its positions in `source`.
+    fn finish(self, source: &Rc<Source>) -> Rc<Code> {
+        Rc::new(Code::new(source.clone(), self.parts))
+    }
+
+    /// Appends `op` at `span`.
+    fn push(&mut self, op: Op, span: &Span) {
+        self.parts.ops.push(op);
+        self.parts.spans.push((span.start, span.end));
     }
 }
 
@@ -214,7 +207,8 @@ impl<'g> Compiler<'g> {
         c.expr(&expr)?;
         c.emit(Op::Force, &expr);
         c.emit(Op::Return, &expr);
-        Ok(c.builders.pop().expect("the root builder").finish())
+        let root = c.builders.pop().expect("the root builder");
+        Ok(root.finish(&c.source))
     }
 
     fn span_of(&self, node: &rowan::SyntaxNode<rnix::NixLanguage>) -> Span {
@@ -300,18 +294,17 @@ impl<'g> Compiler<'g> {
     fn emit_span(&mut self, op: Op, span: Span) -> usize {
         let b = self.b();
         if let Op::Force = op {
-            b.force(span);
-            return b.ops.len() - 1;
+            b.force(&span);
+        } else {
+            b.push(op, &span);
         }
-        b.ops.push(op);
-        b.spans.push(span);
-        b.ops.len() - 1
+        b.parts.ops.len() - 1
     }
 
     fn constant(&mut self, v: Value) -> u32 {
         let b = self.b();
-        b.constants.push(v);
-        (b.constants.len() - 1) as u32
+        b.parts.constants.push(v);
+        (b.parts.constants.len() - 1) as u32
     }
 
     fn emit_constant(&mut self, v: Value, span: Span) {
@@ -321,9 +314,9 @@ impl<'g> Compiler<'g> {
 
     /// Patches the jump at `at` to land at the next instruction.
     fn patch(&mut self, at: usize) {
-        let target = self.b().ops.len() as u32;
+        let target = self.b().parts.ops.len() as u32;
         self.b().label = Some(target as usize);
-        match &mut self.b().ops[at] {
+        match &mut self.b().parts.ops[at] {
             Op::Jump(t)
             | Op::JumpIfFalse(t)
             | Op::SelectOr(t)
@@ -400,13 +393,12 @@ impl<'g> Compiler<'g> {
         let mut b = self.builders.pop().expect("pushed above");
         result?;
         let span = self.span(expr);
-        b.force(span.clone());
-        b.ops.push(Op::Return);
-        b.spans.push(span);
-        let code = b.finish();
+        b.force(&span);
+        b.push(Op::Return, &span);
+        let code = b.finish(&self.source);
         let cur = self.b();
-        cur.codes.push(code);
-        Ok((cur.codes.len() - 1) as u32)
+        cur.parts.codes.push(code);
+        Ok((cur.parts.codes.len() - 1) as u32)
     }
 
     /// Pushes `expr` without evaluating it: cheap expressions directly,
@@ -714,10 +706,10 @@ impl<'g> Compiler<'g> {
         if n == 1 {
             // A plain literal path: fold it now.
             let b = self.b();
-            if let Some(Op::Constant(i)) = b.ops.last().copied() {
-                if let Value::String(s) = &b.constants[i as usize] {
+            if let Some(Op::Constant(i)) = b.parts.ops.last().copied() {
+                if let Value::String(s) = &b.parts.constants[i as usize] {
                     let p = canonicalise(Path::new(&*s.to_str_lossy()));
-                    b.constants[i as usize] = Value::Path(Rc::new(p));
+                    b.parts.constants[i as usize] = Value::Path(Rc::new(p));
                     return Ok(());
                 }
             }
@@ -1017,7 +1009,7 @@ impl<'g> Compiler<'g> {
                         let default = match default {
                             Some(d) => {
                                 let i = self.sub_code(&d)?;
-                                let code = self.b().codes.remove(i as usize);
+                                let code = self.b().parts.codes.remove(i as usize);
                                 Some(code)
                             }
                             None => None,
@@ -1053,7 +1045,7 @@ impl<'g> Compiler<'g> {
                 }
             };
             let i = self.sub_code(&body)?;
-            let mut code = self.b().codes.remove(i as usize);
+            let mut code = self.b().parts.codes.remove(i as usize);
             if let Some(c) = Rc::get_mut(&mut code) {
                 c.lambda = Some(Box::new((name.map(NixString::from), span.clone())));
             }
@@ -1077,8 +1069,8 @@ impl<'g> Compiler<'g> {
         self.scopes.pop();
         let info = result?;
         let b = self.b();
-        b.lambdas.push(Rc::new(info));
-        let i = (b.lambdas.len() - 1) as u32;
+        b.parts.lambdas.push(Rc::new(info));
+        let i = (b.parts.lambdas.len() - 1) as u32;
         self.emit_span(Op::Closure(i), span);
         Ok(())
     }
@@ -1354,9 +1346,10 @@ impl<'g> Compiler<'g> {
                 })();
                 let b = self.builders.pop().expect("pushed above");
                 r?;
+                let code = b.finish(&self.source);
                 let cur = self.b();
-                cur.codes.push(b.finish());
-                let i = (cur.codes.len() - 1) as u32;
+                cur.parts.codes.push(code);
+                let i = (cur.parts.codes.len() - 1) as u32;
                 self.emit_span(Op::Thunk(i), span.clone());
                 Ok(())
             }
@@ -1377,12 +1370,12 @@ impl<'g> Compiler<'g> {
         let r = body(self);
         let mut b = self.builders.pop().expect("pushed above");
         r?;
-        b.force(span.clone());
-        b.ops.push(Op::Return);
-        b.spans.push(span.clone());
+        b.force(span);
+        b.push(Op::Return, span);
+        let code = b.finish(&self.source);
         let cur = self.b();
-        cur.codes.push(b.finish());
-        Ok((cur.codes.len() - 1) as u32)
+        cur.parts.codes.push(code);
+        Ok((cur.parts.codes.len() - 1) as u32)
     }
 
     /// Emits the value of a `let`/`rec` binding that names none of its
@@ -1441,8 +1434,8 @@ impl<'g> Compiler<'g> {
             dynamic: dynamic.into_boxed_slice(),
         };
         let b = self.b();
-        b.attr_pos.push(info);
-        let pos = (b.attr_pos.len() - 1) as u32;
+        b.parts.attr_pos.push(info);
+        let pos = (b.parts.attr_pos.len() - 1) as u32;
         self.emit_span(Op::MakeAttrs { n, pos }, span.clone());
     }
 
@@ -1527,7 +1520,7 @@ impl<'g> Compiler<'g> {
             filled: HashSet::default(),
             builders: self.builders.len(),
         });
-        let bindings_start = self.b().ops.len();
+        let bindings_start = self.b().parts.ops.len();
         // Whether a binding is a thunk or closure of the scope itself,
         // which the scope then holds: a cycle to look at when leaving.
         let mut holds_itself = false;
@@ -1572,7 +1565,7 @@ impl<'g> Compiler<'g> {
             if let Some(s) = self.scopes.last_mut() {
                 s.initialized = true;
             }
-            holds_itself = self.b().ops[bindings_start..]
+            holds_itself = self.b().parts.ops[bindings_start..]
                 .iter()
                 .any(|op| matches!(op, Op::Thunk(_) | Op::Closure(_)));
             inside(self, &names)
@@ -1657,11 +1650,15 @@ impl<'g> Compiler<'g> {
 /// Whether string `s` has an interpolation (`"${x}"`), else it is a
 /// constant. (Its parts are not unescaped to find out.)
 fn interpolates(s: &ast::Str) -> bool {
-    use rowan::Language;
     s.syntax()
         .green()
         .children()
-        .any(|c| rnix::NixLanguage::kind_from_raw(c.kind()) == rnix::SyntaxKind::NODE_INTERPOL)
+        .any(|c| kind(c.kind()) == rnix::SyntaxKind::NODE_INTERPOL)
+}
+
+/// rnix's kind of a green tree element (whose kind rowan keeps raw).
+fn kind(raw: rowan::SyntaxKind) -> rnix::SyntaxKind {
+    <rnix::NixLanguage as rowan::Language>::kind_from_raw(raw)
 }
 
 /// Whether [`Compiler::lazy`] (or a binding's lambda) makes a thunk of
@@ -1684,8 +1681,7 @@ fn makes_thunk(expr: &ast::Expr) -> bool {
 /// which is safe: such a binding just stays in its scope.
 fn names_any(expr: &ast::Expr, names: &HashSet<&str>) -> bool {
     use rnix::SyntaxKind::{NODE_ATTRPATH, NODE_IDENT, TOKEN_IDENT};
-    use rowan::{Language, NodeOrToken};
-    let kind = rnix::NixLanguage::kind_from_raw;
+    use rowan::NodeOrToken;
     let syntax = expr.syntax();
     let outer = syntax.parent().map(|p| p.kind());
     // The green tree, walked with a stack of (node, its parent's kind): no
@@ -1737,8 +1733,7 @@ pub fn offset_attrs(source: &Source, offset: u32) -> Value {
 /// few string attribute names.)
 fn intern_names(root: &rnix::Root) {
     use rnix::SyntaxKind::{NODE_ATTRPATH, NODE_STRING, TOKEN_IDENT};
-    use rowan::{Language, NodeOrToken};
-    let kind = rnix::NixLanguage::kind_from_raw;
+    use rowan::NodeOrToken;
     let green = root.syntax().green();
     let mut stack = vec![(green.children(), kind(green.kind()))];
     while let Some((children, here)) = stack.last_mut() {

@@ -146,6 +146,7 @@ impl<'a> Parser<'a> {
     fn kind_at(&self, i: usize) -> Option<SyntaxKind> {
         self.toks.get(i).map(|l| l.kind)
     }
+
     /// Index of the next significant token at or after `from`.
     fn next_significant(&self, from: usize) -> usize {
         let mut i = from;
@@ -164,7 +165,7 @@ impl<'a> Parser<'a> {
     }
 
     fn peek(&self) -> Option<SyntaxKind> {
-        self.peek_tok().map(|t| t.kind)
+        self.kind_at(self.peek_index())
     }
 
     /// The `n`th significant token after the next one.

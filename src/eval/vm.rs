@@ -103,15 +103,12 @@ fn gen_frame(gen: Gen, done: Done) -> Frame {
 
 /// Code of the VM's own, every instruction at `span`.
 fn internal_code(ops: Vec<Op>, span: &Span) -> Rc<Code> {
-    let code = Code::new(CodeParts {
-        spans: vec![span.clone(); ops.len()],
+    let parts = CodeParts {
+        spans: vec![(span.start, span.end); ops.len()],
         ops,
-        constants: vec![],
-        codes: vec![],
-        lambdas: vec![],
-        attr_pos: vec![],
-    });
-    Rc::new(code.expect("the VM's own code has instructions"))
+        ..CodeParts::default()
+    };
+    Rc::new(Code::new(span.source.clone(), parts))
 }
 
 /// What applying a function gives: a frame to run, or (a builtin that
