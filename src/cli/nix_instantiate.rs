@@ -197,6 +197,12 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
             }
             "--lint-url-literals" => o.lints.url = lint_level(&a, &w.value_str(&a)?)?,
             s if s.starts_with('-') => return Ok(false),
+            // (`-E` expressions and file names alike.)
+            s if arg.to_str().is_none() => {
+                return Err(CliError::Failed(format!(
+                    "not yet supported by oxnix: an argument that is not UTF-8 ('{s}')"
+                )))
+            }
             s => o.files.push(s.to_owned()),
         }
         Ok(true)
@@ -348,13 +354,15 @@ fn read_input(
     let path = ev
         .check_source_path(&path)
         .map_err(|k| eval_error(EvalError::new(k, None)))?;
-    let text = std::fs::read_to_string(&path).map_err(|e| {
+    let bytes = std::fs::read(&path).map_err(|e| {
         CliError::Failed(format!(
             "{what} '{}': {}",
             path.display(),
             crate::os_error::message(&e)
         ))
     })?;
+    let text = crate::eval::source_text(&path.display().to_string(), bytes)
+        .map_err(|k| eval_error(EvalError::new(k, None)))?;
     let dir = path.parent().unwrap_or(Path::new("/")).to_owned();
     Ok((path.display().to_string(), dir, text))
 }
@@ -386,10 +394,12 @@ fn main_eval(
         )
     };
     if o.read_stdin {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         std::io::stdin()
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .map_err(CliError::failed)?;
+        let text = crate::eval::source_text("«stdin»", bytes)
+            .map_err(|k| eval_error(EvalError::new(k, None)))?;
         process("«stdin»".to_owned(), cwd.to_owned(), text)?;
     }
     let files: Vec<String> = if o.files.is_empty() && !o.from_args && !o.read_stdin {

@@ -59,6 +59,13 @@ pub struct Evaluator {
     allowed_paths: RefCell<Vec<PathBuf>>,
 }
 
+/// The text of Nix source `name` read as `bytes` (a file, stdin, an
+/// argument): C++ Nix reads any bytes, we parse UTF-8 only, and say so.
+pub fn source_text(name: &str, bytes: Vec<u8>) -> Result<String, ErrorKind> {
+    String::from_utf8(bytes)
+        .map_err(|_| ErrorKind::NotYetSupported(format!("Nix source '{name}' that is not UTF-8")))
+}
+
 impl Evaluator {
     pub fn new(config: EvalConfig) -> Evaluator {
         Evaluator::with_io(config, Rc::new(eval_io::StdIo), false)
@@ -320,12 +327,7 @@ impl Evaluator {
                 crate::os_error::message(&e)
             ))
         })?;
-        let text = String::from_utf8(bytes).map_err(|_| {
-            ErrorKind::NotYetSupported(format!(
-                "source file '{}' that is not UTF-8",
-                file.display()
-            ))
-        })?;
+        let text = source_text(&file.display().to_string(), bytes)?;
         Ok((file, text))
     }
 
