@@ -2,7 +2,9 @@
 //! allocates by the million (thunks, scopes, closures, sets, lists: 16 to
 //! 64 bytes). Taking a block is popping a list; freeing one is pushing it
 //! back, so the block freed last (still in cache) is the next one handed
-//! out. New blocks are cut from 256 KiB chunks.
+//! out. New blocks are cut from 256 KiB chunks, whose pages (past the
+//! first few chunks) are made present in one call rather than faulted in
+//! one by one.
 //!
 //! Memory goes back to a list of its own size, never to the system: the
 //! evaluator's heap is at its largest near the end of an evaluation, and
@@ -21,6 +23,10 @@ use std::ptr;
 pub(super) const MAX_SIZE: usize = 64;
 const CLASSES: usize = MAX_SIZE / 8 + 1;
 const CHUNK: usize = 256 * 1024;
+/// Chunks after this many have their pages made present as they are
+/// cut ([`populate`]); an evaluation that stays within the first MiB
+/// (`--eval -E 1`) does not pay for pages it never uses.
+const EAGER_AFTER: usize = 4;
 
 /// A free block: its first word links to the next free block of its size.
 struct FreeBlock {
@@ -33,6 +39,8 @@ struct Pool {
     /// The part of the current chunk not handed out yet.
     bump: *mut u8,
     end: *mut u8,
+    /// How many chunks were cut so far.
+    chunks: usize,
 }
 
 thread_local! {
@@ -41,6 +49,7 @@ thread_local! {
             free: [ptr::null_mut(); CLASSES],
             bump: ptr::null_mut(),
             end: ptr::null_mut(),
+            chunks: 0,
         })
     };
 }
@@ -115,6 +124,10 @@ impl Pool {
             let layout = Layout::from_size_align(CHUNK, 64).expect("a valid chunk layout");
             // SAFETY: the layout has a non-zero size.
             let chunk = or_exit(unsafe { alloc(layout) }, layout);
+            self.chunks += 1;
+            if self.chunks > EAGER_AFTER {
+                populate(chunk, CHUNK);
+            }
             self.bump = chunk;
             // SAFETY: one past the end of the chunk.
             self.end = unsafe { chunk.add(CHUNK) };
@@ -125,6 +138,34 @@ impl Pool {
         block
     }
 }
+
+/// Asks the kernel to back the whole pages of `len` bytes at `start`
+/// with memory now, in one call (`MADV_POPULATE_WRITE`, Linux 5.14),
+/// instead of one page fault per page as the blocks are first written:
+/// the module benchmark cuts 1,472 chunks and took 88 K of its 137 K page
+/// faults on them (system time 0.40 → 0.35 s, median of 9).
+#[cfg(target_os = "linux")]
+fn populate(start: *mut u8, len: usize) {
+    const PAGE: usize = 4096;
+    let first = (start as usize).next_multiple_of(PAGE);
+    let end = (start as usize + len) & !(PAGE - 1);
+    if end > first {
+        // SAFETY: the range lies inside the chunk just allocated, which
+        // this thread owns; MADV_POPULATE_WRITE only faults its pages in
+        // (without changing their contents), and an error (an old
+        // kernel) leaves them to be faulted in as they are written.
+        unsafe {
+            libc::madvise(
+                first as *mut libc::c_void,
+                end - first,
+                libc::MADV_POPULATE_WRITE,
+            );
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn populate(_start: *mut u8, _len: usize) {}
 
 fn or_exit(p: *mut u8, layout: Layout) -> *mut u8 {
     if p.is_null() {
