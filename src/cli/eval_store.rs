@@ -477,7 +477,19 @@ impl EvalIo for StoreIo {
         if std::fs::symlink_metadata(path).is_ok() {
             return eval_io::nar_hash_on_disk(path);
         }
-        match self.locate(path, false)? {
+        // As C++ Nix's `dumpPath`: a path that is not there fails with
+        // the path in the message.
+        let status = |e: io::Error| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "getting status of '{}': {}",
+                    path.display(),
+                    crate::os_error::message(&e)
+                ),
+            )
+        };
+        match self.locate(path, false).map_err(status)? {
             Located::Store(node, _) => {
                 let store = self.castore()?;
                 let h = crate::store::render::write_nar(
@@ -489,7 +501,7 @@ impl EvalIo for StoreIo {
                 .map_err(other)?;
                 Ok(h.finish())
             }
-            Located::Virtual(_) => Err(not_found()),
+            Located::Virtual(_) => Err(status(not_found())),
             Located::Disk(p) => eval_io::nar_hash_on_disk(&p),
         }
     }

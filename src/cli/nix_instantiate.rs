@@ -345,18 +345,17 @@ fn read_input(
     } else {
         cwd.join(input)
     };
-    let mut path = crate::eval::paths::canonicalise(&path);
-    let mut what = "getting status of";
-    if path.is_dir() {
-        path.push("default.nix");
-        what = "opening file";
-    }
+    let path = crate::eval::paths::canonicalise(&path);
+    // As C++ Nix: the search-path check, then symlinks followed (relative
+    // paths in the file are taken from where it really is) and a
+    // directory's `default.nix`.
     let path = ev
         .check_source_path(&path)
+        .and_then(|p| ev.resolve_expr_path(&p))
         .map_err(|k| eval_error(EvalError::new(k, None)))?;
     let bytes = std::fs::read(&path).map_err(|e| {
         CliError::Failed(format!(
-            "{what} '{}': {}",
+            "opening file '{}': {}",
             path.display(),
             crate::os_error::message(&e)
         ))

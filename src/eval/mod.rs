@@ -287,48 +287,86 @@ impl Evaluator {
         if path == Path::new(COREPKGS_FETCHURL) {
             return self.import_corepkgs_fetchurl();
         }
-        let mut file = self.check_source_path(path)?;
-        if self.is_directory(&file) {
-            file.push("default.nix");
-        }
-        if let Some(v) = self.imports.borrow().get(&file) {
+        let asked = self.check_source_path(path)?;
+        if let Some(v) = self.imports.borrow().get(&asked) {
             return Ok(v.clone());
         }
-        let (file, text) = self.read_nix_file(&file)?;
-        let dir = file.parent().unwrap_or(Path::new("/")).to_owned();
-        let code = self
-            .compile(&file.display().to_string(), &dir, text)
-            .map_err(|e| ErrorKind::Other(e.render()))?;
-        let v = Value::Thunk(Thunk::suspended(code, Env::new(0, None)));
-        self.imports.borrow_mut().insert(file, v.clone());
+        let file = self.resolve_expr_path(&asked)?;
+        let found = self.imports.borrow().get(&file).cloned();
+        let v = match found {
+            Some(v) => v,
+            None => {
+                let text = self.read_nix_file(&file)?;
+                let dir = file.parent().unwrap_or(Path::new("/")).to_owned();
+                let code = self
+                    .compile(&file.display().to_string(), &dir, text)
+                    .map_err(|e| ErrorKind::Other(e.render()))?;
+                let v = Value::Thunk(Thunk::suspended(code, Env::new(0, None)));
+                self.imports.borrow_mut().insert(file, v.clone());
+                v
+            }
+        };
+        self.imports.borrow_mut().insert(asked, v.clone());
         Ok(v)
     }
 
-    /// Whether `path` leads to a directory (symlinks followed).
-    fn is_directory(&self, path: &Path) -> bool {
-        use eval_io::EvalIo;
-        matches!(
-            self.instantiation.stat(path),
-            Ok(eval_io::FileKind::Directory)
-        )
+    /// The Nix file that `path` names (C++ Nix's `resolveExprPath`):
+    /// symlinks followed one by one, each target taken relative to the
+    /// link's directory, and a directory meaning its `default.nix`. The
+    /// file's own path is what relative paths in it (and its positions)
+    /// are taken from, so `import ./link.nix` of `link.nix -> sub/f.nix`
+    /// reads `./x` in `f.nix` as `sub/x`, as C++ Nix does.
+    pub fn resolve_expr_path(&self, path: &Path) -> Result<PathBuf, ErrorKind> {
+        use eval_io::{EvalIo, FileKind};
+        const MAX_FOLLOW: usize = 1024;
+        let mut path = path.to_owned();
+        let mut follows = 0;
+        let kind = loop {
+            follows += 1;
+            if follows >= MAX_FOLLOW {
+                return Err(ErrorKind::Other(format!(
+                    "too many symbolic links encountered while traversing the path '{}'",
+                    path.display()
+                )));
+            }
+            let kind = self.instantiation.lstat(&path).map_err(|e| {
+                ErrorKind::Other(format!(
+                    "getting status of '{}': {}",
+                    path.display(),
+                    crate::os_error::message(&e)
+                ))
+            })?;
+            if kind != FileKind::Symlink {
+                break kind;
+            }
+            let target = self.instantiation.read_link(&path).map_err(|e| {
+                ErrorKind::Other(format!(
+                    "reading symbolic link '{}': {}",
+                    path.display(),
+                    crate::os_error::message(&e)
+                ))
+            })?;
+            let dir = path.parent().unwrap_or(Path::new("/"));
+            path = paths::canonicalise(&dir.join(target));
+        };
+        if kind == FileKind::Directory {
+            path.push("default.nix");
+        }
+        Ok(path)
     }
 
-    /// Reads a Nix file (a directory means its `default.nix`).
-    fn read_nix_file(&self, path: &Path) -> Result<(PathBuf, String), ErrorKind> {
+    /// The text of the Nix file at `file` (a path [`Self::resolve_expr_path`]
+    /// gave).
+    fn read_nix_file(&self, file: &Path) -> Result<String, ErrorKind> {
         use eval_io::EvalIo;
-        let mut file = path.to_owned();
-        if self.is_directory(&file) {
-            file.push("default.nix");
-        }
-        let bytes = self.instantiation.read_file(&file).map_err(|e| {
+        let bytes = self.instantiation.read_file(file).map_err(|e| {
             ErrorKind::Other(format!(
                 "opening file '{}': {}",
                 file.display(),
                 crate::os_error::message(&e)
             ))
         })?;
-        let text = source_text(&file.display().to_string(), bytes)?;
-        Ok((file, text))
+        source_text(&file.display().to_string(), bytes)
     }
 
     /// `<nix/fetchurl.nix>`, which C++ Nix builds in: oxnix's stand-in
@@ -375,8 +413,8 @@ impl Evaluator {
     /// `scopedImport attrs path`: the file evaluated with the attributes of
     /// `attrs` as variables of its outermost scope (not cached).
     pub fn scoped_import(&self, attrs: &value::Attrs, path: &Path) -> Result<Value, ErrorKind> {
-        let path = &self.check_source_path(path)?;
-        let (file, text) = self.read_nix_file(path)?;
+        let file = self.resolve_expr_path(&self.check_source_path(path)?)?;
+        let text = self.read_nix_file(&file)?;
         let dir = file.parent().unwrap_or(Path::new("/")).to_owned();
         let names: Vec<String> = attrs.keys().map(|k| k.to_string()).collect();
         let source = Source::new(file.display().to_string(), dir, text);
