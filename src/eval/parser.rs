@@ -29,6 +29,18 @@ const MAX_DEPTH: u32 = 10_000;
 
 type R<T> = Result<T, SyntaxError>;
 
+/// Whether rnix's error token `text` is a path (or a path's part after
+/// an interpolation) that ends in a slash: `./a/`, `/a/`, `~/a/`, the
+/// `/` of `./a/${x}/`.
+fn is_path_with_trailing_slash(text: &str) -> bool {
+    let body = text.strip_prefix('~').unwrap_or(text);
+    body.ends_with('/')
+        && !body.contains("//")
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+/".contains(&b))
+}
+
 /// Parses `text` into an `rnix::Root`, or the first syntax error.
 pub fn parse(text: &str) -> Result<rnix::Root, SyntaxError> {
     if u32::try_from(text.len()).is_err() {
@@ -316,6 +328,16 @@ impl<'a> Parser<'a> {
                 t.kind == TOKEN_ERROR && !self.string_stack.is_empty() && i + 1 == self.toks.len()
             }
         };
+        if let Some(t) = tok {
+            if t.kind == TOKEN_ERROR && is_path_with_trailing_slash(t.text) {
+                // C++ Nix's lexer reads the slash as part of the path
+                // and refuses it there.
+                return SyntaxError {
+                    message: "path has a trailing slash".into(),
+                    offset: t.start,
+                };
+            }
+        }
         let (what, offset) = match tok {
             Some(t) if !eof => (self.token_name(t), t.start),
             _ => ("end of file".to_owned(), self.eof_offset()),
