@@ -21,6 +21,18 @@ pub struct Source {
 }
 
 impl Source {
+    /// The file a position in this source names in values (`__curPos`,
+    /// `unsafeGetAttrPos`, `--xml` locations): its path, or for `-E` and
+    /// standard input the text itself, as C++ Nix 2.8 names them (newer
+    /// Nix says `«string»`).
+    pub fn position_file(&self) -> &str {
+        if self.name == "«string»" || self.name == "«stdin»" {
+            &self.text
+        } else {
+            &self.name
+        }
+    }
+
     /// A source; CR and CR LF line ends become LF, as C++ Nix's lexer
     /// reads them (an escaped `\r` in a string stays).
     pub fn new(name: String, dir: PathBuf, text: String) -> Rc<Source> {

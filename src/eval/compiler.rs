@@ -1721,7 +1721,10 @@ pub fn position_attrs(span: &Span) -> Value {
 pub fn offset_attrs(source: &Source, offset: u32) -> Value {
     let (line, col) = source.line_col(offset as usize);
     let mut a = super::value::Attrs::new();
-    a.insert(NixString::from("file"), Value::string(source.name.as_str()));
+    a.insert(
+        NixString::from("file"),
+        Value::string(source.position_file()),
+    );
     a.insert(NixString::from("line"), Value::Int(line as i64));
     a.insert(NixString::from("column"), Value::Int(col as i64));
     Value::attrs(a)

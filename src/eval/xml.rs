@@ -33,12 +33,7 @@ fn escape(out: &mut Vec<u8>, s: &[u8]) {
 /// it names the file by the text itself, as 2.8 does.
 fn add_location(attrs: &mut BTreeMap<&'static str, Vec<u8>>, source: &Source, offset: u32) {
     let (line, col) = source.line_col(offset as usize);
-    let path = if source.name == "«string»" || source.name == "«stdin»" {
-        source.text.as_bytes()
-    } else {
-        source.name.as_bytes()
-    };
-    attrs.insert("path", path.to_vec());
+    attrs.insert("path", source.position_file().as_bytes().to_vec());
     attrs.insert("line", line.to_string().into_bytes());
     attrs.insert("column", col.to_string().into_bytes());
 }
