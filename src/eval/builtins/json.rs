@@ -59,6 +59,79 @@ enum JsonWork {
     Key(NixString),
 }
 
+/// How deeply [`write_evaluated`] recurses before it leaves the rest to
+/// the work stack (it runs on the Rust stack).
+const FAST_DEPTH: usize = 64;
+
+/// Writes the set or list `v` when everything in it is already evaluated
+/// and plain (no `__toString` or `outPath`, no path, no function, no
+/// string that is not UTF-8, no deeper than [`FAST_DEPTH`]), borrowing
+/// its values instead of putting each on the work stack: true. False
+/// when something in it needs the general path; what it wrote is then
+/// the caller's to take back (the contexts it added to `ctx` are ones
+/// that path adds again).
+fn write_evaluated(
+    v: &Value,
+    depth: usize,
+    budget: usize,
+    out: &mut Vec<u8>,
+    ctx: &mut Context,
+) -> bool {
+    if depth > MAX_JSON_DEPTH || budget == 0 {
+        return false;
+    }
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Float(f) => out.extend_from_slice(format_float(*f).as_bytes()),
+        Value::String(s) => {
+            if json_string(s.as_bytes(), out).is_err() {
+                return false;
+            }
+            s.add_context_to(ctx);
+        }
+        Value::Attrs(a) => {
+            if a.get_bytes(b"__toString").is_some() || a.get_bytes(b"outPath").is_some() {
+                return false;
+            }
+            out.push(b'{');
+            for (i, (k, v)) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                if json_string(k.as_bytes(), out).is_err() {
+                    return false;
+                }
+                out.push(b':');
+                if !write_evaluated(v, depth + 1, budget - 1, out, ctx) {
+                    return false;
+                }
+            }
+            out.push(b'}');
+        }
+        Value::List(l) => {
+            out.push(b'[');
+            for (i, v) in l.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                if !write_evaluated(v, depth + 1, budget - 1, out, ctx) {
+                    return false;
+                }
+            }
+            out.push(b']');
+        }
+        Value::Thunk(t) => {
+            return t
+                .with_value(|v| Some(write_evaluated(v, depth, budget, out, ctx)))
+                .unwrap_or(false)
+        }
+        _ => return false,
+    }
+    true
+}
+
 /// The JSON text of `v`, forcing it deeply (in order, without recursion);
 /// the contexts of its strings go to `ctx`.
 pub(crate) async fn to_json_bytes(
@@ -68,6 +141,10 @@ pub(crate) async fn to_json_bytes(
 ) -> Result<Vec<u8>, ErrorKind> {
     let mut out = Vec::new();
     let mut work = vec![JsonWork::Value(v, 0)];
+    // Bytes [`write_evaluated`] wrote and took back; past the output's own
+    // length it is no longer tried, so a value is written at most about
+    // twice however its thunks lie.
+    let mut wasted = 0usize;
     while let Some(item) = work.pop() {
         let (v, depth) = match item {
             JsonWork::Text(t) => {
@@ -86,7 +163,16 @@ pub(crate) async fn to_json_bytes(
                 "stack overflow (possible infinite recursion)".into(),
             ));
         }
-        match force(co, v).await? {
+        let v = force(co, v).await?;
+        if matches!(v, Value::Attrs(_) | Value::List(_)) && wasted <= out.len() + (1 << 16) {
+            let start = out.len();
+            if write_evaluated(&v, depth, FAST_DEPTH, &mut out, ctx) {
+                continue;
+            }
+            wasted += out.len() - start;
+            out.truncate(start);
+        }
+        match v {
             Value::Null => out.extend_from_slice(b"null"),
             Value::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
             Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
