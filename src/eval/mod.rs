@@ -317,6 +317,7 @@ impl Evaluator {
     /// are taken from, so `import ./link.nix` of `link.nix -> sub/f.nix`
     /// reads `./x` in `f.nix` as `sub/x`, as C++ Nix does.
     pub fn resolve_expr_path(&self, path: &Path) -> Result<PathBuf, ErrorKind> {
+        use builtins::io_error;
         use eval_io::{EvalIo, FileKind};
         const MAX_FOLLOW: usize = 1024;
         let mut path = path.to_owned();
@@ -329,23 +330,17 @@ impl Evaluator {
                     path.display()
                 )));
             }
-            let kind = self.instantiation.lstat(&path).map_err(|e| {
-                ErrorKind::Other(format!(
-                    "getting status of '{}': {}",
-                    path.display(),
-                    crate::os_error::message(&e)
-                ))
-            })?;
+            let kind = self
+                .instantiation
+                .lstat(&path)
+                .map_err(|e| io_error("getting status of", &path, &e))?;
             if kind != FileKind::Symlink {
                 break kind;
             }
-            let target = self.instantiation.read_link(&path).map_err(|e| {
-                ErrorKind::Other(format!(
-                    "reading symbolic link '{}': {}",
-                    path.display(),
-                    crate::os_error::message(&e)
-                ))
-            })?;
+            let target = self
+                .instantiation
+                .read_link(&path)
+                .map_err(|e| io_error("reading symbolic link", &path, &e))?;
             let dir = path.parent().unwrap_or(Path::new("/"));
             path = paths::canonicalise(&dir.join(target));
         };
@@ -358,14 +353,12 @@ impl Evaluator {
     /// The text of the Nix file at `file` (a path [`Self::resolve_expr_path`]
     /// gave).
     fn read_nix_file(&self, file: &Path) -> Result<String, ErrorKind> {
+        use builtins::io_error;
         use eval_io::EvalIo;
-        let bytes = self.instantiation.read_file(file).map_err(|e| {
-            ErrorKind::Other(format!(
-                "opening file '{}': {}",
-                file.display(),
-                crate::os_error::message(&e)
-            ))
-        })?;
+        let bytes = self
+            .instantiation
+            .read_file(file)
+            .map_err(|e| io_error("opening file", file, &e))?;
         source_text(&file.display().to_string(), bytes)
     }
 
