@@ -10,7 +10,7 @@ use super::args::{string_arg, sync};
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::coerce_no_copy;
 use crate::eval::print::format_float;
-use crate::eval::value::{Attrs, Context, List, NixString, Value};
+use crate::eval::value::{int_digits, Attrs, Context, List, NixString, Value};
 use crate::eval::vm::{call, force, Co, GenFuture};
 
 builtins! {
@@ -26,25 +26,38 @@ const MAX_JSON_DEPTH: usize = 65_536;
 /// `\n`, `\r`, `\t`, other control characters as `\u00XX`). Strings that
 /// are not UTF-8 are refused, as later Nix releases do.
 fn json_string(s: &[u8], out: &mut Vec<u8>) -> Result<(), ErrorKind> {
-    if let Err(e) = std::str::from_utf8(s) {
-        let i = e.valid_up_to();
-        return Err(ErrorKind::Other(format!(
-            "JSON serialization error: [json.exception.type_error.316] invalid UTF-8 byte at index {i}: 0x{:02X}",
-            s.get(i).copied().unwrap_or(0)
-        )));
-    }
-    out.push(b'"');
-    for &c in s {
-        match c {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            c if c < 0x20 => out.extend_from_slice(format!("\\u{c:04x}").as_bytes()),
-            c => out.push(c),
+    if !s.is_ascii() {
+        if let Err(e) = std::str::from_utf8(s) {
+            let i = e.valid_up_to();
+            return Err(ErrorKind::Other(format!(
+                "JSON serialization error: [json.exception.type_error.316] invalid UTF-8 byte at index {i}: 0x{:02X}",
+                s.get(i).copied().unwrap_or(0)
+            )));
         }
     }
+    out.push(b'"');
+    // Runs of bytes that need no escape are copied whole.
+    let mut plain = 0;
+    for (i, &c) in s.iter().enumerate() {
+        let escape: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            c if c < 0x20 => {
+                out.extend_from_slice(&s[plain..i]);
+                out.extend_from_slice(format!("\\u{c:04x}").as_bytes());
+                plain = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&s[plain..i]);
+        out.extend_from_slice(escape);
+        plain = i + 1;
+    }
+    out.extend_from_slice(&s[plain..]);
     out.push(b'"');
     Ok(())
 }
@@ -83,7 +96,7 @@ fn write_evaluated(
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Int(i) => out.extend_from_slice(int_digits(*i, &mut [0; 20])),
         Value::Float(f) => out.extend_from_slice(format_float(*f).as_bytes()),
         Value::String(s) => {
             if json_string(s.as_bytes(), out).is_err() {
@@ -175,7 +188,7 @@ pub(crate) async fn to_json_bytes(
         match v {
             Value::Null => out.extend_from_slice(b"null"),
             Value::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
-            Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
+            Value::Int(i) => out.extend_from_slice(int_digits(i, &mut [0; 20])),
             Value::Float(f) => out.extend_from_slice(format_float(f).as_bytes()),
             Value::String(s) => {
                 json_string(s.as_bytes(), &mut out)?;
