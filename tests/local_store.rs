@@ -136,6 +136,52 @@ fn paths_we_add_are_valid_and_identical_to_cpp_nix() {
     );
 }
 
+/// `nix-store --add` and `--add-fixed` of what is already valid (C++
+/// Nix added it) print the path and succeed, as a second add does: the
+/// copy is skipped, and a copy cut short no longer ends the process with
+/// SIGPIPE (the command's own SIGPIPE is the default, for `| head`).
+#[test]
+fn adding_again_what_is_valid_succeeds() {
+    let Some(bin) = cpp_nix_store() else { return };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let tree = tmp.path().join("tree");
+    make_tree(&tree, "again");
+    let file = tree.join("a");
+    let address = format!("local?root={}", root.display());
+    for args in [
+        vec!["--add", tree.to_str().expect("utf-8")],
+        vec!["--add-fixed", "sha256", file.to_str().expect("utf-8")],
+        vec![
+            "--add-fixed",
+            "--recursive",
+            "sha1",
+            tree.to_str().expect("utf-8"),
+        ],
+    ] {
+        let theirs = cpp(&bin, &root, &args);
+        for _ in 0..2 {
+            let out = Command::new(env!("CARGO_BIN_EXE_nix-store"))
+                .arg("--store")
+                .arg(&address)
+                .args(&args)
+                .env_remove("NIX_REMOTE")
+                .env_remove("OXNIX_STORE")
+                .env_remove("OXNIX_STORE_DIR")
+                .output()
+                .expect("running our nix-store");
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(String::from_utf8_lossy(&out.stdout), theirs, "{args:?}");
+        }
+    }
+    cpp(&bin, &root, &["--verify", "--check-contents"]);
+}
+
 #[test]
 fn paths_cpp_nix_adds_are_valid_to_us() {
     let Some(bin) = cpp_nix_store() else { return };

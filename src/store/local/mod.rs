@@ -524,33 +524,7 @@ impl LocalStore {
         nar: &mut dyn Read,
     ) -> Result<bool, StoreError> {
         let path = info.path.clone();
-        self.add_under_lock(&path, |real| {
-            let mut tee = HashingReader {
-                inner: nar,
-                hasher: Hasher::new(HashAlgo::Sha256),
-                count: 0,
-            };
-            crate::nar::fs::restore(&mut tee, real)
-                .map_err(|e| StoreError::Local(e.to_string()))?;
-            let got = tee.hasher.finish();
-            let size = tee.count;
-            if got != info.nar_hash {
-                return Err(StoreError::NarHashMismatch {
-                    expected: Box::new(info.nar_hash),
-                    actual: Box::new(got),
-                });
-            }
-            if info.nar_size != 0 && size != info.nar_size {
-                return Err(StoreError::NarSizeMismatch {
-                    expected: info.nar_size,
-                    actual: size,
-                });
-            }
-            Ok(ValidPathInfo {
-                nar_size: size,
-                ..info
-            })
-        })
+        self.add_under_lock(&path, |real| restore_checked(nar, real, info))
     }
 
     /// Adds the tree serialised in `nar` at the content-addressed `path`
@@ -614,10 +588,6 @@ impl LocalStore {
             method.prefix(),
             content_hash.to_string_with(HashFormat::Nix32)
         );
-        // Copy by streaming a second dump through a pipe into the restore.
-        let (mut reader, writer) = io::pipe().map_err(io_err("creating a pipe"))?;
-        let src_owned = src.to_owned();
-        let dumper = std::thread::spawn(move || crate::nar::fs::dump_path(&src_owned, writer));
         let info = ValidPathInfo {
             path: path.clone(),
             nar_hash,
@@ -629,18 +599,31 @@ impl LocalStore {
             signatures: Vec::new(),
             ca: Some(ca),
         };
-        let added = self.add_nar_reader(info, &mut reader);
-        // Unblock the dumper if the add stopped reading early.
-        drop(reader);
-        let dumped = dumper
-            .join()
-            .map_err(|_| StoreError::Local("the dumping thread panicked".into()))?;
-        match (added, dumped) {
-            (Ok(_), _) => Ok(path),
-            (Err(e), Ok(_)) => Err(e),
-            (Err(StoreError::NarHashMismatch { .. }), Err(dump)) => Err(dump.into()),
-            (Err(e), Err(_)) => Err(e),
-        }
+        // A path already valid is not read again; else it is copied by
+        // streaming a second dump through a pipe into the restore.
+        self.add_under_lock(&path, |real| {
+            let (mut reader, writer) = io::pipe().map_err(io_err("creating a pipe"))?;
+            let src_owned = src.to_owned();
+            // (The pipe's end is closed when the dump ends, so that the
+            // reader below sees the end of it.)
+            let dumper =
+                std::thread::spawn(move || crate::nar::fs::dump_path(&src_owned, writer).map(drop));
+            let filled = restore_checked(&mut reader, real, info);
+            // Let the dumper finish if the restore stopped reading early:
+            // its write to a closed pipe would end the process (SIGPIPE).
+            let _ = io::copy(&mut reader, &mut io::sink());
+            drop(reader);
+            let dumped = dumper
+                .join()
+                .map_err(|_| StoreError::Local("the dumping thread panicked".into()))?;
+            match (filled, dumped) {
+                (Ok(info), _) => Ok(info),
+                (Err(e), Ok(_)) => Err(e),
+                (Err(StoreError::NarHashMismatch { .. }), Err(dump)) => Err(dump.into()),
+                (Err(e), Err(_)) => Err(e),
+            }
+        })?;
+        Ok(path)
     }
 
     /// Adds text files (`.drv` files, `toFile` results) with references
@@ -1018,4 +1001,37 @@ pub fn canonicalise(root: &Path) -> Result<(), StoreError> {
         set_mtime_one(d)?;
     }
     Ok(())
+}
+
+/// Restores the NAR `nar` at `real`, checking it against `info`'s hash
+/// (and size, when known): `info` with the size read.
+fn restore_checked(
+    nar: &mut dyn Read,
+    real: &Path,
+    info: ValidPathInfo,
+) -> Result<ValidPathInfo, StoreError> {
+    let mut tee = HashingReader {
+        inner: nar,
+        hasher: Hasher::new(HashAlgo::Sha256),
+        count: 0,
+    };
+    crate::nar::fs::restore(&mut tee, real).map_err(|e| StoreError::Local(e.to_string()))?;
+    let got = tee.hasher.finish();
+    let size = tee.count;
+    if got != info.nar_hash {
+        return Err(StoreError::NarHashMismatch {
+            expected: Box::new(info.nar_hash),
+            actual: Box::new(got),
+        });
+    }
+    if info.nar_size != 0 && size != info.nar_size {
+        return Err(StoreError::NarSizeMismatch {
+            expected: info.nar_size,
+            actual: size,
+        });
+    }
+    Ok(ValidPathInfo {
+        nar_size: size,
+        ..info
+    })
 }
