@@ -9,6 +9,7 @@
 mod cli_corpus;
 mod derivations;
 mod eval;
+mod fetch;
 mod store;
 mod tree;
 

@@ -11,6 +11,7 @@ pub mod castore;
 pub mod cli;
 pub mod derivation;
 pub mod eval;
+pub mod fetch;
 pub mod hash;
 pub mod hash_pipeline;
 pub mod log;

@@ -29,7 +29,12 @@ pub struct StoreIo {
     store_dir: StoreDir,
     address: AnyAddress,
     store: OnceCell<AnyStore>,
+    /// What the fetchers fetched in this process, by URL, unpacking and
+    /// name: fetched once (C++ Nix's fetcher cache answers a repeat).
+    fetched: std::cell::RefCell<std::collections::HashMap<FetchKey, (StorePath, Hash)>>,
 }
+
+type FetchKey = (String, bool, String);
 
 /// Where a path leads.
 enum Located {
@@ -89,6 +94,7 @@ impl StoreIo {
             store_dir,
             address,
             store: OnceCell::new(),
+            fetched: Default::default(),
         }
     }
 
@@ -536,5 +542,58 @@ impl EvalIo for StoreIo {
 
     fn write_additions(&self, additions: Vec<Addition>) -> Result<(), String> {
         self.write(additions).map_err(|e| e.to_string())
+    }
+
+    fn fetch(
+        &self,
+        request: &eval_io::FetchRequest,
+    ) -> Result<(StorePath, Hash), eval_io::FetchFailure> {
+        let key = (request.url.clone(), request.unpack, request.name.clone());
+        if let Some(done) = self.fetched.borrow().get(&key) {
+            return Ok(done.clone());
+        }
+        let done = self.fetch_now(request)?;
+        self.fetched.borrow_mut().insert(key, done.clone());
+        Ok(done)
+    }
+}
+
+impl StoreIo {
+    /// [`EvalIo::fetch`] without the memo: download, unpack, add.
+    fn fetch_now(
+        &self,
+        request: &eval_io::FetchRequest,
+    ) -> Result<(StorePath, Hash), eval_io::FetchFailure> {
+        use crate::store_path::IngestionMethod;
+        use eval_io::FetchFailure::{Download, Other};
+        // Downloaded and unpacked in a directory of its own, gone once the
+        // result is in the store.
+        let tmp = tempfile::Builder::new()
+            .prefix("oxnix-fetch-")
+            .tempdir()
+            .map_err(|e| Other(format!("creating a temporary directory: {e}")))?;
+        let file = tmp.path().join("download");
+        crate::fetch::download(&request.url, &file).map_err(|e| match e {
+            crate::fetch::FetchError::Download { .. } => Download(e.to_string()),
+            e => Other(e.to_string()),
+        })?;
+        let (from, method, hash) = if request.unpack {
+            let top = crate::fetch::unpack(&request.url, &file, &tmp.path().join("unpacked"))
+                .map_err(|e| Other(e.to_string()))?;
+            let hash = eval_io::nar_hash_on_disk(&top)
+                .map_err(|e| Other(format!("hashing '{}': {e}", top.display())))?;
+            (top, IngestionMethod::Recursive, hash)
+        } else {
+            let mut f = std::fs::File::open(&file)
+                .map_err(|e| Other(format!("opening '{}': {e}", file.display())))?;
+            let hash = Hash::of_reader(HashAlgo::Sha256, &mut f)
+                .map_err(|e| Other(format!("reading '{}': {e}", file.display())))?;
+            (file, IngestionMethod::Flat, hash)
+        };
+        let store = self.store().map_err(|e| Other(e.to_string()))?;
+        let path = store
+            .add_path(&from, &request.name, method, HashAlgo::Sha256)
+            .map_err(|e| Other(e.to_string()))?;
+        Ok((path, hash))
     }
 }

@@ -236,6 +236,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         trace_function_calls: settings.get_bool("trace-function-calls"),
         import_from_derivation_disabled: settings.get("allow-import-from-derivation")
             == Some("false"),
+        allowed_uris: settings.get_list("allowed-uris"),
     };
     let auto_args = common.auto_args();
     let store = common.store.clone();
@@ -296,6 +297,11 @@ static SHOW_TRACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool
 fn eval_error(e: EvalError) -> CliError {
     match e.kind {
         ErrorKind::Usage(msg) => CliError::Usage(msg),
+        // C++ Nix's exit status for a hash mismatch.
+        ErrorKind::HashMismatch(_) => {
+            super::print_error(&e.render());
+            CliError::Exit(102)
+        }
         _ if SHOW_TRACE.load(std::sync::atomic::Ordering::Relaxed) => {
             CliError::Failed(e.render_with_trace())
         }

@@ -75,6 +75,37 @@ impl Evaluator {
         }
         Ok(real)
     }
+
+    /// C++ Nix's `checkURI`: in restricted evaluation a fetcher may fetch
+    /// a URI that is one of `allowed-uris` or below one (a prefix ending
+    /// in `/`, or followed by `/`), or a local path (`/…`, `file://…`)
+    /// that may be read.
+    /// (Only `restrict-eval` restricts URIs: pure evaluation asks for
+    /// a hash instead.)
+    pub fn check_uri(&self, uri: &str) -> Result<(), ErrorKind> {
+        if !self.config.restrict_eval {
+            return Ok(());
+        }
+        let below = |prefix: &str| {
+            uri == prefix
+                || (!prefix.is_empty()
+                    && uri.len() > prefix.len()
+                    && uri.starts_with(prefix)
+                    && (prefix.ends_with('/') || uri.as_bytes()[prefix.len()] == b'/'))
+        };
+        if self.config.allowed_uris.iter().any(|p| below(p)) {
+            return Ok(());
+        }
+        if uri.starts_with('/') {
+            return self.check_source_path(Path::new(uri)).map(|_| ());
+        }
+        if let Some(rest) = uri.strip_prefix("file://") {
+            return self.check_source_path(Path::new(rest)).map(|_| ());
+        }
+        Err(ErrorKind::Unlocated(format!(
+            "access to URI '{uri}' is forbidden in restricted mode"
+        )))
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,9 @@ pub struct EvalConfig {
     /// `allow-import-from-derivation = false`: reading a derivation's
     /// output during evaluation is an error.
     pub import_from_derivation_disabled: bool,
+    /// `allowed-uris`: URL prefixes the fetchers may fetch in restricted
+    /// evaluation.
+    pub allowed_uris: Vec<String>,
 }
 
 impl EvalConfig {

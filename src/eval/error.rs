@@ -80,6 +80,11 @@ pub enum ErrorKind {
     /// (`SysError`), a missing experimental feature.
     #[error("{0}")]
     Unlocated(String),
+    /// What a fetcher downloaded has another hash than the one given:
+    /// shown without a position, and the command exits with status 102
+    /// (C++ Nix's for a hash mismatch).
+    #[error("{0}")]
+    HashMismatch(String),
 }
 
 impl ErrorKind {
@@ -221,7 +226,7 @@ impl EvalError {
 
     fn own_span(&self) -> Option<&Span> {
         match self.kind {
-            ErrorKind::Usage(_) | ErrorKind::Unlocated(_) => None,
+            ErrorKind::Usage(_) | ErrorKind::Unlocated(_) | ErrorKind::HashMismatch(_) => None,
             // Code the evaluator made (a builtin's `f x` thunks) has no
             // place in any file.
             _ => self

@@ -84,6 +84,46 @@ pub trait EvalIo {
     fn references(&self, path: &StorePath) -> Result<Option<BTreeSet<StorePath>>, String>;
     /// Writes what evaluation added into the store (dependencies first).
     fn write_additions(&self, additions: Vec<Addition>) -> Result<(), String>;
+    /// Downloads what `request` names (unpacking a tarball when asked)
+    /// and adds it to the store at once (C++ Nix's fetchers write even
+    /// in read-only mode): its store path and SHA-256 hash (of the file,
+    /// or of the unpacked tree's NAR). Without a store: an error.
+    fn fetch(&self, request: &FetchRequest) -> Result<(StorePath, Hash), FetchFailure> {
+        Err(FetchFailure::Other(format!(
+            "not yet supported by oxnix: fetching '{}' without a store",
+            request.url
+        )))
+    }
+}
+
+/// Why [`EvalIo::fetch`] failed.
+#[derive(Debug, Clone)]
+pub enum FetchFailure {
+    /// The download itself (C++ Nix's `FileTransferError`: a search path
+    /// entry that cannot be downloaded is skipped with a warning).
+    Download(String),
+    /// Anything else (unpacking, the store).
+    Other(String),
+}
+
+impl FetchFailure {
+    pub fn message(self) -> String {
+        match self {
+            FetchFailure::Download(m) | FetchFailure::Other(m) => m,
+        }
+    }
+}
+
+/// What `builtins.fetchurl` or `builtins.fetchTarball` asks [`EvalIo::fetch`]
+/// for.
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    pub url: String,
+    /// Unpack a tarball and add its one top-level entry (`fetchTarball`),
+    /// rather than add the file itself (flat, `fetchurl`).
+    pub unpack: bool,
+    /// The store path's name.
+    pub name: String,
 }
 
 /// The plain file system, with no store behind it: store paths are what is

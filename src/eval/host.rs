@@ -44,6 +44,12 @@ pub trait Host {
     /// Makes the store paths of a string's context readable (C++ Nix's
     /// `realiseContext`), or fails.
     fn realise_context(&self, context: &Context) -> Result<(), ErrorKind>;
+    /// Whether restricted evaluation lets the fetchers fetch `uri`
+    /// (C++ Nix's `checkURI`).
+    fn check_uri(&self, uri: &str) -> Result<(), ErrorKind>;
+    /// Lets restricted evaluation read `path` from now on (a store path a
+    /// fetcher added).
+    fn allow_path(&self, path: &Path);
 }
 
 /// A builtin as the VM calls it, once all its arguments are there.

@@ -396,6 +396,13 @@ impl EvalIo for Instantiation {
     fn write_additions(&self, additions: Vec<Addition>) -> Result<(), String> {
         self.io.write_additions(additions)
     }
+
+    fn fetch(
+        &self,
+        request: &super::eval_io::FetchRequest,
+    ) -> Result<(StorePath, crate::hash::Hash), super::eval_io::FetchFailure> {
+        self.io.fetch(request)
+    }
 }
 
 #[cfg(test)]

@@ -501,4 +501,14 @@ impl host::Host for Evaluator {
     fn realise_context(&self, context: &value::Context) -> Result<(), ErrorKind> {
         Evaluator::realise_context(self, context)
     }
+
+    fn check_uri(&self, uri: &str) -> Result<(), ErrorKind> {
+        Evaluator::check_uri(self, uri)
+    }
+
+    fn allow_path(&self, path: &std::path::Path) {
+        if self.is_restricted() {
+            self.allowed_paths.borrow_mut().push(path.to_owned());
+        }
+    }
 }

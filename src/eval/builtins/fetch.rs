@@ -1,12 +1,16 @@
-//! The fetchers: `fetchurl`, `fetchTarball`, `fetchGit`, `fetchMercurial`,
-//! `fetchTree` and `getFlake`, which need the network and a store and so
-//! answer a clear error.
+//! The fetchers. `fetchurl` and `fetchTarball` download (through the
+//! evaluator's I/O, which adds the result to the store) with C++ Nix
+//! 2.8's arguments, checks and messages; `fetchGit`, `fetchMercurial`,
+//! `fetchTree` and `getFlake` answer a clear error.
 
 use crate::eval::error::ErrorKind;
-use crate::eval::value::{NixString, Value};
-use crate::eval::vm::{force, Co, GenFuture};
+use crate::eval::eval_io::FetchRequest;
+use crate::eval::value::{Context, NixString, Value};
+use crate::eval::vm::{force, with_evaluator, Co, GenFuture};
+use crate::hash::{Hash, HashAlgo, HashFormat};
+use crate::store_path::IngestionMethod;
 
-use super::args::sync;
+use super::args::{string_arg, sync};
 
 builtins! {
     #[global] "fetchTarball" => fetch_tarball, "fetchurl" => fetchurl,
@@ -53,8 +57,162 @@ macro_rules! fetcher {
     };
 }
 
-fetcher!(fetchurl, "fetchurl");
-fetcher!(fetch_tarball, "fetchTarball");
+fn fetchurl(co: Co, [args]: [Value; 1]) -> GenFuture {
+    sync(async move { fetch(co, args, "fetchurl", false).await })
+}
+
+fn fetch_tarball(co: Co, [args]: [Value; 1]) -> GenFuture {
+    sync(async move { fetch(co, args, "fetchTarball", true).await })
+}
+
+/// A string argument without context (C++ Nix's `forceStringNoCtx`).
+async fn plain_string(co: &Co, v: Value) -> Result<String, ErrorKind> {
+    let s = string_arg(co, v).await?;
+    crate::eval::ops::no_context(&s)?;
+    Ok(s.to_str_lossy().into_owned())
+}
+
+/// C++ Nix's `baseNameOf` on a URL: the last part, a trailing `/` aside.
+fn base_name(url: &str) -> &str {
+    let trimmed = match url.strip_suffix('/') {
+        Some(t) if !t.is_empty() => t,
+        _ => url,
+    };
+    match trimmed.rfind('/') {
+        Some(i) => &trimmed[i + 1..],
+        None => trimmed,
+    }
+}
+
+/// C++ Nix's `resolveUri`: `channel:NAME` is the channel's tarball.
+pub(crate) fn resolve_uri(url: String) -> String {
+    match url.strip_prefix("channel:") {
+        Some(name) => format!("https://nixos.org/channels/{name}/nixexprs.tar.xz"),
+        None => url,
+    }
+}
+
+/// An expected SHA-256 hash in any of Nix's notations; an empty string
+/// warns and stands for the zero hash (C++ Nix's `newHashAllowEmpty`).
+fn expected_hash(text: &str) -> Result<Hash, ErrorKind> {
+    if text.is_empty() {
+        let zero = Hash::from_digest(HashAlgo::Sha256, &[0; 32])
+            .ok_or_else(|| ErrorKind::Other("internal error: zero hash".into()))?;
+        crate::log::warning(&format!(
+            "found empty hash, assuming '{}'",
+            zero.to_string_with(HashFormat::Sri)
+        ));
+        return Ok(zero);
+    }
+    Hash::parse_any(text, Some(HashAlgo::Sha256)).map_err(|e| ErrorKind::Other(e.to_string()))
+}
+
+/// `fetchurl` (`unpack` false: the file, flat, named after the URL) and
+/// `fetchTarball` (`unpack` true: the tarball's one top-level entry,
+/// named `source`), as C++ Nix 2.8's `fetch`: the store path as a string
+/// with itself as context.
+async fn fetch(co: Co, args: Value, who: &'static str, unpack: bool) -> Result<Value, ErrorKind> {
+    let mut url = None;
+    let mut expected = None;
+    let mut name = None;
+    match force(&co, args).await? {
+        Value::Attrs(attrs) => {
+            for (k, v) in attrs.iter() {
+                match k.as_bytes() {
+                    b"url" => url = Some(plain_string(&co, v.clone()).await?),
+                    b"sha256" => {
+                        expected = Some(expected_hash(&plain_string(&co, v.clone()).await?)?)
+                    }
+                    b"name" => name = Some(plain_string(&co, v.clone()).await?),
+                    _ => {
+                        return Err(ErrorKind::Other(format!(
+                            "unsupported argument '{}' to '{who}'",
+                            k.to_str_lossy()
+                        )))
+                    }
+                }
+            }
+        }
+        other => url = Some(plain_string(&co, other).await?),
+    }
+    let Some(url) = url else {
+        return Err(ErrorKind::Other("'url' argument required".into()));
+    };
+    let url = resolve_uri(url);
+    let name = match name {
+        Some(n) if !n.is_empty() => n,
+        _ if unpack => "source".to_owned(),
+        _ => base_name(&url).to_owned(),
+    };
+    let request = FetchRequest { url, unpack, name };
+    let v = with_evaluator(
+        &co,
+        Box::new(move |ev| {
+            ev.check_uri(&request.url)?;
+            if ev.config().pure_eval && expected.is_none() {
+                return Err(ErrorKind::Other(format!(
+                    "in pure evaluation mode, '{who}' requires a 'sha256' argument"
+                )));
+            }
+            let store_dir = &ev.instantiation().store_dir;
+            let method = if unpack {
+                IngestionMethod::Recursive
+            } else {
+                IngestionMethod::Flat
+            };
+            // Already in the store under the hash given: not downloaded.
+            if let Some(want) = &expected {
+                let path = store_dir
+                    .fixed_output_path(&request.name, method, want, &Default::default(), false)
+                    .map_err(|e| ErrorKind::Other(e.to_string()))?;
+                let printed = store_dir.print(&path);
+                if ev
+                    .io()
+                    .is_valid_path(std::path::Path::new(&printed))
+                    .map_err(ErrorKind::Other)?
+                {
+                    ev.allow_path(std::path::Path::new(&printed));
+                    return Ok(store_string(printed));
+                }
+            }
+            let (path, got) = ev
+                .io()
+                .fetch(&request)
+                .map_err(|e| ErrorKind::Other(e.message()))?;
+            if let Some(want) = &expected {
+                if *want != got {
+                    return Err(ErrorKind::HashMismatch(format!(
+                        "hash mismatch in file downloaded from '{}':\n  specified: {}\n  got:       {}",
+                        request.url,
+                        want.to_string_with(HashFormat::Nix32),
+                        got.to_string_with(HashFormat::Nix32)
+                    )));
+                }
+            }
+            let printed = store_dir.print(&path);
+            ev.allow_path(std::path::Path::new(&printed));
+            Ok(store_string(printed))
+        }),
+    )
+    .await?;
+    Ok(v)
+}
+
+/// Whether a search path entry is a URL to download (C++ Nix's `isUri`).
+pub(crate) fn is_uri(entry: &str) -> bool {
+    [
+        "http://", "https://", "file://", "channel:", "git://", "s3://", "ssh://",
+    ]
+    .iter()
+    .any(|p| entry.starts_with(p))
+}
+
+/// A store path as a string whose context is the path itself.
+fn store_string(printed: String) -> Value {
+    let mut ctx = Context::new();
+    ctx.insert(printed.clone().into());
+    Value::String(NixString::with_context(printed.into_bytes(), ctx))
+}
 fetcher!(fetch_git, "fetchGit");
 fetcher!(fetch_mercurial, "fetchMercurial");
 fetcher!(fetch_tree, "fetchTree");

@@ -58,7 +58,7 @@ fn find_file(co: Co, [entries, wanted]: [Value; 2]) -> GenFuture {
                     })
                 }
             };
-            let path = path.to_str_lossy().into_owned();
+            let mut path = path.to_str_lossy().into_owned();
             let rest = if prefix.is_empty() {
                 Some(wanted.as_str())
             } else if wanted == prefix {
@@ -67,6 +67,13 @@ fn find_file(co: Co, [entries, wanted]: [Value; 2]) -> GenFuture {
                 wanted.strip_prefix(&format!("{prefix}/"))
             };
             let Some(rest) = rest else { continue };
+            if super::fetch::is_uri(&path) {
+                // A tarball to download (once), then searched as a path.
+                match search_path_download(&co, path.clone()).await? {
+                    Some(p) => path = p,
+                    None => continue,
+                }
+            }
             // A relative entry is relative to the working directory.
             let base = std::path::absolute(&path).unwrap_or_else(|_| path.clone().into());
             let candidate = if rest.is_empty() {
@@ -111,6 +118,43 @@ fn find_file(co: Co, [entries, wanted]: [Value; 2]) -> GenFuture {
         Err(ErrorKind::Throw(format!(
             "file '{wanted}' was not found in the Nix search path (add it using $NIX_PATH or -I)"
         )))
+    })
+}
+
+/// The store path a URL entry of the search path unpacks to (C++ Nix's
+/// `resolveSearchPathElem`: a tarball named `source`, readable in
+/// restricted evaluation), or `None` after a warning when it cannot be
+/// downloaded.
+async fn search_path_download(co: &Co, entry: String) -> Result<Option<String>, ErrorKind> {
+    use crate::eval::eval_io::{FetchFailure, FetchRequest};
+    let v = crate::eval::vm::with_evaluator(
+        co,
+        Box::new(move |ev| {
+            let request = FetchRequest {
+                url: super::fetch::resolve_uri(entry.clone()),
+                unpack: true,
+                name: "source".into(),
+            };
+            match ev.io().fetch(&request) {
+                Ok((path, _)) => {
+                    let printed = ev.instantiation().store_dir.print(&path);
+                    ev.allow_path(std::path::Path::new(&printed));
+                    Ok(Value::string(printed))
+                }
+                Err(FetchFailure::Download(_)) => {
+                    crate::log::warning(&format!(
+                        "Nix search path entry '{entry}' cannot be downloaded, ignoring"
+                    ));
+                    Ok(Value::Null)
+                }
+                Err(FetchFailure::Other(m)) => Err(ErrorKind::Other(m)),
+            }
+        }),
+    )
+    .await?;
+    Ok(match v {
+        Value::String(s) => Some(s.to_str_lossy().into_owned()),
+        _ => None,
     })
 }
 
