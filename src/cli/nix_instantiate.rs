@@ -345,9 +345,23 @@ fn read_input(
             other => PathBuf::from(print::print(&other)),
         }
     } else if crate::cli::settings::is_pseudo_url(input) {
-        return Err(CliError::Failed(format!(
-            "not yet supported by oxnix: fetching '{input}' (download it and pass the file)"
-        )));
+        // A tarball to download: its Nix file is read from the store.
+        let dir = ev
+            .fetch_file_arg(input)
+            .and_then(|p| ev.resolve_expr_path(&p))
+            .map_err(|k| eval_error(EvalError::new(k, None)))?;
+        let bytes =
+            crate::eval::eval_io::EvalIo::read_file(&ev.instantiation, &dir).map_err(|e| {
+                CliError::Failed(format!(
+                    "opening file '{}': {}",
+                    dir.display(),
+                    crate::os_error::message(&e)
+                ))
+            })?;
+        let text = crate::eval::source_text(&dir.display().to_string(), bytes)
+            .map_err(|k| eval_error(EvalError::new(k, None)))?;
+        let parent = dir.parent().unwrap_or(Path::new("/")).to_owned();
+        return Ok((dir.display().to_string(), parent, text));
     } else {
         cwd.join(input)
     };

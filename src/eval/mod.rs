@@ -310,6 +310,20 @@ impl Evaluator {
         Ok(v)
     }
 
+    /// A URL where a Nix file is expected (a command line's file
+    /// argument): the tarball downloaded and unpacked into the store, as
+    /// C++ Nix's `lookupFileArg` does; the store path.
+    pub fn fetch_file_arg(&self, url: &str) -> Result<PathBuf, ErrorKind> {
+        let request = eval_io::FetchRequest {
+            url: builtins::resolve_uri(url.to_owned()),
+            unpack: true,
+            name: "source".into(),
+        };
+        let (path, _) = eval_io::EvalIo::fetch(&self.instantiation, &request)
+            .map_err(|e| ErrorKind::Unlocated(e.message()))?;
+        Ok(PathBuf::from(self.instantiation.store_dir.print(&path)))
+    }
+
     /// The Nix file that `path` names (C++ Nix's `resolveExprPath`):
     /// symlinks followed one by one, each target taken relative to the
     /// link's directory, and a directory meaning its `default.nix`. The
