@@ -333,6 +333,8 @@ fn read_input(
     input: &str,
     cwd: &Path,
 ) -> Result<(String, PathBuf, String), CliError> {
+    // Whether the file is a download's (in the store, maybe not on disk).
+    let mut fetched = false;
     // `<name>`: looked up in the search path.
     let path = if input.len() > 2 && input.starts_with('<') && input.ends_with('>') {
         let name = &input[1..input.len() - 1];
@@ -346,22 +348,9 @@ fn read_input(
         }
     } else if crate::cli::settings::is_pseudo_url(input) {
         // A tarball to download: its Nix file is read from the store.
-        let dir = ev
-            .fetch_file_arg(input)
-            .and_then(|p| ev.resolve_expr_path(&p))
-            .map_err(|k| eval_error(EvalError::new(k, None)))?;
-        let bytes =
-            crate::eval::eval_io::EvalIo::read_file(&ev.instantiation, &dir).map_err(|e| {
-                CliError::Failed(format!(
-                    "opening file '{}': {}",
-                    dir.display(),
-                    crate::os_error::message(&e)
-                ))
-            })?;
-        let text = crate::eval::source_text(&dir.display().to_string(), bytes)
-            .map_err(|k| eval_error(EvalError::new(k, None)))?;
-        let parent = dir.parent().unwrap_or(Path::new("/")).to_owned();
-        return Ok((dir.display().to_string(), parent, text));
+        fetched = true;
+        ev.fetch_file_arg(input)
+            .map_err(|k| eval_error(EvalError::new(k, None)))?
     } else {
         cwd.join(input)
     };
@@ -373,7 +362,12 @@ fn read_input(
         .check_source_path(&path)
         .and_then(|p| ev.resolve_expr_path(&p))
         .map_err(|k| eval_error(EvalError::new(k, None)))?;
-    let bytes = std::fs::read(&path).map_err(|e| {
+    let bytes = if fetched {
+        crate::eval::eval_io::EvalIo::read_file(&ev.instantiation, &path)
+    } else {
+        std::fs::read(&path)
+    };
+    let bytes = bytes.map_err(|e| {
         CliError::Failed(format!(
             "opening file '{}': {}",
             path.display(),
