@@ -203,3 +203,183 @@ fn fetchers_over_http_match_cpp_nix() {
     let after = server.hits.lock().expect("hits").get("/file.txt").copied();
     assert_eq!(after.unwrap_or(0), before.unwrap_or(0) + 1);
 }
+
+/// Runs `openssl` with `args` in `dir`; false when it is not installed.
+fn openssl(dir: &Path, args: &[&str]) -> bool {
+    match Command::new("openssl").args(args).current_dir(dir).output() {
+        Ok(o) if o.status.success() => true,
+        Ok(o) => panic!("openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr)),
+        Err(_) => false,
+    }
+}
+
+/// `openssl s_server` serving `dir` over HTTPS on loopback; killed on drop.
+struct TlsServer(std::process::Child);
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// HTTPS downloads trust the certificate authorities C++ Nix's do:
+/// `NIX_SSL_CERT_FILE` or `SSL_CERT_FILE` naming a throwaway CA that
+/// signed a loopback server's certificate (`openssl s_server -WWW`) give
+/// the same results as C++ Nix; without them the server is not trusted.
+#[test]
+fn https_downloads_trust_the_ca_files_cpp_nix_trusts() {
+    let Some(theirs) = oracle("nix-instantiate") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    let made = openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=oxnix test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    );
+    if !made {
+        if std::env::var_os("OXNIX_REQUIRE_SERVICES").is_some() {
+            panic!("openssl is required for the HTTPS fetcher test");
+        }
+        eprintln!("SKIPPING https fetcher test: openssl is not installed");
+        return;
+    }
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    assert!(openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    ));
+    assert!(openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    ));
+    let www = dir.join("www");
+    std::fs::create_dir(&www).expect("www");
+    let tag = std::process::id();
+    std::fs::write(www.join("file.txt"), format!("over tls {tag}\n")).expect("file");
+    std::fs::write(www.join("src.tar.gz"), tarball(&format!("tls-{tag}"))).expect("tarball");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let _server = TlsServer(
+        Command::new("openssl")
+            .args(["s_server", "-quiet", "-WWW", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(dir.join("srv.pem"))
+            .arg("-key")
+            .arg(dir.join("srv.key"))
+            .current_dir(&www)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server"),
+    );
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "openssl s_server did not start");
+    let base = format!("https://127.0.0.1:{port}");
+    let ca = dir.join("ca.pem");
+    let exprs = [
+        format!("builtins.readFile (builtins.fetchurl \"{base}/file.txt\")"),
+        format!("let p = builtins.fetchTarball \"{base}/src.tar.gz\"; in [ p (import p) ]"),
+    ];
+    for var in ["NIX_SSL_CERT_FILE", "SSL_CERT_FILE"] {
+        for expr in &exprs {
+            let run = |bin: &Path| {
+                Command::new(bin)
+                    .args(["--eval", "--strict", "-E", expr])
+                    .current_dir(dir)
+                    .env_remove("NIX_SSL_CERT_FILE")
+                    .env_remove("SSL_CERT_FILE")
+                    .env(var, &ca)
+                    .env_remove("NIX_REMOTE")
+                    .env_remove("OXNIX_STORE")
+                    .env_remove("OXNIX_STORE_DIR")
+                    .output()
+                    .expect("run nix-instantiate")
+            };
+            let (a, b) = (run(Path::new(OURS_INSTANTIATE)), run(&theirs));
+            assert!(
+                a.status.success() && a.status.code() == b.status.code() && a.stdout == b.stdout,
+                "{var} {expr}\n  ours: {}\n  C++:  {}",
+                show(&a),
+                show(&b)
+            );
+        }
+    }
+    // The throwaway CA is trusted only when named.
+    let o = Command::new(OURS_INSTANTIATE)
+        .args([
+            "--eval",
+            "-E",
+            &format!("builtins.fetchurl \"{base}/file.txt?x\""),
+        ])
+        .current_dir(dir)
+        .env_remove("NIX_SSL_CERT_FILE")
+        .env_remove("SSL_CERT_FILE")
+        .output()
+        .expect("run nix-instantiate");
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        first_line(&o.stderr).starts_with(&format!(
+            "error: unable to download '{base}/file.txt?x': SSL peer certificate"
+        )),
+        "{}",
+        show(&o)
+    );
+}

@@ -50,6 +50,11 @@ pub fn download(url: &str, dest: &Path) -> Result<(), FetchError> {
         }
         Some("http") | Some("https") => {
             let agent: ureq::Agent = ureq::Agent::config_builder()
+                .tls_config(
+                    ureq::tls::TlsConfig::builder()
+                        .root_certs(root_certs())
+                        .build(),
+                )
                 .timeout_connect(Some(STALL_TIMEOUT))
                 .timeout_recv_body(Some(STALL_TIMEOUT))
                 .user_agent(concat!("oxnix/", env!("CARGO_PKG_VERSION")))
@@ -68,6 +73,48 @@ pub fn download(url: &str, dest: &Path) -> Result<(), FetchError> {
         None => Err(fail(
             "URL using bad/illegal format or missing URL (3)".into(),
         )),
+    }
+}
+
+/// The certificate authorities HTTPS downloads trust: those of
+/// `$NIX_SSL_CERT_FILE` (C++ Nix's `ssl-cert-file`) and of
+/// `$SSL_CERT_FILE` (which OpenSSL, under C++ Nix's curl, reads too), or
+/// when neither is set the system's bundle (`/etc/ssl/certs/ca-certificates.crt`,
+/// or a Nix profile's); Mozilla's list when that finds no certificate.
+fn root_certs() -> ureq::tls::RootCerts {
+    let mut files: Vec<PathBuf> = ["NIX_SSL_CERT_FILE", "SSL_CERT_FILE"]
+        .into_iter()
+        .filter_map(|v| {
+            std::env::var_os(v)
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+        })
+        .collect();
+    if files.is_empty() {
+        files.extend(
+            [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/nix/var/nix/profiles/default/etc/ssl/certs/ca-bundle.crt",
+            ]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists()),
+        );
+    }
+    let mut certs: Vec<ureq::tls::Certificate<'static>> = Vec::new();
+    for file in files {
+        let Ok(pem) = std::fs::read(&file) else {
+            continue;
+        };
+        certs.extend(ureq::tls::parse_pem(&pem).filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        }));
+    }
+    if certs.is_empty() {
+        ureq::tls::RootCerts::WebPki
+    } else {
+        ureq::tls::RootCerts::from(certs)
     }
 }
 
@@ -115,6 +162,13 @@ fn http_reason(e: &ureq::Error) -> String {
             "Couldn't connect to server (7)".into()
         }
         ureq::Error::Timeout(_) => "Timeout was reached (28)".into(),
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) => {
+            format!("SSL peer certificate or SSH remote key was not OK (60): {e}")
+        }
+        // rustls's refusal of a certificate, handed on as an I/O error.
+        ureq::Error::Io(io) if io.to_string().contains("certificate") => {
+            format!("SSL peer certificate or SSH remote key was not OK (60): {io}")
+        }
         other => other.to_string(),
     }
 }
