@@ -38,6 +38,7 @@ const SCRIPTS: &[&str] = &[
     "restricted",
     "function-trace",
     "pure-eval",
+    "fetchurl",
 ];
 const OURS: &[&str] = &["nix-instantiate", "nix-store", "nix-hash"];
 /// Our messages for a flag we do not handle (matched ignoring case).
