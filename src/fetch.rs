@@ -178,9 +178,11 @@ fn decompressed<'a>(file: File) -> io::Result<Box<dyn Read + 'a>> {
     let mut r = BufReader::new(file);
     let head = {
         use std::io::BufRead;
-        r.fill_buf()?.to_vec()
+        r.fill_buf()?.iter().take(6).copied().collect::<Vec<u8>>()
     };
-    Ok(if head.starts_with(&[0x1f, 0x8b]) {
+    Ok(if head.starts_with(b"PK\x03\x04") {
+        return Err(io::Error::other("not yet supported by oxnix: zip archives"));
+    } else if head.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::MultiGzDecoder::new(r))
     } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
         Box::new(xz2::read::XzDecoder::new_multi_decoder(r))
@@ -201,14 +203,6 @@ pub fn unpack(url: &str, archive: &Path, into: &Path) -> Result<PathBuf, FetchEr
         url: url.to_owned(),
         reason,
     };
-    let file = File::open(archive)
-        .map_err(|e| FetchError::Io(format!("opening '{}': {e}", archive.display())))?;
-    let mut head = [0u8; 4];
-    if let Ok(n) = (&file).read(&mut head) {
-        if n >= 4 && head == *b"PK\x03\x04" {
-            return Err(bad("not yet supported by oxnix: zip archives".into()));
-        }
-    }
     let file = File::open(archive)
         .map_err(|e| FetchError::Io(format!("opening '{}': {e}", archive.display())))?;
     let reader = decompressed(file).map_err(|e| bad(e.to_string()))?;

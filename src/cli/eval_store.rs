@@ -577,23 +577,36 @@ impl StoreIo {
             crate::fetch::FetchError::Download { .. } => Download(e.to_string()),
             e => Other(e.to_string()),
         })?;
-        let (from, method, hash) = if request.unpack {
+        let store = self.store().map_err(|e| Other(e.to_string()))?;
+        let failed = |e: crate::store::StoreError| Other(e.to_string());
+        if request.unpack {
             let top = crate::fetch::unpack(&request.url, &file, &tmp.path().join("unpacked"))
                 .map_err(|e| Other(e.to_string()))?;
-            let hash = eval_io::nar_hash_on_disk(&top)
-                .map_err(|e| Other(format!("hashing '{}': {e}", top.display())))?;
-            (top, IngestionMethod::Recursive, hash)
+            let path = store
+                .add_path(
+                    &top,
+                    &request.name,
+                    IngestionMethod::Recursive,
+                    HashAlgo::Sha256,
+                )
+                .map_err(failed)?;
+            // The tree's hash is its NAR's, which the store recorded.
+            let hash = store.query(&path).map_err(failed)?.nar_hash;
+            Ok((path, hash))
         } else {
             let mut f = std::fs::File::open(&file)
                 .map_err(|e| Other(format!("opening '{}': {e}", file.display())))?;
             let hash = Hash::of_reader(HashAlgo::Sha256, &mut f)
                 .map_err(|e| Other(format!("reading '{}': {e}", file.display())))?;
-            (file, IngestionMethod::Flat, hash)
-        };
-        let store = self.store().map_err(|e| Other(e.to_string()))?;
-        let path = store
-            .add_path(&from, &request.name, method, HashAlgo::Sha256)
-            .map_err(|e| Other(e.to_string()))?;
-        Ok((path, hash))
+            let path = store
+                .add_path(
+                    &file,
+                    &request.name,
+                    IngestionMethod::Flat,
+                    HashAlgo::Sha256,
+                )
+                .map_err(failed)?;
+            Ok((path, hash))
+        }
     }
 }

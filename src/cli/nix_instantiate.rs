@@ -333,8 +333,6 @@ fn read_input(
     input: &str,
     cwd: &Path,
 ) -> Result<(String, PathBuf, String), CliError> {
-    // Whether the file is a download's (in the store, maybe not on disk).
-    let mut fetched = false;
     // `<name>`: looked up in the search path.
     let path = if input.len() > 2 && input.starts_with('<') && input.ends_with('>') {
         let name = &input[1..input.len() - 1];
@@ -346,9 +344,8 @@ fn read_input(
             Value::Path(p) => p.as_ref().clone(),
             other => PathBuf::from(print::print(&other)),
         }
-    } else if crate::cli::settings::is_pseudo_url(input) {
-        // A tarball to download: its Nix file is read from the store.
-        fetched = true;
+    } else if crate::eval::eval_io::is_uri(input) {
+        // A tarball to download (its Nix file is read from the store).
         ev.fetch_file_arg(input)
             .map_err(|k| eval_error(EvalError::new(k, None)))?
     } else {
@@ -362,12 +359,9 @@ fn read_input(
         .check_source_path(&path)
         .and_then(|p| ev.resolve_expr_path(&p))
         .map_err(|k| eval_error(EvalError::new(k, None)))?;
-    let bytes = if fetched {
-        crate::eval::eval_io::EvalIo::read_file(&ev.instantiation, &path)
-    } else {
-        std::fs::read(&path)
-    };
-    let bytes = bytes.map_err(|e| {
+    // Through the evaluator's I/O: from disk, or from the store for a
+    // store path not on disk (a download into oxnix's store).
+    let bytes = crate::eval::eval_io::EvalIo::read_file(&ev.instantiation, &path).map_err(|e| {
         CliError::Failed(format!(
             "opening file '{}': {}",
             path.display(),

@@ -430,7 +430,7 @@ pub fn parse_nix_path(s: &str) -> Vec<String> {
         }
         // At a ':'. A pseudo-URL's scheme separator does not end the entry.
         let rest = &s[value_start..];
-        if is_pseudo_url(rest) || rest.starts_with("flake:") {
+        if crate::eval::eval_io::is_uri(rest) || rest.starts_with("flake:") {
             p += 1;
             while p < bytes.len() && bytes[p] != b':' {
                 p += 1;
@@ -443,20 +443,6 @@ pub fn parse_nix_path(s: &str) -> Vec<String> {
         p += 1;
     }
     out
-}
-
-/// `channel:…` or a URL of a scheme Nix can fetch.
-pub fn is_pseudo_url(s: &str) -> bool {
-    if s.starts_with("channel:") {
-        return true;
-    }
-    match s.split_once("://") {
-        Some((scheme, _)) => matches!(
-            scheme,
-            "http" | "https" | "file" | "channel" | "git" | "s3" | "ssh"
-        ),
-        None => false,
-    }
 }
 
 #[cfg(test)]

@@ -114,6 +114,24 @@ impl FetchFailure {
     }
 }
 
+/// Whether `s` is a URL Nix downloads where a path may stand (a search
+/// path entry, a file argument): C++ Nix's `isUri`.
+pub fn is_uri(s: &str) -> bool {
+    [
+        "http://", "https://", "file://", "channel:", "git://", "s3://", "ssh://",
+    ]
+    .iter()
+    .any(|p| s.starts_with(p))
+}
+
+/// C++ Nix's `resolveUri`: `channel:NAME` is the channel's tarball.
+pub fn resolve_uri(url: String) -> String {
+    match url.strip_prefix("channel:") {
+        Some(name) => format!("https://nixos.org/channels/{name}/nixexprs.tar.xz"),
+        None => url,
+    }
+}
+
 /// What `builtins.fetchurl` or `builtins.fetchTarball` asks [`EvalIo::fetch`]
 /// for.
 #[derive(Debug, Clone)]
@@ -124,6 +142,18 @@ pub struct FetchRequest {
     pub unpack: bool,
     /// The store path's name.
     pub name: String,
+}
+
+impl FetchRequest {
+    /// The tarball a URL in place of a path names (a search path entry,
+    /// a file argument), unpacked as `source`.
+    pub fn source_tarball(url: &str) -> FetchRequest {
+        FetchRequest {
+            url: resolve_uri(url.to_owned()),
+            unpack: true,
+            name: "source".into(),
+        }
+    }
 }
 
 /// The plain file system, with no store behind it: store paths are what is

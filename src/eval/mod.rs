@@ -314,11 +314,7 @@ impl Evaluator {
     /// argument): the tarball downloaded and unpacked into the store, as
     /// C++ Nix's `lookupFileArg` does; the store path.
     pub fn fetch_file_arg(&self, url: &str) -> Result<PathBuf, ErrorKind> {
-        let request = eval_io::FetchRequest {
-            url: builtins::resolve_uri(url.to_owned()),
-            unpack: true,
-            name: "source".into(),
-        };
+        let request = eval_io::FetchRequest::source_tarball(url);
         let (path, _) = eval_io::EvalIo::fetch(&self.instantiation, &request)
             .map_err(|e| ErrorKind::Unlocated(e.message()))?;
         Ok(PathBuf::from(self.instantiation.store_dir.print(&path)))

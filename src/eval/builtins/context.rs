@@ -7,6 +7,7 @@ use super::args::{string_arg, sync};
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{Attrs, Context, List, NixString, Value};
 use crate::eval::vm::{force, Co, GenFuture};
+use crate::store_path::{StoreDir, StorePath};
 
 builtins! {
     "hasContext" => has_context, "getContext" => get_context, "appendContext" => append_context,
@@ -194,4 +195,12 @@ fn add_drv_output_dependencies(co: Co, [s]: [Value; 1]) -> GenFuture {
             Context::from([new]),
         )))
     })
+}
+
+/// A store path as a string whose context is the path itself.
+pub(super) fn store_string(store: &StoreDir, path: &StorePath) -> Value {
+    let printed = store.print(path);
+    let mut ctx = Context::new();
+    ctx.insert(printed.clone().into());
+    Value::String(NixString::with_context(printed.into_bytes(), ctx))
 }

@@ -19,7 +19,6 @@ use crate::eval::ops::{coerce_to_string, Coercion};
 use crate::eval::value::{Attrs, Context, NixString, Value};
 use crate::eval::vm::{call, force, with_evaluator, Co, GenFuture};
 use crate::hash::{Hash, HashAlgo, HashFormat};
-use crate::store_path::{StoreDir, StorePath};
 use std::os::unix::ffi::OsStrExt;
 
 builtins! {
@@ -392,21 +391,12 @@ fn to_file(co: Co, [name, contents]: [Value; 2]) -> GenFuture {
                     }
                 }
                 let path = ev.instantiation().add_text(&name, &bytes, refs)?;
-                Ok(store_string(store, &path))
+                Ok(super::context::store_string(store, &path))
             }),
         )
         .await
     })
 }
-
-/// A store path as a string whose context is the path itself.
-fn store_string(store: &StoreDir, path: &StorePath) -> Value {
-    let printed = store.print(path);
-    let mut ctx = Context::new();
-    ctx.insert(printed.clone().into());
-    Value::String(NixString::with_context(printed.into_bytes(), ctx))
-}
-
 fn store_path(co: Co, [s]: [Value; 1]) -> GenFuture {
     sync(async move {
         let s = crate::eval::ops::coerce_no_copy(&co, s).await?;
@@ -436,7 +426,7 @@ fn store_path(co: Co, [s]: [Value; 1]) -> GenFuture {
                         "path '{printed}' does not exist and cannot be created"
                     )));
                 }
-                Ok(store_string(store, &path))
+                Ok(super::context::store_string(store, &path))
             }),
         )
         .await
@@ -601,7 +591,7 @@ async fn add_path(
         Box::new(move |ev| {
             let inst = ev.instantiation();
             let path = inst.add_nar(&name, method, &hash, nar)?;
-            Ok(store_string(&inst.store_dir, &path))
+            Ok(super::context::store_string(&inst.store_dir, &path))
         }),
     )
     .await

@@ -4,8 +4,8 @@
 //! `fetchTree` and `getFlake` answer a clear error.
 
 use crate::eval::error::ErrorKind;
-use crate::eval::eval_io::FetchRequest;
-use crate::eval::value::{Context, NixString, Value};
+use crate::eval::eval_io::{resolve_uri, FetchRequest};
+use crate::eval::value::{NixString, Value};
 use crate::eval::vm::{force, with_evaluator, Co, GenFuture};
 use crate::hash::{Hash, HashAlgo, HashFormat};
 use crate::store_path::IngestionMethod;
@@ -84,14 +84,6 @@ fn base_name(url: &str) -> &str {
     }
 }
 
-/// C++ Nix's `resolveUri`: `channel:NAME` is the channel's tarball.
-pub(crate) fn resolve_uri(url: String) -> String {
-    match url.strip_prefix("channel:") {
-        Some(name) => format!("https://nixos.org/channels/{name}/nixexprs.tar.xz"),
-        None => url,
-    }
-}
-
 /// An expected SHA-256 hash in any of Nix's notations; an empty string
 /// warns and stands for the zero hash (C++ Nix's `newHashAllowEmpty`).
 fn expected_hash(text: &str) -> Result<Hash, ErrorKind> {
@@ -161,58 +153,47 @@ async fn fetch(co: Co, args: Value, who: &'static str, unpack: bool) -> Result<V
                 IngestionMethod::Flat
             };
             // Already in the store under the hash given: not downloaded.
-            if let Some(want) = &expected {
-                let path = store_dir
-                    .fixed_output_path(&request.name, method, want, &Default::default(), false)
-                    .map_err(|e| ErrorKind::Other(e.to_string()))?;
-                let printed = store_dir.print(&path);
-                if ev
-                    .io()
-                    .is_valid_path(std::path::Path::new(&printed))
-                    .map_err(ErrorKind::Other)?
-                {
-                    ev.allow_path(std::path::Path::new(&printed));
-                    return Ok(store_string(printed));
+            let pinned = match &expected {
+                Some(want) => {
+                    let path = store_dir
+                        .fixed_output_path(&request.name, method, want, &Default::default(), false)
+                        .map_err(|e| ErrorKind::Other(e.to_string()))?;
+                    let valid = ev
+                        .io()
+                        .is_valid_path(std::path::Path::new(&store_dir.print(&path)))
+                        .map_err(ErrorKind::Other)?;
+                    valid.then_some(path)
                 }
-            }
-            let (path, got) = ev
-                .io()
-                .fetch(&request)
-                .map_err(|e| ErrorKind::Other(e.message()))?;
-            if let Some(want) = &expected {
-                if *want != got {
-                    return Err(ErrorKind::HashMismatch(format!(
-                        "hash mismatch in file downloaded from '{}':\n  specified: {}\n  got:       {}",
-                        request.url,
-                        want.to_string_with(HashFormat::Nix32),
-                        got.to_string_with(HashFormat::Nix32)
-                    )));
+                None => None,
+            };
+            let path = match pinned {
+                Some(path) => path,
+                None => {
+                    let (path, got) = ev
+                        .io()
+                        .fetch(&request)
+                        .map_err(|e| ErrorKind::Other(e.message()))?;
+                    match &expected {
+                        Some(want) if *want != got => {
+                            return Err(ErrorKind::HashMismatch(format!(
+                                "hash mismatch in file downloaded from '{}':\n  specified: {}\n  got:       {}",
+                                request.url,
+                                want.to_string_with(HashFormat::Nix32),
+                                got.to_string_with(HashFormat::Nix32)
+                            )))
+                        }
+                        _ => path,
+                    }
                 }
-            }
-            let printed = store_dir.print(&path);
-            ev.allow_path(std::path::Path::new(&printed));
-            Ok(store_string(printed))
+            };
+            ev.allow_path(std::path::Path::new(&store_dir.print(&path)));
+            Ok(super::context::store_string(store_dir, &path))
         }),
     )
     .await?;
     Ok(v)
 }
 
-/// Whether a search path entry is a URL to download (C++ Nix's `isUri`).
-pub(crate) fn is_uri(entry: &str) -> bool {
-    [
-        "http://", "https://", "file://", "channel:", "git://", "s3://", "ssh://",
-    ]
-    .iter()
-    .any(|p| entry.starts_with(p))
-}
-
-/// A store path as a string whose context is the path itself.
-fn store_string(printed: String) -> Value {
-    let mut ctx = Context::new();
-    ctx.insert(printed.clone().into());
-    Value::String(NixString::with_context(printed.into_bytes(), ctx))
-}
 fetcher!(fetch_git, "fetchGit");
 fetcher!(fetch_mercurial, "fetchMercurial");
 fetcher!(fetch_tree, "fetchTree");

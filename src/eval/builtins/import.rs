@@ -67,7 +67,7 @@ fn find_file(co: Co, [entries, wanted]: [Value; 2]) -> GenFuture {
                 wanted.strip_prefix(&format!("{prefix}/"))
             };
             let Some(rest) = rest else { continue };
-            if super::fetch::is_uri(&path) {
+            if crate::eval::eval_io::is_uri(&path) {
                 // A tarball to download (once), then searched as a path.
                 match search_path_download(&co, path.clone()).await? {
                     Some(p) => path = p,
@@ -129,13 +129,8 @@ async fn search_path_download(co: &Co, entry: String) -> Result<Option<String>, 
     use crate::eval::eval_io::{FetchFailure, FetchRequest};
     let v = crate::eval::vm::with_evaluator(
         co,
-        Box::new(move |ev| {
-            let request = FetchRequest {
-                url: super::fetch::resolve_uri(entry.clone()),
-                unpack: true,
-                name: "source".into(),
-            };
-            match ev.io().fetch(&request) {
+        Box::new(
+            move |ev| match ev.io().fetch(&FetchRequest::source_tarball(&entry)) {
                 Ok((path, _)) => {
                     let printed = ev.instantiation().store_dir.print(&path);
                     ev.allow_path(std::path::Path::new(&printed));
@@ -148,8 +143,8 @@ async fn search_path_download(co: &Co, entry: String) -> Result<Option<String>, 
                     Ok(Value::Null)
                 }
                 Err(FetchFailure::Other(m)) => Err(ErrorKind::Other(m)),
-            }
-        }),
+            },
+        ),
     )
     .await?;
     Ok(match v {

@@ -61,7 +61,6 @@ mod flake_ref;
 mod hashing;
 mod import;
 mod io;
-pub(crate) use fetch::resolve_uri;
 pub(crate) use io::io_error;
 mod json;
 mod lists;
