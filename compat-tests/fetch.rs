@@ -119,6 +119,7 @@ fn fetchers_over_http_match_cpp_nix() {
     let files: HashMap<String, Vec<u8>> = [
         ("/file.txt".to_owned(), text.clone()),
         ("/src.tar.gz".to_owned(), tarball(&format!("src-{tag}"))),
+        ("/race.tar.gz".to_owned(), tarball(&format!("race-{tag}"))),
     ]
     .into_iter()
     .collect();
@@ -186,6 +187,46 @@ fn fetchers_over_http_match_cpp_nix() {
             "{args:?} on an oxnix store\n  ours: {}\n  C++:  {}",
             show(&c),
             show(&b)
+        );
+    }
+    // Several processes fetching the same tarball into one store at once
+    // (C++ Nix's store, and an oxnix store of their own): each gets the
+    // path C++ Nix gets, with its contents.
+    // (A tarball no case fetched before; C++ Nix fetches it afterwards.)
+    let expr = format!("let p = builtins.fetchTarball \"{base}/race.tar.gz\"; in [ p (import p) ]");
+    let args = ["--eval", "--strict", "-E", expr.as_str()];
+    let shared_store = tmp.path().join("shared-oxnix-store");
+    let mut outputs = Vec::new();
+    for store in [None, Some(shared_store.as_path())] {
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                let mut cmd = Command::new(OURS_INSTANTIATE);
+                cmd.args(args)
+                    .current_dir(tmp.path())
+                    .env_remove("NIX_REMOTE")
+                    .env_remove("OXNIX_STORE")
+                    .env_remove("OXNIX_STORE_DIR");
+                if let Some(s) = store {
+                    cmd.env("OXNIX_STORE_DIR", s);
+                }
+                cmd.stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("spawn nix-instantiate")
+            })
+            .collect();
+        for run in runs {
+            outputs.push((store, run.wait_with_output().expect("wait")));
+        }
+    }
+    let want = instantiate(&theirs, &args, tmp.path(), None);
+    assert!(want.status.success(), "{}", show(&want));
+    for (store, o) in outputs {
+        assert!(
+            o.status.success() && o.stdout == want.stdout,
+            "at once, store {store:?}: {}\n  C++: {}",
+            show(&o),
+            show(&want)
         );
     }
     // One download per URL in one evaluation, however often it is asked.
