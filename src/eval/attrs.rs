@@ -359,6 +359,21 @@ impl Attrs {
     }
 }
 
+impl Attrs {
+    /// The map of `entries` where, of entries with the same name, the
+    /// first wins (`listToAttrs`): one stable sort instead of an insertion
+    /// per entry.
+    pub fn from_first_wins(mut entries: Vec<(NixString, Value)>) -> Attrs {
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        // `dedup_by` drops the later of two neighbours with one name.
+        entries.dedup_by(|later, earlier| later.0 == earlier.0);
+        if entries.len() > SMALL_MAX {
+            return Attrs(Repr::Large(entries.into_iter().collect()));
+        }
+        Attrs(Repr::Small(entries))
+    }
+}
+
 impl FromIterator<(NixString, Value)> for Attrs {
     /// On repeated names the last wins (as repeated `insert`s).
     fn from_iter<I: IntoIterator<Item = (NixString, Value)>>(iter: I) -> Attrs {

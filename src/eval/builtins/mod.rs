@@ -148,7 +148,7 @@ mod tests {
     use super::*;
 
     /// The builtins that have a fast path, with their arities.
-    const FAST: [(&str, usize); 26] = [
+    const FAST: [(&str, usize); 27] = [
         ("toString", 1),
         ("stringLength", 1),
         ("length", 1),
@@ -175,6 +175,7 @@ mod tests {
         ("mapAttrs", 2),
         ("removeAttrs", 2),
         ("intersectAttrs", 2),
+        ("listToAttrs", 1),
     ];
 
     /// Every fast path is attached to the builtin it is for, with that

@@ -17,7 +17,7 @@ builtins! {
     #[fast(fast::get_attr)] "getAttr" => get_attr,
     #[fast(fast::has_attr)] "hasAttr" => has_attr,
     #[global] #[fast(remove_attrs_fast)] "removeAttrs" => remove_attrs,
-    "listToAttrs" => list_to_attrs, #[fast(map_attrs_fast)] #[strict_last] "mapAttrs" => map_attrs,
+    #[fast(list_to_attrs_fast)] "listToAttrs" => list_to_attrs, #[fast(map_attrs_fast)] #[strict_last] "mapAttrs" => map_attrs,
     "zipAttrsWith" => zip_attrs_with,
     "catAttrs" => cat_attrs, #[fast(intersect_attrs_fast)] "intersectAttrs" => intersect_attrs,
     "unsafeGetAttrPos" => unsafe_get_attr_pos,
@@ -91,34 +91,57 @@ fn remove_attrs(co: Co, [a, names]: [Value; 2]) -> GenFuture {
     })
 }
 
+/// `listToAttrs`'s fast path: a list of evaluated `{ name; value; }`
+/// sets with evaluated names without context (as `nameValuePair`s are
+/// once their list was used): no generator, and the set made by one sort.
+fn list_to_attrs_fast([l]: &[Value; 1]) -> Option<Value> {
+    let Value::List(l) = fast::ready(l)? else {
+        return None;
+    };
+    let mut pairs = Vec::with_capacity(l.len());
+    for item in l.iter() {
+        let Value::Attrs(a) = fast::ready(item)? else {
+            return None;
+        };
+        let Value::String(name) = fast::ready(a.get_bytes(b"name")?)? else {
+            return None;
+        };
+        if name.has_context() {
+            return None;
+        }
+        pairs.push((name, a.get_bytes(b"value")?.clone()));
+    }
+    Some(Value::attrs(Attrs::from_first_wins(pairs)))
+}
+
 fn list_to_attrs(co: Co, [l]: [Value; 1]) -> GenFuture {
     sync(async move {
         let l = list_arg(&co, l).await?;
-        let mut out = Attrs::new();
-        let (name_key, value_key) = (NixString::from("name"), NixString::from("value"));
+        let mut pairs: Vec<(NixString, Value)> = Vec::with_capacity(l.len());
         for item in l.iter() {
             let a = attrs_arg(&co, item.clone()).await?;
             let name = a
-                .get(&name_key)
+                .get_bytes(b"name")
                 .cloned()
                 .ok_or(ErrorKind::AttributeMissing {
                     name: "name".into(),
                     hint: String::new(),
                 })?;
             let name = name_arg(&co, name).await?;
-            let value = a
-                .get(&value_key)
-                .cloned()
-                .ok_or(ErrorKind::AttributeMissing {
-                    name: "value".into(),
-                    hint: String::new(),
-                })?;
-            // The first occurrence of a name wins.
-            if !out.contains_key(&name) {
-                out.insert(name, value);
+            match a.get_bytes(b"value") {
+                Some(value) => pairs.push((name, value.clone())),
+                // As C++ Nix: a name given before wins, and this item's
+                // value is never looked for.
+                None if pairs.iter().any(|(n, _)| *n == name) => {}
+                None => {
+                    return Err(ErrorKind::AttributeMissing {
+                        name: "value".into(),
+                        hint: String::new(),
+                    })
+                }
             }
         }
-        Ok(Value::attrs(out))
+        Ok(Value::attrs(Attrs::from_first_wins(pairs)))
     })
 }
 
