@@ -203,7 +203,7 @@ fn compare_scalars(a: &Value, b: &Value) -> Result<Option<std::cmp::Ordering>, E
 }
 
 /// Equality when it needs no forcing; `None` for two lists or two sets.
-fn scalar_eq(a: &Value, b: &Value) -> Option<bool> {
+pub(crate) fn scalar_eq(a: &Value, b: &Value) -> Option<bool> {
     use Value::*;
     Some(match (a, b) {
         (Null, Null) => true,

@@ -18,7 +18,7 @@ builtins! {
     #[fast(fast::length)] "length" => length, #[fast(fast::head)] "head" => head,
     "tail" => tail, #[fast(fast::elem_at)] "elemAt" => elem_at,
     #[global] #[fast(fast::map)] #[strict_last] "map" => map, "filter" => filter, "foldl'" => foldl,
-    "elem" => elem, "concatLists" => concat_lists,
+    #[fast(elem_fast)] #[strict_last] "elem" => elem, "concatLists" => concat_lists,
     #[fast(fast::gen_list)] #[strict_last] "genList" => gen_list, "any" => any, "all" => all, "sort" => sort,
     "partition" => partition, "groupBy" => group_by, "concatMap" => concat_map,
     "genericClosure" => generic_closure,
@@ -98,6 +98,26 @@ fn foldl(co: Co, [f, acc, l]: [Value; 3]) -> GenFuture {
         }
         run_loop(&co, ListLoop::Foldl { f, acc, list }).await
     })
+}
+
+/// `elem`'s fast path: the value and the list evaluated, and the elements
+/// up to the first equal one evaluated and compared without looking
+/// inside them (numbers, strings, paths, the very same set or list); the
+/// builtin itself otherwise.
+fn elem_fast([x, l]: &[Value; 2]) -> Option<Value> {
+    let Value::List(l) = fast::ready(l)? else {
+        return None;
+    };
+    let value = fast::ready(x)?;
+    for y in l.iter() {
+        // The very same value (a function too) as the builtin's loop
+        // sees it: the values as given, not what their thunks hold (C++
+        // Nix compares value slots, and `map`'s results are new ones).
+        if ops::identical(x, y) || ops::scalar_eq(&value, &fast::ready(y)?)? {
+            return Some(Value::Bool(true));
+        }
+    }
+    Some(Value::Bool(false))
 }
 
 fn elem(co: Co, [x, l]: [Value; 2]) -> GenFuture {

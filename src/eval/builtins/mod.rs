@@ -148,7 +148,7 @@ mod tests {
     use super::*;
 
     /// The builtins that have a fast path, with their arities.
-    const FAST: [(&str, usize); 27] = [
+    const FAST: [(&str, usize); 28] = [
         ("toString", 1),
         ("stringLength", 1),
         ("length", 1),
@@ -176,6 +176,7 @@ mod tests {
         ("removeAttrs", 2),
         ("intersectAttrs", 2),
         ("listToAttrs", 1),
+        ("elem", 2),
     ];
 
     /// Every fast path is attached to the builtin it is for, with that
