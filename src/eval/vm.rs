@@ -1537,8 +1537,12 @@ impl<'e> Vm<'e> {
                         f.code.span(f.ip)
                     };
                     let mut e = EvalError::located(kind, span);
-                    if let Op::BinOp(bop) = op {
-                        operator_context(&mut e, bop);
+                    // (The instruction read again rather than kept from the
+                    // top of the loop: kept, it took two registers across
+                    // every instruction, and the compiler stored them on the
+                    // stack at each dispatch.)
+                    if let Some(Op::BinOp(bop)) = f.code.ops.get(f.ip) {
+                        operator_context(&mut e, *bop);
                     }
                     self.frames.push(Frame::Code(f));
                     return Err(e);
