@@ -126,8 +126,27 @@ fn elem(co: Co, [x, l]: [Value; 2]) -> GenFuture {
         let l = list_arg(&co, l).await?;
         // C++ Nix compares the argument with each element as values in
         // place: the very same value is equal to itself, even a function.
+        // The value, forced at the first comparison (as C++ Nix's), and
+        // then compared with each evaluated element that needs no look
+        // inside without a round trip.
+        let mut value: Option<Value> = None;
         for y in l.iter() {
-            if ops::identical(&x, y) || ops::equal(&co, x.clone(), y.clone()).await? {
+            if ops::identical(&x, y) {
+                return Ok(Value::Bool(true));
+            }
+            let v = match &value {
+                Some(v) => v.clone(),
+                None => value.insert(force(&co, x.clone()).await?).clone(),
+            };
+            if y.is_evaluated() {
+                if let Some(equal) = ops::scalar_eq(&v, &y.resolved()) {
+                    if equal {
+                        return Ok(Value::Bool(true));
+                    }
+                    continue;
+                }
+            }
+            if ops::equal(&co, v, y.clone()).await? {
                 return Ok(Value::Bool(true));
             }
         }
