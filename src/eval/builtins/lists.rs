@@ -231,6 +231,23 @@ pub(super) async fn force_while(
     Ok(())
 }
 
+/// [`less_than`] of evaluated numbers, strings or paths, which need no
+/// forcing and no look inside (`None` for anything else).
+#[inline]
+fn scalar_less_than(x: &Value, y: &Value) -> Option<bool> {
+    Some(match (x, y) {
+        (Value::Int(p), Value::Int(q)) => p < q,
+        (Value::Float(p), Value::Float(q)) => p < q,
+        (Value::Float(p), Value::Int(q)) => *p < *q as f64,
+        (Value::Int(p), Value::Float(q)) => (*p as f64) < *q,
+        (Value::String(p), Value::String(q)) => p.as_bytes() < q.as_bytes(),
+        (Value::Path(p), Value::Path(q)) => {
+            p.as_os_str().as_encoded_bytes() < q.as_os_str().as_encoded_bytes()
+        }
+        _ => return None,
+    })
+}
+
 /// `a < b` as C++ Nix 2.8's `CompareValues` decides it (used by
 /// `lessThan` in `sort`'s fast path and for `genericClosure`'s keys):
 /// numbers (mixing integers and floats), strings and paths are ordered;
@@ -242,15 +259,10 @@ pub(crate) async fn less_than(co: &Co, a: Value, b: Value) -> Result<bool, Error
     loop {
         let x = force(co, a).await?;
         let y = force(co, b).await?;
+        if let Some(less) = scalar_less_than(&x, &y) {
+            return Ok(less);
+        }
         return Ok(match (&x, &y) {
-            (Value::Int(p), Value::Int(q)) => p < q,
-            (Value::Float(p), Value::Float(q)) => p < q,
-            (Value::Float(p), Value::Int(q)) => *p < *q as f64,
-            (Value::Int(p), Value::Float(q)) => (*p as f64) < *q,
-            (Value::String(p), Value::String(q)) => p.as_bytes() < q.as_bytes(),
-            (Value::Path(p), Value::Path(q)) => {
-                p.as_os_str().as_encoded_bytes() < q.as_os_str().as_encoded_bytes()
-            }
             (Value::List(p), Value::List(q)) => {
                 let mut differing = None;
                 for (e, f) in p.iter().zip(q.iter()) {
@@ -292,15 +304,43 @@ fn sort(co: Co, [f, l]: [Value; 2]) -> GenFuture {
         for x in l.iter() {
             items.push(force(&co, x.clone()).await?);
         }
+        let by_less_than =
+            matches!(&f, Value::Builtin(b) if b.name == "lessThan" && b.args.is_empty());
+        // `sort lessThan` of integers only, or of strings only: a total
+        // order, which every stable sort puts in the same order as C++
+        // Nix's `std::stable_sort` (floats are left to the step-wise
+        // sort below: NaN orders nothing).
+        if by_less_than {
+            if items.iter().all(|x| matches!(x, Value::Int(_))) {
+                items.sort_by_key(|x| match x {
+                    Value::Int(i) => *i,
+                    _ => 0,
+                });
+                return Ok(Value::list(List::from(items)));
+            }
+            if items.iter().all(|x| matches!(x, Value::String(_))) {
+                items.sort_by(|x, y| match (x, y) {
+                    (Value::String(p), Value::String(q)) => p.as_bytes().cmp(q.as_bytes()),
+                    _ => std::cmp::Ordering::Equal,
+                });
+                return Ok(Value::list(List::from(items)));
+            }
+        }
         let sort = Box::new(StableSort::new(items));
-        if !matches!(&f, Value::Builtin(b) if b.name == "lessThan" && b.args.is_empty()) {
+        if !by_less_than {
             return run_loop(&co, ListLoop::Sort { f, sort }).await;
         }
         let mut sort = sort;
         let mut answer = None;
         loop {
             match sort.step(answer) {
-                Step::Compare(a, b) => answer = Some(less_than(&co, a, b).await?),
+                // The elements are evaluated: most compare at once.
+                Step::Compare(a, b) => {
+                    answer = Some(match scalar_less_than(&a, &b) {
+                        Some(less) => less,
+                        None => less_than(&co, a, b).await?,
+                    })
+                }
                 Step::Done(sorted) => return Ok(Value::list(sorted.into_iter().collect())),
             }
         }

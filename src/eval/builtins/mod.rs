@@ -148,7 +148,7 @@ mod tests {
     use super::*;
 
     /// The builtins that have a fast path, with their arities.
-    const FAST: [(&str, usize); 28] = [
+    const FAST: [(&str, usize); 29] = [
         ("toString", 1),
         ("stringLength", 1),
         ("length", 1),
@@ -177,6 +177,7 @@ mod tests {
         ("intersectAttrs", 2),
         ("listToAttrs", 1),
         ("elem", 2),
+        ("substring", 3),
     ];
 
     /// Every fast path is attached to the builtin it is for, with that

@@ -20,7 +20,7 @@ use crate::eval::vm::{force, Co, GenFuture};
 
 builtins! {
     #[global] #[fast(fast::to_string)] "toString" => to_string,
-    #[fast(fast::string_length)] "stringLength" => string_length, "substring" => substring,
+    #[fast(fast::string_length)] "stringLength" => string_length, #[fast(substring_fast)] "substring" => substring,
     #[fast(fast::concat_strings_sep)] "concatStringsSep" => concat_strings_sep,
     "replaceStrings" => replace_strings, #[global] "baseNameOf" => base_name_of,
     #[global] "dirOf" => dir_of, "toXML" => to_xml,
@@ -47,6 +47,26 @@ fn string_length(co: Co, [v]: [Value; 1]) -> GenFuture {
         let s = coerce_to_string(&co, v, Coercion::Interpolation).await?;
         Ok(Value::Int(s.len() as i64))
     })
+}
+
+/// `substring`'s fast path: evaluated integers (the start not negative)
+/// and an evaluated string without context.
+fn substring_fast([start, len, s]: &[Value; 3]) -> Option<Value> {
+    let (Value::Int(start), Value::Int(len), Value::String(s)) =
+        (fast::ready(start)?, fast::ready(len)?, fast::ready(s)?)
+    else {
+        return None;
+    };
+    if start < 0 || s.has_context() {
+        return None;
+    }
+    let start = (start as usize).min(s.len());
+    let end = if len < 0 {
+        s.len()
+    } else {
+        start.saturating_add(len as usize).min(s.len())
+    };
+    Some(Value::String(NixString::from(&s.as_bytes()[start..end])))
 }
 
 fn substring(co: Co, [start, len, s]: [Value; 3]) -> GenFuture {
