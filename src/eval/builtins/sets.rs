@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::args::{attrs_arg, function_arg, list_arg, name_arg, sync};
 use super::fast;
+use super::lists::force_while;
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{Attrs, List, NixString, Thunk, Value};
 use crate::eval::vm::{Co, GenFuture};
@@ -206,13 +207,16 @@ fn cat_attrs(co: Co, [name, l]: [Value; 2]) -> GenFuture {
     sync(async move {
         let name = name_arg(&co, name).await?;
         let l = list_arg(&co, l).await?;
-        let mut out = List::new();
+        // The elements that are sets forced ahead, in order (the loop
+        // below forces nothing else), without a round trip each.
+        force_while(&co, &l, |v| matches!(v, Value::Attrs(_))).await?;
+        let mut out = Vec::new();
         for x in l.iter() {
             if let Some(v) = attrs_arg(&co, x.clone()).await?.get(&name) {
-                out.push_back(v.clone());
+                out.push(v.clone());
             }
         }
-        Ok(Value::list(out))
+        Ok(Value::list(List::from(out)))
     })
 }
 
