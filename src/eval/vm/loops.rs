@@ -393,6 +393,12 @@ impl Vm<'_> {
                 }
             };
             l.awaiting = awaiting;
+            // `filter isString`, `any isDerivation`, `all (hasAttr n)`:
+            // the builtin's fast path answers here, without the call.
+            if let Some(v) = fast_answer(&f, &arg) {
+                l.reply = Some(v);
+                continue;
+            }
             match self.loop_call(l, f, arg)? {
                 Some(back) => l = back,
                 None => return Ok(()),
@@ -510,5 +516,24 @@ impl Vm<'_> {
                 Err(EvalError::located(kind, span))
             }
         }
+    }
+}
+
+/// What builtin `f`, given `arg` as its last argument, answers by its fast
+/// path when `arg` is evaluated (as `Vm::builtin_call` would find it),
+/// if it does.
+#[inline]
+fn fast_answer(f: &Value, arg: &Value) -> Option<Value> {
+    let Value::Builtin(b) = f else {
+        return None;
+    };
+    let fast = b.fast?;
+    if b.args.len() + 1 != b.arity || !arg.is_evaluated() {
+        return None;
+    }
+    match b.args.as_slice() {
+        [] => fast(std::slice::from_ref(arg)),
+        [x] => fast(&[x.clone(), arg.clone()]),
+        _ => None,
     }
 }
