@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bstr::BString;
 
-use super::args::{attrs_arg, string_arg, sync};
+use super::args::{attrs_arg, name_arg, string_arg, sync};
 use super::context::{decode, Element};
 use super::io::{io_call, io_error};
 use crate::derivation::{Derivation, Output};
@@ -22,7 +22,7 @@ use crate::hash::{Hash, HashAlgo, HashFormat};
 use std::os::unix::ffi::OsStrExt;
 
 builtins! {
-    #[global] "derivationStrict" => derivation_strict, #[global] "placeholder" => placeholder,
+    #[global] "derivationStrict" => derivation_strict, #[global] #[fast(placeholder_fast)] "placeholder" => placeholder,
     "toFile" => to_file, "storePath" => store_path, "path" => path,
     "filterSource" => filter_source,
 }
@@ -352,18 +352,27 @@ fn parse_output_hash(s: &str, algo: Option<HashAlgo>) -> Result<Hash, ErrorKind>
     Hash::parse_any(s, algo).map_err(|e| other(e.to_string()))
 }
 
+/// The placeholder of output `output`.
+fn placeholder_of(output: &NixString) -> Value {
+    let h = Hash::of_bytes(
+        HashAlgo::Sha256,
+        format!("nix-output:{}", output.to_str_lossy()).as_bytes(),
+    );
+    Value::string(format!("/{}", crate::nixbase32::encode(h.digest())))
+}
+
+/// `placeholder`'s fast path: the output's name evaluated, without
+/// context.
+fn placeholder_fast([output]: &[Value; 1]) -> Option<Value> {
+    match super::fast::ready(output)? {
+        Value::String(output) if !output.has_context() => Some(placeholder_of(&output)),
+        _ => None,
+    }
+}
+
+/// `placeholder output`: a name with context is an error, as in C++ Nix.
 fn placeholder(co: Co, [output]: [Value; 1]) -> GenFuture {
-    sync(async move {
-        let output = string_arg(&co, output).await?;
-        let h = Hash::of_bytes(
-            HashAlgo::Sha256,
-            format!("nix-output:{}", output.to_str_lossy()).as_bytes(),
-        );
-        Ok(Value::string(format!(
-            "/{}",
-            crate::nixbase32::encode(h.digest())
-        )))
-    })
+    sync(async move { Ok(placeholder_of(&name_arg(&co, output).await?)) })
 }
 
 fn to_file(co: Co, [name, contents]: [Value; 2]) -> GenFuture {

@@ -9,7 +9,7 @@ use crate::hash::{Hash, HashAlgo, HashFormat};
 use crate::os_error;
 
 builtins! {
-    "hashString" => hash_string, "hashFile" => hash_file, "convertHash" => convert_hash,
+    #[fast(hash_string_fast)] "hashString" => hash_string, "hashFile" => hash_file, "convertHash" => convert_hash,
 }
 
 /// An algorithm name as C++ Nix's `parseHashType` reads it; an unknown
@@ -23,6 +23,19 @@ fn algo_of(name: &NixString) -> Result<HashAlgo, ErrorKind> {
 
 /// `builtins.hashString algo s`: the base-16 digest of `s`. The algorithm
 /// is checked before `s` is evaluated, as in C++ Nix.
+/// `hashString`'s fast path: a known algorithm and the string evaluated.
+fn hash_string_fast([algo, s]: &[Value; 2]) -> Option<Value> {
+    let (Value::String(algo), Value::String(s)) =
+        (super::fast::ready(algo)?, super::fast::ready(s)?)
+    else {
+        return None;
+    };
+    let algo = algo_of(&algo).ok()?;
+    Some(Value::string(
+        Hash::of_bytes(algo, s.as_bytes()).encode(HashFormat::Base16),
+    ))
+}
+
 fn hash_string(co: Co, [algo, s]: [Value; 2]) -> GenFuture {
     sync(async move {
         let algo = algo_of(&string_arg(&co, algo).await?)?;

@@ -148,7 +148,7 @@ mod tests {
     use super::*;
 
     /// The builtins that have a fast path, with their arities.
-    const FAST: [(&str, usize); 29] = [
+    const FAST: [(&str, usize); 33] = [
         ("toString", 1),
         ("stringLength", 1),
         ("length", 1),
@@ -178,6 +178,10 @@ mod tests {
         ("listToAttrs", 1),
         ("elem", 2),
         ("substring", 3),
+        ("placeholder", 1),
+        ("hashString", 2),
+        ("parseDrvName", 1),
+        ("baseNameOf", 1),
     ];
 
     /// Every fast path is attached to the builtin it is for, with that

@@ -22,7 +22,7 @@ builtins! {
     #[global] #[fast(fast::to_string)] "toString" => to_string,
     #[fast(fast::string_length)] "stringLength" => string_length, #[fast(substring_fast)] "substring" => substring,
     #[fast(fast::concat_strings_sep)] "concatStringsSep" => concat_strings_sep,
-    "replaceStrings" => replace_strings, #[global] "baseNameOf" => base_name_of,
+    "replaceStrings" => replace_strings, #[global] #[fast(base_name_of_fast)] "baseNameOf" => base_name_of,
     #[global] "dirOf" => dir_of, "toXML" => to_xml,
 }
 
@@ -234,6 +234,19 @@ fn dir_name(path: &[u8]) -> &[u8] {
 
 /// `baseNameOf x`: the last component of a path or string (without
 /// copying paths to the store), as a string.
+/// `baseNameOf`'s fast path: an evaluated string (its context kept).
+fn base_name_of_fast([s]: &[Value; 1]) -> Option<Value> {
+    let Value::String(s) = fast::ready(s)? else {
+        return None;
+    };
+    let mut ctx = Context::new();
+    s.add_context_to(&mut ctx);
+    Some(Value::String(NixString::with_context(
+        base_name(s.as_bytes()),
+        ctx,
+    )))
+}
+
 fn base_name_of(co: Co, [s]: [Value; 1]) -> GenFuture {
     sync(async move {
         let s = coerce_no_copy(&co, s).await?;

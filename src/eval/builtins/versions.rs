@@ -1,13 +1,13 @@
 //! Versions and derivation names: `compareVersions`, `splitVersion` and
 //! `parseDrvName`, as C++ Nix splits and orders version components.
 
-use super::args::{string_arg, sync};
-use crate::eval::value::{List, Value};
+use super::args::{name_arg, string_arg, sync};
+use crate::eval::value::{List, NixString, Value};
 use crate::eval::vm::{Co, GenFuture};
 
 builtins! {
     "splitVersion" => split_version, "compareVersions" => compare_versions,
-    "parseDrvName" => parse_drv_name,
+    #[fast(parse_drv_name_fast)] "parseDrvName" => parse_drv_name,
 }
 
 /// The next component of a version string from `*p`: separators (`.`,
@@ -96,21 +96,30 @@ fn split_version(co: Co, [s]: [Value; 1]) -> GenFuture {
 
 /// `builtins.parseDrvName s`: `{ name; version; }`, split at the first
 /// `-` not followed by a letter (no version when there is none).
+/// `parseDrvName`'s fast path: the string evaluated.
+fn parse_drv_name_fast([s]: &[Value; 1]) -> Option<Value> {
+    match super::fast::ready(s)? {
+        Value::String(s) if !s.has_context() => Some(parsed_drv_name(&s)),
+        _ => None,
+    }
+}
+
 fn parse_drv_name(co: Co, [s]: [Value; 1]) -> GenFuture {
-    sync(async move {
-        let s = string_arg(&co, s).await?;
-        let b = s.as_bytes();
-        let split = (0..b.len())
-            .find(|&i| b[i] == b'-' && b.get(i + 1).is_some_and(|c| !c.is_ascii_alphabetic()));
-        let (name, version) = match split {
-            Some(i) => (Value::string(&b[..i]), Value::string(&b[i + 1..])),
-            None => (Value::String(s.clone()), Value::string("")),
-        };
-        Ok(super::args::attrs_from([
-            ("name", name),
-            ("version", version),
-        ]))
-    })
+    // A name with context is an error, as in C++ Nix.
+    sync(async move { Ok(parsed_drv_name(&name_arg(&co, s).await?)) })
+}
+
+/// `{ name; version; }` of a derivation name: the version starts after
+/// the first `-` not followed by a letter.
+fn parsed_drv_name(s: &NixString) -> Value {
+    let b = s.as_bytes();
+    let split = (0..b.len())
+        .find(|&i| b[i] == b'-' && b.get(i + 1).is_some_and(|c| !c.is_ascii_alphabetic()));
+    let (name, version) = match split {
+        Some(i) => (Value::string(&b[..i]), Value::string(&b[i + 1..])),
+        None => (Value::String(s.clone()), Value::string("")),
+    };
+    super::args::attrs_from([("name", name), ("version", version)])
 }
 
 #[cfg(test)]

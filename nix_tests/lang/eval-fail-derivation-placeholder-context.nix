@@ -1,0 +1,1 @@
+builtins.placeholder "${builtins.toFile "x" "y"}"

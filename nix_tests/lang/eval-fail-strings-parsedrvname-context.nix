@@ -1,0 +1,1 @@
+builtins.parseDrvName "a-${builtins.toFile "x" "y"}"
