@@ -1,7 +1,7 @@
 //! Hash builtins: `hashString` and `hashFile` (C++ Nix 2.8) and
 //! `convertHash` (newer Nix), on top of [`crate::hash`].
 
-use super::args::{attrs_arg, string_arg, sync};
+use super::args::{attrs_arg, name_arg, string_arg, sync};
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{NixString, Value};
 use crate::eval::vm::{Co, GenFuture};
@@ -30,6 +30,9 @@ fn hash_string_fast([algo, s]: &[Value; 2]) -> Option<Value> {
     else {
         return None;
     };
+    if algo.has_context() {
+        return None;
+    }
     let algo = algo_of(&algo).ok()?;
     Some(Value::string(
         Hash::of_bytes(algo, s.as_bytes()).encode(HashFormat::Base16),
@@ -38,7 +41,7 @@ fn hash_string_fast([algo, s]: &[Value; 2]) -> Option<Value> {
 
 fn hash_string(co: Co, [algo, s]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let algo = algo_of(&string_arg(&co, algo).await?)?;
+        let algo = algo_of(&name_arg(&co, algo).await?)?;
         let s = string_arg(&co, s).await?;
         Ok(Value::string(
             Hash::of_bytes(algo, s.as_bytes()).encode(HashFormat::Base16),

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use super::args::{attrs_arg, list_arg, string_arg, sync};
+use super::args::{attrs_arg, list_arg, name_arg, string_arg, sync};
 use super::io::path_with_realised_context;
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::{coerce_to_string, Coercion};
@@ -41,7 +41,7 @@ fn scoped_import(co: Co, [attrs, path]: [Value; 2]) -> GenFuture {
 fn find_file(co: Co, [entries, wanted]: [Value; 2]) -> GenFuture {
     sync(async move {
         let entries = list_arg(&co, entries).await?;
-        let wanted = string_arg(&co, wanted).await?.to_string();
+        let wanted = name_arg(&co, wanted).await?.to_string();
         for e in entries.iter() {
             let e = attrs_arg(&co, e.clone()).await?;
             let get = |k: &str| e.get(&NixString::from(k)).cloned();

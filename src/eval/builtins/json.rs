@@ -6,7 +6,7 @@
 //! unsigned overflow in `fromJSON`, invalid UTF-8 in `toJSON`), the later
 //! behaviour is followed, as upstream's language tests expect it.
 
-use super::args::{string_arg, sync};
+use super::args::{name_arg, sync};
 use crate::eval::error::ErrorKind;
 use crate::eval::ops::coerce_no_copy;
 use crate::eval::print::format_float;
@@ -912,7 +912,7 @@ mod reader {
 /// `builtins.fromJSON s`: the Nix value of JSON text `s`.
 fn from_json(co: Co, [s]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let s = string_arg(&co, s).await?;
+        let s = name_arg(&co, s).await?;
         reader::parse(s.as_bytes())
     })
 }

@@ -11,7 +11,7 @@ use regex_automata::util::captures::Captures;
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind};
 
-use super::args::{string_arg, sync};
+use super::args::{name_arg, string_arg, sync};
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{List, NixString, Value};
 use crate::eval::vm::{force, Co, GenFuture};
@@ -523,7 +523,7 @@ fn group_values(caps: &Captures, hay: &[u8]) -> List {
 /// null.
 fn regex_match(co: Co, [re, s]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let re = string_arg(&co, re).await?;
+        let re = name_arg(&co, re).await?;
         let re = compile(&re)?;
         let whole = re.to_end()?;
         let s = string_arg(&co, s).await?;
@@ -541,7 +541,7 @@ fn regex_match(co: Co, [re, s]: [Value; 2]) -> GenFuture {
 /// else the search goes on one character later).
 fn regex_split(co: Co, [re, s_value]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let re = string_arg(&co, re).await?;
+        let re = name_arg(&co, re).await?;
         let re = compile(&re)?;
         re.first()?;
         let s_value = force(&co, s_value).await?;

@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use toml_edit::{Datetime, Item, Offset, Table, Value as TomlValue};
 
-use super::args::{string_arg, sync};
+use super::args::{name_arg, sync};
 use crate::eval::error::ErrorKind;
 use crate::eval::value::{Attrs, List, NixString, Value};
 use crate::eval::vm::{Co, GenFuture};
@@ -25,14 +25,14 @@ pub(crate) fn from_toml_timestamps_spec() -> super::args::Spec {
 
 fn from_toml(co: Co, [text]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let text = string_arg(&co, text).await?;
+        let text = name_arg(&co, text).await?;
         parse(text.as_bytes(), false)
     })
 }
 
 fn from_toml_timestamps(co: Co, [text]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let text = string_arg(&co, text).await?;
+        let text = name_arg(&co, text).await?;
         parse(text.as_bytes(), true)
     })
 }

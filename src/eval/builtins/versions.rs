@@ -1,7 +1,7 @@
 //! Versions and derivation names: `compareVersions`, `splitVersion` and
 //! `parseDrvName`, as C++ Nix splits and orders version components.
 
-use super::args::{name_arg, string_arg, sync};
+use super::args::{name_arg, sync};
 use crate::eval::value::{List, NixString, Value};
 use crate::eval::vm::{Co, GenFuture};
 
@@ -67,8 +67,8 @@ fn compare_version_strings(a: &[u8], b: &[u8]) -> i64 {
 /// than, the same as or newer than `b`.
 fn compare_versions(co: Co, [a, b]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let a = string_arg(&co, a).await?;
-        let b = string_arg(&co, b).await?;
+        let a = name_arg(&co, a).await?;
+        let b = name_arg(&co, b).await?;
         Ok(Value::Int(compare_version_strings(
             a.as_bytes(),
             b.as_bytes(),
@@ -79,7 +79,7 @@ fn compare_versions(co: Co, [a, b]: [Value; 2]) -> GenFuture {
 /// `builtins.splitVersion s`: the components `compareVersions` compares.
 fn split_version(co: Co, [s]: [Value; 1]) -> GenFuture {
     sync(async move {
-        let s = string_arg(&co, s).await?;
+        let s = name_arg(&co, s).await?;
         let s = s.as_bytes();
         let mut p = 0;
         let mut out = List::new();

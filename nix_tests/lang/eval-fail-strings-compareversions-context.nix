@@ -1,0 +1,1 @@
+builtins.compareVersions "1${builtins.substring 0 0 "${builtins.toFile "x" "y"}"}" "2"

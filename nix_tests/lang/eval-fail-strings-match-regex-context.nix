@@ -1,0 +1,1 @@
+builtins.match "a${builtins.substring 0 0 "${builtins.toFile "x" "y"}"}" "a"
