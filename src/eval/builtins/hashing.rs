@@ -53,7 +53,7 @@ fn hash_string(co: Co, [algo, s]: [Value; 2]) -> GenFuture {
 /// contents (symlinks followed).
 fn hash_file(co: Co, [algo, path]: [Value; 2]) -> GenFuture {
     sync(async move {
-        let algo = algo_of(&string_arg(&co, algo).await?)?;
+        let algo = algo_of(&name_arg(&co, algo).await?)?;
         let path = super::io::realised_path(&co, path).await?;
         let hash = super::io::io_call(&co, move |io| {
             let mut file = io.open_file(&path).map_err(|e| {
