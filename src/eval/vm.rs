@@ -2159,6 +2159,44 @@ pub(crate) fn did_you_mean(names: &[String], name: &str) -> String {
     }
 }
 
+/// What builtin `b`'s fast path answers when `arg` is its last argument;
+/// `arg` back when it has none or it declines. The arguments are put
+/// together in an array on the stack (builtins take at most three; one
+/// written out for each count, which measured cheaper than a buffer of
+/// three filled in part), so that a fast path that answers needs no
+/// allocation.
+#[inline(always)]
+fn fast_answer(b: &Builtin, mut arg: Value) -> Result<Value, Value> {
+    let (Some(fast), true) = (b.fast, b.args.len() + 1 == b.arity) else {
+        return Err(arg);
+    };
+    match b.args.as_slice() {
+        [] => {
+            let all = [arg];
+            if let Some(v) = fast(&all) {
+                return Ok(v);
+            }
+            [arg] = all;
+        }
+        [x] => {
+            let all = [x.clone(), arg];
+            if let Some(v) = fast(&all) {
+                return Ok(v);
+            }
+            [_, arg] = all;
+        }
+        [x, y] => {
+            let all = [x.clone(), y.clone(), arg];
+            if let Some(v) = fast(&all) {
+                return Ok(v);
+            }
+            [_, _, arg] = all;
+        }
+        _ => {}
+    }
+    Err(arg)
+}
+
 /// The trace C++ Nix gives an error of a binary operator it evaluates as a
 /// builtin call (`a - b` is `__sub a b`, `a < b` is `__lessThan a b`) or
 /// as list concatenation.
@@ -2238,38 +2276,11 @@ enum Applied {
 /// Gives builtin `b` argument `arg`: a generator computing the result once
 /// all arguments are there, or a value (the partially applied builtin, or
 /// the result of the fast path).
-fn apply_builtin(host: &dyn Host, b: &Builtin, mut arg: Value) -> Result<Applied, ErrorKind> {
-    // The last argument of a builtin with a fast path: the arguments are
-    // put together in an array on the stack (builtins take at most three;
-    // one written out for each count, which measured cheaper than a
-    // buffer of three filled in part), so that a fast path that answers
-    // needs no allocation.
-    if let (Some(fast), true) = (b.fast, b.args.len() + 1 == b.arity) {
-        match b.args.as_slice() {
-            [] => {
-                let all = [arg];
-                if let Some(v) = fast(&all) {
-                    return Ok(Applied::Value(v));
-                }
-                [arg] = all;
-            }
-            [x] => {
-                let all = [x.clone(), arg];
-                if let Some(v) = fast(&all) {
-                    return Ok(Applied::Value(v));
-                }
-                [_, arg] = all;
-            }
-            [x, y] => {
-                let all = [x.clone(), y.clone(), arg];
-                if let Some(v) = fast(&all) {
-                    return Ok(Applied::Value(v));
-                }
-                [_, _, arg] = all;
-            }
-            _ => {}
-        }
-    }
+fn apply_builtin(host: &dyn Host, b: &Builtin, arg: Value) -> Result<Applied, ErrorKind> {
+    let arg = match fast_answer(b, arg) {
+        Ok(v) => return Ok(Applied::Value(v)),
+        Err(arg) => arg,
+    };
     if b.args.len() + 1 < b.arity {
         let mut args: PartialArgs = b.args.iter().cloned().collect();
         args.push(arg);

@@ -21,9 +21,13 @@ fn algo_of(name: &NixString) -> Result<HashAlgo, ErrorKind> {
         .ok_or_else(|| ErrorKind::Usage(format!("unknown hash algorithm '{name}'")))
 }
 
-/// `builtins.hashString algo s`: the base-16 digest of `s`. The algorithm
-/// is checked before `s` is evaluated, as in C++ Nix.
-/// `hashString`'s fast path: a known algorithm and the string evaluated.
+/// The base-16 digest of `s` by `algo`, as a string.
+fn hex_digest(algo: HashAlgo, s: &NixString) -> Value {
+    Value::string(Hash::of_bytes(algo, s.as_bytes()).encode(HashFormat::Base16))
+}
+
+/// `hashString`'s fast path: a known algorithm named without context and
+/// the string evaluated.
 fn hash_string_fast([algo, s]: &[Value; 2]) -> Option<Value> {
     let (Value::String(algo), Value::String(s)) =
         (super::fast::ready(algo)?, super::fast::ready(s)?)
@@ -33,19 +37,15 @@ fn hash_string_fast([algo, s]: &[Value; 2]) -> Option<Value> {
     if algo.has_context() {
         return None;
     }
-    let algo = algo_of(&algo).ok()?;
-    Some(Value::string(
-        Hash::of_bytes(algo, s.as_bytes()).encode(HashFormat::Base16),
-    ))
+    Some(hex_digest(algo_of(&algo).ok()?, &s))
 }
 
+/// `builtins.hashString algo s`: the base-16 digest of `s`. The algorithm
+/// is checked before `s` is evaluated, as in C++ Nix.
 fn hash_string(co: Co, [algo, s]: [Value; 2]) -> GenFuture {
     sync(async move {
         let algo = algo_of(&name_arg(&co, algo).await?)?;
-        let s = string_arg(&co, s).await?;
-        Ok(Value::string(
-            Hash::of_bytes(algo, s.as_bytes()).encode(HashFormat::Base16),
-        ))
+        Ok(hex_digest(algo, &string_arg(&co, s).await?))
     })
 }
 

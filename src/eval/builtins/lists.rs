@@ -126,9 +126,9 @@ fn elem(co: Co, [x, l]: [Value; 2]) -> GenFuture {
         let l = list_arg(&co, l).await?;
         // C++ Nix compares the argument with each element as values in
         // place: the very same value is equal to itself, even a function.
-        // The value, forced at the first comparison (as C++ Nix's), and
-        // then compared with each evaluated element that needs no look
-        // inside without a round trip.
+        // The value is forced at the first comparison (as C++ Nix's), and
+        // an evaluated element that needs no look inside is compared
+        // without a round trip.
         let mut value: Option<Value> = None;
         for y in l.iter() {
             if ops::identical(&x, y) {

@@ -49,24 +49,30 @@ fn string_length(co: Co, [v]: [Value; 1]) -> GenFuture {
     })
 }
 
+/// `len` bytes of `s` from `start` (to the end for a negative `len`),
+/// clipped to the string; the context stays, as in C++ Nix (even for an
+/// empty result).
+fn substring_of(s: &NixString, start: usize, len: i64) -> Value {
+    let start = start.min(s.len());
+    let end = if len < 0 {
+        s.len()
+    } else {
+        start.saturating_add(len as usize).min(s.len())
+    };
+    let mut ctx = Context::new();
+    s.add_context_to(&mut ctx);
+    Value::String(NixString::with_context(&s.as_bytes()[start..end], ctx))
+}
+
 /// `substring`'s fast path: evaluated integers (the start not negative)
-/// and an evaluated string without context.
+/// and an evaluated string.
 fn substring_fast([start, len, s]: &[Value; 3]) -> Option<Value> {
     let (Value::Int(start), Value::Int(len), Value::String(s)) =
         (fast::ready(start)?, fast::ready(len)?, fast::ready(s)?)
     else {
         return None;
     };
-    if start < 0 || s.has_context() {
-        return None;
-    }
-    let start = (start as usize).min(s.len());
-    let end = if len < 0 {
-        s.len()
-    } else {
-        start.saturating_add(len as usize).min(s.len())
-    };
-    Some(Value::String(NixString::from(&s.as_bytes()[start..end])))
+    Some(substring_of(&s, usize::try_from(start).ok()?, len))
 }
 
 fn substring(co: Co, [start, len, s]: [Value; 3]) -> GenFuture {
@@ -79,19 +85,7 @@ fn substring(co: Co, [start, len, s]: [Value; 3]) -> GenFuture {
                 "negative start position in 'substring'".into(),
             ));
         }
-        let start = (start as usize).min(s.len());
-        let end = if len < 0 {
-            s.len()
-        } else {
-            start.saturating_add(len as usize).min(s.len())
-        };
-        // The context stays, as in C++ Nix (even for an empty result).
-        let mut ctx = Context::new();
-        s.add_context_to(&mut ctx);
-        Ok(Value::String(NixString::with_context(
-            &s.as_bytes()[start..end],
-            ctx,
-        )))
+        Ok(substring_of(&s, start as usize, len))
     })
 }
 
@@ -232,31 +226,25 @@ fn dir_name(path: &[u8]) -> &[u8] {
     }
 }
 
-/// `baseNameOf x`: the last component of a path or string (without
-/// copying paths to the store), as a string.
-/// `baseNameOf`'s fast path: an evaluated string (its context kept).
-fn base_name_of_fast([s]: &[Value; 1]) -> Option<Value> {
-    let Value::String(s) = fast::ready(s)? else {
-        return None;
-    };
+/// The last component of `s`, with its context.
+fn base_name_value(s: &NixString) -> Value {
     let mut ctx = Context::new();
     s.add_context_to(&mut ctx);
-    Some(Value::String(NixString::with_context(
-        base_name(s.as_bytes()),
-        ctx,
-    )))
+    Value::String(NixString::with_context(base_name(s.as_bytes()), ctx))
 }
 
+/// `baseNameOf`'s fast path: an evaluated string.
+fn base_name_of_fast([s]: &[Value; 1]) -> Option<Value> {
+    match fast::ready(s)? {
+        Value::String(s) => Some(base_name_value(&s)),
+        _ => None,
+    }
+}
+
+/// `baseNameOf x`: the last component of a path or string (without
+/// copying paths to the store), as a string.
 fn base_name_of(co: Co, [s]: [Value; 1]) -> GenFuture {
-    sync(async move {
-        let s = coerce_no_copy(&co, s).await?;
-        let mut ctx = Context::new();
-        s.add_context_to(&mut ctx);
-        Ok(Value::String(NixString::with_context(
-            base_name(s.as_bytes()),
-            ctx,
-        )))
-    })
+    sync(async move { Ok(base_name_value(&coerce_no_copy(&co, s).await?)) })
 }
 
 /// `dirOf x`: the directory part of a path (a path) or of anything else

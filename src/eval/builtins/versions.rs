@@ -94,9 +94,7 @@ fn split_version(co: Co, [s]: [Value; 1]) -> GenFuture {
     })
 }
 
-/// `builtins.parseDrvName s`: `{ name; version; }`, split at the first
-/// `-` not followed by a letter (no version when there is none).
-/// `parseDrvName`'s fast path: the string evaluated.
+/// `parseDrvName`'s fast path: the string evaluated, without context.
 fn parse_drv_name_fast([s]: &[Value; 1]) -> Option<Value> {
     match super::fast::ready(s)? {
         Value::String(s) if !s.has_context() => Some(parsed_drv_name(&s)),
@@ -104,13 +102,14 @@ fn parse_drv_name_fast([s]: &[Value; 1]) -> Option<Value> {
     }
 }
 
+/// `builtins.parseDrvName s`: `{ name; version; }`, split at the first
+/// `-` not followed by a letter (no version when there is none). A name
+/// with context is an error, as in C++ Nix.
 fn parse_drv_name(co: Co, [s]: [Value; 1]) -> GenFuture {
-    // A name with context is an error, as in C++ Nix.
     sync(async move { Ok(parsed_drv_name(&name_arg(&co, s).await?)) })
 }
 
-/// `{ name; version; }` of a derivation name: the version starts after
-/// the first `-` not followed by a letter.
+/// `{ name; version; }` of derivation name `s`.
 fn parsed_drv_name(s: &NixString) -> Value {
     let b = s.as_bytes();
     let split = (0..b.len())

@@ -12,8 +12,8 @@
 //! the generator below, as before.
 
 use super::{
-    curried_frame, curried_inner, quick_value, Callee, Done, EvalError, Frame, ListLoop, Span,
-    Value, Vm,
+    curried_frame, curried_inner, fast_answer, quick_value, Callee, Done, EvalError, Frame,
+    ListLoop, Span, Value, Vm,
 };
 use crate::eval::code::Shape;
 use crate::eval::counted::Counted;
@@ -393,12 +393,19 @@ impl Vm<'_> {
                 }
             };
             l.awaiting = awaiting;
-            // `filter isString`, `any isDerivation`, `all (hasAttr n)`:
-            // the builtin's fast path answers here, without the call.
-            if let Some(v) = fast_answer(&f, &arg) {
-                l.reply = Some(v);
-                continue;
-            }
+            // `filter isString`, `any isDerivation`, `all (hasAttr n)`
+            // of an evaluated element: the builtin's fast path answers
+            // here, without the call (as `Vm::builtin_call` would).
+            let arg = match &f {
+                Value::Builtin(b) if arg.is_evaluated() => match fast_answer(b, arg) {
+                    Ok(v) => {
+                        l.reply = Some(v);
+                        continue;
+                    }
+                    Err(arg) => arg,
+                },
+                _ => arg,
+            };
             match self.loop_call(l, f, arg)? {
                 Some(back) => l = back,
                 None => return Ok(()),
@@ -516,24 +523,5 @@ impl Vm<'_> {
                 Err(EvalError::located(kind, span))
             }
         }
-    }
-}
-
-/// What builtin `f`, given `arg` as its last argument, answers by its fast
-/// path when `arg` is evaluated (as `Vm::builtin_call` would find it),
-/// if it does.
-#[inline]
-fn fast_answer(f: &Value, arg: &Value) -> Option<Value> {
-    let Value::Builtin(b) = f else {
-        return None;
-    };
-    let fast = b.fast?;
-    if b.args.len() + 1 != b.arity || !arg.is_evaluated() {
-        return None;
-    }
-    match b.args.as_slice() {
-        [] => fast(std::slice::from_ref(arg)),
-        [x] => fast(&[x.clone(), arg.clone()]),
-        _ => None,
     }
 }
