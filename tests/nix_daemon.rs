@@ -3,6 +3,9 @@
 //! `--stdio` mode and over a unix socket in a temporary directory that the
 //! test starts and stops. Queries agree with `nix-store`, texts and NARs we
 //! add are valid to C++ Nix, a trivial derivation is built by the daemon.
+//! Our `nix-store --read-log` against C++ Nix's on logs it wrote while
+//! building, on its local store and through its daemon; keys from our
+//! `--generate-binary-cache-key` used by its `nix store sign`/`verify`.
 //! Skipped with a message without `nix-daemon`, failing instead under
 //! `OXNIX_REQUIRE_SERVICES=1`.
 
@@ -316,4 +319,171 @@ fn a_text_content_address_is_added_through_the_socket() {
         cpp_store(&root, &["-q", "--references", &dir.print(&info.path)]).trim(),
         printed
     );
+}
+
+/// Runs `nix-store args…` (`bin`: C++ Nix's or ours) in the throwaway
+/// store's environment.
+fn nix_store_in(bin: &Path, root: &Path, args: &[&str]) -> std::process::Output {
+    let mut c = Command::new(bin);
+    nix_env(&mut c, root);
+    c.env_remove("OXNIX_STORE")
+        .env_remove("OXNIX_STORE_DIR")
+        .args(args)
+        .output()
+        .expect("nix-store")
+}
+
+/// `nix-store --read-log`: C++ Nix builds a derivation that writes to its
+/// log (kept compressed, its default), then our `nix-store -l` prints what
+/// C++ Nix's does for the output path, the derivation, both, an unknown
+/// path and a path outside the store, on its local store and through its
+/// daemon (whose client reads the log directory itself), with the same
+/// exit code and error.
+#[test]
+fn build_logs_are_read_as_cpp_nix_reads_them() {
+    let (Some(daemon), Some(theirs)) = (cpp_bin("nix-daemon"), cpp_bin("nix-store")) else {
+        return;
+    };
+    if !Path::new("/bin/sh").exists() {
+        return;
+    }
+    let ours = Path::new(env!("CARGO_BIN_EXE_nix-store"));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let (drv, out) = built_by_cpp_nix(&theirs, &root);
+    let missing = format!("{}/{}-x", root.join("store").display(), "a".repeat(32));
+    let outside = tmp.path().display().to_string();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["--read-log", &out],
+        vec!["-l", &drv],
+        vec!["-l", &out, &drv],
+        vec!["-l", &missing],
+        vec!["-l", &out, &missing],
+        vec!["-l", &outside],
+        vec!["-l"],
+        vec!["-l", "--foo", &out],
+    ];
+    let check = |extra: &[&str]| {
+        for case in &cases {
+            let args: Vec<&str> = extra.iter().chain(case.iter()).copied().collect();
+            let (a, b) = (
+                nix_store_in(ours, &root, &args),
+                nix_store_in(&theirs, &root, &args),
+            );
+            assert_eq!(a.status.code(), b.status.code(), "exit code of {args:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&a.stdout),
+                String::from_utf8_lossy(&b.stdout),
+                "stdout of {args:?}"
+            );
+            let first = |o: &std::process::Output| {
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            assert_eq!(first(&a), first(&b), "stderr of {args:?}");
+        }
+    };
+    let log = nix_store_in(ours, &root, &["-l", &out]);
+    assert_eq!(String::from_utf8_lossy(&log.stdout), "FOO\nto-stderr\n");
+    check(&[]);
+    let d = SocketDaemon::start(&daemon, &root, tmp.path());
+    let address = format!("unix://{}", d.socket.display());
+    check(&["--store", &address]);
+}
+
+/// A derivation that writes to its log, built by C++ Nix's `nix-store -r`
+/// in the throwaway store at `root`: (its `.drv` path, its output path).
+fn built_by_cpp_nix(nix_store: &Path, root: &Path) -> (String, String) {
+    let mut c = Command::new("nix-instantiate");
+    nix_env(&mut c, root);
+    let expr = r#"derivation { name = "logged"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo FOO; echo to-stderr >&2; echo built > $out" ]; }"#;
+    let out = c.args(["-E", expr]).output().expect("nix-instantiate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let drv = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let built = nix_store_in(nix_store, root, &["-r", &drv]);
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let out = String::from_utf8_lossy(&built.stdout).trim().to_owned();
+    assert!(out.ends_with("-logged"), "{out}");
+    (drv, out)
+}
+
+/// `nix-store --generate-binary-cache-key`: C++ Nix's `nix store sign`
+/// signs a path it built with our secret key, its `nix store verify`
+/// trusts the path with our public key and not with another pair's.
+#[test]
+fn cpp_nix_signs_and_verifies_with_our_keys() {
+    let (Some(theirs), Some(nix)) = (cpp_bin("nix-store"), cpp_bin("nix")) else {
+        return;
+    };
+    if !Path::new("/bin/sh").exists() {
+        return;
+    }
+    let ours = Path::new(env!("CARGO_BIN_EXE_nix-store"));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let (_, out) = built_by_cpp_nix(&theirs, &root);
+    let keys = |name: &str| {
+        let (sk, pk) = (
+            tmp.path().join(format!("{name}.sk")),
+            tmp.path().join(format!("{name}.pk")),
+        );
+        let made = nix_store_in(
+            ours,
+            &root,
+            &[
+                "--generate-binary-cache-key",
+                name,
+                sk.to_str().unwrap(),
+                pk.to_str().unwrap(),
+            ],
+        );
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        (sk, std::fs::read_to_string(&pk).expect("public key"))
+    };
+    let (sk, pk) = keys("cache1.example.org");
+    let (_, other_pk) = keys("cache2.example.org");
+    let nix_cmd = |args: &[&str]| {
+        let mut c = Command::new(&nix);
+        nix_env(&mut c, &root);
+        c.args(["--extra-experimental-features", "nix-command"])
+            .args(args)
+            .output()
+            .expect("nix")
+    };
+    let verify = |key: &str| {
+        nix_cmd(&[
+            "store",
+            "verify",
+            "--sigs-needed",
+            "1",
+            "--trusted-public-keys",
+            key,
+            &out,
+        ])
+    };
+    assert!(!verify(&pk).status.success(), "unsigned yet");
+    let signed = nix_cmd(&["store", "sign", "--key-file", sk.to_str().unwrap(), &out]);
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let v = verify(&pk);
+    assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stderr));
+    assert!(!verify(&other_pk).status.success());
 }

@@ -18,6 +18,9 @@ use std::sync::Arc;
 use clap::{Arg, ArgAction, Command};
 
 use super::legacy_args;
+
+mod build_logs;
+mod signing_keys;
 use super::store_env::store_dir;
 use super::CliError;
 use crate::hash::{HashAlgo, HashFormat};
@@ -126,7 +129,11 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         "Hard-link identical files of C++ Nix's local store into its .links directory and report the space freed (oxnix's store keeps each content once: nothing to link; through C++ Nix's daemon, the daemon does it)",
     ),
-    not_yet("read-log", Some('l')),
+    op(
+        "read-log",
+        Some('l'),
+        "Print the build log C++ Nix kept of each derivation PATH (of its deriver for an output path), from its local store's log directory",
+    ),
     op(
         "dump-db",
         None,
@@ -158,8 +165,12 @@ pub const OPERATIONS: &[Operation] = &[
         None,
         "Repair the store PATHs (oxnix has no substituters: checks them, then fails as C++ Nix without substituters does; -v says what was found; through C++ Nix's daemon, 2.8's error)",
     ),
+    op(
+        "generate-binary-cache-key",
+        None,
+        "Write a new Ed25519 key pair named NAME to SECRET-FILE and PUBLIC-FILE (NAME:BASE64, as C++ Nix's binary cache signatures use)",
+    ),
     not_yet("serve", None),
-    not_yet("generate-binary-cache-key", None),
 ];
 
 /// Other spellings of operations (C++ Nix's aliases).
@@ -451,6 +462,8 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         "register-validity" => ctx.register_validity(&operands, false),
         "repair-path" => ctx.repair_path(&operands),
         "verify" => ctx.verify(&operands),
+        "read-log" => plain(&|o| ctx.read_log(o)),
+        "generate-binary-cache-key" => signing_keys::generate(&op_flags, &operands),
         other => Err(CliError::Failed(format!(
             "not supported yet: nix-store --{other} (oxnix implements {} so far)",
             implemented_operations()
@@ -1978,6 +1991,17 @@ impl Context<'_> {
             return Err(CliError::Failed(format!("cannot repair path '{printed}'")));
         }
         Ok(())
+    }
+
+    fn read_log(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        let address = super::store_env::any_address(self.store.as_deref())?;
+        let dir = store_dir()?;
+        let store = AnyStore::open(&address, dir.clone()).map_err(store_error)?;
+        let log_dir = build_logs::log_dir_of(&address, &super::store_env::nix_paths()?.log_dir);
+        let resolve = |p: &PathBuf| follow_links_to_store_path(&dir, p);
+        with_stdout(|out| {
+            build_logs::read_logs(&store, log_dir.as_deref(), operands, &resolve, out)
+        })
     }
 
     fn export(&self, operands: &[PathBuf]) -> Result<(), CliError> {

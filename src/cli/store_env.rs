@@ -71,12 +71,15 @@ pub fn store_address(given: Option<&str>) -> Result<StoreAddress, CliError> {
     .map_err(CliError::failed)
 }
 
-/// Opens oxnix's store at `given` (or the default address) with paths in
-/// `store_dir`.
+/// C++ Nix's directories as the environment sets them.
+pub fn nix_paths() -> Result<NixPaths, CliError> {
+    Ok(NixPaths::from_env(store_dir()?, &|k| std::env::var_os(k)))
+}
+
 /// The store a command of C++ Nix's works on: `--store` (C++ Nix's
 /// addresses or oxnix's), else as [`AnyAddress::from_env`] chooses.
 pub fn any_address(given: Option<&str>) -> Result<AnyAddress, CliError> {
-    let nix = NixPaths::from_env(store_dir()?, &|k| std::env::var_os(k));
+    let nix = nix_paths()?;
     let env = |k: &str| std::env::var_os(k);
     match given {
         Some(a) => AnyAddress::parse(a, &nix),
@@ -85,6 +88,8 @@ pub fn any_address(given: Option<&str>) -> Result<AnyAddress, CliError> {
     .map_err(CliError::failed)
 }
 
+/// Opens oxnix's store at `given` (or the default address) with paths in
+/// `store_dir`.
 pub fn open_store(given: Option<&str>, store_dir: StoreDir) -> Result<Store, CliError> {
     Store::open(&store_address(given)?, store_dir).map_err(CliError::failed)
 }

@@ -29,6 +29,8 @@ pub struct NixPaths {
     pub state_dir: PathBuf,
     /// `$NIX_DAEMON_SOCKET_PATH`, else `<state>/daemon-socket/socket`.
     pub daemon_socket: PathBuf,
+    /// `$NIX_LOG_DIR`, else `/nix/var/log/nix`.
+    pub log_dir: PathBuf,
 }
 
 impl NixPaths {
@@ -46,10 +48,14 @@ impl NixPaths {
                     state_dir.join("daemon-socket/socket")
                 }
             });
+        let log_dir = non_empty("NIX_LOG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(crate::store::local::DEFAULT_LOG_DIR));
         NixPaths {
             store_dir,
             state_dir,
             daemon_socket,
+            log_dir,
         }
     }
 
@@ -62,7 +68,10 @@ impl NixPaths {
     fn local(&self, root: Option<PathBuf>) -> LocalConfig {
         match root {
             Some(r) => LocalConfig::chroot(self.store_dir.clone(), r),
-            None => LocalConfig::new(self.store_dir.clone(), self.state_dir.clone()),
+            None => LocalConfig {
+                log_dir: self.log_dir.clone(),
+                ..LocalConfig::new(self.store_dir.clone(), self.state_dir.clone())
+            },
         }
     }
 }
@@ -125,6 +134,9 @@ impl AnyAddress {
                 }
                 if let Some(real) = param("real") {
                     c.real_store_dir = PathBuf::from(real);
+                }
+                if let Some(log) = param("log") {
+                    c.log_dir = PathBuf::from(log);
                 }
                 return Ok(AnyAddress::Local(c));
             }

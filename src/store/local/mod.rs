@@ -97,6 +97,10 @@ pub struct LocalConfig {
     pub real_store_dir: PathBuf,
     /// The root of a chroot store.
     pub root: Option<PathBuf>,
+    /// Where C++ Nix keeps the build logs of this store's derivations
+    /// (`drvs/XX/REST[.bz2]`): `$NIX_LOG_DIR`, else `/nix/var/log/nix`;
+    /// `ROOT/nix/var/log/nix` for a chroot store; `?log=DIR`.
+    pub log_dir: PathBuf,
 }
 
 impl LocalConfig {
@@ -107,6 +111,7 @@ impl LocalConfig {
             store_dir,
             state_dir,
             root: None,
+            log_dir: PathBuf::from(DEFAULT_LOG_DIR),
         }
     }
 
@@ -116,10 +121,14 @@ impl LocalConfig {
             store_dir,
             state_dir: root.join("nix/var/nix"),
             real_store_dir: root.join("nix/store"),
+            log_dir: root.join("nix/var/log/nix"),
             root: Some(root),
         }
     }
 }
+
+/// C++ Nix's default log directory.
+pub const DEFAULT_LOG_DIR: &str = "/nix/var/log/nix";
 
 /// C++ Nix's local store.
 pub struct LocalStore {
