@@ -1,8 +1,8 @@
 //! The `nix-instantiate` executable (the same code as `oxnix nix-instantiate`).
 
 fn main() {
-    std::process::exit(oxnix::cli::run_command(
+    std::process::exit(oxnix::cli::run_invoked(
         "nix-instantiate",
-        std::env::args_os().skip(1).collect(),
+        std::env::args_os().collect(),
     ));
 }

@@ -1,8 +1,8 @@
 //! The `nix-store` executable (the same code as `oxnix nix-store`).
 
 fn main() {
-    std::process::exit(oxnix::cli::run_command(
+    std::process::exit(oxnix::cli::run_invoked(
         "nix-store",
-        std::env::args_os().skip(1).collect(),
+        std::env::args_os().collect(),
     ));
 }

@@ -1,7 +1,10 @@
 //! oxnix on C++ Nix's local store (`store::local`), checked against C++
 //! Nix 2.8 itself on a throwaway chroot store (`--store local?root=DIR`):
 //! paths we add are valid to C++ Nix and identical; paths C++ Nix adds are
-//! valid to us; both writing at the same time lose nothing. Skipped with
+//! valid to us; both writing at the same time lose nothing; whole-store
+//! operations and `nix-store --serve` give what C++ Nix gives on an
+//! identical copy of a store, and C++ Nix's `nix copy` works through our
+//! `--serve`. Skipped with
 //! a message without `nix-store` (C++), failing instead under
 //! `OXNIX_REQUIRE_SERVICES=1`.
 
@@ -706,4 +709,311 @@ fn roots_cpp_nix_sends_while_we_collect_survive() {
     args.extend(added.iter().map(String::as_str));
     cpp(&bin, &root, &args);
     cpp(&bin, &root, &["--verify", "--check-contents"]);
+}
+
+/// Runs `nix-store --store local?root=ROOT FLAGS…` (`bin`: C++'s or ours)
+/// with `input` on stdin: exit code, stdout bytes, stderr (with `root`
+/// written as `ROOT`).
+fn serve_on(
+    bin: &Path,
+    root: &Path,
+    conf: &Path,
+    flags: &[&str],
+    input: &[u8],
+) -> (Option<i32>, Vec<u8>, String) {
+    use std::io::Write;
+    let mut child = Command::new(bin)
+        .arg("--store")
+        .arg(format!("local?root={}", root.display()))
+        .args(flags)
+        .env_remove("NIX_REMOTE")
+        .env_remove("NIX_STORE_DIR")
+        .env_remove("NIX_STATE_DIR")
+        .env_remove("OXNIX_STORE")
+        .env_remove("OXNIX_STORE_DIR")
+        .env("NIX_CONF_DIR", conf)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("running nix-store");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // The server may stop reading early (an error): a broken pipe is fine.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    let out = child.wait_with_output().expect("nix-store");
+    let err = String::from_utf8_lossy(&out.stderr).replace(&root.display().to_string(), "ROOT");
+    (out.status.code(), out.stdout, err)
+}
+
+/// Requests of the serve protocol, in its wire format.
+#[derive(Default)]
+struct Serve(Vec<u8>);
+
+impl Serve {
+    /// The client's greeting (version 2.7, as C++ Nix 2.8's client).
+    fn hello() -> Serve {
+        Serve::default().num(0x390c_9deb).num(0x207)
+    }
+    fn num(mut self, n: u64) -> Serve {
+        self.0.extend_from_slice(&n.to_le_bytes());
+        self
+    }
+    fn bytes(mut self, b: &[u8]) -> Serve {
+        self = self.num(b.len() as u64);
+        self.0.extend_from_slice(b);
+        self.0.resize(self.0.len() + (8 - b.len() % 8) % 8, 0);
+        self
+    }
+    fn strs(mut self, items: &[&str]) -> Serve {
+        self = self.num(items.len() as u64);
+        for s in items {
+            self = self.bytes(s.as_bytes());
+        }
+        self
+    }
+    fn raw(mut self, b: &[u8]) -> Serve {
+        self.0.extend_from_slice(b);
+        self
+    }
+}
+
+/// `nix-store --serve`: the same request streams give the same replies,
+/// byte for byte, and the same errors and exit codes from C++ Nix 2.8 on
+/// a store it made and from us on an identical copy: queries, NARs,
+/// exports, closures (with a derivation's outputs), refusals without
+/// `--write`, bad greetings and commands, a cut-off request; then, with
+/// `--write`, a path imported in the export format and one added with its
+/// NAR and path info leave the two stores registering the same paths.
+#[test]
+fn serve_answers_as_cpp_nix_does_on_a_copy() {
+    let Some(bin) = cpp_nix_store() else { return };
+    let tmp = tempfile::tempdir().expect("tmp");
+    let conf = conf_dir(tmp.path());
+    let theirs = tmp.path().join("s-theirs");
+    let paths = populated_store(&bin, tmp.path(), &theirs);
+    let ours = tmp.path().join("s-ours");
+    copy_store(&theirs, &ours);
+    let (t0, t1, t2, drv, top) = (&paths[0], &paths[1], &paths[2], &paths[3], &paths[4]);
+    let missing = format!("/nix/store/{}-missing", "0".repeat(32));
+    let same = |flags: &[&str], input: &Serve| {
+        // (A usage error names the program as invoked: its path here.)
+        let mut t = serve_on(&bin, &theirs, &conf, flags, &input.0);
+        t.2 = t.2.replace(&bin.display().to_string(), "nix-store");
+        let mut o = serve_on(Path::new(OUR_NIX_STORE), &ours, &conf, flags, &input.0);
+        o.2 = o.2.replace(OUR_NIX_STORE, "nix-store");
+        assert_eq!(
+            o.0, t.0,
+            "exit code of {flags:?}: stderr {:?} vs {:?}",
+            o.2, t.2
+        );
+        assert!(
+            o.1 == t.1,
+            "stdout of {flags:?}: {} vs {} bytes",
+            o.1.len(),
+            t.1.len()
+        );
+        assert_eq!(o.2, t.2, "stderr of {flags:?}");
+        t
+    };
+    let queries = Serve::hello()
+        .num(1)
+        .num(0)
+        .num(0)
+        .strs(&[t0, drv, &missing])
+        .num(2)
+        .strs(&[t0, top, drv, &missing])
+        .num(3)
+        .bytes(t1.as_bytes())
+        .num(5)
+        .num(0)
+        .strs(&[top, t0])
+        .num(7)
+        .num(0)
+        .strs(&[top])
+        .num(7)
+        .num(1)
+        .strs(&[drv]);
+    let replied = same(&["--serve"], &queries);
+    assert_eq!(replied.0, Some(0));
+    assert!(replied.1.len() > 1000, "the NAR and the export");
+    let refused = |cmd: u64| Serve::hello().num(cmd).num(0);
+    for (flags, input) in [
+        (vec!["--serve"], refused(4)),
+        (vec!["--serve"], refused(6)),
+        (vec!["--serve"], refused(9)),
+        (vec!["--serve"], Serve::hello().num(99)),
+        (vec!["--serve"], Serve::default().num(0x1234).num(0x207)),
+        (vec!["--serve"], Serve::default()),
+        (vec!["--serve"], Serve::hello().num(1).num(0)),
+        (
+            vec!["--serve"],
+            Serve::hello().num(3).bytes(missing.as_bytes()),
+        ),
+        (vec!["--serve"], Serve::hello().num(3).bytes(b"/tmp/x")),
+        (vec!["--serve", "--write", "--foo"], Serve::hello()),
+        (vec!["--serve", "arg"], Serve::hello()),
+        (
+            vec!["--serve", "--write"],
+            Serve::hello().num(1).num(1).num(0).strs(&[t0]),
+        ),
+    ] {
+        same(&flags, &input);
+    }
+    // What the writes bring back: t1 as an export, t2 as a NAR with its
+    // path info (a path added by `--add`: SHA-256 of its NAR as content
+    // address).
+    let export = Command::new(&bin)
+        .arg("--store")
+        .arg(format!("local?root={}", theirs.display()))
+        .args(["--export", t1])
+        .output()
+        .expect("export")
+        .stdout;
+    let nar = Command::new(&bin)
+        .args(["--dump", &format!("{}{t2}", theirs.display())])
+        .output()
+        .expect("dump")
+        .stdout;
+    let hash = cpp(&bin, &theirs, &["-q", "--hash", t2]).trim().to_owned();
+    let nar_hash = oxnix::hash::Hash::parse_any(&hash, None).expect("hash");
+    for p in [t1, t2] {
+        same_on_copies(&bin, &theirs, &ours, &conf, &["--delete", p]);
+    }
+    let writes = Serve::hello()
+        .num(4)
+        .raw(&export)
+        .num(9)
+        .bytes(t2.as_bytes())
+        .bytes(b"")
+        .bytes(
+            nar_hash
+                .to_string_with(HashFormat::Base16)
+                .split(':')
+                .nth(1)
+                .expect("hex")
+                .as_bytes(),
+        )
+        .strs(&[])
+        .num(0)
+        .num(nar.len() as u64)
+        .num(0)
+        .strs(&["cache.example.org:c2lnbmF0dXJl"])
+        .bytes(format!("fixed:r:{hash}").as_bytes())
+        .raw(&nar);
+    same(&["--serve", "--write"], &writes);
+    assert_eq!(
+        run_on(&bin, &ours, &conf, &["--dump-db"]),
+        run_on(&bin, &theirs, &conf, &["--dump-db"])
+    );
+    assert_eq!(
+        run_on(&bin, &ours, &conf, &["-q", "--hash", "--size", t1, t2]),
+        run_on(&bin, &theirs, &conf, &["-q", "--hash", "--size", t1, t2])
+    );
+    let sigs = |root: &Path| {
+        let db = root.join("nix/var/nix/db/db.sqlite");
+        let c = rusqlite::Connection::open(db).expect("db");
+        c.query_row(
+            "select coalesce(sigs, ''), coalesce(ca, '') from ValidPaths where path = ?1",
+            [t2],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )
+        .expect("t2 registered")
+    };
+    assert_eq!(sigs(&ours), sigs(&theirs));
+    cpp(&bin, &ours, &["--verify", "--check-contents"]);
+}
+
+/// C++ Nix's own client of the serve protocol (`ssh://` stores, as
+/// `nix copy` and `nix-copy-closure` use them) against our `nix-store
+/// --serve`: paths copied to it and back are valid and identical, and
+/// `nix path-info` through it says what it says through C++ Nix's. The
+/// `ssh` it runs is a stand-in that runs the remote command here (the
+/// transport, not the server, is replaced).
+#[test]
+fn cpp_nix_copies_through_our_serve() {
+    let Some(bin) = cpp_nix_store() else { return };
+    let nix = Path::new("/usr/bin/nix");
+    if !nix.exists() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let conf = conf_dir(tmp.path());
+    let source = tmp.path().join("source");
+    let paths = populated_store(&bin, tmp.path(), &source);
+    let shim = tmp.path().join("shim");
+    std::fs::create_dir_all(&shim).expect("shim");
+    std::fs::write(
+        shim.join("ssh"),
+        "#!/bin/sh\nfor a; do last=$a; done\nexec sh -c \"$last\"\n",
+    )
+    .expect("ssh");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(shim.join("ssh"), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    let path_env = format!(
+        "{}:{}",
+        shim.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let remote = |program: &Path, root: &Path| {
+        format!(
+            "ssh://fake?remote-program={}&remote-store=local?root={}",
+            program.display(),
+            root.display()
+        )
+    };
+    let nix_cmd = |args: &[&str]| {
+        let out = Command::new(nix)
+            .args(["--extra-experimental-features", "nix-command"])
+            .args(args)
+            .env("PATH", &path_env)
+            .env("NIX_CONF_DIR", &conf)
+            .env_remove("NIX_REMOTE")
+            .env_remove("OXNIX_STORE")
+            .env_remove("OXNIX_STORE_DIR")
+            .output()
+            .expect("nix");
+        assert!(
+            out.status.success(),
+            "nix {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (ours, theirs) = (tmp.path().join("ours"), tmp.path().join("theirs"));
+    let from = format!("local?root={}", source.display());
+    // `top` brings its reference along. (A `.drv` would mean its outputs
+    // to `nix copy`, which would build them.)
+    let copied = [&paths[0], &paths[1], &paths[4]];
+    for (program, root) in [(Path::new(OUR_NIX_STORE), &ours), (bin.as_path(), &theirs)] {
+        let mut args = vec!["copy", "--from", &from];
+        let to = remote(program, root);
+        args.extend(["--to", &to]);
+        args.extend(copied.iter().map(|p| p.as_str()));
+        nix_cmd(&args);
+    }
+    assert_eq!(
+        run_on(&bin, &ours, &conf, &["--dump-db"]),
+        run_on(&bin, &theirs, &conf, &["--dump-db"])
+    );
+    cpp(&bin, &ours, &["--verify", "--check-contents"]);
+    let info = |program: &Path| {
+        let store = remote(program, &ours);
+        let mut args = vec!["path-info", "--json", "--store", &store];
+        args.extend(copied.iter().map(|p| p.as_str()));
+        nix_cmd(&args)
+    };
+    assert_eq!(info(Path::new(OUR_NIX_STORE)), info(&bin));
+    // And back, from our serve into a fresh store of C++ Nix's.
+    let back = tmp.path().join("back");
+    let store = remote(Path::new(OUR_NIX_STORE), &ours);
+    let to = format!("local?root={}", back.display());
+    let mut args = vec!["copy", "--no-check-sigs", "--from", &store, "--to", &to];
+    args.extend(copied.iter().map(|p| p.as_str()));
+    nix_cmd(&args);
+    assert_eq!(
+        run_on(&bin, &back, &conf, &["--dump-db"]),
+        run_on(&bin, &theirs, &conf, &["--dump-db"])
+    );
 }

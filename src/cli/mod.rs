@@ -154,6 +154,21 @@ fn out_of_memory_on_capacity_overflow() {
 /// Runs command `name` with `args` (without the program name); returns the
 /// process exit code.
 pub fn run_command(name: &str, args: Vec<OsString>) -> i32 {
+    run_as(name, name, args)
+}
+
+/// Runs command `name` started as `argv` (the program as invoked, then
+/// the arguments): a usage error names the program as it was invoked
+/// (`Try '/usr/bin/nix-store --help' …`), as C++ Nix's commands do.
+pub fn run_invoked(name: &str, mut argv: Vec<OsString>) -> i32 {
+    let program = match argv.is_empty() {
+        true => name.to_owned(),
+        false => argv.remove(0).to_string_lossy().into_owned(),
+    };
+    run_as(name, &program, argv)
+}
+
+fn run_as(name: &str, program: &str, args: Vec<OsString>) -> i32 {
     crate::allocator::disable_transparent_huge_pages();
     default_sigpipe();
     out_of_memory_on_capacity_overflow();
@@ -161,7 +176,7 @@ pub fn run_command(name: &str, args: Vec<OsString>) -> i32 {
         Some(c) => (c.run)(args),
         None => Err(CliError::Usage(format!("unknown command '{name}'"))),
     };
-    report(name, result)
+    report(program, result)
 }
 
 /// Entry point of the multicall binary: dispatches on the name it was started
@@ -175,8 +190,7 @@ pub fn main_multicall(mut argv: Vec<OsString>) -> i32 {
         .unwrap_or("oxnix")
         .to_owned();
     if commands::nix_commands().any(|c| c.name == invoked) {
-        argv.remove(0);
-        return run_command(&invoked, argv);
+        return run_invoked(&invoked, argv);
     }
     let sub = argv.get(1).and_then(|a| a.to_str()).map(str::to_owned);
     match sub.as_deref() {

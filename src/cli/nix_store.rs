@@ -20,6 +20,7 @@ use clap::{Arg, ArgAction, Command};
 use super::legacy_args;
 
 mod build_logs;
+mod serve;
 mod signing_keys;
 use super::store_env::store_dir;
 use super::CliError;
@@ -48,16 +49,8 @@ const fn op(name: &'static str, short: Option<char>, help: &'static str) -> Oper
     }
 }
 
-const fn not_yet(name: &'static str, short: Option<char>) -> Operation {
-    Operation {
-        name,
-        short,
-        help: None,
-    }
-}
-
-/// Every operation of C++ Nix 2.8's `nix-store`: those this build
-/// implements (with their help), then the others.
+/// Every operation of C++ Nix 2.8's `nix-store`, with its help (`None`
+/// would mark one this build does not implement: there is none left).
 pub const OPERATIONS: &[Operation] = &[
     op(
         "print-env",
@@ -166,11 +159,15 @@ pub const OPERATIONS: &[Operation] = &[
         "Repair the store PATHs (oxnix has no substituters: checks them, then fails as C++ Nix without substituters does; -v says what was found; through C++ Nix's daemon, 2.8's error)",
     ),
     op(
+        "serve",
+        None,
+        "Serve the store on standard input and output with C++ Nix's serve protocol (nix-copy-closure, ssh:// stores); importing and adding paths only with --write; oxnix does not build",
+    ),
+    op(
         "generate-binary-cache-key",
         None,
         "Write a new Ed25519 key pair named NAME to SECRET-FILE and PUBLIC-FILE (NAME:BASE64, as C++ Nix's binary cache signatures use)",
     ),
-    not_yet("serve", None),
 ];
 
 /// Other spellings of operations (C++ Nix's aliases).
@@ -463,6 +460,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), CliError> {
         "repair-path" => ctx.repair_path(&operands),
         "verify" => ctx.verify(&operands),
         "read-log" => plain(&|o| ctx.read_log(o)),
+        "serve" => ctx.serve(&operands),
         "generate-binary-cache-key" => signing_keys::generate(&op_flags, &operands),
         other => Err(CliError::Failed(format!(
             "not supported yet: nix-store --{other} (oxnix implements {} so far)",
@@ -1993,6 +1991,30 @@ impl Context<'_> {
         Ok(())
     }
 
+    fn serve(&self, operands: &[PathBuf]) -> Result<(), CliError> {
+        let mut write_allowed = false;
+        for f in self.flags {
+            match f.as_str() {
+                "--write" => write_allowed = true,
+                other => return Err(CliError::Usage(format!("unknown flag '{other}'"))),
+            }
+        }
+        if !operands.is_empty() {
+            return Err(CliError::Usage("no arguments expected".into()));
+        }
+        let dir = store_dir()?;
+        let store = self.open_any()?;
+        let closure = |paths, include_outputs| requisites_of(&store, paths, include_outputs);
+        let session = serve::Session {
+            store: &store,
+            dir: &dir,
+            write_allowed,
+            closure: &closure,
+        };
+        let mut input = io::BufReader::with_capacity(64 * 1024, io::stdin().lock());
+        with_stdout(|out| session.run(&mut input, out))
+    }
+
     fn read_log(&self, operands: &[PathBuf]) -> Result<(), CliError> {
         let address = super::store_env::any_address(self.store.as_deref())?;
         let dir = store_dir()?;
@@ -2117,9 +2139,18 @@ fn requisites(
     sp: StorePath,
     include_outputs: bool,
 ) -> Result<BTreeSet<StorePath>, CliError> {
-    let mut set = store
-        .closure(&BTreeSet::from([sp]), false)
-        .map_err(store_error)?;
+    requisites_of(store, BTreeSet::from([sp]), include_outputs)
+}
+
+/// The closure of `paths` (C++ Nix's `computeFSClosure`), with the valid
+/// outputs of the derivations in it (and their closures) when
+/// `include_outputs`.
+fn requisites_of(
+    store: &AnyStore,
+    paths: BTreeSet<StorePath>,
+    include_outputs: bool,
+) -> Result<BTreeSet<StorePath>, CliError> {
+    let mut set = store.closure(&paths, false).map_err(store_error)?;
     if !include_outputs {
         return Ok(set);
     }

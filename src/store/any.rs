@@ -453,11 +453,20 @@ impl AnyStore {
         &self,
         input: &mut dyn std::io::Read,
     ) -> Result<Vec<StorePath>, StoreError> {
+        self.import_paths_from(&mut std::io::BufReader::with_capacity(256 * 1024, input))
+    }
+
+    /// [`AnyStore::import_paths`] from a buffered reader, read no further
+    /// than the export stream's end.
+    pub fn import_paths_from(
+        &self,
+        r: &mut dyn std::io::BufRead,
+    ) -> Result<Vec<StorePath>, StoreError> {
         use super::export::{bad, read_u64};
         if let Backend::Oxnix(s) = &self.backend {
-            return super::export::import_paths(s, input);
+            return super::export::import_paths_from(s, r);
         }
-        let mut r = std::io::BufReader::with_capacity(256 * 1024, input);
+        let mut r = r;
         let mut imported = Vec::new();
         loop {
             match read_u64(&mut r)? {
@@ -523,6 +532,50 @@ impl AnyStore {
             imported.push(path);
         }
         Ok(imported)
+    }
+
+    /// Adds one path from its NAR (`info.nar_size` bytes of `nar`, no more
+    /// read) with the path info a client gives (the serve protocol's
+    /// `AddToStoreNar`, C++ Nix's `addToStore`). The NAR must have the
+    /// hash and size given.
+    pub fn add_with_info(
+        &self,
+        info: super::export::PathInfoGiven,
+        nar: &mut dyn std::io::BufRead,
+    ) -> Result<(), StoreError> {
+        let full = |info: super::export::PathInfoGiven| ValidPathInfo {
+            path: info.path,
+            nar_hash: info.nar_hash,
+            nar_size: info.nar_size,
+            references: info.references,
+            deriver: info.deriver,
+            registration_time: super::now(),
+            ultimate: false,
+            signatures: info.signatures,
+            ca: info.ca,
+        };
+        let size = info.nar_size;
+        match &self.backend {
+            Backend::Oxnix(s) => super::export::add_with_info(s, info, nar),
+            Backend::Local(l) => l
+                .add_nar_reader(full(info), &mut std::io::Read::take(nar, size))
+                .map(|_| ()),
+            Backend::Daemon(c) => self
+                .daemon(c)
+                .add_to_store_nar(&full(info), &mut std::io::Read::take(nar, size))
+                .map(|_| ()),
+        }
+    }
+
+    /// Registers `path` as a temporary root of this process, so that no
+    /// collector deletes it while the process runs (oxnix's own store:
+    /// its collector waits for the store's lock, which this process holds).
+    pub fn add_temp_root(&self, path: &StorePath) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Oxnix(_) => Ok(()),
+            Backend::Local(l) => l.add_temp_root(path),
+            Backend::Daemon(c) => self.daemon(c).add_temp_root(path),
+        }
     }
 
     /// The Nix daemon's connection, when this store is the daemon (whose

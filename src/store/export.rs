@@ -5,7 +5,7 @@
 //! little-endian; strings are a length then the bytes, padded to 8 bytes.
 
 use std::collections::BTreeSet;
-use std::io::{BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 
 use super::{ingest, now, PathInfo, Store, StoreError};
 use crate::hash::HashAlgo;
@@ -163,10 +163,16 @@ pub(crate) fn read_trailer(
 /// only once the trailer (path, references, deriver) has been read and the
 /// references are valid.
 pub fn import_paths(store: &Store, input: impl Read) -> Result<Vec<StorePath>, StoreError> {
+    import_paths_from(store, &mut BufReader::with_capacity(256 * 1024, input))
+}
+
+/// [`import_paths`] from a buffered reader, which is read no further than
+/// the stream's end (what follows it is the caller's).
+pub fn import_paths_from(store: &Store, r: &mut dyn BufRead) -> Result<Vec<StorePath>, StoreError> {
     // No garbage collection in this process between the blobs and the path
     // infos naming them (see `super::gc`).
     let _writing = store.collect_lock.writing();
-    let mut r = BufReader::with_capacity(256 * 1024, input);
+    let mut r = r;
     let mut imported = Vec::new();
     loop {
         match read_u64(&mut r)? {
@@ -208,4 +214,70 @@ pub fn import_paths(store: &Store, input: impl Read) -> Result<Vec<StorePath>, S
         imported.push(path);
     }
     Ok(imported)
+}
+
+/// Adds one path whose NAR (`nar_size` bytes, no more read) comes with its
+/// whole path info, as C++ Nix's `addToStore` takes it (the serve
+/// protocol's `AddToStoreNar`): the NAR's hash and size must be the ones
+/// given, and the references valid. A path already valid is left as it is
+/// (its NAR read and dropped).
+pub fn add_with_info(
+    store: &Store,
+    info: PathInfoGiven,
+    nar: &mut dyn BufRead,
+) -> Result<(), StoreError> {
+    let _writing = store.collect_lock.writing();
+    let mut limited = nar.take(info.nar_size);
+    let ing = ingest::ingest_nar_buffered(
+        &*store.blobs,
+        &*store.directories,
+        &mut limited,
+        store.progress.as_deref(),
+    )?;
+    if ing.nar_hash != info.nar_hash {
+        return Err(StoreError::NarHashMismatch {
+            expected: Box::new(info.nar_hash),
+            actual: Box::new(ing.nar_hash),
+        });
+    }
+    if ing.nar_size != info.nar_size {
+        return Err(bad(format!(
+            "the NAR of '{}' is {} bytes, not the {} given",
+            store.print(&info.path),
+            ing.nar_size,
+            info.nar_size
+        )));
+    }
+    for reference in &info.references {
+        if *reference != info.path && !store.is_valid(reference)? {
+            return Err(StoreError::NotValid(store.print(reference)));
+        }
+    }
+    if !store.is_valid(&info.path)? {
+        let mut nar_sha256 = [0u8; 32];
+        nar_sha256.copy_from_slice(ing.nar_hash.digest());
+        store.path_infos.put(PathInfo {
+            store_path: info.path,
+            node: ing.node,
+            references: info.references,
+            nar_sha256,
+            nar_size: ing.nar_size,
+            deriver: info.deriver,
+            signatures: info.signatures,
+            ca: info.ca,
+            registration_time: now(),
+        })?;
+    }
+    Ok(())
+}
+
+/// What a client gives of a path it adds with its NAR.
+pub struct PathInfoGiven {
+    pub path: StorePath,
+    pub nar_hash: crate::hash::Hash,
+    pub nar_size: u64,
+    pub references: BTreeSet<StorePath>,
+    pub deriver: Option<StorePath>,
+    pub signatures: Vec<String>,
+    pub ca: Option<String>,
 }
