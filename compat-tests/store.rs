@@ -380,3 +380,158 @@ fn gc_delete_and_dump_db_match_the_oracle() {
     n += 6;
     eprintln!("compat: nix-store --gc/--delete/--dump-db: {n} cases identical");
 }
+
+/// The serve protocol's requests, in its wire format.
+fn serve_num(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(&n.to_le_bytes());
+}
+
+fn serve_str(out: &mut Vec<u8>, s: &[u8]) {
+    serve_num(out, s.len() as u64);
+    out.extend_from_slice(s);
+    out.resize(out.len() + (8 - s.len() % 8) % 8, 0);
+}
+
+fn serve_strs(out: &mut Vec<u8>, items: &[&str]) {
+    serve_num(out, items.len() as u64);
+    for s in items {
+        serve_str(out, s.as_bytes());
+    }
+}
+
+/// `nix-store --serve` on oxnix's own store against C++ Nix's on its
+/// local store, both holding the same `--add`ed paths: the same replies
+/// byte for byte to queries, dumps, exports and closures; then a path
+/// added with its NAR and path info (signature and content address kept)
+/// and one imported in the export format, after which both answer the
+/// same about them.
+#[test]
+fn serve_on_our_store_answers_as_cpp_nix() {
+    let (Some(pair), Some(third)) = (Pair::new(), Pair::new()) else {
+        return;
+    };
+    let t = tree::odd_tree();
+    let mut added = Vec::new();
+    for name in ["hello", "a", "empty-dir"] {
+        let out = pair.same(&[os("--add"), os(name)], t.path(), b"");
+        added.push(first_line(&out));
+    }
+    // Two paths of a third store, to be brought over.
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("brought"), "brought over\n").unwrap();
+    std::fs::write(src.path().join("imported"), "imported\n").unwrap();
+    let their = |args: &[&str]| {
+        let args: Vec<&OsStr> = args.iter().map(|s| os(s)).collect();
+        let out = run_store(&third.theirs, &third.their_store, &args, src.path(), b"");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let brought = first_line(&their(&["--add", "brought"]));
+    let imported = first_line(&their(&["--add", "imported"]));
+    let hash = first_line(&their(&["-q", "--hash", &brought]));
+    let root = third.their_store.trim_start_matches("local?root=");
+    let nar = Command::new(&third.theirs)
+        .arg("--dump")
+        .arg(format!("{root}{brought}"))
+        .output()
+        .unwrap()
+        .stdout;
+    let export = their(&["--export", &imported]);
+    let nar_hash = oxnix::hash::Hash::parse_any(&hash, None).unwrap();
+    let hex = nar_hash.to_string_with(oxnix::hash::HashFormat::Base16);
+
+    let missing = "/nix/store/00000000000000000000000000000000-nope";
+    let serve = |flags: &[&str], body: &[u8]| {
+        let mut input = Vec::new();
+        serve_num(&mut input, 0x390c_9deb);
+        serve_num(&mut input, 0x207);
+        input.extend_from_slice(body);
+        let args: Vec<&OsStr> = flags.iter().map(|s| os(s)).collect();
+        let (a, b) = pair.both(&args, t.path(), &input);
+        assert_eq!(a.status.code(), b.status.code(), "exit code of {flags:?}");
+        assert!(a.stdout == b.stdout, "stdout of {flags:?}");
+        assert_eq!(
+            last_error(&a.stderr),
+            last_error(&b.stderr),
+            "stderr of {flags:?}"
+        );
+        a.stdout
+    };
+    let mut q = Vec::new();
+    serve_num(&mut q, 1);
+    serve_num(&mut q, 0);
+    serve_num(&mut q, 0);
+    serve_strs(&mut q, &[&added[0], missing, &added[1]]);
+    serve_num(&mut q, 2);
+    serve_strs(&mut q, &[&added[0], &added[1], &added[2], missing]);
+    serve_num(&mut q, 3);
+    serve_str(&mut q, added[1].as_bytes());
+    serve_num(&mut q, 5);
+    serve_num(&mut q, 0);
+    serve_strs(&mut q, &[&added[2], &added[0]]);
+    serve_num(&mut q, 7);
+    serve_num(&mut q, 1);
+    serve_strs(&mut q, &[&added[0], &added[2]]);
+    assert!(serve(&["--serve"], &q).len() > 500);
+
+    let mut w = Vec::new();
+    serve_num(&mut w, 9);
+    serve_str(&mut w, brought.as_bytes());
+    serve_str(&mut w, b"");
+    serve_str(&mut w, hex.split(':').nth(1).unwrap().as_bytes());
+    serve_strs(&mut w, &[]);
+    serve_num(&mut w, 0);
+    serve_num(&mut w, nar.len() as u64);
+    serve_num(&mut w, 0);
+    serve_strs(&mut w, &["cache.example.org:c2ln"]);
+    serve_str(&mut w, format!("fixed:r:{hash}").as_bytes());
+    w.extend_from_slice(&nar);
+    serve_num(&mut w, 4);
+    w.extend_from_slice(&export);
+    serve_num(&mut w, 2);
+    serve_strs(&mut w, &[&brought, &imported]);
+    serve_num(&mut w, 3);
+    serve_str(&mut w, brought.as_bytes());
+    serve(&["--serve", "--write"], &w);
+    for q in ["--hash", "--size", "--references"] {
+        pair.same(
+            &[os("-q"), os(q), os(&brought), os(&imported)],
+            t.path(),
+            b"",
+        );
+    }
+    // A NAR whose hash is not the one announced is refused by both.
+    std::fs::write(src.path().join("other"), "other\n").unwrap();
+    let other = first_line(&their(&["--add", "other"]));
+    let mut bad = Vec::new();
+    serve_num(&mut bad, 9);
+    serve_str(&mut bad, other.as_bytes());
+    serve_str(&mut bad, b"");
+    serve_str(&mut bad, "0".repeat(64).as_bytes());
+    serve_strs(&mut bad, &[]);
+    serve_num(&mut bad, 0);
+    serve_num(&mut bad, nar.len() as u64);
+    serve_num(&mut bad, 0);
+    serve_strs(&mut bad, &[]);
+    serve_str(&mut bad, b"");
+    bad.extend_from_slice(&nar);
+    let args = [os("--serve"), os("--write")];
+    let (a, b) = pair.both(&args, t.path(), &{
+        let mut input = Vec::new();
+        serve_num(&mut input, 0x390c_9deb);
+        serve_num(&mut input, 0x207);
+        input.extend_from_slice(&bad);
+        input
+    });
+    assert_eq!(a.status.code(), b.status.code());
+    assert!(!a.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&a.stderr),
+        String::from_utf8_lossy(&b.stderr)
+    );
+    pair.same(&[os("--check-validity"), os(&other)], t.path(), b"");
+}

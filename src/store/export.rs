@@ -235,7 +235,8 @@ pub fn add_with_info(
         store.progress.as_deref(),
     )?;
     if ing.nar_hash != info.nar_hash {
-        return Err(StoreError::NarHashMismatch {
+        return Err(StoreError::ImportHashMismatch {
+            path: store.print(&info.path),
             expected: Box::new(info.nar_hash),
             actual: Box::new(ing.nar_hash),
         });

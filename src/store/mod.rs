@@ -69,6 +69,15 @@ pub enum StoreError {
         expected: Box<Hash>,
         actual: Box<Hash>,
     },
+    /// A path added with its NAR and path info (`--serve`'s
+    /// `AddToStoreNar`), in C++ Nix's words (its continuation lines
+    /// indented past `error: `, as C++ Nix prints them).
+    #[error("hash mismatch importing path '{path}';\n         specified: {}\n         got:       {}", .expected.to_string_with(HashFormat::Nix32), .actual.to_string_with(HashFormat::Nix32))]
+    ImportHashMismatch {
+        path: String,
+        expected: Box<Hash>,
+        actual: Box<Hash>,
+    },
     #[error("size mismatch importing path: specified: {expected}, got: {actual}")]
     NarSizeMismatch { expected: u64, actual: u64 },
     /// As C++ Nix words it for a directory.

@@ -176,7 +176,7 @@ async fn fetch(co: Co, args: Value, who: &'static str, unpack: bool) -> Result<V
                     match &expected {
                         Some(want) if *want != got => {
                             return Err(ErrorKind::HashMismatch(format!(
-                                "hash mismatch in file downloaded from '{}':\n  specified: {}\n  got:       {}",
+                                "hash mismatch in file downloaded from '{}':\n         specified: {}\n         got:       {}",
                                 request.url,
                                 want.to_string_with(HashFormat::Nix32),
                                 got.to_string_with(HashFormat::Nix32)

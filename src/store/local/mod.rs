@@ -534,6 +534,16 @@ impl LocalStore {
     ) -> Result<bool, StoreError> {
         let path = info.path.clone();
         self.add_under_lock(&path, |real| restore_checked(nar, real, info))
+            .map_err(|e| match e {
+                StoreError::NarHashMismatch { expected, actual } => {
+                    StoreError::ImportHashMismatch {
+                        path: self.print(&path),
+                        expected,
+                        actual,
+                    }
+                }
+                e => e,
+            })
     }
 
     /// Adds the tree serialised in `nar` at the content-addressed `path`
