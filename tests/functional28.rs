@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The scripts that need no builder, in the order they run.
+/// The scripts that need no builder (and `signing`, whose builds C++
+/// Nix's `nix-build` does, with keys from our
+/// `--generate-binary-cache-key`), in the order they run.
 const SCRIPTS: &[&str] = &[
     "lang",
     "hash",
@@ -39,6 +41,7 @@ const SCRIPTS: &[&str] = &[
     "function-trace",
     "pure-eval",
     "fetchurl",
+    "signing",
 ];
 const OURS: &[&str] = &["nix-instantiate", "nix-store", "nix-hash"];
 /// Our messages for a flag we do not handle (matched ignoring case).
