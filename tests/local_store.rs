@@ -411,15 +411,42 @@ fn populated_store(bin: &Path, tmp: &Path, root: &Path) -> Vec<String> {
     paths
 }
 
-#[test]
-fn our_garbage_collector_does_what_cpp_nix_does_on_a_copy() {
-    let Some(bin) = cpp_nix_store() else { return };
+/// A store C++ Nix made ([`populated_store`]) and an identical copy of
+/// it, in a temporary directory, with a configuration directory.
+struct Copies {
+    _tmp: tempfile::TempDir,
+    conf: PathBuf,
+    theirs: PathBuf,
+    ours: PathBuf,
+    paths: Vec<String>,
+}
+
+fn copies(bin: &Path) -> Copies {
     let tmp = tempfile::tempdir().expect("tmp");
     let conf = conf_dir(tmp.path());
     let theirs = tmp.path().join("s-theirs");
-    let paths = populated_store(&bin, tmp.path(), &theirs);
+    let paths = populated_store(bin, tmp.path(), &theirs);
     let ours = tmp.path().join("s-ours");
     copy_store(&theirs, &ours);
+    Copies {
+        _tmp: tmp,
+        conf,
+        theirs,
+        ours,
+        paths,
+    }
+}
+
+#[test]
+fn our_garbage_collector_does_what_cpp_nix_does_on_a_copy() {
+    let Some(bin) = cpp_nix_store() else { return };
+    let Copies {
+        _tmp,
+        conf,
+        theirs,
+        ours,
+        paths,
+    } = copies(&bin);
     let (t0, t1, drv, top) = (&paths[0], &paths[1], &paths[3], &paths[4]);
     for args in [
         vec!["--gc", "--print-roots"],
@@ -788,12 +815,13 @@ impl Serve {
 #[test]
 fn serve_answers_as_cpp_nix_does_on_a_copy() {
     let Some(bin) = cpp_nix_store() else { return };
-    let tmp = tempfile::tempdir().expect("tmp");
-    let conf = conf_dir(tmp.path());
-    let theirs = tmp.path().join("s-theirs");
-    let paths = populated_store(&bin, tmp.path(), &theirs);
-    let ours = tmp.path().join("s-ours");
-    copy_store(&theirs, &ours);
+    let Copies {
+        _tmp,
+        conf,
+        theirs,
+        ours,
+        paths,
+    } = copies(&bin);
     let (t0, t1, t2, drv, top) = (&paths[0], &paths[1], &paths[2], &paths[3], &paths[4]);
     let missing = format!("/nix/store/{}-missing", "0".repeat(32));
     let same = |flags: &[&str], input: &Serve| {

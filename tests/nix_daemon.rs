@@ -348,9 +348,7 @@ fn build_logs_are_read_as_cpp_nix_reads_them() {
         return;
     }
     let ours = Path::new(env!("CARGO_BIN_EXE_nix-store"));
-    let tmp = tempfile::tempdir().expect("tmp");
-    let root = tmp.path().join("root");
-    let (drv, out) = built_by_cpp_nix(&theirs, &root);
+    let (tmp, root, drv, out) = built_by_cpp_nix(&theirs);
     let missing = format!("{}/{}-x", root.join("store").display(), "a".repeat(32));
     let outside = tmp.path().display().to_string();
     let cases: Vec<Vec<&str>> = vec![
@@ -395,8 +393,16 @@ fn build_logs_are_read_as_cpp_nix_reads_them() {
 }
 
 /// A derivation that writes to its log, built by C++ Nix's `nix-store -r`
-/// in the throwaway store at `root`: (its `.drv` path, its output path).
-fn built_by_cpp_nix(nix_store: &Path, root: &Path) -> (String, String) {
+/// in a throwaway store (`root` in the temporary directory): the
+/// directory, the root, the `.drv` path and the output path.
+fn built_by_cpp_nix(nix_store: &Path) -> (tempfile::TempDir, PathBuf, String, String) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("root");
+    let (drv, out) = build_logged(nix_store, &root);
+    (tmp, root, drv, out)
+}
+
+fn build_logged(nix_store: &Path, root: &Path) -> (String, String) {
     let mut c = Command::new("nix-instantiate");
     nix_env(&mut c, root);
     let expr = r#"derivation { name = "logged"; system = builtins.currentSystem; builder = "/bin/sh"; args = [ "-c" "echo FOO; echo to-stderr >&2; echo built > $out" ]; }"#;
@@ -430,9 +436,7 @@ fn cpp_nix_signs_and_verifies_with_our_keys() {
         return;
     }
     let ours = Path::new(env!("CARGO_BIN_EXE_nix-store"));
-    let tmp = tempfile::tempdir().expect("tmp");
-    let root = tmp.path().join("root");
-    let (_, out) = built_by_cpp_nix(&theirs, &root);
+    let (tmp, root, _, out) = built_by_cpp_nix(&theirs);
     let keys = |name: &str| {
         let (sk, pk) = (
             tmp.path().join(format!("{name}.sk")),

@@ -910,6 +910,19 @@ impl Context<'_> {
         }
     }
 
+    /// Whether the operation's one flag `name` was given; any other flag
+    /// is C++ Nix's usage error.
+    fn only_flag(&self, name: &str) -> Result<bool, CliError> {
+        let mut given = false;
+        for f in self.flags {
+            if f != name {
+                return Err(CliError::Usage(format!("unknown flag '{f}'")));
+            }
+            given = true;
+        }
+        Ok(given)
+    }
+
     /// C++ Nix's local store, when the store is that.
     fn open_local(&self) -> Result<Option<LocalStore>, CliError> {
         match super::store_env::any_address(self.store.as_deref())? {
@@ -1430,13 +1443,7 @@ impl Context<'_> {
 
     /// `--check-validity [--print-invalid] PATHS`.
     fn check_validity(&self, operands: &[PathBuf]) -> Result<(), CliError> {
-        let mut print_invalid = false;
-        for f in self.flags {
-            match f.as_str() {
-                "--print-invalid" => print_invalid = true,
-                _ => return Err(CliError::Usage(format!("unknown flag '{f}'"))),
-            }
-        }
+        let print_invalid = self.only_flag("--print-invalid")?;
         let store = self.open_any()?;
         with_stdout(|out| {
             for p in operands {
@@ -1992,13 +1999,7 @@ impl Context<'_> {
     }
 
     fn serve(&self, operands: &[PathBuf]) -> Result<(), CliError> {
-        let mut write_allowed = false;
-        for f in self.flags {
-            match f.as_str() {
-                "--write" => write_allowed = true,
-                other => return Err(CliError::Usage(format!("unknown flag '{other}'"))),
-            }
-        }
+        let write_allowed = self.only_flag("--write")?;
         if !operands.is_empty() {
             return Err(CliError::Usage("no arguments expected".into()));
         }
