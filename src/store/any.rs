@@ -87,6 +87,10 @@ pub enum AnyAddress {
     /// `named` (C++ Nix calls the store so), else `daemon` (or `auto`
     /// choosing it), on the default socket.
     Daemon { socket: PathBuf, named: bool },
+    /// A kind of store of C++ Nix's that oxnix does not open (SSH stores,
+    /// binary caches): opening it fails with
+    /// [`StoreError::UnsupportedStore`].
+    Unsupported(String, &'static str),
 }
 
 impl std::fmt::Display for AnyAddress {
@@ -102,6 +106,7 @@ impl std::fmt::Display for AnyAddress {
                 named: true,
             } => write!(f, "unix://{}", socket.display()),
             AnyAddress::Daemon { named: false, .. } => write!(f, "daemon"),
+            AnyAddress::Unsupported(a, _) => write!(f, "{a}"),
         }
     }
 }
@@ -122,23 +127,8 @@ impl AnyAddress {
             "auto" => return Ok(Self::auto(nix)),
             "daemon" => return Ok(AnyAddress::daemon(nix)),
             "local" => {
-                let mut c = nix.local(param("root").map(PathBuf::from));
-                if let Some(store) = param("store") {
-                    c.store_dir = StoreDir::new(store)?;
-                    if c.root.is_none() {
-                        c.real_store_dir = PathBuf::from(store);
-                    }
-                }
-                if let Some(state) = param("state") {
-                    c.state_dir = PathBuf::from(state);
-                }
-                if let Some(real) = param("real") {
-                    c.real_store_dir = PathBuf::from(real);
-                }
-                if let Some(log) = param("log") {
-                    c.log_dir = PathBuf::from(log);
-                }
-                return Ok(AnyAddress::Local(c));
+                let c = nix.local(param("root").map(PathBuf::from));
+                return Ok(AnyAddress::Local(with_params(c, &param)?));
             }
             _ => {}
         }
@@ -151,9 +141,23 @@ impl AnyAddress {
                 named: true,
             });
         }
+        let unsupported = match scheme.split_once("://").map(|(kind, _)| kind) {
+            Some("ssh") => Some("C++ Nix's SSH stores (ssh://)"),
+            Some("ssh-ng") => Some("C++ Nix's SSH stores (ssh-ng://)"),
+            Some("http" | "https" | "file" | "s3") => Some("binary caches"),
+            _ => None,
+        };
+        if let Some(what) = unsupported {
+            // An error when the store is opened, as C++ Nix's SSH stores
+            // connect only then (`--eval` may never need the store).
+            return Ok(AnyAddress::Unsupported(s.to_owned(), what));
+        }
         if scheme.starts_with('/') || scheme.starts_with("./") {
+            // A local store with this root (and the same parameters as
+            // `local?…`, as C++ Nix reads such an address).
             let root = std::path::absolute(scheme).unwrap_or_else(|_| PathBuf::from(scheme));
-            return Ok(AnyAddress::Local(nix.local(Some(root))));
+            let c = nix.local(Some(root));
+            return Ok(AnyAddress::Local(with_params(c, &param)?));
         }
         StoreAddress::parse(s).map(AnyAddress::Oxnix)
     }
@@ -211,7 +215,7 @@ impl AnyAddress {
         match self {
             AnyAddress::Oxnix(a) => a.state_dir().map(Path::to_owned),
             AnyAddress::Local(c) => Some(c.state_dir.clone()),
-            AnyAddress::Daemon { .. } => None,
+            AnyAddress::Daemon { .. } | AnyAddress::Unsupported(..) => None,
         }
     }
 }
@@ -240,6 +244,9 @@ impl AnyStore {
                 let mut c = DaemonClient::connect(socket, store_dir.clone())?;
                 c.set_options(&[])?;
                 Backend::Daemon(Mutex::new(c))
+            }
+            AnyAddress::Unsupported(a, what) => {
+                return Err(StoreError::UnsupportedStore(a.clone(), what))
             }
         };
         let store_dir = match &backend {
@@ -776,5 +783,79 @@ impl Write for Tee<'_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()
+    }
+}
+
+/// `local?…` parameters (`store`, `state`, `real`, `log`) applied to `c`.
+fn with_params<'a>(
+    mut c: LocalConfig,
+    param: &dyn Fn(&str) -> Option<&'a str>,
+) -> Result<LocalConfig, StoreError> {
+    if let Some(store) = param("store") {
+        c.store_dir = StoreDir::new(store)?;
+        if c.root.is_none() {
+            c.real_store_dir = PathBuf::from(store);
+        }
+    }
+    if let Some(state) = param("state") {
+        c.state_dir = PathBuf::from(state);
+    }
+    if let Some(real) = param("real") {
+        c.real_store_dir = PathBuf::from(real);
+    }
+    if let Some(log) = param("log") {
+        c.log_dir = PathBuf::from(log);
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nix() -> NixPaths {
+        NixPaths::from_env(StoreDir::default(), &|_| None)
+    }
+
+    #[test]
+    fn a_path_address_takes_the_parameters_of_local() {
+        let Ok(AnyAddress::Local(c)) = AnyAddress::parse("/r?store=/s&real=/r/s&log=/l", &nix())
+        else {
+            panic!("a local store")
+        };
+        assert_eq!(c.root.as_deref(), Some(Path::new("/r")));
+        assert_eq!(c.store_dir.as_str(), "/s");
+        assert_eq!(c.real_store_dir, Path::new("/r/s"));
+        assert_eq!(c.state_dir, Path::new("/r/nix/var/nix"));
+        assert_eq!(c.log_dir, Path::new("/l"));
+        let Ok(AnyAddress::Local(c)) = AnyAddress::parse("local?root=/r", &nix()) else {
+            panic!("a local store")
+        };
+        assert_eq!(c.real_store_dir, Path::new("/r/nix/store"));
+        assert_eq!(c.log_dir, Path::new("/r/nix/var/log/nix"));
+        let Ok(AnyAddress::Local(c)) = AnyAddress::parse("local", &nix()) else {
+            panic!("a local store")
+        };
+        assert_eq!(c.log_dir, Path::new("/nix/var/log/nix"));
+    }
+
+    #[test]
+    fn stores_of_other_kinds_are_named_as_not_supported() {
+        for a in [
+            "ssh://host",
+            "ssh-ng://h?remote-store=x",
+            "https://cache.nixos.org",
+            "file:///c",
+        ] {
+            // Read as an address (`--eval` may never open the store)…
+            let address = AnyAddress::parse(a, &nix()).expect(a);
+            assert_eq!(address.to_string(), a);
+            // …and refused when opened.
+            let Err(e) = AnyStore::open(&address, StoreDir::default()) else {
+                panic!("{a} opened")
+            };
+            let e = e.to_string();
+            assert!(e.starts_with("not supported yet: the store '"), "{e}");
+        }
     }
 }

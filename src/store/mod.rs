@@ -95,6 +95,9 @@ pub enum StoreError {
     Database(sled::Error),
     #[error("invalid store address '{0}' (expected memory://, sled:///ABSOLUTE/PATH, grpc+http://HOST:PORT or grpc+unix:///PATH)")]
     BadAddress(String),
+    /// A kind of store C++ Nix opens and oxnix does not (yet).
+    #[error("not supported yet: the store '{0}' (oxnix opens C++ Nix's local store and daemon, and its own stores; not {1})")]
+    UnsupportedStore(String, &'static str),
     #[error("invalid listen address '{0}' (expected HOST:PORT, grpc+http://HOST:PORT or grpc+unix:///PATH)")]
     BadListen(String),
     #[error("store daemon: {0}")]

@@ -19,7 +19,7 @@ pub(super) fn log_dir_of(address: &AnyAddress, log_dir: &Path) -> Option<PathBuf
     match address {
         AnyAddress::Local(config) => Some(config.log_dir.clone()),
         AnyAddress::Daemon { .. } => Some(log_dir.to_path_buf()),
-        AnyAddress::Oxnix(_) => None,
+        AnyAddress::Oxnix(_) | AnyAddress::Unsupported(..) => None,
     }
 }
 
