@@ -26,9 +26,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The scripts that need no builder (and `signing`, whose builds C++
-/// Nix's `nix-build` does, with keys from our
-/// `--generate-binary-cache-key`), in the order they run.
+/// The scripts that need no builder, and two whose builds C++ Nix's
+/// `nix-build` does: `signing` (keys from our
+/// `--generate-binary-cache-key`) and `nix-copy-ssh` (C++ Nix's `nix copy`
+/// to and from `ssh://localhost`, which runs our `nix-store --serve`); in
+/// the order they run.
 const SCRIPTS: &[&str] = &[
     "lang",
     "hash",
@@ -42,6 +44,7 @@ const SCRIPTS: &[&str] = &[
     "pure-eval",
     "fetchurl",
     "signing",
+    "nix-copy-ssh",
 ];
 const OURS: &[&str] = &["nix-instantiate", "nix-store", "nix-hash"];
 /// Our messages for a flag we do not handle (matched ignoring case).
