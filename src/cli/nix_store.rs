@@ -18,10 +18,6 @@ use std::sync::Arc;
 use clap::{Arg, ArgAction, Command};
 
 use super::legacy_args;
-
-mod build_logs;
-mod serve;
-mod signing_keys;
 use super::store_env::store_dir;
 use super::CliError;
 use crate::hash::{HashAlgo, HashFormat};
@@ -30,6 +26,10 @@ use crate::store::any::{AnyAddress, AnyStore};
 use crate::store::local::LocalStore;
 use crate::store::{gc, validity, Store, StoreError};
 use crate::store_path::{IngestionMethod, StoreDir, StorePath};
+
+mod build_logs;
+mod serve;
+mod signing_keys;
 
 /// An operation of C++ Nix's `nix-store`.
 pub struct Operation {
@@ -1998,6 +1998,8 @@ impl Context<'_> {
         Ok(())
     }
 
+    /// `--serve [--write]`: one session of the serve protocol on standard
+    /// input and output (`serve`).
     fn serve(&self, operands: &[PathBuf]) -> Result<(), CliError> {
         let write_allowed = self.only_flag("--write")?;
         if !operands.is_empty() {
@@ -2016,6 +2018,7 @@ impl Context<'_> {
         with_stdout(|out| session.run(&mut input, out))
     }
 
+    /// `--read-log PATHS` (`build_logs`).
     fn read_log(&self, operands: &[PathBuf]) -> Result<(), CliError> {
         let address = super::store_env::any_address(self.store.as_deref())?;
         let dir = store_dir()?;
